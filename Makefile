@@ -1,0 +1,28 @@
+# gsmgw: two commands for a newcomer (`make run`, `make test`); the rest are conveniences.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench simulate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the gateway on two virtual modems, data in ./var
+	$(BIN)/gsmgw run --simulate 2 --config config/dev.toml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/modem_overhead.py
+
+simulate: $(STAMP)
+	$(BIN)/gsmgw simulate 2 --config config/dev.toml
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

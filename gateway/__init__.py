@@ -1,0 +1,1 @@
+"""The domain and the daemon: config, storage, queue, routing, workers, CLI."""

@@ -1,0 +1,176 @@
+"""Configuration: a typed schema in code, a TOML file that only overrides it.
+
+Defaults live here; `config/gsmgw.example.toml` documents every key. A bad file is refused with the
+file, the key and what is wrong (unknown keys included, since a typo must not silently fall back to a
+default), and `gsmgw config check` prints the same without starting anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
+
+
+class ConfigError(ValueError):
+    """Says which file and key are wrong, and why."""
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    data_dir: str = "/var/lib/gsmgw"
+    default_region: str = "GB"
+    timezone: str = "Europe/London"
+    resend_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str = ""  # empty: sqlite file in data_dir
+
+
+@dataclass(frozen=True)
+class WebSection:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    per_minute: int = 6
+    per_hour: int = 120
+    per_day: int = 500
+    per_month: int = 10000
+    min_gap_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ModemSection:
+    name: str
+    port: str
+    baudrate: int = 115200
+    rtscts: bool = False
+    pin: str = ""
+    smsc: str = ""
+    concat_ref16: bool = False
+    command_timeout_s: float = 5.0
+    send_timeout_s: float = 60.0
+    check_interval_s: float = 10.0
+    registration_timeout_s: float = 60.0
+    limits: LimitsSection = field(default_factory=LimitsSection)
+
+
+@dataclass(frozen=True)
+class SimulatorSection:
+    profile: str = "sim800"
+    latency_s: float = 0.0
+    report_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    web: WebSection = field(default_factory=WebSection)
+    simulator: SimulatorSection = field(default_factory=SimulatorSection)
+    modems: tuple[ModemSection, ...] = ()
+    source: str = "<defaults>"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{Path(self.gateway.data_dir).resolve() / 'gsmgw.db'}"
+
+
+def config_path(explicit: str | None = None) -> str:
+    """--config, then GSMGW_CONFIG, then /etc/gsmgw/gsmgw.toml."""
+    return explicit or os.environ.get("GSMGW_CONFIG") or DEFAULT_PATH
+
+
+def load(path: str | None = None, *, required: bool = True) -> Config:
+    """Read and validate a config file; environment overrides applied last."""
+    path = config_path(path)
+    data: dict[str, Any] = {}
+    if Path(path).exists():
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    elif required:
+        raise ConfigError(f"{path}: no such file (set --config or GSMGW_CONFIG)")
+    config = from_dict(data, source=path)
+    if os.environ.get("GSMGW_DATABASE_URL"):
+        config = dataclasses.replace(config, database=DatabaseSection(url=os.environ["GSMGW_DATABASE_URL"]))
+    return config
+
+
+def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
+    config = _build(Config, {k: v for k, v in data.items()}, source, "")
+    _check_modems(config.modems, source)
+    return dataclasses.replace(config, source=source)
+
+
+def _build(cls: type, data: Any, source: str, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [{where or 'top'}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {_key(where, unknown[0])} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: {_key(where, f.name)} is required")
+            continue
+        values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name))
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, key)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} must be a list of tables ([[{key}]])")
+        return tuple(_value(item, entry, source, f"{key}[{i}]") for i, entry in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {key} must be {_type_name(hint)}, not {value!r}")
+    if hint in (int, float) and value < 0:
+        raise ConfigError(f"{source}: {key} must not be negative")
+    return value
+
+
+def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
+    names: set[str] = set()
+    for modem in modems:
+        if not modem.name or not modem.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{source}: modems name {modem.name!r} must be letters, digits, - or _")
+        if modem.name in names:
+            raise ConfigError(f"{source}: modems name {modem.name!r} is used twice")
+        names.add(modem.name)
+        if not modem.port:
+            raise ConfigError(f"{source}: modems[{modem.name}].port is empty")
+
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(hint, str(hint))

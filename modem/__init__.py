@@ -1,0 +1,1 @@
+"""Everything that speaks to hardware: transport, AT session, PDU codec, virtual modem, GPIO."""

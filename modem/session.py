@@ -1,0 +1,508 @@
+"""The AT session: what to say to a modem, on top of the transport.
+
+Init that tolerates real variety (echo, optional commands answered ERROR, SIM PIN, SIM800 refusing
+some +CNMI modes), identity and health, sending a message part by part with each part's message
+reference, and inbound handling where a stored SMS leaves the SIM only after the handler kept it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from modem import pdu
+from modem.errors import (
+    CmeError,
+    CommandFailed,
+    CommandTimeout,
+    MalformedPdu,
+    ModemDisconnected,
+    ModemError,
+    NotRegistered,
+    SimError,
+)
+from modem.lines import decode_ucs2_hex, is_hex, parse_fields, payload_of
+from modem.transport import DISCONNECTED, AtTransport, Unsolicited
+
+log = logging.getLogger("gsmgw.modem")
+
+# +CNMI settings in order of preference: store SMS and status reports on the SIM (nothing lost if we
+# crash before handling them), then direct status reports, then no reports at all.
+CNMI_CHOICES = ("2,1,0,2,0", "2,1,0,1,0", "1,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0")
+REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown",
+                5: "roaming", 6: "home", 7: "roaming", 8: "emergency only"}
+_REBOOT_MARKERS = frozenset({"RDY", "START", "+CFUN: 1", "+CPIN: READY", "PB DONE"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    manufacturer: str
+    model: str
+    firmware: str
+    imei: str
+    imsi: str | None
+    iccid: str | None
+
+
+@dataclass(frozen=True)
+class Signal:
+    csq: int | None  # 0-31, None when the modem does not know (99)
+    dbm: int | None
+    bars: int  # 0-5, for people
+
+    @classmethod
+    def from_csq(cls, rssi: int) -> Signal:
+        if rssi == 99 or not 0 <= rssi <= 31:
+            return cls(None, None, 0)
+        dbm = -113 + 2 * rssi
+        bars = sum(dbm >= threshold for threshold in (-109, -103, -93, -83, -73))
+        return cls(rssi, dbm, bars)
+
+
+@dataclass(frozen=True)
+class Health:
+    registration: str
+    operator: str | None
+    signal: Signal
+    smsc: str | None
+    storage_used: int | None = None
+    storage_total: int | None = None
+
+    @property
+    def registered(self) -> bool:
+        return self.registration in ("home", "roaming")
+
+
+@dataclass(frozen=True)
+class PartSent:
+    seq: int
+    total: int
+    reference: int | None  # TP-MR from +CMGS, matched later against status reports
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """An SMS as it came off the modem: decoded, or kept raw with the reason it could not be."""
+
+    raw_pdu: str
+    message: pdu.Deliver | None
+    error: str | None = None
+    storage_index: int | None = None
+
+
+class SendFailed(ModemError):
+    """A message could not be sent whole; `sent` lists the parts the network already accepted."""
+
+    def __init__(self, sent: list[PartSent], failed_seq: int, cause: Exception) -> None:
+        super().__init__(f"part {failed_seq} failed: {cause}")
+        self.sent = sent
+        self.failed_seq = failed_seq
+        self.cause = cause
+
+
+class InboundHandler(Protocol):
+    """Receives what the modem reports. Returning False keeps the SMS on the SIM (or unacknowledged)."""
+
+    def on_sms(self, modem: str, sms: InboundSms) -> bool: ...
+
+    def on_status_report(self, modem: str, report: pdu.StatusReport) -> bool: ...
+
+
+class ModemSession:
+    """Speaks AT to one modem through an AtTransport."""
+
+    def __init__(
+        self,
+        transport: AtTransport,
+        *,
+        pin: str = "",
+        smsc: str = "",
+        ref16: bool = False,
+        send_timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport
+        self.name = transport.name
+        self.pin = pin
+        self.smsc = smsc
+        self.ref16 = ref16
+        self.send_timeout = send_timeout
+        self._sleep = sleep
+        self.manufacturer = ""
+        self.ack_required = False  # +CSMS service 1: +CMT/+CDS must be acknowledged with +CNMA
+        self.cnmi = ""
+        self.needs_reinit = False
+        self._ready_at = 0.0
+        self._ussd_replies: queue.Queue[str] = queue.Queue()
+
+    # ---- init -------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Bring a freshly opened (or rebooted) modem into the state the gateway relies on."""
+        self._sync()
+        self._optional("ATE0")
+        self._optional("AT+CMEE=1")
+        self._unlock_sim()
+        self.manufacturer = self._ask("AT+CGMI", "+CGMI:") or ""
+        self._vendor_setup()
+        self.transport.command("AT+CMGF=0")  # PDU mode is not optional: text mode loses characters
+        self._optional('AT+CSCS="GSM"')  # a UCS2 charset left by another program hex-encodes answers
+        self._optional("AT+CREG=0")  # registration is polled; +CREG URCs would only add noise
+        self.ack_required = self._csms_service() == 1
+        self._optional('AT+CPMS="SM","SM","SM"')
+        self.cnmi = self._choose_cnmi()
+        if self.smsc:
+            self.transport.command(f'AT+CSCA="{self.smsc}",145')
+        self.needs_reinit = False
+        self._ready_at = time.monotonic()
+        log.info("%s: ready (%s, CNMI=%s, ack=%s)", self.name, self.manufacturer or "?", self.cnmi,
+                 self.ack_required)
+
+    def _sync(self) -> None:
+        """Get an OK from a modem that may be echoing, booting or half-way through something."""
+        last: Exception | None = None
+        for _ in range(5):
+            try:
+                self.transport.command("AT", timeout=2.0)
+                return
+            except (CommandTimeout, CommandFailed) as exc:
+                last = exc
+        raise CommandTimeout("AT", 2.0) from last
+
+    def _unlock_sim(self) -> None:
+        for _ in range(10):
+            try:
+                state = payload_of(self.transport.command("AT+CPIN?").first("+CPIN:") or "+CPIN: READY")
+            except CmeError as exc:
+                if exc.code == 14:  # SIM busy: still booting
+                    self._sleep(1.0)
+                    continue
+                if exc.code == 10:
+                    raise SimError(f"{self.name}: SIM not inserted") from exc
+                if exc.code == 13:
+                    raise SimError(f"{self.name}: SIM failure") from exc
+                raise SimError(f"{self.name}: SIM not usable ({exc})") from exc
+            if state == "READY":
+                return
+            if state == "SIM PIN":
+                if not self.pin:
+                    raise SimError(f"{self.name}: the SIM asks for a PIN; set pin in the config")
+                try:
+                    self.transport.command(f'AT+CPIN="{self.pin}"', timeout=20.0)
+                except CmeError as exc:
+                    raise SimError(f"{self.name}: the SIM refused the configured PIN ({exc})") from exc
+                self._sleep(0.5)
+                continue
+            raise SimError(f"{self.name}: the SIM needs {state}; unlock it in a phone first")
+        raise SimError(f"{self.name}: the SIM stayed busy")
+
+    def _vendor_setup(self) -> None:
+        vendor = self.manufacturer.lower()
+        if "huawei" in vendor:
+            self._optional("AT^CURC=0")  # stop ^RSSI/^MODE/^BOOT floods
+        elif "quectel" in vendor:
+            self._optional('AT+QURCCFG="urcport","usbat"')  # unsolicited codes on the AT port
+
+    def _csms_service(self) -> int:
+        line = self._optional_response("AT+CSMS?", "+CSMS:")
+        fields = parse_fields(payload_of(line)) if line else []
+        return int(fields[0]) if fields and fields[0].isdigit() else 0
+
+    def _choose_cnmi(self) -> str:
+        for choice in CNMI_CHOICES:
+            try:
+                self.transport.command(f"AT+CNMI={choice}")
+                return choice
+            except CommandFailed:
+                continue
+        log.warning("%s: no +CNMI mode accepted; inbound SMS found by periodic sweeps only", self.name)
+        return ""
+
+    def _optional(self, command: str) -> bool:
+        """Commands that some modems answer ERROR without harm."""
+        try:
+            self.transport.command(command)
+            return True
+        except CommandFailed:
+            log.debug("%s: %s not supported", self.name, command)
+            return False
+
+    def _optional_response(self, command: str, prefix: str) -> str | None:
+        try:
+            return self.transport.command(command).first(prefix)
+        except CommandFailed:
+            return None
+
+    def _ask(self, command: str, prefix: str) -> str | None:
+        """A bare-value query (AT+CGMI), tolerating `+CGMI: value` and quoted values."""
+        try:
+            response = self.transport.command(command)
+        except CommandFailed:
+            return None
+        for line in response.lines:
+            value = payload_of(line) if line.startswith(prefix) else line
+            value = value.strip().strip('"').strip()
+            if value:
+                return value
+        return None
+
+    # ---- identity and health ----------------------------------------------------------------
+    def identity(self) -> Identity:
+        return Identity(
+            manufacturer=self.manufacturer or self._ask("AT+CGMI", "+CGMI:") or "",
+            model=self._ask("AT+CGMM", "+CGMM:") or "",
+            firmware=self._ask("AT+CGMR", "+CGMR:") or "",
+            imei=self._ask("AT+CGSN", "+CGSN:") or "",
+            imsi=self._ask("AT+CIMI", "+CIMI:"),
+            iccid=self._iccid(),
+        )
+
+    def _iccid(self) -> str | None:
+        for command, prefix in (("AT+CCID", "+CCID:"), ("AT+QCCID", "+QCCID:"),
+                                ("AT^ICCID?", "^ICCID:"), ("AT+ICCID", "+ICCID:")):
+            value = self._ask(command, prefix)
+            if value:
+                return normalise_iccid(value)
+        return None
+
+    def health(self) -> Health:
+        registration = "unknown"
+        line = self._optional_response("AT+CREG?", "+CREG:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            stat = fields[1] if len(fields) > 1 else fields[0]
+            registration = REGISTRATION.get(int(stat), "unknown") if stat.isdigit() else "unknown"
+        operator = None
+        self._optional("AT+COPS=3,0")
+        line = self._optional_response("AT+COPS?", "+COPS:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            operator = decode_ucs2_hex(fields[2]) if len(fields) > 2 and fields[2] else None
+        signal = Signal(None, None, 0)
+        line = self._optional_response("AT+CSQ", "+CSQ:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            if fields and fields[0].isdigit():
+                signal = Signal.from_csq(int(fields[0]))
+        smsc = None
+        line = self._optional_response("AT+CSCA?", "+CSCA:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            smsc = decode_ucs2_hex(fields[0]) if fields and fields[0] else None
+        used = total = None
+        line = self._optional_response("AT+CPMS?", "+CPMS:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
+                used, total = int(fields[1]), int(fields[2])
+        return Health(registration, operator, signal, smsc, used, total)
+
+    def wait_registered(self, timeout: float, *, stop: threading.Event | None = None) -> Health:
+        """Poll registration until home/roaming; NotRegistered with the last state after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            if health.registered:
+                return health
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                raise NotRegistered(f"{self.name}: not registered ({health.registration})")
+            self._sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def ping(self, timeout: float = 5.0) -> None:
+        self.transport.command("AT", timeout=timeout)
+
+    # ---- sending ----------------------------------------------------------------------------
+    def submit(self, part: pdu.SubmitPart) -> int | None:
+        """Hand one part to the modem; returns its TP-MR. Raises CmsError, PromptTimeout,
+        SubmitUncertain (the part may have gone) or ModemDisconnected."""
+        response = self.transport.command_with_prompt(
+            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout)
+        line = response.first("+CMGS:")
+        fields = parse_fields(payload_of(line)) if line else []
+        return int(fields[0]) if fields and fields[0].isdigit() else None
+
+    def send(self, number: str, text: str, *, status_report: bool = True,
+             concat_ref: int | None = None) -> list[PartSent]:
+        """Send a whole message; SendFailed tells which parts the network already has."""
+        parts = pdu.encode_submit(number, text, concat_ref=concat_ref, ref16=self.ref16,
+                                  status_report=status_report)
+        sent: list[PartSent] = []
+        for part in parts:
+            try:
+                reference = self.submit(part)
+            except ModemError as exc:
+                raise SendFailed(sent, part.seq, exc) from exc
+            sent.append(PartSent(part.seq, part.total, reference))
+        return sent
+
+    # ---- USSD -------------------------------------------------------------------------------
+    def ussd(self, code: str, *, timeout: float = 30.0) -> str:
+        """Run a USSD code (balance, own number) and return the network's text."""
+        while not self._ussd_replies.empty():
+            self._ussd_replies.get_nowait()
+        self.transport.command(f'AT+CUSD=1,"{code}",15', timeout=timeout, expect=None)
+        try:
+            return self._ussd_replies.get(timeout=timeout)
+        except queue.Empty:
+            raise CommandTimeout(f"USSD {code}", timeout) from None
+
+    # ---- inbound ----------------------------------------------------------------------------
+    def read_stored(self) -> list[InboundSms]:
+        """Every SMS on the SIM (read or not): those left by a crash or a full SIM."""
+        response = self.transport.command("AT+CMGL=4", timeout=30.0)
+        found: list[InboundSms] = []
+        lines = response.lines
+        for position, line in enumerate(lines):
+            if not line.startswith("+CMGL:"):
+                continue
+            fields = parse_fields(payload_of(line))
+            raw = lines[position + 1] if position + 1 < len(lines) else ""
+            index = int(fields[0]) if fields and fields[0].isdigit() else None
+            found.append(_inbound(raw, index))
+        return found
+
+    def read_index(self, index: int) -> str | None:
+        response = self.transport.command(f"AT+CMGR={index}", timeout=10.0)
+        return next((line for line in response.lines if is_hex(line)), None)
+
+    def delete_index(self, index: int) -> None:
+        self.transport.command(f"AT+CMGD={index}", timeout=10.0)
+
+    def sweep(self, handler: InboundHandler) -> int:
+        """Hand every stored SMS to the handler; delete only those it kept. Returns how many."""
+        kept = 0
+        for sms in self.read_stored():
+            if sms.message is None and sms.raw_pdu and _is_status_report(sms.raw_pdu):
+                continue
+            if _deliver(handler, self.name, sms) and sms.storage_index is not None:
+                self.delete_index(sms.storage_index)
+                kept += 1
+        return kept
+
+    def dispatch(self, event: Unsolicited, handler: InboundHandler) -> None:
+        """Act on one unsolicited line. Never raises for bad input from the modem."""
+        name = event.name
+        try:
+            if name in ("+CMTI", "+CDSI"):
+                self._take_stored(event, handler, report=name == "+CDSI")
+            elif name == "+CMT":
+                self._take_direct(event, lambda raw: _deliver(handler, self.name, _inbound(raw, None)))
+            elif name == "+CDS":
+                self._take_direct(event, lambda raw: _report(handler, self.name, raw))
+            elif name == "+CUSD":
+                self._ussd_replies.put(_ussd_text(event.line))
+            elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
+                self.needs_reinit = True  # the modem rebooted on its own: settings are gone
+        except (ModemDisconnected, CommandTimeout):
+            raise
+        except ModemError as exc:
+            log.warning("%s: could not handle %r: %s", self.name, event.line, exc)
+
+    def _take_stored(self, event: Unsolicited, handler: InboundHandler, *, report: bool) -> None:
+        fields = parse_fields(payload_of(event.line))
+        if len(fields) < 2 or not fields[1].isdigit():
+            log.warning("%s: unreadable %r", self.name, event.line)
+            return
+        index = int(fields[1])
+        raw = self.read_index(index)
+        if raw is None:
+            return
+        kept = _report(handler, self.name, raw) if report else _deliver(handler, self.name, _inbound(raw, index))
+        if kept:
+            self.delete_index(index)
+
+    def _take_direct(self, event: Unsolicited, handle: Callable[[str], bool]) -> None:
+        if event.pdu is None:
+            log.warning("%s: %r came without its PDU line", self.name, event.line)
+            return
+        if handle(event.pdu) and self.ack_required:
+            try:
+                self.transport.command("AT+CNMA")
+            except CommandFailed as exc:
+                log.debug("%s: +CNMA refused: %s", self.name, exc)
+
+    def run_events(self, handler: InboundHandler, stop: threading.Event) -> None:
+        """Consume unsolicited lines until `stop` or the port is lost (the supervisor's thread)."""
+        while not stop.is_set():
+            try:
+                event = self.transport.unsolicited.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if event is DISCONNECTED:
+                return
+            try:
+                self.dispatch(event, handler)
+            except (ModemDisconnected, CommandTimeout) as exc:
+                log.warning("%s: %s while handling %r", self.name, exc, event.line)
+                if not self.transport.connected:
+                    return
+
+
+def _inbound(raw: str, index: int | None) -> InboundSms:
+    try:
+        message = pdu.decode(raw)
+    except MalformedPdu as exc:
+        return InboundSms(raw, None, f"undecodable PDU: {exc}", index)
+    if not isinstance(message, pdu.Deliver):
+        return InboundSms(raw, None, f"not an SMS-DELIVER ({type(message).__name__})", index)
+    return InboundSms(raw, message, None, index)
+
+
+def _is_status_report(raw: str) -> bool:
+    try:
+        return isinstance(pdu.decode(raw), pdu.StatusReport)
+    except MalformedPdu:
+        return False
+
+
+def _deliver(handler: InboundHandler, modem: str, sms: InboundSms) -> bool:
+    """Call the handler; an exception in it means 'not kept', so the SMS stays on the SIM."""
+    try:
+        return bool(handler.on_sms(modem, sms))
+    except Exception:
+        log.exception("%s: inbound handler failed; the SMS stays on the modem", modem)
+        return False
+
+
+def _report(handler: InboundHandler, modem: str, raw: str) -> bool:
+    try:
+        report = pdu.decode(raw)
+    except MalformedPdu as exc:
+        log.warning("%s: undecodable status report %r: %s", modem, raw, exc)
+        return True  # nothing useful can ever come of it; drop it from the SIM
+    if not isinstance(report, pdu.StatusReport):
+        log.warning("%s: expected a status report, got %s", modem, type(report).__name__)
+        return True
+    try:
+        return bool(handler.on_status_report(modem, report))
+    except Exception:
+        log.exception("%s: status report handler failed", modem)
+        return False
+
+
+def _ussd_text(line: str) -> str:
+    fields = parse_fields(payload_of(line))
+    text = fields[1] if len(fields) > 1 else ""
+    dcs = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 15
+    return decode_ucs2_hex(text) if dcs == 72 or (dcs & 0x0C) == 0x08 else text
+
+
+def normalise_iccid(value: str) -> str:
+    """ICCIDs start 89; Huawei's ^ICCID prints the nibbles swapped (98...)."""
+    digits = re.sub(r"[^0-9A-Fa-f]", "", value)
+    if digits.startswith("98") and len(digits) % 2 == 0:
+        digits = "".join(digits[i + 1] + digits[i] for i in range(0, len(digits), 2))
+    return digits.rstrip("Ff")
+
+
+def match_report(report: pdu.StatusReport, outstanding: Iterable[tuple[str, int | None]]) -> bool:
+    """Does a status report answer one of (recipient, reference)? Numbers compared by digits."""
+    digits = re.sub(r"\D", "", report.recipient)
+    return any(ref == report.reference and re.sub(r"\D", "", number).endswith(digits[-9:])
+               for number, ref in outstanding)
+

@@ -1,0 +1,226 @@
+"""Keeps one modem in service without restarting the daemon.
+
+A loop per modem: open the port, initialise, sweep the SIM, wait for registration, then watch.
+A modem that stops answering (hung) or whose port vanishes (USB unplug) is noticed, reported with
+the reason, closed, and reopened with backoff when it returns; the port path is resolved anew on
+every open, so a udev symlink that now points at a new tty is followed. Everything that sends goes
+through `with supervisor.session() as s:` so a caller never talks to a modem that is not ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from modem.errors import CommandTimeout, ModemDisconnected, ModemError, NotRegistered, SimError
+from modem.session import Health, Identity, InboundHandler, ModemSession
+from modem.transport import AtTransport, SerialFactory
+
+log = logging.getLogger("gsmgw.modem")
+
+
+class ModemState(str, Enum):
+    CONNECTING = "connecting"
+    INITIALISING = "initialising"
+    READY = "ready"
+    NO_NETWORK = "no_network"
+    SIM_ERROR = "sim_error"
+    DISCONNECTED = "disconnected"
+    HUNG = "hung"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    """What the supervisor needs to know about one modem (built from the config's [[modems]])."""
+
+    name: str
+    port: str
+    baudrate: int = 115200
+    rtscts: bool = False
+    pin: str = ""
+    smsc: str = ""
+    ref16: bool = False
+    command_timeout: float = 5.0
+    send_timeout: float = 60.0
+    check_interval: float = 10.0  # how often a quiet modem is asked `AT`
+    registration_timeout: float = 60.0
+    backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
+    power_cycle_after: int = 5  # failed reconnects before the power-cycle hook is called
+
+
+class ModemSupervisor:
+    """One modem's life: connect, initialise, serve, detect trouble, recover."""
+
+    def __init__(
+        self,
+        settings: ModemSettings,
+        handler: InboundHandler,
+        *,
+        on_state: Callable[[str, ModemState, str], None] | None = None,
+        power_cycle: Callable[[str], None] | None = None,
+        open_serial: SerialFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.handler = handler
+        self.state = ModemState.STOPPED
+        self.reason = ""
+        self.identity: Identity | None = None
+        self.health: Health | None = None
+        self.ready_since: float | None = None
+        self._on_state = on_state
+        self._power_cycle = power_cycle
+        self._open_serial = open_serial
+        self._session: ModemSession | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # ---- public -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        """Stop watching and close the port; the AT exchange in flight may finish first."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def wait_for(self, states: set[ModemState], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.state in states, timeout)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.wait_for({ModemState.READY}, timeout)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[ModemSession]:
+        """The live session, only while the modem is ready; ModemError otherwise."""
+        session = self._session
+        if session is None or self.state is not ModemState.READY:
+            raise ModemError(f"{self.name}: not ready ({self.state.value}{': ' + self.reason if self.reason else ''})")
+        try:
+            yield session
+        except ModemDisconnected:
+            self._wake.set()
+            raise
+
+    def check_now(self) -> None:
+        """Ask for an immediate health check (after a command timed out, say)."""
+        self._wake.set()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def _set_state(self, state: ModemState, reason: str = "") -> None:
+        with self._changed:
+            changed = state is not self.state or reason != self.reason
+            self.state, self.reason = state, reason
+            self.ready_since = time.monotonic() if state is ModemState.READY else None
+            self._changed.notify_all()
+        if changed:
+            level = logging.INFO if state in (ModemState.READY, ModemState.CONNECTING,
+                                              ModemState.INITIALISING, ModemState.STOPPED) else logging.WARNING
+            log.log(level, "%s: %s%s", self.name, state.value, f" ({reason})" if reason else "")
+            if self._on_state is not None:
+                self._on_state(self.name, state, reason)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            served = self._serve_once()
+            if self._stop.is_set():
+                break
+            failures = 0 if served else failures + 1
+            if failures and failures % self.settings.power_cycle_after == 0 and self._power_cycle:
+                log.warning("%s: %d failed attempts; power-cycling", self.name, failures)
+                self._power_cycle(self.name)
+            delay = self.settings.backoff[min(max(failures - 1, 0), len(self.settings.backoff) - 1)]
+            self._stop.wait(delay)
+        self._set_state(ModemState.STOPPED)
+
+    def _serve_once(self) -> bool:
+        """One connection's life. Returns True if the modem was in service at some point."""
+        self._set_state(ModemState.CONNECTING, self.reason)
+        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
+        transport = AtTransport(self.settings.port, baudrate=self.settings.baudrate,
+                                rtscts=self.settings.rtscts, name=self.name,
+                                command_timeout=self.settings.command_timeout, **kwargs)
+        events_stop = threading.Event()
+        events: threading.Thread | None = None
+        served = False
+        try:
+            transport.open()
+            self._set_state(ModemState.INITIALISING)
+            session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
+                                   ref16=self.settings.ref16, send_timeout=self.settings.send_timeout)
+            session.init()
+            self.identity = session.identity()
+            events = threading.Thread(target=self._events, args=(session, events_stop),
+                                      name=f"{self.name}-events", daemon=True)
+            events.start()
+            session.sweep(self.handler)
+            self._session = session
+            self._register(session)
+            served = True
+            self._watch(session)
+        except SimError as exc:
+            self._set_state(ModemState.SIM_ERROR, str(exc))
+        except ModemDisconnected as exc:
+            self._set_state(ModemState.DISCONNECTED, str(exc))
+        except CommandTimeout as exc:
+            self._set_state(ModemState.HUNG, f"no answer: {exc}")
+        except ModemError as exc:
+            self._set_state(ModemState.HUNG, str(exc))
+        finally:
+            self._session = None
+            events_stop.set()
+            transport.close()
+            if events is not None:
+                events.join(timeout=5)
+        return served
+
+    def _register(self, session: ModemSession) -> None:
+        try:
+            self.health = session.wait_registered(self.settings.registration_timeout, stop=self._stop)
+            self._set_state(ModemState.READY)
+        except NotRegistered as exc:
+            self._set_state(ModemState.NO_NETWORK, str(exc))
+
+    def _watch(self, session: ModemSession) -> None:
+        """Health checks until the modem is lost or we are stopped."""
+        transport = session.transport
+        while not self._stop.is_set():
+            self._wake.wait(self.settings.check_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not transport.connected:
+                raise ModemDisconnected(f"{self.name}: port lost")
+            if session.needs_reinit:
+                log.warning("%s: the modem restarted; initialising again", self.name)
+                self._set_state(ModemState.INITIALISING, "modem restarted")
+                session.init()
+                session.sweep(self.handler)
+            session.ping()
+            self.health = session.health()
+            if self.health.registered:
+                self._set_state(ModemState.READY)
+            else:
+                self._set_state(ModemState.NO_NETWORK, f"registration: {self.health.registration}")
+            if self.health.storage_used:
+                session.sweep(self.handler)  # messages whose +CMTI we never saw, or a full SIM
+
+    def _events(self, session: ModemSession, stop: threading.Event) -> None:
+        session.run_events(self.handler, stop)
+        if not session.transport.connected:
+            self._wake.set()  # tell the watch loop at once, not at the next check

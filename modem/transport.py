@@ -1,0 +1,371 @@
+"""The AT transport: one serial port, one reader thread, one command in flight.
+
+The reader thread turns bytes into lines and routes each line: to the command in flight (its answer
+and final result code) or to the unsolicited queue (+CMTI, +CMT + PDU, +CDS + PDU, RING, vendor
+noise), even when an unsolicited line lands in the middle of an answer. A command that times out is
+abandoned cleanly (ESC if the modem sits in a `> ` prompt, an `AT` resync, a drain of late answers) so
+the next command never receives the previous one's reply. When the port vanishes, every waiter fails at
+once with ModemDisconnected.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import serial
+
+from modem.errors import (
+    CmeError,
+    CmsError,
+    CommandFailed,
+    CommandTimeout,
+    ModemDisconnected,
+    PromptTimeout,
+    SubmitUncertain,
+)
+from modem.lines import Classified, LineKind, classify, is_hex, response_prefix
+
+CTRL_Z = "\x1a"
+ESC = "\x1b"
+_AUTO: Any = object()
+_CONTROL = {c: None for c in range(32) if c not in (9,)}  # strip C0 controls except TAB from lines
+
+traffic_log = logging.getLogger("gsmgw.serial")
+log = logging.getLogger("gsmgw.modem")
+
+SerialFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Unsolicited:
+    """A line the modem sent on its own; `pdu` holds the second line of +CMT / +CDS."""
+
+    line: str
+    pdu: str | None = None
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def name(self) -> str:
+        """`+CMTI`, `RING`, `^RSSI`... (the text before the colon)."""
+        return self.line.split(":", 1)[0].strip()
+
+
+DISCONNECTED = Unsolicited("<disconnected>")
+
+
+@dataclass
+class Response:
+    """The information lines of one answered command (final code excluded)."""
+
+    command: str
+    lines: list[str]
+
+    def first(self, prefix: str) -> str | None:
+        return next((line for line in self.lines if line.startswith(prefix)), None)
+
+    def text(self) -> str:
+        """The answer as one string, for commands that answer with a bare line (AT+CGMI)."""
+        return "\n".join(self.lines).strip()
+
+
+class _Pending:
+    """The command in flight: collects its lines and learns its outcome from the reader thread."""
+
+    def __init__(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> None:
+        self.command = command
+        self.expecting = expecting
+        self.echoes = {command, *echoes}
+        self.lines: list[str] = []
+        self.error: Exception | None = None
+        self.done = False
+        self.prompted = False
+        self.changed = threading.Condition()
+
+    def finish(self, error: Exception | None) -> None:
+        with self.changed:
+            self.error = error
+            self.done = True
+            self.changed.notify_all()
+
+    def prompt(self) -> None:
+        with self.changed:
+            self.prompted = True
+            self.changed.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(predicate, timeout)
+
+
+class AtTransport:
+    """Owns a serial port and speaks the AT line protocol over it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        rtscts: bool = False,
+        xonxoff: bool = False,
+        name: str = "modem",
+        command_timeout: float = 5.0,
+        open_serial: SerialFactory = serial.serial_for_url,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.baudrate = baudrate
+        self.rtscts = rtscts
+        self.xonxoff = xonxoff
+        self.command_timeout = command_timeout
+        self._open_serial = open_serial
+        self.unsolicited: queue.Queue[Unsolicited] = queue.Queue()
+        self.last_received = 0.0
+        self._serial: Any = None
+        self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._command_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pending: _Pending | None = None
+        self._pdu_header: str | None = None
+        self._buffer = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    # ---- life cycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the port and start the reader; raises ModemDisconnected if the port is not there."""
+        try:
+            self._serial = self._open_serial(
+                self.url, baudrate=self.baudrate, rtscts=self.rtscts, xonxoff=self.xonxoff,
+                timeout=1.0, write_timeout=5.0,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ModemDisconnected(f"{self.name}: cannot open {self.url}: {exc}") from exc
+        self._stopping.clear()
+        self._buffer = ""
+        self._pdu_header = None
+        self._decoder.reset()
+        self._connected.set()
+        self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        """Stop the reader and close the port; safe to call twice."""
+        self._stopping.set()
+        port, self._serial = self._serial, None
+        if port is not None:
+            try:
+                port.cancel_read()
+            except (AttributeError, OSError, serial.SerialException):
+                pass
+            try:
+                port.close()
+            except (OSError, serial.SerialException):
+                pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=5)
+        self._reader = None
+        self._lost("closed")
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # ---- commands ---------------------------------------------------------------------------
+    def command(self, command: str, *, timeout: float | None = None, expect: Any = _AUTO) -> Response:
+        """Send one command and return its information lines, or raise the modem's error."""
+        timeout = self.command_timeout if timeout is None else timeout
+        expecting = response_prefix(command) if expect is _AUTO else expect
+        with self._command_lock:
+            pending = self._start(command, expecting)
+            self._write(command + "\r")
+            if not pending.wait(lambda: pending.done, timeout):
+                self._abandon(pending, in_prompt=False)
+                raise CommandTimeout(command, timeout)
+            return self._result(pending)
+
+    def command_with_prompt(
+        self, command: str, payload: str, *, prompt_timeout: float = 10.0, timeout: float = 60.0
+    ) -> Response:
+        """Send a command that answers `> `, then the payload and Ctrl-Z (AT+CMGS in PDU mode).
+
+        No prompt: ESC cancels whatever the modem is waiting for, so it doesn't swallow the next
+        command as PDU text. No answer after the payload went out: SubmitUncertain, because the
+        network may have the message.
+        """
+        with self._command_lock:
+            pending = self._start(command, response_prefix(command), echoes=(payload,))
+            self._write(command + "\r")
+            if not pending.wait(lambda: pending.prompted or pending.done, prompt_timeout):
+                self._abandon(pending, in_prompt=True)
+                raise PromptTimeout(f"{command!r}: no '> ' prompt within {prompt_timeout:g} s")
+            if pending.done:
+                return self._result(pending)
+            self._write(payload + CTRL_Z)
+            if not pending.wait(lambda: pending.done, timeout):
+                self._abandon(pending, in_prompt=True)
+                raise SubmitUncertain(command, f"no answer within {timeout:g} s after the PDU")
+            try:
+                return self._result(pending)
+            except ModemDisconnected as exc:
+                raise SubmitUncertain(command, f"port lost after the PDU ({exc})") from exc
+
+    def _start(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> _Pending:
+        if not self.connected:
+            raise ModemDisconnected(f"{self.name}: not connected")
+        pending = _Pending(command, expecting, echoes=echoes)
+        with self._state_lock:
+            self._pending = pending
+        return pending
+
+    def _result(self, pending: _Pending) -> Response:
+        with self._state_lock:
+            if self._pending is pending:
+                self._pending = None
+        if pending.error is not None:
+            raise pending.error
+        return Response(pending.command, pending.lines)
+
+    def _abandon(self, pending: _Pending, *, in_prompt: bool) -> None:
+        """Forget a command that timed out and bring the line back to a known state."""
+        with self._state_lock:
+            if self._pending is pending:
+                self._pending = None
+        if not self.connected:
+            return
+        try:
+            if in_prompt:
+                self._write(ESC)
+            self._resync()
+        except ModemDisconnected:
+            pass
+
+    def _resync(self) -> None:
+        """`AT` until OK, then drain late answers so they are not taken for the next command's."""
+        for _ in range(2):
+            probe = self._start("AT", None)
+            self._write("AT\r")
+            answered = probe.wait(lambda: probe.done, 2.0)
+            with self._state_lock:
+                self._pending = None
+            if answered:
+                break
+        self._drain(quiet=0.3, limit=2.0)
+
+    def _drain(self, *, quiet: float, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and time.monotonic() - self.last_received < quiet:
+            time.sleep(0.05)
+
+    def _write(self, text: str) -> None:
+        port = self._serial
+        if port is None or not self.connected:
+            raise ModemDisconnected(f"{self.name}: not connected")
+        traffic_log.debug("%s TX %r", self.name, text)
+        try:
+            port.write(text.encode("ascii", errors="replace"))
+            port.flush()
+        except (serial.SerialException, OSError) as exc:
+            self._lost(f"write failed: {exc}")
+            raise ModemDisconnected(f"{self.name}: write failed: {exc}") from exc
+
+    # ---- reader thread ----------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        port = self._serial
+        reason = "closed"
+        while not self._stopping.is_set() and port is not None:
+            try:
+                data = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                reason = f"read failed: {exc}"
+                break
+            if data:
+                self.last_received = time.monotonic()
+                traffic_log.debug("%s RX %r", self.name, data)
+                try:
+                    self.feed(self._decoder.decode(data))
+                except Exception:  # a line we cannot handle must never kill the reader
+                    log.exception("%s: could not handle received data %r", self.name, data)
+        if not self._stopping.is_set():
+            log.warning("%s: port lost (%s)", self.name, reason)
+        self._lost(reason)
+
+    def _lost(self, reason: str) -> None:
+        """Fail the command in flight and wake every consumer: the port is gone."""
+        if not self._connected.is_set():
+            return
+        self._connected.clear()
+        with self._state_lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.finish(ModemDisconnected(f"{self.name}: {reason}"))
+        self.unsolicited.put(DISCONNECTED)
+
+    def feed(self, text: str) -> None:
+        """Split received text into lines and route each one (public for table tests)."""
+        self._buffer += text
+        while True:
+            cut = min((i for i in (self._buffer.find("\r"), self._buffer.find("\n")) if i >= 0), default=-1)
+            if cut < 0:
+                break
+            line, self._buffer = self._buffer[:cut], self._buffer[cut + 1:]
+            line = line.translate(_CONTROL).strip()
+            if line:
+                self._route(line)
+        if self._buffer.strip() == ">":
+            self._buffer = ""
+            with self._state_lock:
+                pending = self._pending
+            if pending is not None:
+                pending.prompt()
+
+    def _route(self, line: str) -> None:
+        with self._state_lock:
+            pending = self._pending
+            header, self._pdu_header = self._pdu_header, None
+        if header is not None:
+            if is_hex(line):
+                self._emit(Unsolicited(header, pdu=line))
+                return
+            self._emit(Unsolicited(header))  # the PDU line never came; keep the header anyway
+        if pending is not None and line in pending.echoes:
+            return
+        if pending is not None and line == ">" and not pending.prompted:
+            pending.prompt()  # the prompt, followed by a line end from a chatty modem
+            return
+        classified = classify(line, expecting=pending.expecting if pending else None)
+        if classified.kind is LineKind.UNSOLICITED_WITH_PDU:
+            with self._state_lock:
+                self._pdu_header = line
+            return
+        if classified.kind is LineKind.UNSOLICITED:
+            self._emit(Unsolicited(line))
+            return
+        if pending is None or pending.done:
+            log.debug("%s: stray line %r", self.name, line)
+            return
+        if classified.kind is LineKind.RESPONSE:
+            pending.lines.append(line)
+        else:
+            pending.finish(_error_for(pending.command, classified))
+
+    def _emit(self, event: Unsolicited) -> None:
+        log.debug("%s: unsolicited %r", self.name, event.line)
+        self.unsolicited.put(event)
+
+
+def _error_for(command: str, classified: Classified) -> Exception | None:
+    if classified.kind is LineKind.OK:
+        return None
+    if classified.kind is LineKind.CMS_ERROR:
+        return CmsError(command, classified.code if classified.code is not None else -1, classified.text)
+    if classified.kind is LineKind.CME_ERROR:
+        return CmeError(command, classified.code if classified.code is not None else -1, classified.text)
+    return CommandFailed(command, classified.line)

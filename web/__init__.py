@@ -1,0 +1,1 @@
+"""Flask console and REST API (served by the daemon)."""
