@@ -54,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--tcp", action="store_true", help="also listen on TCP (socket://127.0.0.1:PORT)")
     simulate.set_defaults(func=_simulate)
 
+    send_cmd = command("send", "queue a message (the daemon sends it; works whether or not it runs)")
+    send_cmd.add_argument("to")
+    send_cmd.add_argument("text")
+    send_cmd.add_argument("--priority", choices=["high", "normal", "bulk"], default="normal")
+    send_cmd.add_argument("--kind", choices=["transactional", "marketing"], default="transactional")
+    send_cmd.add_argument("--sim", default=None, help="send from this SIM only")
+    send_cmd.add_argument("--expires-in", type=float, default=None, metavar="SECONDS")
+    send_cmd.set_defaults(func=_send)
+
+    status = command("status", "modems, limits and queue depth")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    dbc = commands.add_parser("db", help="database").add_subparsers(dest="db_command")
+    upgrade = dbc.add_parser("upgrade", help="apply migrations (the daemon also does this on start)")
+    upgrade.add_argument("--config")
+    upgrade.set_defaults(func=_db_upgrade)
+
     check = commands.add_parser("config", help="configuration").add_subparsers(dest="config_command")
     check_cmd = check.add_parser("check", help="validate the config file without starting anything")
     check_cmd.add_argument("--config")
@@ -107,6 +125,83 @@ def _simulate(args: argparse.Namespace) -> int:
         pass
     finally:
         simulator.close()
+    return 0
+
+
+def _queue(cfg: config_module.Config):
+    from gateway import db
+    from gateway.clock import Clock
+    from gateway.queue import Queue
+
+    engine = db.make_engine(cfg.database_url)
+    db.upgrade(engine)
+    return engine, Queue(db.sessions(engine), Clock(), default_region=cfg.gateway.default_region)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    engine, _ = _queue(cfg)
+    engine.dispose()
+    print(f"database at the newest schema: {cfg.database_url}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from gateway.queue import RejectedMessage
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
+                                expires_in=args.expires_in, source="cli")
+    except RejectedMessage as exc:
+        print(f"not queued: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(message.id)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from gateway.daemon import limits_of
+    from gateway.limits import usage
+    from gateway.models import Modem
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        with queue.sessions() as session:
+            modems = {row.name: row for row in session.scalars(select(Modem)).all()}
+        sections = {section.name: section for section in cfg.modems}
+        now = time.time()
+        report = {"queue": queue.depth(), "modems": []}
+        for name in sorted(set(modems) | set(sections)):
+            row = modems.get(name)
+            entry = {"name": name, "state": row.state if row else "never seen",
+                     "reason": row.reason if row else None,
+                     "operator": row.operator if row else None,
+                     "signal_bars": row.signal_bars if row else None}
+            if name in sections:
+                limits = limits_of(sections[name])
+                from datetime import UTC, datetime
+                times = queue.submission_times(name, datetime.fromtimestamp(now - limits.longest_window, UTC))
+                entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
+                                   for u in usage(times, limits, now)}
+            report["modems"].append(entry)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print("queue: " + (", ".join(f"{k} {v}" for k, v in sorted(report["queue"].items())) or "empty"))
+    for entry in report["modems"]:
+        line = f"{entry['name']:<8} {entry['state']:<12} {entry['operator'] or '-':<16} bars {entry['signal_bars'] if entry['signal_bars'] is not None else '-'}"
+        if "limits" in entry:
+            line += "  " + " ".join(f"{w}: {v['used']}/{v['cap']}" for w, v in entry["limits"].items())
+        print(line)
     return 0
 
 

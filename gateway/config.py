@@ -29,6 +29,7 @@ class GatewaySection:
     default_region: str = "GB"
     timezone: str = "Europe/London"
     resend_unknown: bool = False
+    sticky_sim: bool = True  # the same customer hears from the same SIM, so replies come back to it
 
 
 @dataclass(frozen=True)

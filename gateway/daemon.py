@@ -13,9 +13,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, ModemSection
-from modem.pdu import StatusReport
-from modem.session import InboundSms
+from gateway import db
+from gateway.clock import Clock
+from gateway.config import Config, LimitsSection, ModemSection
+from gateway.engine import Engine, StoringInbound
+from gateway.limits import Limits
+from gateway.queue import Queue
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw")
@@ -30,30 +33,23 @@ def modem_settings(section: ModemSection) -> ModemSettings:
     )
 
 
-class LoggingInbound:
-    """Inbound handler of the thin daemon: logs what arrives (the inbound pipeline replaces it)."""
-
-    def on_sms(self, modem: str, sms: InboundSms) -> bool:
-        if sms.message is None:
-            log.warning("%s: inbound SMS kept raw (%s): %s", modem, sms.error, sms.raw_pdu)
-        else:
-            part = f" part {sms.message.concat.seq}/{sms.message.concat.total}" if sms.message.concat else ""
-            log.info("%s: SMS from %s%s: %r", modem, sms.message.sender, part, sms.message.text)
-        return True
-
-    def on_status_report(self, modem: str, report: StatusReport) -> bool:
-        log.info("%s: status report for ref %d to %s: %s", modem, report.reference, report.recipient,
-                 report.outcome)
-        return True
+def limits_of(section: ModemSection) -> Limits:
+    lim = section.limits
+    return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
 
 
 class Daemon:
-    def __init__(self, config: Config, *, simulate: int = 0) -> None:
+    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate
+        self.clock = clock or Clock()
         self.simulator: Any = None
         self.supervisors: list[ModemSupervisor] = []
         self.stopping = threading.Event()
+        self.db = db.make_engine(config.database_url)
+        self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region)
+        self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
+                             resend_unknown=config.gateway.resend_unknown)
 
     def start(self) -> None:
         sections = list(self.config.modems)
@@ -65,17 +61,24 @@ class Daemon:
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
                                            latency=sim.latency_s, report_delay=sim.report_delay_s,
                                            echo=False)
-            sections = [ModemSection(name=port.name, port=port.path) for port in self.simulator.ports]
+            limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
+            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
-        handler = LoggingInbound()
+        db.upgrade(self.db)
+        handler = StoringInbound(self.engine, self.clock)
         for section in sections:
-            supervisor = ModemSupervisor(modem_settings(section), handler)
+            supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state)
             self.supervisors.append(supervisor)
+            self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
+        self.engine.start()
+        for supervisor in self.supervisors:
             supervisor.start()
 
     def stop(self) -> None:
+        """Claim nothing new, let the AT exchange in flight finish, close the ports."""
         self.stopping.set()
+        self.engine.stop()
         threads = [threading.Thread(target=s.stop) for s in self.supervisors]
         for thread in threads:
             thread.start()
@@ -83,6 +86,7 @@ class Daemon:
             thread.join(9)
         if self.simulator is not None:
             self.simulator.close()
+        self.db.dispose()
 
     def wait_ready(self, timeout: float) -> bool:
         return all(s.wait_for({ModemState.READY}, timeout) for s in self.supervisors)
@@ -111,5 +115,7 @@ class Daemon:
             if getattr(self.simulator, "control_address", None):
                 lines.append(f"Virtual modem control socket: {self.simulator.control_address}")
         lines.append(f"AT conversation log: {data_dir / 'serial.log'}")
+        lines.append(f"Database: {self.config.database_url}")
+        lines.append(f"Queue a message: .venv/bin/gsmgw send --config {self.config.source} +447700900123 'Hello'")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)

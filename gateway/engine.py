@@ -1,0 +1,159 @@
+"""The send engine: queue, one worker per modem, routing, expiry, and status reports coming back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from gateway.clock import Clock
+from gateway.limits import Limits
+from gateway.models import InboundPart, Message, Modem
+from gateway.queue import Claimed, Queue
+from gateway.routing import ModemView, may_take
+from gateway.worker import ModemWorker, RetryPolicy
+from modem.pdu import StatusReport
+from modem.session import InboundSms
+from modem.supervisor import ModemState, ModemSupervisor
+
+log = logging.getLogger("gsmgw.engine")
+
+
+class Engine:
+    def __init__(self, queue: Queue, clock: Clock, *, sticky: bool = True, resend_unknown: bool = False,
+                 retry: RetryPolicy | None = None,
+                 pre_send: Callable[[Claimed], str | None] | None = None) -> None:
+        self.queue = queue
+        self.clock = clock
+        self.sticky = sticky
+        self.resend_unknown = resend_unknown
+        self.retry = retry
+        self.pre_send = pre_send
+        self.workers: dict[str, ModemWorker] = {}
+        self._stop = threading.Event()
+        self._expiry_wake = threading.Event()
+        self._expiry: threading.Thread | None = None
+        queue.listeners.append(self.wake_all)
+
+    # ---- wiring -----------------------------------------------------------------------------
+    def add_modem(self, supervisor: ModemSupervisor, limits: Limits, *, ref16: bool = False) -> ModemWorker:
+        worker = ModemWorker(supervisor, self.queue, limits, self.clock, ref16=ref16, retry=self.retry,
+                             may_take=self._may_take_for, pre_send=self.pre_send)
+        self.workers[supervisor.name] = worker
+        return worker
+
+    def start(self) -> None:
+        counts = self.queue.recover(resend_unknown=self.resend_unknown, modems=list(self.workers))
+        if any(counts.values()):
+            log.warning("recovered after restart: %s", counts)
+        self._stop.clear()
+        for worker in self.workers.values():
+            worker.start()
+        self._expiry = threading.Thread(target=self._expire_loop, name="expiry", daemon=True)
+        self._expiry.start()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        self._stop.set()
+        self._expiry_wake.set()
+        for worker in self.workers.values():
+            worker.stop()
+        for worker in self.workers.values():
+            worker.join(timeout)
+        if self._expiry is not None:
+            self._expiry.join(timeout)
+
+    def wake_all(self) -> None:
+        for worker in self.workers.values():
+            worker.wake.set()
+        self._expiry_wake.set()
+
+    def on_modem_state(self, name: str, state: ModemState, reason: str) -> None:
+        """A modem changed state: others may now take its work, or it may take theirs."""
+        worker = self.workers.get(name)
+        supervisor = worker.supervisor if worker else None
+        try:
+            with self.queue.sessions.begin() as session:
+                row = session.get(Modem, name) or Modem(name=name)
+                row.state, row.reason, row.updated_at = state.value, reason or None, self.clock.now()
+                if supervisor is not None and supervisor.identity is not None:
+                    ident = supervisor.identity
+                    row.manufacturer, row.model, row.imei = ident.manufacturer, ident.model, ident.imei
+                    row.imsi, row.iccid = ident.imsi, ident.iccid
+                if supervisor is not None and supervisor.health is not None:
+                    row.operator, row.signal_bars = supervisor.health.operator, supervisor.health.signal.bars
+                session.add(row)
+        except Exception:
+            log.exception("could not record the state of %s", name)
+        self.wake_all()
+
+    # ---- routing ----------------------------------------------------------------------------
+    def views(self) -> dict[str, ModemView]:
+        return {name: ModemView(name, w.supervisor.state is ModemState.READY, w.next_slot())
+                for name, w in self.workers.items()}
+
+    def _may_take_for(self, modem: str) -> Callable[[Message], bool]:
+        if not self.sticky or len(self.workers) < 2:
+            return lambda message: True
+        views, now = self.views(), self.clock.time()
+
+        def decide(message: Message) -> bool:
+            return may_take(modem, self._last_sim(message.to_number, message.id), views, now, sticky=True)
+        return decide
+
+    def _last_sim(self, number: str, before_id: int) -> str | None:
+        with self.queue.sessions() as session:
+            return session.scalar(select(Message.sim).where(
+                Message.to_number == number, Message.sim.is_not(None), Message.id < before_id)
+                .order_by(Message.id.desc()).limit(1))
+
+    # ---- expiry -----------------------------------------------------------------------------
+    def _expire_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.queue.expire_due()
+                nearest = self.queue.next_expiry()
+            except Exception:
+                log.exception("expiry sweep failed")
+                nearest = None
+            wait = 60.0 if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
+            self.clock.wait(self._expiry_wake, min(wait, 60.0))
+            self._expiry_wake.clear()
+
+
+class StoringInbound:
+    """Inbound handler: status reports update parts; SMS are stored before the SIM copy goes."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.received: list[Callable[[InboundPart], None]] = []
+
+    def on_status_report(self, modem: str, report: StatusReport) -> bool:
+        matched = self.engine.queue.apply_report(modem, report)
+        if matched is None:
+            log.info("%s: status report for unknown reference %d (%s)", modem, report.reference, report.recipient)
+        return True
+
+    def on_sms(self, modem: str, sms: InboundSms) -> bool:
+        message = sms.message
+        part = InboundPart(
+            modem=modem, raw_pdu=sms.raw_pdu, error=sms.error, received_at=self.clock.now(),
+            sender=message.sender if message else None, text=message.text if message else None,
+            sent_at=message.timestamp.astimezone(UTC) if message and message.timestamp else None,
+            concat_ref=message.concat.reference if message and message.concat else None,
+            concat_total=message.concat.total if message and message.concat else None,
+            concat_seq=message.concat.seq if message and message.concat else None,
+        )
+        with self.engine.queue.sessions.begin() as session:
+            session.add(part)
+        log.info("%s: SMS from %s stored (%d)", modem, part.sender, part.id)
+        for listener in self.received:
+            listener(part)
+        return True
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

@@ -1,0 +1,1 @@
+"""Alembic migrations: `gsmgw db upgrade`; the daemon upgrades on start."""

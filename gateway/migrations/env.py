@@ -1,0 +1,11 @@
+"""Alembic environment: the connection comes from gateway.db, never from an ini file."""
+
+from alembic import context
+
+from gateway.models import Base
+
+connection = context.config.attributes.get("connection")
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                  compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,181 @@
+"""Database tables (SQLAlchemy 2). Portable SQL only: SQLite by default, PostgreSQL when shared.
+
+Nothing is sent that was not stored first, and the engine never deletes a row: a message, its parts
+and every state change with its time stay for the record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MessageStatus:
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+    SUPPRESSED = "suppressed"
+    FINAL = frozenset({DELIVERED, FAILED, EXPIRED, CANCELLED, UNKNOWN, SUPPRESSED})
+    ALL = frozenset({QUEUED, SENDING, SENT} | FINAL)
+
+
+class PartStatus:
+    PENDING = "pending"  # not handed to a modem yet
+    SUBMITTING = "submitting"  # written to the modem, answer not recorded yet (in doubt after a crash)
+    SENT = "sent"  # the modem answered +CMGS: <mr>
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class Priority:
+    HIGH = 0
+    NORMAL = 1
+    BULK = 2
+    BY_NAME = {"high": HIGH, "normal": NORMAL, "bulk": BULK}
+    NAME = {v: k for k, v in BY_NAME.items()}
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_number: Mapped[str] = mapped_column(String(20), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="transactional")
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
+    encoding: Mapped[str] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(Integer)
+    concat_ref: Mapped[int | None] = mapped_column(Integer)
+    sim_requested: Mapped[str | None] = mapped_column(String(64))  # pinned by the caller
+    sim: Mapped[str | None] = mapped_column(String(64))  # the SIM that sends (or sent) it
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)  # retry backoff, quiet hours
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    parts: Mapped[list[Part]] = relationship(back_populates="message", order_by="Part.seq")
+    events: Mapped[list[MessageEvent]] = relationship(back_populates="message", order_by="MessageEvent.id")
+
+    __table_args__ = (Index("ix_messages_due", "status", "priority", "id"),)
+
+
+class Part(Base):
+    __tablename__ = "message_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=PartStatus.PENDING)
+    modem: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[int | None] = mapped_column(Integer)  # TP-MR from +CMGS
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    report_status: Mapped[int | None] = mapped_column(Integer)  # TP-Status of the status report
+    report_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    message: Mapped[Message] = relationship(back_populates="parts")
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "seq"),
+        Index("ix_parts_modem_submitted", "modem", "submitted_at"),
+        Index("ix_parts_modem_reference", "modem", "reference"),
+    )
+
+
+class MessageEvent(Base):
+    """Every state change of a message or one of its parts, with its time."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    part_seq: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    message: Mapped[Message] = relationship(back_populates="events")
+
+
+class Modem(Base):
+    """A modem/SIM as last seen: identity and state, for status pages and stickiness."""
+
+    __tablename__ = "modems"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="stopped")
+    reason: Mapped[str | None] = mapped_column(Text)
+    manufacturer: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    imei: Mapped[str | None] = mapped_column(String(32))
+    imsi: Mapped[str | None] = mapped_column(String(32))
+    iccid: Mapped[str | None] = mapped_column(String(32))
+    operator: Mapped[str | None] = mapped_column(String(64))
+    signal_bars: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class InboundPart(Base):
+    """An SMS (or one part of a long one) as it came off a modem, kept before the SIM copy is deleted."""
+
+    __tablename__ = "inbound_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str | None] = mapped_column(String(32), index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the network's timestamp
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    concat_ref: Mapped[int | None] = mapped_column(Integer)
+    concat_total: Mapped[int | None] = mapped_column(Integer)
+    concat_seq: Mapped[int | None] = mapped_column(Integer)
+    raw_pdu: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why it could not be decoded, if it could not

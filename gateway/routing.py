@@ -1,0 +1,28 @@
+"""Which SIM sends a message. Pure: views of the modems in, a decision out.
+
+Every healthy SIM with limits left competes for the queue; a pinned message waits for its SIM; with
+stickiness, a customer hears from the SIM they last heard from (so replies come back to it), unless
+that SIM is down or cannot send for a while, in which case any SIM will do: failover beats stickiness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModemView:
+    name: str
+    ready: bool
+    next_slot: float  # when its limits next allow a part
+
+
+def may_take(modem: str, last_sim: str | None, views: dict[str, ModemView], now: float,
+             *, sticky: bool, sticky_wait: float = 60.0) -> bool:
+    """May `modem` take a message whose recipient last heard from `last_sim`?"""
+    if not sticky or last_sim is None or last_sim == modem:
+        return True
+    other = views.get(last_sim)
+    if other is None or not other.ready:
+        return True
+    return other.next_slot - now > sticky_wait

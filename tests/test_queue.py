@@ -1,0 +1,143 @@
+"""The queue on a real SQLite file: validation, ordering, expiry, cancel, crash recovery, reports."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gateway.models import Message, MessageStatus, PartStatus
+from gateway.queue import RejectedMessage
+from modem.pdu import StatusReport
+
+
+def test_enqueue_normalises_counts_and_records(queue):
+    message = queue.enqueue("07700 900123", "Привет! " * 10)
+    stored = queue.get(message.id)
+    assert stored.to_number == "+447700900123"
+    assert (stored.encoding, stored.segments) == ("ucs2", 2)
+    assert [p.seq for p in stored.parts] == [1, 2] and all(p.status == "pending" for p in stored.parts)
+    assert 1 <= stored.concat_ref <= 255
+    assert [e.status for e in stored.events] == ["queued"]
+
+
+@pytest.mark.parametrize(
+    ("to", "text", "kwargs", "field"),
+    [
+        ("hello", "hi", {}, "to"),
+        ("+4477", "hi", {}, "to"),
+        ("+447700900123", "", {}, "text"),
+        ("+447700900123", "x" * 2000, {}, "text"),
+        ("+447700900123", "hi", {"priority": "urgent"}, "priority"),
+        ("+447700900123", "hi", {"kind": "spam"}, "kind"),
+        ("+447700900123", "hi", {"expires_in": -5}, "expires_in"),
+    ],
+)
+def test_bad_input_is_refused_with_the_field(queue, to, text, kwargs, field):
+    with pytest.raises(RejectedMessage) as info:
+        queue.enqueue(to, text, **kwargs)
+    assert info.value.field == field
+    assert queue.depth() == {}
+
+
+def test_claim_order_priority_then_fifo(queue):
+    ids = [queue.enqueue("+447700900123", f"bulk {i}", priority="bulk").id for i in range(2)]
+    normal = queue.enqueue("+447700900123", "normal").id
+    high = queue.enqueue("+447700900123", "otp", priority="high").id
+    order = [queue.claim("sim1").id for _ in range(4)]
+    assert order == [high, normal, ids[0], ids[1]]
+    assert queue.claim("sim1") is None
+
+
+def test_pinned_message_waits_for_its_sim(queue):
+    message = queue.enqueue("+447700900123", "pinned", sim="sim2")
+    assert queue.claim("sim1") is None
+    assert queue.claim("sim2").id == message.id
+
+
+def test_expired_message_is_never_claimed(queue, clock):
+    message = queue.enqueue("+447700900123", "code 1234", priority="high", expires_in=30)
+    clock.advance(31)
+    assert queue.claim("sim1") is None
+    assert queue.expire_due() == 1
+    stored = queue.get(message.id)
+    assert stored.status == "expired" and stored.finished_at is not None
+
+
+def test_cancel_only_before_sending(queue):
+    first = queue.enqueue("+447700900123", "a")
+    second = queue.enqueue("+447700900123", "b")
+    assert queue.cancel(first.id)
+    claimed = queue.claim("sim1")
+    assert claimed.id == second.id
+    assert not queue.cancel(second.id)
+    assert queue.get(first.id).status == "cancelled"
+
+
+def test_retry_backs_off_and_gives_up(queue, clock):
+    message = queue.enqueue("+447700900123", "hello")
+    claimed = queue.claim("sim1")
+    assert queue.retry(claimed.id, "CMS 42", delay=10, max_attempts=2) == "queued"
+    assert queue.claim("sim1") is None  # not before the delay
+    clock.advance(10)
+    claimed = queue.claim("sim2")  # and another SIM may take it
+    assert claimed.id == message.id and claimed.attempts == 2
+    assert queue.retry(claimed.id, "CMS 42", delay=10, max_attempts=2) == "failed"
+
+
+def test_recovery_marks_in_doubt_parts_unknown_and_requeues_the_rest(queue):
+    in_doubt = queue.enqueue("+447700900123", "one")
+    untouched = queue.enqueue("+447700900124", "two")
+    half = queue.enqueue("+447700900125", "x" * 200)  # two parts
+    claimed = {c.id: c for c in (queue.claim("sim1"), queue.claim("sim1"), queue.claim("sim1"))}
+    queue.part_submitting(claimed[in_doubt.id].part_ids[1], "sim1")
+    queue.part_submitting(claimed[half.id].part_ids[1], "sim1")
+    queue.part_sent(claimed[half.id].part_ids[1], 7)
+    # the process dies here; on restart:
+    assert queue.recover(modems=["sim1"]) == {"unknown": 1, "requeued": 2}
+    assert queue.get(in_doubt.id).status == "unknown"
+    assert queue.get(in_doubt.id).parts[0].status == "unknown"
+    assert queue.get(untouched.id).status == "queued"
+    resumed = queue.claim("sim2")  # the untouched one may go anywhere...
+    assert resumed.id == untouched.id
+    assert queue.claim("sim2") is None  # ...but the half-sent one stays on sim1
+    again = queue.claim("sim1")
+    assert again.id == half.id and again.pending_seqs == (2,)
+
+
+def test_status_reports_complete_a_multipart(queue, clock):
+    message = queue.enqueue("+447700900123", "y" * 200)
+    claimed = queue.claim("sim1")
+    for seq, ref in ((1, 40), (2, 41)):
+        queue.part_submitting(claimed.part_ids[seq], "sim1")
+        queue.part_sent(claimed.part_ids[seq], ref)
+    queue.finish(claimed.id, MessageStatus.SENT)
+    now = clock.now()
+    report = lambda ref, status: StatusReport(ref, "+447700900123", now, now, status)  # noqa: E731
+    assert queue.apply_report("sim1", report(40, 0x00)) == message.id
+    assert queue.get(message.id).status == "sent"  # one part is not a message
+    assert queue.apply_report("sim2", report(41, 0x00)) is None  # wrong modem
+    assert queue.apply_report("sim1", report(41, 0x00)) == message.id
+    stored = queue.get(message.id)
+    assert stored.status == "delivered"
+    assert [p.status for p in stored.parts] == [PartStatus.DELIVERED] * 2
+
+
+def test_failed_report_fails_the_message(queue, clock):
+    message = queue.enqueue("+447700900123", "z")
+    claimed = queue.claim("sim1")
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    queue.part_sent(claimed.part_ids[1], 9)
+    queue.finish(claimed.id, MessageStatus.SENT)
+    now = clock.now()
+    queue.apply_report("sim1", StatusReport(9, "447700900123", now, now + timedelta(seconds=5), 0x41))
+    assert queue.get(message.id).status == "failed"
+
+
+def test_times_are_stored_and_returned_aware(queue, database):
+    queue.enqueue("+447700900123", "t")
+    from gateway.db import sessions
+
+    with sessions(database)() as session:
+        message = session.scalar(select(Message))
+    assert message.created_at.tzinfo is not None
+    assert message.status == MessageStatus.QUEUED
