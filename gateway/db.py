@@ -38,12 +38,13 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). "heads": independent branches of
+    migrations (each room adds its own tables) are all applied."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

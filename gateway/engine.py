@@ -12,9 +12,9 @@ from sqlalchemy import select
 from gateway.clock import Clock
 from gateway.limits import Limits
 from gateway.models import InboundPart, Message, Modem
-from gateway.queue import Claimed, Queue
+from gateway.queue import Queue
 from gateway.routing import ModemView, may_take
-from gateway.worker import ModemWorker, RetryPolicy
+from gateway.worker import ModemWorker, PreSendCheck, RetryPolicy
 from modem.pdu import StatusReport
 from modem.session import InboundSms
 from modem.supervisor import ModemState, ModemSupervisor
@@ -25,7 +25,7 @@ log = logging.getLogger("gsmgw.engine")
 class Engine:
     def __init__(self, queue: Queue, clock: Clock, *, sticky: bool = True, resend_unknown: bool = False,
                  retry: RetryPolicy | None = None,
-                 pre_send: Callable[[Claimed], str | None] | None = None) -> None:
+                 pre_send: PreSendCheck | None = None) -> None:
         self.queue = queue
         self.clock = clock
         self.sticky = sticky

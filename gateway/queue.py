@@ -230,6 +230,19 @@ class Queue:
             session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now, detail=reason))
         self._changed(message_id, MessageStatus.QUEUED)
 
+    def defer(self, message_id: int, until: datetime, reason: str) -> None:
+        """Back to the queue untouched until `until` (quiet hours): not an attempt, not a failure."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            message = session.get_one(Message, message_id)
+            message.status, message.not_before, message.updated_at = MessageStatus.QUEUED, until, now
+            message.attempts = max(0, message.attempts - 1)
+            if not _partly_sent(session, message_id):
+                message.sim = None
+            session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now,
+                                     detail=f"deferred until {until.isoformat()}: {reason}"))
+        self._changed(message_id, MessageStatus.QUEUED)
+
     def cancel(self, message_id: int) -> bool:
         """Cancel a message that has not started; False if it is too late."""
         now = self.clock.now()

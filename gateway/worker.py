@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.limits import Limits, next_slot, prune
@@ -32,8 +33,17 @@ from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.worker")
 
-# A reason to suppress instead of sending (the consent re-check at send time), or None to send.
-PreSendCheck = Callable[[Claimed], str | None]
+@dataclass(frozen=True)
+class Verdict:
+    """What the send-time check (consent, quiet hours, frequency cap) says about a claimed message."""
+
+    action: str  # "send", "suppress" (never sent: opted out, capped) or "defer" (wait until `until`)
+    reason: str = ""
+    until: datetime | None = None
+
+
+SEND = Verdict("send")
+PreSendCheck = Callable[[Claimed], Verdict]
 
 
 class RetryPolicy:
@@ -116,11 +126,8 @@ class ModemWorker:
         self.wake.clear()
 
     def _send(self, claimed: Claimed) -> None:
-        if self.pre_send is not None:
-            reason = self.pre_send(claimed)
-            if reason:
-                self.queue.finish(claimed.id, MessageStatus.SUPPRESSED, reason)
-                return
+        if self.pre_send is not None and not self._allowed(claimed):
+            return
         try:
             parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
         except (InvalidNumber, ValueError) as exc:
@@ -136,6 +143,18 @@ class ModemWorker:
             if not self._submit(claimed, part_id, part):
                 return
         self.queue.finish(claimed.id, MessageStatus.SENT)
+
+    def _allowed(self, claimed: Claimed) -> bool:
+        """The send-time check: runs after the claim, so a STOP that arrived after queueing counts."""
+        assert self.pre_send is not None
+        verdict = self.pre_send(claimed)
+        if verdict.action == "suppress":
+            self.queue.finish(claimed.id, MessageStatus.SUPPRESSED, verdict.reason)
+            return False
+        if verdict.action == "defer" and verdict.until is not None:
+            self.queue.defer(claimed.id, verdict.until, verdict.reason)
+            return False
+        return True
 
     def _wait_for_slot(self) -> bool:
         """Between parts: wait for the limits (a long message respects per-minute caps too)."""
