@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--dir", default=None, help="where the port links go (default: <data_dir>/virtual-modems)")
     simulate.add_argument("--profile", default=None, help="sim800, e3131, ec25 or generic")
     simulate.add_argument("--tcp", action="store_true", help="also listen on TCP (socket://127.0.0.1:PORT)")
+    simulate.add_argument("--control", default=None, help="control socket: a path, or 127.0.0.1:PORT")
     simulate.set_defaults(func=_simulate)
 
     send_cmd = command("send", "queue a message (the daemon sends it; works whether or not it runs)")
@@ -116,8 +117,8 @@ def _simulate(args: argparse.Namespace) -> int:
     logs.configure(None, verbose=args.verbose, serial_log=False)
     directory = args.dir or f"{cfg.gateway.data_dir}/virtual-modems"
     simulator = run_simulator(args.count, directory=directory, profile=args.profile or cfg.simulator.profile,
-                              tcp=args.tcp, latency=cfg.simulator.latency_s,
-                              report_delay=cfg.simulator.report_delay_s, echo=True)
+                              tcp=args.tcp, latency=cfg.simulator.latency_s, control=args.control,
+                              report_delay=cfg.simulator.report_delay_s)
     print("Virtual modems running; press Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()

@@ -59,10 +59,9 @@ class Daemon:
             sim = self.config.simulator
             directory = Path(self.config.gateway.data_dir) / "virtual-modems"
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
-                                           latency=sim.latency_s, report_delay=sim.report_delay_s,
-                                           echo=False)
+                                           latency=sim.latency_s, report_delay=sim.report_delay_s, out=None)
             limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
-            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports]
+            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         db.upgrade(self.db)
@@ -111,9 +110,9 @@ class Daemon:
             model = f"{ident.manufacturer} {ident.model}" if ident else "?"
             lines.append(f"  {s.name:<6} {s.state.value:<12} {s.settings.port}  ({model})")
         if self.simulator is not None:
-            lines.append(f"Virtual modems' record of sent PDUs: {self.simulator.record_path}")
-            if getattr(self.simulator, "control_address", None):
-                lines.append(f"Virtual modem control socket: {self.simulator.control_address}")
+            lines.append(f"Virtual modems' record of sent PDUs: {self.simulator.network.record.path}")
+            if self.simulator.control is not None:
+                lines.append(f"Virtual modem control socket: {self.simulator.control.address}")
         lines.append(f"AT conversation log: {data_dir / 'serial.log'}")
         lines.append(f"Database: {self.config.database_url}")
         lines.append(f"Queue a message: .venv/bin/gsmgw send --config {self.config.source} +447700900123 'Hello'")

@@ -437,10 +437,12 @@ class ModemSession:
                 return
             try:
                 self.dispatch(event, handler)
-            except (ModemDisconnected, CommandTimeout) as exc:
+            except ModemError as exc:
                 log.warning("%s: %s while handling %r", self.name, exc, event.line)
                 if not self.transport.connected:
                     return
+            except Exception:  # this thread must outlive any one bad line
+                log.exception("%s: failed to handle %r", self.name, event.line)
 
 
 def _inbound(raw: str, index: int | None) -> InboundSms:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import logging
 import queue
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -272,7 +273,8 @@ class AtTransport:
         try:
             port.write(text.encode("ascii", errors="replace"))
             port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error, AttributeError, TypeError) as exc:
+            # a port closed under us (unplug, shutdown) fails in any of these ways
             self._lost(f"write failed: {exc}")
             raise ModemDisconnected(f"{self.name}: write failed: {exc}") from exc
 

@@ -1,0 +1,143 @@
+"""Per-model answers and quirks, as data.
+
+Everything that differs between a SIMCom SIM800, a Huawei E3131/E173 stick and a Quectel EC25 lives
+here, so the interpreter in `device.py` has no `if model == ...`. Strings come from the vendors' AT
+manuals and from dumps of real units (Gammu's tests, python-gsmmodem's fake modems); `{imei}` and
+friends are filled in per virtual modem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    manufacturer: str  # AT+CGMI
+    model: str  # AT+CGMM
+    revision: str  # AT+CGMR
+    ati: tuple[str, ...]  # ATI lines; may use {imei}
+    gcap: str
+    # ICCID: command key ("+CCID", "+QCCID", "^ICCID?") -> answer line; {iccid} or {iccid_swapped}.
+    iccid: dict[str, str]
+    # Unsolicited lines after power-on: (seconds after boot, line). {cpin} = SIM state word.
+    boot_lines: tuple[tuple[float, str], ...] = ()
+    # Lines once the SIM is ready and SMS is usable (SIM800 "Call Ready"/"SMS Ready", EC25 "+QIND").
+    ready_lines: tuple[str, ...] = ()
+    # Periodic noise until AT^CURC=0 (Huawei); interval in seconds.
+    noise: tuple[str, ...] = ()
+    noise_interval: float = 2.0
+    cnmi_test: str = "+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)"
+    cnmi_ds: tuple[int, ...] = (0, 1, 2)  # accepted <ds> values; SIM800 refuses 2
+    cnmi_default: tuple[int, int, int, int, int] = (2, 1, 0, 0, 0)
+    cmt_header: str = "+CMT: ,{length}"  # PDU-mode +CMT; SIM800 prints an empty quoted alpha
+    list_alpha: str = ""  # what goes in the <alpha> slot of +CMGL/+CMGR (SIM800: "")
+    cscs_test: str = '+CSCS: ("GSM","UCS2","IRA")'
+    cpms_test: str = '+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")'
+    capacity: dict[str, int] = field(default_factory=lambda: {"SM": 30, "ME": 50})
+    storage_full_urc: str | None = None
+    unknown_reply: str | None = None  # non-standard error text for unknown commands (Huawei)
+    cops_act: str = ""  # ",<AcT>" suffix in +COPS? answers
+    csq: tuple[int, int] = (21, 99)
+    # Extended commands accepted with a bare OK (vendor setup commands drivers send).
+    accepted: frozenset[str] = frozenset()
+    first_index: int = 1  # SMS memory index of the first slot (Huawei counts from 0)
+    usb: bool = False  # AT+CFUN=1,1 re-enumerates the USB device (the tty disappears for a moment)
+
+
+_COMMON_OK = frozenset(
+    {"+CLIP", "+CVHU", "+CRC", "+CLIR", "+CSDH", "+CGSMS", "+CMMS", "+IFC", "+IPR", "+CSAS", "+CRES",
+     "+CTZU", "+CTZR", "+CGEREP", "+CEREG", "+CSCB", "&D", "&C", "&K"}
+)
+
+SIM800 = Profile(
+    name="sim800",
+    manufacturer="SIMCOM_Ltd",
+    model="SIMCOM_SIM800",
+    revision="Revision:1418B04SIM800C24",
+    ati=("SIM800 R14.18",),
+    gcap="+GCAP: +CGSM",
+    iccid={"+CCID": "{iccid}"},
+    boot_lines=((0.0, "RDY"), (0.02, "+CFUN: 1"), (0.04, "+CPIN: {cpin}")),
+    ready_lines=("Call Ready", "SMS Ready"),
+    cnmi_test="+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)",
+    cnmi_ds=(0, 1),
+    cnmi_default=(2, 1, 0, 0, 0),
+    cmt_header='+CMT: "",{length}',
+    list_alpha='""',
+    cscs_test='+CSCS: ("IRA","GSM","UCS2","HEX","PCCP","PCDN","8859-1")',
+    cpms_test='+CPMS: ("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT")',
+    capacity={"SM": 30, "ME": 50},
+    storage_full_urc='+CIEV: "SMSFULL",1',
+    accepted=_COMMON_OK | {"+CSCLK", "+CIURC", "+CLTS", "+CSGS", "+CMGHEX"},
+)
+
+E3131 = Profile(
+    name="e3131",
+    manufacturer="huawei",
+    model="E3131",
+    revision="21.158.13.00.209",
+    ati=("Manufacturer: huawei", "Model: E3131", "Revision: 21.158.13.00.209", "IMEI: {imei}",
+         "+GCAP: +CGSM,+DS,+ES"),
+    gcap="+GCAP: +CGSM,+DS,+ES",
+    iccid={"^ICCID?": "^ICCID: {iccid_swapped}"},
+    boot_lines=((0.0, "^BOOT:20952548,0,0,0,72"), (0.02, "^SIMST:{simst}"), (0.04, "^SRVST:2")),
+    noise=("^RSSI:21", "^MODE:5,4", "^BOOT:20952548,0,0,0,72"),
+    noise_interval=2.0,
+    cnmi_test="+CNMI: (0,1,2),(0,1,2,3),(0,2),(0,1,2),(0,1)",
+    cnmi_default=(0, 0, 0, 0, 0),
+    cscs_test='+CSCS: ("IRA","UCS2","GSM")',
+    cpms_test='+CPMS: ("ME","MT","SM","SR"),("ME","MT","SM","SR"),("ME","MT","SM","SR")',
+    capacity={"SM": 30, "ME": 50},
+    storage_full_urc='^SMMEMFULL: "SM"',
+    unknown_reply="COMMAND NOT SUPPORT",
+    cops_act=",2",
+    first_index=0,
+    usb=True,
+    accepted=_COMMON_OK | {"^CURC", "^PORTSEL", "^USSDMODE", "^U2DIAG", "^SYSCFG", "^SYSCFGEX"},
+)
+
+EC25 = Profile(
+    name="ec25",
+    manufacturer="Quectel",
+    model="EC25",
+    revision="EC25EFAR06A06M4G",
+    ati=("Quectel", "EC25", "Revision: EC25EFAR06A06M4G"),
+    gcap="+GCAP: +CGSM",
+    iccid={"+QCCID": "+QCCID: {iccid}", "+CCID": "+CCID: {iccid}"},
+    boot_lines=((0.0, "RDY"), (0.02, "+CFUN: 1"), (0.04, "+CPIN: {cpin}"), (0.06, "+QUSIM: 1")),
+    ready_lines=("+QIND: SMS DONE", "+QIND: PB DONE"),
+    cnmi_test="+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)",
+    cnmi_default=(2, 1, 0, 0, 0),
+    cscs_test='+CSCS: ("GSM","IRA","UCS2")',
+    cpms_test='+CPMS: ("SM","ME","MT"),("SM","ME","MT"),("SM","ME","MT")',
+    capacity={"SM": 30, "ME": 255},
+    storage_full_urc='+QIND: "smsfull","SM"',
+    cops_act=",7",
+    usb=True,
+    accepted=_COMMON_OK | {"+QURCCFG", "+QCFG", "+QINDCFG", "+QSCLK"},
+)
+
+GENERIC = Profile(
+    name="generic",
+    manufacturer="Virtual",
+    model="GSM Modem",
+    revision="1.0",
+    ati=("Virtual GSM Modem 1.0",),
+    gcap="+GCAP: +CGSM",
+    iccid={"+CCID": "+CCID: {iccid}"},
+    accepted=_COMMON_OK,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (SIM800, E3131, EC25, GENERIC)}
+PROFILES["e173"] = E3131  # same firmware family, same answers
+
+
+def get_profile(name: str | Profile) -> Profile:
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown modem profile {name!r}; choose from {', '.join(sorted(PROFILES))}") from None

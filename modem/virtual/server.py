@@ -1,0 +1,274 @@
+"""Serving a VirtualModem on a pseudo-terminal (and optionally TCP), like a USB modem's tty.
+
+The gateway's real serial driver opens `port.path`, a stable symlink (`<dir>/sim1 -> /dev/pts/N`)
+the way udev gives real modems stable names. `unplug()` closes the pty master: the driver's next
+read returns EOF / EIO exactly as when a USB stick is pulled, and the symlink disappears.
+`replug()` makes a NEW pty, points the symlink at it and boots the modem (echo on, boot noise).
+
+One I/O thread per port owns every file descriptor: it reads host bytes into the modem, writes the
+modem's output without ever blocking the interpreter (output is queued), and performs unplug/replug,
+so no descriptor is closed under another thread's select().
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import select
+import socket
+import threading
+import tty
+from typing import Callable
+
+from modem.virtual.device import VirtualModem
+
+_MAX_BUFFER = 256 * 1024  # output nobody reads is dropped beyond this, like a UART FIFO overflowing
+
+
+class VirtualModemPort:
+    """One modem on one pty (+ optional TCP listener for pyserial's socket:// URLs)."""
+
+    def __init__(
+        self,
+        modem: VirtualModem,
+        directory: str,
+        name: str | None = None,
+        *,
+        tcp: bool | int = False,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.modem = modem
+        self.name = name or modem.name
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, self.name)
+        self.pty_path: str | None = None
+        self.plugged = False
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._pty_out = bytearray()
+        self._tcp_out = bytearray()
+        self._out_lock = threading.Lock()
+        self._commands: queue.Queue[tuple[Callable[[], None], threading.Event]] = queue.Queue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._closing = False
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self.tcp_url: str | None = None
+        if tcp is not False:
+            self._listener = socket.create_server((host, 0 if tcp is True else int(tcp)))
+            self._listener.setblocking(False)
+            self.tcp_url = "socket://%s:%d" % self._listener.getsockname()[:2]
+        modem.output = self._on_output
+        modem.reset_hook = lambda: modem.sched.call_later(0.0, lambda: self.unplug(replug_after=0.5))
+        self._open_pty()
+        self.plugged = True
+        self._thread = threading.Thread(target=self._run, name=f"virtual-modem-{self.name}")
+        self._thread.start()
+        modem.boot()  # plugged in now: boot noise goes to this port
+
+    # -- public ------------------------------------------------------------------------------------
+    def unplug(self, replug_after: float | None = None) -> None:
+        """Pull the USB cable: pty closed, symlink gone, modem off. Optionally plug back in later."""
+        self.modem.power_off()
+        self._call(self._do_unplug)
+        if replug_after is not None:
+            self.modem.sched.call_later(replug_after, self.replug)
+
+    def replug(self, after: float = 0.0) -> None:
+        """Plug back in: a new pty behind the same symlink, and the modem boots."""
+        if after > 0:
+            self.modem.sched.call_later(after, self.replug)
+            return
+        self._call(self._do_replug)
+
+    def close(self) -> None:
+        """Stop the I/O thread and release every descriptor (the modem itself is left alone)."""
+        if self._closing:
+            return
+        self.modem.power_off()
+        self._call(self._do_unplug)
+        self._closing = True
+        self._wake()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(5)
+        if self._listener is not None:
+            self._listener.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- output from the modem (any thread, possibly under the modem's lock: never blocks) ---------
+    def _on_output(self, data: bytes) -> None:
+        with self._out_lock:
+            if self.plugged:
+                self._pty_out += data
+                del self._pty_out[:-_MAX_BUFFER]
+            if self._client is not None:
+                self._tcp_out += data
+                del self._tcp_out[:-_MAX_BUFFER]
+        self._wake()
+
+    # -- I/O thread --------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        if self._closing:
+            return
+        if threading.current_thread() is getattr(self, "_thread", None):
+            fn()
+            return
+        done = threading.Event()
+        self._commands.put((fn, done))
+        self._wake()
+        done.wait(5)
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no line editing: the modem does its own echo
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.pty_path = os.ttyname(slave)
+        tmp = self.path + ".new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(self.pty_path, tmp)
+        os.replace(tmp, self.path)
+
+    def _do_unplug(self) -> None:
+        with self._out_lock:
+            self.plugged = False
+            self._pty_out.clear()
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+        self.pty_path = None
+        self._drop_client()
+        if os.path.islink(self.path):
+            os.unlink(self.path)
+
+    def _do_replug(self) -> None:
+        if self.plugged:
+            return
+        self._open_pty()
+        with self._out_lock:
+            self.plugged = True
+        self.modem.boot()
+
+    def _drop_client(self) -> None:
+        with self._out_lock:
+            client, self._client = self._client, None
+            self._tcp_out.clear()
+        if client is not None:
+            client.close()
+
+    def _run(self) -> None:
+        while not self._closing:
+            master, client = self._master, self._client
+            rlist: list = [self._wake_r]
+            wlist: list = []
+            if master is not None:
+                rlist.append(master)
+                if self._pty_out:
+                    wlist.append(master)
+            if self._listener is not None:
+                rlist.append(self._listener)
+            if client is not None:
+                rlist.append(client)
+                if self._tcp_out:
+                    wlist.append(client)
+            readable, writable, _ = select.select(rlist, wlist, [], 1.0)
+            if self._wake_r in readable:
+                os.read(self._wake_r, 4096)
+            if master is not None and master in readable:
+                self._read_pty(master)
+            if master is not None and master in writable:
+                self._write_pty(master)
+            if self._listener is not None and self._listener in readable:
+                self._accept()
+            if client is not None and client is self._client:
+                if client in readable:
+                    self._read_tcp(client)
+                if client is self._client and client in writable:
+                    self._write_tcp(client)
+            while True:
+                try:
+                    fn, done = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    fn()
+                finally:
+                    done.set()
+        while True:  # release anyone still waiting for a command
+            try:
+                self._commands.get_nowait()[1].set()
+            except queue.Empty:
+                break
+
+    def _read_pty(self, master: int) -> None:
+        try:
+            data = os.read(master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return  # no slave open: nothing to read
+            raise
+        if data and self.plugged:
+            self.modem.feed(data)
+
+    def _write_pty(self, master: int) -> None:
+        with self._out_lock:
+            data = bytes(self._pty_out)
+        try:
+            n = os.write(master, data)
+        except (BlockingIOError, OSError):
+            return
+        with self._out_lock:
+            del self._pty_out[:n]
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._listener.accept()  # type: ignore[union-attr]
+        except BlockingIOError:
+            return
+        if not self.plugged:
+            conn.close()  # an unplugged modem refuses connections
+            return
+        self._drop_client()  # a serial port has one owner: the newest connection wins
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._out_lock:
+            self._client = conn
+
+    def _read_tcp(self, client: socket.socket) -> None:
+        try:
+            data = client.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client()
+        elif self.plugged:
+            self.modem.feed(data)
+
+    def _write_tcp(self, client: socket.socket) -> None:
+        with self._out_lock:
+            data = bytes(self._tcp_out)
+        try:
+            n = client.send(data)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop_client()
+            return
+        with self._out_lock:
+            del self._tcp_out[:n]
