@@ -175,6 +175,7 @@ class ModemSession:
         raise CommandTimeout("AT", 2.0) from last
 
     def _unlock_sim(self) -> None:
+        plain_errors = 0
         for _ in range(10):
             try:
                 state = payload_of(self.transport.command("AT+CPIN?").first("+CPIN:") or "+CPIN: READY")
@@ -187,6 +188,14 @@ class ModemSession:
                 if exc.code == 13:
                     raise SimError(f"{self.name}: SIM failure") from exc
                 raise SimError(f"{self.name}: SIM not usable ({exc})") from exc
+            except CommandFailed as exc:  # plain ERROR: error codes were off or the modem forgot them
+                plain_errors += 1
+                if plain_errors >= 3:
+                    raise SimError(f"{self.name}: SIM not ready (AT+CPIN? answers {exc}); "
+                                   "is it inserted and seated?") from exc
+                self._optional("AT+CMEE=1")
+                self._sleep(0.5)
+                continue
             if state == "READY":
                 return
             if state == "SIM PIN":

@@ -59,11 +59,13 @@ def run_simulator(
     send_delay: float = 0.0,
     register_delay: float = 0.2,
     out: TextIO | None = sys.stdout,
+    modem_options: dict | None = None,
 ) -> Simulation:
     """Start `count` modems (profile may be "sim800,e3131,ec25" to cycle models) on one network.
 
     Prints one line per modem: `sim1 <dir>/sim1 msisdn=+447700900001 profile=sim800 [tcp=...]`.
-    `record` defaults to `<directory>/submitted.jsonl`.
+    `record` defaults to `<directory>/submitted.jsonl`; `modem_options` go to every VirtualModem
+    (e.g. {"cnma_timeout": 1.0, "noise_interval": 0.1, "ussd_reply": "..."}).
     """
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -79,7 +81,8 @@ def run_simulator(
         for i in range(1, count + 1):
             name = f"sim{i}"
             modem = VirtualModem(name, profiles[(i - 1) % len(profiles)], network=network, latency=latency,
-                                 send_delay=send_delay, register_delay=register_delay, power_on=False)
+                                 send_delay=send_delay, register_delay=register_delay, power_on=False,
+                                 **(modem_options or {}))
             sim.modems.append(modem)
             port = VirtualModemPort(modem, directory, name, tcp=tcp)
             sim.ports[name] = port

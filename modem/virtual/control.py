@@ -129,7 +129,8 @@ class ControlServer:
                 except OSError:
                     data = b""
                 if not data:
-                    self._clients.pop(sock).close()
+                    del self._clients[sock]
+                    sock.close()
                     continue
                 buf = self._clients[sock]
                 buf += data

@@ -47,6 +47,7 @@ class Reply:
     delay: float = 0.0
     after: Callable[[], None] | None = None
     paired: bool = False  # lines come as header+PDU pairs (CMGL/CMGR): never split a pair
+    blocks: list[list[str]] | None = None  # a multi-command line: one block of lines per command
 
 
 @dataclass
@@ -101,6 +102,7 @@ class VirtualModem:
         roaming: bool = False,
         line_gap: float = 0.05,
         chunk_delay: float = 0.003,
+        noise_interval: float | None = None,
         power_on: bool = True,
     ) -> None:
         self.name = name
@@ -124,6 +126,7 @@ class VirtualModem:
         self.roaming = roaming
         self.line_gap = line_gap
         self.chunk_delay = chunk_delay
+        self.noise_interval = self.profile.noise_interval if noise_interval is None else noise_interval
         self.reset_hook: Callable[[], None] | None = None  # set by the port: USB re-enumeration
         self._lock = threading.RLock()
         cap = self.profile.capacity
@@ -202,7 +205,7 @@ class VirtualModem:
             if self.sim_state == "ready":
                 self._start_registration()
             if self.profile.noise:
-                self._later(self.profile.noise_interval, lambda: self._noise(0))
+                self._later(self.noise_interval, lambda: self._noise(0))
 
     def power_off(self) -> None:
         """Like pulling the plug: nothing more comes out, pending answers are lost."""
@@ -267,7 +270,9 @@ class VirtualModem:
         self._out_until = now + offset
 
     def _emit_lines(self, lines: list[str]) -> None:
-        self._emit(b"".join(b"\r\n" + line.encode("latin-1", "replace") + b"\r\n" for line in lines))
+        """One block of information text: CR LF, the lines joined by CR LF, CR LF (V.250 §5.7)."""
+        if lines:
+            self._emit(b"\r\n" + "\r\n".join(lines).encode("latin-1", "replace") + b"\r\n")
 
     def _urc(self, lines: list[str]) -> None:
         """An unsolicited result code: goes out at once, even between the lines of an answer."""
@@ -347,7 +352,7 @@ class VirtualModem:
         except atparse.ParseError:
             self._answer(Reply(final=self._error()))
             return
-        lines: list[str] = []
+        blocks: list[list[str]] = []
         delay = 0.0
         afters: list[Callable[[], None]] = []
         paired = False
@@ -358,19 +363,21 @@ class VirtualModem:
             result = self._dispatch(cmd)
             if isinstance(result, Prompt):
                 if i != len(commands) - 1:
-                    self._answer(Reply(lines, self._error()))
+                    self._answer(Reply(final=self._error(), blocks=blocks))
                     return
-                self._start_prompt(result, lines)
+                self._start_prompt(result, blocks)
                 return
-            lines += result.lines
+            if result.lines:
+                blocks.append(result.lines)
             delay += result.delay
             paired = paired or result.paired
             if result.after:
                 afters.append(result.after)
             if result.final != "OK":
-                self._answer(Reply(lines, result.final, delay, None, paired))
+                self._answer(Reply([], result.final, delay, None, paired, blocks))
                 return
-        self._answer(Reply(lines, "OK", delay, (lambda: [f() for f in afters]) if afters else None, paired))
+        after = (lambda: [f() for f in afters]) if afters else None
+        self._answer(Reply([], "OK", delay, after, paired, blocks))
 
     def _answer(self, reply: Reply) -> None:
         """Send `reply` after the configured latency; input arriving meanwhile waits its turn."""
@@ -382,13 +389,17 @@ class VirtualModem:
             self._finish(reply)
 
     def _finish(self, reply: Reply) -> None:
-        lines = list(reply.lines)
-        if self._mid_urcs and lines:
+        blocks = [list(b) for b in reply.blocks] if reply.blocks is not None else [list(reply.lines)]
+        blocks = [b for b in blocks if b]
+        if self._mid_urcs and blocks:
+            lines = blocks[0]
             pos = len(lines) // 2
             if reply.paired and pos % 2:
                 pos += 1
-            lines[pos:pos] = [self._mid_urcs.pop(0)]
-        self._emit_lines(lines + [reply.final])
+            blocks[0:1] = [b for b in (lines[:pos], [self._mid_urcs.pop(0)], lines[pos:]) if b]
+        for block in blocks:
+            self._emit_lines(block)
+        self._emit_lines([reply.final])
         self._busy = False
         if reply.after:
             reply.after()
@@ -424,7 +435,7 @@ class VirtualModem:
         return self._cme(50)
 
     def _sim_error(self, name: str) -> str | None:
-        if self.sim_state == "ready":
+        if self.sim_state == "ready" or name not in _SMS_NEEDS_SIM | _NEEDS_SIM:
             return None
         if name in _SMS_NEEDS_SIM:
             return self._cms({"missing": 310, "pin": 311, "puk": 316}[self.sim_state])
@@ -560,7 +571,7 @@ class VirtualModem:
         was = self.curc
         reply = self._int_setting(cmd, "curc", "^CURC", (0, 1), "(0,1)")
         if self.curc and not was:
-            self._later(self.profile.noise_interval, lambda: self._noise(0))
+            self._later(self.noise_interval, lambda: self._noise(0))
         return reply
 
     def _at_cscs(self, cmd: Command) -> Reply:
@@ -609,7 +620,7 @@ class VirtualModem:
                 if arg == "":
                     continue
                 if i >= 5 or int(arg) not in allowed[i]:
-                    return Reply(final=self._error() if self.cmee == 0 else self._cms(303))
+                    return Reply(final=self._error())  # modems answer a bare ERROR here
                 values[i] = int(arg)
         except ValueError:
             return Reply(final=self._error())
@@ -701,8 +712,8 @@ class VirtualModem:
         self._set_reg(5 if self.roaming else 1)
         if first:
             self._ready_sent, self._ready_gen = True, self._gen
-            if self.profile.ready_lines:
-                self._urc(list(self.profile.ready_lines))
+            for line in self.profile.ready_lines:
+                self._urc([line])
         waiting, self._waiting_network = self._waiting_network, []
         for deliver in waiting:
             deliver()
@@ -711,14 +722,14 @@ class VirtualModem:
         if stat == self.reg_stat:
             return
         self.reg_stat = stat
-        lines = []
+        lines: list[str] = []
         for n, label in ((self.creg_n, "+CREG"), (self.cgreg_n, "+CGREG"), (self.cereg_n, "+CEREG")):
             if n == 1 or (n == 2 and not self.registered):
                 lines.append(f"{label}: {stat}")
             elif n == 2:
                 lines.append(f'{label}: {stat},"1A2B","00C3"')
-        if lines:
-            self._urc(lines)
+        for line in lines:
+            self._urc([line])
 
     def _reg_query(self, cmd: Command, attr: str, label: str) -> Reply:
         if cmd.kind == TEST:
@@ -924,15 +935,16 @@ class VirtualModem:
             ack.timer.cancel()
         return Reply()
 
-    def _start_prompt(self, prompt: Prompt, lines: list[str]) -> None:
+    def _start_prompt(self, prompt: Prompt, blocks: list[list[str]]) -> None:
         self._prompt = prompt
         self._body.clear()
         self._mode = "pdu" if prompt.length is not None else "text"
+        for block in blocks:
+            self._emit_lines(block)
         if self._no_prompt > 0:
             self._no_prompt -= 1
-            self._emit_lines(lines)
             return
-        self._emit(b"".join(b"\r\n" + ln.encode() + b"\r\n" for ln in lines) + b"\r\n> ")
+        self._emit(b"\r\n> ")
 
     def _end_body(self, cancel: bool) -> None:
         prompt, body = self._prompt, bytes(self._body)
@@ -1092,7 +1104,7 @@ class VirtualModem:
         if not self.curc or not self.profile.noise:
             return
         self._urc([self.profile.noise[i % len(self.profile.noise)]])
-        self._later(self.profile.noise_interval, lambda: self._noise(i + 1))
+        self._later(self.noise_interval, lambda: self._noise(i + 1))
 
     # ==============================================================================================
     # Control API (thread-safe)

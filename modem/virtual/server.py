@@ -62,7 +62,8 @@ class VirtualModemPort:
             self._listener.setblocking(False)
             self.tcp_url = "socket://%s:%d" % self._listener.getsockname()[:2]
         modem.output = self._on_output
-        modem.reset_hook = lambda: modem.sched.call_later(0.0, lambda: self.unplug(replug_after=0.5))
+        if modem.profile.usb:  # AT+CFUN=1,1 on a USB stick: the tty vanishes and comes back
+            modem.reset_hook = lambda: modem.sched.call_later(0.0, lambda: self.unplug(replug_after=0.5))
         self._open_pty()
         self.plugged = True
         self._thread = threading.Thread(target=self._run, name=f"virtual-modem-{self.name}")

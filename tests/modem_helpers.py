@@ -1,0 +1,63 @@
+"""Helpers for tests that run the real serial driver against virtual modems on ptys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modem.pdu import StatusReport
+from modem.session import InboundSms
+from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Wait for something the system under test does (not a fixed sleep): poll until true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Inbox:
+    """An inbound handler that records what it is given and can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.sms: list[InboundSms] = []
+        self.reports: list[StatusReport] = []
+        self.refuse = False
+        self.lock = threading.Lock()
+
+    def on_sms(self, modem: str, sms: InboundSms) -> bool:
+        if self.refuse:
+            raise RuntimeError("handler failure (simulated)")
+        with self.lock:
+            self.sms.append(sms)
+        return True
+
+    def on_status_report(self, modem: str, report: StatusReport) -> bool:
+        with self.lock:
+            self.reports.append(report)
+        return True
+
+    def texts(self) -> list[str]:
+        with self.lock:
+            return [s.message.text for s in self.sms if s.message]
+
+
+def fast_settings(name: str, port: str, **overrides: Any) -> ModemSettings:
+    values: dict[str, Any] = dict(name=name, port=port, command_timeout=1.0, send_timeout=5.0,
+                                  check_interval=0.5, registration_timeout=5.0, backoff=(0.2, 0.5, 1.0))
+    values.update(overrides)
+    return ModemSettings(**values)
+
+
+def start_supervisor(name: str, port: str, inbox: Inbox, **overrides: Any) -> ModemSupervisor:
+    supervisor = ModemSupervisor(fast_settings(name, port, **overrides), inbox)
+    supervisor.start()
+    assert supervisor.wait_for({ModemState.READY}, 15), f"{name}: {supervisor.state} {supervisor.reason}"
+    return supervisor

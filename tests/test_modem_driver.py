@@ -1,0 +1,413 @@
+"""The real serial driver (transport, session, supervisor) against virtual modems over ptys.
+
+Each numbered test `test_defect_N_...` covers one defect found in python-gsmmodem-new's transport
+(see the modem issue); each fault kind of the virtual modem is exercised with the modem back in
+service afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import serial
+
+from modem.encoding import segment_info
+from modem.errors import CmsError, ErrorClass, PromptTimeout
+from modem.session import SendFailed, match_report
+from modem.supervisor import ModemState
+from modem.transport import AtTransport
+from modem.virtual.cli import run_simulator
+
+from .modem_helpers import Inbox, start_supervisor, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+SCRIPTS = {
+    "english": "Your order #1234 is ready for collection. Thank you!",
+    "arabic": "طلبك جاهز للاستلام. شكرا لك!",
+    "russian": "Ваш заказ готов к выдаче. Спасибо!",
+    "chinese": "您的订单已准备好取货。谢谢！",
+    "emoji": "Sale today 🎉🛍️ 50% off 👍🏽",
+    "extension": "Symbols €[]{}~^|\\ all here",
+}
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulation = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
+                               profile="sim800,e3131", out=None)
+    yield simulation
+    simulation.close()
+
+
+@pytest.fixture
+def inbox():
+    return Inbox()
+
+
+@pytest.fixture
+def modem1(sim, inbox):
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
+    yield supervisor
+    supervisor.stop()
+
+
+def submitted(sim, *, to: str | None = None) -> list[dict]:
+    entries = sim.network.record.submitted
+    return [e for e in entries if to is None or e["recipient"].endswith(to[-9:])]
+
+
+@pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25", "generic"])
+def test_init_and_identity_on_each_profile(tmp_path, profile):
+    simulation = run_simulator(1, directory=str(tmp_path), profile=profile, register_delay=0.05, out=None)
+    try:
+        supervisor = start_supervisor("sim1", simulation.ports["sim1"].path, Inbox())
+        try:
+            with supervisor.session() as session:
+                identity = session.identity()
+                health = session.health()
+            assert identity.imei.isdigit() and len(identity.imei) == 15
+            assert identity.imsi and identity.imsi.isdigit()
+            assert identity.iccid and identity.iccid.startswith("89")
+            assert identity.manufacturer and identity.model
+            assert health.registered and health.operator == "Virtual Tel"
+            assert 0 < health.signal.bars <= 5 and health.signal.dbm < 0
+            assert health.smsc and health.smsc.startswith("+")
+        finally:
+            supervisor.stop()
+    finally:
+        simulation.close()
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+@pytest.mark.parametrize("repeat", [1, 4])  # one part, then several
+def test_send_any_script_single_and_multipart(sim, modem1, inbox, script, repeat):
+    text = " ".join([SCRIPTS[script]] * repeat)
+    with modem1.session() as session:
+        parts = session.send("+447700900123", text)
+    info = segment_info(text)
+    assert len(parts) == info.parts
+    assert [p.seq for p in parts] == list(range(1, info.parts + 1))
+    references = [p.reference for p in parts]
+    assert len(set(references)) == len(references)  # every part's reference kept, not only the last
+    records = submitted(sim, to="+447700900123")
+    assert [r["mr"] for r in records] == references
+    assert "".join(r["text"] for r in sorted(records, key=lambda r: r["concat_seq"])) == text
+    if info.parts > 1:
+        assert len({r["concat_ref"] for r in records}) == 1
+    # status reports come back and match every part by reference
+    outstanding = [("+447700900123", ref) for ref in references]
+    wait_until(lambda: len(inbox.reports) >= len(parts), 5, "status reports")
+    assert all(match_report(r, outstanding) for r in inbox.reports)
+    assert {r.reference for r in inbox.reports} == set(references)
+    assert all(r.outcome == "delivered" for r in inbox.reports)
+
+
+def test_failed_status_report_and_permanent_error(sim, modem1, inbox):
+    with modem1.session() as session:
+        [part] = session.send("+447700900000", "to a number that will fail")
+    wait_until(lambda: inbox.reports, 5, "report")
+    assert inbox.reports[0].outcome == "failed" and inbox.reports[0].reference == part.reference
+    sim.ports["sim1"].modem.cms_error(21, times=1)  # short message transfer rejected
+    with modem1.session() as session, pytest.raises(SendFailed) as info:
+        session.send("+447700900123", "rejected")
+    assert isinstance(info.value.cause, CmsError) and info.value.cause.error_class is ErrorClass.PERMANENT
+
+
+def test_transient_error_then_success_keeps_accepted_parts(sim, modem1):
+    """A multipart whose part 2 hits a transient error: part 1's reference is reported as sent."""
+    text = "x" * 400  # three parts
+    modem = sim.ports["sim1"].modem
+    original = modem.feed
+    count = {"cmgs": 0}
+
+    def feed(data: bytes) -> None:
+        if b"AT+CMGS=" in data:
+            count["cmgs"] += 1
+            if count["cmgs"] == 2:
+                modem.cms_error(42, times=1)  # congestion, on the second part only
+        original(data)
+
+    modem.feed = feed
+    with modem1.session() as session, pytest.raises(SendFailed) as info:
+        session.send("+447700900123", text)
+    assert [p.seq for p in info.value.sent] == [1]
+    assert info.value.failed_seq == 2 and info.value.cause.transient
+
+
+def test_inbound_cmti_and_cmt_single_and_multipart(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    long_text = "Привет! " * 30
+    modem.inject_sms("+447700900555", "hello via CMTI", mode="cmti")
+    modem.inject_sms("+447700900556", "hello via CMT", mode="cmt")
+    modem.inject_sms("+447700900557", long_text, mode="cmti", split=True)
+    modem.inject_sms("+447700900558", long_text, mode="cmt")
+    wait_until(lambda: len(inbox.sms) >= 2 + 2 * segment_info(long_text).parts, 10, "all inbound parts")
+    assert "hello via CMTI" in inbox.texts() and "hello via CMT" in inbox.texts()
+    for sender in ("+447700900557", "+447700900558"):
+        parts = [s.message for s in inbox.sms if s.message and s.message.sender == sender]
+        joined = "".join(p.text for p in sorted(parts, key=lambda p: p.concat.seq))
+        assert joined == long_text
+    # stored ones were deleted from the SIM after the handler kept them
+    wait_until(lambda: modem.status()["stored"].get("SM", 0) == 0, 5, "SIM emptied")
+
+
+def test_stored_messages_read_at_start(sim, inbox):
+    modem = sim.ports["sim2"].modem
+    modem.power_off()
+    sim.ports["sim2"].modem.boot()
+    modem.inject_sms("+447700900777", "waiting on the SIM before we started", mode="cmti")
+    supervisor = start_supervisor("sim2", sim.ports["sim2"].path, inbox)
+    try:
+        wait_until(lambda: "waiting on the SIM before we started" in inbox.texts(), 5, "stored SMS")
+    finally:
+        supervisor.stop()
+
+
+def test_ussd(sim, modem1):
+    sim.ports["sim1"].modem.ussd_reply("Balance 5.00 GBP. RING 0800 123 for offers")
+    with modem1.session() as session:
+        assert session.ussd("*100#", timeout=5) == "Balance 5.00 GBP. RING 0800 123 for offers"
+
+
+def test_virtual_modems_text_each_other(sim, modem1, inbox):
+    other = Inbox()
+    modem2 = start_supervisor("sim2", sim.ports["sim2"].path, other)
+    try:
+        with modem1.session() as session:
+            session.send(sim.ports["sim2"].modem.msisdn, "hi from sim1 👋")
+        wait_until(lambda: "hi from sim1 👋" in other.texts(), 5, "delivery to sim2")
+        assert other.sms[0].message.sender.endswith(sim.ports["sim1"].modem.msisdn[-9:])
+    finally:
+        modem2.stop()
+
+
+# ---- the defects of the plain library -------------------------------------------------------
+
+def test_defect_1_cmti_in_the_middle_of_a_response(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    modem.inject_sms("+447700900001", "first", mode="cmti")
+    wait_until(lambda: "first" in inbox.texts(), 5)
+    modem.urc_midresponse('+CMTI: "SM",7')
+    modem.inject_sms("+447700900002", "second", mode="cmti")  # stored; its own +CMTI also goes out
+    with modem1.session() as session:
+        session.health()  # multi-line answers: the injected +CMTI lands between their lines
+    wait_until(lambda: "second" in inbox.texts(), 5, "SMS announced mid-response")
+
+
+def test_defect_2_cmt_direct_delivery_is_handled(sim, modem1, inbox):
+    sim.ports["sim1"].modem.inject_sms("+447700900003", "direct", mode="cmt")
+    wait_until(lambda: "direct" in inbox.texts(), 5)
+
+
+def test_defect_3_cds_lines_arriving_apart(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    modem.split_lines(True)  # header and PDU line ~50 ms apart, in small chunks
+    with modem1.session() as session:
+        [part] = session.send("+447700900123", "split report")
+    wait_until(lambda: inbox.reports, 5, "status report split across reads")
+    assert inbox.reports[0].reference == part.reference
+    modem.split_lines(False)
+
+
+def test_defect_4_non_utf8_bytes_do_not_kill_the_reader(sim, modem1):
+    sim.ports["sim1"].modem.garbage(b"\xff\xfe\x80 noise \xc3\r\n")
+    with modem1.session() as session:
+        assert session.health().registered
+    assert modem1.state is ModemState.READY
+
+
+def test_defect_5_no_off_by_one_after_a_timeout(sim, modem1):
+    modem = sim.ports["sim1"].modem
+    with modem1.session() as session:
+        modem.hang(1.5)  # the next command gets no answer in time
+        with pytest.raises(Exception):
+            session.transport.command("AT+CGMM", timeout=0.5)
+        wait_until(lambda: not modem.status()["hung"] or True, 1)
+        time.sleep(0)  # no fixed wait: the transport resyncs by itself
+        first = session.transport.command("AT+CSQ", timeout=5).first("+CSQ:")
+        imsi = session.transport.command("AT+CIMI", timeout=5).text()
+    assert first and first.startswith("+CSQ:")
+    assert imsi.isdigit()  # the IMSI, not a late model name or signal line
+
+
+def test_defect_6_missing_prompt_is_cancelled_with_esc(sim, modem1):
+    modem = sim.ports["sim1"].modem
+    modem.no_prompt(1)
+    with modem1.session() as session:
+        with pytest.raises(SendFailed) as info:
+            session.send("+447700900123", "no prompt")
+        assert isinstance(info.value.cause, PromptTimeout)
+        # the modem was told ESC: the next command is not swallowed as PDU text
+        assert session.transport.command("AT+CSQ").first("+CSQ:")
+        parts = session.send("+447700900123", "after the prompt trouble")
+    assert len(parts) == 1
+    assert [r["text"] for r in submitted(sim)] == ["after the prompt trouble"]
+
+
+def test_defect_7_ring_inside_ussd_is_not_a_call(sim, modem1):
+    sim.ports["sim1"].modem.ussd_reply("Call RING now")
+    with modem1.session() as session:
+        assert session.ussd("*100#", timeout=5) == "Call RING now"
+
+
+def test_defect_8_character_set_stays_gsm(sim, modem1):
+    with modem1.session() as session:
+        session.send("+447700900123", "UCS-2 text: Привет")
+        line = session.transport.command("AT+CSCS?").first("+CSCS:")
+        assert line == '+CSCS: "GSM"'
+        assert session.health().operator == "Virtual Tel"  # not hex
+
+
+def test_defect_8_operator_decoded_when_another_program_left_ucs2(sim, modem1):
+    with modem1.session() as session:
+        session.transport.command('AT+CSCS="UCS2"')
+        assert session.health().operator == "Virtual Tel"
+        session.init()  # re-init puts GSM back
+        assert session.transport.command("AT+CSCS?").first("+CSCS:") == '+CSCS: "GSM"'
+
+
+def test_defect_9_stored_sms_kept_when_the_handler_fails(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    inbox.refuse = True
+    modem.inject_sms("+447700900004", "must not be lost", mode="cmti")
+    wait_until(lambda: modem.status()["stored"].get("SM", 0) == 1, 5, "SMS stored")
+    time.sleep(0.3)  # give a wrong implementation time to delete it
+    assert modem.status()["stored"]["SM"] == 1
+    inbox.refuse = False
+    modem1.check_now()  # the periodic sweep picks it up
+    wait_until(lambda: "must not be lost" in inbox.texts(), 5)
+    wait_until(lambda: modem.status()["stored"]["SM"] == 0, 5, "deleted after it was kept")
+
+
+def test_defect_10_encoding_through_the_driver(sim, modem1):
+    with modem1.session() as session:
+        session.send("+447700900123", "ÿ and 🙂")
+        with pytest.raises(ValueError):
+            session.send("+44 7700 900123", "spaces in a number are refused, not sent as a name")
+    [record] = submitted(sim)
+    assert record["text"] == "ÿ and 🙂" and record["encoding"] == "ucs2"
+
+
+def test_defect_11_flow_control_is_configurable(sim):
+    port = sim.ports["sim1"].path
+    plain = AtTransport(port)
+    plain.open()
+    try:
+        assert plain._serial.rtscts is False
+    finally:
+        plain.close()
+    hardware = AtTransport(port, rtscts=True)
+    hardware.open()
+    try:
+        assert hardware._serial.rtscts is True
+    finally:
+        hardware.close()
+
+
+# ---- faults ---------------------------------------------------------------------------------
+
+def test_latency_is_tolerated(sim, modem1):
+    sim.ports["sim1"].modem.set_latency(0.3)
+    with modem1.session() as session:
+        assert len(session.send("+447700900123", "slow modem")) == 1
+    sim.ports["sim1"].modem.set_latency(0)
+
+
+def test_hang_is_detected_and_recovered(sim, modem1):
+    sim.ports["sim1"].modem.hang(3)
+    wait_until(lambda: modem1.state is not ModemState.READY, 10, "hang detected")
+    wait_until(lambda: modem1.state is ModemState.READY, 15, "back in service")
+
+
+def test_unplug_3s_back_in_service_by_itself(sim, modem1):
+    port = sim.ports["sim1"]
+    port.unplug()
+    wait_until(lambda: modem1.state is ModemState.DISCONNECTED or modem1.state is ModemState.CONNECTING,
+               5, "unplug noticed")
+    time.sleep(3)  # the modem stays away for 3 s, as in the acceptance test
+    returned = time.monotonic()
+    port.replug()
+    wait_until(lambda: modem1.state is ModemState.READY, 30, "back in service")
+    assert time.monotonic() - returned < 30
+    assert port.plugged and port.pty_path  # a new pty behind the same link (the kernel may reuse the number)
+    with modem1.session() as session:
+        assert len(session.send("+447700900123", "after replug")) == 1
+
+
+def test_cms_error_n_times(sim, modem1):
+    sim.ports["sim1"].modem.cms_error(500, times=2)
+    with modem1.session() as session:
+        for _ in range(2):
+            with pytest.raises(SendFailed) as info:
+                session.send("+447700900123", "busy")
+            assert info.value.cause.transient
+        assert len(session.send("+447700900123", "third time lucky")) == 1
+
+
+def test_no_network_then_back(sim, modem1):
+    modem = sim.ports["sim1"].modem
+    modem.no_network(True)
+    wait_until(lambda: modem1.state is ModemState.NO_NETWORK, 10, "no network noticed")
+    modem.no_network(False)
+    wait_until(lambda: modem1.state is ModemState.READY, 10, "network back")
+
+
+def test_sim_missing_and_pin(tmp_path):
+    simulation = run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None)
+    try:
+        modem = simulation.ports["sim1"].modem
+        modem.sim("missing")
+        from modem.supervisor import ModemSupervisor
+
+        from .modem_helpers import fast_settings
+
+        supervisor = ModemSupervisor(fast_settings("sim1", simulation.ports["sim1"].path), Inbox())
+        supervisor.start()
+        try:
+            wait_until(lambda: supervisor.state is ModemState.SIM_ERROR, 10, "SIM error")
+            assert "not inserted" in supervisor.reason or "seated" in supervisor.reason
+        finally:
+            supervisor.stop()
+        modem.sim("pin", pin="4321")
+        supervisor = ModemSupervisor(fast_settings("sim1", simulation.ports["sim1"].path), Inbox())
+        supervisor.start()
+        try:
+            wait_until(lambda: supervisor.state is ModemState.SIM_ERROR, 10, "PIN asked")
+            assert "PIN" in supervisor.reason
+        finally:
+            supervisor.stop()
+        supervisor = start_supervisor("sim1", simulation.ports["sim1"].path, Inbox(), pin="4321")
+        supervisor.stop()
+    finally:
+        simulation.close()
+
+
+def test_storage_full_then_freed(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    modem.storage_full(True)
+    modem.inject_sms("+447700900005", "waits in the network while the SIM is full", mode="cmti")
+    time.sleep(0.3)
+    modem.storage_full(False)
+    wait_until(lambda: "waits in the network while the SIM is full" in inbox.texts(), 10, "delivered once room")
+
+
+def test_unsolicited_noise_everywhere(sim, modem1, inbox):
+    modem = sim.ports["sim1"].modem
+    for line in ("RING", "^RSSI:12", "+CREG: 1", "Call Ready", "^BOOT:1,0,0,0,0"):
+        modem.send_urc(line)
+    with modem1.session() as session:
+        assert len(session.send("+447700900123", "through the noise")) == 1
+    assert modem1.state is ModemState.READY
+
+
+def test_pyserial_is_really_used_on_a_pty(sim):
+    """Guard: the transport opens the pty through pyserial (the real path, not a stand-in)."""
+    transport = AtTransport(sim.ports["sim1"].path)
+    transport.open()
+    try:
+        assert isinstance(transport._serial, serial.Serial)
+        assert transport.command("AT").lines == []
+    finally:
+        transport.close()

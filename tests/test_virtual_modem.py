@@ -1,0 +1,651 @@
+"""The virtual modem, driven through a REAL pty with plain os.read/os.write (not the gateway's driver).
+
+Every test talks AT the way a host does, so what passes here is what the lead's serial driver sees.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import select
+import time
+
+import pytest
+import serial
+
+from modem.pdu import StatusReport, decode, encode_submit
+from modem.virtual import ManualScheduler, Simulation, VirtualModem, VirtualNetwork, run_simulator
+from modem.virtual.control import ControlError, apply, send_command
+from modem.virtual.record import duplicates, read_record
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class Host:
+    """A serial host on the pty: write bytes, read until a pattern appears."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def send(self, data: bytes | str) -> None:
+        os.write(self.fd, data.encode() if isinstance(data, str) else data)
+
+    def _fill(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(self.fd, 4096)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+        return True
+
+    def expect(self, pattern: bytes | str, timeout: float = 3.0) -> re.Match:
+        """Wait for `pattern`; consume the buffer up to the end of the match."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            if m := rx.search(self.buf):
+                self.buf = self.buf[m.end():]
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{pattern!r} not seen; got {self.buf!r}")
+            self._fill(left)
+
+    def quiet(self, seconds: float) -> bytes:
+        """Everything that arrives within `seconds` (to prove nothing, or only noise, came)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._fill(left)
+        data, self.buf = self.buf, b""
+        return data
+
+    def at(self, command: str, timeout: float = 3.0) -> str:
+        """Send a command, return everything up to and including its final result code."""
+        self.send(command + "\r")
+        m = self.expect(rb"(.*?\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r]*|COMMAND NOT SUPPORT)\r\n)", timeout)
+        return m.group(1).decode("latin-1")
+
+
+def _wait_registered(host: Host) -> None:
+    deadline = time.monotonic() + 3
+    while ",1" not in host.at("AT+CREG?"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def sim(tmp_path):
+    s = run_simulator(2, directory=str(tmp_path), out=None, report_delay=0.2, register_delay=0.05)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def hosts(sim):
+    opened: list[Host] = []
+
+    def open_host(name: str = "sim1", echo_off: bool = True) -> Host:
+        host = Host(sim.ports[name].path)
+        opened.append(host)
+        if echo_off:
+            host.expect(r"\r\n(SMS Ready|\+QIND: PB DONE|\^SRVST:2)\r\n")
+            assert host.at("ATE0").endswith("OK\r\n")
+            _wait_registered(host)
+            host.quiet(0.02)
+        return host
+
+    yield open_host
+    for host in opened:
+        host.close()
+
+
+def _make(tmp_path, profile: str, **kwargs) -> "Simulation":
+    return run_simulator(1, directory=str(tmp_path), profile=profile, out=None, report_delay=0.2,
+                         register_delay=0.05, **kwargs)
+
+
+def _send_pdu(host: Host, number: str, text: str, **kwargs) -> list[str]:
+    answers = []
+    for part in encode_submit(number, text, **kwargs):
+        host.send(f"AT+CMGS={part.tpdu_length}\r")
+        host.expect(r"\r\n> ")
+        host.send(part.hex + "\x1a")
+        answers.append(host.expect(r"\r\n(\+CMGS: \d+\r\n\r\nOK|\+CMS ERROR: \d+)\r\n").group(1).decode())
+    return answers
+
+
+# --------------------------------------------------------------------------------------------------
+# Line protocol
+
+
+def test_echo_until_ate0_and_again_after_atz(sim, hosts):
+    host = hosts(echo_off=False)
+    host.expect(r"RDY\r\n")
+    host.expect(r"SMS Ready\r\n")
+    host.send("AT\r")
+    host.expect(r"^AT\r\r\nOK\r\n")
+    host.send("ATE0\r")
+    host.expect(r"^ATE0\r\r\nOK\r\n")  # the command that turns echo off is still echoed
+    host.send("AT\r")
+    host.expect(r"^\r\nOK\r\n")
+    host.send("ATZ\r")
+    host.expect(r"^\r\nOK\r\n")
+    host.send("at\n")  # lenient: lower case, lone LF
+    host.expect(r"^at\n\r\nOK\r\n")
+
+
+def test_cmee_modes_and_unknown_commands(sim, hosts):
+    host = hosts()
+    assert host.at('AT+CPIN="0000"') == "\r\nERROR\r\n"  # SIM already unlocked
+    assert host.at("AT+NOPE") == "\r\nERROR\r\n"
+    assert host.at("AT+CMEE=1") == "\r\nOK\r\n"
+    assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 3\r\n"
+    assert host.at("AT+NOPE") == "\r\n+CME ERROR: 4\r\n"
+    assert host.at("AT+CMEE=2") == "\r\nOK\r\n"
+    assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: operation not allowed\r\n"
+    assert host.at("AT+CMEE?") == "\r\n+CMEE: 2\r\n\r\nOK\r\n"
+    assert host.at("AT+CMEE=?") == "\r\n+CMEE: (0-2)\r\n\r\nOK\r\n"
+    assert host.at("AT+CMGF=?;+CMGF?") == "\r\n+CMGF: (0,1)\r\n\r\n+CMGF: 0\r\n\r\nOK\r\n"
+
+
+@pytest.mark.parametrize("profile,model,iccid_ok,iccid_bad,first", [
+    ("sim800", "SIMCOM_SIM800", "AT+CCID", "AT+QCCID", r"\r\n89\d{18}\r\n"),
+    ("e3131", "E3131", "AT^ICCID?", "AT+CCID", r"\r\n\^ICCID: 98\d{18}\r\n"),
+    ("ec25", "EC25", "AT+QCCID", "AT^ICCID?", r"\r\n\+QCCID: 89\d{18}\r\n"),
+    ("generic", "GSM Modem", "AT+CCID", "AT+QCCID", r"\r\n\+CCID: 89\d{18}\r\n"),
+])
+def test_identity_per_profile(tmp_path, profile, model, iccid_ok, iccid_bad, first):
+    with _make(tmp_path, profile) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.quiet(0.15)
+            host.at("ATE0")
+            if profile == "e3131":
+                host.at("AT^CURC=0")
+            host.quiet(0.05)
+            assert host.at("AT+CGMM") == f"\r\n{model}\r\n\r\nOK\r\n"
+            assert re.fullmatch(r"\r\n\d{15}\r\n\r\nOK\r\n", host.at("AT+CGSN"))
+            assert re.fullmatch(r"\r\n23415\d{10}\r\n\r\nOK\r\n", host.at("AT+CIMI"))
+            assert re.match(first, host.at(iccid_ok))
+            assert "OK" not in host.at(iccid_bad)
+            assert "+GCAP: +CGSM" in host.at("AT+GCAP")
+            ati = host.at("ATI")
+            assert {"sim800": "SIM800 R14.18", "e3131": "Model: E3131", "ec25": "Quectel",
+                    "generic": "Virtual"}[profile] in ati
+        finally:
+            host.close()
+
+
+def test_network_and_sim_queries(sim, hosts):
+    host = hosts()
+    assert host.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
+    assert host.at("AT+CREG?") == "\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+    assert host.at("AT+CREG=2;+CREG?") == '\r\n+CREG: 2,1,"1A2B","00C3"\r\n\r\nOK\r\n'
+    assert host.at("AT+CGREG?") == "\r\n+CGREG: 0,1\r\n\r\nOK\r\n"
+    assert host.at("AT+COPS=3,0;+COPS?") == '\r\n+COPS: 0,0,"Virtual Tel"\r\n\r\nOK\r\n'
+    assert host.at("AT+CSQ") == "\r\n+CSQ: 21,99\r\n\r\nOK\r\n"
+    assert host.at("AT+CSCA?") == '\r\n+CSCA: "+447785016005",145\r\n\r\nOK\r\n'
+    assert host.at("AT+CFUN?") == "\r\n+CFUN: 1\r\n\r\nOK\r\n"
+    assert host.at("AT+CNUM") == '\r\n+CNUM: "","+447700900001",145\r\n\r\nOK\r\n'
+    assert host.at("AT+CSCS=?").startswith('\r\n+CSCS: ("IRA","GSM","UCS2"')
+    assert host.at('AT+CSCS="UCS2";+COPS?') == '\r\n+COPS: 0,0,"005600690072007400750061006C002000540065006C"\r\n\r\nOK\r\n'
+
+
+def test_registration_takes_time_after_boot(tmp_path):
+    with run_simulator(1, directory=str(tmp_path), out=None, register_delay=0.4) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.send("AT+CREG?\r")
+            host.expect(r"\+CREG: 0,2\r\n")
+            host.expect(r"Call Ready\r\n", timeout=2)
+            assert host.at("AT+CREG?").endswith("+CREG: 0,1\r\n\r\nOK\r\n")
+        finally:
+            host.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Sending
+
+
+def test_cmgs_happy_path_is_recorded(sim, hosts, tmp_path):
+    host = hosts()
+    assert _send_pdu(host, "+447911123456", "Hello from the gateway") == ["+CMGS: 0\r\n\r\nOK"]
+    assert _send_pdu(host, "+447911123456", "again") == ["+CMGS: 1\r\n\r\nOK"]
+    entries = read_record(str(tmp_path / "submitted.jsonl"))
+    assert [e["text"] for e in entries] == ["Hello from the gateway", "again"]
+    first = entries[0]
+    assert first["modem"] == "sim1" and first["msisdn"] == "+447700900001"
+    assert first["recipient"] == "+447911123456" and first["mr"] == 0 and first["encoding"] == "gsm7"
+    assert first["concat_ref"] is None and first["concat_seq"] == 1
+    assert sim.network.record.submitted[1]["mr"] == 1
+    assert duplicates(entries) == []
+
+
+def test_cmgs_multipart_records_each_part(sim, hosts):
+    host = hosts()
+    text = "x" * 200
+    assert len(_send_pdu(host, "+447911123456", text, concat_ref=42)) == 2
+    parts = sim.network.record.submitted
+    assert [(p["concat_ref"], p["concat_total"], p["concat_seq"]) for p in parts] == [(42, 2, 1), (42, 2, 2)]
+
+
+def test_cmgs_wrong_length_and_bad_hex_give_cms_304(sim, hosts):
+    host = hosts()
+    part = encode_submit("+447911123456", "hi")[0]
+    host.send(f"AT+CMGS={part.tpdu_length + 1}\r")
+    host.expect(r"\r\n> ")
+    host.send(part.hex + "\x1a")
+    host.expect(r"^\r\n\+CMS ERROR: 304\r\n")
+    host.send(f"AT+CMGS={part.tpdu_length}\r")
+    host.expect(r"\r\n> ")
+    host.send("00ZZ\x1a")
+    host.expect(r"^\r\n\+CMS ERROR: 304\r\n")
+    assert sim.network.record.submitted == []
+
+
+def test_esc_cancels_send(sim, hosts):
+    host = hosts()
+    part = encode_submit("+447911123456", "never")[0]
+    host.send(f"AT+CMGS={part.tpdu_length}\r")
+    host.expect(r"\r\n> ")
+    host.send(part.hex + "\x1b")
+    host.expect(r"^\r\nOK\r\n")
+    assert host.at("AT") == "\r\nOK\r\n"
+    assert sim.network.record.submitted == []
+
+
+def test_text_mode_send(sim, hosts):
+    host = hosts()
+    host.at("AT+CMGF=1")
+    host.send('AT+CMGS="+447911123456"\r')
+    host.expect(r"\r\n> ")
+    host.send("plain text\x1a")
+    host.expect(r"\r\n\+CMGS: 0\r\n\r\nOK\r\n")
+    assert sim.network.record.submitted[0]["text"] == "plain text"
+
+
+# --------------------------------------------------------------------------------------------------
+# Receiving
+
+
+def test_cmti_then_cmgl_cmgr_cmgd(sim, hosts):
+    host = hosts()
+    sim.ports["sim1"].modem.inject_sms("+447911000111", "first")
+    host.expect(r'\r\n\+CMTI: "SM",1\r\n')
+    sim.ports["sim1"].modem.inject_sms("+447911000111", "second")
+    host.expect(r'\r\n\+CMTI: "SM",2\r\n')
+    listing = host.at("AT+CMGL=4")
+    rows = re.findall(r'\+CMGL: (\d+),(\d),"",(\d+)\r\n([0-9A-F]+)\r\n', listing)
+    assert [(r[0], r[1]) for r in rows] == [("1", "0"), ("2", "0")]
+    assert [decode(r[3]).text for r in rows] == ["first", "second"]
+    assert all(int(r[2]) == len(r[3]) // 2 - 1 - int(r[3][:2], 16) for r in rows)
+    assert re.match(r'\r\n\+CMGR: 1,"",\d+\r\n', host.at("AT+CMGR=1"))  # now REC READ
+    host.at("AT+CMGF=1")
+    text_list = host.at('AT+CMGL="ALL"')
+    assert '+CMGL: 1,"REC READ","+447911000111","","' in text_list and "\r\nsecond\r\n" in text_list
+    assert host.at("AT+CMGD=1") == "\r\nOK\r\n"
+    assert host.at("AT+CPMS?").startswith('\r\n+CPMS: "SM",1,30')
+    assert host.at("AT+CMGD=1,4") == "\r\nOK\r\n"
+    assert host.at('AT+CMGL="ALL"') == "\r\nOK\r\n"
+
+
+def test_cmt_direct_delivery_and_cnma_redelivery(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.cnma_timeout = 0.3
+    assert host.at("AT+CSMS=1") == "\r\n+CSMS: 1,1,1\r\n\r\nOK\r\n"
+    host.at("AT+CNMI=2,2,0,1,0")
+    modem.inject_sms("+447911000222", "direct")
+    pdu = host.expect(r'\r\n\+CMT: "",(\d+)\r\n([0-9A-F]+)\r\n').group(2).decode()
+    assert decode(pdu).text == "direct"
+    host.expect(r'\r\n\+CMT: "",\d+\r\n' + pdu + r"\r\n", timeout=1)  # not acknowledged: again
+    assert host.at("AT+CNMA") == "\r\nOK\r\n"
+    assert b"+CMT" not in host.quiet(0.5)
+    assert host.at("AT+CNMA") == "\r\n+CMS ERROR: 340\r\n"
+
+
+def test_long_inject_split_arrives_out_of_order(sim, hosts):
+    host = hosts()
+    host.at("AT+CNMI=2,2,0,0,0")
+    sim.ports["sim1"].modem.inject_sms("+447911000333", "y" * 300, split=True)
+    seqs = [decode(host.expect(r"\+CMT: \"\",\d+\r\n([0-9A-F]+)\r\n").group(1).decode()).concat.seq
+            for _ in range(2)]
+    assert seqs == [2, 1]
+
+
+def test_status_report_after_delay_and_failure_rule(sim, hosts):
+    host = hosts()
+    host.at("AT+CNMI=2,1,0,1,0")
+    start = time.monotonic()
+    _send_pdu(host, "+447911123456", "report me")
+    length, pdu = host.expect(r"\r\n\+CDS: (\d+)\r\n([0-9A-F]+)\r\n", timeout=2).groups()
+    assert time.monotonic() - start >= 0.15
+    report = decode(pdu.decode())
+    assert isinstance(report, StatusReport) and report.reference == 0 and report.status == 0
+    assert int(length) == len(pdu) // 2 - 1 - int(pdu[:2], 16)
+    _send_pdu(host, "+447911120000", "to a dead number")
+    report = decode(host.expect(r"\+CDS: \d+\r\n([0-9A-F]+)\r\n", timeout=2).group(1).decode())
+    assert report.reference == 1 and report.status == 0x41 and report.outcome == "failed"
+
+
+def test_cnmi_ds2_rejected_by_sim800_and_cdsi_on_ec25(tmp_path, sim, hosts):
+    assert hosts().at("AT+CNMI=2,1,0,2,0") == "\r\nERROR\r\n"
+    with _make(tmp_path / "ec", "ec25") as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"PB DONE\r\n")
+            host.at("ATE0")
+            assert host.at("AT+CNMI=2,1,0,2,0") == "\r\nOK\r\n"
+            _send_pdu(host, "+447911123456", "x")
+            index = host.expect(r'\+CDSI: "SM",(\d+)\r\n', timeout=2).group(1).decode()
+            pdu = re.search(r"\+CMGR: \d,,\d+\r\n([0-9A-F]+)", host.at(f"AT+CMGR={index}")).group(1)
+            assert isinstance(decode(pdu), StatusReport)
+        finally:
+            host.close()
+
+
+def test_two_modems_text_each_other(sim, hosts):
+    one, two = hosts("sim1"), hosts("sim2")
+    long_text = "hi two, " + "long " * 40
+    _send_pdu(one, "+447700900002", long_text, concat_ref=7)
+    _send_pdu(one, "07700900002", "national format")
+    for _ in range(3):  # the long text, reassembled by the network, arrives as 2 parts
+        two.expect(r'\+CMTI: "SM",\d+\r\n', timeout=2)
+    messages = [decode(p) for p in re.findall(r"\r\n([0-9A-F]{20,})\r\n", two.at("AT+CMGL=4"))]
+    assert {m.sender for m in messages} == {"+447700900001"}
+    assert "".join(m.text for m in sorted(messages[:2], key=lambda m: m.concat.seq)) == long_text
+    assert messages[2].text == "national format" and messages[2].concat is None
+    _send_pdu(two, "+447700900001", "and back")
+    index = one.expect(r'\+CMTI: "SM",(\d+)\r\n', timeout=2).group(1).decode()
+    assert "and back" == decode(re.findall(r"\r\n([0-9A-F]{20,})\r\n", one.at(f"AT+CMGR={index}"))[0]).text
+
+
+def test_ussd_plain_and_ucs2(sim, hosts):
+    host = hosts()
+    assert host.at('AT+CUSD=1,"*100#",15') == "\r\nOK\r\n"
+    assert host.expect(r'\+CUSD: 0,"([^"]*)",15\r\n').group(1) == b"Your balance is 5.00 GBP. RING 123 for offers"
+    sim.ports["sim1"].modem.ussd_reply("Hi")
+    host.at('AT+CSCS="UCS2"')
+    host.at('AT+CUSD=1,"002A0031003000300023",15')
+    assert host.expect(r'\+CUSD: 0,"([0-9A-F]*)",72\r\n').group(1) == b"00480069"
+
+
+def test_huawei_noise_until_curc0(tmp_path):
+    with _make(tmp_path, "e3131", modem_options={"noise_interval": 0.05}) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"\^BOOT:")
+            host.expect(r"\^RSSI:21\r\n")
+            host.expect(r"\^MODE:5,4\r\n")
+            host.at("ATE0")
+            assert host.at("AT^CURC=0").endswith("\r\nOK\r\n")
+            host.quiet(0.1)
+            assert host.quiet(0.3) == b""
+            assert host.at("AT+FOO") == "\r\nCOMMAND NOT SUPPORT\r\n"
+            assert host.at('AT+QURCCFG="urcport","usbat"') == "\r\nCOMMAND NOT SUPPORT\r\n"
+            assert host.at("AT+CMGL=4") == "\r\nOK\r\n"
+        finally:
+            host.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Unplug / replug, TCP, control socket
+
+
+def test_unplug_and_replug(sim, hosts):
+    port = sim.ports["sim1"]
+    host = hosts()
+    port.unplug()
+    assert not os.path.lexists(port.path)
+    with pytest.raises((EOFError, OSError)) as info:
+        for _ in range(50):
+            host.send("AT\r")
+            host._fill(0.05)
+    if isinstance(info.value, OSError):
+        assert info.value.errno == errno.EIO
+    port.replug()
+    assert os.path.islink(port.path) and os.readlink(port.path) == port.pty_path
+    new = hosts(echo_off=False)
+    new.expect(r"RDY\r\n")
+    new.expect(r"Call Ready\r\n\r\nSMS Ready\r\n")
+    new.send("AT\r")
+    new.expect(r"AT\r\r\nOK\r\n")  # echo is back on after the reboot
+
+
+def test_unplug_with_automatic_replug(sim, hosts):
+    port = sim.ports["sim1"]
+    hosts()
+    port.unplug(replug_after=0.2)
+    assert not os.path.lexists(port.path)
+    deadline = time.monotonic() + 3
+    while not os.path.lexists(port.path):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    hosts().at("AT")
+
+
+def test_cfun_reset_reenumerates_usb_modem(tmp_path):
+    with _make(tmp_path, "ec25") as s:
+        port = s.ports["sim1"]
+        host = Host(port.path)
+        try:
+            host.expect(r"PB DONE\r\n")
+            host.send("AT+CFUN=1,1\r")
+            host.expect(r"OK\r\n")
+            deadline = time.monotonic() + 3
+            while port.plugged:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            while not port.plugged:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        finally:
+            host.close()
+
+
+def test_tcp_with_pyserial_socket_url(tmp_path):
+    with _make(tmp_path, "sim800", tcp=True) as s:
+        url = s.ports["sim1"].tcp_url
+        assert url.startswith("socket://127.0.0.1:")
+        with serial.serial_for_url(url, timeout=1) as ser:
+            time.sleep(0.1)
+            ser.write(b"ATE0\r")
+            assert b"OK" in ser.read_until(b"OK\r\n")
+            ser.write(b"AT+CGMM\r")
+            assert ser.read_until(b"OK\r\n").endswith(b"\r\nSIMCOM_SIM800\r\n\r\nOK\r\n")
+
+
+def test_control_socket_and_python_api(tmp_path):
+    address = str(tmp_path / "control.sock")
+    with run_simulator(2, directory=str(tmp_path), out=None, control=address, register_delay=0.05) as s:
+        listing = send_command(address, {"cmd": "list"})
+        assert [m["msisdn"] for m in listing] == ["+447700900001", "+447700900002"]
+        host = Host(s.ports["sim2"].path)
+        try:
+            host.expect(r"SMS Ready\r\n")
+            send_command(address, {"cmd": "inject_sms", "modem": "sim2", "sender": "+447911", "text": "ctl"})
+            host.expect(r'\+CMTI: "SM",1\r\n')
+            send_command(address, {"cmd": "garbage", "modem": "sim2", "hex": "fffe"})
+            host.expect(b"\xff\xfe")
+            with pytest.raises(ControlError):
+                send_command(address, {"cmd": "hang", "modem": "sim9"})
+            with pytest.raises(ControlError):
+                send_command(address, {"cmd": "hang", "modem": "sim1", "bogus": 1})
+            assert send_command(address, {"cmd": "status", "modem": "sim2"})["stored"]["SM"] == 1
+            apply(s.ports, {"cmd": "set_latency", "modem": "sim2", "seconds": 0.0})
+        finally:
+            host.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Faults
+
+
+def test_latency_delays_answers(sim, hosts):
+    host = hosts()
+    sim.ports["sim1"].modem.set_latency(0.3)
+    start = time.monotonic()
+    host.send("AT\rAT+CSQ\r")  # the second command waits for the first answer
+    host.expect(r"OK\r\n")
+    host.expect(r"\+CSQ: 21,99\r\n\r\nOK\r\n")
+    assert time.monotonic() - start >= 0.55
+
+
+def test_hang_answers_nothing_then_recovers(sim, hosts):
+    host = hosts()
+    sim.ports["sim1"].modem.hang(0.4)
+    host.send("AT\r")
+    assert host.quiet(0.3) == b""
+    time.sleep(0.15)
+    assert host.at("AT") == "\r\nOK\r\n"
+
+
+def test_cms_and_cme_error_injection(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.cms_error(38, times=2)
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMS ERROR: 38"]
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMS ERROR: 38"]
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMGS: 0\r\n\r\nOK"]
+    host.at("AT+CMEE=1")
+    modem.cme_error(515, command="CSQ")
+    assert host.at("AT+CSQ") == "\r\n+CME ERROR: 515\r\n"
+    assert host.at("AT+CSQ").startswith("\r\n+CSQ: 21")
+
+
+def test_no_network(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.no_network(True)
+    assert host.at("AT+CSQ") == "\r\n+CSQ: 99,99\r\n\r\nOK\r\n"
+    assert host.at("AT+CREG?") == "\r\n+CREG: 0,2\r\n\r\nOK\r\n"
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMS ERROR: 331"]
+    modem.no_network(False)
+    _wait_registered(host)
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMGS: 0\r\n\r\nOK"]
+
+
+def test_sim_missing_and_pin(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    host.at("AT+CMEE=1")
+    modem.sim("missing")
+    assert host.at("AT+CPIN?") == "\r\n+CME ERROR: 10\r\n"
+    assert host.at("AT+CIMI") == "\r\n+CME ERROR: 10\r\n"
+    assert host.at("AT+CMGL=4") == "\r\n+CMS ERROR: 310\r\n"
+    modem.sim("pin", pin="4321")
+    assert host.at("AT+CPIN?") == "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n"
+    assert host.at("AT+CIMI") == "\r\n+CME ERROR: 11\r\n"
+    assert host.at('AT+CPIN="1111"') == "\r\n+CME ERROR: 16\r\n"
+    assert host.at('AT+CPIN="4321"') == "\r\nOK\r\n"
+    host.expect(r"\+CPIN: READY\r\n")
+    _wait_registered(host)
+    assert host.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
+
+
+def test_urc_midresponse_lands_between_cmgl_entries(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    for text in ("one", "two"):
+        modem.inject_sms("+447911000111", text)
+        host.expect(r"\+CMTI: \"SM\",\d\r\n")
+    modem.urc_midresponse('+CMTI: "SM",3')
+    listing = host.at("AT+CMGL=4")
+    assert re.fullmatch(r'\r\n\+CMGL: 1,0,"",\d+\r\n[0-9A-F]+\r\n\r\n\+CMTI: "SM",3\r\n'
+                        r'\r\n\+CMGL: 2,0,"",\d+\r\n[0-9A-F]+\r\n\r\nOK\r\n', listing)
+
+
+def test_split_lines_puts_cds_header_and_pdu_in_separate_reads(sim, hosts):
+    host = hosts()
+    host.at("AT+CNMI=2,1,0,1,0")
+    sim.ports["sim1"].modem.split_lines(True)
+    _send_pdu(host, "+447911123456", "split")
+    reads: list[tuple[float, bytes]] = []
+    deadline = time.monotonic() + 3
+    while not re.search(rb"\+CDS: \d+\r\n[0-9A-F]+\r\n", b"".join(r for _, r in reads)):
+        assert time.monotonic() < deadline, reads
+        if select.select([host.fd], [], [], 0.5)[0]:
+            reads.append((time.monotonic(), os.read(host.fd, 4096)))
+    data = b"".join(r for _, r in reads)
+    header_end = data.index(b"+CDS: ") + data[data.index(b"+CDS: "):].index(b"\r\n") + 2
+    # find the read holding the header's last byte and the one holding the PDU's first byte
+    pos, header_read, pdu_read = 0, None, None
+    for i, (_, chunk) in enumerate(reads):
+        if header_read is None and pos + len(chunk) >= header_end:
+            header_read = i
+        if pdu_read is None and pos + len(chunk) > header_end + 2 and re.match(rb"[0-9A-F]", data[pos + len(chunk) - 1:pos + len(chunk)]):
+            pdu_read = i
+        pos += len(chunk)
+    assert pdu_read > header_read
+    assert reads[pdu_read][0] - reads[header_read][0] >= 0.03
+
+
+def test_storage_full(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.storage_full(True)
+    modem.inject_sms("+447911000111", "cannot store")
+    host.expect(r'\+CIEV: "SMSFULL",1\r\n')
+    host.send("AT+CMGW=10\r")
+    host.expect(r"\+CMS ERROR: 322\r\n")
+    modem.storage_full(False)  # the network delivers what it held
+    host.expect(r'\+CMTI: "SM",1\r\n')
+
+
+def test_no_prompt_swallows_the_next_command(sim, hosts):
+    host = hosts()
+    sim.ports["sim1"].modem.no_prompt(1)
+    part = encode_submit("+447911123456", "x")[0]
+    host.send(f"AT+CMGS={part.tpdu_length}\r")
+    assert b">" not in host.quiet(0.2)
+    host.send("AT\r")  # a driver that does not send ESC: its next command becomes PDU text
+    assert host.quiet(0.2) == b""
+    host.send("\x1b")
+    host.expect(r"^\r\nOK\r\n")
+    assert host.at("AT") == "\r\nOK\r\n"
+    assert sim.network.record.submitted == []
+
+
+def test_garbage_bytes(sim, hosts):
+    host = hosts()
+    sim.ports["sim1"].modem.garbage(b"\xff\xfe\x00")
+    host.expect(b"\xff\xfe\x00")
+    assert host.at("AT") == "\r\nOK\r\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# The interpreter alone (no pty), on a manual clock
+
+
+def test_interpreter_on_manual_clock():
+    clock = ManualScheduler()
+    net = VirtualNetwork(scheduler=clock, report_delay=5.0)
+    out: list[bytes] = []
+    modem = VirtualModem("m", "ec25", network=net, output=out.append, register_delay=1.0)
+    clock.advance(0.5)
+    out.clear()
+    modem.feed(b"ATE0\rAT+CREG?\r")
+    assert b"+CREG: 0,2" in b"".join(out)
+    clock.advance(1.0)
+    out.clear()
+    modem.feed(b"AT+CREG?\r")
+    assert b"".join(out) == b"\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+    modem.feed(b"AT+CNMI=2,1,0,1,0\r")
+    part = encode_submit("+447911123456", "clock")[0]
+    modem.feed(b"AT+CMGS=%d\r" % part.tpdu_length + part.hex.encode() + b"\x1a")
+    out.clear()
+    clock.advance(4.9)
+    assert b"+CDS" not in b"".join(out)
+    clock.advance(0.2)
+    assert b"+CDS: " in b"".join(out)
+    modem.close()
+    net.close()
