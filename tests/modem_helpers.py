@@ -61,3 +61,11 @@ def start_supervisor(name: str, port: str, inbox: Inbox, **overrides: Any) -> Mo
     supervisor.start()
     assert supervisor.wait_for({ModemState.READY}, 15), f"{name}: {supervisor.state} {supervisor.reason}"
     return supervisor
+
+
+def assert_stays(predicate: Callable[[], Any], seconds: float = 0.3, what: str = "condition") -> None:
+    """A negative check ("nothing is sent"): the predicate must hold for the whole period."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), f"{what} stopped holding"
+        time.sleep(0.02)

@@ -1,0 +1,289 @@
+"""The send engine end to end: queue in a real SQLite file, workers, the real serial driver, virtual
+modems on ptys. Time for limits and expiry comes from a FakeClock the test moves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway import db
+from gateway.engine import Engine, StoringInbound
+from gateway.limits import Limits
+from gateway.models import MessageStatus
+from gateway.queue import Queue
+from gateway.worker import RetryPolicy, Verdict
+from modem.supervisor import ModemState, ModemSupervisor
+from modem.virtual.cli import run_simulator
+
+from .modem_helpers import assert_stays, fast_settings, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+NO_LIMITS = Limits()
+
+
+class Gateway:
+    """A small daemon: queue, engine, one supervisor per virtual modem (like gateway.daemon)."""
+
+    def __init__(self, tmp_path, clock, *, modems: int = 1, limits: Limits = NO_LIMITS, sticky: bool = True,
+                 pre_send=None, sim=None, start: bool = True, send_timeout: float = 5.0) -> None:
+        self.tmp_path = tmp_path
+        self.clock = clock
+        self.sim = sim or run_simulator(modems, directory=str(tmp_path / "ports"), report_delay=0.1,
+                                        register_delay=0.05, out=None)
+        self.database = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+        db.upgrade(self.database)
+        self.queue = Queue(db.sessions(self.database), clock)
+        self.engine = Engine(self.queue, clock, sticky=sticky, pre_send=pre_send,
+                             retry=RetryPolicy(max_attempts=3, first_delay=30, max_delay=60))
+        self.inbound = StoringInbound(self.engine, clock)
+        self.supervisors: dict[str, ModemSupervisor] = {}
+        for name, port in self.sim.ports.items():
+            supervisor = ModemSupervisor(fast_settings(name, port.path, send_timeout=send_timeout), self.inbound,
+                                         on_state=self.engine.on_modem_state)
+            self.supervisors[name] = supervisor
+            self.engine.add_modem(supervisor, limits)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        self.engine.start()
+        for supervisor in self.supervisors.values():
+            supervisor.start()
+        for supervisor in self.supervisors.values():
+            assert supervisor.wait_for({ModemState.READY}, 15)
+
+    def stop(self, *, keep_modems: bool = False) -> None:
+        self.engine.stop()
+        for supervisor in self.supervisors.values():
+            supervisor.stop()
+        self.database.dispose()
+        if not keep_modems:
+            self.sim.close()
+
+    def status(self, message_id: int) -> str:
+        return self.queue.get(message_id).status
+
+    def wait_status(self, message_id: int, *statuses: str, timeout: float = 10) -> None:
+        wait_until(lambda: self.status(message_id) in statuses, timeout,
+                   f"message {message_id} to become {statuses} (is {self.status(message_id)})")
+
+    def submitted(self) -> list[dict]:
+        return list(self.sim.network.record.submitted)
+
+
+@pytest.fixture
+def gateway_factory(tmp_path, clock):
+    made: list[Gateway] = []
+
+    def make(**kwargs) -> Gateway:
+        gateway = Gateway(tmp_path, clock, **kwargs)
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        try:
+            gateway.stop()
+        except Exception:
+            pass
+
+
+def test_priority_order_and_fifo(gateway_factory):
+    gw = gateway_factory(start=False)
+    bulk = [gw.queue.enqueue("+447700900123", f"bulk {i}", priority="bulk").id for i in range(3)]
+    normal = gw.queue.enqueue("+447700900124", "normal").id
+    otp = gw.queue.enqueue("+447700900125", "otp 1234", priority="high").id
+    gw.start()
+    for message_id in [*bulk, normal, otp]:
+        gw.wait_status(message_id, "sent", "delivered")
+    assert [r["text"] for r in gw.submitted()] == ["otp 1234", "normal", "bulk 0", "bulk 1", "bulk 2"]
+
+
+def test_lifecycle_parts_references_and_reports(gateway_factory):
+    gw = gateway_factory()
+    text = "Привет " * 40  # UCS-2, several parts
+    message = gw.queue.enqueue("+447700900123", text)
+    gw.wait_status(message.id, "delivered")
+    stored = gw.queue.get(message.id)
+    records = [r for r in gw.submitted() if r["recipient"].endswith("7700900123")]
+    assert [p.reference for p in stored.parts] == [r["mr"] for r in records]
+    assert all(p.status == "delivered" and p.report_status == 0 for p in stored.parts)
+    assert "".join(r["text"] for r in records) == text
+    assert {r["concat_ref"] for r in records} == {stored.concat_ref}
+    states = [e.status for e in stored.events if e.part_seq is None]
+    assert states == ["queued", "sending", "sent", "delivered"]
+    assert stored.sent_at and stored.finished_at
+
+
+def test_failed_report_and_expired_and_cancelled(gateway_factory, clock):
+    gw = gateway_factory(start=False)
+    expiring = gw.queue.enqueue("+447700900123", "code 9999", priority="high", expires_in=30)
+    cancelled = gw.queue.enqueue("+447700900124", "never")
+    assert gw.queue.cancel(cancelled.id)
+    clock.advance(31)  # the OTP is too old before any modem is up
+    gw.start()
+    gw.wait_status(expiring.id, "expired")
+    failing = gw.queue.enqueue("+447700900000", "to a failing number")  # virtual network reports 0x41
+    gw.wait_status(failing.id, "failed")
+    assert gw.status(cancelled.id) == "cancelled"
+    assert [r["text"] for r in gw.submitted()] == ["to a failing number"]
+
+
+def test_unknown_when_the_modem_never_answers_after_the_pdu(gateway_factory):
+    gw = gateway_factory(send_timeout=1.0)
+    gw.sim.ports["sim1"].modem.set_latency(3)  # answers come after the driver gave up
+    message = gw.queue.enqueue("+447700900123", "in doubt")
+    gw.wait_status(message.id, "unknown")
+    gw.sim.ports["sim1"].modem.set_latency(0)
+    assert gw.queue.get(message.id).parts[0].status == "unknown"
+    later = gw.queue.enqueue("+447700900123", "after")
+    gw.wait_status(later.id, "sent", "delivered", timeout=20)
+    assert [r["text"] for r in gw.submitted()].count("in doubt") == 1  # never resent
+
+
+def test_suppressed_and_deferred_by_the_send_time_check(gateway_factory, clock):
+    decisions = {"marketing": Verdict("suppress", "opted out")}
+    gw = gateway_factory(pre_send=lambda claimed: decisions.get(claimed.kind, Verdict("send")))
+    promo = gw.queue.enqueue("+447700900123", "50% off", kind="marketing")
+    receipt = gw.queue.enqueue("+447700900123", "your receipt")
+    gw.wait_status(promo.id, "suppressed")
+    gw.wait_status(receipt.id, "sent", "delivered")
+    decisions["marketing"] = Verdict("defer", "quiet hours", until=clock.now() + timedelta(hours=1))
+    later = gw.queue.enqueue("+447700900124", "morning offer", kind="marketing")
+    wait_until(lambda: any(e.detail and "deferred" in e.detail for e in gw.queue.get(later.id).events), 5)
+    assert gw.status(later.id) == "queued"
+    decisions.pop("marketing")
+    clock.advance(3601)
+    gw.engine.wake_all()
+    gw.wait_status(later.id, "sent", "delivered")
+    assert [r["text"] for r in gw.submitted()] == ["your receipt", "morning offer"]
+
+
+@pytest.mark.parametrize(("window", "seconds"), [("per_minute", 60), ("per_hour", 3600),
+                                                 ("per_day", 86400), ("per_month", 30 * 86400)])
+def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, window, seconds):
+    gw = gateway_factory(limits=Limits(**{window: 3}))
+    two_parts = gw.queue.enqueue("+447700900123", "y" * 200)  # 2 parts
+    singles = [gw.queue.enqueue("+447700900124", f"single {i}").id for i in range(3)]
+    gw.wait_status(two_parts.id, "sent", "delivered")
+    gw.wait_status(singles[0], "sent", "delivered")
+    assert_stays(lambda: len(gw.submitted()) == 3, 0.3, "the cap")  # 2 + 1 parts: the cap is reached
+    clock.advance(seconds - 1)
+    gw.engine.wake_all()
+    assert_stays(lambda: len(gw.submitted()) == 3, 0.3, "the cap")  # still inside the rolling window
+    clock.advance(1.5)
+    gw.engine.wake_all()
+    for message_id in singles[1:]:
+        gw.wait_status(message_id, "sent", "delivered")
+    assert len(gw.submitted()) == 5
+
+
+def test_limits_survive_a_restart(tmp_path, clock):
+    sim = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.1, register_delay=0.05, out=None)
+    try:
+        first = Gateway(tmp_path, clock, limits=Limits(per_minute=2), sim=sim)
+        ids = [first.queue.enqueue("+447700900123", f"m{i}").id for i in range(2)]
+        for message_id in ids:
+            first.wait_status(message_id, "sent", "delivered")
+        first.stop(keep_modems=True)
+        second = Gateway(tmp_path, clock, limits=Limits(per_minute=2), sim=sim)
+        try:
+            third = second.queue.enqueue("+447700900123", "m2").id
+            assert_stays(lambda: second.status(third) == "queued", 0.5, "queued")  # the restart reset nothing
+            clock.advance(61)
+            second.engine.wake_all()
+            second.wait_status(third, "sent", "delivered")
+        finally:
+            second.stop(keep_modems=True)
+    finally:
+        sim.close()
+
+
+def test_routing_failover_when_a_modem_is_unplugged(gateway_factory):
+    gw = gateway_factory(modems=2)
+    first = gw.queue.enqueue("+447700900123", "first")
+    gw.wait_status(first.id, "sent", "delivered")
+    sticky_sim = gw.queue.get(first.id).sim
+    other = "sim2" if sticky_sim == "sim1" else "sim1"
+    again = gw.queue.enqueue("+447700900123", "same customer, same SIM")
+    gw.wait_status(again.id, "sent", "delivered")
+    assert gw.queue.get(again.id).sim == sticky_sim
+    gw.sim.ports[sticky_sim].unplug()
+    wait_until(lambda: gw.supervisors[sticky_sim].state is not ModemState.READY, 5)
+    moved = [gw.queue.enqueue("+447700900123", f"while unplugged {i}").id for i in range(3)]
+    pinned = gw.queue.enqueue("+447700900124", "must come from the unplugged SIM", sim=sticky_sim)
+    for message_id in moved:
+        gw.wait_status(message_id, "sent", "delivered")
+        assert gw.queue.get(message_id).sim == other
+    assert gw.status(pinned.id) == "queued"
+    gw.sim.ports[sticky_sim].replug()
+    gw.wait_status(pinned.id, "sent", "delivered", timeout=30)
+    assert gw.queue.get(pinned.id).sim == sticky_sim
+
+
+def test_transient_error_retries_permanent_error_fails(gateway_factory, clock):
+    gw = gateway_factory()
+    modem = gw.sim.ports["sim1"].modem
+    modem.cms_error(42, times=1)  # congestion: try again later
+    retried = gw.queue.enqueue("+447700900123", "try again")
+    wait_until(lambda: gw.queue.get(retried.id).attempts == 1 and gw.status(retried.id) == "queued", 5)
+    clock.advance(31)
+    gw.engine.wake_all()
+    gw.wait_status(retried.id, "sent", "delivered")
+    assert gw.queue.get(retried.id).attempts == 2
+    modem.cms_error(21, times=1)  # rejected: permanent
+    failed = gw.queue.enqueue("+447700900124", "rejected")
+    gw.wait_status(failed.id, "failed")
+    stored = gw.queue.get(failed.id)
+    assert stored.attempts == 1 and "CMS ERROR: 21" in stored.last_error
+
+
+def test_no_part_resent_after_a_partial_multipart_failure(gateway_factory, clock):
+    gw = gateway_factory()
+    modem = gw.sim.ports["sim1"].modem
+    original = modem.feed
+    seen = {"cmgs": 0}
+
+    def feed(data: bytes) -> None:
+        if b"AT+CMGS=" in data:
+            seen["cmgs"] += 1
+            if seen["cmgs"] == 2:
+                modem.cms_error(47, times=1)  # part 2 meets a transient failure
+        original(data)
+
+    modem.feed = feed
+    message = gw.queue.enqueue("+447700900123", "z" * 400)  # three parts
+    wait_until(lambda: gw.queue.get(message.id).attempts == 1 and gw.status(message.id) == "queued", 5)
+    assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "pending", "pending"]
+    clock.advance(31)
+    gw.engine.wake_all()
+    gw.wait_status(message.id, "sent", "delivered")
+    accepted = [r["concat_seq"] for r in gw.submitted()]
+    assert accepted.count(1) == 1  # part 1 went once, although the message was attempted twice
+    assert sorted(set(accepted)) == [1, 2, 3]
+
+
+def test_inbound_sms_is_stored_before_it_leaves_the_sim(gateway_factory):
+    gw = gateway_factory()
+    received = []
+    gw.inbound.received.append(received.append)
+    gw.sim.ports["sim1"].modem.inject_sms("+447700900999", "Hi, is the shop open today?", mode="cmti")
+    wait_until(lambda: received, 5)
+    assert received[0].text == "Hi, is the shop open today?" and received[0].sender == "+447700900999"
+    assert received[0].id is not None
+
+
+def test_engine_outlives_every_fault(gateway_factory, clock):
+    gw = gateway_factory()
+    modem = gw.sim.ports["sim1"].modem
+    modem.garbage(b"\xff\x00\xfe garbage\r\n")
+    modem.send_urc("RING")
+    modem.hang(2)
+    wait_until(lambda: gw.supervisors["sim1"].state is not ModemState.READY, 10)
+    wait_until(lambda: gw.supervisors["sim1"].state is ModemState.READY, 20)
+    gw.sim.ports["sim1"].unplug(replug_after=1.0)
+    wait_until(lambda: gw.supervisors["sim1"].state is not ModemState.READY, 5)
+    message = gw.queue.enqueue("+447700900123", "after all that")
+    gw.wait_status(message.id, "sent", "delivered", timeout=30)
+    assert MessageStatus.SENT in {e.status for e in gw.queue.get(message.id).events}
