@@ -69,3 +69,19 @@ def assert_stays(predicate: Callable[[], Any], seconds: float = 0.3, what: str =
     while time.monotonic() < deadline:
         assert predicate(), f"{what} stopped holding"
         time.sleep(0.02)
+
+
+def fail_nth_send(modem: Any, nth: int, code: int) -> None:
+    """Make the virtual modem answer +CMS ERROR `code` to its `nth` AT+CMGS from now (one part of a
+    multipart message), using its own fault injection at the right moment."""
+    original = modem.feed
+    seen = {"cmgs": 0}
+
+    def feed(data: bytes) -> None:
+        if b"AT+CMGS=" in data:
+            seen["cmgs"] += 1
+            if seen["cmgs"] == nth:
+                modem.cms_error(code, times=1)
+        original(data)
+
+    modem.feed = feed

@@ -92,7 +92,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
     assert not twice, f"parts submitted twice: {twice[:5]}"
 
     by_status = Counter()
-    for message_id, text in texts.items():
+    for message_id in texts:
         message = queue.get(message_id)
         by_status[message.status] += 1
         submissions = [n for (number, _, _), n in sent_parts.items() if message.to_number.endswith(number)]

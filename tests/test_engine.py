@@ -16,7 +16,7 @@ from gateway.worker import RetryPolicy, Verdict
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.cli import run_simulator
 
-from .modem_helpers import assert_stays, fast_settings, wait_until
+from .modem_helpers import assert_stays, fail_nth_send, fast_settings, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 NO_LIMITS = Limits()
@@ -241,18 +241,7 @@ def test_transient_error_retries_permanent_error_fails(gateway_factory, clock):
 
 def test_no_part_resent_after_a_partial_multipart_failure(gateway_factory, clock):
     gw = gateway_factory()
-    modem = gw.sim.ports["sim1"].modem
-    original = modem.feed
-    seen = {"cmgs": 0}
-
-    def feed(data: bytes) -> None:
-        if b"AT+CMGS=" in data:
-            seen["cmgs"] += 1
-            if seen["cmgs"] == 2:
-                modem.cms_error(47, times=1)  # part 2 meets a transient failure
-        original(data)
-
-    modem.feed = feed
+    fail_nth_send(gw.sim.ports["sim1"].modem, 2, 47)  # part 2 meets a transient failure
     message = gw.queue.enqueue("+447700900123", "z" * 400)  # three parts
     wait_until(lambda: gw.queue.get(message.id).attempts == 1 and gw.status(message.id) == "queued", 5)
     assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "pending", "pending"]

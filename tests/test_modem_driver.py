@@ -13,13 +13,13 @@ import pytest
 import serial
 
 from modem.encoding import segment_info
-from modem.errors import CmsError, ErrorClass, PromptTimeout
+from modem.errors import CmsError, CommandTimeout, ErrorClass, PromptTimeout
 from modem.session import SendFailed, match_report
 from modem.supervisor import ModemState
 from modem.transport import AtTransport
 from modem.virtual.cli import run_simulator
 
-from .modem_helpers import Inbox, assert_stays, start_supervisor, wait_until
+from .modem_helpers import Inbox, assert_stays, fail_nth_send, start_supervisor, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -118,18 +118,7 @@ def test_failed_status_report_and_permanent_error(sim, modem1, inbox):
 def test_transient_error_then_success_keeps_accepted_parts(sim, modem1):
     """A multipart whose part 2 hits a transient error: part 1's reference is reported as sent."""
     text = "x" * 400  # three parts
-    modem = sim.ports["sim1"].modem
-    original = modem.feed
-    count = {"cmgs": 0}
-
-    def feed(data: bytes) -> None:
-        if b"AT+CMGS=" in data:
-            count["cmgs"] += 1
-            if count["cmgs"] == 2:
-                modem.cms_error(42, times=1)  # congestion, on the second part only
-        original(data)
-
-    modem.feed = feed
+    fail_nth_send(sim.ports["sim1"].modem, 2, 42)  # congestion, on the second part only
     with modem1.session() as session, pytest.raises(SendFailed) as info:
         session.send("+447700900123", text)
     assert [p.seq for p in info.value.sent] == [1]
@@ -222,7 +211,7 @@ def test_defect_5_no_off_by_one_after_a_timeout(sim, modem1):
     modem = sim.ports["sim1"].modem
     with modem1.session() as session:
         modem.hang(1.5)  # the next command gets no answer in time
-        with pytest.raises(Exception):
+        with pytest.raises(CommandTimeout):
             session.transport.command("AT+CGMM", timeout=0.5)
         # no wait here: the transport resynced by itself before raising
         first = session.transport.command("AT+CSQ", timeout=5).first("+CSQ:")
