@@ -82,6 +82,7 @@ class ModemSupervisor:
         self._wake = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._last_trouble: tuple[ModemState, str] | None = None
 
     # ---- public -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,11 +129,21 @@ class ModemSupervisor:
             self.ready_since = time.monotonic() if state is ModemState.READY else None
             self._changed.notify_all()
         if changed:
-            level = logging.INFO if state in (ModemState.READY, ModemState.CONNECTING,
-                                              ModemState.INITIALISING, ModemState.STOPPED) else logging.WARNING
-            log.log(level, "%s: %s%s", self.name, state.value, f" ({reason})" if reason else "")
+            self._log_state(state, reason)
             if self._on_state is not None:
                 self._on_state(self.name, state, reason)
+
+    def _log_state(self, state: ModemState, reason: str) -> None:
+        """Trouble is logged once per distinct cause, not on every reconnect attempt."""
+        quiet = state in (ModemState.CONNECTING, ModemState.INITIALISING, ModemState.STOPPED)
+        if state is ModemState.READY:
+            self._last_trouble = None
+            log.info("%s: ready", self.name)
+        elif quiet:
+            log.debug("%s: %s", self.name, state.value)
+        elif (state, reason) != self._last_trouble:
+            self._last_trouble = (state, reason)
+            log.warning("%s: %s%s", self.name, state.value, f" ({reason})" if reason else "")
 
     def _run(self) -> None:
         failures = 0
@@ -163,7 +174,12 @@ class ModemSupervisor:
             self._set_state(ModemState.INITIALISING)
             session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
                                    ref16=self.settings.ref16, send_timeout=self.settings.send_timeout)
-            session.init()
+            try:
+                session.init()
+            except SimError:
+                with contextlib.suppress(ModemError):  # the modem itself answers: say what it is
+                    self.identity = session.identity()
+                raise
             self.identity = session.identity()
             events = threading.Thread(target=self._events, args=(session, events_stop),
                                       name=f"{self.name}-events", daemon=True)

@@ -148,7 +148,7 @@ class AtTransport:
                 timeout=1.0, write_timeout=5.0,
             )
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise ModemDisconnected(f"{self.name}: cannot open {self.url}: {exc}") from exc
+            raise ModemDisconnected(f"{self.name}: {exc}") from exc
         self._stopping.clear()
         self._buffer = ""
         self._pdu_header = None

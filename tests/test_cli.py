@@ -1,0 +1,108 @@
+"""Technician commands as a technician runs them: real processes, virtual modems on ptys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modem.virtual.cli import run_simulator
+
+ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.timeout(90)
+
+
+def gsmgw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulation = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
+                               profile="ec25", out=None)
+    yield simulation
+    simulation.close()
+
+
+def test_modem_info(sim):
+    result = gsmgw("modem", "info", "--port", sim.ports["sim1"].path, "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["identity"]["manufacturer"] == "Quectel"
+    assert info["identity"]["imsi"] == sim.ports["sim1"].modem.imsi
+    assert info["health"]["registration"] == "home"
+
+
+def test_modem_send_prints_references_and_report(sim):
+    result = gsmgw("modem", "send", "--port", sim.ports["sim1"].path, "+447700900123", "Ciao 👋 " * 20,
+                   "--report-timeout", "10")
+    assert result.returncode == 0, result.stderr
+    references = [r["mr"] for r in sim.network.record.submitted]
+    assert len(references) == 3
+    for seq, reference in enumerate(references, 1):
+        assert f"part {seq}/3: accepted, reference {reference}" in result.stdout
+        assert f"reference {reference}: status report delivered" in result.stdout
+
+
+def test_modem_send_exits_non_zero_when_refused(sim):
+    sim.ports["sim1"].modem.cms_error(21, times=1)
+    result = gsmgw("modem", "send", "--port", sim.ports["sim1"].path, "+447700900123", "refused",
+                   "--report-timeout", "0")
+    assert result.returncode == 1
+    assert "CMS ERROR: 21" in result.stderr
+
+
+def test_modem_send_refuses_a_bad_number(sim):
+    result = gsmgw("modem", "send", "--port", sim.ports["sim1"].path, "not a number", "x")
+    assert result.returncode == 2 and "not a number" in result.stderr
+
+
+def test_modem_info_on_a_missing_port(tmp_path):
+    result = gsmgw("modem", "info", "--port", str(tmp_path / "nothing"), "--timeout", "3")
+    assert result.returncode == 1 and "FAIL" in result.stderr
+
+
+def test_hw_test_modem_check_dry_run():
+    result = subprocess.run([str(ROOT / "hw-test" / "modem-check"), "--simulate"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith("PASS ") for line in lines)
+    assert any(line.startswith("PASS delivery report") for line in lines)
+
+
+def test_hw_test_modem_check_fails_clearly(sim):
+    sim.ports["sim1"].modem.sim("missing")
+    result = subprocess.run([str(ROOT / "hw-test" / "modem-check"), "--port", sim.ports["sim1"].path,
+                             "--timeout", "10"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "FAIL SIM ready" in result.stdout
+
+
+def test_config_check_reports_file_and_key(tmp_path):
+    bad = tmp_path / "gsmgw.toml"
+    bad.write_text('[[modems]]\nname = "sim1"\nport = "/dev/ttyUSB0"\nbaud = 9600\n')
+    result = gsmgw("config", "check", "--config", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "modems[0].baud" in result.stderr
+    good = ROOT / "config" / "gsmgw.example.toml"
+    assert gsmgw("config", "check", "--config", str(good)).returncode == 0
+
+
+def test_simulate_prints_port_paths(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "simulate", "2", "--dir", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        first = process.stdout.readline()
+        second = process.stdout.readline()
+        assert first.startswith(f"sim1 {tmp_path}/sim1 msisdn=+")
+        assert second.startswith(f"sim2 {tmp_path}/sim2 msisdn=+")
+        assert Path(tmp_path / "sim1").resolve().as_posix().startswith("/dev/pts/")
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
