@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from dataclasses import asdict
 
 from gateway import config as config_module
@@ -168,7 +169,7 @@ def _status(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from gateway.daemon import limits_of
-    from gateway.limits import usage
+    from gateway.limits import next_slot, usage
     from gateway.models import Modem
 
     cfg = _config(args)
@@ -187,10 +188,10 @@ def _status(args: argparse.Namespace) -> int:
                      "signal_bars": row.signal_bars if row else None}
             if name in sections:
                 limits = limits_of(sections[name])
-                from datetime import UTC, datetime
                 times = queue.submission_times(name, datetime.fromtimestamp(now - limits.longest_window, UTC))
                 entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
                                    for u in usage(times, limits, now)}
+                entry["next_slot_in_s"] = round(max(0.0, next_slot(times, limits, now) - now), 1)
             report["modems"].append(entry)
     finally:
         engine.dispose()
@@ -202,6 +203,7 @@ def _status(args: argparse.Namespace) -> int:
         line = f"{entry['name']:<8} {entry['state']:<12} {entry['operator'] or '-':<16} bars {entry['signal_bars'] if entry['signal_bars'] is not None else '-'}"
         if "limits" in entry:
             line += "  " + " ".join(f"{w}: {v['used']}/{v['cap']}" for w, v in entry["limits"].items())
+            line += f"  next part in {entry['next_slot_in_s']:g} s"
         print(line)
     return 0
 

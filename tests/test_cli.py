@@ -106,3 +106,33 @@ def test_simulate_prints_port_paths(tmp_path):
         process.terminate()
         process.wait(10)
         process.stdout.close()
+
+
+def test_send_and_status_without_a_daemon(tmp_path):
+    config = tmp_path / "gsmgw.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n\n[[modems]]\nname = "sim1"\nport = "/dev/null"\n'
+                      "[modems.limits]\nper_minute = 6\nmin_gap_s = 10\n")
+    queued = gsmgw("send", "--config", str(config), "07700 900123", "Hello", "--priority", "high")
+    assert queued.returncode == 0, queued.stderr
+    message_id = int(queued.stdout)
+    refused = gsmgw("send", "--config", str(config), "12", "Hello")
+    assert refused.returncode == 2 and "to:" in refused.stderr
+
+    from gateway import db
+    from gateway.clock import Clock
+    from gateway.queue import Queue
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+    queue = Queue(db.sessions(engine), Clock())
+    claimed = queue.claim("sim1")
+    assert claimed.id == message_id and claimed.to_number == "+447700900123"
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    engine.dispose()
+
+    status = gsmgw("status", "--config", str(config), "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["queue"] == {"sending": 1}
+    [sim1] = report["modems"]
+    assert sim1["limits"]["minute"] == {"used": 1, "left": 5, "cap": 6}
+    assert 0 < sim1["next_slot_in_s"] <= 10
