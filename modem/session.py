@@ -164,10 +164,15 @@ class ModemSession:
                  self.ack_required)
 
     def _sync(self) -> None:
-        """Get an OK from a modem that may be echoing, booting or half-way through something."""
+        """Get an OK from a modem that may be echoing, booting or half-way through something.
+
+        ESC first: a process that died during AT+CMGS leaves the modem waiting for PDU text, and it
+        would swallow every command as part of that PDU.
+        """
         last: Exception | None = None
-        for _ in range(5):
+        for _ in range(3):
             try:
+                self.transport.cancel_input()
                 self.transport.command("AT", timeout=2.0)
                 return
             except (CommandTimeout, CommandFailed) as exc:

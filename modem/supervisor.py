@@ -83,6 +83,7 @@ class ModemSupervisor:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._last_trouble: tuple[ModemState, str] | None = None
+        self._transport: AtTransport | None = None
 
     # ---- public -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,12 +91,17 @@ class ModemSupervisor:
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-supervisor", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 8.0) -> None:
-        """Stop watching and close the port; the AT exchange in flight may finish first."""
+    def stop(self, timeout: float = 8.0, grace: float = 4.0) -> None:
+        """Stop watching and close the port. The AT exchange in flight gets `grace` seconds to
+        finish; a modem that does not answer is then cut off, so shutdown never hangs on it."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(min(grace, timeout))
+            transport = self._transport
+            if self._thread.is_alive() and transport is not None:
+                transport.close()  # fails the waiting command at once
+            self._thread.join(max(0.0, timeout - grace))
         self._thread = None
 
     def wait_for(self, states: set[ModemState], timeout: float) -> bool:
@@ -166,6 +172,7 @@ class ModemSupervisor:
         transport = AtTransport(self.settings.port, baudrate=self.settings.baudrate,
                                 rtscts=self.settings.rtscts, name=self.name,
                                 command_timeout=self.settings.command_timeout, **kwargs)
+        self._transport = transport
         events_stop = threading.Event()
         events: threading.Thread | None = None
         served = False
@@ -201,6 +208,7 @@ class ModemSupervisor:
             self._session = None
             events_stop.set()
             transport.close()
+            self._transport = None
             if events is not None:
                 events.join(timeout=5)
         return served

@@ -218,6 +218,11 @@ class AtTransport:
             except ModemDisconnected as exc:
                 raise SubmitUncertain(command, f"port lost after the PDU ({exc})") from exc
 
+    def cancel_input(self) -> None:
+        """ESC: leaves a `> ` prompt that someone else (a crashed process) may have left open."""
+        with self._command_lock:
+            self._write(ESC)
+
     def _start(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> _Pending:
         if not self.connected:
             raise ModemDisconnected(f"{self.name}: not connected")
@@ -250,14 +255,11 @@ class AtTransport:
 
     def _resync(self) -> None:
         """`AT` until OK, then drain late answers so they are not taken for the next command's."""
-        for _ in range(2):
-            probe = self._start("AT", None)
-            self._write("AT\r")
-            answered = probe.wait(lambda: probe.done, 2.0)
-            with self._state_lock:
-                self._pending = None
-            if answered:
-                break
+        probe = self._start("AT", None)
+        self._write("AT\r")
+        probe.wait(lambda: probe.done, 2.0)
+        with self._state_lock:
+            self._pending = None
         self._drain(quiet=0.3, limit=2.0)
 
     def _drain(self, *, quiet: float, limit: float) -> None:

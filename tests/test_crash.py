@@ -81,7 +81,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
             wait_until(lambda: finished() == MESSAGES, 120, "every message to be finished")
         finally:
             daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(15) == 0  # a graceful stop
+            try:
+                code = daemon.wait(15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait(10)
+                raise
+        assert code == 0  # a graceful stop
     finally:
         log.close()
         sim.close()

@@ -43,7 +43,12 @@ def test_run_simulate_sends_and_stops_on_ctrl_c_within_10_s(tmp_path):
     finally:
         daemon.send_signal(signal.SIGINT)
         started = time.monotonic()
-        code = daemon.wait(15)
+        try:
+            code = daemon.wait(15)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(10)
+            raise
         stopped_in = time.monotonic() - started
         daemon.stdout.close()
     assert code == 0

@@ -398,3 +398,18 @@ def test_pyserial_is_really_used_on_a_pty(sim):
         assert transport.command("AT").lines == []
     finally:
         transport.close()
+
+
+def test_modem_left_in_a_prompt_by_a_crashed_process(sim, inbox):
+    """Another process died after AT+CMGS: the modem swallows input as PDU text until ESC."""
+    leftover = serial.serial_for_url(sim.ports["sim1"].path, timeout=1)
+    leftover.write(b"ATE0\r")
+    leftover.write(b"AT+CMGS=20\r")
+    assert b">" in leftover.read_until(b"> ")
+    leftover.close()
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
+    try:
+        with supervisor.session() as session:
+            assert len(session.send("+447700900123", "after a crash")) == 1
+    finally:
+        supervisor.stop()
