@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench simulate clean
+.PHONY: run test fuzz bench simulate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ run: $(STAMP)  ## the gateway on two virtual modems, data in ./var
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+fuzz: $(STAMP)  ## schemathesis on the REST API of a daemon on virtual modems (~80 s)
+	$(BIN)/python scripts/fuzz_api.py --max-time 75
 
 bench: $(STAMP)
 	$(BIN)/python bench/modem_overhead.py

@@ -69,6 +69,21 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
+    apikey = commands.add_parser("apikey", help="API keys for LAN apps").add_subparsers(dest="apikey_command")
+    key_create = apikey.add_parser("create", help="create a key and print it (the only time it is shown)")
+    key_create.add_argument("--name", required=True, help="who uses it, e.g. 'web shop'")
+    key_create.add_argument("--scopes", default="send,read", help="comma-separated: send, read, admin (default: send,read)")
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(func=_apikey_create)
+    key_list = apikey.add_parser("list", help="keys with their prefix, scopes and state (never the key itself)")
+    key_list.add_argument("--json", action="store_true")
+    key_list.set_defaults(func=_apikey_list)
+    key_revoke = apikey.add_parser("revoke", help="revoke a key at once (it stays in the list, revoked)")
+    key_revoke.add_argument("id", type=int)
+    key_revoke.set_defaults(func=_apikey_revoke)
+    for sub in (key_create, key_list, key_revoke):
+        sub.add_argument("--config")
+
     dbc = commands.add_parser("db", help="database").add_subparsers(dest="db_command")
     upgrade = dbc.add_parser("upgrade", help="apply migrations (the daemon also does this on start)")
     upgrade.add_argument("--config")
@@ -78,6 +93,27 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd = check.add_parser("check", help="validate the config file without starting anything")
     check_cmd.add_argument("--config")
     check_cmd.set_defaults(func=_config_check)
+
+    contacts = commands.add_parser("contacts", help="contacts: CSV import and export").add_subparsers(dest="contacts_command")
+    contacts_import = contacts.add_parser("import", help="import contacts from a CSV file; reports every rejected row")
+    contacts_import.add_argument("--config")
+    contacts_import.add_argument("file", help="CSV (UTF-8) with a number column; see gateway/contacts_csv.py")
+    contacts_import.add_argument("--json", action="store_true", help="print the whole per-row report as JSON")
+    contacts_import.set_defaults(func=_contacts_import)
+    contacts_export = contacts.add_parser("export", help="write every contact as CSV")
+    contacts_export.add_argument("--config")
+    contacts_export.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
+    contacts_export.set_defaults(func=_contacts_export)
+
+    for name, help_text in (("optout", "record an opt-out (queued marketing to the number is suppressed)"),
+                            ("optin", "record an opt-in (with double opt-in: ask the number to reply YES)")):
+        consent_cmd = command(name, help_text)
+        consent_cmd.add_argument("number")
+        consent_cmd.add_argument("--source", choices=["staff", "web_form", "api", "import", "keyword"], default="staff")
+        consent_cmd.add_argument("--detail", default=None, help="proof or reason, kept in the consent ledger")
+        if name == "optout":
+            consent_cmd.add_argument("--all", action="store_true", help="stop transactional messages too (STOPALL)")
+        consent_cmd.set_defaults(func=_consent)
 
     modem = commands.add_parser("modem", help="talk to one modem directly (no daemon)").add_subparsers(dest="modem_command")
     info = modem.add_parser("info", help="identity and health of a modem")
@@ -205,6 +241,138 @@ def _status(args: argparse.Namespace) -> int:
             line += "  " + " ".join(f"{w}: {v['used']}/{v['cap']}" for w, v in entry["limits"].items())
             line += f"  next part in {entry['next_slot_in_s']:g} s"
         print(line)
+    return 0
+
+
+def _apikey_create(args: argparse.Namespace) -> int:
+    from gateway import apikeys
+    from gateway.clock import Clock
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        new = apikeys.create(queue.sessions, Clock(), args.name, args.scopes)
+    except ValueError as exc:
+        print(f"not created: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({**new.info.as_dict(), "token": new.token, "signing_secret": new.signing_secret}, indent=2))
+        return 0
+    print(f"key {new.info.id} ({new.info.name}, scopes {','.join(sorted(new.info.scopes))}):")
+    print(f"  {new.token}")
+    print(f"signing secret for its callback_url webhooks: {new.signing_secret}")
+    print("Store both now: they are not shown again.")
+    return 0
+
+
+def _apikey_list(args: argparse.Namespace) -> int:
+    from gateway import apikeys
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        keys = apikeys.list_keys(queue.sessions)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps([k.as_dict() for k in keys], indent=2))
+        return 0
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        print(f"{key.id:>4}  {key.prefix}…  {key.name:<20} {','.join(sorted(key.scopes)):<16} {state:<24} last used {used}")
+    if not keys:
+        print("no API keys (create one: gsmgw apikey create --name NAME --scopes send,read)")
+    return 0
+
+
+def _apikey_revoke(args: argparse.Namespace) -> int:
+    from gateway import apikeys
+    from gateway.clock import Clock
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        key = apikeys.revoke(queue.sessions, Clock(), args.id)
+    finally:
+        engine.dispose()
+    if key is None:
+        print(f"no key {args.id}", file=sys.stderr)
+        return 1
+    print(f"key {key.id} ({key.name}) revoked")
+    return 0
+
+
+def _contacts_import(args: argparse.Namespace) -> int:
+    from gateway import contacts_csv
+    from gateway.clock import Clock
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        with open(args.file, "rb") as handle:
+            report = contacts_csv.import_file(queue.sessions, handle, clock=Clock(),
+                                              default_region=cfg.gateway.default_region)
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except contacts_csv.CsvFileError as exc:
+        print(f"{args.file}: nothing imported: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({"summary": report.summary(), "rows": [asdict(r) for r in report.rows]}, ensure_ascii=False))
+    else:
+        for row in report.rows:
+            if row.outcome in ("rejected", "merged") or row.reason:
+                print(f"line {row.line}: {row.outcome}: {row.number or '-'}: {row.reason}")
+        print(", ".join(f"{count} {outcome}" for outcome, count in report.summary().items()))
+    return 1 if report.count("rejected") else 0
+
+
+def _contacts_export(args: argparse.Namespace) -> int:
+    from gateway import contacts_csv
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = contacts_csv.export(queue.sessions, out)
+            print(f"{count} contacts written to {args.output}", file=sys.stderr)
+        else:
+            contacts_csv.export(queue.sessions, sys.stdout)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _consent(args: argparse.Namespace) -> int:
+    from gateway.audience import Audience
+    from gateway.clock import Clock
+
+    cfg = _config(args)
+    engine, queue = _queue(cfg)
+    audience = Audience(queue.sessions, Clock(), queue, settings=cfg.consent, default_region=cfg.gateway.default_region)
+    try:
+        if args.command == "optout":
+            outcome = audience.opt_out(args.number, source=args.source, scope="all" if args.all else "marketing",
+                                       detail=args.detail)
+        else:
+            outcome = audience.opt_in(args.number, source=args.source, detail=args.detail)
+    except ValueError as exc:  # InvalidNumber: says what is wrong with the number
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    event = outcome.event
+    print(f"{outcome.contact.number}: {event.kind} ({event.scope}, {event.source}) recorded at {event.at.isoformat()}")
+    if outcome.confirmation_id is not None:
+        print(f"double opt-in: confirmation request queued as message {outcome.confirmation_id}; "
+              "consent starts when they reply YES")
     return 0
 
 

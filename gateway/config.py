@@ -40,6 +40,7 @@ class DatabaseSection:
 @dataclass(frozen=True)
 class WebSection:
     listen: str = "127.0.0.1:8080"
+    auth_failures_per_minute: int = 10  # failed API key attempts per client address before 429; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,34 @@ class SimulatorSection:
 
 
 @dataclass(frozen=True)
+class ConsentSection:
+    quiet_hours_start: str = "21:00"  # in the contact's timezone; equal start and end: no quiet hours
+    quiet_hours_end: str = "08:00"
+    frequency_cap: int = 4  # marketing messages per contact per frequency_days; 0: no cap
+    frequency_days: float = 7.0
+    transactional_quiet_hours: bool = False
+    transactional_frequency_cap: int = 0
+    transactional_honour_stop: bool = False
+    transactional_honour_stopall: bool = True
+    double_opt_in: bool = False
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class InboundSection:
+    reassembly_timeout_s: float = 300.0  # a long SMS whose parts stop coming is stored as it is
+    default_reply: str = ""  # answer to texts that match no keyword; empty: none
+    default_reply_every_h: float = 24.0  # at most one default reply per contact in this many hours
+
+
+@dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     web: WebSection = field(default_factory=WebSection)
     simulator: SimulatorSection = field(default_factory=SimulatorSection)
+    consent: ConsentSection = field(default_factory=ConsentSection)
+    inbound: InboundSection = field(default_factory=InboundSection)
     modems: tuple[ModemSection, ...] = ()
     source: str = "<defaults>"
 
@@ -116,6 +140,7 @@ def load(path: str | None = None, *, required: bool = True) -> Config:
 def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     config = _build(Config, {k: v for k, v in data.items()}, source, "")
     _check_modems(config.modems, source)
+    _check_consent(config.consent, source)
     return dataclasses.replace(config, source=source)
 
 
@@ -167,6 +192,18 @@ def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
         names.add(modem.name)
         if not modem.port:
             raise ConfigError(f"{source}: modems[{modem.name}].port is empty")
+
+
+def _check_consent(section: ConsentSection, source: str) -> None:
+    from gateway.send_rules import parse_hhmm
+
+    for key in ("quiet_hours_start", "quiet_hours_end"):
+        try:
+            parse_hhmm(getattr(section, key))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: consent.{key}: {exc}") from None
+    if section.frequency_cap and section.frequency_days <= 0:
+        raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
 
 
 def _key(where: str, name: str) -> str:

@@ -16,9 +16,13 @@ from typing import Any
 from gateway import db
 from gateway.clock import Clock
 from gateway.config import Config, LimitsSection, ModemSection
+from gateway.audience import Audience
+from gateway.contacts import ContactHealth
 from gateway.engine import Engine, StoringInbound
+from gateway.inbound import InboundPipeline
 from gateway.limits import Limits
 from gateway.queue import Queue
+from gateway.send_check import ConsentCheck, rules_from
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw")
@@ -44,12 +48,22 @@ class Daemon:
         self.simulate = simulate
         self.clock = clock or Clock()
         self.simulator: Any = None
+        self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
         self.stopping = threading.Event()
         self.db = db.make_engine(config.database_url)
         self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region)
+        # audience and consent (issue 4): send-time check, ledger, inbound pipeline, list hygiene
+        self.consent = ConsentCheck(self.queue.sessions, self.clock, rules_from(config.consent),
+                                    default_timezone=config.gateway.timezone)
+        self.audience = Audience(self.queue.sessions, self.clock, self.queue, settings=config.consent,
+                                 default_region=config.gateway.default_region)
+        self.inbound = InboundPipeline(self.queue.sessions, self.clock, self.queue, self.audience,
+                                       settings=config.inbound, default_region=config.gateway.default_region,
+                                       default_language=config.consent.default_language)
+        self.queue.status_listeners.append(ContactHealth(self.queue.sessions, self.clock))
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
-                             resend_unknown=config.gateway.resend_unknown)
+                             resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
 
     def start(self) -> None:
         sections = list(self.config.modems)
@@ -66,6 +80,8 @@ class Daemon:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         db.upgrade(self.db)
         handler = StoringInbound(self.engine, self.clock)
+        handler.received.append(self.inbound)
+        self.inbound.start()
         for section in sections:
             supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state)
             self.supervisors.append(supervisor)
@@ -73,16 +89,55 @@ class Daemon:
         self.engine.start()
         for supervisor in self.supervisors:
             supervisor.start()
+        self._start_web()
+
+    def _start_web(self) -> None:
+        """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""
+        from gateway import modem_status
+        from gateway.webhooks import Webhooks
+        from web import create_app
+        from web.context import WebContext
+
+        import waitress
+
+        self.webhooks = Webhooks(self.queue.sessions, self.clock)
+        self.webhooks.attach(self.queue, {id(s.handler): s.handler for s in self.supervisors
+                                          if hasattr(s.handler, "received")}.values())
+        pairs = lambda: [(s, self.engine.workers.get(s.name)) for s in self.supervisors]  # noqa: E731
+        context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
+                             webhooks=self.webhooks, modems=lambda: modem_status.describe(pairs()))
+        host, _, port = self.config.web.listen.rpartition(":")
+        app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
+        self.web_server = waitress.create_server(app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=8,
+                                                 ident="gsmgw")
+        self._web_thread = threading.Thread(target=self.web_server.run, name="web", daemon=True)
+        self._web_thread.start()
+        self.webhooks.start()
+        log.info("REST API on http://%s:%s/api/v1", getattr(self.web_server, "effective_host", host),
+                 getattr(self.web_server, "effective_port", port))
+
+    def _stop_web(self) -> None:
+        if getattr(self, "web_server", None) is not None:
+            from waitress import wasyncore
+
+            server, self.web_server = self.web_server, None
+            server.task_dispatcher.shutdown(timeout=5)  # requests in flight finish
+            wasyncore.close_all(server._map)  # the listening socket and open connections: the loop ends
+            self._web_thread.join(5)
+        if getattr(self, "webhooks", None) is not None:
+            self.webhooks.stop()
 
     def stop(self) -> None:
         """Claim nothing new, let the AT exchange in flight finish, close the ports."""
+        self._stop_web()
         self.stopping.set()
         self.engine.stop()
-        threads = [threading.Thread(target=s.stop) for s in self.supervisors]
+        threads = [threading.Thread(target=s.stop, daemon=True) for s in self.supervisors]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(9)
+        self.inbound.stop()
         if self.simulator is not None:
             self.simulator.close()
         self.db.dispose()

@@ -25,3 +25,55 @@ def database(tmp_path):
 @pytest.fixture
 def queue(database, clock) -> Queue:
     return Queue(db.sessions(database), clock, default_region="GB")
+
+
+# ---- REST API (web/) ----------------------------------------------------------------------------
+@pytest.fixture
+def webhooks(database, clock):
+    from gateway.webhooks import Webhooks
+
+    hooks = Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0)
+    yield hooks
+    hooks.stop()
+
+
+@pytest.fixture
+def modem_list():
+    """What the daemon's describe() would say; tests change it in place."""
+    return []
+
+
+@pytest.fixture
+def web_context(queue, database, clock, webhooks, modem_list):
+    from gateway.config import Config
+    from web.context import WebContext
+
+    webhooks.attach(queue)
+    return WebContext(queue=queue, sessions=db.sessions(database), clock=clock, config=Config(),
+                      webhooks=webhooks, modems=lambda: modem_list)
+
+
+@pytest.fixture
+def app(web_context):
+    from web import create_app
+
+    return create_app(web_context, {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(database, clock):
+    """make_key("send,read") -> a fresh key of those scopes: .headers, .id, .token, .signing_secret."""
+    from types import SimpleNamespace
+
+    from gateway import apikeys
+
+    def make(scopes: str = "send,read,admin", name: str = "test") -> SimpleNamespace:
+        new = apikeys.create(db.sessions(database), clock, name, scopes)
+        return SimpleNamespace(headers={"Authorization": f"Bearer {new.token}"}, id=new.info.id, token=new.token,
+                               signing_secret=new.signing_secret)
+    return make

@@ -2,6 +2,8 @@
 
 from alembic import context
 
+from gateway import api_models  # noqa: F401  (its tables join Base.metadata)
+from gateway import audience_models  # noqa: F401  (registers the audience tables on Base)
 from gateway.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,124 @@
+"""Consent: the rules (pure) and the append-only ledger they read.
+
+A contact's consent is derived from its ledger, never stored beside it: the newest opt-in or opt-out
+decides. An opt-in request (double opt-in) only says a confirmation was asked for; it grants
+nothing. A STOP only ever adds an event, so the history of who agreed, when and how stays provable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+
+
+@dataclass(frozen=True)
+class EventView:
+    """What the rules need of a ledger entry (rows, or plain values in tests)."""
+
+    kind: str
+    scope: str = ConsentScope.MARKETING
+    source: str = ConsentSource.STAFF
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """Derived from the ledger. `status`: none | pending | opted_in | opted_out | opted_out_all."""
+
+    status: str
+    since: datetime | None = None
+    source: str | None = None
+
+    @property
+    def marketing_allowed(self) -> bool:
+        return self.status == "opted_in"
+
+    @property
+    def opted_out(self) -> bool:
+        return self.status in ("opted_out", "opted_out_all")
+
+    @property
+    def everything_stopped(self) -> bool:
+        return self.status == "opted_out_all"
+
+
+NO_CONSENT = ConsentState("none")
+
+
+def derive(events: Iterable[EventView]) -> ConsentState:
+    """Fold a contact's ledger (oldest first) into its state. The newest opt-in/opt-out wins; a
+    later request makes a contact with no decision yet `pending`; it never takes consent away, and
+    after a STOP the contact stays opted out until they confirm."""
+    state = NO_CONSENT
+    for event in events:
+        if event.kind == ConsentKind.OPT_IN:
+            state = ConsentState("opted_in", event.at, event.source)
+        elif event.kind == ConsentKind.OPT_OUT:
+            status = "opted_out_all" if event.scope == ConsentScope.ALL else "opted_out"
+            state = ConsentState(status, event.at, event.source)
+        elif event.kind == ConsentKind.REQUESTED and state.status in ("none", "pending"):
+            state = ConsentState("pending", event.at, event.source)
+    return state
+
+
+def import_may_opt_in(state: ConsentState) -> tuple[bool, str]:
+    """An imported list never overrides a customer's own opt-out (old lists resurface)."""
+    if state.opted_out:
+        return False, f"not opted in: the contact opted out ({state.source}) on {state.since:%Y-%m-%d}" \
+            if state.since else "not opted in: the contact opted out"
+    if state.marketing_allowed:
+        return False, "already opted in"
+    return True, ""
+
+
+# ---- ledger access ----------------------------------------------------------------------------
+def state_of(session: Session, contact_id: int) -> ConsentState:
+    """The contact's consent now, read from the ledger (no cache to go stale)."""
+    rows = session.execute(select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
+                           .where(ConsentEvent.contact_id == contact_id).order_by(ConsentEvent.id)).all()
+    return derive(EventView(*row) for row in rows)
+
+
+def record(session: Session, contact: Contact, kind: str, *, source: str, at: datetime,
+           scope: str = ConsentScope.MARKETING, detail: str | None = None,
+           inbound_message_id: int | None = None) -> ConsentEvent:
+    """Append one event (the caller's transaction commits it). Refuses what the ledger can't hold."""
+    if kind not in ConsentKind.ALL:
+        raise ValueError(f"consent kind must be one of {', '.join(sorted(ConsentKind.ALL))}")
+    if source not in ConsentSource.VALUES:
+        raise ValueError(f"consent source must be one of {', '.join(sorted(ConsentSource.VALUES))}")
+    if scope not in ConsentScope.VALUES:
+        raise ValueError(f"consent scope must be one of {', '.join(sorted(ConsentScope.VALUES))}")
+    if contact.id is None:
+        session.flush()
+    event = ConsentEvent(contact_id=contact.id, kind=kind, scope=scope, source=source, at=at,
+                         detail=detail, inbound_message_id=inbound_message_id)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def history(session: Session, contact_id: int) -> list[ConsentEvent]:
+    return list(session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)
+                                .order_by(ConsentEvent.id)).all())
+
+
+def latest_decisions() -> Select:
+    """(contact_id, id of its newest opt-in/opt-out event): the base of consent-filtered audiences."""
+    return (select(ConsentEvent.contact_id, func.max(ConsentEvent.id).label("event_id"))
+            .where(ConsentEvent.kind.in_((ConsentKind.OPT_IN, ConsentKind.OPT_OUT)))
+            .group_by(ConsentEvent.contact_id))
+
+
+def consented_contacts() -> Select:
+    """Contact ids whose newest decision is an opt-in (the SQL twin of `derive(...).marketing_allowed`)."""
+    latest = latest_decisions().subquery()
+    return (select(latest.c.contact_id)
+            .join(ConsentEvent, and_(ConsentEvent.id == latest.c.event_id, ConsentEvent.kind == ConsentKind.OPT_IN)))

@@ -1,0 +1,137 @@
+"""Contacts: one row per E.164 number, found or created, with its groups, tags and cleanliness flags.
+
+Numbers are normalised with phonenumbers (so '07700 900123' and '+44 7700 900123' are one contact);
+the timezone comes from the number when nobody said otherwise, so quiet hours follow the customer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import phonenumbers
+from phonenumbers import timezone as number_timezones
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.clock import Clock
+from gateway.audience_models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.models import Message, MessageStatus
+from gateway.numbers import normalise
+
+log = logging.getLogger("gsmgw.contacts")
+UNREACHABLE_AFTER = 3  # consecutive failed messages before a number is flagged unreachable
+
+
+def parse_number(raw: str, default_region: str) -> tuple[str, str | None]:
+    """(E.164, IANA timezone or None). Raises InvalidNumber (a ValueError) saying what is wrong."""
+    number = normalise(raw, default_region)
+    return number, timezone_for(number)
+
+
+def timezone_for(number: str) -> str | None:
+    """The number's timezone when the numbering plan pins it to one (not for mobiles of big countries)."""
+    try:
+        zones = number_timezones.time_zones_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+    if len(zones) == 1 and zones[0] != number_timezones.UNKNOWN_TIMEZONE:
+        return zones[0]
+    return None
+
+
+def find(session: Session, number: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.number == number))
+
+
+def find_or_create(session: Session, number: str, *, now: datetime, source: str) -> tuple[Contact, bool]:
+    """The contact for an E.164 number, created (without consent) if new. (contact, created)."""
+    contact = find(session, number)
+    if contact is not None:
+        return contact, False
+    contact = Contact(number=number, timezone=timezone_for(number), fields={}, source=source,
+                      created_at=now, updated_at=now)
+    try:
+        with session.begin_nested():
+            session.add(contact)
+    except IntegrityError:  # someone else created it a moment ago
+        existing = find(session, number)
+        assert existing is not None
+        return existing, False
+    return contact, True
+
+
+def ensure_group(session: Session, name: str, now: datetime) -> Group:
+    group = session.scalar(select(Group).where(Group.name == name))
+    if group is None:
+        group = Group(name=name, created_at=now)
+        session.add(group)
+        session.flush()
+    return group
+
+
+def ensure_tag(session: Session, name: str) -> Tag:
+    tag = session.scalar(select(Tag).where(Tag.name == name))
+    if tag is None:
+        tag = Tag(name=name)
+        session.add(tag)
+        session.flush()
+    return tag
+
+
+def add_to_group(session: Session, contact: Contact, name: str, *, source: str, now: datetime) -> bool:
+    """True if the contact was not in the group yet."""
+    group = ensure_group(session, name, now)
+    if session.get(GroupMember, (contact.id, group.id)) is not None:
+        return False
+    session.add(GroupMember(contact_id=contact.id, group_id=group.id, source=source, added_at=now))
+    session.flush()
+    return True
+
+
+def add_tag(session: Session, contact: Contact, name: str) -> bool:
+    tag = ensure_tag(session, name)
+    if session.get(ContactTag, (contact.id, tag.id)) is not None:
+        return False
+    session.add(ContactTag(contact_id=contact.id, tag_id=tag.id))
+    session.flush()
+    return True
+
+
+def groups_of(session: Session, contact_id: int) -> list[str]:
+    return list(session.scalars(select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
+                                .where(GroupMember.contact_id == contact_id).order_by(Group.name)).all())
+
+
+class ContactHealth:
+    """Queue status listener: a number whose last few messages all failed is flagged `unreachable`
+    (kept off audiences); a delivery clears the flag. Lists stay clean without anyone pruning them."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def __call__(self, message_id: int, status: str) -> None:
+        if status not in (MessageStatus.FAILED, MessageStatus.DELIVERED):
+            return
+        with self.sessions.begin() as session:
+            number = session.scalar(select(Message.to_number).where(Message.id == message_id))
+            contact = find(session, number) if number else None
+            if contact is None:
+                return
+            if status == MessageStatus.DELIVERED:
+                if contact.flag == "unreachable":
+                    contact.flag, contact.flag_reason, contact.updated_at = None, None, self.clock.now()
+                return
+            outcomes = session.scalars(select(Message.status).where(
+                Message.to_number == number,
+                Message.status.in_((MessageStatus.FAILED, MessageStatus.DELIVERED)))
+                .order_by(Message.id.desc()).limit(UNREACHABLE_AFTER)).all()
+            if len(outcomes) == UNREACHABLE_AFTER and all(s == MessageStatus.FAILED for s in outcomes):
+                if contact.flag is None:
+                    contact.flag = "unreachable"
+                    contact.flag_reason = f"the last {UNREACHABLE_AFTER} messages failed"
+                    contact.updated_at = self.clock.now()
+                    log.info("contact %s flagged unreachable", number)
+

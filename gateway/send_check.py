@@ -1,0 +1,84 @@
+"""The send-time check the engine runs after claiming a message and before its first part goes.
+
+It reads the consent ledger at that moment, so a STOP that arrived after the message was queued
+still stops it. The decision itself is `gateway.send_rules.decide` (pure); this class only gathers
+the facts: the message's kind and source, the contact's consent and timezone, and how many messages
+of that kind went to the number in the frequency-cap window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.audience_models import Contact
+from gateway.clock import Clock
+from gateway.config import ConsentSection
+from gateway.consent import NO_CONSENT, state_of
+from gateway.models import Message, Part
+from gateway.queue import Claimed
+from gateway.send_rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
+from gateway.worker import Verdict
+
+log = logging.getLogger("gsmgw.consent")
+
+
+def rules_from(section: ConsentSection) -> Rules:
+    start, end = parse_hhmm(section.quiet_hours_start), parse_hhmm(section.quiet_hours_end)
+    return Rules(
+        quiet_start=None if start == end else start, quiet_end=None if start == end else end,
+        frequency_cap=section.frequency_cap, frequency_days=section.frequency_days,
+        transactional_quiet_hours=section.transactional_quiet_hours,
+        transactional_frequency_cap=section.transactional_frequency_cap,
+        transactional_honour_stop=section.transactional_honour_stop,
+        transactional_honour_stopall=section.transactional_honour_stopall,
+    )
+
+
+class ConsentCheck:
+    """`Engine(pre_send=ConsentCheck(...))`: claimed message in, Verdict out."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, rules: Rules, *,
+                 default_timezone: str = "UTC") -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.rules = rules
+        self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
+
+    def __call__(self, claimed: Claimed) -> Verdict:
+        now = self.clock.now()
+        with self.sessions() as session:
+            source = session.scalar(select(Message.source).where(Message.id == claimed.id)) or ""
+            contact = session.scalar(select(Contact).where(Contact.number == claimed.to_number))
+            consent = state_of(session, contact.id) if contact is not None else NO_CONSENT
+            sent = self._sent_in_window(session, claimed, now)
+            tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
+        verdict = decide(Facts(claimed.kind, source, consent, sent, tz), self.rules, now)
+        if verdict.action != "send":
+            log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
+        return verdict
+
+    def _sent_in_window(self, session: Session, claimed: Claimed, now: datetime) -> int:
+        cap = self.rules.frequency_cap if claimed.kind == "marketing" else self.rules.transactional_frequency_cap
+        if not cap:
+            return 0
+        since = now - timedelta(days=self.rules.frequency_days)
+        query = (select(func.count(distinct(Message.id))).select_from(Message)
+                 .join(Part, Part.message_id == Message.id)
+                 .where(Message.to_number == claimed.to_number, Message.kind == claimed.kind,
+                        Message.id != claimed.id, Part.submitted_at >= since))
+        if claimed.kind != "marketing":
+            query = query.where(Message.source != KEYWORD_SOURCE)  # answers to texts don't count
+        return int(session.scalar(query) or 0)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown timezone %r; using the gateway's", name)
+        return None

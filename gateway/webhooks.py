@@ -1,0 +1,427 @@
+"""Webhooks: events go to a persisted outbox first, a dispatcher thread delivers them with retries.
+
+`emit(event_type, data)` is the one way in (message status changes, inbound SMS, and later the
+consent code's contact.opted_out / contact.opted_in). It stores one delivery row per receiver (each
+subscribed endpoint, and the message's own callback_url) in one transaction; the dispatcher POSTs
+the stored body, signed, and records every attempt. A receiver that fails is retried with
+exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
+
+Delivery is at least once: a receiver dedupes by the event id (the same for every receiver of one
+event, and for a replay). Signature, as documented in docs/api.md:
+
+    X-Gsmgw-Timestamp: <unix seconds>
+    X-Gsmgw-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret>
+
+Known gap: a status change is committed by the queue before its listener stores the event, so a
+process that dies between those two commits loses that one event (the message itself is safe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.clock import Clock
+from gateway.models import InboundPart, Message, Priority
+
+log = logging.getLogger("gsmgw.webhooks")
+
+EVENTS = ("message.status", "message.received", "contact.opted_out", "contact.opted_in")
+
+
+class DeliveryStatus:
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after max_attempts; can be replayed
+    CANCELLED = "cancelled"  # its endpoint was deleted before it went out
+    ALL = (PENDING, DELIVERED, FAILED, CANCELLED)
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The X-Gsmgw-Signature value for a body sent at `timestamp`."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook POST is not followed to another address: a redirect is a failed attempt."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Webhooks:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
+                 max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
+                 batch: int = 20, cache_seconds: float = 5.0) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.batch = batch
+        self.cache_seconds = cache_seconds
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
+        self._endpoints_at = 0.0
+        self._lock = threading.Lock()
+
+    # ---- wiring -----------------------------------------------------------------------------
+    def attach(self, queue: Any, inbound_handlers: Iterable[Any] = ()) -> None:
+        """Listen to a Queue's status changes and to StoringInbound handlers' received SMS."""
+        queue.status_listeners.append(self.on_status)
+        for handler in inbound_handlers:
+            if self.on_received not in handler.received:
+                handler.received.append(self.on_received)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next try after `attempts` failed ones: 10, 20, 40 … capped at an hour."""
+        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
+
+    # ---- events in --------------------------------------------------------------------------
+    def emit(self, event_type: str, data: dict[str, Any], *, message_id: int | None = None,
+             callback_only: bool = False) -> str | None:
+        """Store `event_type` for every receiver; the event id, or None if nobody listens.
+
+        With `message_id`, the message's callback_url (if it has one) receives it too.
+        """
+        if event_type not in EVENTS:
+            raise ValueError(f"unknown event type {event_type!r}")
+        targets: list[tuple[int | None, str, str]] = [] if callback_only else [
+            (eid, url, secret) for eid, url, secret, events in self._active_endpoints() if event_type in events]
+        callback = None
+        if message_id is not None and event_type == "message.status" and data.get("status") != "queued":
+            callback = self._callback(message_id)
+        if callback is not None:
+            targets.append((None, *callback))
+        if not targets:
+            return None
+        now = self.clock.now()
+        event_id = "evt_" + uuid.uuid4().hex
+        body = json.dumps({"id": event_id, "type": event_type, "created_at": _iso(now), "data": data},
+                          separators=(",", ":"), ensure_ascii=False)
+        with self.sessions.begin() as session:
+            for endpoint_id, url, secret in targets:
+                session.add(WebhookDelivery(
+                    event_id=event_id, event_type=event_type, payload=body, endpoint_id=endpoint_id, url=url,
+                    secret=secret, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+                    message_id=message_id, created_at=now))
+        self.wake.set()
+        return event_id
+
+    def on_status(self, message_id: int, status: str, *, callback_only: bool = False) -> None:
+        """queue.status_listeners: a message changed state (called after the commit)."""
+        wanted = not callback_only and any("message.status" in events for *_, events in self._active_endpoints())
+        # a callback_url hears every state after `queued` (the POST's answer already said queued), so
+        # queueing - the API's hot path - costs no lookup
+        if not wanted and (status == "queued" or self._callback(message_id) is None):
+            return
+        with self.sessions() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                return
+            data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
+                    "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
+                    "sim": message.sim, "error": message.last_error if status != "sent" else None,
+                    "at": _iso(message.updated_at)}
+        self.emit("message.status", data, message_id=message_id, callback_only=callback_only)
+
+    def catch_up(self, message_id: int) -> None:
+        """A callback_url is stored just after its message was queued: if a worker moved the message
+        on in between, its callback hears the state it is in now (at least once, as always)."""
+        with self.sessions() as session:
+            status = session.scalar(select(Message.status).where(Message.id == message_id))
+        if status is not None and status != "queued":
+            self.on_status(message_id, status, callback_only=True)
+
+    def on_received(self, part: InboundPart) -> None:
+        """StoringInbound.received: an SMS (or one part of a long one) was stored."""
+        concat = None
+        if part.concat_ref is not None:
+            concat = {"reference": part.concat_ref, "total": part.concat_total, "seq": part.concat_seq}
+        self.emit("message.received", {
+            "id": part.id, "modem": part.modem, "from": part.sender, "text": part.text,
+            "sent_at": _iso(part.sent_at), "received_at": _iso(part.received_at), "concat": concat,
+            "error": part.error})
+
+    def set_callback(self, message_id: int, url: str, api_key_id: int | None) -> None:
+        with self.sessions.begin() as session:
+            session.merge(MessageCallback(message_id=message_id, url=url, api_key_id=api_key_id))
+
+    def _callback(self, message_id: int) -> tuple[str, str] | None:
+        with self.sessions() as session:
+            row = session.execute(
+                select(MessageCallback.url, ApiKey.signing_secret)
+                .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
+                .where(MessageCallback.message_id == message_id)).first()
+        return (row[0], row[1]) if row else None
+
+    def _active_endpoints(self) -> list[tuple[int, str, str, frozenset[str]]]:
+        now = time.monotonic()
+        with self._lock:
+            if self._endpoints is None or now - self._endpoints_at > self.cache_seconds:
+                with self.sessions() as session:
+                    rows = session.scalars(select(WebhookEndpoint).where(
+                        WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None))).all()
+                self._endpoints = [(r.id, r.url, r.secret, frozenset(r.events.split(","))) for r in rows]
+                self._endpoints_at = now
+            return self._endpoints
+
+    def _forget_endpoints(self) -> None:
+        with self._lock:
+            self._endpoints = None
+
+    # ---- endpoints --------------------------------------------------------------------------
+    def create_endpoint(self, url: str, events: Iterable[str], *, secret: str | None = None,
+                        description: str | None = None, active: bool = True) -> dict[str, Any]:
+        """A new endpoint; the returned dict holds its secret (shown at creation only)."""
+        row = WebhookEndpoint(url=url, secret=secret or new_secret(), events=",".join(sorted(set(events))),
+                              description=description, active=active, created_at=self.clock.now())
+        with self.sessions.begin() as session:
+            session.add(row)
+        self._forget_endpoints()
+        return {**endpoint_dict(row), "secret": row.secret}
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            rows = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.deleted_at.is_(None))
+                                   .order_by(WebhookEndpoint.id)).all()
+            return [endpoint_dict(r) for r in rows]
+
+    def get_endpoint(self, endpoint_id: int) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            return endpoint_dict(row) if row is not None and row.deleted_at is None else None
+
+    def update_endpoint(self, endpoint_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        with self.sessions.begin() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            if row is None or row.deleted_at is not None:
+                return None
+            for key in ("url", "description", "active"):
+                if key in changes:
+                    setattr(row, key, changes[key])
+            if "events" in changes:
+                row.events = ",".join(sorted(set(changes["events"])))
+            result = endpoint_dict(row)
+        self._forget_endpoints()
+        return result
+
+    def delete_endpoint(self, endpoint_id: int) -> bool:
+        """Deleted endpoints stay for the record (their delivery log too); pending deliveries stop."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            if row is None or row.deleted_at is not None:
+                return False
+            row.deleted_at, row.active = now, False
+            session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.CANCELLED, last_error="endpoint deleted"))
+        self._forget_endpoints()
+        return True
+
+    # ---- outbox -----------------------------------------------------------------------------
+    def deliveries(self, *, endpoint_id: int | None = None, status: str | None = None,
+                   message_id: int | None = None, before: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
+        if endpoint_id is not None:
+            query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+        if status is not None:
+            query = query.where(WebhookDelivery.status == status)
+        if message_id is not None:
+            query = query.where(WebhookDelivery.message_id == message_id)
+        if before is not None:
+            query = query.where(WebhookDelivery.id < before)
+        with self.sessions() as session:
+            return [delivery_dict(r) for r in session.scalars(query).all()]
+
+    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None:
+                return None
+            attempts = session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
+                                       .order_by(WebhookAttempt.id)).all()
+            return {**delivery_dict(row), "payload": json.loads(row.payload),
+                    "attempt_log": [attempt_dict(a) for a in attempts]}
+
+    def replay(self, delivery_id: int) -> dict[str, Any] | None:
+        """Send a delivery's event again, as a new delivery (to the endpoint's current URL)."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            old = session.get(WebhookDelivery, delivery_id)
+            if old is None:
+                return None
+            url, secret = old.url, old.secret
+            if old.endpoint_id is not None:
+                endpoint = session.get(WebhookEndpoint, old.endpoint_id)
+                if endpoint is not None and endpoint.deleted_at is None:
+                    url, secret = endpoint.url, endpoint.secret
+            new = WebhookDelivery(event_id=old.event_id, event_type=old.event_type, payload=old.payload,
+                                  endpoint_id=old.endpoint_id, url=url, secret=secret,
+                                  status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
+                                  message_id=old.message_id, replay_of=old.id, created_at=now)
+            session.add(new)
+            session.flush()
+            result = delivery_dict(new)
+        self.wake.set()
+        return result
+
+    def counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            return dict(tuple(r) for r in session.execute(
+                select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all())
+
+    def failed_attempts(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(WebhookAttempt).where(
+                (WebhookAttempt.http_status.is_(None)) | (WebhookAttempt.http_status < 200)
+                | (WebhookAttempt.http_status >= 300))) or 0
+
+    # ---- delivering -------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Try every delivery that is due now (one batch); returns how many were tried."""
+        now = self.clock.now()
+        with self.sessions() as session:
+            due = session.scalars(select(WebhookDelivery.id).where(
+                WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(self.batch)).all()
+        tried = 0
+        for delivery_id in due:
+            if self._stop.is_set():
+                break
+            tried += self._deliver(delivery_id)
+        return tried
+
+    def next_due(self) -> float | None:
+        with self.sessions() as session:
+            when = session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
+                WebhookDelivery.status == DeliveryStatus.PENDING))
+        return when.timestamp() if when else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+                due = self.next_due()
+            except Exception:
+                log.exception("webhook dispatcher step failed")
+                due = None
+            wait = 60.0 if due is None else max(0.0, due - self.clock.time()) + 0.001
+            self.clock.wait(self.wake, min(wait, 60.0))
+            self.wake.clear()
+
+    def _deliver(self, delivery_id: int) -> int:
+        now = self.clock.now()
+        lease = now + timedelta(seconds=self.timeout * 2 + 5)
+        with self.sessions.begin() as session:
+            # a lease, so two gateways sharing a database never send the same row at once
+            taken = session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at <= now).values(next_attempt_at=lease)).rowcount
+            if not taken:
+                return 0
+            row = session.get_one(WebhookDelivery, delivery_id)
+            url, secret, body, event_type, event_id = row.url, row.secret, row.payload.encode("utf-8"), row.event_type, row.event_id
+        timestamp = int(self.clock.time())
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1",
+            "X-Gsmgw-Event": event_type, "X-Gsmgw-Event-Id": event_id, "X-Gsmgw-Delivery": str(delivery_id),
+            "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": sign(secret, timestamp, body)})
+        started = time.monotonic()
+        http_status: int | None = None
+        error: str | None = None
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                http_status = response.status
+                response.read(1024)
+        except urllib.error.HTTPError as exc:
+            http_status = exc.code
+            error = f"HTTP {exc.code}: {_snippet(exc)}"
+            exc.close()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+        duration_ms = int((time.monotonic() - started) * 1000)
+        ok = http_status is not None and 200 <= http_status < 300
+        done = self.clock.now()
+        with self.sessions.begin() as session:
+            row = session.get_one(WebhookDelivery, delivery_id)
+            row.attempts += 1
+            session.add(WebhookAttempt(delivery_id=delivery_id, at=done, http_status=http_status,
+                                       error=None if ok else error, duration_ms=duration_ms))
+            if ok:
+                row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, done, None
+            elif row.attempts >= self.max_attempts:
+                row.status, row.last_error = DeliveryStatus.FAILED, error
+                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, row.attempts, error)
+            else:
+                row.last_error = error
+                row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
+                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
+                         self.delay(row.attempts))
+        return 1
+
+
+def endpoint_dict(row: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": row.id, "url": row.url, "events": row.events.split(",") if row.events else [],
+            "description": row.description, "active": row.active, "created_at": _iso(row.created_at)}
+
+
+def delivery_dict(row: WebhookDelivery) -> dict[str, Any]:
+    return {"id": row.id, "event_id": row.event_id, "event_type": row.event_type,
+            "endpoint_id": row.endpoint_id, "url": row.url, "status": row.status, "attempts": row.attempts,
+            "next_attempt_at": _iso(row.next_attempt_at) if row.status == DeliveryStatus.PENDING else None,
+            "last_error": row.last_error, "message_id": row.message_id, "replay_of": row.replay_of,
+            "created_at": _iso(row.created_at), "delivered_at": _iso(row.delivered_at)}
+
+
+def attempt_dict(row: WebhookAttempt) -> dict[str, Any]:
+    return {"at": _iso(row.at), "http_status": row.http_status, "error": row.error, "duration_ms": row.duration_ms}
+
+
+def _snippet(exc: urllib.error.HTTPError) -> str:
+    try:
+        return exc.read(200).decode("utf-8", "replace").strip() or exc.reason
+    except Exception:
+        return str(exc.reason)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

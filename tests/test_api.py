@@ -1,0 +1,443 @@
+"""REST API through Flask's test client, on a real SQLite file: happy paths, auth, validation,
+pagination, idempotency (also across a restart)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway import apikeys, db
+from gateway.clock import FakeClock
+from gateway.config import Config
+from gateway.models import Message, MessageStatus
+from gateway.queue import Queue
+from gateway.webhooks import Webhooks
+from web import create_app
+from web.context import WebContext
+
+TO = "+447700900123"
+PROBLEM = "application/problem+json"
+
+
+def post(client, path, body, key, **headers):
+    return client.post(f"/api/v1{path}", json=body, headers={**key.headers, **headers})
+
+
+def get(client, path, key):
+    return client.get(f"/api/v1{path}", headers=key.headers)
+
+
+def count_messages(queue) -> int:
+    with queue.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Message))
+
+
+# ---- messages ---------------------------------------------------------------------------------
+def test_send_one_message_then_read_it(client, make_key, queue):
+    key = make_key("send,read")
+    response = post(client, "/messages", {"to": "07700 900123", "text": "Your code is 123456",
+                                          "priority": "high", "expires_in": 300}, key)
+    assert response.status_code == 202
+    body = response.json
+    assert body == {"id": body["id"], "status": "queued", "to": TO, "segments": 1, "encoding": "gsm7"}
+    assert response.headers["Location"] == f"/api/v1/messages/{body['id']}"
+    detail = get(client, f"/messages/{body['id']}", key).json
+    assert detail["priority"] == "high" and detail["source"] == "api" and detail["expires_at"]
+    assert [p["status"] for p in detail["parts"]] == ["pending"]
+    assert [e["status"] for e in detail["events"]] == ["queued"]
+
+
+def test_long_unicode_message_counts_parts(client, make_key):
+    response = post(client, "/messages", {"to": TO, "text": "Привет " * 20}, make_key())
+    assert response.status_code == 202
+    assert response.json["encoding"] == "ucs2" and response.json["segments"] == 3
+
+
+def test_bulk_queues_every_message_in_order(client, make_key, queue):
+    items = [{"to": f"+4477009001{i:02d}", "text": f"reminder {i}"} for i in range(25)]
+    response = post(client, "/messages", {"messages": items}, make_key())
+    assert response.status_code == 202
+    accepted = response.json["messages"]
+    assert [m["to"] for m in accepted] == [i["to"] for i in items]
+    assert len({m["id"] for m in accepted}) == 25 == count_messages(queue)
+
+
+def test_bulk_is_all_or_nothing_and_names_each_bad_item(client, make_key, queue):
+    items = [{"to": TO, "text": "fine"}, {"to": "12", "text": "bad number"}, {"to": TO, "text": ""},
+             {"to": TO, "text": "x", "colour": "red"}]
+    response = post(client, "/messages", {"messages": items}, make_key())
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json["errors"]}
+    assert {"messages[2].text", "messages[3].colour"} <= fields
+    assert count_messages(queue) == 0
+    # the number check runs once the shape is right
+    response = post(client, "/messages", {"messages": items[:2]}, make_key())
+    assert [e["field"] for e in response.json["errors"]] == ["messages[1].to"]
+    assert count_messages(queue) == 0
+
+
+def test_bulk_over_1000_is_refused(client, make_key):
+    items = [{"to": TO, "text": "x"}] * 1001
+    response = post(client, "/messages", {"messages": items}, make_key())
+    assert response.status_code == 422
+    assert response.json["errors"] == [{"field": "messages", "message": "must have at most 1000 items"}]
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"to": "not a number", "text": "hi"}, "to", "is not a phone number"),
+    ({"to": "+44770", "text": "hi"}, "to", "wrong number of digits"),
+    ({"to": TO, "text": ""}, "text", "must not be empty"),
+    ({"to": TO}, "text", "is required"),
+    ({"to": TO, "text": "hi", "colour": "red"}, "colour", "unknown field"),
+    ({"to": TO, "text": "hi", "priority": "urgent"}, "priority", "must be one of high, normal, bulk"),
+    ({"to": TO, "text": "hi", "expires_in": 0}, "expires_in", "must be more than 0"),
+    ({"to": TO, "text": "hi", "expires_in": 1e300}, "expires_in", "must be at most"),
+    ({"to": TO, "text": "hi", "sim": "sim9"}, "sim", "no such SIM"),
+    ({"to": TO, "text": "hi", "callback_url": "ftp://x"}, "callback_url", "http:// or https://"),
+    ({"to": TO, "text": "x" * 1601}, "text", "at most 1600"),
+    ({"to": 447700900123, "text": "hi"}, "to", "must be a string"),
+    ([{"to": TO, "text": "hi"}], "(body)", "must be an object"),
+])
+def test_validation_errors_name_the_field(client, make_key, queue, body, field, message):
+    response = post(client, "/messages", body, make_key())
+    assert response.status_code == 422, response.json
+    assert response.mimetype == PROBLEM
+    problem = response.json
+    assert problem["status"] == 422 and problem["title"] and problem["type"].startswith("urn:gsmgw:problem:")
+    assert any(e["field"] == field and message in e["message"] for e in problem["errors"]), problem
+    assert count_messages(queue) == 0
+
+
+def test_sim_pin_must_name_a_known_sim(client, make_key, modem_list):
+    modem_list.append({"name": "sim1", "state": "ready", "limits": {}})
+    response = post(client, "/messages", {"to": TO, "text": "hi", "sim": "sim1"}, make_key())
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize("data, content_type, status", [
+    ("{", "application/json", 400),
+    ('{"to": NaN}', "application/json", 400),
+    ('{"expires_in": 1e999}', "application/json", 400),
+    ("[" * 100_000, "application/json", 400),
+    ("to=1&text=hi", "application/x-www-form-urlencoded", 415),
+    ('{"to": "+447700900123", "text": "hi"}', "text/plain", 415),
+    ('{"to": "+447700900123", "text": "hi"}', None, 415),
+])
+def test_bad_bodies_get_a_precise_4xx(client, make_key, data, content_type, status):
+    headers = {**make_key().headers}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/api/v1/messages", data=data, headers=headers)
+    assert response.status_code == status
+    assert response.mimetype == PROBLEM and response.json["status"] == status
+
+
+def test_oversized_body_is_413(client, make_key, app):
+    big = json.dumps({"to": TO, "text": "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)})
+    response = client.post("/api/v1/messages", data=big, headers={**make_key().headers, "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.mimetype == PROBLEM
+
+
+def test_unknown_route_and_wrong_method_are_problems(client, make_key):
+    response = get(client, "/nothing-here", make_key())
+    assert response.status_code == 404 and response.mimetype == PROBLEM
+    response = client.put("/api/v1/messages", headers=make_key().headers)
+    assert response.status_code == 405 and response.mimetype == PROBLEM and "POST" in response.headers["Allow"]
+
+
+def test_get_missing_message_is_404(client, make_key):
+    assert get(client, "/messages/999", make_key()).status_code == 404
+    assert get(client, f"/messages/{2**70}", make_key()).status_code == 404
+
+
+def test_list_pages_through_everything_with_a_cursor(client, make_key, queue):
+    key = make_key()
+    ids = [queue.enqueue(TO, f"m{i}").id for i in range(7)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/messages?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = get(client, path, key).json
+        seen += [m["id"] for m in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(ids, reverse=True) and pages == 3
+
+
+def test_list_filters_by_status_since_and_number(client, make_key, queue, clock):
+    key = make_key()
+    first = queue.enqueue(TO, "old").id
+    clock.advance(60)
+    second = queue.enqueue("+447700900999", "new").id
+    queue.cancel(second)
+    assert [m["id"] for m in get(client, "/messages?status=cancelled", key).json["items"]] == [second]
+    assert [m["id"] for m in get(client, "/messages?status=queued", key).json["items"]] == [first]
+    since = clock.now().isoformat().replace("+00:00", "Z")
+    assert [m["id"] for m in get(client, f"/messages?since={since}", key).json["items"]] == [second]
+    assert [m["id"] for m in get(client, "/messages?to=07700900123", key).json["items"]] == [first]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=0", "limit"), ("limit=abc", "limit"), ("limit=5000", "limit"), ("status=lost", "status"),
+    ("since=yesterday", "since"), ("cursor=zzz", "cursor"), ("colour=red", "colour"), ("limit=1&limit=2", "limit"),
+])
+def test_list_rejects_bad_query_parameters(client, make_key, query, field):
+    response = get(client, f"/messages?{query}", make_key())
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json["errors"]] == [field]
+
+
+def test_cancel_a_queued_message_but_not_a_sent_one(client, make_key, queue):
+    key = make_key()
+    queued = queue.enqueue(TO, "cancel me").id
+    response = client.delete(f"/api/v1/messages/{queued}", headers=key.headers)
+    assert response.status_code == 200 and response.json["status"] == "cancelled"
+    assert client.delete(f"/api/v1/messages/{queued}", headers=key.headers).status_code == 200
+    sent = queue.enqueue(TO, "too late").id
+    queue.finish(sent, MessageStatus.SENT)
+    assert client.delete(f"/api/v1/messages/{sent}", headers=key.headers).status_code == 409
+    assert client.delete("/api/v1/messages/12345", headers=key.headers).status_code == 404
+
+
+# ---- auth -------------------------------------------------------------------------------------
+def test_no_key_wrong_key_revoked_key_are_401(client, make_key, database, clock):
+    assert client.get("/api/v1/messages").status_code == 401
+    assert client.get("/api/v1/messages", headers={"Authorization": "Bearer gsk_wrong"}).status_code == 401
+    assert client.get("/api/v1/messages", headers={"Authorization": "Basic dXNlcjpwdw=="}).status_code == 401
+    key = make_key("read")
+    assert get(client, "/messages", key).status_code == 200
+    apikeys.revoke(db.sessions(database), clock, key.id)
+    response = get(client, "/messages", key)
+    assert response.status_code == 401 and response.mimetype == PROBLEM
+    assert "WWW-Authenticate" in response.headers
+
+
+@pytest.mark.parametrize("scopes, method, path, body, allowed", [
+    ("read", "POST", "/messages", {"to": TO, "text": "hi"}, False),
+    ("send", "POST", "/messages", {"to": TO, "text": "hi"}, True),
+    ("send", "GET", "/messages", None, False),
+    ("read", "GET", "/inbound", None, True),
+    ("send,read", "GET", "/keys", None, False),
+    ("send,read", "POST", "/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["message.status"]}, False),
+    ("admin", "POST", "/messages", {"to": TO, "text": "hi"}, True),
+    ("admin", "GET", "/keys", None, True),
+])
+def test_scopes_are_enforced_per_endpoint(client, make_key, scopes, method, path, body, allowed):
+    response = client.open(f"/api/v1{path}", method=method, json=body, headers=make_key(scopes).headers)
+    assert (response.status_code < 300) is allowed, response.json
+    if not allowed:
+        assert response.status_code == 403 and response.mimetype == PROBLEM
+
+
+def test_failed_auth_is_rate_limited_per_client(client, make_key, clock):
+    good = make_key("read")
+    bad = {"Authorization": "Bearer gsk_guess"}
+    for _ in range(10):
+        assert client.get("/api/v1/messages", headers=bad).status_code == 401
+    response = client.get("/api/v1/messages", headers=bad)
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    # the address is held off even with a good key, until the minute has passed
+    assert get(client, "/messages", good).status_code == 429
+    other = client.get("/api/v1/messages", headers=good.headers, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200
+    clock.advance(61)
+    assert get(client, "/messages", good).status_code == 200
+
+
+def test_health_needs_no_key_and_says_fail_with_503(client, modem_list):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200 and response.json["status"] == "warn"  # no modems
+    modem_list[:] = [{"name": "sim1", "state": "ready", "signal": {"bars": 4}, "limits": {}}]
+    assert client.get("/api/v1/health").json["status"] == "pass"
+    modem_list.append({"name": "sim2", "state": "hung", "reason": "no answer", "limits": {}})
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503 and response.json["status"] == "fail"
+    assert response.json["checks"]["modems"][1] == {"name": "sim2", "status": "fail", "detail": "hung: no answer"}
+    assert response.json["checks"]["database"]["status"] == "pass"
+
+
+# ---- idempotency ------------------------------------------------------------------------------
+def test_idempotency_key_returns_the_first_response(client, make_key, queue):
+    key = make_key()
+    body = {"to": TO, "text": "order 42 confirmed"}
+    first = post(client, "/messages", body, key, **{"Idempotency-Key": "order-42"})
+    again = post(client, "/messages", body, key, **{"Idempotency-Key": "order-42"})
+    assert first.status_code == again.status_code == 202
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert count_messages(queue) == 1
+    other = post(client, "/messages", body, key, **{"Idempotency-Key": "order-43"})
+    assert other.json["id"] != first.json["id"]
+    # another key's Idempotency-Key space is its own
+    assert post(client, "/messages", body, make_key(), **{"Idempotency-Key": "order-42"}).json["id"] != first.json["id"]
+
+
+def test_idempotency_key_with_a_different_body_is_refused(client, make_key, queue):
+    key = make_key()
+    post(client, "/messages", {"to": TO, "text": "a"}, key, **{"Idempotency-Key": "k1"})
+    response = post(client, "/messages", {"to": TO, "text": "b"}, key, **{"Idempotency-Key": "k1"})
+    assert response.status_code == 422 and response.json["errors"][0]["field"] == "Idempotency-Key"
+    assert count_messages(queue) == 1
+
+
+def test_idempotency_survives_a_restart(tmp_path, clock):
+    url = f"sqlite:///{tmp_path / 'gsmgw.db'}"
+
+    def boot():
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        sessions = db.sessions(engine)
+        queue = Queue(sessions, clock)
+        context = WebContext(queue=queue, sessions=sessions, clock=clock, config=Config(),
+                             webhooks=Webhooks(sessions, clock))
+        return engine, queue, create_app(context).test_client()
+
+    engine, queue, client = boot()
+    new = apikeys.create(queue.sessions, clock, "pos", "send")
+    headers = {"Authorization": f"Bearer {new.token}", "Idempotency-Key": "booking-7"}
+    first = client.post("/api/v1/messages", json={"to": TO, "text": "See you at 10"}, headers=headers)
+    engine.dispose()
+
+    engine, queue, client = boot()
+    again = client.post("/api/v1/messages", json={"to": TO, "text": "See you at 10"}, headers=headers)
+    assert again.status_code == 202 and again.json == first.json
+    assert count_messages(queue) == 1
+    engine.dispose()
+
+
+def test_idempotency_key_expires_after_a_day(client, make_key, queue, clock):
+    key = make_key()
+    body = {"to": TO, "text": "hi"}
+    first = post(client, "/messages", body, key, **{"Idempotency-Key": "k"}).json["id"]
+    clock.advance(86400 + 1)
+    assert post(client, "/messages", body, key, **{"Idempotency-Key": "k"}).json["id"] != first
+
+
+def test_bad_request_is_not_stored_under_the_idempotency_key_as_a_success(client, make_key, queue):
+    key = make_key()
+    bad = post(client, "/messages", {"to": "12", "text": "hi"}, key, **{"Idempotency-Key": "x"})
+    assert bad.status_code == 422
+    assert count_messages(queue) == 0
+
+
+# ---- the rest ---------------------------------------------------------------------------------
+def test_segments(client, make_key):
+    key = make_key("read")
+    response = post(client, "/segments", {"text": "a" * 161}, key)
+    assert response.json == {"encoding": "gsm7", "parts": 2, "characters": 161, "units": 161, "per_part": 153,
+                             "characters_left": 145, "sendable": True}
+    assert post(client, "/segments", {"text": "€"}, key).json["units"] == 2  # the euro sign is an escape
+    assert post(client, "/segments", {"text": "ü😀"}, key).json["encoding"] == "ucs2"
+    assert post(client, "/segments", {}, key).status_code == 422
+
+
+def test_modems_list_and_one(client, make_key, modem_list):
+    key = make_key("read")
+    modem = {"name": "sim1", "state": "ready", "reason": None, "operator": "EE", "registration": "home",
+             "signal": {"bars": 3, "dbm": -85, "csq": 14}, "identity": None,
+             "limits": {"minute": {"used": 2, "left": 4, "cap": 6}}, "next_slot_at": None}
+    modem_list.append(modem)
+    assert get(client, "/modems", key).json == {"items": [modem]}
+    assert get(client, "/modems/sim1", key).json == modem
+    assert get(client, "/modems/sim9", key).status_code == 404
+
+
+def test_inbound_list_and_one(client, make_key, queue, clock):
+    from gateway.models import InboundPart
+
+    with queue.sessions.begin() as session:
+        for i in range(3):
+            session.add(InboundPart(modem="sim1", sender=TO, text=f"reply {i}", received_at=clock.now(), raw_pdu="00"))
+    key = make_key("read")
+    page = get(client, "/inbound?limit=2", key).json
+    assert [p["text"] for p in page["items"]] == ["reply 2", "reply 1"] and page["next_cursor"]
+    rest = get(client, f"/inbound?limit=2&cursor={page['next_cursor']}", key).json
+    assert [p["text"] for p in rest["items"]] == ["reply 0"] and rest["next_cursor"] is None
+    one = get(client, f"/inbound/{page['items'][0]['id']}", key).json
+    assert one["from"] == TO and one["modem"] == "sim1"
+    assert get(client, "/inbound?from=07700900123", key).json["items"][0]["from"] == TO
+    assert get(client, "/inbound/999", key).status_code == 404
+
+
+def test_metrics_are_prometheus_text(client, make_key, queue, modem_list):
+    modem_list.append({"name": "sim1", "state": "ready", "signal": {"bars": 3, "dbm": -85},
+                       "limits": {"minute": {"used": 2, "left": 4, "cap": 6}}})
+    queue.enqueue(TO, "hi")
+    response = get(client, "/metrics", make_key("read"))
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    for line in ('gsmgw_queue_messages{status="queued"} 1', 'gsmgw_modem_signal_dbm{sim="sim1"} -85',
+                 'gsmgw_sim_limit_used{sim="sim1",window="minute"} 2', "gsmgw_webhook_attempt_failures_total 0",
+                 'gsmgw_modem_up{sim="sim1",state="ready"} 1'):
+        assert line in text.splitlines()
+    assert client.get("/api/v1/metrics").status_code == 401
+
+
+def test_keys_create_list_revoke_through_the_api(client, make_key):
+    admin = make_key("admin")
+    created = post(client, "/keys", {"name": "booking system", "scopes": ["send"]}, admin)
+    assert created.status_code == 201 and created.json["token"].startswith("gsk_")
+    new = {"Authorization": f"Bearer {created.json['token']}"}
+    assert client.post("/api/v1/messages", json={"to": TO, "text": "hi"}, headers=new).status_code == 202
+    listed = get(client, "/keys", admin).json["items"]
+    assert all("token" not in k and "token_hash" not in k for k in listed)
+    assert client.delete(f"/api/v1/keys/{created.json['id']}", headers=admin.headers).json["revoked_at"]
+    assert client.post("/api/v1/messages", json={"to": TO, "text": "hi"}, headers=new).status_code == 401
+    assert post(client, "/keys", {"name": "x", "scopes": ["root"]}, admin).status_code == 422
+    assert client.delete("/api/v1/keys/999", headers=admin.headers).status_code == 404
+
+
+def test_keys_are_stored_hashed(database, clock):
+    new = apikeys.create(db.sessions(database), clock, "shop", "send")
+    with database.connect() as connection:
+        dump = "\n".join(str(row) for row in connection.exec_driver_sql("SELECT * FROM api_keys"))
+    assert new.token not in dump and apikeys.hash_token(new.token) in dump
+    assert new.token[:12] in dump  # the display prefix
+
+
+def test_apikey_cli_create_list_revoke(tmp_path, capsys):
+    from gateway.cli import main
+
+    config = tmp_path / "gsmgw.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
+    assert main(["apikey", "create", "--config", str(config), "--name", "shop", "--scopes", "send,read"]) == 0
+    out = capsys.readouterr().out
+    token = next(w for w in out.split() if w.startswith("gsk_"))
+    assert main(["apikey", "list", "--config", str(config)]) == 0
+    listing = capsys.readouterr().out
+    assert "shop" in listing and token not in listing and "active" in listing
+    assert main(["apikey", "revoke", "1", "--config", str(config)]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["apikey", "list", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["revoked_at"]
+    assert main(["apikey", "create", "--config", str(config), "--name", "x", "--scopes", "root"]) == 2
+    assert main(["apikey", "revoke", "7", "--config", str(config)]) == 1
+
+
+def test_real_waitress_server_in_the_daemon(tmp_path):
+    """The daemon's hook serves the app with waitress on web.listen, and stops it."""
+    import urllib.request
+
+    from gateway import config as config_module
+    from gateway.daemon import Daemon
+
+    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "127.0.0.1:0"}})
+    daemon = Daemon(cfg, clock=FakeClock())
+    daemon.start()
+    try:
+        port = daemon.web_server.effective_port
+        new = apikeys.create(daemon.queue.sessions, daemon.clock, "t", "send,read")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/messages", method="POST",
+            data=json.dumps({"to": TO, "text": "over real HTTP"}).encode(),
+            headers={"Authorization": f"Bearer {new.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+            assert json.loads(response.read())["status"] == "queued"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as response:
+            assert json.loads(response.read())["checks"]["database"]["status"] == "pass"
+    finally:
+        daemon.stop()
+    assert daemon.web_server is None

@@ -1,0 +1,69 @@
+"""`gsmgw contacts import|export`, `gsmgw optout|optin` as an operator runs them: real processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.timeout(60)
+
+
+def gsmgw(config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT)
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "gsmgw.toml"
+    path.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n\n[consent]\ndouble_opt_in = true\n')
+    return path
+
+
+def test_import_reports_rows_and_exits_1_when_some_were_rejected(config, tmp_path):
+    data = tmp_path / "people.csv"
+    data.write_text("number,name,consent,consent_proof\n07700900001,Ann,yes,shop form\n12,Bad,,\n"
+                    "07700 900001,Ann B,,\n")
+    result = gsmgw(config, "contacts", "import", str(data))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "line 3: rejected: 12: invalid number: '12' has the wrong number of digits for its country",
+        "line 4: merged: +447700900001: duplicate of line 2",
+        "1 created, 0 updated, 0 unchanged, 1 merged, 1 rejected",
+    ]
+    again = gsmgw(config, "contacts", "import", str(data), "--json")
+    assert json.loads(again.stdout)["summary"] == {"created": 0, "updated": 0, "unchanged": 1, "merged": 1, "rejected": 1}
+
+    exported = gsmgw(config, "contacts", "export")
+    assert exported.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(r["number"], r["name"], r["consent_state"]) for r in rows] == [("+447700900001", "Ann B", "opted_in")]
+    out = tmp_path / "out.csv"
+    assert gsmgw(config, "contacts", "export", "--output", str(out)).returncode == 0
+    assert out.read_text().startswith("number,name,")
+
+
+def test_import_of_a_file_without_numbers_imports_nothing(config, tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("email\na@example.com\n")
+    result = gsmgw(config, "contacts", "import", str(data))
+    assert result.returncode == 2 and "no number column" in result.stderr
+    missing = gsmgw(config, "contacts", "import", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_optout_and_double_opt_in(config):
+    result = gsmgw(config, "optout", "07700 900123", "--detail", "asked at the till")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("+447700900123: opt_out (marketing, staff) recorded at")
+    result = gsmgw(config, "optin", "+447700900123", "--source", "web_form")
+    assert "opt_in_requested" in result.stdout and "reply YES" in result.stdout
+    bad = gsmgw(config, "optout", "not a number")
+    assert bad.returncode == 2 and "not recorded" in bad.stderr

@@ -1,0 +1,192 @@
+"""The inbound pipeline on a real SQLite file: parts in, messages, contacts, ledger and replies out."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway import conversations, keyword_store
+from gateway.audience_models import Contact, Conversation, InboundMessage, InboundMessagePart
+from gateway.config import InboundSection
+from gateway.contacts import groups_of
+
+from .audience_helpers import make_rig
+from .modem_helpers import wait_until
+
+CUSTOMER = "+447700900123"
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def rig(queue, clock):
+    made = make_rig(queue, clock)
+    yield made
+    made.pipeline.stop()
+
+
+def messages(rig) -> list[InboundMessage]:
+    with rig.queue.sessions() as session:
+        return list(session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all())
+
+
+def test_unknown_sender_becomes_a_contact_without_consent_and_a_conversation(rig):
+    rig.receive(CUSTOMER, "Hi, are you open on Sunday?", modem="sim2")
+    with rig.queue.sessions() as session:
+        contact = session.scalar(select(Contact).where(Contact.number == CUSTOMER))
+        conversation = session.scalar(select(Conversation))
+        (message,) = session.scalars(select(InboundMessage)).all()
+        thread = conversations.thread(session, conversation.id)
+    assert contact.source == "inbound" and contact.last_inbound_at == rig.clock.now()
+    assert rig.ledger(CUSTOMER) == []  # no consent from just writing to us
+    assert (conversation.number, conversation.sim, conversation.contact_id, conversation.unread) == (CUSTOMER, "sim2", contact.id, 1)
+    assert message.conversation_id == conversation.id and message.keyword is None
+    assert [e.text for e in thread] == ["Hi, are you open on Sunday?"]
+    assert rig.outbox() == []  # no default reply configured
+
+
+@pytest.mark.parametrize("text, language, confirmation", [
+    ("Stop.", "en", "unsubscribed"), ("СТОП", "ru", "Вы отписались"), ("退订", "zh", "您已退订"),
+    ("إلغاء", "ar", "تم إلغاء"),
+])
+def test_stop_in_any_script_records_the_opt_out_and_confirms_in_that_language(rig, text, language, confirmation):
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+    rig.receive(CUSTOMER, text, modem="sim2")
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form"), ("opt_out", "marketing", "keyword")]
+    (reply,) = rig.outbox(CUSTOMER)
+    assert confirmation in reply.text
+    assert (reply.kind, reply.source, reply.sim_requested) == ("transactional", "keyword", "sim2")
+    assert messages(rig)[0].keyword and messages(rig)[0].action == "opt_out"
+    with rig.queue.sessions() as session:
+        assert session.scalar(select(Contact.language)) == language
+
+
+def test_start_restores_and_stopall_stops_everything(rig):
+    rig.receive(CUSTOMER, "STOPALL")
+    rig.receive(CUSTOMER, "start")
+    assert rig.ledger(CUSTOMER) == [("opt_out", "all", "keyword"), ("opt_in", "marketing", "keyword")]
+    assert [m.text.split(".")[0] for m in rig.outbox()] == [
+        "You have been unsubscribed from all messages from this number", "You are subscribed"]
+
+
+def test_custom_keyword_joins_a_group_opts_in_and_replies(rig):
+    with rig.queue.sessions.begin() as session:
+        keyword_store.add(session, "FASHION", "join", group="fashion", reply="Welcome to the fashion club!",
+                          now=rig.clock.now())
+    rig.pipeline.reload_keywords()
+    rig.receive(CUSTOMER, "fashion!")
+    with rig.queue.sessions() as session:
+        contact_id = session.scalar(select(Contact.id))
+        assert groups_of(session, contact_id) == ["fashion"]
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "keyword")]
+    assert [m.text for m in rig.outbox()] == ["Welcome to the fashion club!"]
+
+
+def test_keyword_configuration_is_checked(rig):
+    with rig.queue.sessions.begin() as session:
+        with pytest.raises(ValueError, match="needs a group"):
+            keyword_store.add(session, "JOIN", "join", now=rig.clock.now())
+        with pytest.raises(ValueError, match="must stay one"):
+            keyword_store.add(session, "Stop", "reply", reply="no", now=rig.clock.now())
+        with pytest.raises(ValueError, match="exists already"):
+            keyword_store.add(session, "help", "reply", now=rig.clock.now())
+
+
+def test_help_answers_without_touching_consent(rig):
+    rig.receive(CUSTOMER, "HELP")
+    assert rig.ledger(CUSTOMER) == []
+    assert "Reply STOP" in rig.outbox()[0].text
+
+
+def test_multipart_in_any_order_becomes_one_message(rig):
+    for seq in (3, 1, 2):
+        rig.receive(CUSTOMER, f"part{seq} ", concat=(7, 3, seq))
+    (message,) = messages(rig)
+    assert message.text == "part1 part2 part3 " and message.complete and message.parts == 3
+    with rig.queue.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessagePart)) == 3
+
+
+def test_missing_part_is_stored_after_the_timeout_with_a_marker(rig):
+    rig.receive(CUSTOMER, "Hello ", concat=(9, 2, 1))
+    assert messages(rig) == []
+    rig.clock.advance(301)  # the pipeline's own timer thread notices
+    wait_until(lambda: messages(rig), 5, "the incomplete message")
+    (message,) = messages(rig)
+    assert not message.complete and message.text == "Hello […]" and message.parts_expected == 2
+
+
+def test_a_stop_split_incomplete_is_not_acted_on(rig):
+    rig.receive(CUSTOMER, "STOP", concat=(9, 2, 1))
+    rig.pipeline.flush_expired(rig.clock.time() + 1000)
+    assert rig.ledger(CUSTOMER) == []  # half a message is never read as a keyword
+
+
+def test_parts_stored_before_a_crash_are_processed_at_start(queue, clock):
+    first = make_rig(queue, clock, start=False)
+    first.receive(CUSTOMER, "STOP", deliver=False)  # stored by the engine, pipeline never ran
+    first.receive(CUSTOMER, "Long ", concat=(5, 2, 1), deliver=False)
+    second = make_rig(queue, clock)  # the next start
+    try:
+        assert second.ledger(CUSTOMER) == [("opt_out", "marketing", "keyword")]
+        assert len(second.outbox()) == 1
+        second.receive(CUSTOMER, "text", concat=(5, 2, 2))
+        assert [m.text for m in messages(second)] == ["STOP", "Long text"]
+        assert second.pipeline.recover() == 0  # nothing processed twice
+    finally:
+        second.pipeline.stop()
+
+
+def test_a_stale_recovered_keyword_changes_consent_but_sends_no_reply(queue, clock):
+    first = make_rig(queue, clock, start=False)
+    first.receive(CUSTOMER, "STOP", deliver=False)
+    clock.advance(2 * 3600)
+    second = make_rig(queue, clock)
+    try:
+        assert second.ledger(CUSTOMER) == [("opt_out", "marketing", "keyword")]
+        assert second.outbox() == []
+    finally:
+        second.pipeline.stop()
+
+
+def test_alphanumeric_senders_are_stored_but_never_contacts_or_answered(rig):
+    rig.receive("VODAFONE", "STOP")
+    (message,) = messages(rig)
+    assert message.contact_id is None and message.keyword is None
+    assert rig.outbox() == []
+
+
+def test_default_reply_once_per_period(queue, clock):
+    rig = make_rig(queue, clock, inbound=InboundSection(default_reply="Thanks, we'll get back to you.",
+                                                        default_reply_every_h=24))
+    try:
+        rig.receive(CUSTOMER, "Do you have size 10?")
+        rig.receive(CUSTOMER, "In blue?")
+        clock.advance(25 * 3600)
+        rig.receive(CUSTOMER, "Hello?")
+        assert [m.source for m in rig.outbox()] == ["autoreply", "autoreply"]
+    finally:
+        rig.pipeline.stop()
+
+
+def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_harms_nothing(rig):
+    seen, consents = [], []
+    rig.pipeline.on_received.append(lambda m: (_ for _ in ()).throw(RuntimeError("webhook down")))
+    rig.pipeline.on_received.append(lambda m: seen.append((m.sender, m.text)))
+    rig.pipeline.on_consent.append(lambda c, e: consents.append((c.number, e.kind, e.source)))
+    rig.receive(CUSTOMER, "STOP")
+    assert seen == [(CUSTOMER, "STOP")]
+    assert consents == [(CUSTOMER, "opt_out", "keyword")]
+
+
+def test_double_opt_in_asks_first_and_yes_confirms(queue, clock):
+    from gateway.config import ConsentSection
+
+    rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True))
+    try:
+        outcome = rig.audience.opt_in(CUSTOMER, source="web_form", detail="form #12")
+        assert outcome.event.kind == "opt_in_requested"
+        assert "Reply YES" in rig.outbox()[0].text
+        rig.receive(CUSTOMER, "yes")
+        assert rig.ledger(CUSTOMER) == [("opt_in_requested", "marketing", "web_form"), ("opt_in", "marketing", "keyword")]
+    finally:
+        rig.pipeline.stop()

@@ -1,0 +1,73 @@
+"""Keyword matching from tables: every way customers really type STOP, in four scripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import keywords
+from gateway.keywords import KeywordRule, Matcher, normalise
+
+
+@pytest.mark.parametrize("text, action", [
+    ("STOP", "opt_out"), ("Stop.", "opt_out"), (" stop ", "opt_out"), ("STOP!", "opt_out"),
+    ("ＳＴＯＰ！", "opt_out"), ("s t o p", "opt_out"), ("\u200bSTOP\u200b", "opt_out"), ("stop 🛑", "opt_out"),
+    ("Unsubscribe", "opt_out"), ("cancel", "opt_out"), ("End", "opt_out"), ("QUIT", "opt_out"),
+    ("opt-out", "opt_out"), ("OptOut", "opt_out"), ("revoke", "opt_out"), ("STOPALL", "opt_out_all"),
+    ("Stop all", "opt_out_all"),
+    ("СТОП", "opt_out"), ("стоп!", "opt_out"), ("Отписаться", "opt_out"),
+    ("إيقاف", "opt_out"), ("أيقاف", "opt_out"), ("ايقاف", "opt_out"), ("إلغاء", "opt_out"), ("الغاء", "opt_out"),
+    ("ألغاء", "opt_out"), ("إلغــاء", "opt_out"), ("آلغاء", "opt_out"), ("ٱلغاء", "opt_out"),
+    ("退订", "opt_out"), ("退订。", "opt_out"), ("「退订」", "opt_out"), ("TD", "opt_out"), ("td！", "opt_out"),
+    ("START", "opt_in"), ("unstop", "opt_in"), ("Yes!", "opt_in"), ("да", "opt_in"), ("نعم", "opt_in"),
+    ("HELP", "help"), ("help?", "help"), ("Помощь", "help"),
+])
+def test_builtin_keywords_match_however_typed(text, action):
+    rule = Matcher().match(text)
+    assert rule is not None and rule.action == action
+
+
+@pytest.mark.parametrize("text", [
+    "Can I stop by tomorrow?", "Yes I'll be there at 3", "stopped", "please cancel my booking", "",
+    "   ", "!!!", "STOP STOP", "HELLO",
+])
+def test_conversation_is_not_a_keyword(text):
+    assert Matcher().match(text) is None
+
+
+@pytest.mark.parametrize("raw, normal", [
+    ("Stop.", "stop"), ("Ça va", "cava"), ("ＴＤ", "td"), ("Ёлка", "елка"), ("إلغاء", "الغاء"),
+    ("JOIN\tFASHION\n", "joinfashion"), ("Straße", "strasse"),
+])
+def test_normalise(raw, normal):
+    assert normalise(raw) == normal
+
+
+def test_custom_keywords_add_and_override_but_opt_outs_stay():
+    join = KeywordRule(normalise("JOIN"), keywords.JOIN, "JOIN", group="fashion", reply="Welcome!")
+    hijack = KeywordRule(normalise("STOP"), keywords.REPLY, "STOP", reply="ha")
+    help_off = normalise("INFO")
+    matcher = Matcher((join, hijack), disabled=frozenset({help_off, normalise("STOP")}))
+    assert matcher.match("join").group == "fashion"
+    assert matcher.match("Stop.").action == keywords.OPT_OUT  # cannot be re-purposed or disabled
+    assert matcher.match("info") is None
+
+
+@pytest.mark.parametrize("action, language, text_part", [
+    ("opt_out", "ru", "Вы отписались"), ("opt_out", "ar", "تم إلغاء"), ("opt_out", "zh", "您已退订"),
+    ("opt_out", "en", "unsubscribed"), ("opt_out", "pt-BR", "unsubscribed"), ("opt_out", None, "unsubscribed"),
+    ("opt_in", "zh-Hans", "您已订阅"), ("help", "ru", "СТОП"),
+])
+def test_replies_in_the_contacts_language_with_fallback(action, language, text_part):
+    assert text_part in keywords.reply_text(action, language, "en")
+
+
+def test_override_and_group_in_reply():
+    assert keywords.reply_text("join", "en", group="fashion") == "You have joined fashion. Reply STOP to unsubscribe."
+    assert keywords.reply_text("opt_out", "ru", override="Bye") == "Bye"
+    assert keywords.reply_text("reply", "en") is None
+
+
+def test_validate_word():
+    assert keywords.validate_word(" Fashion! ") == "fashion"
+    with pytest.raises(ValueError, match="empty"):
+        keywords.validate_word("?!")

@@ -1,0 +1,55 @@
+"""Multipart reassembly from tables: order, duplicates, interleaved senders, the timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.reassembly import MISSING, Piece, Reassembler
+
+KEY = ("sim1", "+447700900123", 42, 3)
+
+
+def feed(reassembler, seqs, key=KEY, now=0.0):
+    out = []
+    for i, seq in enumerate(seqs):
+        done = reassembler.add(key, Piece(100 + i, seq, f"<{seq}>"), now)
+        if done:
+            out.append(done)
+    return out
+
+
+@pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1), (2, 3, 1), (1, 1, 2, 3), (3, 3, 3, 1, 2)])
+def test_any_order_and_duplicates_make_one_message(order):
+    reassembler = Reassembler(timeout=60)
+    done = feed(reassembler, order)
+    assert len(done) == 1
+    assert done[0].complete and done[0].text == "<1><2><3>"
+    assert len(done[0].part_ids) == len(order)  # duplicates are kept with the message, not lost
+    assert len(reassembler) == 0
+
+
+def test_same_reference_from_other_senders_or_modems_stays_apart():
+    reassembler = Reassembler(timeout=60)
+    other_sender = ("sim1", "+447700900999", 42, 3)
+    other_modem = ("sim2", "+447700900123", 42, 3)
+    other_total = ("sim1", "+447700900123", 42, 2)
+    for key in (KEY, other_sender, other_modem, other_total):
+        assert not feed(reassembler, [1], key)
+    assert len(reassembler) == 4
+    assert feed(reassembler, [2], other_total)[0].text == "<1><2>"
+
+
+def test_missing_parts_are_given_up_after_the_timeout_with_a_marker():
+    reassembler = Reassembler(timeout=60)
+    feed(reassembler, [1, 3], now=100.0)
+    assert reassembler.next_deadline() == 160.0
+    assert reassembler.expired(159.9) == []
+    (late,) = reassembler.expired(160.0)
+    assert not late.complete and late.text == f"<1>{MISSING}<3>" and len(late.pieces) == 2
+    assert len(reassembler) == 0 and reassembler.next_deadline() is None
+
+
+@pytest.mark.parametrize("seq", [0, 4, -1])
+def test_a_part_that_cannot_belong_is_delivered_alone(seq):
+    done = Reassembler(timeout=60).add(KEY, Piece(7, seq, "odd"), 0.0)
+    assert done is not None and not done.complete and done.text.startswith("odd")

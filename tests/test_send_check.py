@@ -1,0 +1,95 @@
+"""The send-time check on a real SQLite file: the ledger and the send history are read at claim time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from gateway.audience import Audience
+from gateway.audience_models import Contact
+from gateway.config import ConsentSection
+from gateway.contacts import ContactHealth
+from gateway.models import MessageStatus
+from gateway.send_check import ConsentCheck, rules_from
+
+CUSTOMER = "+447700900123"
+NOON_LONDON = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def check(queue, clock):
+    clock.advance(NOON_LONDON - clock.time())
+    return ConsentCheck(queue.sessions, clock, rules_from(ConsentSection(frequency_cap=2)),
+                        default_timezone="Europe/London")
+
+
+@pytest.fixture
+def audience(queue, clock):
+    return Audience(queue.sessions, clock, queue)
+
+
+def claim_and_check(queue, check):
+    claimed = queue.claim("sim1")
+    verdict = check(claimed)
+    if verdict.action == "send":
+        for part_id in claimed.part_ids.values():
+            queue.part_submitting(part_id, "sim1")
+            queue.part_sent(part_id, 1)
+        queue.finish(claimed.id, MessageStatus.SENT)
+    return claimed.id, verdict
+
+
+def test_opt_out_after_queueing_suppresses(queue, check, audience):
+    audience.opt_in(CUSTOMER, source="web_form", detail="form")
+    message = queue.enqueue(CUSTOMER, "Sale!", kind="marketing", source="campaign")
+    audience.opt_out(CUSTOMER, source="staff", detail="asked in the shop")
+    _, verdict = claim_and_check(queue, check)
+    assert verdict.action == "suppress" and "opted out of marketing (staff)" in verdict.reason
+    assert message.id
+
+
+def test_no_contact_no_marketing_but_transactional_goes(queue, check):
+    queue.enqueue(CUSTOMER, "Sale!", kind="marketing")
+    queue.enqueue(CUSTOMER, "Your code is 1234", kind="transactional")
+    assert claim_and_check(queue, check)[1].action == "suppress"
+    assert claim_and_check(queue, check)[1].action == "send"
+
+
+def test_frequency_cap_counts_marketing_sent_in_the_window(queue, check, audience, clock):
+    audience.opt_in(CUSTOMER, source="api")
+    verdicts = []
+    for i in range(3):
+        queue.enqueue(CUSTOMER, f"Offer {i}", kind="marketing")
+        queue.enqueue(CUSTOMER, f"Receipt {i}", kind="transactional")
+    for _ in range(6):
+        verdicts.append(claim_and_check(queue, check)[1].action)
+    assert verdicts == ["send", "send", "send", "send", "suppress", "send"]
+    clock.advance(7 * 86400 + 1)  # the window moved past the first two
+    queue.enqueue(CUSTOMER, "Offer 3", kind="marketing")
+    assert claim_and_check(queue, check)[1].action == "send"
+
+
+def test_quiet_hours_in_the_contacts_timezone(queue, check, audience, clock):
+    new_york = "+12125550123"
+    audience.opt_in(new_york, source="api")
+    clock.advance(datetime(2027, 1, 16, 3, 0, tzinfo=UTC).timestamp() - clock.time())  # 22:00 in New York
+    queue.enqueue(new_york, "Sale!", kind="marketing")
+    _, verdict = claim_and_check(queue, check)
+    assert verdict.action == "defer" and verdict.until == datetime(2027, 1, 16, 13, 0, tzinfo=UTC)
+    assert "America/New_York" in verdict.reason
+
+
+def test_unreachable_numbers_are_flagged_and_cleared(queue, clock):
+    health = ContactHealth(queue.sessions, clock)
+    queue.status_listeners.append(health)
+    Audience(queue.sessions, clock, queue).opt_in(CUSTOMER, source="api")
+    ids = [queue.enqueue(CUSTOMER, f"m{i}").id for i in range(4)]
+    for message_id in ids[:3]:
+        queue.finish(message_id, MessageStatus.FAILED, "absent subscriber")
+    with queue.sessions() as session:
+        assert session.scalar(select(Contact.flag)) == "unreachable"
+    queue.finish(ids[3], MessageStatus.DELIVERED)
+    with queue.sessions() as session:
+        assert session.scalar(select(Contact.flag)) is None

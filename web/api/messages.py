@@ -1,0 +1,233 @@
+"""/messages: queue (one or up to 1,000), read, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from gateway.api_models import MessageCallback
+from gateway.models import Message, MessageStatus, Priority
+from gateway.numbers import normalise
+from gateway.queue import MAX_TEXT, RejectedMessage
+from web.api.core import (
+    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor,
+    page_of,
+)
+
+MAX_BULK = 1000
+MAX_EXPIRES_IN = 30 * 86400
+
+MESSAGE_IN = {
+    "type": "object", "additionalProperties": False, "required": ["to", "text"],
+    "properties": {
+        "to": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["+447700900123", "07700 900123"],
+               "description": "E.164 (+447700900123) or national (07700 900123, in the gateway's default region)"},
+        "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "examples": ["Your code is 123456"]},
+        "priority": {"type": "string", "enum": ["high", "normal", "bulk"], "default": "normal"},
+        "kind": {"type": "string", "enum": ["transactional", "marketing"], "default": "transactional"},
+        "sim": {"type": "string", "minLength": 1, "maxLength": 64, "description": "send from this SIM only"},
+        "expires_in": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_EXPIRES_IN,
+                       "description": "seconds; not sent after that (status expired)"},
+        "callback_url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000,
+                         "description": "gets this message's message.status webhooks, signed with the key's signing secret"},
+    },
+}
+BULK_IN = {
+    "type": "object", "additionalProperties": False, "required": ["messages"],
+    "properties": {"messages": {"type": "array", "minItems": 1, "maxItems": MAX_BULK, "items": MESSAGE_IN}},
+}
+ACCEPTED = {
+    "type": "object", "required": ["id", "status", "to", "segments", "encoding"],
+    "properties": {"id": ID, "status": {"type": "string"}, "to": {"type": "string"},
+                   "segments": {"type": "integer"}, "encoding": {"type": "string", "enum": ["gsm7", "ucs2"]}},
+}
+BULK_ACCEPTED = {"type": "object", "required": ["messages"],
+                 "properties": {"messages": {"type": "array", "items": ACCEPTED}}}
+STATUS = {"type": "string", "enum": sorted(MessageStatus.ALL)}
+NULLABLE_STR = {"type": ["string", "null"]}
+SUMMARY_PROPERTIES: dict[str, Any] = {
+    "id": ID, "to": {"type": "string"}, "text": {"type": "string"}, "status": STATUS,
+    "priority": {"type": "string"}, "kind": {"type": "string"}, "encoding": {"type": "string"},
+    "segments": {"type": "integer"}, "sim": NULLABLE_STR, "sim_requested": NULLABLE_STR,
+    "source": {"type": "string"}, "attempts": {"type": "integer"}, "last_error": NULLABLE_STR,
+    "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "expires_at": NULLABLE_TIMESTAMP,
+    "sent_at": NULLABLE_TIMESTAMP, "finished_at": NULLABLE_TIMESTAMP,
+}
+SUMMARY = {"type": "object", "required": list(SUMMARY_PROPERTIES), "properties": SUMMARY_PROPERTIES}
+DETAIL = {
+    "type": "object", "required": [*SUMMARY_PROPERTIES, "parts", "events", "callback_url"],
+    "properties": {
+        **SUMMARY_PROPERTIES,
+        "callback_url": NULLABLE_STR,
+        "parts": {"type": "array", "items": {"type": "object", "properties": {
+            "seq": {"type": "integer"}, "total": {"type": "integer"}, "status": {"type": "string"},
+            "modem": NULLABLE_STR, "reference": {"type": ["integer", "null"]},
+            "submitted_at": NULLABLE_TIMESTAMP, "sent_at": NULLABLE_TIMESTAMP,
+            "report_status": {"type": ["integer", "null"]}, "report_at": NULLABLE_TIMESTAMP, "error": NULLABLE_STR}}},
+        "events": {"type": "array", "items": {"type": "object", "properties": {
+            "status": {"type": "string"}, "part_seq": {"type": ["integer", "null"]}, "at": TIMESTAMP,
+            "detail": NULLABLE_STR}}},
+    },
+}
+MESSAGE_ID = {"message_id": ID}
+
+
+def register(api: Api) -> None:
+    @api.operation("POST", "/messages", summary="Queue a message, or up to 1,000 (`{\"messages\": [...]}`)",
+                   tag="messages", scopes=("send",), body={"oneOf": [MESSAGE_IN, BULK_IN]}, idempotent=True,
+                   responses={202: ("queued: the message, or `messages` in the order given", {"oneOf": [ACCEPTED, BULK_ACCEPTED]})},
+                   description="A bulk request is checked as a whole first: one bad item rejects it all, "
+                               "and the errors name each item (`messages[3].to`).")
+    def send_messages(call: Call) -> tuple[int, Any, dict[str, str]]:
+        bulk = "messages" in call.body
+        items = call.body["messages"] if bulk else [call.body]
+        _check(call, items, bulk)
+        accepted = []
+        with call.ctx.write_lock:
+            for i, item in enumerate(items):
+                accepted.append(_enqueue(call, i, item, bulk))
+        if bulk:
+            return 202, {"messages": accepted}, {}
+        return 202, accepted[0], {"Location": f"{PREFIX}/messages/{accepted[0]['id']}"}
+
+    @api.operation("GET", "/messages/{message_id}", summary="A message with its parts and every state change",
+                   tag="messages", scopes=("read",), path_params=MESSAGE_ID,
+                   responses={200: ("the message", DETAIL)})
+    def get_message(call: Call) -> tuple[int, Any]:
+        return 200, _detail(call, call.path["message_id"])
+
+    @api.operation("GET", "/messages", summary="Messages, newest first", tag="messages", scopes=("read",),
+                   query={"status": STATUS, "since": {**TIMESTAMP, "description": "created at or after"},
+                          "to": {"type": "string", "minLength": 1, "maxLength": 32}, "sim": {"type": "string", "maxLength": 64},
+                          "kind": {"type": "string", "enum": ["transactional", "marketing"]},
+                          "limit": LIMIT, "cursor": CURSOR},
+                   responses={200: ("a page of messages", page_of(SUMMARY))})
+    def list_messages(call: Call) -> tuple[int, Any]:
+        q = call.query
+        query = select(Message).order_by(Message.id.desc()).limit(q["limit"] + 1)
+        if "status" in q:
+            query = query.where(Message.status == q["status"])
+        if "since" in q:
+            query = query.where(Message.created_at >= q["since"])
+        if "to" in q:
+            query = query.where(Message.to_number == _number(call, q["to"], "to"))
+        if "sim" in q:
+            query = query.where(Message.sim == q["sim"])
+        if "kind" in q:
+            query = query.where(Message.kind == q["kind"])
+        before = decode_cursor(q.get("cursor"))
+        if before is not None:
+            query = query.where(Message.id < before)
+        with call.ctx.sessions() as session:
+            rows = session.scalars(query).all()
+        page, more = rows[:q["limit"]], len(rows) > q["limit"]
+        return 200, {"items": [summary(m) for m in page],
+                     "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+    @api.operation("DELETE", "/messages/{message_id}", summary="Cancel a message that has not started sending",
+                   tag="messages", scopes=("send",), path_params=MESSAGE_ID,
+                   conflict="too late: the message is being sent or has finished",
+                   responses={200: ("cancelled; the message", DETAIL)})
+    def cancel_message(call: Call) -> tuple[int, Any]:
+        message_id = call.path["message_id"]
+        if not call.ctx.queue.cancel(message_id):
+            message = call.ctx.queue.get(message_id)
+            if message is None:
+                raise ApiError(404, f"no message {message_id}")
+            if message.status != MessageStatus.CANCELLED:
+                raise ApiError(409, f"message {message_id} is {message.status}: too late to cancel")
+        return 200, _detail(call, message_id)
+
+
+def _enqueue(call: Call, i: int, item: dict[str, Any], bulk: bool) -> dict[str, Any]:
+    try:
+        message = call.ctx.queue.enqueue(
+            item["to"], item["text"], priority=item.get("priority", "normal"),
+            kind=item.get("kind", "transactional"), sim=item.get("sim"),
+            expires_in=item.get("expires_in"), source="api")
+    except RejectedMessage as exc:  # _check saw everything enqueue checks; kept as a backstop
+        name = f"messages[{i}].{exc.field}" if bulk else exc.field
+        raise ApiError(422, f"{name}: {exc.reason}", errors=[{"field": name, "message": exc.reason}]) from None
+    if item.get("callback_url"):
+        call.ctx.webhooks.set_callback(message.id, item["callback_url"], call.key.id if call.key else None)
+        call.ctx.webhooks.catch_up(message.id)
+    return {"id": message.id, "status": message.status, "to": message.to_number,
+            "segments": message.segments, "encoding": message.encoding}
+
+
+def _check(call: Call, items: list[dict[str, Any]], bulk: bool) -> None:
+    """Everything Queue.enqueue would refuse, for every item, before any is stored."""
+    sims = {m["name"] for m in call.ctx.modems()} | {m.name for m in call.ctx.config.modems}
+    errors: list[dict[str, str]] = []
+    for i, item in enumerate(items):
+        prefix = f"messages[{i}]." if bulk else ""
+        try:
+            normalise(item["to"], call.ctx.queue.default_region)
+        except ValueError as exc:
+            errors.append({"field": prefix + "to", "message": str(exc)})
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in item["text"]):
+            errors.append({"field": prefix + "text", "message": "contains an unpaired surrogate (not text)"})
+        if "sim" in item and item["sim"] not in sims:
+            errors.append({"field": prefix + "sim", "message": f"no such SIM (known: {', '.join(sorted(sims)) or 'none'})"})
+        if "callback_url" in item:
+            problem = url_problem(item["callback_url"])
+            if problem:
+                errors.append({"field": prefix + "callback_url", "message": problem})
+        if len(errors) >= 50:
+            break
+    if errors:
+        raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+
+
+def url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "must not contain spaces or control characters"
+    return None
+
+
+def _number(call: Call, raw: str, name: str) -> str:
+    try:
+        return normalise(raw, call.ctx.queue.default_region)
+    except ValueError as exc:
+        raise ApiError(422, f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]) from None
+
+
+def _detail(call: Call, message_id: int) -> dict[str, Any]:
+    with call.ctx.sessions() as session:
+        message = session.scalar(select(Message).where(Message.id == message_id).options(
+            selectinload(Message.parts), selectinload(Message.events)))
+        if message is None:
+            raise ApiError(404, f"no message {message_id}")
+        callback = session.get(MessageCallback, message_id)
+        return {
+            **summary(message),
+            "callback_url": callback.url if callback else None,
+            "parts": [{"seq": p.seq, "total": p.total, "status": p.status, "modem": p.modem, "reference": p.reference,
+                       "submitted_at": iso(p.submitted_at), "sent_at": iso(p.sent_at), "report_status": p.report_status,
+                       "report_at": iso(p.report_at), "error": p.error} for p in message.parts],
+            "events": [{"status": e.status, "part_seq": e.part_seq, "at": iso(e.at), "detail": e.detail}
+                       for e in message.events],
+        }
+
+
+def summary(m: Message) -> dict[str, Any]:
+    return {"id": m.id, "to": m.to_number, "text": m.text, "status": m.status,
+            "priority": Priority.NAME.get(m.priority, "normal"), "kind": m.kind, "encoding": m.encoding,
+            "segments": m.segments, "sim": m.sim, "sim_requested": m.sim_requested, "source": m.source,
+            "attempts": m.attempts, "last_error": m.last_error, "created_at": iso(m.created_at),
+            "updated_at": iso(m.updated_at), "expires_at": iso(m.expires_at), "sent_at": iso(m.sent_at),
+            "finished_at": iso(m.finished_at)}
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

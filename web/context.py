@@ -1,0 +1,30 @@
+"""What the web app's routes need, handed in by whoever builds the app (the daemon, or a test)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.queue import Queue
+from gateway.webhooks import Webhooks
+
+
+@dataclass
+class WebContext:
+    queue: Queue
+    sessions: sessionmaker[Session]
+    clock: Clock
+    config: Config
+    webhooks: Webhooks
+    # status, health and limits of each modem (gateway.modem_status.describe); the daemon supplies
+    # it from its supervisors and workers, tests from whatever they like
+    modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
+    # API threads queue one at a time: SQLite has one writer, and threads that wait on its lock
+    # sleep in coarse steps (the tail latency doubles); a Python lock hands over at once
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
