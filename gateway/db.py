@@ -6,7 +6,10 @@ what "nothing queued is lost" rests on. Alembic migrations run from code (no ini
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -22,7 +25,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
+                                                  "factory": _WriteSerialisedConnection})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -35,6 +39,70 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "CREATE", "DROP", "ALTER")
+_write_locks: dict[str, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+class _WriteSerialisedConnection(sqlite3.Connection):
+    """A SQLite connection that takes its database's process-wide write lock at its first write and
+    releases it after commit or rollback.
+
+    SQLite allows one writer; a second thread that finds the file locked sleeps in SQLite's busy
+    handler in steps of up to 100 ms, so a worker and the status-report thread writing at once cost
+    each other milliseconds per message. A Python lock hands over as soon as the writer commits.
+    Other processes (`gsmgw send` while the daemon runs) still meet SQLite's busy timeout.
+    """
+
+    def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        with _write_locks_guard:
+            self._write_lock = _write_locks.setdefault(str(database), threading.RLock())
+        self._holding = False
+
+    def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().cursor(factory or _WriteSerialisedCursor)
+
+    def before_statement(self, sql: str) -> None:
+        if not self._holding and sql.lstrip()[:6].upper().startswith(_WRITES):
+            if not self._write_lock.acquire(timeout=30):
+                raise sqlite3.OperationalError("database is locked (waited 30 s for this process's writer)")
+            self._holding = True
+
+    def _release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+
+class _WriteSerialisedCursor(sqlite3.Cursor):
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        self.connection.before_statement(sql)  # type: ignore[attr-defined]
+        return super().execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        self.connection.before_statement(sql)  # type: ignore[attr-defined]
+        return super().executemany(sql, *args)
 
 
 def upgrade(engine: Engine) -> None:

@@ -47,6 +47,17 @@ class Claimed:
     attempts: int
     pending_seqs: tuple[int, ...]
     part_ids: dict[int, int]  # seq -> part row id
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A part the network accepted: its row, the modem's reference, and whether it was the
+    message's last part to go (then the message is `sent` in the same commit)."""
+
+    part_id: int
+    reference: int | None
+    last: bool
 
 
 class Queue:
@@ -143,26 +154,33 @@ class Queue:
                 return Claimed(message.id, message.to_number, message.text, message.kind,
                                message.concat_ref, attempts,
                                tuple(p.seq for p in parts if p.status == PartStatus.PENDING),
-                               {p.seq: p.id for p in parts})
+                               {p.seq: p.id for p in parts}, message.expires_at)
         return None
 
     # ---- per part ---------------------------------------------------------------------------
-    def part_submitting(self, part_id: int, modem: str) -> None:
-        """Committed before the PDU is written: after a crash this part is known to be in doubt."""
+    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None) -> None:
+        """Committed before the PDU is written: after a crash this part is known to be in doubt.
+
+        `after`: the previous message's last part, accepted by the network but not yet recorded; its
+        `sent` goes into this same commit, so the modem waits for one transaction between two sends.
+        """
         now = self.clock.now()
         with self.sessions.begin() as session:
             part = session.get_one(Part, part_id)
             part.status, part.modem, part.submitted_at = PartStatus.SUBMITTING, modem, now
             session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq,
                                      status=PartStatus.SUBMITTING, at=now, detail=modem))
+            finished = _record_sent(session, after, now) if after is not None else None
+        if finished is not None:
+            self._changed(finished, MessageStatus.SENT)
 
-    def part_sent(self, part_id: int, reference: int | None) -> None:
-        now = self.clock.now()
+    def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
+        """The network accepted a part; `last`: it was the message's last to go, so the message is
+        `sent` in the same commit."""
         with self.sessions.begin() as session:
-            part = session.get_one(Part, part_id)
-            part.status, part.reference, part.sent_at = PartStatus.SENT, reference, now
-            session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, status=PartStatus.SENT,
-                                     at=now, detail=f"reference {reference}"))
+            finished = _record_sent(session, Accepted(part_id, reference, last), self.clock.now())
+        if finished is not None:
+            self._changed(finished, MessageStatus.SENT)
 
     def part_not_sent(self, part_id: int, error: str) -> None:
         """The modem refused before taking the PDU: the part can go again (its send time still
@@ -188,15 +206,7 @@ class Queue:
         """Move a message to sent/failed/unknown/suppressed/expired/cancelled."""
         now = self.clock.now()
         with self.sessions.begin() as session:
-            message = session.get_one(Message, message_id)
-            message.status, message.updated_at = status, now
-            if status == MessageStatus.SENT:
-                message.sent_at = now
-            if status in MessageStatus.FINAL:
-                message.finished_at = now
-            if detail and status != MessageStatus.SENT:
-                message.last_error = detail
-            session.add(MessageEvent(message_id=message_id, status=status, at=now, detail=detail))
+            _set_status(session, session.get_one(Message, message_id), status, detail, now)
         self._changed(message_id, status)
 
     def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int) -> str:
@@ -370,6 +380,29 @@ class Queue:
     def depth(self) -> dict[str, int]:
         with self.sessions() as session:
             return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+
+
+def _record_sent(session: Session, accepted: Accepted, now: datetime) -> int | None:
+    """Mark a part sent; returns the message id when that made the message `sent`."""
+    part = session.get_one(Part, accepted.part_id)
+    part.status, part.reference, part.sent_at = PartStatus.SENT, accepted.reference, now
+    session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, status=PartStatus.SENT,
+                             at=now, detail=f"reference {accepted.reference}"))
+    if not accepted.last:
+        return None
+    _set_status(session, session.get_one(Message, part.message_id), MessageStatus.SENT, None, now)
+    return part.message_id
+
+
+def _set_status(session: Session, message: Message, status: str, detail: str | None, now: datetime) -> None:
+    message.status, message.updated_at = status, now
+    if status == MessageStatus.SENT:
+        message.sent_at = now
+    if status in MessageStatus.FINAL:
+        message.finished_at = now
+    if detail and status != MessageStatus.SENT:
+        message.last_error = detail
+    session.add(MessageEvent(message_id=message.id, status=status, at=now, detail=detail))
 
 
 def _partly_sent(session: Session, message_id: int) -> bool:

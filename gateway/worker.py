@@ -2,6 +2,10 @@
 
 The worker never leaves its modem idle while a message is due and the limits allow, and never
 resends a part the network already accepted: each part's fate is committed before the next one goes.
+While the modem works on a message's last part (a real modem takes seconds per AT+CMGS), the next
+message is claimed in a helper thread, so the modem's next send starts as soon as this one's fate is
+committed. The send-time check (consent, quiet hours) and the expiry check still run just before it
+goes, never at claim time.
 """
 
 from __future__ import annotations
@@ -9,14 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.clock import Clock
 from gateway.limits import Limits, next_slot, prune
 from gateway.models import MessageStatus
-from gateway.queue import Claimed, Queue
+from gateway.queue import Accepted, Claimed, Queue
 from modem.errors import (
     CmeError,
     CmsError,
@@ -76,6 +81,9 @@ class ModemWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._times: list[float] = []
+        self._claimer: ThreadPoolExecutor | None = None
+        self._next: Future[Claimed | None] | None = None  # claimed while the modem was busy
+        self._accepted: Accepted | None = None  # recorded with the next part's `submitting` commit
 
     def start(self) -> None:
         since = self.clock.time() - max(self.limits.longest_window, self.limits.min_gap_s)
@@ -93,61 +101,122 @@ class ModemWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def next_slot(self) -> float:
-        return next_slot(self._times, self.limits, self.clock.time())
+    def next_slot(self, now: float | None = None) -> float:
+        """When the limits next allow a part; `now` itself when they allow one already."""
+        return next_slot(self._times, self.limits, self.clock.time() if now is None else now)
 
     # ---- loop -------------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._step()
-            except Exception:  # the worker must outlive any single bad message or database hiccup
-                log.exception("%s: worker step failed", self.name)
-                self.clock.wait(self._stop, 1.0)
+        self._claimer = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-claim")
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._step()
+                except Exception:  # the worker must outlive any single bad message or database hiccup
+                    log.exception("%s: worker step failed", self.name)
+                    self.clock.wait(self._stop, 1.0)
+        finally:
+            self._give_back_next("gateway stopping")
+            self._claimer.shutdown(wait=True)
 
     def _step(self) -> None:
         if self.supervisor.state is not ModemState.READY:
+            self._give_back_next(f"{self.name} is {self.supervisor.state.value}")
             self._idle(self.poll_interval)
             return
         now = self.clock.time()
-        slot = self.next_slot()
+        slot = self.next_slot(now)
         if slot > now:
+            self._give_back_next("waiting for the limits")
             self._idle(slot - now)
             return
-        predicate = self.may_take(self.name) if self.may_take else (lambda m: True)
-        claimed = self.queue.claim(self.name, may_take=predicate)
+        claimed = self._take_next() or self._claim()
         if claimed is None:
             self._idle(self.poll_interval)
             return
-        self._send(claimed)
+        try:
+            while claimed is not None:
+                self._send(claimed)
+                claimed = self._next_in_line()
+        finally:
+            self._record_accepted()
+
+    def _next_in_line(self) -> Claimed | None:
+        """The message claimed ahead, when it can go at once after the one just sent."""
+        if self._accepted is None or self._stop.is_set() or self.supervisor.state is not ModemState.READY:
+            return None
+        now = self.clock.time()
+        return self._take_next() if self.next_slot(now) <= now else None
+
+    def _record_accepted(self) -> None:
+        """Commit a postponed `sent` now (nothing else is about to carry it)."""
+        if self._accepted is not None:
+            accepted = self._accepted
+            self.queue.part_sent(accepted.part_id, accepted.reference, last=accepted.last)
+            self._accepted = None
+
+    def _take_accepted(self) -> Accepted | None:
+        accepted, self._accepted = self._accepted, None
+        return accepted
+
+    def _claim(self) -> Claimed | None:
+        predicate = self.may_take(self.name) if self.may_take else (lambda m: True)
+        return self.queue.claim(self.name, may_take=predicate)
+
+    def _claim_next_meanwhile(self) -> None:
+        """Claim the next message while the modem sends, if the limits will let it go right after."""
+        if self._claimer is None or self._next is not None or self._stop.is_set():
+            return
+        now = self.clock.time()
+        if self.next_slot(now) <= now:
+            self._next = self._claimer.submit(self._claim)
+
+    def _take_next(self) -> Claimed | None:
+        future, self._next = self._next, None
+        return future.result() if future is not None else None
+
+    def _give_back_next(self, reason: str) -> None:
+        """A message claimed ahead goes back to the queue unchanged (modem down, stopping, limits)."""
+        claimed = self._take_next()
+        if claimed is not None:
+            self.queue.release(claimed.id, reason)
 
     def _idle(self, seconds: float) -> None:
         self.clock.wait(self.wake, seconds)
         self.wake.clear()
 
     def _send(self, claimed: Claimed) -> None:
+        if claimed.expires_at is not None and claimed.expires_at <= self.clock.now():
+            self._record_accepted()
+            self.queue.finish(claimed.id, MessageStatus.EXPIRED, "expired before it could be sent")
+            return
         if self.pre_send is not None and not self._allowed(claimed):
             return
         try:
             parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
         except (InvalidNumber, ValueError) as exc:
+            self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.FAILED, f"cannot encode: {exc}")
             return
-        for part in parts:
-            if part.seq not in claimed.pending_seqs:
-                continue  # accepted by the network on an earlier attempt
+        to_send = [part for part in parts if part.seq in claimed.pending_seqs]  # others: accepted earlier
+        if not to_send:
+            self._record_accepted()
+            self.queue.finish(claimed.id, MessageStatus.SENT)
+            return
+        for part in to_send:
             if not self._wait_for_slot():
+                self._record_accepted()
                 self.queue.release(claimed.id, "gateway stopping")
                 return
-            part_id = claimed.part_ids[part.seq]
-            if not self._submit(claimed, part_id, part):
+            if not self._submit(claimed, claimed.part_ids[part.seq], part, last=part is to_send[-1]):
                 return
-        self.queue.finish(claimed.id, MessageStatus.SENT)
 
     def _allowed(self, claimed: Claimed) -> bool:
         """The send-time check: runs after the claim, so a STOP that arrived after queueing counts."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
+        if verdict.action != "send":
+            self._record_accepted()
         if verdict.action == "suppress":
             self.queue.finish(claimed.id, MessageStatus.SUPPRESSED, verdict.reason)
             return False
@@ -160,17 +229,21 @@ class ModemWorker:
         """Between parts: wait for the limits (a long message respects per-minute caps too)."""
         while not self._stop.is_set():
             now = self.clock.time()
-            slot = self.next_slot()
+            slot = self.next_slot(now)
             if slot <= now:
                 return True
+            self._record_accepted()
             self.clock.wait(self._stop, slot - now)
         return False
 
-    def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart) -> bool:
-        """Send one part; record its fate. False when the message must not continue now."""
-        self.queue.part_submitting(part_id, self.name)
+    def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, last: bool) -> bool:
+        """Send one part; record its fate (the message's too after its last part). False when the
+        message must not continue now."""
+        self.queue.part_submitting(part_id, self.name, after=self._take_accepted())
         self._times.append(self.clock.time())
         prune(self._times, self.limits, self.clock.time())
+        if last:
+            self._claim_next_meanwhile()
         started = time.perf_counter()
         try:
             with self.supervisor.session() as session:
@@ -189,7 +262,11 @@ class ModemWorker:
             return self._refused(claimed, part_id, exc, permanent=False)
         finally:
             self.busy_seconds += time.perf_counter() - started
-        self.queue.part_sent(part_id, reference)
+        accepted = Accepted(part_id, reference, last)
+        if last and self._next is None:
+            self.queue.part_sent(accepted.part_id, accepted.reference, last=True)  # nothing follows at once
+        else:
+            self._accepted = accepted  # goes into the next part's `submitting` commit
         return True
 
     def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:

@@ -132,11 +132,16 @@ def test_failed_report_and_expired_and_cancelled(gateway_factory, clock):
 
 def test_unknown_when_the_modem_never_answers_after_the_pdu(gateway_factory):
     gw = gateway_factory(send_timeout=1.0)
-    gw.sim.ports["sim1"].modem.set_latency(3)  # answers come after the driver gave up
+    modem = gw.sim.ports["sim1"].modem
+    modem.set_latency(3)  # answers come after the driver gave up
     message = gw.queue.enqueue("+447700900123", "in doubt")
     gw.wait_status(message.id, "unknown")
-    gw.sim.ports["sim1"].modem.set_latency(0)
     assert gw.queue.get(message.id).parts[0].status == "unknown"
+    # the worker asked for a health check: the mute modem is found hung, then comes back by itself
+    supervisor = gw.supervisors["sim1"]
+    assert supervisor.wait_for({ModemState.HUNG, ModemState.CONNECTING, ModemState.INITIALISING}, 10)
+    modem.set_latency(0)
+    assert supervisor.wait_for({ModemState.READY}, 15)
     later = gw.queue.enqueue("+447700900123", "after")
     gw.wait_status(later.id, "sent", "delivered", timeout=20)
     assert [r["text"] for r in gw.submitted()].count("in doubt") == 1  # never resent

@@ -1,0 +1,94 @@
+"""Shared by the benches: virtual modems in a child process, CPU and memory of a process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Simulator:
+    """`python -m modem.virtual N` in a child process, so its CPU is not the bench's."""
+
+    process: subprocess.Popen
+    ports: dict[str, str]  # sim1 -> pty symlink
+    record: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_simulator(count: int, directory: str, *, latency: float = 0.0, send_delay: float = 0.0,
+                    report_delay: float = 60.0, timeout: float = 20.0) -> Simulator:
+    record = os.path.join(directory, "submitted.jsonl")
+    command = [sys.executable, "-m", "modem.virtual", str(count), "--dir", directory,
+               "--latency", str(latency), "--send-delay", str(send_delay),
+               "--report-delay", str(report_delay), "--record", record]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    ports: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while len(ports) < count:
+        line = process.stdout.readline()
+        if not line or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"virtual modems did not start: {' '.join(command)}")
+        match = re.match(r"(sim\d+) (\S+) msisdn=", line)
+        if match:
+            ports[match.group(1)] = match.group(2)
+    return Simulator(process, ports, record)
+
+
+def self_cpu_s() -> float:
+    """User + system CPU seconds of this process (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process, from /proc/PID/stat (fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size now, from /proc/PID/status (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def emit(result: dict) -> None:
+    """The bench contract: one JSON object on the last line of output."""
+    print(json.dumps(result), flush=True)

@@ -1,0 +1,202 @@
+"""End-to-end send throughput, modem utilisation and enqueue-to-modem latency (issue 3).
+
+Everything on the gateway side is the daemon's real path (gateway/daemon.py): a SQLite file in a temp
+dir (WAL, synchronous=FULL), Queue, Engine with sticky routing, one ModemWorker + ModemSupervisor per
+modem, StoringInbound for the status reports coming back, limits off (Limits() = no caps). The
+virtual modems run in a child process per phase (`python -m modem.virtual N`), so they don't compete
+for this process's GIL. Status reports come back 1 s after each part (the simulator's default), so
+their +CDS handling and database updates are part of the load.
+
+Phases, each on fresh modems and a fresh database:
+  (a) zero-latency modems, 1 then 4: N messages queued first, then the engine is started; wall time
+      from Engine.start() until the last message is `sent`.  -> msg_per_s_1_modem, msg_per_s_4_modems
+  (b) modems that take 0.5 s per AT+CMGS (`--send-delay 0.5`: the answer to the PDU comes 0.5 s after
+      it; every other command answers at once, as on a real modem), 1 then 4, same procedure.
+      utilisation = modem busy time / (modems x wall), with busy time taken from the virtual modems'
+      own record file: 0.5 s for each part it accepted (`utilisation`); the same with busy time from
+      ModemWorker.busy_seconds (time inside the host's AT+CMGS exchange) as `utilisation_worker_*`.
+      speedup_4_modems = msg/s with 4 modems / msg/s with 1, both from this run.
+  (c) one zero-latency modem, idle: one message at a time; the time from Queue.enqueue() returning to
+      the virtual modem accepting the PDU (its record `epoch`, same wall clock, 1 ms resolution), so
+      it covers wake-up, claim, the `submitting` commit, AT+CMGS, the prompt and the PDU write.
+
+    .venv/bin/python bench/throughput.py [--messages 1000] [--slow-messages 60] [--samples 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+
+from _common import emit, percentile, rss_mb, start_simulator
+
+from gateway import db
+from gateway.clock import Clock
+from gateway.engine import Engine, StoringInbound
+from gateway.limits import Limits
+from gateway.models import MessageStatus
+from gateway.queue import Queue
+from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+
+SEND_DELAY = 0.5
+
+
+class Gateway:
+    """The daemon's composition (gateway/daemon.py Daemon.start) on ports given by a simulator."""
+
+    def __init__(self, directory: str, ports: dict[str, str]) -> None:
+        self.clock = Clock()
+        self.db = db.make_engine(f"sqlite:///{directory}/gsmgw.db")
+        db.upgrade(self.db)
+        self.queue = Queue(db.sessions(self.db), self.clock)
+        self.engine = Engine(self.queue, self.clock, sticky=True)
+        handler = StoringInbound(self.engine, self.clock)
+        self.supervisors = []
+        for name, port in ports.items():
+            supervisor = ModemSupervisor(ModemSettings(name=name, port=port), handler,
+                                         on_state=self.engine.on_modem_state)
+            self.supervisors.append(supervisor)
+            self.engine.add_modem(supervisor, Limits())
+        self.sent = 0
+        self.all_sent = threading.Event()
+        self.expect = 0
+        self.sent_at: dict[int, float] = {}
+        self.queue.status_listeners.append(self._on_status)
+
+    def _on_status(self, message_id: int, status: str) -> None:
+        if status == MessageStatus.SENT:
+            self.sent_at[message_id] = time.time()
+            self.sent += 1
+            if self.sent >= self.expect:
+                self.all_sent.set()
+
+    def start_modems(self) -> None:
+        for supervisor in self.supervisors:
+            supervisor.start()
+        for supervisor in self.supervisors:
+            if not supervisor.wait_ready(30):
+                raise RuntimeError(f"{supervisor.name}: {supervisor.state.value} {supervisor.reason}")
+
+    def stop(self) -> None:
+        self.engine.stop()
+        for supervisor in self.supervisors:
+            supervisor.stop()
+        self.db.dispose()
+
+
+def recipient(i: int) -> str:
+    return f"+4477009{10000 + i % 80000:05d}"  # never a virtual SIM's own number, never ...9999/0000
+
+
+def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
+    """Queue `messages`, start the engine, time until all are sent."""
+    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp:
+        sim = start_simulator(modems, tmp, send_delay=send_delay, report_delay=1.0)
+        gateway = Gateway(tmp, sim.ports)
+        try:
+            gateway.start_modems()
+            for i in range(messages):
+                gateway.queue.enqueue(recipient(i), f"Your code is {i:06d}")
+            gateway.expect = messages
+            start_wall, started = time.time(), time.perf_counter()
+            gateway.engine.start()
+            if not gateway.all_sent.wait(600):
+                raise RuntimeError(f"only {gateway.sent} of {messages} sent")
+            wall = time.perf_counter() - started
+            end_wall = time.time()
+            busy_worker = sum(w.busy_seconds for w in gateway.engine.workers.values())
+            rss = rss_mb()
+        finally:
+            gateway.stop()
+            sim.stop()
+        with open(sim.record) as f:
+            entries = [json.loads(line) for line in f]
+        accepted = [e for e in entries if start_wall <= e["epoch"] <= end_wall + 0.001]
+        per_modem = {m: sum(1 for e in accepted if e["modem"] == m) for m in sim.ports}
+    return {"modems": modems, "messages": messages, "seconds": wall, "msg_per_s": messages / wall,
+            "busy_record": len(accepted) * send_delay, "busy_worker": busy_worker, "per_modem": per_modem,
+            "rss_mb": rss}
+
+
+def latency(samples: int) -> dict:
+    """Enqueue one message on an idle gateway; time until the modem accepted its PDU."""
+    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp:
+        sim = start_simulator(1, tmp, report_delay=1.0)
+        gateway = Gateway(tmp, sim.ports)
+        delays: list[float] = []
+        try:
+            gateway.start_modems()
+            gateway.engine.start()
+            time.sleep(0.5)
+            record = open(sim.record)
+            record.read()
+            for i in range(samples + 1):
+                gateway.expect = gateway.sent + 1
+                gateway.all_sent.clear()
+                message = gateway.queue.enqueue(recipient(i), f"Your code is {i:06d}")
+                enqueued = time.time()
+                if not gateway.all_sent.wait(10):
+                    raise RuntimeError(f"message {message.id} not sent")
+                line = ""
+                while not line.endswith("\n"):
+                    line += record.readline()
+                if i:  # the first one is a warm-up
+                    delays.append(json.loads(line)["epoch"] - enqueued)
+                time.sleep(0.05 + (i % 7) * 0.01)  # let the worker go back to waiting
+            record.close()
+        finally:
+            gateway.stop()
+            sim.stop()
+    return {"p50": percentile(delays, 50), "p99": percentile(delays, 99), "max": max(delays)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000, help="per phase (a) run")
+    parser.add_argument("--slow-messages", type=int, default=60, help="per modem in phase (b)")
+    parser.add_argument("--samples", type=int, default=200, help="latency samples in phase (c)")
+    args = parser.parse_args()
+
+    fast1 = run_batch(1, args.messages, send_delay=0.0)
+    print(f"(a) 1 modem, zero latency: {fast1['msg_per_s']:.1f} msg/s", flush=True)
+    fast4 = run_batch(4, args.messages, send_delay=0.0)
+    print(f"(a) 4 modems, zero latency: {fast4['msg_per_s']:.1f} msg/s {fast4['per_modem']}", flush=True)
+    slow1 = run_batch(1, args.slow_messages, send_delay=SEND_DELAY)
+    print(f"(b) 1 modem, 0.5 s/AT+CMGS: {slow1['msg_per_s']:.3f} msg/s", flush=True)
+    slow4 = run_batch(4, 4 * args.slow_messages, send_delay=SEND_DELAY)
+    print(f"(b) 4 modems, 0.5 s/AT+CMGS: {slow4['msg_per_s']:.3f} msg/s {slow4['per_modem']}", flush=True)
+    lat = latency(args.samples)
+    print(f"(c) enqueue -> PDU at modem: p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms",
+          flush=True)
+
+    def util(run: dict, key: str) -> float:
+        return round(run[key] / (run["modems"] * run["seconds"]), 4)
+
+    emit({
+        "messages": args.messages, "msg_per_s_1_modem": round(fast1["msg_per_s"], 1),
+        "msg_per_s_4_modems": round(fast4["msg_per_s"], 1),
+        "seconds_1_modem": round(fast1["seconds"], 3), "seconds_4_modems": round(fast4["seconds"], 3),
+        "slow_messages_per_modem": args.slow_messages, "send_delay_s": SEND_DELAY,
+        "slow_msg_per_s_1_modem": round(slow1["msg_per_s"], 4),
+        "slow_msg_per_s_4_modems": round(slow4["msg_per_s"], 4),
+        "slow_seconds_1_modem": round(slow1["seconds"], 3), "slow_seconds_4_modems": round(slow4["seconds"], 3),
+        "speedup_4_modems": round(slow4["msg_per_s"] / slow1["msg_per_s"], 3),
+        "utilisation": util(slow4, "busy_record"),
+        "utilisation_1_modem": util(slow1, "busy_record"),
+        "utilisation_4_modems": util(slow4, "busy_record"),
+        "utilisation_worker_1_modem": util(slow1, "busy_worker"),
+        "utilisation_worker_4_modems": util(slow4, "busy_worker"),
+        "latency_samples": args.samples,
+        "enqueue_to_at_p50_ms": round(lat["p50"] * 1000, 1),
+        "enqueue_to_at_p99_ms": round(lat["p99"] * 1000, 1),
+        "enqueue_to_at_max_ms": round(lat["max"] * 1000, 1),
+        "rss_mb": max(fast1["rss_mb"], fast4["rss_mb"], slow1["rss_mb"], slow4["rss_mb"]),
+    })
+
+
+if __name__ == "__main__":
+    main()
