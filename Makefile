@@ -21,8 +21,12 @@ test: $(STAMP)
 fuzz: $(STAMP)  ## schemathesis on the REST API of a daemon on virtual modems (~80 s)
 	$(BIN)/python scripts/fuzz_api.py --max-time 75
 
-bench: $(STAMP)
+bench: $(STAMP)  ## every benchmark, one JSON line each (~6 min); figures in docs/performance.md
 	$(BIN)/python bench/modem_overhead.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/idle.py
+	$(BIN)/python bench/contacts.py
+	$(BIN)/python bench/api.py
 
 simulate: $(STAMP)
 	$(BIN)/gsmgw simulate 2 --config config/dev.toml

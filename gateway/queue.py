@@ -48,6 +48,7 @@ class Claimed:
     pending_seqs: tuple[int, ...]
     part_ids: dict[int, int]  # seq -> part row id
     expires_at: datetime | None = None
+    priority: int = Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,20 @@ class Queue:
                 return Claimed(message.id, message.to_number, message.text, message.kind,
                                message.concat_ref, attempts,
                                tuple(p.seq for p in parts if p.status == PartStatus.PENDING),
-                               {p.seq: p.id for p in parts}, message.expires_at)
+                               {p.seq: p.id for p in parts}, message.expires_at, message.priority)
         return None
+
+    def more_urgent_due(self, modem: str, priority: int) -> bool:
+        """Is a message of a higher priority than `priority` due for this modem? (A message claimed
+        ahead of time steps aside for it: a one-time code never waits behind a promotion.)"""
+        if priority <= Priority.HIGH:
+            return False
+        with self.sessions() as session:
+            return session.scalar(
+                select(Message.id).where(
+                    Message.status == MessageStatus.QUEUED, Message.priority < priority,
+                    Message.not_before <= self.clock.now(),
+                    (Message.sim_requested.is_(None)) | (Message.sim_requested == modem)).limit(1)) is not None
 
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None) -> None:

@@ -173,11 +173,16 @@ class ModemWorker:
 
     def _take_next(self) -> Claimed | None:
         future, self._next = self._next, None
-        return future.result() if future is not None else None
+        claimed = future.result() if future is not None else None
+        if claimed is not None and self.queue.more_urgent_due(self.name, claimed.priority):
+            self.queue.release(claimed.id, "a more urgent message came first")
+            return None
+        return claimed
 
     def _give_back_next(self, reason: str) -> None:
         """A message claimed ahead goes back to the queue unchanged (modem down, stopping, limits)."""
-        claimed = self._take_next()
+        future, self._next = self._next, None
+        claimed = future.result() if future is not None else None
         if claimed is not None:
             self.queue.release(claimed.id, reason)
 

@@ -100,6 +100,20 @@ def test_priority_order_and_fifo(gateway_factory):
     assert [r["text"] for r in gw.submitted()] == ["otp 1234", "normal", "bulk 0", "bulk 1", "bulk 2"]
 
 
+def test_an_urgent_message_overtakes_the_one_claimed_ahead(gateway_factory):
+    gw = gateway_factory()
+    gw.sim.ports["sim1"].modem.send_delay = 0.5  # the next message is claimed during each send
+    bulk = [gw.queue.enqueue("+447700900123", f"bulk {i}", priority="bulk").id for i in range(3)]
+    wait_until(lambda: gw.status(bulk[1]) == "sending", 5, "bulk 1 claimed while bulk 0 is sent")
+    assert gw.status(bulk[0]) == "sending"
+    otp = gw.queue.enqueue("+447700900125", "otp 1234", priority="high").id
+    for message_id in [*bulk, otp]:
+        gw.wait_status(message_id, "sent", "delivered")
+    assert [r["text"] for r in gw.submitted()] == ["bulk 0", "otp 1234", "bulk 1", "bulk 2"]
+    events = [(e.status, e.detail) for e in gw.queue.get(bulk[1]).events]
+    assert ("queued", "a more urgent message came first") in events
+
+
 def test_lifecycle_parts_references_and_reports(gateway_factory):
     gw = gateway_factory()
     text = "Привет " * 40  # UCS-2, several parts
