@@ -288,7 +288,8 @@ class AtTransport:
             try:
                 data = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                reason = f"read failed: {exc}"
+                # closed under us by close() (e.g. the supervisor found the modem hung), or lost
+                reason = "closed" if self._stopping.is_set() else f"read failed: {exc}"
                 break
             if data:
                 self.last_received = time.monotonic()
