@@ -33,6 +33,7 @@ def serve(directory: str, port: int) -> None:
     import waitress
 
     from gateway import db
+    from gateway.audience import Audience
     from gateway.clock import Clock
     from gateway.config import Config
     from gateway.queue import Queue
@@ -45,8 +46,10 @@ def serve(directory: str, port: int) -> None:
     clock = Clock()
     queue = Queue(sessions, clock)
     webhooks = Webhooks(sessions, clock)
-    webhooks.attach(queue)
-    context = WebContext(queue=queue, sessions=sessions, clock=clock, config=Config(), webhooks=webhooks)
+    audience = Audience(sessions, clock, queue)
+    webhooks.attach(queue, audience=audience)
+    context = WebContext(queue=queue, sessions=sessions, clock=clock, config=Config(), webhooks=webhooks,
+                         audience=audience)
     waitress.serve(create_app(context), host="127.0.0.1", port=port, threads=8, ident="gsmgw", _quiet=True)
 
 

@@ -23,6 +23,7 @@ from gateway.inbound import InboundPipeline
 from gateway.limits import Limits
 from gateway.queue import Queue
 from gateway.send_check import ConsentCheck, rules_from
+from gateway.webhooks import Webhooks
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw")
@@ -64,6 +65,9 @@ class Daemon:
         self.queue.status_listeners.append(ContactHealth(self.queue.sessions, self.clock))
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
+        # webhooks hear every status change, stored inbound message and consent change from the start
+        self.webhooks = Webhooks(self.queue.sessions, self.clock)
+        self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
 
     def start(self) -> None:
         sections = list(self.config.modems)
@@ -94,18 +98,15 @@ class Daemon:
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""
         from gateway import modem_status
-        from gateway.webhooks import Webhooks
         from web import create_app
         from web.context import WebContext
 
         import waitress
 
-        self.webhooks = Webhooks(self.queue.sessions, self.clock)
-        self.webhooks.attach(self.queue, {id(s.handler): s.handler for s in self.supervisors
-                                          if hasattr(s.handler, "received")}.values())
         pairs = lambda: [(s, self.engine.workers.get(s.name)) for s in self.supervisors]  # noqa: E731
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
-                             webhooks=self.webhooks, modems=lambda: modem_status.describe(pairs()))
+                             webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
+                             modems=lambda: modem_status.describe(pairs()))
         host, _, port = self.config.web.listen.rpartition(":")
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=8,
@@ -124,8 +125,7 @@ class Daemon:
             server.task_dispatcher.shutdown(timeout=5)  # requests in flight finish
             wasyncore.close_all(server._map)  # the listening socket and open connections: the loop ends
             self._web_thread.join(5)
-        if getattr(self, "webhooks", None) is not None:
-            self.webhooks.stop()
+        self.webhooks.stop()
 
     def stop(self) -> None:
         """Claim nothing new, let the AT exchange in flight finish, close the ports."""

@@ -1,7 +1,7 @@
 """Webhooks: events go to a persisted outbox first, a dispatcher thread delivers them with retries.
 
-`emit(event_type, data)` is the one way in (message status changes, inbound SMS, and later the
-consent code's contact.opted_out / contact.opted_in). It stores one delivery row per receiver (each
+`emit(event_type, data)` is the one way in (message status changes from the queue, inbound SMS from
+the inbound pipeline, contact.opted_out / contact.opted_in from the audience's consent ledger). It stores one delivery row per receiver (each
 subscribed endpoint, and the message's own callback_url) in one transaction; the dispatcher POSTs
 the stored body, signed, and records every attempt. A receiver that fails is retried with
 exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.clock import Clock
-from gateway.models import InboundPart, Message, Priority
+from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
+from gateway.models import Message, Priority
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -90,12 +91,15 @@ class Webhooks:
         self._lock = threading.Lock()
 
     # ---- wiring -----------------------------------------------------------------------------
-    def attach(self, queue: Any, inbound_handlers: Iterable[Any] = ()) -> None:
-        """Listen to a Queue's status changes and to StoringInbound handlers' received SMS."""
+    def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
+        """Listen to a Queue's status changes (message.status), an InboundPipeline's stored messages
+        (message.received: one event per SMS, however many parts it came in) and an Audience's
+        ledger entries (contact.opted_out / contact.opted_in, from any source)."""
         queue.status_listeners.append(self.on_status)
-        for handler in inbound_handlers:
-            if self.on_received not in handler.received:
-                handler.received.append(self.on_received)
+        if inbound is not None and self.on_received not in inbound.on_received:
+            inbound.on_received.append(self.on_received)
+        if audience is not None and self.on_consent not in audience.on_consent:
+            audience.on_consent.append(self.on_consent)
 
     def start(self) -> None:
         self._stop.clear()
@@ -169,15 +173,23 @@ class Webhooks:
         if status is not None and status != "queued":
             self.on_status(message_id, status, callback_only=True)
 
-    def on_received(self, part: InboundPart) -> None:
-        """StoringInbound.received: an SMS (or one part of a long one) was stored."""
-        concat = None
-        if part.concat_ref is not None:
-            concat = {"reference": part.concat_ref, "total": part.concat_total, "seq": part.concat_seq}
+    def on_received(self, message: InboundMessage) -> None:
+        """InboundPipeline.on_received: an SMS was stored (after reassembly, after its commit)."""
         self.emit("message.received", {
-            "id": part.id, "modem": part.modem, "from": part.sender, "text": part.text,
-            "sent_at": _iso(part.sent_at), "received_at": _iso(part.received_at), "concat": concat,
-            "error": part.error})
+            "id": message.id, "from": message.sender, "sim": message.modem, "text": message.text,
+            "parts": message.parts, "complete": message.complete, "contact_id": message.contact_id,
+            "keyword": message.keyword, "sent_at": _iso(message.sent_at),
+            "received_at": _iso(message.received_at)})
+
+    def on_consent(self, contact: Contact, event: ConsentEvent) -> None:
+        """Audience.on_consent: a ledger entry was committed. A double opt-in request is not consent
+        yet, so it is no event; the customer's YES is."""
+        event_type = {ConsentKind.OPT_OUT: "contact.opted_out", ConsentKind.OPT_IN: "contact.opted_in"}.get(event.kind)
+        if event_type is None:
+            return
+        self.emit(event_type, {
+            "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
+            "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": _iso(event.at)})
 
     def set_callback(self, message_id: int, url: str, api_key_id: int | None) -> None:
         with self.sessions.begin() as session:

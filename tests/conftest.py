@@ -45,12 +45,18 @@ def modem_list():
 
 @pytest.fixture
 def web_context(queue, database, clock, webhooks, modem_list):
+    """What the daemon hands the web app: a real queue, audience and inbound pipeline (not started:
+    tests feed it parts by hand), webhooks listening to all three."""
+    from gateway.audience import Audience
     from gateway.config import Config
+    from gateway.inbound import InboundPipeline
     from web.context import WebContext
 
-    webhooks.attach(queue)
+    audience = Audience(queue.sessions, clock, queue)
+    inbound = InboundPipeline(queue.sessions, clock, queue, audience)
+    webhooks.attach(queue, inbound=inbound, audience=audience)
     return WebContext(queue=queue, sessions=db.sessions(database), clock=clock, config=Config(),
-                      webhooks=webhooks, modems=lambda: modem_list)
+                      webhooks=webhooks, audience=audience, inbound=inbound, modems=lambda: modem_list)
 
 
 @pytest.fixture

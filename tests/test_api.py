@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import apikeys, db
+from gateway.audience import Audience
 from gateway.clock import FakeClock
 from gateway.config import Config
 from gateway.models import Message, MessageStatus
@@ -291,7 +292,7 @@ def test_idempotency_survives_a_restart(tmp_path, clock):
         sessions = db.sessions(engine)
         queue = Queue(sessions, clock)
         context = WebContext(queue=queue, sessions=sessions, clock=clock, config=Config(),
-                             webhooks=Webhooks(sessions, clock))
+                             webhooks=Webhooks(sessions, clock), audience=Audience(sessions, clock, queue))
         return engine, queue, create_app(context).test_client()
 
     engine, queue, client = boot()

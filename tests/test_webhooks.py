@@ -184,25 +184,46 @@ def test_per_message_callback_url_is_signed_with_the_keys_secret(client, make_ke
     assert receiver.bad_signatures == 0
 
 
-def test_message_received_from_the_inbound_handler(web_context, client, make_key, receivers, clock):
+def receive(web_context, clock, sender: str, text: str, *, concat=None) -> None:
+    """An SMS part stored as the engine stores it, handed to the inbound pipeline."""
     from gateway.models import InboundPart
 
+    ref, total, seq = concat or (None, None, None)
+    with web_context.sessions.begin() as session:
+        part = InboundPart(modem="sim1", sender=sender, text=text, received_at=clock.now(), raw_pdu="00",
+                           concat_ref=ref, concat_total=total, concat_seq=seq)
+        session.add(part)
+    web_context.inbound(part)
+
+
+def test_message_received_once_per_reassembled_sms(web_context, client, make_key, receivers, clock):
     admin = make_key("admin")
     receiver = receivers()
     receiver.secret = register(client, admin, receiver.url, ["message.received"])["secret"]
+    receive(web_context, clock, TO, "Hello, do you have ", concat=(7, 2, 1))
+    assert web_context.webhooks.run_once() == 0  # half a message is not a message yet
+    receive(web_context, clock, TO, "size 42?", concat=(7, 2, 2))
+    assert web_context.webhooks.run_once() == 1
+    [event] = receiver.received
+    data = event["data"]
+    assert event["type"] == "message.received"
+    assert (data["from"], data["text"], data["sim"], data["parts"], data["complete"]) == (
+        TO, "Hello, do you have size 42?", "sim1", 2, True)
+    assert data["contact_id"] is not None  # an unknown sender became a contact
 
-    class Handler:  # StoringInbound's listener list, without a modem
-        received: list = []
-    web_context.webhooks.attach(web_context.queue, [Handler])
-    with web_context.sessions.begin() as session:
-        part = InboundPart(modem="sim1", sender=TO, text="STOP", received_at=clock.now(), raw_pdu="00")
-        session.add(part)
-    for listener in Handler.received:
-        listener(part)
-    web_context.webhooks.run_once()
-    data = receiver.received[0]["data"]
-    assert receiver.received[0]["type"] == "message.received"
-    assert (data["from"], data["text"], data["modem"], data["id"]) == (TO, "STOP", "sim1", part.id)
+
+def test_stop_by_sms_and_opt_in_by_api_are_consent_events(web_context, client, make_key, receivers, clock):
+    admin = make_key("admin")
+    receiver = receivers()
+    receiver.secret = register(client, admin, receiver.url, ["contact.opted_out", "contact.opted_in"])["secret"]
+    receive(web_context, clock, TO, " Stop. ")
+    web_context.audience.opt_in(TO, source="api", detail="signed up at the till")
+    assert web_context.webhooks.run_once() == 2
+    out, back = receiver.received
+    assert (out["type"], out["data"]["number"], out["data"]["source"]) == ("contact.opted_out", TO, "keyword")
+    assert out["data"]["inbound_message_id"] is not None
+    assert (back["type"], back["data"]["source"], back["data"]["detail"]) == (
+        "contact.opted_in", "api", "signed up at the till")
 
 
 def test_unreachable_receiver_is_an_attempt_with_an_error(webhooks, clock):

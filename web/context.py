@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.audience import Audience
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.inbound import InboundPipeline
 from gateway.queue import Queue
 from gateway.webhooks import Webhooks
 
@@ -22,6 +24,9 @@ class WebContext:
     clock: Clock
     config: Config
     webhooks: Webhooks
+    audience: Audience  # the one way to opt in or out (webhooks hear it)
+    # the running inbound pipeline, told to reload keywords after a change (None: nothing to tell)
+    inbound: InboundPipeline | None = None
     # status, health and limits of each modem (gateway.modem_status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
