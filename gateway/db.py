@@ -66,10 +66,16 @@ class _WriteSerialisedConnection(sqlite3.Connection):
         return super().cursor(factory or _WriteSerialisedCursor)
 
     def before_statement(self, sql: str) -> None:
-        if not self._holding and sql.lstrip()[:6].upper().startswith(_WRITES):
+        head = sql.lstrip()[:9].upper()
+        savepoint = head.startswith("SAVEPOINT")
+        if not self._holding and (savepoint or head.startswith(_WRITES)):
             if not self._write_lock.acquire(timeout=30):
                 raise sqlite3.OperationalError("database is locked (waited 30 s for this process's writer)")
             self._holding = True
+        if savepoint and not self.in_transaction:
+            # sqlite3 opens a transaction only before INSERT/UPDATE/DELETE; a SAVEPOINT outside one
+            # would be a transaction of its own, and its RELEASE a commit the outer rollback can't undo
+            super().execute("BEGIN IMMEDIATE")
 
     def _release(self) -> None:
         if self._holding:

@@ -345,19 +345,29 @@ def test_modems_list_and_one(client, make_key, modem_list):
     assert get(client, "/modems/sim9", key).status_code == 404
 
 
-def test_inbound_list_and_one(client, make_key, queue, clock):
+def test_inbound_list_and_one(client, make_key, web_context, clock):
     from gateway.models import InboundPart
 
-    with queue.sessions.begin() as session:
-        for i in range(3):
-            session.add(InboundPart(modem="sim1", sender=TO, text=f"reply {i}", received_at=clock.now(), raw_pdu="00"))
+    def receive(text: str, concat=(None, None, None)) -> None:
+        ref, total, seq = concat
+        with web_context.sessions.begin() as session:
+            part = InboundPart(modem="sim1", sender=TO, text=text, received_at=clock.now(), raw_pdu="00",
+                               concat_ref=ref, concat_total=total, concat_seq=seq)
+            session.add(part)
+        web_context.inbound(part)
+
+    receive("reply 0")
+    receive("reply 1, in two ", (9, 2, 1))
+    receive("parts", (9, 2, 2))
+    receive("reply 2")
     key = make_key("read")
     page = get(client, "/inbound?limit=2", key).json
-    assert [p["text"] for p in page["items"]] == ["reply 2", "reply 1"] and page["next_cursor"]
+    assert [p["text"] for p in page["items"]] == ["reply 2", "reply 1, in two parts"] and page["next_cursor"]
+    assert page["items"][1]["parts"] == 2 and page["items"][1]["complete"] is True
     rest = get(client, f"/inbound?limit=2&cursor={page['next_cursor']}", key).json
     assert [p["text"] for p in rest["items"]] == ["reply 0"] and rest["next_cursor"] is None
     one = get(client, f"/inbound/{page['items'][0]['id']}", key).json
-    assert one["from"] == TO and one["modem"] == "sim1"
+    assert one["from"] == TO and one["sim"] == "sim1" and one["contact_id"] is not None
     assert get(client, "/inbound?from=07700900123", key).json["items"][0]["from"] == TO
     assert get(client, "/inbound/999", key).status_code == 404
 

@@ -4,6 +4,8 @@ routes, validation and OpenAPI entries come from the same declarations."""
 
 from __future__ import annotations
 
-from web.api import health, inbound, keys, messages, metrics, modems, openapi, segments, webhooks
+from web.api import (
+    consent, contacts, health, inbound, keys, keywords, messages, metrics, modems, openapi, segments, webhooks,
+)
 
-MODULES = (messages, inbound, modems, segments, health, metrics, webhooks, keys, openapi)
+MODULES = (messages, inbound, contacts, consent, keywords, modems, segments, health, metrics, webhooks, keys, openapi)

@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from gateway import apikeys
@@ -398,6 +399,21 @@ def _alternative(schema: dict[str, Any], body: Any) -> dict[str, Any]:
             if set(option.get("required", ())) <= set(body):
                 return option
     return schema["oneOf"][0]
+
+
+def paginate(call: Call, query: Any, id_column: Any,
+             to_dict: Callable[[Session, Any], dict[str, Any]]) -> tuple[int, Any]:
+    """Run a newest-first list query one page at a time (`limit`, `cursor` from the query string)."""
+    limit = call.query["limit"]
+    query = query.order_by(id_column.desc()).limit(limit + 1)
+    before = decode_cursor(call.query.get("cursor"))
+    if before is not None:
+        query = query.where(id_column < before)
+    with call.ctx.sessions() as session:
+        rows = session.scalars(query).all()
+        page, more = rows[:limit], len(rows) > limit
+        items = [to_dict(session, row) for row in page]
+    return 200, {"items": items, "next_cursor": encode_cursor(page[-1].id) if more else None}
 
 
 def encode_cursor(before_id: int) -> str:

@@ -1,0 +1,150 @@
+"""The audience part of the REST API: contacts, groups, consent, keywords — through the Flask test
+client, a real SQLite file, the real Audience and inbound pipeline."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.models import InboundPart, Message, MessageStatus
+
+TO = "+447700900123"
+OTHER = "+447700900124"
+
+
+def call(client, method: str, path: str, key, body=None):
+    return client.open(f"/api/v1{path}", method=method, json=body, headers=key.headers)
+
+
+def test_contacts_create_read_update_list(client, make_key):
+    key = make_key("send,read")
+    made = call(client, "POST", "/contacts", key, {"number": "07700 900123", "name": "Amira", "language": "ar",
+                                                    "birthday": "1990-05-01", "tags": ["vip"], "fields": {"size": 42}})
+    assert made.status_code == 201, made.json
+    contact = made.json
+    assert (contact["number"], contact["consent"], contact["tags"], contact["fields"]) == (TO, "none", ["vip"], {"size": 42})
+    assert call(client, "POST", "/contacts", key, {"number": TO}).status_code == 409
+    changed = call(client, "PATCH", f"/contacts/{contact['id']}", key, {"name": "Amira K.", "tags": ["vip", "shoes"],
+                                                                        "timezone": "Asia/Dubai"})
+    assert changed.status_code == 200 and changed.json["tags"] == ["shoes", "vip"]
+    assert changed.json["timezone"] == "Asia/Dubai"
+    call(client, "POST", "/contacts", key, {"number": OTHER, "name": "Boris"})
+    call(client, "POST", "/contacts", key, {"number": "+447700900125", "name": "Chen"})
+    page = call(client, "GET", "/contacts?limit=2", key).json
+    assert [c["name"] for c in page["items"]] == ["Chen", "Boris"] and page["next_cursor"]
+    rest = call(client, "GET", f"/contacts?limit=2&cursor={page['next_cursor']}", key).json
+    assert [c["name"] for c in rest["items"]] == ["Amira K."] and rest["next_cursor"] is None
+    assert [c["name"] for c in call(client, "GET", "/contacts?tag=shoes", key).json["items"]] == ["Amira K."]
+    assert [c["name"] for c in call(client, "GET", "/contacts?q=bor", key).json["items"]] == ["Boris"]
+    assert call(client, "GET", f"/contacts/{contact['id']}", key).json["groups"] == []
+    assert call(client, "GET", "/contacts/99999", key).status_code == 404
+
+
+def test_contact_input_errors_are_precise(client, make_key):
+    key = make_key("send")
+    cases = [({"number": "12"}, "number"), ({"number": TO, "colour": "red"}, "colour"),
+             ({"number": TO, "birthday": "1990-13-45"}, "birthday"), ({"number": TO, "timezone": "Mars/Base"}, "timezone"),
+             ({"name": "no number"}, "number")]
+    for body, field in cases:
+        response = call(client, "POST", "/contacts", key, body)
+        assert response.status_code == 422, (body, response.json)
+        assert response.json["errors"][0]["field"] == field, (body, response.json)
+
+
+def test_scopes_are_enforced(client, make_key):
+    reader, sender = make_key("read"), make_key("send")
+    assert call(client, "POST", "/contacts", reader, {"number": TO}).status_code == 403
+    assert call(client, "POST", "/consent/opt-out", reader, {"number": TO}).status_code == 403
+    assert call(client, "POST", "/keywords", sender, {"word": "FASHION", "action": "reply", "reply": "Hi"}).status_code == 403
+    assert client.get("/api/v1/contacts").status_code == 401
+
+
+def test_groups_and_members(client, make_key):
+    key = make_key("send,read")
+    group = call(client, "POST", "/groups", key, {"name": "fashion"}).json
+    assert call(client, "POST", "/groups", key, {"name": "fashion"}).status_code == 409
+    bad = call(client, "POST", f"/groups/{group['id']}/members", key, {"numbers": [TO, "nope"]})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "numbers[1]"
+    added = call(client, "POST", f"/groups/{group['id']}/members", key, {"numbers": [TO, "07700 900124", TO]})
+    assert added.json == {"added": 2, "already": 0}
+    assert call(client, "POST", f"/groups/{group['id']}/members", key, {"numbers": [TO]}).json == {"added": 0, "already": 1}
+    assert call(client, "GET", f"/groups/{group['id']}", key).json["members"] == 2
+    members = call(client, "GET", "/contacts?group=fashion", key).json["items"]
+    assert sorted(c["number"] for c in members) == [TO, OTHER]
+    assert all(c["consent"] == "none" for c in members)  # joining a list by API is not consent
+    assert call(client, "DELETE", f"/groups/{group['id']}/members/{members[0]['id']}", key).status_code == 204
+    assert call(client, "DELETE", f"/groups/{group['id']}/members/{members[0]['id']}", key).status_code == 404
+    assert call(client, "DELETE", f"/groups/{group['id']}", key).status_code == 204
+    assert call(client, "GET", f"/groups/{group['id']}", key).status_code == 404
+    assert len(call(client, "GET", "/contacts", key).json["items"]) == 2  # the contacts stay
+
+
+def test_opt_out_by_api_suppresses_marketing_queued_before(client, make_key, queue, web_context):
+    key = make_key("send,read")
+    assert call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "web_form",
+                                                         "detail": "checkout form"}).status_code == 201
+    promo = queue.enqueue(TO, "20% off today", kind="marketing")
+    out = call(client, "POST", "/consent/opt-out", key, {"number": "07700 900123", "detail": "asked at the till"})
+    assert out.status_code == 201 and out.json["contact"]["consent"] == "opted_out"
+    claimed = queue.claim("sim1")
+    assert claimed.id == promo.id
+    from gateway.send_check import ConsentCheck, rules_from
+
+    verdict = ConsentCheck(queue.sessions, web_context.clock, rules_from(web_context.config.consent))(claimed)
+    assert verdict.action == "suppress"
+    history = call(client, "GET", "/consent?number=07700900123", key).json
+    assert history["consent"] == "opted_out"
+    assert [(e["kind"], e["source"]) for e in history["events"]] == [("opt_in", "web_form"), ("opt_out", "api")]
+    opt_outs = call(client, "GET", "/opt-outs", key).json["items"]
+    assert [(o["number"], o["detail"]) for o in opt_outs] == [(TO, "asked at the till")]
+    assert call(client, "GET", "/consent", key).json["errors"][0]["field"] == "number"
+    assert call(client, "GET", f"/consent?number={OTHER}", key).status_code == 404
+    assert call(client, "POST", "/consent/opt-out", key, {"number": TO, "source": "keyword"}).status_code == 422
+    assert [c["number"] for c in call(client, "GET", "/contacts?consent=opted_out", key).json["items"]] == [TO]
+    assert call(client, "GET", "/contacts?consent=opted_in", key).json["items"] == []
+
+
+def test_erasing_a_contact_keeps_them_suppressed(client, make_key, queue):
+    key = make_key("send,read")
+    contact = call(client, "POST", "/contacts", key, {"number": TO, "name": "Olga", "fields": {"city": "Omsk"}}).json
+    call(client, "POST", "/consent/opt-in", key, {"number": TO})
+    assert call(client, "DELETE", f"/contacts/{contact['id']}", key).status_code == 204
+    erased = call(client, "GET", f"/contacts/{contact['id']}", key).json
+    assert (erased["name"], erased["fields"], erased["consent"]) == (None, {}, "opted_out")
+    # a later import or sign-up by someone else does not undo it silently: the ledger shows why
+    assert erased["consent_history"][-1]["detail"] == "personal data erased on request"
+
+
+def test_keywords_configure_the_running_pipeline(client, make_key, web_context, clock, queue):
+    from gateway import keyword_store
+
+    with web_context.sessions.begin() as session:
+        keyword_store.seed_defaults(session, clock.now())  # as the daemon does at start
+    admin = make_key("admin,read")
+    made = call(client, "POST", "/keywords", admin, {"word": "Fashion", "action": "join", "group": "fashion",
+                                                      "reply": "Welcome to our fashion list!"})
+    assert made.status_code == 201, made.json
+    assert call(client, "POST", "/keywords", admin, {"word": "FASHION!", "action": "reply", "reply": "x"}).status_code == 409
+    assert call(client, "POST", "/keywords", admin, {"word": "VIP", "action": "join"}).status_code == 422  # no group
+    with web_context.sessions.begin() as session:
+        part = InboundPart(modem="sim1", sender=TO, text=" fashion! ", received_at=clock.now(), raw_pdu="00")
+        session.add(part)
+    web_context.inbound(part)
+    member = call(client, "GET", "/contacts?group=fashion", admin).json["items"]
+    assert [c["number"] for c in member] == [TO]
+    with queue.sessions() as session:
+        texts = session.scalars(select(Message.text).where(Message.to_number == TO)).all()
+    assert texts == ["Welcome to our fashion list!"]
+    stop = next(k for k in call(client, "GET", "/keywords?limit=1000", admin).json["items"] if k["label"] == "STOP")
+    assert call(client, "PATCH", f"/keywords/{stop['id']}", admin, {"enabled": False}).status_code == 409
+    assert call(client, "DELETE", f"/keywords/{stop['id']}", admin).status_code == 409
+    assert call(client, "DELETE", f"/keywords/{made.json['id']}", admin).status_code == 204
+    assert call(client, "GET", f"/keywords/{made.json['id']}", admin).status_code == 404
+
+
+def test_marketing_status_unchanged_by_reads(client, make_key, queue):
+    """Reading contacts and consent never changes a message (a GET has no side effects)."""
+    key = make_key("read")
+    message = queue.enqueue(TO, "hello", kind="marketing")
+    call(client, "GET", "/contacts", key)
+    call(client, "GET", "/opt-outs", key)
+    assert queue.get(message.id).status == MessageStatus.QUEUED

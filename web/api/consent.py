@@ -1,0 +1,116 @@
+"""/consent: opt-outs and opt-ins recorded in the ledger through gateway.audience (so webhooks hear
+them and double opt-in applies), a number's history, and the opt-out list.
+
+Writes need the `send` scope: a web shop's sign-up form or a till records consent as it happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway import consent, contacts
+from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+from gateway.numbers import InvalidNumber
+from web.api.contacts import NUMBER, contact_dict, event_dict
+from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
+from web.api.messages import iso
+
+API_SOURCES = sorted(ConsentSource.VALUES - {ConsentSource.KEYWORD})  # an SMS keyword comes from a handset
+DETAIL = {"type": "string", "minLength": 1, "maxLength": 1000,
+          "description": "proof or context: the form, the staff member, the signed paper's reference"}
+CHANGE_IN: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["number"],
+    "properties": {"number": NUMBER, "source": {"type": "string", "enum": API_SOURCES, "default": "api"},
+                   "detail": DETAIL},
+}
+OPT_OUT_IN = {**CHANGE_IN, "properties": {
+    **CHANGE_IN["properties"],
+    "scope": {"type": "string", "enum": sorted(ConsentScope.VALUES), "default": "marketing",
+              "description": "marketing (STOP) or all (STOPALL: nothing at all)"}}}
+EVENT = {"type": "object", "required": ["id", "kind", "scope", "source", "at"], "properties": {
+    "id": ID, "kind": {"type": "string", "enum": sorted(ConsentKind.ALL)}, "scope": {"type": "string"},
+    "source": {"type": "string"}, "at": TIMESTAMP, "detail": {"type": ["string", "null"]},
+    "inbound_message_id": {"type": ["integer", "null"]}}}
+OUTCOME = {"type": "object", "required": ["contact", "event"], "properties": {
+    "contact": {"type": "object"}, "event": EVENT,
+    "confirmation_message_id": {"type": ["integer", "null"],
+                                "description": "the \"Reply YES to confirm\" SMS, with double opt-in"}}}
+HISTORY = {"type": "object", "required": ["number", "consent", "events"], "properties": {
+    "number": {"type": "string"}, "consent": {"type": "string"}, "events": {"type": "array", "items": EVENT}}}
+OPT_OUT_ROW = {"type": "object", "required": ["contact_id", "number", "scope", "source", "at"], "properties": {
+    "id": ID, "contact_id": ID, "number": {"type": "string"}, "scope": {"type": "string"},
+    "source": {"type": "string"}, "at": TIMESTAMP, "detail": {"type": ["string", "null"]}}}
+
+
+def register(api: Api) -> None:
+    @api.operation("POST", "/consent/opt-out", summary="Record an opt-out (STOP) for a number", tag="consent",
+                   scopes=("send",), body=OPT_OUT_IN, idempotent=True,
+                   description="Takes effect at once: marketing already queued for the number is suppressed "
+                               "when its turn comes. Unknown numbers become contacts.",
+                   responses={201: ("recorded", OUTCOME)})
+    def opt_out(call: Call) -> tuple[int, Any]:
+        number = _number(call)
+        outcome = call.ctx.audience.opt_out(number, source=call.body.get("source", "api"),
+                                            scope=call.body.get("scope", ConsentScope.MARKETING),
+                                            detail=call.body.get("detail"))
+        return 201, _outcome(call, outcome)
+
+    @api.operation("POST", "/consent/opt-in", summary="Record an opt-in for a number", tag="consent",
+                   scopes=("send",), body=CHANGE_IN, idempotent=True,
+                   description="With double opt-in configured this records a request and texts "
+                               "\"Reply YES to confirm\"; the customer's YES grants consent.",
+                   responses={201: ("recorded", OUTCOME)})
+    def opt_in(call: Call) -> tuple[int, Any]:
+        number = _number(call)
+        outcome = call.ctx.audience.opt_in(number, source=call.body.get("source", "api"),
+                                           detail=call.body.get("detail"))
+        return 201, _outcome(call, outcome)
+
+    @api.operation("GET", "/consent", summary="A number's consent and its whole ledger", tag="consent",
+                   scopes=("read",), query={"number": {**NUMBER, "description": "required"}},
+                   responses={200: ("the history, oldest first", HISTORY)})
+    def history(call: Call) -> tuple[int, Any]:
+        if "number" not in call.query:
+            raise invalid("number", "is required")
+        try:
+            number = contacts.parse_number(call.query["number"], call.ctx.queue.default_region)[0]
+        except InvalidNumber as exc:
+            raise invalid("number", str(exc)) from None
+        with call.ctx.sessions() as session:
+            contact = contacts.find(session, number)
+            if contact is None:
+                raise ApiError(404, f"no contact with number {number}")
+            return 200, {"number": number, "consent": consent.state_of(session, contact.id).status,
+                         "events": [event_dict(e) for e in consent.history(session, contact.id)]}
+
+    @api.operation("GET", "/opt-outs", summary="Numbers whose newest decision is an opt-out, newest first",
+                   tag="consent", scopes=("read",), query={"limit": LIMIT, "cursor": CURSOR},
+                   responses={200: ("a page of opt-outs", page_of(OPT_OUT_ROW))})
+    def opt_outs(call: Call) -> tuple[int, Any]:
+        latest = consent.latest_decisions().subquery()
+        query = (select(ConsentEvent).join(latest, latest.c.event_id == ConsentEvent.id)
+                 .where(ConsentEvent.kind == ConsentKind.OPT_OUT))
+        return paginate(call, query, ConsentEvent.id, _opt_out_row)
+
+
+def _number(call: Call) -> str:
+    try:
+        return contacts.parse_number(call.body["number"], call.ctx.queue.default_region)[0]
+    except InvalidNumber as exc:
+        raise invalid("number", str(exc)) from None
+
+
+def _outcome(call: Call, outcome: Any) -> dict[str, Any]:
+    with call.ctx.sessions() as session:
+        contact = session.get(Contact, outcome.contact.id)
+        assert contact is not None
+        return {"contact": contact_dict(session, contact), "event": event_dict(outcome.event),
+                "confirmation_message_id": outcome.confirmation_id}
+
+
+def _opt_out_row(session: Any, event: ConsentEvent) -> dict[str, Any]:
+    number = session.scalar(select(Contact.number).where(Contact.id == event.contact_id))
+    return {"id": event.id, "contact_id": event.contact_id, "number": number, "scope": event.scope,
+            "source": event.source, "at": iso(event.at), "detail": event.detail}
