@@ -179,3 +179,18 @@ class InboundPart(Base):
     concat_seq: Mapped[int | None] = mapped_column(Integer)
     raw_pdu: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)  # why it could not be decoded, if it could not
+
+
+class MessageTemplate(Base):
+    """A named text with placeholders ("Hi {first_name}, your table is ready"), used by the API, the
+    console and campaigns; gateway.templating fills it in."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="transactional")  # what messages from it are
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+

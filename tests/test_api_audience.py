@@ -148,3 +148,32 @@ def test_marketing_status_unchanged_by_reads(client, make_key, queue):
     call(client, "GET", "/contacts", key)
     call(client, "GET", "/opt-outs", key)
     assert queue.get(message.id).status == MessageStatus.QUEUED
+
+
+def test_templates_and_sending_from_one(client, make_key, queue):
+    admin = make_key("admin,send,read")
+    assert call(client, "POST", "/templates", admin, {"name": "bad", "body": "Hi {name.upper}"}).status_code == 422
+    made = call(client, "POST", "/templates", admin, {"name": "table-ready", "kind": "transactional",
+                                                       "body": "Hi {first_name}, table for {people} is ready {{today}}"})
+    assert made.status_code == 201 and made.json["placeholders"] == ["first_name", "people"]
+    assert call(client, "POST", "/templates", admin, {"name": "table-ready", "body": "x"}).status_code == 409
+    call(client, "POST", "/contacts", admin, {"number": TO, "name": "Amira Khalil"})
+    sent = call(client, "POST", "/messages", admin, {"to": TO, "template": "table-ready", "variables": {"people": 4}})
+    assert sent.status_code == 202, sent.json
+    assert queue.get(sent.json["id"]).text == "Hi Amira, table for 4 is ready {today}"
+    missing = call(client, "POST", "/messages", admin, {"to": OTHER, "template": "table-ready"})
+    assert missing.status_code == 422
+    assert missing.json["errors"] == [{"field": "variables", "message": "no value for {first_name}, {people}"}]
+    unknown = call(client, "POST", "/messages", admin, {"messages": [{"to": TO, "text": "ok"},
+                                                                     {"to": TO, "template": "nope"}]})
+    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "messages[1].template"
+    promo = call(client, "POST", "/templates", admin, {"name": "promo", "kind": "marketing", "body": "20% off, {first_name}"})
+    sent = call(client, "POST", "/messages", admin, {"to": TO, "template": "promo"})
+    assert queue.get(sent.json["id"]).kind == "marketing"  # the template's kind is the default
+    changed = call(client, "PATCH", f"/templates/{promo.json['id']}", admin, {"body": "25% off, {first_name}"})
+    assert changed.json["body"] == "25% off, {first_name}"
+    page = call(client, "GET", "/templates?limit=1", admin).json
+    assert [t["name"] for t in page["items"]] == ["promo"] and page["next_cursor"]
+    assert call(client, "DELETE", f"/templates/{promo.json['id']}", admin).status_code == 204
+    assert call(client, "GET", f"/templates/{promo.json['id']}", admin).status_code == 404
+    assert call(client, "POST", "/templates", make_key("send"), {"name": "x", "body": "y"}).status_code == 403

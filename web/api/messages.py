@@ -21,11 +21,18 @@ MAX_BULK = 1000
 MAX_EXPIRES_IN = 30 * 86400
 
 MESSAGE_IN = {
-    "type": "object", "additionalProperties": False, "required": ["to", "text"],
+    "type": "object", "additionalProperties": False, "required": ["to"],
+    "description": "`text`, or `template` (a name from /templates) with its `variables`: one of the two",
     "properties": {
         "to": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["+447700900123", "07700 900123"],
                "description": "E.164 (+447700900123) or national (07700 900123, in the gateway's default region)"},
         "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "examples": ["Your code is 123456"]},
+        "template": {"type": "string", "minLength": 1, "maxLength": 100, "examples": ["otp"],
+                     "description": "send this template instead of `text`; its kind is the default `kind`"},
+        "variables": {"type": "object", "maxProperties": 50,
+                      "additionalProperties": {"type": ["string", "number", "boolean"], "maxLength": 1600},
+                      "description": "values for the template's placeholders; the recipient's contact "
+                                     "supplies {name}, {first_name} and its custom fields otherwise"},
         "priority": {"type": "string", "enum": ["high", "normal", "bulk"], "default": "normal"},
         "kind": {"type": "string", "enum": ["transactional", "marketing"], "default": "transactional"},
         "sim": {"type": "string", "minLength": 1, "maxLength": 64, "description": "send from this SIM only"},
@@ -83,7 +90,7 @@ def register(api: Api) -> None:
                                "and the errors name each item (`messages[3].to`).")
     def send_messages(call: Call) -> tuple[int, Any, dict[str, str]]:
         bulk = "messages" in call.body
-        items = call.body["messages"] if bulk else [call.body]
+        items = _with_texts(call, call.body["messages"] if bulk else [call.body], bulk)
         _check(call, items, bulk)
         accepted = []
         with call.ctx.write_lock:
@@ -156,6 +163,54 @@ def _enqueue(call: Call, i: int, item: dict[str, Any], bulk: bool) -> dict[str, 
         call.ctx.webhooks.catch_up(message.id)
     return {"id": message.id, "status": message.status, "to": message.to_number,
             "segments": message.segments, "encoding": message.encoding}
+
+
+def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[str, Any]]:
+    """Each item with its `text`: given, or its template filled in (for that recipient's contact)."""
+    from gateway import contacts
+    from gateway.templating import MissingVariable, contact_values, render
+    from web.api.templates import find
+
+    out: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    with call.ctx.sessions() as session:
+        for i, item in enumerate(items):
+            prefix = f"messages[{i}]." if bulk else ""
+            if ("text" in item) == ("template" in item):
+                errors.append({"field": prefix + "text", "message": "give either text or template"})
+                continue
+            if "template" not in item:
+                if "variables" in item:
+                    errors.append({"field": prefix + "variables", "message": "only with a template"})
+                out.append(item)
+                continue
+            template = find(session, item["template"])
+            if template is None:
+                errors.append({"field": prefix + "template", "message": f"no template named {item['template']!r}"})
+                continue
+            values: dict[str, Any] = {}
+            try:
+                contact = contacts.find(session, normalise(item["to"], call.ctx.queue.default_region))
+            except ValueError:
+                contact = None  # _check reports the number
+            if contact is not None:
+                values.update(contact_values(contact.name, contact.fields))
+            values.update(item.get("variables", {}))
+            try:
+                text = render(template.body, values)
+            except (MissingVariable, ValueError) as exc:
+                errors.append({"field": prefix + "variables", "message": str(exc)})
+                continue
+            if len(text) > MAX_TEXT:
+                errors.append({"field": prefix + "variables", "message": f"the text would be {len(text)} characters (at most {MAX_TEXT})"})
+                continue
+            filled = {k: v for k, v in item.items() if k not in ("template", "variables")}
+            out.append({**filled, "text": text, "kind": item.get("kind", template.kind)})
+            if len(errors) >= 50:
+                break
+    if errors:
+        raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+    return out
 
 
 def _check(call: Call, items: list[dict[str, Any]], bulk: bool) -> None:

@@ -1,0 +1,46 @@
+"""Templates are pure: table tests and a property."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.templating import MissingVariable, TemplateError, contact_values, placeholders, render
+
+
+@pytest.mark.parametrize("template, values, text", [
+    ("Your code is {code}", {"code": "123456"}, "Your code is 123456"),
+    ("Привет, {first_name}! Скидка {pct}%", {"first_name": "Ольга", "pct": 20}, "Привет, Ольга! Скидка 20%"),
+    ("مرحبا {name}", {"name": "أمل"}, "مرحبا أمل"),
+    ("{{literal}} {x}", {"x": "y"}, "{literal} y"),
+    ("no placeholders", {}, "no placeholders"),
+    ("{a}{a}", {"a": "1"}, "11"),
+])
+def test_render(template, values, text):
+    assert render(template, values) == text
+
+
+@pytest.mark.parametrize("template", ["{", "}", "{a.b}", "{a[0]}", "{x:>10}", "{x!r}", "{0}", "{}", "{ x }"])
+def test_broken_templates_are_refused(template):
+    with pytest.raises(TemplateError):
+        placeholders(template)
+
+
+def test_every_missing_value_is_named():
+    with pytest.raises(MissingVariable) as caught:
+        render("Hi {name}, {code} at {shop}", {"code": "1"})
+    assert caught.value.names == ["name", "shop"]
+    assert str(caught.value) == "no value for {name}, {shop}"
+
+
+def test_contact_values():
+    assert contact_values("Amira Khalil", {"size": 42, "bad key": 1, "city": None}) == {
+        "size": 42, "name": "Amira Khalil", "first_name": "Amira"}
+    assert contact_values(None, None) == {}
+
+
+@given(st.text())
+def test_text_without_braces_renders_as_itself(text):
+    plain = text.replace("{", "").replace("}", "")
+    assert render(plain, {}) == plain
