@@ -30,6 +30,6 @@ class WebContext:
     # status, health and limits of each modem (gateway.modem_status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
-    # API threads queue one at a time: SQLite has one writer, and threads that wait on its lock
-    # sleep in coarse steps (the tail latency doubles); a Python lock hands over at once
+    # API writes run one at a time, so a handler's check-then-write holds (a duplicate number or
+    # name is a 409, not a race); a bulk POST's messages get consecutive ids
     write_lock: threading.Lock = field(default_factory=threading.Lock)
