@@ -116,7 +116,10 @@ class ModemWorker:
                     log.exception("%s: worker step failed", self.name)
                     self.clock.wait(self._stop, 1.0)
         finally:
-            self._give_back_next("gateway stopping")
+            try:
+                self._give_back_next("gateway stopping")
+            except Exception:  # a restart's recovery puts it back anyway
+                log.exception("%s: could not give back the message claimed ahead", self.name)
             self._claimer.shutdown(wait=True)
 
     def _step(self) -> None:
@@ -171,9 +174,13 @@ class ModemWorker:
         if self.next_slot(now) <= now:
             self._next = self._claimer.submit(self._claim)
 
-    def _take_next(self) -> Claimed | None:
+    def _collect_next(self) -> Claimed | None:
+        """The claim started by _claim_next_meanwhile, once it finished (None if none was started)."""
         future, self._next = self._next, None
-        claimed = future.result() if future is not None else None
+        return future.result() if future is not None else None  # a failed claim raises here, in the worker
+
+    def _take_next(self) -> Claimed | None:
+        claimed = self._collect_next()
         if claimed is not None and self.queue.more_urgent_due(self.name, claimed.priority):
             self.queue.release(claimed.id, "a more urgent message came first")
             return None
@@ -181,8 +188,7 @@ class ModemWorker:
 
     def _give_back_next(self, reason: str) -> None:
         """A message claimed ahead goes back to the queue unchanged (modem down, stopping, limits)."""
-        future, self._next = self._next, None
-        claimed = future.result() if future is not None else None
+        claimed = self._collect_next()
         if claimed is not None:
             self.queue.release(claimed.id, reason)
 
