@@ -171,5 +171,10 @@ class Daemon:
         lines.append(f"AT conversation log: {data_dir / 'serial.log'}")
         lines.append(f"Database: {self.config.database_url}")
         lines.append(f"Queue a message: .venv/bin/gsmgw send --config {self.config.source} +447700900123 'Hello'")
+        if self.web_server is not None:
+            host = getattr(self.web_server, "effective_host", "127.0.0.1")
+            port = getattr(self.web_server, "effective_port", "")
+            lines.append(f"REST API: http://{host}:{port}/api/v1 (docs/api.md); a key for it: "
+                         f".venv/bin/gsmgw apikey create --config {self.config.source} --name me --scopes send,read")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)

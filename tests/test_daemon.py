@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,10 @@ def test_run_simulate_sends_and_stops_on_ctrl_c_within_10_s(tmp_path):
                 break
         output = "".join(lines)
         assert "sim1   ready" in output and "sim2   ready" in output, output
+        api = re.search(r"REST API: (http://\S+/api/v1)", output)
+        assert api, output
+        with urllib.request.urlopen(f"{api.group(1)}/health", timeout=10) as response:
+            assert json.load(response)["status"] in ("pass", "warn")
         sent = subprocess.run([sys.executable, "-m", "gateway.cli", "send", "--config", str(config),
                                "+447700900123", "hello from the CLI"], capture_output=True, text=True, check=True)
         message_id = int(sent.stdout.strip())
