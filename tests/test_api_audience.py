@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.models import InboundPart, Message, MessageStatus
+from gateway.models import InboundPart, Message
 
 TO = "+447700900123"
 OTHER = "+447700900124"
@@ -139,15 +139,6 @@ def test_keywords_configure_the_running_pipeline(client, make_key, web_context, 
     assert call(client, "DELETE", f"/keywords/{stop['id']}", admin).status_code == 409
     assert call(client, "DELETE", f"/keywords/{made.json['id']}", admin).status_code == 204
     assert call(client, "GET", f"/keywords/{made.json['id']}", admin).status_code == 404
-
-
-def test_marketing_status_unchanged_by_reads(client, make_key, queue):
-    """Reading contacts and consent never changes a message (a GET has no side effects)."""
-    key = make_key("read")
-    message = queue.enqueue(TO, "hello", kind="marketing")
-    call(client, "GET", "/contacts", key)
-    call(client, "GET", "/opt-outs", key)
-    assert queue.get(message.id).status == MessageStatus.QUEUED
 
 
 def test_templates_and_sending_from_one(client, make_key, queue):

@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from gateway import consent, contacts
 from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
-from gateway.numbers import InvalidNumber
 from web.api.contacts import NUMBER, contact_dict, event_dict
-from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
+from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate
 from web.api.messages import iso
 
 API_SOURCES = sorted(ConsentSource.VALUES - {ConsentSource.KEYWORD})  # an SMS keyword comes from a handset
@@ -51,7 +50,7 @@ def register(api: Api) -> None:
                                "when its turn comes. Unknown numbers become contacts.",
                    responses={201: ("recorded", OUTCOME)})
     def opt_out(call: Call) -> tuple[int, Any]:
-        number = _number(call)
+        number = number_of(call, call.body["number"], "number")
         outcome = call.ctx.audience.opt_out(number, source=call.body.get("source", "api"),
                                             scope=call.body.get("scope", ConsentScope.MARKETING),
                                             detail=call.body.get("detail"))
@@ -63,7 +62,7 @@ def register(api: Api) -> None:
                                "\"Reply YES to confirm\"; the customer's YES grants consent.",
                    responses={201: ("recorded", OUTCOME)})
     def opt_in(call: Call) -> tuple[int, Any]:
-        number = _number(call)
+        number = number_of(call, call.body["number"], "number")
         outcome = call.ctx.audience.opt_in(number, source=call.body.get("source", "api"),
                                            detail=call.body.get("detail"))
         return 201, _outcome(call, outcome)
@@ -74,10 +73,7 @@ def register(api: Api) -> None:
     def history(call: Call) -> tuple[int, Any]:
         if "number" not in call.query:
             raise invalid("number", "is required")
-        try:
-            number = contacts.parse_number(call.query["number"], call.ctx.queue.default_region)[0]
-        except InvalidNumber as exc:
-            raise invalid("number", str(exc)) from None
+        number = number_of(call, call.query["number"], "number")
         with call.ctx.sessions() as session:
             contact = contacts.find(session, number)
             if contact is None:
@@ -93,13 +89,6 @@ def register(api: Api) -> None:
         query = (select(ConsentEvent).join(latest, latest.c.event_id == ConsentEvent.id)
                  .where(ConsentEvent.kind == ConsentKind.OPT_OUT))
         return paginate(call, query, ConsentEvent.id, _opt_out_row)
-
-
-def _number(call: Call) -> str:
-    try:
-        return contacts.parse_number(call.body["number"], call.ctx.queue.default_region)[0]
-    except InvalidNumber as exc:
-        raise invalid("number", str(exc)) from None
 
 
 def _outcome(call: Call, outcome: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from gateway.audience_models import (
 )
 from gateway.numbers import InvalidNumber
 from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate,
+    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate,
 )
 from web.api.messages import iso
 
@@ -89,7 +89,7 @@ def register(api: Api) -> None:
                    scopes=("send",), body=CONTACT_IN, idempotent=True, conflict="a contact with this number exists",
                    responses={201: ("the new contact", CONTACT_DETAIL)})
     def create_contact(call: Call) -> tuple[int, Any]:
-        number = _number(call, call.body["number"], "number")
+        number = number_of(call, call.body["number"], "number")
         now = call.ctx.clock.now()
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
             if contacts.find(session, number) is not None:
@@ -202,13 +202,6 @@ def register(api: Api) -> None:
         if not gone:
             raise ApiError(404, f"contact {call.path['contact_id']} is not in group {group.name!r}")
         return 204, None
-
-
-def _number(call: Call, raw: str, field: str) -> str:
-    try:
-        return contacts.parse_number(raw, call.ctx.queue.default_region)[0]
-    except InvalidNumber as exc:
-        raise invalid(field, str(exc)) from None
 
 
 def _contact(session: Session, contact_id: int) -> Contact:

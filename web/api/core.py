@@ -401,6 +401,17 @@ def _alternative(schema: dict[str, Any], body: Any) -> dict[str, Any]:
     return schema["oneOf"][0]
 
 
+def number_of(call: Call, raw: str, field: str) -> str:
+    """A phone number from the request in E.164 (national ones in the gateway's region), or a 422
+    naming the field."""
+    from gateway.numbers import normalise
+
+    try:
+        return normalise(raw, call.ctx.queue.default_region)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
+
+
 def paginate(call: Call, query: Any, id_column: Any,
              to_dict: Callable[[Session, Any], dict[str, Any]]) -> tuple[int, Any]:
     """Run a newest-first list query one page at a time (`limit`, `cursor` from the query string)."""

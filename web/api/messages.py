@@ -13,8 +13,8 @@ from gateway.models import Message, MessageStatus, Priority
 from gateway.numbers import normalise
 from gateway.queue import MAX_TEXT, RejectedMessage
 from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor,
-    page_of,
+    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, number_of, page_of,
+    paginate,
 )
 
 MAX_BULK = 1000
@@ -114,25 +114,18 @@ def register(api: Api) -> None:
                    responses={200: ("a page of messages", page_of(SUMMARY))})
     def list_messages(call: Call) -> tuple[int, Any]:
         q = call.query
-        query = select(Message).order_by(Message.id.desc()).limit(q["limit"] + 1)
+        query = select(Message)
         if "status" in q:
             query = query.where(Message.status == q["status"])
         if "since" in q:
             query = query.where(Message.created_at >= q["since"])
         if "to" in q:
-            query = query.where(Message.to_number == _number(call, q["to"], "to"))
+            query = query.where(Message.to_number == number_of(call, q["to"], "to"))
         if "sim" in q:
             query = query.where(Message.sim == q["sim"])
         if "kind" in q:
             query = query.where(Message.kind == q["kind"])
-        before = decode_cursor(q.get("cursor"))
-        if before is not None:
-            query = query.where(Message.id < before)
-        with call.ctx.sessions() as session:
-            rows = session.scalars(query).all()
-        page, more = rows[:q["limit"]], len(rows) > q["limit"]
-        return 200, {"items": [summary(m) for m in page],
-                     "next_cursor": encode_cursor(page[-1].id) if more else None}
+        return paginate(call, query, Message.id, lambda _session, m: summary(m))
 
     @api.operation("DELETE", "/messages/{message_id}", summary="Cancel a message that has not started sending",
                    tag="messages", scopes=("send",), path_params=MESSAGE_ID,
@@ -248,13 +241,6 @@ def url_problem(url: str) -> str | None:
     if any(c.isspace() or ord(c) < 32 for c in url):
         return "must not contain spaces or control characters"
     return None
-
-
-def _number(call: Call, raw: str, name: str) -> str:
-    try:
-        return normalise(raw, call.ctx.queue.default_region)
-    except ValueError as exc:
-        raise ApiError(422, f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]) from None
 
 
 def _detail(call: Call, message_id: int) -> dict[str, Any]:
