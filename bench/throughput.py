@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import threading
 import time
@@ -40,7 +39,7 @@ from gateway.engine import Engine, StoringInbound
 from gateway.limits import Limits
 from gateway.models import MessageStatus
 from gateway.queue import Queue
-from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.supervisor import ModemSettings, ModemSupervisor
 
 SEND_DELAY = 0.5
 

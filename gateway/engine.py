@@ -7,12 +7,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from gateway.clock import Clock
 from gateway.limits import Limits
-from gateway.models import InboundPart, Message, Modem
-from gateway.queue import Queue
+from gateway.models import InboundPart, Modem
+from gateway.queue import Candidate, Queue
 from gateway.routing import ModemView, may_take
 from gateway.worker import ModemWorker, PreSendCheck, RetryPolicy
 from modem.pdu import StatusReport
@@ -94,20 +92,11 @@ class Engine:
         return {name: ModemView(name, w.supervisor.state is ModemState.READY, w.next_slot())
                 for name, w in self.workers.items()}
 
-    def _may_take_for(self, modem: str) -> Callable[[Message], bool]:
+    def _may_take_for(self, modem: str) -> Callable[[Candidate], bool]:
         if not self.sticky or len(self.workers) < 2:
             return lambda message: True
         views, now = self.views(), self.clock.time()
-
-        def decide(message: Message) -> bool:
-            return may_take(modem, self._last_sim(message.to_number, message.id), views, now, sticky=True)
-        return decide
-
-    def _last_sim(self, number: str, before_id: int) -> str | None:
-        with self.queue.sessions() as session:
-            return session.scalar(select(Message.sim).where(
-                Message.to_number == number, Message.sim.is_not(None), Message.id < before_id)
-                .order_by(Message.id.desc()).limit(1))
+        return lambda message: may_take(modem, message.last_sim, views, now, sticky=True)
 
     # ---- expiry -----------------------------------------------------------------------------
     def _expire_loop(self) -> None:

@@ -12,11 +12,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.clock import Clock
+from gateway.group_commit import GroupCommit
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
 from modem.encoding import segment_info
@@ -24,6 +26,20 @@ from modem.pdu import StatusReport, new_concat_reference
 
 log = logging.getLogger("gsmgw.queue")
 MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
+
+# The send path (claim, submitting, sent, status reports) runs as Core statements on these tables:
+# it happens several times per message, and the ORM's unit of work costs more than the SQL itself.
+MESSAGES = Message.__table__
+PARTS = Part.__table__
+EVENTS = MessageEvent.__table__
+
+
+class Candidate(Protocol):
+    """What routing sees of a due message when a worker looks for one to claim."""
+
+    id: int
+    to_number: str
+    last_sim: str | None  # the SIM that last sent to this number, for stickiness
 
 
 class RejectedMessage(ValueError):
@@ -70,6 +86,11 @@ class Queue:
         self.ref16 = ref16
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
+
+        bind = sessions.kw["bind"]
+        assert isinstance(bind, Engine)
+        self._engine = bind
+        self.group = GroupCommit(bind)  # the send path's writes: several workers share a commit
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -121,54 +142,22 @@ class Queue:
                 log.exception("status listener failed for message %d", message_id)
 
     # ---- claiming ---------------------------------------------------------------------------
-    def claim(self, modem: str, *, may_take: Callable[[Message], bool] = lambda m: True,
-              batch: int = 20) -> Claimed | None:
+    def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True) -> Claimed | None:
         """Take the most urgent due message this modem may send; None if there is none."""
         now = self.clock.now()
-        with self.sessions() as session:
-            candidates = session.scalars(
-                select(Message)
-                .where(Message.status == MessageStatus.QUEUED, Message.not_before <= now,
-                       (Message.sim_requested.is_(None)) | (Message.sim_requested == modem))
-                .order_by(Message.priority, Message.id).limit(batch)
-            ).all()
-            for message in candidates:
-                if message.expires_at is not None and message.expires_at <= now:
-                    continue  # the expiry sweep records it
-                if message.sim is not None and message.sim != modem and _partly_sent(session, message.id):
-                    continue  # the rest of a multipart must come from the same number
-                if not may_take(message):
-                    continue
-                attempts = message.attempts + 1
-                taken = session.execute(
-                    update(Message).where(Message.id == message.id, Message.status == MessageStatus.QUEUED)
-                    .values(status=MessageStatus.SENDING, sim=modem, attempts=Message.attempts + 1,
-                            updated_at=now)
-                ).rowcount
-                if not taken:
-                    continue  # another worker (or gateway) was quicker
-                session.add(MessageEvent(message_id=message.id, status=MessageStatus.SENDING, at=now,
-                                         detail=f"on {modem}"))
-                parts = session.scalars(select(Part).where(Part.message_id == message.id)).all()
-                session.commit()
-                self._changed(message.id, MessageStatus.SENDING)
-                return Claimed(message.id, message.to_number, message.text, message.kind,
-                               message.concat_ref, attempts,
-                               tuple(p.seq for p in parts if p.status == PartStatus.PENDING),
-                               {p.seq: p.id for p in parts}, message.expires_at, message.priority)
-        return None
+        claimed = self.group.run(lambda conn: _claim(conn, modem, may_take, now))
+        if claimed is not None:
+            self._changed(claimed.id, MessageStatus.SENDING)
+        return claimed
 
     def more_urgent_due(self, modem: str, priority: int) -> bool:
         """Is a message of a higher priority than `priority` due for this modem? (A message claimed
         ahead of time steps aside for it: a one-time code never waits behind a promotion.)"""
         if priority <= Priority.HIGH:
             return False
-        with self.sessions() as session:
-            return session.scalar(
-                select(Message.id).where(
-                    Message.status == MessageStatus.QUEUED, Message.priority < priority,
-                    Message.not_before <= self.clock.now(),
-                    (Message.sim_requested.is_(None)) | (Message.sim_requested == modem)).limit(1)) is not None
+        with self._engine.connect() as conn:
+            return conn.scalar(SQL["more_urgent"], {"now": self.clock.now(), "modem": modem,
+                                                    "priority": priority}) is not None
 
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None) -> None:
@@ -177,21 +166,14 @@ class Queue:
         `after`: the previous message's last part, accepted by the network but not yet recorded; its
         `sent` goes into this same commit, so the modem waits for one transaction between two sends.
         """
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            part = session.get_one(Part, part_id)
-            part.status, part.modem, part.submitted_at = PartStatus.SUBMITTING, modem, now
-            session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq,
-                                     status=PartStatus.SUBMITTING, at=now, detail=modem))
-            finished = _record_sent(session, after, now) if after is not None else None
+        finished = self.group.run(lambda conn: _submitting(conn, part_id, modem, after, self.clock.now()))
         if finished is not None:
             self._changed(finished, MessageStatus.SENT)
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
-        with self.sessions.begin() as session:
-            finished = _record_sent(session, Accepted(part_id, reference, last), self.clock.now())
+        finished = self.group.run(lambda conn: _sent(conn, Accepted(part_id, reference, last), self.clock.now()))
         if finished is not None:
             self._changed(finished, MessageStatus.SENT)
 
@@ -350,37 +332,8 @@ class Queue:
 
         Returns the message id it matched, or None.
         """
-        now = self.clock.now()
-        digits = re.sub(r"\D", "", report.recipient)[-9:]
-        new: str | None = None
-        with self.sessions.begin() as session:
-            parts = session.scalars(
-                select(Part).where(Part.modem == modem, Part.reference == report.reference,
-                                   Part.status.in_((PartStatus.SENT, PartStatus.DELIVERED, PartStatus.FAILED)))
-                .order_by(Part.submitted_at.desc()).limit(5)).all()
-            part = next((p for p in parts if p.message.to_number.endswith(digits)), None)
-            if part is None:
-                return None
-            outcome = report.outcome
-            part.report_status, part.report_at = report.status, now
-            if outcome == "pending":
-                return part.message_id
-            part.status = PartStatus.DELIVERED if outcome == "delivered" else PartStatus.FAILED
-            session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, status=part.status, at=now,
-                                     detail=f"status report 0x{report.status:02X}"))
-            message = part.message
-            statuses = {p.status for p in message.parts}
-            if statuses == {PartStatus.DELIVERED}:
-                new = MessageStatus.DELIVERED
-            elif PartStatus.FAILED in statuses and message.status in (MessageStatus.SENT, MessageStatus.SENDING):
-                new = MessageStatus.FAILED
-            if new and message.status != new:
-                message.status, message.finished_at, message.updated_at = new, now, now
-                session.add(MessageEvent(message_id=message.id, status=new, at=now))
-            else:
-                new = None
-            matched = message.id
-        if new:
+        matched, new = self.group.run(lambda conn: _apply_report(conn, modem, report, self.clock.now()))
+        if new is not None and matched is not None:
             self._changed(matched, new)
         return matched
 
@@ -395,16 +348,135 @@ class Queue:
             return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
 
 
-def _record_sent(session: Session, accepted: Accepted, now: datetime) -> int | None:
-    """Mark a part sent; returns the message id when that made the message `sent`."""
-    part = session.get_one(Part, accepted.part_id)
-    part.status, part.reference, part.sent_at = PartStatus.SENT, accepted.reference, now
-    session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, status=PartStatus.SENT,
-                             at=now, detail=f"reference {accepted.reference}"))
+def _prepared() -> dict[str, Any]:
+    """The send path's statements, built once: building a statement costs more than running it."""
+    m, p = MESSAGES.c, PARTS.c
+    earlier = MESSAGES.alias("earlier")
+    last_sim = (select(earlier.c.sim)
+                .where(earlier.c.to_number == m.to_number, earlier.c.sim.is_not(None), earlier.c.id < m.id)
+                .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
+    due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
+           (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
+    return {
+        "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
+                             m.priority, last_sim.label("last_sim"))
+        .where(*due).order_by(m.priority, m.id).limit(CLAIM_BATCH),
+        "more_urgent": select(m.id).where(*due, m.priority < bindparam("priority")).limit(1),
+        "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
+                updated_at=bindparam("now")),
+        "parts_of": select(p.id, p.seq, p.status).where(p.message_id == bindparam("message_id")),
+        "partly_sent": select(func.count()).select_from(PARTS)
+        .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
+        "submitting": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
+        .returning(p.message_id, p.seq),
+        "sent": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
+        .returning(p.message_id, p.seq),
+        "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"))
+        .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
+        "reported": select(p.id, p.message_id, p.seq, m.to_number).join(MESSAGES, m.id == p.message_id)
+        .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
+               p.status.in_((PartStatus.SENT, PartStatus.DELIVERED, PartStatus.FAILED)))
+        .order_by(p.submitted_at.desc()).limit(5),
+        "report": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(report_status=bindparam("report_status"), report_at=bindparam("now")),
+        "report_final": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(report_status=bindparam("report_status"), report_at=bindparam("now"),
+                status=bindparam("part_status")),
+        "statuses": select(p.status, m.status.label("message_status")).join(MESSAGES, m.id == p.message_id)
+        .where(p.message_id == bindparam("message_id")),
+        "message_final": update(MESSAGES).where(m.id == bindparam("message_id"))
+        .values(status=bindparam("message_status"), finished_at=bindparam("now"), updated_at=bindparam("now")),
+        "events": insert(EVENTS),
+    }
+
+
+CLAIM_BATCH = 20
+SQL = _prepared()
+
+
+def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
+    for message in conn.execute(SQL["candidates"], {"now": now, "modem": modem}).all():
+        if message.expires_at is not None and message.expires_at <= now:
+            continue  # the expiry sweep records it
+        if message.sim is not None and message.sim != modem and _partly_sent(conn, message.id):
+            continue  # the rest of a multipart must come from the same number
+        if not may_take(message):
+            continue
+        if not conn.execute(SQL["take"], {"message_id": message.id, "modem": modem, "now": now}).rowcount:
+            continue  # another gateway sharing the database was quicker
+        conn.execute(SQL["events"], [_event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
+        parts = conn.execute(SQL["parts_of"], {"message_id": message.id}).all()
+        return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
+                       message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
+                       {p.seq: p.id for p in parts}, message.expires_at, message.priority)
+    return None
+
+
+def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime) -> int | None:
+    row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
+    events = [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)]
+    finished = _record_sent(conn, after, now, events) if after is not None else None
+    conn.execute(SQL["events"], events)
+    return finished
+
+
+def _sent(conn: Connection, accepted: Accepted, now: datetime) -> int | None:
+    events: list[dict[str, Any]] = []
+    finished = _record_sent(conn, accepted, now, events)
+    conn.execute(SQL["events"], events)
+    return finished
+
+
+def _record_sent(conn: Connection, accepted: Accepted, now: datetime, events: list[dict[str, Any]]) -> int | None:
+    """Mark a part sent (its events appended to `events`); returns the message id when that made the
+    message `sent`."""
+    row = conn.execute(SQL["sent"], {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
+    events.append(_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq))
     if not accepted.last:
         return None
-    _set_status(session, session.get_one(Message, part.message_id), MessageStatus.SENT, None, now)
-    return part.message_id
+    conn.execute(SQL["message_sent"], {"message_id": row.message_id, "now": now})
+    events.append(_event(row.message_id, MessageStatus.SENT, now))
+    return int(row.message_id)
+
+
+def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
+    """Match a report to the newest part this modem sent with that reference and number: (the message
+    it matched, the message's new status if the report changed it)."""
+    digits = re.sub(r"\D", "", report.recipient)[-9:]
+    candidates = conn.execute(SQL["reported"], {"modem": modem, "ref": report.reference}).all()
+    part = next((c for c in candidates if c.to_number.endswith(digits)), None)
+    if part is None:
+        return None, None
+    values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
+    if report.outcome == "pending":
+        conn.execute(SQL["report"], values)
+        return part.message_id, None
+    part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
+    conn.execute(SQL["report_final"], {**values, "part_status": part_status})
+    events = [_event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
+    rows = conn.execute(SQL["statuses"], {"message_id": part.message_id}).all()
+    statuses, current = {row.status for row in rows}, rows[0].message_status
+    new: str | None = None
+    if statuses == {PartStatus.DELIVERED}:
+        new = MessageStatus.DELIVERED
+    elif PartStatus.FAILED in statuses and current in (MessageStatus.SENT, MessageStatus.SENDING):
+        new = MessageStatus.FAILED
+    if new is not None and current != new:
+        conn.execute(SQL["message_final"], {"message_id": part.message_id, "message_status": new, "now": now})
+        events.append(_event(part.message_id, new, now))
+    else:
+        new = None
+    conn.execute(SQL["events"], events)
+    return part.message_id, new
+
+
+def _event(message_id: int, status: str, at: datetime, detail: str | None = None,
+           part_seq: int | None = None) -> dict[str, Any]:
+    """A message_events row (every key present, so a list of them is one executemany)."""
+    return {"message_id": message_id, "part_seq": part_seq, "status": status, "at": at, "detail": detail}
 
 
 def _set_status(session: Session, message: Message, status: str, detail: str | None, now: datetime) -> None:
@@ -418,6 +490,5 @@ def _set_status(session: Session, message: Message, status: str, detail: str | N
     session.add(MessageEvent(message_id=message.id, status=status, at=now, detail=detail))
 
 
-def _partly_sent(session: Session, message_id: int) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(Part).where(
-        Part.message_id == message_id, Part.status != PartStatus.PENDING)))
+def _partly_sent(db: Session | Connection, message_id: int) -> bool:
+    return bool(db.scalar(SQL["partly_sent"], {"message_id": message_id}))

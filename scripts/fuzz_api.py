@@ -3,7 +3,7 @@
 Starts `gsmgw run --simulate 2` with a config in a temporary directory (web.listen on a free
 127.0.0.1 port), creates an admin API key with `gsmgw apikey create`, waits for /health to pass,
 and runs `schemathesis run` on /api/v1/openapi.json. Fails on any 5xx or any response that does not
-match the document. `make fuzz` runs it; so does CI after `make test`.
+match the document. `make fuzz` runs it; so does CI, before `make test`.
 
     .venv/bin/python scripts/fuzz_api.py [--max-examples 30] [--max-time 90]
 """
