@@ -13,8 +13,11 @@ Phases, each on fresh modems and a fresh database:
   (b) modems that take 0.5 s per AT+CMGS (`--send-delay 0.5`: the answer to the PDU comes 0.5 s after
       it; every other command answers at once, as on a real modem), 1 then 4, same procedure.
       utilisation = modem busy time / (modems x wall), with busy time taken from the virtual modems'
-      own record file: 0.5 s for each part it accepted (`utilisation`); the same with busy time from
-      ModemWorker.busy_seconds (time inside the host's AT+CMGS exchange) as `utilisation_worker_*`.
+      own record file: for each part it accepted, from the moment its PDU arrived to the moment the
+      answer was due (0.5 s plus the modem's own handling of the PDU); the host's reaction to an
+      answer, its commit and the AT+CMGS/prompt exchange all count as idle (`utilisation`). The
+      same with busy time from ModemWorker.busy_seconds (time inside the host's AT+CMGS exchange)
+      as `utilisation_worker_*`.
       speedup_4_modems = msg/s with 4 modems / msg/s with 1, both from this run.
   (c) one zero-latency modem, idle: one message at a time; the time from Queue.enqueue() returning to
       the virtual modem accepting the PDU (its record `epoch`, same wall clock, 1 ms resolution), so
@@ -117,7 +120,8 @@ def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
         accepted = [e for e in entries if start_wall <= e["epoch"] <= end_wall + 0.001]
         per_modem = {m: sum(1 for e in accepted if e["modem"] == m) for m in sim.ports}
     return {"modems": modems, "messages": messages, "seconds": wall, "msg_per_s": messages / wall,
-            "busy_record": len(accepted) * send_delay, "busy_worker": busy_worker, "per_modem": per_modem,
+            "busy_record": sum(e["answer_at"] - e["received"] for e in accepted),
+            "busy_worker": busy_worker, "per_modem": per_modem,
             "rss_mb": rss}
 
 

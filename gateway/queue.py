@@ -150,25 +150,22 @@ class Queue:
             self._changed(claimed.id, MessageStatus.SENDING)
         return claimed
 
-    def more_urgent_due(self, modem: str, priority: int) -> bool:
-        """Is a message of a higher priority than `priority` due for this modem? (A message claimed
-        ahead of time steps aside for it: a one-time code never waits behind a promotion.)"""
-        if priority <= Priority.HIGH:
-            return False
-        with self._engine.connect() as conn:
-            return conn.scalar(SQL["more_urgent"], {"now": self.clock.now(), "modem": modem,
-                                                    "priority": priority}) is not None
-
     # ---- per part ---------------------------------------------------------------------------
-    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None) -> None:
+    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
+                        unless_more_urgent_than: int | None = None) -> bool:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
 
         `after`: the previous message's last part, accepted by the network but not yet recorded; its
         `sent` goes into this same commit, so the modem waits for one transaction between two sends.
+        `unless_more_urgent_than`: a priority; if a more urgent message is due for this modem, the
+        part is left pending and False comes back (a message claimed ahead steps aside for it: a
+        one-time code never waits behind a promotion). `after` is recorded either way.
         """
-        finished = self.group.run(lambda conn: _submitting(conn, part_id, modem, after, self.clock.now()))
+        finished, submitting = self.group.run(
+            lambda conn: _submitting(conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than))
         if finished is not None:
             self._changed(finished, MessageStatus.SENT)
+        return submitting
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
@@ -415,12 +412,19 @@ def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], 
     return None
 
 
-def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime) -> int | None:
-    row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
-    events = [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)]
+def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime,
+                unless_more_urgent_than: int | None) -> tuple[int | None, bool]:
+    """(the message `after` finished, if any; whether the part is now `submitting`)."""
+    events: list[dict[str, Any]] = []
     finished = _record_sent(conn, after, now, events) if after is not None else None
-    conn.execute(SQL["events"], events)
-    return finished
+    urgent = unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
+        SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None
+    if not urgent:
+        row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
+        events.append(_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
+    if events:
+        conn.execute(SQL["events"], events)
+    return finished, not urgent
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> int | None:

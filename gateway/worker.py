@@ -48,6 +48,10 @@ class Verdict:
 
 
 SEND = Verdict("send")
+
+
+class _SteppedAside(Exception):
+    """A message claimed ahead gives way to a more urgent one (raised before its PDU goes)."""
 PreSendCheck = Callable[[Claimed], Verdict]
 
 
@@ -84,6 +88,7 @@ class ModemWorker:
         self._claimer: ThreadPoolExecutor | None = None
         self._next: Future[Claimed | None] | None = None  # claimed while the modem was busy
         self._accepted: Accepted | None = None  # recorded with the next part's `submitting` commit
+        self._ahead: int | None = None  # the message being sent was claimed ahead (it may step aside)
 
     def start(self) -> None:
         since = self.clock.time() - max(self.limits.longest_window, self.limits.min_gap_s)
@@ -180,10 +185,10 @@ class ModemWorker:
         return future.result() if future is not None else None  # a failed claim raises here, in the worker
 
     def _take_next(self) -> Claimed | None:
+        """The message claimed ahead; its first part's `submitting` commit makes it step aside if a
+        more urgent message came meanwhile."""
         claimed = self._collect_next()
-        if claimed is not None and self.queue.more_urgent_due(self.name, claimed.priority):
-            self.queue.release(claimed.id, "a more urgent message came first")
-            return None
+        self._ahead = claimed.id if claimed is not None else None
         return claimed
 
     def _give_back_next(self, reason: str) -> None:
@@ -249,16 +254,33 @@ class ModemWorker:
 
     def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, last: bool) -> bool:
         """Send one part; record its fate (the message's too after its last part). False when the
-        message must not continue now."""
-        self.queue.part_submitting(part_id, self.name, after=self._take_accepted())
-        self._times.append(self.clock.time())
-        prune(self._times, self.limits, self.clock.time())
-        if last:
-            self._claim_next_meanwhile()
+        message must not continue now.
+
+        The `submitting` commit (carrying the previous part's `sent`) runs while the modem answers
+        AT+CMGS with its prompt, and the PDU goes only once that commit is done."""
+        after = self._take_accepted()
+        recorded = False
+        yield_to = claimed.priority if self._ahead == claimed.id else None
+        self._ahead = None
+
+        def record_submitting() -> None:
+            nonlocal recorded
+            submitting = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to)
+            recorded = True
+            if not submitting:
+                raise _SteppedAside()
+            self._times.append(self.clock.time())
+            prune(self._times, self.limits, self.clock.time())
+            if last:
+                self._claim_next_meanwhile()
+
         started = time.perf_counter()
         try:
             with self.supervisor.session() as session:
-                reference = session.submit(part)
+                reference = session.submit(part, before_pdu=record_submitting)
+        except _SteppedAside:  # the modem was told ESC: nothing went
+            self.queue.release(claimed.id, "a more urgent message came first")
+            return False
         except SubmitUncertain as exc:
             self.queue.part_unknown(part_id, str(exc))
             self.queue.finish(claimed.id, MessageStatus.UNKNOWN, str(exc))
@@ -273,6 +295,8 @@ class ModemWorker:
             return self._refused(claimed, part_id, exc, permanent=False)
         finally:
             self.busy_seconds += time.perf_counter() - started
+            if not recorded and after is not None:  # the modem failed before the commit that carried it
+                self.queue.part_sent(after.part_id, after.reference, last=after.last)
         accepted = Accepted(part_id, reference, last)
         if last and self._next is None:
             self.queue.part_sent(accepted.part_id, accepted.reference, last=True)  # nothing follows at once

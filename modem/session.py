@@ -331,11 +331,14 @@ class ModemSession:
         self.transport.command("AT", timeout=timeout)
 
     # ---- sending ----------------------------------------------------------------------------
-    def submit(self, part: pdu.SubmitPart) -> int | None:
+    def submit(self, part: pdu.SubmitPart, *, before_pdu: Callable[[], None] | None = None) -> int | None:
         """Hand one part to the modem; returns its TP-MR. Raises CmsError, PromptTimeout,
-        SubmitUncertain (the part may have gone) or ModemDisconnected."""
+        SubmitUncertain (the part may have gone) or ModemDisconnected.
+
+        `before_pdu` runs while the modem gets to its `> ` prompt; the PDU goes only after it
+        returned (if it raises, the send is cancelled and its error comes out here)."""
         response = self.transport.command_with_prompt(
-            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout)
+            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout, meanwhile=before_pdu)
         line = response.first("+CMGS:")
         fields = parse_fields(payload_of(line)) if line else []
         return int(fields[0]) if fields and fields[0].isdigit() else None

@@ -193,17 +193,27 @@ class AtTransport:
             return self._result(pending)
 
     def command_with_prompt(
-        self, command: str, payload: str, *, prompt_timeout: float = 10.0, timeout: float = 60.0
+        self, command: str, payload: str, *, prompt_timeout: float = 10.0, timeout: float = 60.0,
+        meanwhile: Callable[[], None] | None = None,
     ) -> Response:
         """Send a command that answers `> `, then the payload and Ctrl-Z (AT+CMGS in PDU mode).
 
-        No prompt: ESC cancels whatever the modem is waiting for, so it doesn't swallow the next
-        command as PDU text. No answer after the payload went out: SubmitUncertain, because the
-        network may have the message.
+        `meanwhile` runs after the command went out and before the payload does (the caller's
+        commit overlaps the modem's way to its prompt); if it raises, ESC cancels the input and
+        nothing is sent. No prompt: ESC cancels whatever the modem is waiting for, so it doesn't
+        swallow the next command as PDU text. No answer after the payload went out:
+        SubmitUncertain, because the network may have the message.
         """
         with self._command_lock:
             pending = self._start(command, response_prefix(command), echoes=(payload,))
             self._write(command + "\r")
+            if meanwhile is not None:
+                try:
+                    meanwhile()
+                except BaseException:
+                    pending.wait(lambda: pending.prompted or pending.done, prompt_timeout)
+                    self._abandon(pending, in_prompt=not pending.done)
+                    raise
             if not pending.wait(lambda: pending.prompted or pending.done, prompt_timeout):
                 self._abandon(pending, in_prompt=True)
                 raise PromptTimeout(f"{command!r}: no '> ' prompt within {prompt_timeout:g} s")

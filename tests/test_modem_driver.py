@@ -413,3 +413,27 @@ def test_modem_left_in_a_prompt_by_a_crashed_process(sim, inbox):
             assert len(session.send("+447700900123", "after a crash")) == 1
     finally:
         supervisor.stop()
+
+
+def test_a_failure_before_the_pdu_cancels_the_send(sim, modem1):
+    """submit(before_pdu=...): the caller's commit runs while the modem gets to its prompt; if it
+    fails, ESC cancels the input, nothing reaches the network and the line stays usable."""
+    from modem.pdu import encode_submit
+
+    calls: list[int] = []
+
+    def failing_commit() -> None:
+        calls.append(len(submitted(sim)))
+        raise RuntimeError("disk full")
+
+    part = encode_submit("+447700900123", "must not go")[0]
+    with modem1.session() as session:
+        with pytest.raises(RuntimeError, match="disk full"):
+            session.submit(part, before_pdu=failing_commit)
+        assert calls == [0]
+        assert session.transport.command("AT+CSQ").first("+CSQ:")  # not swallowed as PDU text
+        ok = encode_submit("+447700900123", "this one goes")[0]
+        reference = session.submit(ok, before_pdu=lambda: calls.append(len(submitted(sim))))
+    assert reference is not None
+    assert calls == [0, 0]  # the PDU waited for the commit both times
+    assert [r["text"] for r in submitted(sim)] == ["this one goes"]

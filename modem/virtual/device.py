@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -988,6 +989,7 @@ class VirtualModem:
         return Reply([f"+CMGW: {index}"]) if index is not None else Reply(final=self._cms(322))
 
     def _send(self, prompt: Prompt, body: bytes) -> Reply:
+        received = time.time()
         delay = self.send_delay
         if self.cmgf == 0:
             parsed = self._parse_pdu(prompt, body)
@@ -1015,7 +1017,8 @@ class VirtualModem:
         mr = self._mr
         self._mr = (self._mr + 1) % 256
         self.network.submit(self, mr=mr, recipient=recipient, text=text, encoding=encoding,
-                            concat=concat, status_report=report, raw=raw)
+                            concat=concat, status_report=report, raw=raw,
+                            busy=(received, time.time() + self.latency + delay))
         return Reply([f"+CMGS: {mr}"], delay=delay)
 
     # ==============================================================================================

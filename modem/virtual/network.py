@@ -137,14 +137,19 @@ class VirtualNetwork:
         concat: Concat | None,
         status_report: bool,
         raw: str,
+        busy: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
-        """Accept one part from `sender`: record it, route it, schedule its status report(s)."""
+        """Accept one part from `sender`: record it, route it, schedule its status report(s).
+
+        `busy`: (PDU received, answer due), wall-clock seconds: the time the modem spends on this
+        part, recorded for utilisation figures."""
+        timing = {"received": round(busy[0], 4), "answer_at": round(busy[1], 4)} if busy else {}
         entry = self.record.add({
             "modem": sender.name, "msisdn": sender.msisdn, "recipient": recipient, "text": text,
             "concat_ref": concat.reference if concat else None,
             "concat_total": concat.total if concat else 1,
             "concat_seq": concat.seq if concat else 1,
-            "mr": mr, "raw": raw, "encoding": encoding, "status_report": status_report,
+            "mr": mr, "raw": raw, "encoding": encoding, "status_report": status_report, **timing,
         })
         sent_at = datetime.now(timezone.utc).replace(microsecond=0)
         self._route(sender.msisdn, recipient, text, concat, sent_at)
