@@ -2,7 +2,8 @@
 
 The server is the real one (create_app served by waitress, 8 threads, SQLite in WAL with
 synchronous=FULL) in a child process, so the clients' CPU is not counted against it. No modem
-workers run: this measures the way in (validate, store, answer), not sending.
+workers run: this measures the way in (validate, store, answer), not sending. Every message goes to
+a different number, as a shop's traffic does.
 
     .venv/bin/python bench/api.py [--requests 3000] [--clients 4]
 
@@ -51,6 +52,10 @@ def serve(directory: str, port: int) -> None:
     context = WebContext(queue=queue, sessions=sessions, clock=clock, config=Config(), webhooks=webhooks,
                          audience=audience)
     waitress.serve(create_app(context), host="127.0.0.1", port=port, threads=8, ident="gsmgw", _quiet=True)
+
+
+def recipient(i: int) -> str:
+    return f"+4477009{10000 + i % 90000:05d}"
 
 
 def free_port() -> int:
@@ -119,8 +124,8 @@ def main() -> None:
                 mine, bad = [], []
                 for i in range(per_client):
                     started = time.perf_counter()
-                    status, _ = request(conn, "POST", "/api/v1/messages",
-                                        {"to": TO, "text": f"Your code is {n}{i:05d}"}, token)
+                    body = {"to": recipient(n * per_client + i), "text": f"Your code is {n}{i:05d}"}
+                    status, _ = request(conn, "POST", "/api/v1/messages", body, token)
                     mine.append(time.perf_counter() - started)
                     if status != 202:
                         bad.append(status)
@@ -137,8 +142,8 @@ def main() -> None:
                 thread.join()
             elapsed = time.perf_counter() - started
 
-            bulk = {"messages": [{"to": TO, "text": f"Reminder {i}: your appointment is tomorrow at 10:00"}
-                                 for i in range(1000)]}
+            bulk = {"messages": [{"to": recipient(50_000 + i),
+                                  "text": f"Reminder {i}: your appointment is tomorrow at 10:00"} for i in range(1000)]}
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             bulk_started = time.perf_counter()
             bulk_status, bulk_body = request(conn, "POST", "/api/v1/messages", bulk, token)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey
@@ -88,14 +88,16 @@ def create(sessions: sessionmaker[Session], clock: Clock, name: str, scopes: str
     return NewKey(_info(row), token, signing_secret)
 
 
+_BY_HASH = select(ApiKey.__table__).where(ApiKey.__table__.c.token_hash == bindparam("digest"))
+
+
 def verify(sessions: sessionmaker[Session], token: str) -> KeyInfo | None:
     """The key a token belongs to, if it exists and is not revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    table = ApiKey.__table__
-    with sessions() as session:  # Core, not ORM: this runs on every request
-        row = session.execute(select(table).where(table.c.token_hash == digest)).first()
+    with sessions.kw["bind"].connect() as conn:  # Core, not ORM: this runs on every request
+        row = conn.execute(_BY_HASH, {"digest": digest}).first()
     # the lookup is by hash; comparing again in constant time costs nothing and documents intent
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None

@@ -111,17 +111,27 @@ class Daemon:
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=8,
                                                  ident="gsmgw")
-        self._web_thread = threading.Thread(target=self.web_server.run, name="web", daemon=True)
+        self._web_stopping = threading.Event()
+        self._web_thread = threading.Thread(target=self._serve_web, args=(self.web_server,), name="web", daemon=True)
         self._web_thread.start()
         self.webhooks.start()
         log.info("REST API on http://%s:%s/api/v1", getattr(self.web_server, "effective_host", host),
                  getattr(self.web_server, "effective_port", port))
+
+    def _serve_web(self, server: Any) -> None:
+        try:
+            server.run()
+        except OSError:
+            # closing the sockets from _stop_web can land while the loop is in select(): EBADF
+            if not self._web_stopping.is_set():
+                raise
 
     def _stop_web(self) -> None:
         if getattr(self, "web_server", None) is not None:
             from waitress import wasyncore
 
             server, self.web_server = self.web_server, None
+            self._web_stopping.set()
             server.task_dispatcher.shutdown(timeout=5)  # requests in flight finish
             wasyncore.close_all(server._map)  # the listening socket and open connections: the loop ends
             self._web_thread.join(5)

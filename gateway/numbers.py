@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 from modem.errors import InvalidNumber
 
 
+@lru_cache(maxsize=4096)  # a request checks its number more than once; parsing is the costly part
 def normalise(raw: str, default_region: str = "GB") -> str:
     """'07700 900123' (GB) -> '+447700900123'. Raises InvalidNumber saying what is wrong.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ class RejectedMessage(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.index: int | None = None  # which item of enqueue_many
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,32 @@ class Queue:
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
                 sim: str | None = None, expires_in: float | None = None, source: str = "cli") -> Message:
         """Validate and store a message (state queued); it is sent only because it was stored."""
-        number = self._number(to)
+        return self.enqueue_many([{"to": to, "text": text, "priority": priority, "kind": kind, "sim": sim,
+                                   "expires_in": expires_in}], source=source)[0]
+
+    def enqueue_many(self, items: Sequence[Mapping[str, Any]], *, source: str) -> list[Message]:
+        """Store several messages at once, all or none, with consecutive ids. Each item: `to`, `text`
+        and optionally `priority`, `kind`, `sim`, `expires_in` (as enqueue's arguments). A bad item
+        raises RejectedMessage with its `index` before anything is stored."""
+        now = self.clock.now()
+        messages = []
+        for index, item in enumerate(items):
+            try:
+                messages.append(self._new_message(item, source, now))
+            except RejectedMessage as exc:
+                exc.index = index
+                raise
+        self.group.run(lambda conn: _insert_messages(conn, messages, now))
+        for message in messages:
+            self._changed(message.id, MessageStatus.QUEUED)
+        self._notify()
+        return messages
+
+    def _new_message(self, item: Mapping[str, Any], source: str, now: datetime) -> Message:
+        """A checked, not yet stored message with its parts (the object enqueue returns)."""
+        number = self._number(item["to"])
+        text, priority = item["text"], item.get("priority") or "normal"
+        kind, expires_in = item.get("kind") or "transactional", item.get("expires_in")
         if not isinstance(text, str) or not text:
             raise RejectedMessage("text", "must not be empty")
         if len(text) > MAX_TEXT:
@@ -108,20 +134,14 @@ class Queue:
         if expires_in is not None and expires_in <= 0:
             raise RejectedMessage("expires_in", "must be a positive number of seconds")
         info = segment_info(text, ref16=self.ref16)
-        now = self.clock.now()
         message = Message(
             to_number=number, text=text, kind=kind, priority=Priority.BY_NAME[priority],
             status=MessageStatus.QUEUED, encoding=info.encoding, segments=info.parts,
             concat_ref=new_concat_reference(self.ref16) if info.parts > 1 else None,
-            sim_requested=sim, source=source, attempts=0, created_at=now, not_before=now,
+            sim_requested=item.get("sim"), source=source, attempts=0, created_at=now, not_before=now,
             expires_at=now + timedelta(seconds=expires_in) if expires_in else None, updated_at=now,
         )
         message.parts = [Part(seq=i, total=info.parts, status=PartStatus.PENDING) for i in range(1, info.parts + 1)]
-        message.events = [MessageEvent(status=MessageStatus.QUEUED, at=now)]
-        with self.sessions.begin() as session:
-            session.add(message)
-        self._changed(message.id, MessageStatus.QUEUED)
-        self._notify()
         return message
 
     def _number(self, to: str) -> str:
@@ -387,11 +407,26 @@ def _prepared() -> dict[str, Any]:
         "message_final": update(MESSAGES).where(m.id == bindparam("message_id"))
         .values(status=bindparam("message_status"), finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
+        "new_message": insert(MESSAGES).returning(m.id),
+        "new_parts": insert(PARTS),
     }
 
 
 CLAIM_BATCH = 20
 SQL = _prepared()
+
+
+_MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
+                    "sim_requested", "source", "attempts", "created_at", "not_before", "expires_at", "updated_at")
+
+
+def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -> None:
+    """Store new messages with their parts and `queued` events; sets each message's id."""
+    for message in messages:
+        message.id = conn.execute(SQL["new_message"], {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
+    conn.execute(SQL["new_parts"], [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
+                                    for m in messages for p in m.parts])
+    conn.execute(SQL["events"], [_event(m.id, MessageStatus.QUEUED, now) for m in messages])
 
 
 def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:

@@ -39,6 +39,20 @@ def test_bad_input_is_refused_with_the_field(queue, to, text, kwargs, field):
     assert queue.depth() == {}
 
 
+def test_enqueue_many_is_all_or_none_with_consecutive_ids(queue):
+    items = [{"to": f"+44770090{i:04d}", "text": f"Reminder {i}", "priority": "bulk"} for i in range(5)]
+    with pytest.raises(RejectedMessage) as info:
+        queue.enqueue_many([*items[:3], {"to": "+447700900999", "text": ""}, *items[3:]], source="api")
+    assert (info.value.index, info.value.field) == (3, "text")
+    assert queue.depth() == {}  # the good items before it were not stored either
+    messages = queue.enqueue_many(items, source="api")
+    assert [m.id for m in messages] == list(range(messages[0].id, messages[0].id + 5))
+    stored = [queue.get(m.id) for m in messages]
+    assert [(s.to_number, s.text, s.source, s.priority) for s in stored] == [
+        (f"+44770090{i:04d}", f"Reminder {i}", "api", 2) for i in range(5)]
+    assert all([e.status for e in s.events] == ["queued"] and len(s.parts) == 1 for s in stored)
+
+
 def test_claim_order_priority_then_fifo(queue):
     ids = [queue.enqueue("+447700900123", f"bulk {i}", priority="bulk").id for i in range(2)]
     normal = queue.enqueue("+447700900123", "normal").id

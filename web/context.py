@@ -31,5 +31,5 @@ class WebContext:
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
     # API writes run one at a time, so a handler's check-then-write holds (a duplicate number or
-    # name is a 409, not a race); a bulk POST's messages get consecutive ids
+    # name is a 409, not a race); messages need none (a bulk POST is one transaction)
     write_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -92,10 +92,7 @@ def register(api: Api) -> None:
         bulk = "messages" in call.body
         items = _with_texts(call, call.body["messages"] if bulk else [call.body], bulk)
         _check(call, items, bulk)
-        accepted = []
-        with call.ctx.write_lock:
-            for i, item in enumerate(items):
-                accepted.append(_enqueue(call, i, item, bulk))
+        accepted = _enqueue(call, items, bulk)
         if bulk:
             return 202, {"messages": accepted}, {}
         return 202, accepted[0], {"Location": f"{PREFIX}/messages/{accepted[0]['id']}"}
@@ -142,20 +139,19 @@ def register(api: Api) -> None:
         return 200, _detail(call, message_id)
 
 
-def _enqueue(call: Call, i: int, item: dict[str, Any], bulk: bool) -> dict[str, Any]:
+def _enqueue(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[str, Any]]:
+    """Store the items, all or none (one transaction, consecutive ids)."""
     try:
-        message = call.ctx.queue.enqueue(
-            item["to"], item["text"], priority=item.get("priority", "normal"),
-            kind=item.get("kind", "transactional"), sim=item.get("sim"),
-            expires_in=item.get("expires_in"), source="api")
+        messages = call.ctx.queue.enqueue_many(items, source="api")
     except RejectedMessage as exc:  # _check saw everything enqueue checks; kept as a backstop
-        name = f"messages[{i}].{exc.field}" if bulk else exc.field
+        name = f"messages[{exc.index}].{exc.field}" if bulk else exc.field
         raise ApiError(422, f"{name}: {exc.reason}", errors=[{"field": name, "message": exc.reason}]) from None
-    if item.get("callback_url"):
-        call.ctx.webhooks.set_callback(message.id, item["callback_url"], call.key.id if call.key else None)
-        call.ctx.webhooks.catch_up(message.id)
-    return {"id": message.id, "status": message.status, "to": message.to_number,
-            "segments": message.segments, "encoding": message.encoding}
+    for item, message in zip(items, messages, strict=True):
+        if item.get("callback_url"):
+            call.ctx.webhooks.set_callback(message.id, item["callback_url"], call.key.id if call.key else None)
+            call.ctx.webhooks.catch_up(message.id)
+    return [{"id": m.id, "status": m.status, "to": m.to_number, "segments": m.segments, "encoding": m.encoding}
+            for m in messages]
 
 
 def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[str, Any]]:
