@@ -1,8 +1,9 @@
 """End-to-end send throughput, modem utilisation and enqueue-to-modem latency (issue 3).
 
-Everything on the gateway side is the daemon's real path (gateway/daemon.py): a SQLite file in a temp
-dir (WAL, synchronous=FULL), Queue, Engine with sticky routing, one ModemWorker + ModemSupervisor per
-modem, StoringInbound for the status reports coming back, limits off (Limits() = no caps). The
+The gateway side is the daemon itself (gateway/daemon.py `Daemon`, default config): a SQLite file in a
+temp dir (WAL, synchronous=FULL), Queue, Engine with sticky routing, the consent check before each
+send, one ModemWorker + ModemSupervisor per modem, the inbound pipeline, the webhooks and contact
+listeners hearing every status change; limits off, web server off. The
 virtual modems run in a child process per phase (`python -m modem.virtual N`), so they don't compete
 for this process's GIL. Status reports come back 1 s after each part (the simulator's default), so
 their +CDS handling and database updates are part of the load.
@@ -36,42 +37,32 @@ import time
 
 from _common import emit, percentile, rss_mb, start_simulator
 
-from gateway import db
-from gateway.clock import Clock
-from gateway.engine import Engine, StoringInbound
-from gateway.limits import Limits
+from gateway.config import LimitsSection, ModemSection, from_dict
+from gateway.daemon import Daemon
 from gateway.models import MessageStatus
-from gateway.queue import Queue
-from modem.supervisor import ModemSettings, ModemSupervisor
 
 SEND_DELAY = 0.5
 
 
 class Gateway:
-    """The daemon's composition (gateway/daemon.py Daemon.start) on ports given by a simulator."""
+    """The daemon itself (gateway/daemon.py: its composition, consent check, webhooks and contact
+    listeners included) on the simulator's ports, limits off, web server off."""
 
     def __init__(self, directory: str, ports: dict[str, str]) -> None:
-        self.clock = Clock()
-        self.db = db.make_engine(f"sqlite:///{directory}/gsmgw.db")
-        db.upgrade(self.db)
-        self.queue = Queue(db.sessions(self.db), self.clock)
-        self.engine = Engine(self.queue, self.clock, sticky=True)
-        handler = StoringInbound(self.engine, self.clock)
-        self.supervisors = []
-        for name, port in ports.items():
-            supervisor = ModemSupervisor(ModemSettings(name=name, port=port), handler,
-                                         on_state=self.engine.on_modem_state)
-            self.supervisors.append(supervisor)
-            self.engine.add_modem(supervisor, Limits())
+        config = from_dict({"gateway": {"data_dir": directory}})
+        self.daemon = Daemon(config)
+        no_caps = LimitsSection(per_minute=0, per_hour=0, per_day=0, per_month=0, min_gap_s=0.0)
+        self.daemon.attach_modems([ModemSection(name=name, port=port, limits=no_caps) for name, port in ports.items()])
+        self.queue = self.daemon.queue
+        self.engine = self.daemon.engine
+        self.supervisors = self.daemon.supervisors
         self.sent = 0
         self.all_sent = threading.Event()
         self.expect = 0
-        self.sent_at: dict[int, float] = {}
         self.queue.status_listeners.append(self._on_status)
 
     def _on_status(self, message_id: int, status: str) -> None:
         if status == MessageStatus.SENT:
-            self.sent_at[message_id] = time.time()
             self.sent += 1
             if self.sent >= self.expect:
                 self.all_sent.set()
@@ -79,15 +70,11 @@ class Gateway:
     def start_modems(self) -> None:
         for supervisor in self.supervisors:
             supervisor.start()
-        for supervisor in self.supervisors:
-            if not supervisor.wait_ready(30):
-                raise RuntimeError(f"{supervisor.name}: {supervisor.state.value} {supervisor.reason}")
+        if not self.daemon.wait_ready(30):
+            raise RuntimeError(", ".join(f"{s.name}: {s.state.value} {s.reason}" for s in self.supervisors))
 
     def stop(self) -> None:
-        self.engine.stop()
-        for supervisor in self.supervisors:
-            supervisor.stop()
-        self.db.dispose()
+        self.daemon.stop()
 
 
 def recipient(i: int) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -79,11 +79,13 @@ def import_may_opt_in(state: ConsentState) -> tuple[bool, str]:
 
 
 # ---- ledger access ----------------------------------------------------------------------------
-def state_of(session: Session, contact_id: int) -> ConsentState:
+_LEDGER_OF = (select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
+              .where(ConsentEvent.contact_id == bindparam("contact_id")).order_by(ConsentEvent.id))
+
+
+def state_of(db: Session | Connection, contact_id: int) -> ConsentState:
     """The contact's consent now, read from the ledger (no cache to go stale)."""
-    rows = session.execute(select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
-                           .where(ConsentEvent.contact_id == contact_id).order_by(ConsentEvent.id)).all()
-    return derive(EventView(*row) for row in rows)
+    return derive(EventView(*row) for row in db.execute(_LEDGER_OF, {"contact_id": contact_id}).all())
 
 
 def record(session: Session, contact: Contact, kind: str, *, source: str, at: datetime,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import phonenumbers
 from phonenumbers import timezone as number_timezones
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,6 +104,10 @@ def groups_of(session: Session, contact_id: int) -> list[str]:
                                 .where(GroupMember.contact_id == contact_id).order_by(Group.name)).all())
 
 
+_FLAG_OF_RECIPIENT = (select(Contact.flag).join(Message, Message.to_number == Contact.number)
+                      .where(Message.id == bindparam("message_id")))
+
+
 class ContactHealth:
     """Queue status listener: a number whose last few messages all failed is flagged `unreachable`
     (kept off audiences); a delivery clears the flag. Lists stay clean without anyone pruning them."""
@@ -115,6 +119,10 @@ class ContactHealth:
     def __call__(self, message_id: int, status: str) -> None:
         if status not in (MessageStatus.FAILED, MessageStatus.DELIVERED):
             return
+        with self.sessions.kw["bind"].connect() as conn:  # Core: most messages change nothing here
+            flag = conn.execute(_FLAG_OF_RECIPIENT, {"message_id": message_id}).first()
+        if flag is None or (status == MessageStatus.DELIVERED and flag[0] != "unreachable"):
+            return  # no contact, or a delivery to a number that is not flagged
         with self.sessions.begin() as session:
             number = session.scalar(select(Message.to_number).where(Message.id == message_id))
             contact = find(session, number) if number else None

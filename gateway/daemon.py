@@ -82,6 +82,15 @@ class Daemon:
             sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
+        self.attach_modems(sections)
+        self.engine.start()
+        for supervisor in self.supervisors:
+            supervisor.start()
+        self._start_web()
+
+    def attach_modems(self, sections: list[ModemSection]) -> None:
+        """The schema brought up to date, the inbound pipeline running, and a supervisor and worker
+        per modem, not started yet (the benchmarks start them in their own order)."""
         db.upgrade(self.db)
         handler = StoringInbound(self.engine, self.clock)
         handler.received.append(self.inbound)
@@ -90,10 +99,6 @@ class Daemon:
             supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
-        self.engine.start()
-        for supervisor in self.supervisors:
-            supervisor.start()
-        self._start_web()
 
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Connection, bindparam, distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience_models import Contact
@@ -39,6 +39,10 @@ def rules_from(section: ConsentSection) -> Rules:
     )
 
 
+_SOURCE_OF = select(Message.source).where(Message.id == bindparam("message_id"))
+_CONTACT_OF = select(Contact.id, Contact.timezone).where(Contact.number == bindparam("number"))
+
+
 class ConsentCheck:
     """`Engine(pre_send=ConsentCheck(...))`: claimed message in, Verdict out."""
 
@@ -51,18 +55,18 @@ class ConsentCheck:
 
     def __call__(self, claimed: Claimed) -> Verdict:
         now = self.clock.now()
-        with self.sessions() as session:
-            source = session.scalar(select(Message.source).where(Message.id == claimed.id)) or ""
-            contact = session.scalar(select(Contact).where(Contact.number == claimed.to_number))
-            consent = state_of(session, contact.id) if contact is not None else NO_CONSENT
-            sent = self._sent_in_window(session, claimed, now)
-            tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
+        with self.sessions.kw["bind"].connect() as conn:  # Core: runs before every send
+            source = conn.scalar(_SOURCE_OF, {"message_id": claimed.id}) or ""
+            contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
+            consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
+            sent = self._sent_in_window(conn, claimed, now)
+        tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
         verdict = decide(Facts(claimed.kind, source, consent, sent, tz), self.rules, now)
         if verdict.action != "send":
             log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
         return verdict
 
-    def _sent_in_window(self, session: Session, claimed: Claimed, now: datetime) -> int:
+    def _sent_in_window(self, conn: Connection, claimed: Claimed, now: datetime) -> int:
         cap = self.rules.frequency_cap if claimed.kind == "marketing" else self.rules.transactional_frequency_cap
         if not cap:
             return 0
@@ -73,7 +77,7 @@ class ConsentCheck:
                         Message.id != claimed.id, Part.submitted_at >= since))
         if claimed.kind != "marketing":
             query = query.where(Message.source != KEYWORD_SOURCE)  # answers to texts don't count
-        return int(session.scalar(query) or 0)
+        return int(conn.scalar(query) or 0)
 
 
 def _zone(name: str) -> ZoneInfo | None:

@@ -32,13 +32,17 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.clock import Clock
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
+
+_CALLBACK_OF = (select(MessageCallback.url, ApiKey.signing_secret)
+                .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
+                .where(MessageCallback.message_id == bindparam("message_id")))
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -196,11 +200,8 @@ class Webhooks:
             session.merge(MessageCallback(message_id=message_id, url=url, api_key_id=api_key_id))
 
     def _callback(self, message_id: int) -> tuple[str, str] | None:
-        with self.sessions() as session:
-            row = session.execute(
-                select(MessageCallback.url, ApiKey.signing_secret)
-                .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
-                .where(MessageCallback.message_id == message_id)).first()
+        with self.sessions.kw["bind"].connect() as conn:  # Core: runs on every status change
+            row = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
         return (row[0], row[1]) if row else None
 
     def _active_endpoints(self) -> list[tuple[int, str, str, frozenset[str]]]:
