@@ -26,6 +26,7 @@ from modem.pdu import StatusReport, new_concat_reference
 
 log = logging.getLogger("gsmgw.queue")
 MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
+MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
 
 # The send path (claim, submitting, sent, status reports) runs as Core statements on these tables:
 # it happens several times per message, and the ORM's unit of work costs more than the SQL itself.
@@ -172,20 +173,25 @@ class Queue:
 
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
-                        unless_more_urgent_than: int | None = None) -> bool:
+                        unless_more_urgent_than: int | None = None,
+                        hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
+        Returns None when the part is now `submitting`, or what held it back (it stays pending).
 
         `after`: the previous message's last part, accepted by the network but not yet recorded; its
         `sent` goes into this same commit, so the modem waits for one transaction between two sends.
         `unless_more_urgent_than`: a priority; if a more urgent message is due for this modem, the
-        part is left pending and False comes back (a message claimed ahead steps aside for it: a
-        one-time code never waits behind a promotion). `after` is recorded either way.
+        part is held back with MORE_URGENT (a message claimed ahead steps aside for it: a one-time
+        code never waits behind a promotion). `hold_if(connection)`: a last check run inside this
+        transaction, after its first write, so nothing it reads can change before the commit (the
+        consent check: a STOP that lands just before the send is seen); what it returns, if not
+        None, holds the part back. `after` is recorded either way.
         """
-        finished, submitting = self.group.run(
-            lambda conn: _submitting(conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than))
+        finished, held = self.group.run(lambda conn: _submitting(
+            conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than, hold_if))
         if finished is not None:
             self._changed(finished, MessageStatus.SENT)
-        return submitting
+        return held
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
@@ -388,6 +394,8 @@ def _prepared() -> dict[str, Any]:
         "submitting": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
         .returning(p.message_id, p.seq),
+        "unsubmit": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.PENDING, modem=None, submitted_at=None),
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
         .returning(p.message_id, p.seq),
@@ -448,18 +456,25 @@ def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], 
 
 
 def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime,
-                unless_more_urgent_than: int | None) -> tuple[int | None, bool]:
-    """(the message `after` finished, if any; whether the part is now `submitting`)."""
+                unless_more_urgent_than: int | None,
+                hold_if: Callable[[Connection], object | None] | None) -> tuple[int | None, object | None]:
+    """(the message `after` finished, if any; None if the part is now `submitting`, else what held it)."""
     events: list[dict[str, Any]] = []
     finished = _record_sent(conn, after, now, events) if after is not None else None
-    urgent = unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
-        SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None
-    if not urgent:
+    held: object | None = None
+    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
+            SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None:
+        held = MORE_URGENT
+    else:
         row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
-        events.append(_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
+        held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
+        if held is None:
+            events.append(_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
+        else:
+            conn.execute(SQL["unsubmit"], {"part_id": part_id})
     if events:
         conn.execute(SQL["events"], events)
-    return finished, not urgent
+    return finished, held
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> int | None:

@@ -54,12 +54,17 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        now = self.clock.now()
         with self.sessions.kw["bind"].connect() as conn:  # Core: runs before every send
-            source = conn.scalar(_SOURCE_OF, {"message_id": claimed.id}) or ""
-            contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
-            consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
-            sent = self._sent_in_window(conn, claimed, now)
+            return self.within(conn, claimed)
+
+    def within(self, conn: Connection, claimed: Claimed) -> Verdict:
+        """The same check on the caller's connection: the worker runs it again inside the commit
+        that marks the first part `submitting`, so a STOP recorded in between is not missed."""
+        now = self.clock.now()
+        source = conn.scalar(_SOURCE_OF, {"message_id": claimed.id}) or ""
+        contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
+        consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
+        sent = self._sent_in_window(conn, claimed, now)
         tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
         verdict = decide(Facts(claimed.kind, source, consent, sent, tz), self.rules, now)
         if verdict.action != "send":

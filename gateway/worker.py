@@ -18,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from gateway.clock import Clock
 from gateway.limits import Limits, next_slot, prune
 from gateway.models import MessageStatus
@@ -50,8 +52,17 @@ class Verdict:
 SEND = Verdict("send")
 
 
-class _SteppedAside(Exception):
-    """A message claimed ahead gives way to a more urgent one (raised before its PDU goes)."""
+def _stops(verdict: Verdict) -> bool:
+    return verdict.action == "suppress" or (verdict.action == "defer" and verdict.until is not None)
+
+
+class _Held(Exception):
+    """The `submitting` commit held the part back (raised before its PDU goes): a more urgent
+    message came first, or the consent check, run again in that commit, said no."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 PreSendCheck = Callable[[Claimed], Verdict]
 
 
@@ -224,22 +235,34 @@ class ModemWorker:
                 self._record_accepted()
                 self.queue.release(claimed.id, "gateway stopping")
                 return
-            if not self._submit(claimed, claimed.part_ids[part.seq], part, last=part is to_send[-1]):
+            if not self._submit(claimed, claimed.part_ids[part.seq], part, first=part is to_send[0],
+                                last=part is to_send[-1]):
                 return
 
     def _allowed(self, claimed: Claimed) -> bool:
         """The send-time check: runs after the claim, so a STOP that arrived after queueing counts."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
-        if verdict.action != "send":
-            self._record_accepted()
+        if not _stops(verdict):
+            return True
+        self._record_accepted()
+        self._obey(claimed, verdict)
+        return False
+
+    def _obey(self, claimed: Claimed, verdict: Verdict) -> None:
         if verdict.action == "suppress":
             self.queue.finish(claimed.id, MessageStatus.SUPPRESSED, verdict.reason)
-            return False
-        if verdict.action == "defer" and verdict.until is not None:
+        else:
+            assert verdict.until is not None
             self.queue.defer(claimed.id, verdict.until, verdict.reason)
-            return False
-        return True
+
+    def _recheck(self, claimed: Claimed) -> Callable[[Connection], Verdict | None] | None:
+        """The send-time check again, inside the first part's `submitting` commit (if it can run on
+        that commit's connection): None there means go."""
+        within = getattr(self.pre_send, "within", None)
+        if within is None:
+            return None
+        return lambda conn: verdict if _stops(verdict := within(conn, claimed)) else None
 
     def _wait_for_slot(self) -> bool:
         """Between parts: wait for the limits (a long message respects per-minute caps too)."""
@@ -252,7 +275,7 @@ class ModemWorker:
             self.clock.wait(self._stop, slot - now)
         return False
 
-    def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, last: bool) -> bool:
+    def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, first: bool, last: bool) -> bool:
         """Send one part; record its fate (the message's too after its last part). False when the
         message must not continue now.
 
@@ -262,13 +285,15 @@ class ModemWorker:
         recorded = False
         yield_to = claimed.priority if self._ahead == claimed.id else None
         self._ahead = None
+        recheck = self._recheck(claimed) if first else None
 
         def record_submitting() -> None:
             nonlocal recorded
-            submitting = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to)
+            held = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
+                                              hold_if=recheck)
             recorded = True
-            if not submitting:
-                raise _SteppedAside()
+            if held is not None:
+                raise _Held(held)
             self._times.append(self.clock.time())
             prune(self._times, self.limits, self.clock.time())
             if last:
@@ -278,8 +303,11 @@ class ModemWorker:
         try:
             with self.supervisor.session() as session:
                 reference = session.submit(part, before_pdu=record_submitting)
-        except _SteppedAside:  # the modem was told ESC: nothing went
-            self.queue.release(claimed.id, "a more urgent message came first")
+        except _Held as held:  # the modem was told ESC: nothing went
+            if isinstance(held.reason, Verdict):
+                self._obey(claimed, held.reason)
+            else:
+                self.queue.release(claimed.id, str(held.reason))
             return False
         except SubmitUncertain as exc:
             self.queue.part_unknown(part_id, str(exc))

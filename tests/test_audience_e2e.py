@@ -177,3 +177,37 @@ def test_quiet_hours_delay_and_caps_suppress_marketing_but_not_transactional(sho
     assert "frequency cap" in shop.queue.get(second).last_error
     shop.wait_status(receipt2, MessageStatus.SENT, MessageStatus.DELIVERED)
     assert "Another offer" not in [e["text"] for e in shop.sent_to(customer)]
+
+
+class StopRightAfterTheCheck:
+    """The daemon's consent check, with a STOP recorded just after it said "send" (before the first
+    part is committed `submitting`): the narrowest window there is."""
+
+    def __init__(self, check, audience, number: str) -> None:
+        self.check, self.audience, self.number = check, audience, number
+
+    def __call__(self, claimed):
+        verdict = self.check(claimed)
+        if claimed.to_number == self.number:
+            self.audience.opt_out(self.number, source="staff", detail="rang the shop")
+        return verdict
+
+    def within(self, conn, claimed):
+        return self.check.within(conn, claimed)
+
+
+def test_a_stop_between_the_check_and_the_send_still_stops_the_message(shop_factory):
+    shop = shop_factory(start=MORNING)
+    number, other = "+447700900131", "+447700900132"
+    for n in (number, other):
+        shop.daemon.audience.opt_in(n, source="web_form", detail="summer signup form")
+    for worker in shop.daemon.engine.workers.values():
+        worker.pre_send = StopRightAfterTheCheck(shop.daemon.consent, shop.daemon.audience, number)
+    sale = shop.queue.enqueue(number, "Flash sale: 30% off today", kind="marketing", source="campaign").id
+    shop.wait_status(sale, MessageStatus.SUPPRESSED, MessageStatus.SENT, MessageStatus.DELIVERED)
+    assert shop.status(sale) == MessageStatus.SUPPRESSED
+    assert "opted out of marketing (staff)" in (shop.queue.get(sale).last_error or "")
+    assert shop.sent_to(number) == []  # the network never saw it
+    after = shop.queue.enqueue(other, "Flash sale: 30% off today", kind="marketing", source="campaign").id
+    shop.wait_status(after, MessageStatus.SENT, MessageStatus.DELIVERED)  # the modem's line is fine
+    assert [m["text"] for m in shop.sent_to(other)] == ["Flash sale: 30% off today"]
