@@ -63,7 +63,9 @@ class _Held(Exception):
     def __init__(self, reason: object) -> None:
         super().__init__(str(reason))
         self.reason = reason
-PreSendCheck = Callable[[Claimed], Verdict]
+
+
+PreSendCheck = Callable[[Claimed], Verdict]  # may also offer within(connection, claimed): run in the commit
 
 
 class RetryPolicy:
