@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey
 from gateway.clock import Clock
+from gateway.db import engine_of
 
 TOKEN_PREFIX = "gsk_"
 SCOPES = ("send", "read", "admin")
@@ -96,7 +97,7 @@ def verify(sessions: sessionmaker[Session], token: str) -> KeyInfo | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    with sessions.kw["bind"].connect() as conn:  # Core, not ORM: this runs on every request
+    with engine_of(sessions).connect() as conn:  # Core, not ORM: this runs on every request
         row = conn.execute(_BY_HASH, {"digest": digest}).first()
     # the lookup is by hash; comparing again in constant time costs nothing and documents intent
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.clock import Clock
+from gateway.db import engine_of
 from gateway.audience_models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.models import Message, MessageStatus
 from gateway.numbers import normalise
@@ -119,7 +120,7 @@ class ContactHealth:
     def __call__(self, message_id: int, status: str) -> None:
         if status not in (MessageStatus.FAILED, MessageStatus.DELIVERED):
             return
-        with self.sessions.kw["bind"].connect() as conn:  # Core: most messages change nothing here
+        with engine_of(self.sessions).connect() as conn:  # Core: most messages change nothing here
             flag = conn.execute(_FLAG_OF_RECIPIENT, {"message_id": message_id}).first()
         if flag is None or (status == MessageStatus.DELIVERED and flag[0] != "unreachable"):
             return  # no contact, or a delivery to a number that is not flagged

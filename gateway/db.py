@@ -123,3 +123,11 @@ def upgrade(engine: Engine) -> None:
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine a sessionmaker from `sessions()` is bound to: hot paths run Core statements on
+    its connections, without an ORM session."""
+    bind = sessions.kw["bind"]
+    assert isinstance(bind, Engine)
+    return bind

@@ -9,14 +9,12 @@ only after the commit that holds its work, so durability is what it was with a c
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-log = logging.getLogger("gsmgw.db")
 T = TypeVar("T")
 
 

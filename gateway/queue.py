@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.clock import Clock
+from gateway.db import engine_of
 from gateway.group_commit import GroupCommit
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
@@ -89,10 +90,7 @@ class Queue:
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
 
-        bind = sessions.kw["bind"]
-        assert isinstance(bind, Engine)
-        self._engine = bind
-        self.group = GroupCommit(bind)  # the send path's writes: several workers share a commit
+        self.group = GroupCommit(engine_of(sessions))  # the send path's writes: several workers share a commit
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",

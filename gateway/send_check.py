@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience_models import Contact
 from gateway.clock import Clock
+from gateway.db import engine_of
 from gateway.config import ConsentSection
 from gateway.consent import NO_CONSENT, state_of
 from gateway.models import Message, Part
@@ -54,7 +55,7 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with self.sessions.kw["bind"].connect() as conn:  # Core: runs before every send
+        with engine_of(self.sessions).connect() as conn:  # Core: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.clock import Clock
+from gateway.db import engine_of
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
 
@@ -200,7 +201,7 @@ class Webhooks:
             session.merge(MessageCallback(message_id=message_id, url=url, api_key_id=api_key_id))
 
     def _callback(self, message_id: int) -> tuple[str, str] | None:
-        with self.sessions.kw["bind"].connect() as conn:  # Core: runs on every status change
+        with engine_of(self.sessions).connect() as conn:  # Core: runs on every status change
             row = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
         return (row[0], row[1]) if row else None
 
