@@ -11,12 +11,11 @@ from datetime import datetime
 
 import phonenumbers
 from phonenumbers import timezone as number_timezones
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.db import engine_of
 from gateway.audience_models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.models import Message, MessageStatus
 from gateway.numbers import normalise
@@ -105,42 +104,32 @@ def groups_of(session: Session, contact_id: int) -> list[str]:
                                 .where(GroupMember.contact_id == contact_id).order_by(Group.name)).all())
 
 
-_FLAG_OF_RECIPIENT = (select(Contact.flag).join(Message, Message.to_number == Contact.number)
-                      .where(Message.id == bindparam("message_id")))
+_RECIPIENT = select(Message.to_number).where(Message.id == bindparam("message_id")).scalar_subquery()
+_CLEAR_UNREACHABLE = (update(Contact).where(Contact.number == _RECIPIENT, Contact.flag == "unreachable")
+                      .values(flag=None, flag_reason=None, updated_at=bindparam("now")))
+_FLAG_UNREACHABLE = (update(Contact).where(Contact.number == _RECIPIENT, Contact.flag.is_(None))
+                     .values(flag="unreachable", flag_reason=f"the last {UNREACHABLE_AFTER} messages failed",
+                             updated_at=bindparam("now")).returning(Contact.number))
+_LAST_OUTCOMES = (select(Message.status).where(
+    Message.to_number == _RECIPIENT, Message.status.in_((MessageStatus.FAILED, MessageStatus.DELIVERED)))
+    .order_by(Message.id.desc()).limit(UNREACHABLE_AFTER))
 
 
 class ContactHealth:
-    """Queue status listener: a number whose last few messages all failed is flagged `unreachable`
-    (kept off audiences); a delivery clears the flag. Lists stay clean without anyone pruning them."""
+    """Queue status hook: a number whose last few messages all failed is flagged `unreachable` (kept
+    off audiences); a delivery clears the flag. Lists stay clean without anyone pruning them, and
+    the flag changes in the same transaction as the status that decided it."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
-        self.sessions = sessions
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
-    def __call__(self, message_id: int, status: str) -> None:
-        if status not in (MessageStatus.FAILED, MessageStatus.DELIVERED):
-            return
-        with engine_of(self.sessions).connect() as conn:  # Core: most messages change nothing here
-            flag = conn.execute(_FLAG_OF_RECIPIENT, {"message_id": message_id}).first()
-        if flag is None or (status == MessageStatus.DELIVERED and flag[0] != "unreachable"):
-            return  # no contact, or a delivery to a number that is not flagged
-        with self.sessions.begin() as session:
-            number = session.scalar(select(Message.to_number).where(Message.id == message_id))
-            contact = find(session, number) if number else None
-            if contact is None:
-                return
-            if status == MessageStatus.DELIVERED:
-                if contact.flag == "unreachable":
-                    contact.flag, contact.flag_reason, contact.updated_at = None, None, self.clock.now()
-                return
-            outcomes = session.scalars(select(Message.status).where(
-                Message.to_number == number,
-                Message.status.in_((MessageStatus.FAILED, MessageStatus.DELIVERED)))
-                .order_by(Message.id.desc()).limit(UNREACHABLE_AFTER)).all()
+    def __call__(self, conn: Connection, message_id: int, status: str) -> None:
+        if status == MessageStatus.DELIVERED:
+            conn.execute(_CLEAR_UNREACHABLE, {"message_id": message_id, "now": self.clock.now()})
+        elif status == MessageStatus.FAILED:
+            outcomes = conn.scalars(_LAST_OUTCOMES, {"message_id": message_id}).all()
             if len(outcomes) == UNREACHABLE_AFTER and all(s == MessageStatus.FAILED for s in outcomes):
-                if contact.flag is None:
-                    contact.flag = "unreachable"
-                    contact.flag_reason = f"the last {UNREACHABLE_AFTER} messages failed"
-                    contact.updated_at = self.clock.now()
-                    log.info("contact %s flagged unreachable", number)
+                flagged = conn.execute(_FLAG_UNREACHABLE, {"message_id": message_id, "now": self.clock.now()}).first()
+                if flagged is not None:
+                    log.info("contact %s flagged unreachable", flagged.number)
 

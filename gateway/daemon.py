@@ -62,7 +62,7 @@ class Daemon:
         self.inbound = InboundPipeline(self.queue.sessions, self.clock, self.queue, self.audience,
                                        settings=config.inbound, default_region=config.gateway.default_region,
                                        default_language=config.consent.default_language)
-        self.queue.status_listeners.append(ContactHealth(self.queue.sessions, self.clock))
+        self.queue.status_hooks.append(ContactHealth(self.clock))
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
         # webhooks hear every status change, stored inbound message and consent change from the start

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -28,6 +29,11 @@ from modem.pdu import StatusReport, new_concat_reference
 log = logging.getLogger("gsmgw.queue")
 MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
 MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
+T = TypeVar("T")
+Changes = list[tuple[int, str]]  # (message id, new status) made by one transaction
+# Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
+# a contact's flag) commits with the change or not at all; may return an action for after the commit.
+StatusHook = Callable[[Connection, int, str], Callable[[], None] | None]
 
 # The send path (claim, submitting, sent, status reports) runs as Core statements on these tables:
 # it happens several times per message, and the ORM's unit of work costs more than the SQL itself.
@@ -88,6 +94,7 @@ class Queue:
         self.default_region = default_region
         self.ref16 = ref16
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
+        self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
 
         self.group = GroupCommit(engine_of(sessions))  # the send path's writes: several workers share a commit
@@ -99,10 +106,12 @@ class Queue:
         return self.enqueue_many([{"to": to, "text": text, "priority": priority, "kind": kind, "sim": sim,
                                    "expires_in": expires_in}], source=source)[0]
 
-    def enqueue_many(self, items: Sequence[Mapping[str, Any]], *, source: str) -> list[Message]:
+    def enqueue_many(self, items: Sequence[Mapping[str, Any]], *, source: str,
+                     along: Callable[[Connection, list[Message]], None] | None = None) -> list[Message]:
         """Store several messages at once, all or none, with consecutive ids. Each item: `to`, `text`
         and optionally `priority`, `kind`, `sim`, `expires_in` (as enqueue's arguments). A bad item
-        raises RejectedMessage with its `index` before anything is stored."""
+        raises RejectedMessage with its `index` before anything is stored. `along(connection,
+        messages)` stores what belongs with them (their callback URLs) in the same transaction."""
         now = self.clock.now()
         messages = []
         for index, item in enumerate(items):
@@ -111,9 +120,13 @@ class Queue:
             except RejectedMessage as exc:
                 exc.index = index
                 raise
-        self.group.run(lambda conn: _insert_messages(conn, messages, now))
-        for message in messages:
-            self._changed(message.id, MessageStatus.QUEUED)
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            stored = _insert_messages(conn, messages, now)
+            if along is not None:
+                along(conn, messages)
+            return stored
+
+        self._write(unit)
         self._notify()
         return messages
 
@@ -153,21 +166,61 @@ class Queue:
         for listener in self.listeners:
             listener()
 
-    def _changed(self, message_id: int, status: str) -> None:
-        for listener in self.status_listeners:
-            try:
-                listener(message_id, status)
-            except Exception:
-                log.exception("status listener failed for message %d", message_id)
+    # ---- status changes: hooks in the transaction, listeners after the commit ----------------
+    def _write(self, unit: Callable[[Connection], tuple[T, Changes]]) -> T:
+        """Run a send-path unit of work (returning its value and the status changes it made) through
+        the group commit, with the status hooks in its transaction."""
+        def run(conn: Connection) -> tuple[T, Changes, list[Callable[[], None]]]:
+            value, changes = unit(conn)
+            return value, changes, self._hooks(conn, changes)
+
+        value, changes, afters = self.group.run(run)
+        self._committed(changes, afters)
+        return value
+
+    @contextmanager
+    def _session(self) -> Iterator[tuple[Session, Changes]]:
+        """An ORM transaction for the rarer changes; the caller appends its status changes to the list."""
+        changes: Changes = []
+        with self.sessions.begin() as session:
+            yield session, changes
+            session.flush()
+            afters = self._hooks(session.connection(), changes)
+        self._committed(changes, afters)
+
+    def _hooks(self, conn: Connection, changes: Changes) -> list[Callable[[], None]]:
+        afters: list[Callable[[], None]] = []
+        for message_id, status in changes:
+            for hook in self.status_hooks:
+                try:
+                    after = hook(conn, message_id, status)
+                except Exception:  # a hook's fault must not stop a message (SQLite undid its statement)
+                    log.exception("status hook failed for message %d", message_id)
+                    continue
+                if after is not None and after not in afters:
+                    afters.append(after)
+        return afters
+
+    def _committed(self, changes: Changes, afters: list[Callable[[], None]]) -> None:
+        for after in afters:
+            after()
+        for message_id, status in changes:
+            for listener in self.status_listeners:
+                try:
+                    listener(message_id, status)
+                except Exception:
+                    log.exception("status listener failed for message %d", message_id)
 
     # ---- claiming ---------------------------------------------------------------------------
     def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True) -> Claimed | None:
         """Take the most urgent due message this modem may send; None if there is none."""
         now = self.clock.now()
-        claimed = self.group.run(lambda conn: _claim(conn, modem, may_take, now))
-        if claimed is not None:
-            self._changed(claimed.id, MessageStatus.SENDING)
-        return claimed
+
+        def unit(conn: Connection) -> tuple[Claimed | None, Changes]:
+            claimed = _claim(conn, modem, may_take, now)
+            return claimed, [(claimed.id, MessageStatus.SENDING)] if claimed is not None else []
+
+        return self._write(unit)
 
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
@@ -185,18 +238,13 @@ class Queue:
         consent check: a STOP that lands just before the send is seen); what it returns, if not
         None, holds the part back. `after` is recorded either way.
         """
-        finished, held = self.group.run(lambda conn: _submitting(
+        return self._write(lambda conn: _submitting(
             conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than, hold_if))
-        if finished is not None:
-            self._changed(finished, MessageStatus.SENT)
-        return held
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
-        finished = self.group.run(lambda conn: _sent(conn, Accepted(part_id, reference, last), self.clock.now()))
-        if finished is not None:
-            self._changed(finished, MessageStatus.SENT)
+        self._write(lambda conn: _sent(conn, Accepted(part_id, reference, last), self.clock.now()))
 
     def part_not_sent(self, part_id: int, error: str) -> None:
         """The modem refused before taking the PDU: the part can go again (its send time still
@@ -221,14 +269,14 @@ class Queue:
     def finish(self, message_id: int, status: str, detail: str | None = None) -> None:
         """Move a message to sent/failed/unknown/suppressed/expired/cancelled."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             _set_status(session, session.get_one(Message, message_id), status, detail, now)
-        self._changed(message_id, status)
+            changes.append((message_id, status))
 
     def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int) -> str:
         """Back to the queue after `delay`, or failed when attempts are used up. Returns the status."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
             message.last_error, message.updated_at = error, now
             if message.attempts >= max_attempts:
@@ -242,24 +290,24 @@ class Queue:
                 detail = f"retry in {delay:g} s: {error}"
             session.add(MessageEvent(message_id=message_id, status=message.status, at=now, detail=detail))
             status = message.status
-        self._changed(message_id, status)
+            changes.append((message_id, status))
         self._notify()
         return status
 
     def release(self, message_id: int, reason: str) -> None:
         """Give a claimed message back unchanged (shutdown between parts)."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
             message.status, message.updated_at = MessageStatus.QUEUED, now
             message.attempts = max(0, message.attempts - 1)
             session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now, detail=reason))
-        self._changed(message_id, MessageStatus.QUEUED)
+            changes.append((message_id, MessageStatus.QUEUED))
 
     def defer(self, message_id: int, until: datetime, reason: str) -> None:
         """Back to the queue untouched until `until` (quiet hours): not an attempt, not a failure."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
             message.status, message.not_before, message.updated_at = MessageStatus.QUEUED, until, now
             message.attempts = max(0, message.attempts - 1)
@@ -267,26 +315,25 @@ class Queue:
                 message.sim = None
             session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now,
                                      detail=f"deferred until {until.isoformat()}: {reason}"))
-        self._changed(message_id, MessageStatus.QUEUED)
+            changes.append((message_id, MessageStatus.QUEUED))
 
     def cancel(self, message_id: int) -> bool:
         """Cancel a message that has not started; False if it is too late."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             done = session.execute(
                 update(Message).where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
                 .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
             if done:
                 session.add(MessageEvent(message_id=message_id, status=MessageStatus.CANCELLED, at=now))
-        if done:
-            self._changed(message_id, MessageStatus.CANCELLED)
+                changes.append((message_id, MessageStatus.CANCELLED))
         return bool(done)
 
     # ---- sweeps -----------------------------------------------------------------------------
     def expire_due(self) -> int:
         """Queued messages past their expiry become `expired` (an OTP is never sent late)."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             ids = session.scalars(select(Message.id).where(
                 Message.status == MessageStatus.QUEUED, Message.expires_at.is_not(None),
                 Message.expires_at <= now)).all()
@@ -294,8 +341,7 @@ class Queue:
                 session.execute(update(Message).where(Message.id == message_id)
                                 .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now))
                 session.add(MessageEvent(message_id=message_id, status=MessageStatus.EXPIRED, at=now))
-        for message_id in ids:
-            self._changed(message_id, MessageStatus.EXPIRED)
+                changes.append((message_id, MessageStatus.EXPIRED))
         return len(ids)
 
     def next_expiry(self) -> datetime | None:
@@ -311,8 +357,7 @@ class Queue:
         """
         now = self.clock.now()
         counts = {"unknown": 0, "requeued": 0}
-        changed: list[tuple[int, str]] = []
-        with self.sessions.begin() as session:
+        with self._session() as (session, changes):
             query = select(Message).where(Message.status == MessageStatus.SENDING).options(selectinload(Message.parts))
             if modems is not None:
                 query = query.where(Message.sim.in_(list(modems)))
@@ -334,9 +379,7 @@ class Queue:
                 message.updated_at = now
                 session.add(MessageEvent(message_id=message.id, status=message.status, at=now,
                                          detail="recovered after restart"))
-                changed.append((message.id, message.status))
-        for message_id, status in changed:
-            self._changed(message_id, status)
+                changes.append((message.id, message.status))
         return counts
 
     # ---- limits and reports -----------------------------------------------------------------
@@ -353,10 +396,11 @@ class Queue:
 
         Returns the message id it matched, or None.
         """
-        matched, new = self.group.run(lambda conn: _apply_report(conn, modem, report, self.clock.now()))
-        if new is not None and matched is not None:
-            self._changed(matched, new)
-        return matched
+        def unit(conn: Connection) -> tuple[int | None, Changes]:
+            matched, new = _apply_report(conn, modem, report, self.clock.now())
+            return matched, [(matched, new)] if matched is not None and new is not None else []
+
+        return self._write(unit)
 
     # ---- reading ----------------------------------------------------------------------------
     def get(self, message_id: int) -> Message | None:
@@ -426,13 +470,14 @@ _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding
                     "sim_requested", "source", "attempts", "created_at", "not_before", "expires_at", "updated_at")
 
 
-def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -> None:
+def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
     """Store new messages with their parts and `queued` events; sets each message's id."""
     for message in messages:
         message.id = conn.execute(SQL["new_message"], {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
     conn.execute(SQL["new_parts"], [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                                     for m in messages for p in m.parts])
     conn.execute(SQL["events"], [_event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
 
 def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
@@ -455,8 +500,9 @@ def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], 
 
 def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime,
                 unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None) -> tuple[int | None, object | None]:
-    """(the message `after` finished, if any; None if the part is now `submitting`, else what held it)."""
+                hold_if: Callable[[Connection], object | None] | None) -> tuple[object | None, Changes]:
+    """(None if the part is now `submitting`, else what held it; the `sent` of the message `after`
+    finished, if it did)."""
     events: list[dict[str, Any]] = []
     finished = _record_sent(conn, after, now, events) if after is not None else None
     held: object | None = None
@@ -472,14 +518,14 @@ def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | No
             conn.execute(SQL["unsubmit"], {"part_id": part_id})
     if events:
         conn.execute(SQL["events"], events)
-    return finished, held
+    return held, [(finished, MessageStatus.SENT)] if finished is not None else []
 
 
-def _sent(conn: Connection, accepted: Accepted, now: datetime) -> int | None:
+def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
     events: list[dict[str, Any]] = []
     finished = _record_sent(conn, accepted, now, events)
     conn.execute(SQL["events"], events)
-    return finished
+    return None, [(finished, MessageStatus.SENT)] if finished is not None else []
 
 
 def _record_sent(conn: Connection, accepted: Accepted, now: datetime, events: list[dict[str, Any]]) -> int | None:

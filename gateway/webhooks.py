@@ -12,8 +12,9 @@ event, and for a replay). Signature, as documented in docs/api.md:
     X-Gsmgw-Timestamp: <unix seconds>
     X-Gsmgw-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret>
 
-Known gap: a status change is committed by the queue before its listener stores the event, so a
-process that dies between those two commits loses that one event (the message itself is safe).
+A message's status event is stored in the very transaction that changed the status (a Queue status
+hook): a crash keeps both or neither. Inbound and consent events are stored just after their own
+commit, so a crash between the two loses that one event (the SMS or ledger entry itself is safe).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -41,9 +42,14 @@ from gateway.db import engine_of
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
 
+# the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = (select(MessageCallback.url, ApiKey.signing_secret)
                 .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
                 .where(MessageCallback.message_id == bindparam("message_id")))
+_STATUS_DATA = select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
+                      Message.sim, Message.last_error, Message.updated_at).where(Message.id == bindparam("message_id"))
+_NEW_DELIVERY = insert(WebhookDelivery.__table__)
+_NEW_CALLBACK = insert(MessageCallback.__table__)
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -100,7 +106,7 @@ class Webhooks:
         """Listen to a Queue's status changes (message.status), an InboundPipeline's stored messages
         (message.received: one event per SMS, however many parts it came in) and an Audience's
         ledger entries (contact.opted_out / contact.opted_in, from any source)."""
-        queue.status_listeners.append(self.on_status)
+        queue.status_hooks.append(self.store_status)
         if inbound is not None and self.on_received not in inbound.on_received:
             inbound.on_received.append(self.on_received)
         if audience is not None and self.on_consent not in audience.on_consent:
@@ -123,60 +129,59 @@ class Webhooks:
         return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
 
     # ---- events in --------------------------------------------------------------------------
-    def emit(self, event_type: str, data: dict[str, Any], *, message_id: int | None = None,
-             callback_only: bool = False) -> str | None:
-        """Store `event_type` for every receiver; the event id, or None if nobody listens.
-
-        With `message_id`, the message's callback_url (if it has one) receives it too.
-        """
+    def emit(self, event_type: str, data: dict[str, Any]) -> str | None:
+        """Store `event_type` for every subscribed endpoint in a transaction of its own; the event
+        id, or None if nobody listens. (Message status events are stored by `store_status`, in the
+        queue's own transaction.)"""
         if event_type not in EVENTS:
             raise ValueError(f"unknown event type {event_type!r}")
-        targets: list[tuple[int | None, str, str]] = [] if callback_only else [
-            (eid, url, secret) for eid, url, secret, events in self._active_endpoints() if event_type in events]
-        callback = None
-        if message_id is not None and event_type == "message.status" and data.get("status") != "queued":
-            callback = self._callback(message_id)
-        if callback is not None:
-            targets.append((None, *callback))
+        targets = self._subscribers(event_type)
         if not targets:
             return None
+        with engine_of(self.sessions).begin() as conn:
+            event_id = self._store(conn, event_type, data, targets, None)
+        self.wake.set()
+        return event_id
+
+    def store_status(self, conn: Connection, message_id: int, status: str, *,
+                     callback_only: bool = False) -> Callable[[], None] | None:
+        """Queue.status_hooks: store the message.status event in the transaction that changed the
+        status, so the change and its event commit together. A callback_url hears every state after
+        `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
+        lookup. Returns what wakes the dispatcher after the commit."""
+        targets = [] if callback_only else self._subscribers("message.status")
+        if status != "queued":
+            callback = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
+            if callback is not None:
+                targets.append((None, callback.url, callback.signing_secret))
+        if not targets:
+            return None
+        message = conn.execute(_STATUS_DATA, {"message_id": message_id}).first()
+        if message is None:
+            return None
+        data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
+                "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
+                "sim": message.sim, "error": message.last_error if status != "sent" else None,
+                "at": _iso(message.updated_at)}
+        self._store(conn, "message.status", data, targets, message_id)
+        return self.wake.set
+
+    def _subscribers(self, event_type: str) -> list[tuple[int | None, str, str]]:
+        return [(eid, url, secret) for eid, url, secret, events in self._active_endpoints() if event_type in events]
+
+    def _store(self, conn: Connection, event_type: str, data: dict[str, Any],
+               targets: list[tuple[int | None, str, str]], message_id: int | None) -> str:
+        """One delivery row per receiver of a new event, on the caller's transaction; the event id."""
         now = self.clock.now()
         event_id = "evt_" + uuid.uuid4().hex
         body = json.dumps({"id": event_id, "type": event_type, "created_at": _iso(now), "data": data},
                           separators=(",", ":"), ensure_ascii=False)
-        with self.sessions.begin() as session:
-            for endpoint_id, url, secret in targets:
-                session.add(WebhookDelivery(
-                    event_id=event_id, event_type=event_type, payload=body, endpoint_id=endpoint_id, url=url,
-                    secret=secret, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
-                    message_id=message_id, created_at=now))
-        self.wake.set()
+        conn.execute(_NEW_DELIVERY, [
+            {"event_id": event_id, "event_type": event_type, "payload": body, "endpoint_id": endpoint_id,
+             "url": url, "secret": secret, "status": DeliveryStatus.PENDING, "attempts": 0,
+             "next_attempt_at": now, "message_id": message_id, "created_at": now}
+            for endpoint_id, url, secret in targets])
         return event_id
-
-    def on_status(self, message_id: int, status: str, *, callback_only: bool = False) -> None:
-        """queue.status_listeners: a message changed state (called after the commit)."""
-        wanted = not callback_only and any("message.status" in events for *_, events in self._active_endpoints())
-        # a callback_url hears every state after `queued` (the POST's answer already said queued), so
-        # queueing - the API's hot path - costs no lookup
-        if not wanted and (status == "queued" or self._callback(message_id) is None):
-            return
-        with self.sessions() as session:
-            message = session.get(Message, message_id)
-            if message is None:
-                return
-            data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
-                    "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
-                    "sim": message.sim, "error": message.last_error if status != "sent" else None,
-                    "at": _iso(message.updated_at)}
-        self.emit("message.status", data, message_id=message_id, callback_only=callback_only)
-
-    def catch_up(self, message_id: int) -> None:
-        """A callback_url is stored just after its message was queued: if a worker moved the message
-        on in between, its callback hears the state it is in now (at least once, as always)."""
-        with self.sessions() as session:
-            status = session.scalar(select(Message.status).where(Message.id == message_id))
-        if status is not None and status != "queued":
-            self.on_status(message_id, status, callback_only=True)
 
     def on_received(self, message: InboundMessage) -> None:
         """InboundPipeline.on_received: an SMS was stored (after reassembly, after its commit)."""
@@ -196,14 +201,12 @@ class Webhooks:
             "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
             "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": _iso(event.at)})
 
-    def set_callback(self, message_id: int, url: str, api_key_id: int | None) -> None:
-        with self.sessions.begin() as session:
-            session.merge(MessageCallback(message_id=message_id, url=url, api_key_id=api_key_id))
-
-    def _callback(self, message_id: int) -> tuple[str, str] | None:
-        with engine_of(self.sessions).connect() as conn:  # Core: runs on every status change
-            row = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
-        return (row[0], row[1]) if row else None
+    @staticmethod
+    def store_callbacks(conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
+        """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
+        so a message's first status change already finds its callback."""
+        if callbacks:
+            conn.execute(_NEW_CALLBACK, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
     def _active_endpoints(self) -> list[tuple[int, str, str, frozenset[str]]]:
         now = time.monotonic()

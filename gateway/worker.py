@@ -4,8 +4,8 @@ The worker never leaves its modem idle while a message is due and the limits all
 resends a part the network already accepted: each part's fate is committed before the next one goes.
 While the modem works on a message's last part (a real modem takes seconds per AT+CMGS), the next
 message is claimed in a helper thread, so the modem's next send starts as soon as this one's fate is
-committed. The send-time check (consent, quiet hours) and the expiry check still run just before it
-goes, never at claim time.
+committed. The expiry check runs just before a message goes, and the send-time check (consent, quiet
+hours) inside the commit that marks its first part `submitting`: never at claim time.
 """
 
 from __future__ import annotations
@@ -219,8 +219,8 @@ class ModemWorker:
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.EXPIRED, "expired before it could be sent")
             return
-        if self.pre_send is not None and not self._allowed(claimed):
-            return
+        if self.pre_send is not None and not hasattr(self.pre_send, "within") and not self._allowed(claimed):
+            return  # a check that can't run inside the `submitting` commit runs here instead
         try:
             parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
         except (InvalidNumber, ValueError) as exc:
@@ -242,7 +242,7 @@ class ModemWorker:
                 return
 
     def _allowed(self, claimed: Claimed) -> bool:
-        """The send-time check: runs after the claim, so a STOP that arrived after queueing counts."""
+        """The send-time check before AT+CMGS, for a check that has no `within`."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
         if not _stops(verdict):
@@ -259,8 +259,10 @@ class ModemWorker:
             self.queue.defer(claimed.id, verdict.until, verdict.reason)
 
     def _recheck(self, claimed: Claimed) -> Callable[[Connection], Verdict | None] | None:
-        """The send-time check again, inside the first part's `submitting` commit (if it can run on
-        that commit's connection): None there means go."""
+        """The send-time check inside the first part's `submitting` commit, if it can run on that
+        commit's connection (None there means go): nothing can change what it read before the part
+        is marked, so a STOP that arrived any time before is obeyed. A check that says no there costs
+        the modem one AT+CMGS cancelled with ESC, once per message."""
         within = getattr(self.pre_send, "within", None)
         if within is None:
             return None

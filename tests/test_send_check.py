@@ -82,8 +82,7 @@ def test_quiet_hours_in_the_contacts_timezone(queue, check, audience, clock):
 
 
 def test_unreachable_numbers_are_flagged_and_cleared(queue, clock):
-    health = ContactHealth(queue.sessions, clock)
-    queue.status_listeners.append(health)
+    queue.status_hooks.append(ContactHealth(clock))
     Audience(queue.sessions, clock, queue).opt_in(CUSTOMER, source="api")
     ids = [queue.enqueue(CUSTOMER, f"m{i}").id for i in range(4)]
     for message_id in ids[:3]:

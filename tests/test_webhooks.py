@@ -184,6 +184,50 @@ def test_per_message_callback_url_is_signed_with_the_keys_secret(client, make_ke
     assert receiver.bad_signatures == 0
 
 
+class ProcessDied(BaseException):
+    """Stands for kill -9 right after a commit: nothing that runs after it in the process happens."""
+
+
+def test_a_status_change_and_its_webhook_event_commit_together(client, make_key, queue, webhooks, receivers):
+    admin = make_key("admin")
+    subscribed, callback = receivers(), receivers(secret=admin.signing_secret)
+    subscribed.secret = register(client, admin, subscribed.url, ["message.status"])["secret"]
+    message_id = client.post("/api/v1/messages", json={"to": TO, "text": "hi", "callback_url": callback.url},
+                             headers=admin.headers).json["id"]
+
+    def die(*_):
+        raise ProcessDied
+
+    queue.status_listeners.insert(0, die)  # the first thing after the commit
+    with pytest.raises(ProcessDied):
+        queue.claim("sim1")
+    queue.status_listeners.remove(die)
+    assert queue.get(message_id).status == MessageStatus.SENDING
+    # a restarted dispatcher finds the events in the outbox
+    assert webhooks.run_once() == 3
+    assert [e["data"]["status"] for e in subscribed.received] == ["queued", "sending"]
+    assert [e["data"]["status"] for e in callback.received] == ["sending"]
+    assert subscribed.received[1]["id"] == callback.received[0]["id"]  # one event, two receivers
+
+
+def test_a_rolled_back_status_change_leaves_no_webhook_event(client, make_key, queue, webhooks, receivers):
+    admin = make_key("admin")
+    receiver = receivers()
+    register(client, admin, receiver.url, ["message.status"])
+    message_id = client.post("/api/v1/messages", json={"to": TO, "text": "hi"}, headers=admin.headers).json["id"]
+    before = len(webhooks.deliveries(message_id=message_id))
+
+    def refuse(conn, changed_id, status):
+        raise ProcessDied  # the transaction never commits
+
+    queue.status_hooks.append(refuse)
+    with pytest.raises(ProcessDied):
+        queue.finish(message_id, MessageStatus.CANCELLED)
+    queue.status_hooks.remove(refuse)
+    assert queue.get(message_id).status == MessageStatus.QUEUED
+    assert len(webhooks.deliveries(message_id=message_id)) == before
+
+
 def receive(web_context, clock, sender: str, text: str, *, concat=None) -> None:
     """An SMS part stored as the engine stores it, handed to the inbound pipeline."""
     from gateway.models import InboundPart

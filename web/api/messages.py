@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import selectinload
 
 from gateway.api_models import MessageCallback
@@ -141,15 +141,17 @@ def register(api: Api) -> None:
 
 def _enqueue(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[str, Any]]:
     """Store the items, all or none (one transaction, consecutive ids)."""
+    key_id = call.key.id if call.key else None
+
+    def callbacks(conn: Connection, messages: list[Message]) -> None:
+        call.ctx.webhooks.store_callbacks(conn, [(message.id, item["callback_url"], key_id) for item, message
+                                                 in zip(items, messages, strict=True) if item.get("callback_url")])
+
     try:
-        messages = call.ctx.queue.enqueue_many(items, source="api")
+        messages = call.ctx.queue.enqueue_many(items, source="api", along=callbacks)
     except RejectedMessage as exc:  # _check saw everything enqueue checks; kept as a backstop
         name = f"messages[{exc.index}].{exc.field}" if bulk else exc.field
         raise ApiError(422, f"{name}: {exc.reason}", errors=[{"field": name, "message": exc.reason}]) from None
-    for item, message in zip(items, messages, strict=True):
-        if item.get("callback_url"):
-            call.ctx.webhooks.set_callback(message.id, item["callback_url"], call.key.id if call.key else None)
-            call.ctx.webhooks.catch_up(message.id)
     return [{"id": m.id, "status": m.status, "to": m.to_number, "segments": m.segments, "encoding": m.encoding}
             for m in messages]
 
