@@ -155,6 +155,7 @@ class Daemon:
         self.inbound.stop()
         if self.simulator is not None:
             self.simulator.close()
+        self.queue.group.close()
         self.db.dispose()
 
     def wait_ready(self, timeout: float) -> bool:

@@ -35,6 +35,7 @@ class _Work(Generic[T]):
 class GroupCommit:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._conn: Connection | None = None  # the leader's, kept between batches (a checkout costs more than a unit)
         self._pending: list[_Work[Any]] = []
         self._guard = threading.Lock()  # protects _pending
         self._leader = threading.Lock()  # one batch at a time
@@ -56,26 +57,43 @@ class GroupCommit:
                 self._execute(batch)
         return work.result()
 
-    def _execute(self, batch: list[_Work[Any]]) -> None:
+    def _execute(self, batch: list[_Work[Any]], *, fresh: bool = False) -> None:
+        kept, conn = self._conn is not None and not fresh, self._conn
+        self._conn = None
         try:
-            with self._engine.connect() as conn:
-                values = [work.call(conn) for work in batch]
-                conn.commit()
+            if conn is None or fresh:
+                conn = self._engine.connect()
+            values = [work.call(conn) for work in batch]
+            conn.commit()
         except Exception as exc:
-            if len(batch) == 1:
+            if conn is not None:
+                conn.close()  # rolls back; the next batch takes a new connection
+            if kept and getattr(exc, "connection_invalidated", False):
+                self._execute(batch, fresh=True)  # the server dropped the kept connection: once more
+            elif len(batch) == 1:
                 _finish(batch[0], None, exc)
             else:  # one failed, and the rollback took the others with it: each alone now
                 for work in batch:
                     self._execute([work])
             return
         except BaseException as exc:  # an interrupt: the callers fail with it rather than wait forever
+            if conn is not None:
+                conn.close()
             for work in batch:
                 _finish(work, None, exc)
             raise
+        self._conn = conn
         self.batches += 1
         self.works += len(batch)
         for work, value in zip(batch, values, strict=True):
             _finish(work, value, None)
+
+    def close(self) -> None:
+        """Give the kept connection back to the pool (the engine is about to be disposed)."""
+        with self._leader:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _finish(work: _Work[Any], value: Any, error: BaseException | None) -> None:

@@ -126,7 +126,7 @@ class Part(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "seq"),
         Index("ix_parts_modem_submitted", "modem", "submitted_at"),
-        Index("ix_parts_modem_reference", "modem", "reference"),
+        Index("ix_parts_modem_reference", "modem", "reference", "submitted_at"),  # newest first, for reports
     )
 
 

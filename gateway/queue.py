@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.clock import Clock
@@ -74,6 +74,16 @@ class Claimed:
     part_ids: dict[int, int]  # seq -> part row id
     expires_at: datetime | None = None
     priority: int = Priority.NORMAL
+    source: str = ""  # who queued it (the send-time check treats answers to texts apart)
+
+
+@dataclass(frozen=True)
+class Submitting:
+    """What part_submitting did: `held` is None when the part is now `submitting`, else what held it
+    back (it stays pending); `next` is the message claimed in the same transaction, if one was."""
+
+    held: object | None = None
+    next: Claimed | None = None
 
 
 @dataclass(frozen=True)
@@ -225,9 +235,9 @@ class Queue:
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
                         unless_more_urgent_than: int | None = None,
-                        hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
+                        hold_if: Callable[[Connection], object | None] | None = None,
+                        then_claim: Callable[[Candidate], bool] | None = None) -> Submitting:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
-        Returns None when the part is now `submitting`, or what held it back (it stays pending).
 
         `after`: the previous message's last part, accepted by the network but not yet recorded; its
         `sent` goes into this same commit, so the modem waits for one transaction between two sends.
@@ -236,10 +246,12 @@ class Queue:
         code never waits behind a promotion). `hold_if(connection)`: a last check run inside this
         transaction, after its first write, so nothing it reads can change before the commit (the
         consent check: a STOP that lands just before the send is seen); what it returns, if not
-        None, holds the part back. `after` is recorded either way.
+        None, holds the part back. `after` is recorded either way. `then_claim`: a routing predicate;
+        if the part goes, this modem's next message is claimed in the same transaction (while the
+        modem sends a message's last part, its successor is ready without a commit of its own).
         """
         return self._write(lambda conn: _submitting(
-            conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than, hold_if))
+            conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than, hold_if, then_claim))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
@@ -424,8 +436,8 @@ def _prepared() -> dict[str, Any]:
            (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
     return {
         "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
-                             m.priority, last_sim.label("last_sim"))
-        .where(*due).order_by(m.priority, m.id).limit(CLAIM_BATCH),
+                             m.priority, m.source, last_sim.label("last_sim"))
+        .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
         "more_urgent": select(m.id).where(*due, m.priority < bindparam("priority")).limit(1),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
@@ -445,17 +457,23 @@ def _prepared() -> dict[str, Any]:
         .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
         "reported": select(p.id, p.message_id, p.seq, m.to_number).join(MESSAGES, m.id == p.message_id)
         .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
-               p.status.in_((PartStatus.SENT, PartStatus.DELIVERED, PartStatus.FAILED)))
+               # spelled out: an IN list is rendered again on every execution
+               or_(p.status == PartStatus.SENT, p.status == PartStatus.DELIVERED, p.status == PartStatus.FAILED))
         .order_by(p.submitted_at.desc()).limit(5),
         "report": update(PARTS).where(p.id == bindparam("part_id"))
         .values(report_status=bindparam("report_status"), report_at=bindparam("now")),
         "report_final": update(PARTS).where(p.id == bindparam("part_id"))
         .values(report_status=bindparam("report_status"), report_at=bindparam("now"),
                 status=bindparam("part_status")),
-        "statuses": select(p.status, m.status.label("message_status")).join(MESSAGES, m.id == p.message_id)
-        .where(p.message_id == bindparam("message_id")),
-        "message_final": update(MESSAGES).where(m.id == bindparam("message_id"))
-        .values(status=bindparam("message_status"), finished_at=bindparam("now"), updated_at=bindparam("now")),
+        # a report moves the message only as far as all its parts allow, in one statement each
+        "delivered_if_all": update(MESSAGES).where(
+            m.id == bindparam("message_id"), m.status != MessageStatus.DELIVERED,
+            ~select(p.id).where(p.message_id == bindparam("message_id"), p.status != PartStatus.DELIVERED).exists())
+        .values(status=MessageStatus.DELIVERED, finished_at=bindparam("now"), updated_at=bindparam("now")),
+        "failed_if_any": update(MESSAGES).where(
+            m.id == bindparam("message_id"), or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING),
+            select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
+        .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
         "new_message": insert(MESSAGES).returning(m.id),
         "new_parts": insert(PARTS),
@@ -481,7 +499,21 @@ def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -
 
 
 def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
-    for message in conn.execute(SQL["candidates"], {"now": now, "modem": modem}).all():
+    """The most urgent due message this modem may take, marked `sending`; None if there is none.
+
+    The head of the queue is nearly always taken, so it is read first; only when it is not (sticky
+    to another SIM, expired) are the next ones read."""
+    head = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": 1}).all()
+    claimed = _take_first(conn, head, modem, may_take, now)
+    if claimed is None and head:
+        rest = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
+        claimed = _take_first(conn, rest, modem, may_take, now)
+    return claimed
+
+
+def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_take: Callable[[Candidate], bool],
+                now: datetime) -> Claimed | None:
+    for message in candidates:
         if message.expires_at is not None and message.expires_at <= now:
             continue  # the expiry sweep records it
         if message.sim is not None and message.sim != modem and _partly_sent(conn, message.id):
@@ -494,18 +526,19 @@ def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], 
         parts = conn.execute(SQL["parts_of"], {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
                        message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
-                       {p.seq: p.id for p in parts}, message.expires_at, message.priority)
+                       {p.seq: p.id for p in parts}, message.expires_at, message.priority, message.source or "")
     return None
 
 
 def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime,
                 unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None) -> tuple[object | None, Changes]:
-    """(None if the part is now `submitting`, else what held it; the `sent` of the message `after`
-    finished, if it did)."""
+                hold_if: Callable[[Connection], object | None] | None,
+                then_claim: Callable[[Candidate], bool] | None) -> tuple[Submitting, Changes]:
     events: list[dict[str, Any]] = []
     finished = _record_sent(conn, after, now, events) if after is not None else None
+    changes: Changes = [(finished, MessageStatus.SENT)] if finished is not None else []
     held: object | None = None
+    claimed: Claimed | None = None
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
             SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None:
         held = MORE_URGENT
@@ -518,7 +551,11 @@ def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | No
             conn.execute(SQL["unsubmit"], {"part_id": part_id})
     if events:
         conn.execute(SQL["events"], events)
-    return held, [(finished, MessageStatus.SENT)] if finished is not None else []
+    if held is None and then_claim is not None:
+        claimed = _claim(conn, modem, then_claim, now)
+        if claimed is not None:
+            changes.append((claimed.id, MessageStatus.SENDING))
+    return Submitting(held, claimed), changes
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
@@ -555,18 +592,14 @@ def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datet
     part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
     conn.execute(SQL["report_final"], {**values, "part_status": part_status})
     events = [_event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
-    rows = conn.execute(SQL["statuses"], {"message_id": part.message_id}).all()
-    statuses, current = {row.status for row in rows}, rows[0].message_status
+    moved = {"message_id": part.message_id, "now": now}
     new: str | None = None
-    if statuses == {PartStatus.DELIVERED}:
+    if part_status == PartStatus.DELIVERED and conn.execute(SQL["delivered_if_all"], moved).rowcount:
         new = MessageStatus.DELIVERED
-    elif PartStatus.FAILED in statuses and current in (MessageStatus.SENT, MessageStatus.SENDING):
+    elif conn.execute(SQL["failed_if_any"], moved).rowcount:  # also a part that failed earlier
         new = MessageStatus.FAILED
-    if new is not None and current != new:
-        conn.execute(SQL["message_final"], {"message_id": part.message_id, "message_status": new, "now": now})
+    if new is not None:
         events.append(_event(part.message_id, new, now))
-    else:
-        new = None
     conn.execute(SQL["events"], events)
     return part.message_id, new
 

@@ -40,7 +40,6 @@ def rules_from(section: ConsentSection) -> Rules:
     )
 
 
-_SOURCE_OF = select(Message.source).where(Message.id == bindparam("message_id"))
 _CONTACT_OF = select(Contact.id, Contact.timezone).where(Contact.number == bindparam("number"))
 
 
@@ -62,12 +61,11 @@ class ConsentCheck:
         """The same check on the caller's connection: the worker runs it again inside the commit
         that marks the first part `submitting`, so a STOP recorded in between is not missed."""
         now = self.clock.now()
-        source = conn.scalar(_SOURCE_OF, {"message_id": claimed.id}) or ""
         contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
         consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
         sent = self._sent_in_window(conn, claimed, now)
         tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
-        verdict = decide(Facts(claimed.kind, source, consent, sent, tz), self.rules, now)
+        verdict = decide(Facts(claimed.kind, claimed.source, consent, sent, tz), self.rules, now)
         if verdict.action != "send":
             log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
         return verdict

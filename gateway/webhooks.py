@@ -100,6 +100,9 @@ class Webhooks:
         self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
         self._endpoints_at = 0.0
         self._lock = threading.Lock()
+        # messages known to have no callback_url: one is only ever stored with its message, so a
+        # message that had none at its first status change never will (saves a read per change)
+        self._no_callback = _RecentIds(4096)
 
     # ---- wiring -----------------------------------------------------------------------------
     def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
@@ -143,17 +146,18 @@ class Webhooks:
         self.wake.set()
         return event_id
 
-    def store_status(self, conn: Connection, message_id: int, status: str, *,
-                     callback_only: bool = False) -> Callable[[], None] | None:
+    def store_status(self, conn: Connection, message_id: int, status: str) -> Callable[[], None] | None:
         """Queue.status_hooks: store the message.status event in the transaction that changed the
         status, so the change and its event commit together. A callback_url hears every state after
         `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
         lookup. Returns what wakes the dispatcher after the commit."""
-        targets = [] if callback_only else self._subscribers("message.status")
-        if status != "queued":
+        targets = self._subscribers("message.status")
+        if status != "queued" and message_id not in self._no_callback:
             callback = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
+            else:
+                self._no_callback.add(message_id)
         if not targets:
             return None
         message = conn.execute(_STATUS_DATA, {"message_id": message_id}).first()
@@ -201,10 +205,11 @@ class Webhooks:
             "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
             "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": _iso(event.at)})
 
-    @staticmethod
-    def store_callbacks(conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
+    def store_callbacks(self, conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
         """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
         so a message's first status change already finds its callback."""
+        for message_id, *_ in callbacks:
+            self._no_callback.discard(message_id)  # a SQLite id can come back after a rollback or delete
         if callbacks:
             conn.execute(_NEW_CALLBACK, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
@@ -414,6 +419,28 @@ class Webhooks:
                 log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
                          self.delay(row.attempts))
         return 1
+
+
+class _RecentIds:
+    """A bounded set of ids: the oldest are forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self._ids: dict[int, None] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __contains__(self, item: int) -> bool:
+        return item in self._ids
+
+    def add(self, item: int) -> None:
+        with self._lock:
+            self._ids[item] = None
+            if len(self._ids) > self._size:
+                del self._ids[next(iter(self._ids))]
+
+    def discard(self, item: int) -> None:
+        with self._lock:
+            self._ids.pop(item, None)
 
 
 def endpoint_dict(row: WebhookEndpoint) -> dict[str, Any]:

@@ -2,9 +2,8 @@
 
 The worker never leaves its modem idle while a message is due and the limits allow, and never
 resends a part the network already accepted: each part's fate is committed before the next one goes.
-While the modem works on a message's last part (a real modem takes seconds per AT+CMGS), the next
-message is claimed in a helper thread, so the modem's next send starts as soon as this one's fate is
-committed. The expiry check runs just before a message goes, and the send-time check (consent, quiet
+The commit that marks a message's last part `submitting` also claims the modem's next message, so
+when the modem has sent it (a real modem takes seconds per AT+CMGS) the next send starts at once. The expiry check runs just before a message goes, and the send-time check (consent, quiet
 hours) inside the commit that marks its first part `submitting`: never at claim time.
 """
 
@@ -14,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -98,8 +96,7 @@ class ModemWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._times: list[float] = []
-        self._claimer: ThreadPoolExecutor | None = None
-        self._next: Future[Claimed | None] | None = None  # claimed while the modem was busy
+        self._next: Claimed | None = None  # claimed with the last part's `submitting` commit
         self._accepted: Accepted | None = None  # recorded with the next part's `submitting` commit
         self._ahead: int | None = None  # the message being sent was claimed ahead (it may step aside)
 
@@ -125,7 +122,6 @@ class ModemWorker:
 
     # ---- loop -------------------------------------------------------------------------------
     def _run(self) -> None:
-        self._claimer = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-claim")
         try:
             while not self._stop.is_set():
                 try:
@@ -138,7 +134,6 @@ class ModemWorker:
                 self._give_back_next("gateway stopping")
             except Exception:  # a restart's recovery puts it back anyway
                 log.exception("%s: could not give back the message claimed ahead", self.name)
-            self._claimer.shutdown(wait=True)
 
     def _step(self) -> None:
         if self.supervisor.state is not ModemState.READY:
@@ -180,22 +175,23 @@ class ModemWorker:
         accepted, self._accepted = self._accepted, None
         return accepted
 
-    def _claim(self) -> Claimed | None:
-        predicate = self.may_take(self.name) if self.may_take else (lambda m: True)
-        return self.queue.claim(self.name, may_take=predicate)
+    def _routing(self) -> Callable[..., bool]:
+        return self.may_take(self.name) if self.may_take else (lambda m: True)
 
-    def _claim_next_meanwhile(self) -> None:
-        """Claim the next message while the modem sends, if the limits will let it go right after."""
-        if self._claimer is None or self._next is not None or self._stop.is_set():
-            return
+    def _claim(self) -> Claimed | None:
+        return self.queue.claim(self.name, may_take=self._routing())
+
+    def _claim_ahead(self) -> Callable[..., bool] | None:
+        """The routing predicate for claiming the next message in a last part's `submitting` commit,
+        if the limits will let it go right after this part (None: claim nothing ahead)."""
+        if self._next is not None or self._stop.is_set():
+            return None
         now = self.clock.time()
-        if self.next_slot(now) <= now:
-            self._next = self._claimer.submit(self._claim)
+        return self._routing() if next_slot([*self._times, now], self.limits, now) <= now else None
 
     def _collect_next(self) -> Claimed | None:
-        """The claim started by _claim_next_meanwhile, once it finished (None if none was started)."""
-        future, self._next = self._next, None
-        return future.result() if future is not None else None  # a failed claim raises here, in the worker
+        claimed, self._next = self._next, None
+        return claimed
 
     def _take_next(self) -> Claimed | None:
         """The message claimed ahead; its first part's `submitting` commit makes it step aside if a
@@ -290,18 +286,18 @@ class ModemWorker:
         yield_to = claimed.priority if self._ahead == claimed.id else None
         self._ahead = None
         recheck = self._recheck(claimed) if first else None
+        then_claim = self._claim_ahead() if last else None
 
         def record_submitting() -> None:
             nonlocal recorded
-            held = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
-                                              hold_if=recheck)
+            result = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
+                                                hold_if=recheck, then_claim=then_claim)
             recorded = True
-            if held is not None:
-                raise _Held(held)
+            if result.held is not None:
+                raise _Held(result.held)
+            self._next = result.next
             self._times.append(self.clock.time())
             prune(self._times, self.limits, self.clock.time())
-            if last:
-                self._claim_next_meanwhile()
 
         started = time.perf_counter()
         try:

@@ -147,6 +147,25 @@ def test_failed_report_fails_the_message(queue, clock):
     assert queue.get(message.id).status == "failed"
 
 
+def test_a_part_that_failed_early_fails_the_message_however_the_rest_ends(queue, clock):
+    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
+    claimed = queue.claim("sim1")
+    now = clock.now()
+    report = lambda ref, status: StatusReport(ref, "+447700900123", now, now, status)  # noqa: E731
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    queue.part_sent(claimed.part_ids[1], 50)
+    queue.apply_report("sim1", report(50, 0x41))  # part 1 failed while part 2 was still to go
+    assert queue.get(message.id).status == "failed"
+    queue.part_submitting(claimed.part_ids[2], "sim1")
+    queue.part_sent(claimed.part_ids[2], 51, last=True)
+    assert queue.get(message.id).status == "sent"
+    queue.apply_report("sim1", report(51, 0x00))
+    stored = queue.get(message.id)
+    assert stored.status == "failed"
+    assert [p.status for p in stored.parts] == [PartStatus.FAILED, PartStatus.DELIVERED]
+    assert [e.status for e in stored.events][-2:] == [PartStatus.DELIVERED, MessageStatus.FAILED]
+
+
 def test_times_are_stored_and_returned_aware(queue, database):
     queue.enqueue("+447700900123", "t")
     from gateway.db import sessions
