@@ -78,15 +78,6 @@ class Claimed:
 
 
 @dataclass(frozen=True)
-class Submitting:
-    """What part_submitting did: `held` is None when the part is now `submitting`, else what held it
-    back (it stays pending); `next` is the message claimed in the same transaction, if one was."""
-
-    held: object | None = None
-    next: Claimed | None = None
-
-
-@dataclass(frozen=True)
 class Accepted:
     """A part the network accepted: its row, the modem's reference, and whether it was the
     message's last part to go (then the message is `sent` in the same commit)."""
@@ -233,25 +224,37 @@ class Queue:
         return self._write(unit)
 
     # ---- per part ---------------------------------------------------------------------------
-    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
-                        unless_more_urgent_than: int | None = None,
-                        hold_if: Callable[[Connection], object | None] | None = None,
-                        then_claim: Callable[[Candidate], bool] | None = None) -> Submitting:
+    def part_submitting(self, part_id: int, modem: str, *, unless_more_urgent_than: int | None = None,
+                        hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
+        Returns None when the part is now `submitting`, or what held it back (it stays pending).
 
-        `after`: the previous message's last part, accepted by the network but not yet recorded; its
-        `sent` goes into this same commit, so the modem waits for one transaction between two sends.
+        It is the only commit between two sends, so it carries nothing else.
         `unless_more_urgent_than`: a priority; if a more urgent message is due for this modem, the
         part is held back with MORE_URGENT (a message claimed ahead steps aside for it: a one-time
         code never waits behind a promotion). `hold_if(connection)`: a last check run inside this
         transaction, after its first write, so nothing it reads can change before the commit (the
         consent check: a STOP that lands just before the send is seen); what it returns, if not
-        None, holds the part back. `after` is recorded either way. `then_claim`: a routing predicate;
-        if the part goes, this modem's next message is claimed in the same transaction (while the
-        modem sends a message's last part, its successor is ready without a commit of its own).
+        None, holds the part back.
         """
         return self._write(lambda conn: _submitting(
-            conn, part_id, modem, after, self.clock.now(), unless_more_urgent_than, hold_if, then_claim))
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if))
+
+    def while_sending(self, modem: str, *, accepted: Accepted | None,
+                      then_claim: Callable[[Candidate], bool] | None) -> Claimed | None:
+        """One commit while the modem works on a part: the previous part's `sent` (accepted by the
+        network, not yet recorded) and, with a routing predicate, the claim of this modem's next
+        message (so it is ready the moment the modem is). Returns what was claimed."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[Claimed | None, Changes]:
+            changes = _sent(conn, accepted, now)[1] if accepted is not None else []
+            claimed = _claim(conn, modem, then_claim, now) if then_claim is not None else None
+            if claimed is not None:
+                changes.append((claimed.id, MessageStatus.SENDING))
+            return claimed, changes
+
+        return self._write(unit)
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
@@ -530,51 +533,30 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
     return None
 
 
-def _submitting(conn: Connection, part_id: int, modem: str, after: Accepted | None, now: datetime,
-                unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None,
-                then_claim: Callable[[Candidate], bool] | None) -> tuple[Submitting, Changes]:
-    events: list[dict[str, Any]] = []
-    finished = _record_sent(conn, after, now, events) if after is not None else None
-    changes: Changes = [(finished, MessageStatus.SENT)] if finished is not None else []
-    held: object | None = None
-    claimed: Claimed | None = None
+def _submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
+                hold_if: Callable[[Connection], object | None] | None) -> tuple[object | None, Changes]:
+    """(None if the part is now `submitting`, else what held it; no message changes status here)."""
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
             SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None:
-        held = MORE_URGENT
+        return MORE_URGENT, []
+    row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
+    held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
+    if held is None:
+        conn.execute(SQL["events"], [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
     else:
-        row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
-        held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
-        if held is None:
-            events.append(_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
-        else:
-            conn.execute(SQL["unsubmit"], {"part_id": part_id})
-    if events:
-        conn.execute(SQL["events"], events)
-    if held is None and then_claim is not None:
-        claimed = _claim(conn, modem, then_claim, now)
-        if claimed is not None:
-            changes.append((claimed.id, MessageStatus.SENDING))
-    return Submitting(held, claimed), changes
+        conn.execute(SQL["unsubmit"], {"part_id": part_id})
+    return held, []
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
-    events: list[dict[str, Any]] = []
-    finished = _record_sent(conn, accepted, now, events)
-    conn.execute(SQL["events"], events)
-    return None, [(finished, MessageStatus.SENT)] if finished is not None else []
-
-
-def _record_sent(conn: Connection, accepted: Accepted, now: datetime, events: list[dict[str, Any]]) -> int | None:
-    """Mark a part sent (its events appended to `events`); returns the message id when that made the
-    message `sent`."""
+    """Mark a part sent; after the message's last part, the message too."""
     row = conn.execute(SQL["sent"], {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
-    events.append(_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq))
-    if not accepted.last:
-        return None
-    conn.execute(SQL["message_sent"], {"message_id": row.message_id, "now": now})
-    events.append(_event(row.message_id, MessageStatus.SENT, now))
-    return int(row.message_id)
+    events = [_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
+    if accepted.last:
+        conn.execute(SQL["message_sent"], {"message_id": row.message_id, "now": now})
+        events.append(_event(row.message_id, MessageStatus.SENT, now))
+    conn.execute(SQL["events"], events)
+    return None, [(int(row.message_id), MessageStatus.SENT)] if accepted.last else []
 
 
 def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:

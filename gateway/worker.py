@@ -2,8 +2,10 @@
 
 The worker never leaves its modem idle while a message is due and the limits allow, and never
 resends a part the network already accepted: each part's fate is committed before the next one goes.
-The commit that marks a message's last part `submitting` also claims the modem's next message, so
-when the modem has sent it (a real modem takes seconds per AT+CMGS) the next send starts at once. The expiry check runs just before a message goes, and the send-time check (consent, quiet
+Between two sends there is one commit (the next part `submitting`); everything else is committed
+while the modem works on a PDU (a real modem takes seconds per AT+CMGS): the previous part's `sent`
+and, during a message's last part, the claim of the modem's next message, so the next send can
+start the moment the modem answers. The expiry check runs just before a message goes, and the send-time check (consent, quiet
 hours) inside the commit that marks its first part `submitting`: never at claim time.
 """
 
@@ -182,12 +184,12 @@ class ModemWorker:
         return self.queue.claim(self.name, may_take=self._routing())
 
     def _claim_ahead(self) -> Callable[..., bool] | None:
-        """The routing predicate for claiming the next message in a last part's `submitting` commit,
-        if the limits will let it go right after this part (None: claim nothing ahead)."""
+        """The routing predicate for claiming the next message while the modem sends a message's
+        last part, if the limits will let it go right after (None: claim nothing ahead)."""
         if self._next is not None or self._stop.is_set():
             return None
         now = self.clock.time()
-        return self._routing() if next_slot([*self._times, now], self.limits, now) <= now else None
+        return self._routing() if self.next_slot(now) <= now else None
 
     def _collect_next(self) -> Claimed | None:
         claimed, self._next = self._next, None
@@ -279,30 +281,34 @@ class ModemWorker:
         """Send one part; record its fate (the message's too after its last part). False when the
         message must not continue now.
 
-        The `submitting` commit (carrying the previous part's `sent`) runs while the modem answers
-        AT+CMGS with its prompt, and the PDU goes only once that commit is done."""
+        The `submitting` commit runs while the modem answers AT+CMGS with its prompt, and the PDU
+        goes only once that commit is done; the previous part's `sent` and the claim of the next
+        message are committed while the modem works on the PDU."""
         after = self._take_accepted()
-        recorded = False
         yield_to = claimed.priority if self._ahead == claimed.id else None
         self._ahead = None
         recheck = self._recheck(claimed) if first else None
-        then_claim = self._claim_ahead() if last else None
 
         def record_submitting() -> None:
-            nonlocal recorded
-            result = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
-                                                hold_if=recheck, then_claim=then_claim)
-            recorded = True
-            if result.held is not None:
-                raise _Held(result.held)
-            self._next = result.next
+            held = self.queue.part_submitting(part_id, self.name, unless_more_urgent_than=yield_to, hold_if=recheck)
+            if held is not None:
+                raise _Held(held)
             self._times.append(self.clock.time())
             prune(self._times, self.limits, self.clock.time())
+
+        def while_sending() -> None:
+            nonlocal after
+            try:
+                self._next = self.queue.while_sending(self.name, accepted=after,
+                                                      then_claim=self._claim_ahead() if last else None)
+                after = None
+            except Exception:  # the answer must still be read; `after` is recorded below
+                log.exception("%s: could not record while the modem sends", self.name)
 
         started = time.perf_counter()
         try:
             with self.supervisor.session() as session:
-                reference = session.submit(part, before_pdu=record_submitting)
+                reference = session.submit(part, before_pdu=record_submitting, after_pdu=while_sending)
         except _Held as held:  # the modem was told ESC: nothing went
             if isinstance(held.reason, Verdict):
                 self._obey(claimed, held.reason)
@@ -323,13 +329,13 @@ class ModemWorker:
             return self._refused(claimed, part_id, exc, permanent=False)
         finally:
             self.busy_seconds += time.perf_counter() - started
-            if not recorded and after is not None:  # the modem failed before the commit that carried it
+            if after is not None:  # the modem failed before the commit that carries it
                 self.queue.part_sent(after.part_id, after.reference, last=after.last)
         accepted = Accepted(part_id, reference, last)
         if last and self._next is None:
             self.queue.part_sent(accepted.part_id, accepted.reference, last=True)  # nothing follows at once
         else:
-            self._accepted = accepted  # goes into the next part's `submitting` commit
+            self._accepted = accepted  # recorded while the modem sends the next part
         return True
 
     def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:

@@ -331,14 +331,17 @@ class ModemSession:
         self.transport.command("AT", timeout=timeout)
 
     # ---- sending ----------------------------------------------------------------------------
-    def submit(self, part: pdu.SubmitPart, *, before_pdu: Callable[[], None] | None = None) -> int | None:
+    def submit(self, part: pdu.SubmitPart, *, before_pdu: Callable[[], None] | None = None,
+               after_pdu: Callable[[], None] | None = None) -> int | None:
         """Hand one part to the modem; returns its TP-MR. Raises CmsError, PromptTimeout,
         SubmitUncertain (the part may have gone) or ModemDisconnected.
 
         `before_pdu` runs while the modem gets to its `> ` prompt; the PDU goes only after it
-        returned (if it raises, the send is cancelled and its error comes out here)."""
+        returned (if it raises, the send is cancelled and its error comes out here). `after_pdu`
+        runs while the modem sends the PDU (it must not raise)."""
         response = self.transport.command_with_prompt(
-            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout, meanwhile=before_pdu)
+            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout, meanwhile=before_pdu,
+            while_sending=after_pdu)
         line = response.first("+CMGS:")
         fields = parse_fields(payload_of(line)) if line else []
         return int(fields[0]) if fields and fields[0].isdigit() else None

@@ -194,13 +194,14 @@ class AtTransport:
 
     def command_with_prompt(
         self, command: str, payload: str, *, prompt_timeout: float = 10.0, timeout: float = 60.0,
-        meanwhile: Callable[[], None] | None = None,
+        meanwhile: Callable[[], None] | None = None, while_sending: Callable[[], None] | None = None,
     ) -> Response:
         """Send a command that answers `> `, then the payload and Ctrl-Z (AT+CMGS in PDU mode).
 
         `meanwhile` runs after the command went out and before the payload does (the caller's
         commit overlaps the modem's way to its prompt); if it raises, ESC cancels the input and
-        nothing is sent. No prompt: ESC cancels whatever the modem is waiting for, so it doesn't
+        nothing is sent. `while_sending` runs after the payload went out, while the modem works on
+        it (it must not raise: the answer is still to be read). No prompt: ESC cancels whatever the modem is waiting for, so it doesn't
         swallow the next command as PDU text. No answer after the payload went out:
         SubmitUncertain, because the network may have the message.
         """
@@ -220,6 +221,8 @@ class AtTransport:
             if pending.done:
                 return self._result(pending)
             self._write(payload + CTRL_Z)
+            if while_sending is not None:
+                while_sending()
             if not pending.wait(lambda: pending.done, timeout):
                 self._abandon(pending, in_prompt=True)
                 raise SubmitUncertain(command, f"no answer within {timeout:g} s after the PDU")
@@ -283,8 +286,9 @@ class AtTransport:
             raise ModemDisconnected(f"{self.name}: not connected")
         traffic_log.debug("%s TX %r", self.name, text)
         try:
+            # no flush(): tcdrain would wait until the modem side has read the bytes, and the
+            # caller has better things to do meanwhile (its commit); the kernel keeps the order
             port.write(text.encode("ascii", errors="replace"))
-            port.flush()
         except (serial.SerialException, OSError, termios.error, AttributeError, TypeError) as exc:
             # a port closed under us (unplug, shutdown) fails in any of these ways
             self._lost(f"write failed: {exc}")

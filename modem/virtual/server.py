@@ -104,12 +104,16 @@ class VirtualModemPort:
     def _on_output(self, data: bytes) -> None:
         with self._out_lock:
             if self.plugged:
-                self._pty_out += data
+                pending = self._pty_out or self._master is None
+                sent = 0 if pending else _write_some(self._master, data)  # type: ignore[arg-type]
+                self._pty_out += data[sent:]  # written at once if nothing waits: a modem has no I/O thread to wake
                 del self._pty_out[:-_MAX_BUFFER]
             if self._client is not None:
                 self._tcp_out += data
                 del self._tcp_out[:-_MAX_BUFFER]
-        self._wake()
+            wake = bool(self._pty_out or self._tcp_out)
+        if wake:
+            self._wake()
 
     # -- I/O thread --------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -273,3 +277,11 @@ class VirtualModemPort:
             return
         with self._out_lock:
             del self._tcp_out[:n]
+
+
+def _write_some(fd: int, data: bytes) -> int:
+    """Write what the non-blocking pty takes now; the rest waits for the I/O thread."""
+    try:
+        return os.write(fd, data)
+    except (BlockingIOError, OSError):
+        return 0
