@@ -284,25 +284,31 @@ class ModemSession:
                 return normalise_iccid(value)
         return None
 
-    def health(self) -> Health:
+    def health(self, previous: Health | None = None) -> Health:
+        """Registration and signal, and unless `previous` is given (whose values are kept) the
+        operator, SMSC and SIM storage too: those change rarely, and every command is time the
+        modem is not sending."""
         registration = "unknown"
         line = self._optional_response("AT+CREG?", "+CREG:")
         if line:
             fields = parse_fields(payload_of(line))
             stat = fields[1] if len(fields) > 1 else fields[0]
             registration = REGISTRATION.get(int(stat), "unknown") if stat.isdigit() else "unknown"
-        operator = None
-        self._optional("AT+COPS=3,0")
-        line = self._optional_response("AT+COPS?", "+COPS:")
-        if line:
-            fields = parse_fields(payload_of(line))
-            operator = decode_ucs2_hex(fields[2]) if len(fields) > 2 and fields[2] else None
         signal = Signal(None, None, 0)
         line = self._optional_response("AT+CSQ", "+CSQ:")
         if line:
             fields = parse_fields(payload_of(line))
             if fields and fields[0].isdigit():
                 signal = Signal.from_csq(int(fields[0]))
+        if previous is not None:
+            return Health(registration, previous.operator, signal, previous.smsc, previous.storage_used,
+                          previous.storage_total)
+        operator = None
+        self._optional("AT+COPS=3,0")
+        line = self._optional_response("AT+COPS?", "+COPS:")
+        if line:
+            fields = parse_fields(payload_of(line))
+            operator = decode_ucs2_hex(fields[2]) if len(fields) > 2 and fields[2] else None
         smsc = None
         line = self._optional_response("AT+CSCA?", "+CSCA:")
         if line:

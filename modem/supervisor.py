@@ -48,10 +48,13 @@ class ModemSettings:
     ref16: bool = False
     command_timeout: float = 5.0
     send_timeout: float = 60.0
-    check_interval: float = 10.0  # how often a quiet modem is asked `AT`
+    check_interval: float = 10.0  # how often registration and signal are read (and a hang shows)
     registration_timeout: float = 60.0
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
     power_cycle_after: int = 5  # failed reconnects before the power-cycle hook is called
+
+
+FULL_CHECK_EVERY = 6  # operator, SMSC and SIM storage once a minute at the default interval
 
 
 class ModemSupervisor:
@@ -221,10 +224,13 @@ class ModemSupervisor:
             self._set_state(ModemState.NO_NETWORK, str(exc))
 
     def _watch(self, session: ModemSession) -> None:
-        """Health checks until the modem is lost or we are stopped."""
+        """Health checks until the modem is lost or we are stopped: registration and signal every
+        check (their first command is also the hang probe), operator, SMSC and storage every
+        FULL_CHECK_EVERY checks or when asked (check_now)."""
         transport = session.transport
+        checks = 0
         while not self._stop.is_set():
-            self._wake.wait(self.settings.check_interval)
+            asked = self._wake.wait(self.settings.check_interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -235,8 +241,9 @@ class ModemSupervisor:
                 self._set_state(ModemState.INITIALISING, "modem restarted")
                 session.init()
                 session.sweep(self.handler)
-            session.ping()
-            self.health = session.health()
+            full = asked or self.health is None or checks % FULL_CHECK_EVERY == 0
+            self.health = session.health(None if full else self.health)
+            checks += 1
             if self.health.registered:
                 self._set_state(ModemState.READY)
             else:

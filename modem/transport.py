@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import logging
 import queue
+import re
 import termios
 import threading
 import time
@@ -37,6 +38,7 @@ CTRL_Z = "\x1a"
 ESC = "\x1b"
 _AUTO: Any = object()
 _CONTROL = {c: None for c in range(32) if c not in (9,)}  # strip C0 controls except TAB from lines
+_LINE_ENDS = re.compile(r"[\r\n]+")
 
 traffic_log = logging.getLogger("gsmgw.serial")
 log = logging.getLogger("gsmgw.modem")
@@ -329,12 +331,8 @@ class AtTransport:
 
     def feed(self, text: str) -> None:
         """Split received text into lines and route each one (public for table tests)."""
-        self._buffer += text
-        while True:
-            cut = min((i for i in (self._buffer.find("\r"), self._buffer.find("\n")) if i >= 0), default=-1)
-            if cut < 0:
-                break
-            line, self._buffer = self._buffer[:cut], self._buffer[cut + 1:]
+        *lines, self._buffer = _LINE_ENDS.split(self._buffer + text)  # the last piece is unfinished
+        for line in lines:
             line = line.translate(_CONTROL).strip()
             if line:
                 self._route(line)

@@ -989,7 +989,7 @@ class VirtualModem:
         return Reply([f"+CMGW: {index}"]) if index is not None else Reply(final=self._cms(322))
 
     def _send(self, prompt: Prompt, body: bytes) -> Reply:
-        received = time.time()
+        received, started = time.time(), self.sched.now()
         delay = self.send_delay
         if self.cmgf == 0:
             parsed = self._parse_pdu(prompt, body)
@@ -1018,8 +1018,9 @@ class VirtualModem:
         self._mr = (self._mr + 1) % 256
         self.network.submit(self, mr=mr, recipient=recipient, text=text, encoding=encoding,
                             concat=concat, status_report=report, raw=raw,
-                            busy=(received, time.time() + self.latency + delay))
-        return Reply([f"+CMGS: {mr}"], delay=delay)
+                            busy=(received, received + self.latency + delay))
+        # the send takes `delay` from the PDU's arrival: this modem's own bookkeeping is part of it
+        return Reply([f"+CMGS: {mr}"], delay=max(0.0, delay - (self.sched.now() - started)))
 
     # ==============================================================================================
     # From the network
