@@ -441,7 +441,6 @@ def _prepared() -> dict[str, Any]:
         "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
                              m.priority, m.source, last_sim.label("last_sim"))
         .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
-        "more_urgent": select(m.id).where(*due, m.priority < bindparam("priority")).limit(1),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                 updated_at=bindparam("now")),
@@ -449,6 +448,12 @@ def _prepared() -> dict[str, Any]:
         "partly_sent": select(func.count()).select_from(PARTS)
         .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
         "submitting": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
+        .returning(p.message_id, p.seq),
+        # the same, unless a more urgent message is due for this modem (one statement: it runs
+        # between two sends)
+        "submitting_unless_more_urgent": update(PARTS).where(
+            p.id == bindparam("part_id"), ~select(m.id).where(*due, m.priority < bindparam("priority")).exists())
         .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
         .returning(p.message_id, p.seq),
         "unsubmit": update(PARTS).where(p.id == bindparam("part_id"))
@@ -536,10 +541,13 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
 def _submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
                 hold_if: Callable[[Connection], object | None] | None) -> tuple[object | None, Changes]:
     """(None if the part is now `submitting`, else what held it; no message changes status here)."""
-    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH and conn.scalar(
-            SQL["more_urgent"], {"now": now, "modem": modem, "priority": unless_more_urgent_than}) is not None:
-        return MORE_URGENT, []
-    row = conn.execute(SQL["submitting"], {"part_id": part_id, "modem": modem, "now": now}).one()
+    values = {"part_id": part_id, "modem": modem, "now": now}
+    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
+        row = conn.execute(SQL["submitting_unless_more_urgent"], {**values, "priority": unless_more_urgent_than}).first()
+        if row is None:
+            return MORE_URGENT, []
+    else:
+        row = conn.execute(SQL["submitting"], values).one()
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
         conn.execute(SQL["events"], [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
