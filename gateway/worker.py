@@ -5,8 +5,9 @@ resends a part the network already accepted: each part's fate is committed befor
 Between two sends there is one commit (the next part `submitting`); everything else is committed
 while the modem works on a PDU (a real modem takes seconds per AT+CMGS): the previous part's `sent`
 and, during a message's last part, the claim of the modem's next message, so the next send can
-start the moment the modem answers. The expiry check runs just before a message goes, and the send-time check (consent, quiet
-hours) inside the commit that marks its first part `submitting`: never at claim time.
+start the moment the modem answers. The expiry check runs just before a message goes, and the
+send-time check (consent, quiet hours) inside the commit that marks its first part `submitting`:
+never at claim time.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ class ModemWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._times: list[float] = []
-        self._next: Claimed | None = None  # claimed with the last part's `submitting` commit
-        self._accepted: Accepted | None = None  # recorded with the next part's `submitting` commit
+        self._next: Claimed | None = None  # claimed while the modem sent the last message's last part
+        self._accepted: Accepted | None = None  # recorded while the modem sends the next part
         self._ahead: int | None = None  # the message being sent was claimed ahead (it may step aside)
 
     def start(self) -> None:
