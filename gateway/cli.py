@@ -167,18 +167,22 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _queue(cfg: config_module.Config):
+    """(engine, queue, webhooks): the queue with the daemon's status hooks, so what a command
+    changes reaches webhooks too (the running daemon delivers them)."""
     from gateway import db
     from gateway.clock import Clock
+    from gateway.daemon import with_status_hooks
     from gateway.queue import Queue
 
     engine = db.make_engine(cfg.database_url)
     db.upgrade(engine)
-    return engine, Queue(db.sessions(engine), Clock(), default_region=cfg.gateway.default_region)
+    queue = Queue(db.sessions(engine), Clock(), default_region=cfg.gateway.default_region)
+    return engine, queue, with_status_hooks(queue, queue.clock)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    engine, _ = _queue(cfg)
+    engine, _, _ = _queue(cfg)
     engine.dispose()
     print(f"database at the newest schema: {cfg.database_url}")
     return 0
@@ -188,7 +192,7 @@ def _send(args: argparse.Namespace) -> int:
     from gateway.queue import RejectedMessage
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
                                 expires_in=args.expires_in, source="cli")
@@ -209,7 +213,7 @@ def _status(args: argparse.Namespace) -> int:
     from gateway.models import Modem
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         with queue.sessions() as session:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
@@ -249,7 +253,7 @@ def _apikey_create(args: argparse.Namespace) -> int:
     from gateway.clock import Clock
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         new = apikeys.create(queue.sessions, Clock(), args.name, args.scopes)
     except ValueError as exc:
@@ -271,7 +275,7 @@ def _apikey_list(args: argparse.Namespace) -> int:
     from gateway import apikeys
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         keys = apikeys.list_keys(queue.sessions)
     finally:
@@ -293,7 +297,7 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
     from gateway.clock import Clock
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         key = apikeys.revoke(queue.sessions, Clock(), args.id)
     finally:
@@ -310,7 +314,7 @@ def _contacts_import(args: argparse.Namespace) -> int:
     from gateway.clock import Clock
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         with open(args.file, "rb") as handle:
             report = contacts_csv.import_file(queue.sessions, handle, clock=Clock(),
@@ -337,7 +341,7 @@ def _contacts_export(args: argparse.Namespace) -> int:
     from gateway import contacts_csv
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, _ = _queue(cfg)
     try:
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
@@ -355,8 +359,9 @@ def _consent(args: argparse.Namespace) -> int:
     from gateway.clock import Clock
 
     cfg = _config(args)
-    engine, queue = _queue(cfg)
+    engine, queue, webhooks = _queue(cfg)
     audience = Audience(queue.sessions, Clock(), queue, settings=cfg.consent, default_region=cfg.gateway.default_region)
+    webhooks.attach(queue, audience=audience)
     try:
         if args.command == "optout":
             outcome = audience.opt_out(args.number, source=args.source, scope="all" if args.all else "marketing",

@@ -43,6 +43,16 @@ def limits_of(section: ModemSection) -> Limits:
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
 
 
+def with_status_hooks(queue: Queue, clock: Clock) -> Webhooks:
+    """Give a queue the status hooks every process needs (the contact reachability flag, the webhook
+    outbox); the Webhooks returned can also hear an Audience or an InboundPipeline. In the CLI it
+    runs no dispatcher: what it stores, the daemon's dispatcher delivers."""
+    queue.status_hooks.append(ContactHealth(clock))
+    webhooks = Webhooks(queue.sessions, clock)
+    webhooks.attach(queue)
+    return webhooks
+
+
 class Daemon:
     def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None) -> None:
         self.config = config
@@ -62,11 +72,10 @@ class Daemon:
         self.inbound = InboundPipeline(self.queue.sessions, self.clock, self.queue, self.audience,
                                        settings=config.inbound, default_region=config.gateway.default_region,
                                        default_language=config.consent.default_language)
-        self.queue.status_hooks.append(ContactHealth(self.clock))
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
         # webhooks hear every status change, stored inbound message and consent change from the start
-        self.webhooks = Webhooks(self.queue.sessions, self.clock)
+        self.webhooks = with_status_hooks(self.queue, self.clock)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
 
     def start(self) -> None:

@@ -54,6 +54,7 @@ _NEW_CALLBACK = insert(MessageCallback.__table__)
 log = logging.getLogger("gsmgw.webhooks")
 
 EVENTS = ("message.status", "message.received", "contact.opted_out", "contact.opted_in")
+IDLE_POLL = 10.0  # seconds: events another process stored (`gsmgw send`, `gsmgw consent`) go out within it
 
 
 class DeliveryStatus:
@@ -109,7 +110,8 @@ class Webhooks:
         """Listen to a Queue's status changes (message.status), an InboundPipeline's stored messages
         (message.received: one event per SMS, however many parts it came in) and an Audience's
         ledger entries (contact.opted_out / contact.opted_in, from any source)."""
-        queue.status_hooks.append(self.store_status)
+        if self.store_status not in queue.status_hooks:
+            queue.status_hooks.append(self.store_status)
         if inbound is not None and self.on_received not in inbound.on_received:
             inbound.on_received.append(self.on_received)
         if audience is not None and self.on_consent not in audience.on_consent:
@@ -366,8 +368,8 @@ class Webhooks:
             except Exception:
                 log.exception("webhook dispatcher step failed")
                 due = None
-            wait = 60.0 if due is None else max(0.0, due - self.clock.time()) + 0.001
-            self.clock.wait(self.wake, min(wait, 60.0))
+            wait = IDLE_POLL if due is None else max(0.0, due - self.clock.time()) + 0.001
+            self.clock.wait(self.wake, min(wait, IDLE_POLL))
             self.wake.clear()
 
     def _deliver(self, delivery_id: int) -> int:

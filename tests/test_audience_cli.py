@@ -67,3 +67,24 @@ def test_optout_and_double_opt_in(config):
     assert "opt_in_requested" in result.stdout and "reply YES" in result.stdout
     bad = gsmgw(config, "optout", "not a number")
     assert bad.returncode == 2 and "not recorded" in bad.stderr
+
+
+def test_what_the_cli_changes_reaches_webhooks_through_the_outbox(config, tmp_path):
+    """The CLI runs no dispatcher: it stores the events, and the daemon's dispatcher delivers them."""
+    from gateway import db
+    from gateway.clock import Clock
+    from gateway.webhooks import Webhooks
+
+    engine = db.make_engine(f"sqlite:///{tmp_path}/gsmgw.db")
+    db.upgrade(engine)
+    webhooks = Webhooks(db.sessions(engine), Clock())
+    webhooks.create_endpoint("http://127.0.0.1:9/hook", ["message.status", "contact.opted_out"])
+    try:
+        assert gsmgw(config, "optout", "07700 900124").returncode == 0
+        sent = gsmgw(config, "send", "07700 900125", "Your table is ready")
+        assert sent.returncode == 0, sent.stderr
+        payloads = [webhooks.delivery(d["id"])["payload"] for d in reversed(webhooks.deliveries())]
+    finally:
+        engine.dispose()
+    assert [(p["type"], p["data"].get("number") or p["data"].get("to"), p["data"].get("status")) for p in payloads] == [
+        ("contact.opted_out", "+447700900124", None), ("message.status", "+447700900125", "queued")]
