@@ -88,10 +88,15 @@ class GroupCommit:
         for work, value in zip(batch, values, strict=True):
             _finish(work, value, None)
 
-    def close(self) -> None:
-        """Give the kept connection back to the pool (the engine is about to be disposed)."""
-        with self._leader:
+    def close(self, timeout: float = 2.0) -> None:
+        """Give the kept connection back to the pool (the engine is about to be disposed); a batch
+        still running after `timeout` keeps it (shutting down must not wait on a stuck writer)."""
+        if not self._leader.acquire(timeout=timeout):
+            return
+        try:
             conn, self._conn = self._conn, None
+        finally:
+            self._leader.release()
         if conn is not None:
             conn.close()
 

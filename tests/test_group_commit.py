@@ -90,3 +90,23 @@ def test_a_unit_that_breaks_a_constraint_does_not_lose_the_others(group: GroupCo
     assert "UNIQUE" in str(results["dup"])
     assert results["b"] == "stored b"
     assert stored(group) == {"first", "a", "b"}
+
+
+def test_closing_returns_the_kept_connection_and_does_not_wait_on_a_stuck_batch(group):
+    assert group.run(insert("a")) == "stored a"
+    kept = group._conn
+    assert kept is not None and not kept.closed  # kept between batches
+    group.close()
+    assert group._conn is None and kept.closed
+    assert group.run(insert("b")) == "stored b"  # a new one is taken when needed
+
+    entered, release = threading.Event(), threading.Event()
+    stuck = threading.Thread(target=group.run, args=(lambda conn: entered.set() or release.wait(10),))
+    stuck.start()
+    assert entered.wait(5)
+    started = time.monotonic()
+    group.close(timeout=0.2)
+    assert time.monotonic() - started < 1.0  # shutting down is not held up by the stuck writer
+    release.set()
+    stuck.join(5)
+    assert stored(group) == {"a", "b"}
