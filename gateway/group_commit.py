@@ -58,10 +58,10 @@ class GroupCommit:
         return work.result()
 
     def _execute(self, batch: list[_Work[Any]], *, fresh: bool = False) -> None:
-        kept, conn = self._conn is not None and not fresh, self._conn
-        self._conn = None
+        conn, self._conn = (None if fresh else self._conn), None
+        kept = conn is not None
         try:
-            if conn is None or fresh:
+            if conn is None:
                 conn = self._engine.connect()
             values = [work.call(conn) for work in batch]
             conn.commit()

@@ -333,9 +333,6 @@ class ModemSession:
                 raise NotRegistered(f"{self.name}: not registered ({health.registration})")
             self._sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
-    def ping(self, timeout: float = 5.0) -> None:
-        self.transport.command("AT", timeout=timeout)
-
     # ---- sending ----------------------------------------------------------------------------
     def submit(self, part: pdu.SubmitPart, *, before_pdu: Callable[[], None] | None = None,
                after_pdu: Callable[[], None] | None = None) -> int | None:

@@ -203,9 +203,9 @@ class AtTransport:
         `meanwhile` runs after the command went out and before the payload does (the caller's
         commit overlaps the modem's way to its prompt); if it raises, ESC cancels the input and
         nothing is sent. `while_sending` runs after the payload went out, while the modem works on
-        it (it must not raise: the answer is still to be read). No prompt: ESC cancels whatever the modem is waiting for, so it doesn't
-        swallow the next command as PDU text. No answer after the payload went out:
-        SubmitUncertain, because the network may have the message.
+        it (it must not raise: the answer is still to be read). No prompt: ESC cancels whatever the
+        modem is waiting for, so it doesn't swallow the next command as PDU text. No answer after
+        the payload went out: SubmitUncertain, because the network may have the message.
         """
         with self._command_lock:
             pending = self._start(command, response_prefix(command), echoes=(payload,))
