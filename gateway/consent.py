@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+from gateway.db import Prepared
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,16 @@ def import_may_opt_in(state: ConsentState) -> tuple[bool, str]:
 
 
 # ---- ledger access ----------------------------------------------------------------------------
-_LEDGER_OF = (select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
+_LEDGER_OF = Prepared(select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
               .where(ConsentEvent.contact_id == bindparam("contact_id")).order_by(ConsentEvent.id))
 
 
 def state_of(db: Session | Connection, contact_id: int) -> ConsentState:
     """The contact's consent now, read from the ledger (no cache to go stale)."""
-    return derive(EventView(*row) for row in db.execute(_LEDGER_OF, {"contact_id": contact_id}).all())
+    if isinstance(db, Session):
+        db.flush()  # what the session holds counts too
+        db = db.connection()
+    return derive(EventView(*row) for row in _LEDGER_OF(db, {"contact_id": contact_id}).all())
 
 
 def record(session: Session, contact: Contact, kind: str, *, source: str, at: datetime,

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.clock import Clock
-from gateway.db import engine_of
+from gateway.db import Prepared, engine_of
 from gateway.group_commit import GroupCommit
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
@@ -35,8 +35,9 @@ Changes = list[tuple[int, str]]  # (message id, new status) made by one transact
 # a contact's flag) commits with the change or not at all; may return an action for after the commit.
 StatusHook = Callable[[Connection, int, str], Callable[[], None] | None]
 
-# The send path (claim, submitting, sent, status reports) runs as Core statements on these tables:
-# it happens several times per message, and the ORM's unit of work costs more than the SQL itself.
+# The send path (claim, submitting, sent, status reports) runs as prepared Core statements on these
+# tables (db.Prepared): it happens several times per message, and the ORM's unit of work or even
+# Connection.execute costs more than the SQL itself.
 MESSAGES = Message.__table__
 PARTS = Part.__table__
 EVENTS = MessageEvent.__table__
@@ -428,7 +429,7 @@ class Queue:
             return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
 
 
-def _prepared() -> dict[str, Any]:
+def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
     m, p = MESSAGES.c, PARTS.c
     earlier = MESSAGES.alias("earlier")
@@ -489,7 +490,7 @@ def _prepared() -> dict[str, Any]:
 
 
 CLAIM_BATCH = 20
-SQL = _prepared()
+SQL = {name: Prepared(statement) for name, statement in _statements().items()}
 
 
 _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
@@ -499,10 +500,10 @@ _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding
 def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
     """Store new messages with their parts and `queued` events; sets each message's id."""
     for message in messages:
-        message.id = conn.execute(SQL["new_message"], {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
-    conn.execute(SQL["new_parts"], [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
+        message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
+    SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                                     for m in messages for p in m.parts])
-    conn.execute(SQL["events"], [_event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    SQL["events"](conn, [_event(m.id, MessageStatus.QUEUED, now) for m in messages])
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
 
@@ -511,10 +512,10 @@ def _claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], 
 
     The head of the queue is nearly always taken, so it is read first; only when it is not (sticky
     to another SIM, expired) are the next ones read."""
-    head = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": 1}).all()
+    head = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": 1}).all()
     claimed = _take_first(conn, head, modem, may_take, now)
     if claimed is None and head:
-        rest = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
+        rest = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
         claimed = _take_first(conn, rest, modem, may_take, now)
     return claimed
 
@@ -528,10 +529,10 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
             continue  # the rest of a multipart must come from the same number
         if not may_take(message):
             continue
-        if not conn.execute(SQL["take"], {"message_id": message.id, "modem": modem, "now": now}).rowcount:
+        if not SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).rowcount:
             continue  # another gateway sharing the database was quicker
-        conn.execute(SQL["events"], [_event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
-        parts = conn.execute(SQL["parts_of"], {"message_id": message.id}).all()
+        SQL["events"](conn, [_event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
+        parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
                        message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
                        {p.seq: p.id for p in parts}, message.expires_at, message.priority, message.source or "")
@@ -543,27 +544,27 @@ def _submitting(conn: Connection, part_id: int, modem: str, now: datetime, unles
     """(None if the part is now `submitting`, else what held it; no message changes status here)."""
     values = {"part_id": part_id, "modem": modem, "now": now}
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
-        row = conn.execute(SQL["submitting_unless_more_urgent"], {**values, "priority": unless_more_urgent_than}).first()
+        row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
         if row is None:
             return MORE_URGENT, []
     else:
-        row = conn.execute(SQL["submitting"], values).one()
+        row = SQL["submitting"](conn, values).one()
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
-        conn.execute(SQL["events"], [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
+        SQL["events"](conn, [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
     else:
-        conn.execute(SQL["unsubmit"], {"part_id": part_id})
+        SQL["unsubmit"](conn, {"part_id": part_id})
     return held, []
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
     """Mark a part sent; after the message's last part, the message too."""
-    row = conn.execute(SQL["sent"], {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
+    row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
     if accepted.last:
-        conn.execute(SQL["message_sent"], {"message_id": row.message_id, "now": now})
+        SQL["message_sent"](conn, {"message_id": row.message_id, "now": now})
         events.append(_event(row.message_id, MessageStatus.SENT, now))
-    conn.execute(SQL["events"], events)
+    SQL["events"](conn, events)
     return None, [(int(row.message_id), MessageStatus.SENT)] if accepted.last else []
 
 
@@ -571,26 +572,26 @@ def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datet
     """Match a report to the newest part this modem sent with that reference and number: (the message
     it matched, the message's new status if the report changed it)."""
     digits = re.sub(r"\D", "", report.recipient)[-9:]
-    candidates = conn.execute(SQL["reported"], {"modem": modem, "ref": report.reference}).all()
+    candidates = SQL["reported"](conn, {"modem": modem, "ref": report.reference}).all()
     part = next((c for c in candidates if c.to_number.endswith(digits)), None)
     if part is None:
         return None, None
     values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
     if report.outcome == "pending":
-        conn.execute(SQL["report"], values)
+        SQL["report"](conn, values)
         return part.message_id, None
     part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
-    conn.execute(SQL["report_final"], {**values, "part_status": part_status})
+    SQL["report_final"](conn, {**values, "part_status": part_status})
     events = [_event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
     moved = {"message_id": part.message_id, "now": now}
     new: str | None = None
-    if part_status == PartStatus.DELIVERED and conn.execute(SQL["delivered_if_all"], moved).rowcount:
+    if part_status == PartStatus.DELIVERED and SQL["delivered_if_all"](conn, moved).rowcount:
         new = MessageStatus.DELIVERED
-    elif conn.execute(SQL["failed_if_any"], moved).rowcount:  # also a part that failed earlier
+    elif SQL["failed_if_any"](conn, moved).rowcount:  # also a part that failed earlier
         new = MessageStatus.FAILED
     if new is not None:
         events.append(_event(part.message_id, new, now))
-    conn.execute(SQL["events"], events)
+    SQL["events"](conn, events)
     return part.message_id, new
 
 
@@ -612,4 +613,5 @@ def _set_status(session: Session, message: Message, status: str, detail: str | N
 
 
 def _partly_sent(db: Session | Connection, message_id: int) -> bool:
-    return bool(db.scalar(SQL["partly_sent"], {"message_id": message_id}))
+    conn = db.connection() if isinstance(db, Session) else db
+    return bool(SQL["partly_sent"](conn, {"message_id": message_id}).scalar())

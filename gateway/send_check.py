@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience_models import Contact
 from gateway.clock import Clock
-from gateway.db import engine_of
+from gateway.db import Prepared, engine_of
 from gateway.config import ConsentSection
 from gateway.consent import NO_CONSENT, state_of
 from gateway.models import Message, Part
@@ -40,7 +40,7 @@ def rules_from(section: ConsentSection) -> Rules:
     )
 
 
-_CONTACT_OF = select(Contact.id, Contact.timezone).where(Contact.number == bindparam("number"))
+_CONTACT_OF = Prepared(select(Contact.id, Contact.timezone).where(Contact.number == bindparam("number")))
 
 
 class ConsentCheck:
@@ -54,14 +54,14 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with engine_of(self.sessions).connect() as conn:  # Core: runs before every send
+        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
         """The same check on the caller's connection: the worker runs it again inside the commit
         that marks the first part `submitting`, so a STOP recorded in between is not missed."""
         now = self.clock.now()
-        contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
+        contact = _CONTACT_OF(conn, {"number": claimed.to_number}).first()
         consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
         sent = self._sent_in_window(conn, claimed, now)
         tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz

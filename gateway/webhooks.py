@@ -38,18 +38,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api_models import ApiKey, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.clock import Clock
-from gateway.db import engine_of
+from gateway.db import Prepared, engine_of
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
 
 # the message.status path's statements, built once (it runs on every status change)
-_CALLBACK_OF = (select(MessageCallback.url, ApiKey.signing_secret)
+_CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
                 .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
                 .where(MessageCallback.message_id == bindparam("message_id")))
-_STATUS_DATA = select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
-                      Message.sim, Message.last_error, Message.updated_at).where(Message.id == bindparam("message_id"))
-_NEW_DELIVERY = insert(WebhookDelivery.__table__)
-_NEW_CALLBACK = insert(MessageCallback.__table__)
+_STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
+                      Message.sim, Message.last_error, Message.updated_at).where(Message.id == bindparam("message_id")))
+_NEW_DELIVERY = Prepared(insert(WebhookDelivery.__table__))
+_NEW_CALLBACK = Prepared(insert(MessageCallback.__table__))
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -155,14 +155,14 @@ class Webhooks:
         lookup. Returns what wakes the dispatcher after the commit."""
         targets = self._subscribers("message.status")
         if status != "queued" and message_id not in self._no_callback:
-            callback = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
+            callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
             else:
                 self._no_callback.add(message_id)
         if not targets:
             return None
-        message = conn.execute(_STATUS_DATA, {"message_id": message_id}).first()
+        message = _STATUS_DATA(conn, {"message_id": message_id}).first()
         if message is None:
             return None
         data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
@@ -182,7 +182,7 @@ class Webhooks:
         event_id = "evt_" + uuid.uuid4().hex
         body = json.dumps({"id": event_id, "type": event_type, "created_at": _iso(now), "data": data},
                           separators=(",", ":"), ensure_ascii=False)
-        conn.execute(_NEW_DELIVERY, [
+        _NEW_DELIVERY(conn, [
             {"event_id": event_id, "event_type": event_type, "payload": body, "endpoint_id": endpoint_id,
              "url": url, "secret": secret, "status": DeliveryStatus.PENDING, "attempts": 0,
              "next_attempt_at": now, "message_id": message_id, "created_at": now}
@@ -213,7 +213,7 @@ class Webhooks:
         for message_id, *_ in callbacks:
             self._no_callback.discard(message_id)  # a SQLite id can come back after a rollback or delete
         if callbacks:
-            conn.execute(_NEW_CALLBACK, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
+            _NEW_CALLBACK(conn, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
     def _active_endpoints(self) -> list[tuple[int, str, str, frozenset[str]]]:
         now = time.monotonic()
