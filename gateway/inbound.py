@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import consent, contacts, conversations, keyword_store, keywords
@@ -35,6 +35,7 @@ from gateway.audience_models import (
 )
 from gateway.clock import Clock
 from gateway.config import InboundSection
+from gateway.hooks import After, run_after_commit, run_in_transaction
 from gateway.models import InboundPart, Message
 from gateway.numbers import normalise
 from gateway.queue import Queue, RejectedMessage
@@ -46,7 +47,8 @@ REPLY_SOURCE = "keyword"
 DEFAULT_REPLY_SOURCE = "autoreply"
 STALE_AFTER = timedelta(hours=1)  # a message recovered later than this gets its effects, not a reply
 REPLY_EXPIRES_S = 24 * 3600  # pinned to one SIM: if it stays down a day, a late answer only confuses
-ReceivedListener = Callable[[InboundMessage], None]
+# runs in the transaction that stored the message; may return an action for after the commit
+ReceivedHook = Callable[[Connection, InboundMessage], After | None]
 
 
 class InboundPipeline:
@@ -62,16 +64,11 @@ class InboundPipeline:
         self.default_language = default_language
         self.reassembler = Reassembler(self.settings.reassembly_timeout_s)
         self.matcher = keywords.Matcher()
-        self.on_received: list[ReceivedListener] = []  # (the stored message), after its commit
+        self.received_hooks: list[ReceivedHook] = []  # in the transaction that stores a message
         self._lock = threading.RLock()  # one message at a time: arrival order is consent order
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @property
-    def on_consent(self) -> list[Callable[[Contact, ConsentEvent], None]]:
-        """(contact, event) after a keyword changed consent; the same list as Audience.on_consent."""
-        return self.audience.on_consent
 
     # ---- life ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -192,23 +189,32 @@ class InboundPipeline:
                 if contact is not None and number is not None and assembled.complete and not error:
                     fresh = now - received_at <= STALE_AFTER
                     self._act(session, contact, message, assembled.key[0], now, fresh, replies, events)
-                session.flush()
+                afters = self._consequences(session, message, replies, events)
         log.info("%s: message %d from %s (%d/%d parts)%s", message.modem, message.id, sender, message.parts,
                  message.parts_expected, f", keyword {message.keyword}" if message.keyword else "")
+        run_after_commit(afters)
+        return message
+
+    def _consequences(self, session: Session, message: InboundMessage, replies: list[tuple[str, str, str, str]],
+                      events: list[tuple[Contact, ConsentEvent]]) -> list[After]:
+        """What the message causes, in the transaction that stores it (a crash after the commit
+        loses none of it, and one before leaves the parts to be taken again): the hooks for its
+        consent changes and for the message itself (their webhook events), and its replies."""
+        session.flush()
+        afters: list[After] = []
+        for contact, event in events:
+            afters += [a for a in self.audience.recorded(session, contact, event) if a not in afters]
+        conn = session.connection()
+        run_in_transaction(self.received_hooks, conn, message, afters=afters)
         for number, text, sim, source in replies:
             try:
-                self.queue.enqueue(number, text, kind="transactional", source=source, sim=sim,
-                                   expires_in=REPLY_EXPIRES_S)
+                _, queued = self.queue.enqueue_within(conn, [{"to": number, "text": text, "kind": "transactional",
+                                                              "sim": sim, "expires_in": REPLY_EXPIRES_S}], source=source)
             except RejectedMessage as exc:
                 log.warning("reply to %s not queued: %s", number, exc)
-        for contact, event in events:
-            self.audience.emit(contact, event)
-        for listener in self.on_received:
-            try:
-                listener(message)
-            except Exception:
-                log.exception("received listener failed for inbound message %d", message.id)
-        return message
+            else:
+                afters.append(queued)
+        return afters
 
     def _act(self, session: Session, contact: Contact, message: InboundMessage, sim: str, now: datetime,
              fresh: bool, replies: list[tuple[str, str, str, str]], events: list[tuple[Contact, ConsentEvent]]) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from gateway.clock import Clock
 from gateway.db import Prepared, engine_of
 from gateway.group_commit import GroupCommit
+from gateway.hooks import After, run_after_commit, run_in_transaction
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
 from modem.encoding import segment_info
@@ -33,7 +34,7 @@ T = TypeVar("T")
 Changes = list[tuple[int, str]]  # (message id, new status) made by one transaction
 # Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
 # a contact's flag) commits with the change or not at all; may return an action for after the commit.
-StatusHook = Callable[[Connection, int, str], Callable[[], None] | None]
+StatusHook = Callable[[Connection, int, str], After | None]
 
 # The send path (claim, submitting, sent, status reports) runs as prepared Core statements on these
 # tables (db.Prepared): it happens several times per message, and the ORM's unit of work or even
@@ -115,13 +116,8 @@ class Queue:
         raises RejectedMessage with its `index` before anything is stored. `along(connection,
         messages)` stores what belongs with them (their callback URLs) in the same transaction."""
         now = self.clock.now()
-        messages = []
-        for index, item in enumerate(items):
-            try:
-                messages.append(self._new_message(item, source, now))
-            except RejectedMessage as exc:
-                exc.index = index
-                raise
+        messages = self._checked(items, source, now)
+
         def unit(conn: Connection) -> tuple[None, Changes]:
             stored = _insert_messages(conn, messages, now)
             if along is not None:
@@ -130,6 +126,32 @@ class Queue:
 
         self._write(unit)
         self._notify()
+        return messages
+
+    def enqueue_within(self, conn: Connection, items: Sequence[Mapping[str, Any]], *,
+                       source: str) -> tuple[list[Message], After]:
+        """The same on the caller's transaction (the reply an SMS asks for commits with that SMS),
+        status hooks included; the caller runs the returned function after its commit."""
+        now = self.clock.now()
+        messages = self._checked(items, source, now)
+        _, changes = _insert_messages(conn, messages, now)
+        afters = self._hooks(conn, changes)
+
+        def committed() -> None:
+            self._committed(changes, afters)
+            self._notify()
+
+        return messages, committed
+
+    def _checked(self, items: Sequence[Mapping[str, Any]], source: str, now: datetime) -> list[Message]:
+        """The messages for `items`, or RejectedMessage with the `index` of the first bad one."""
+        messages = []
+        for index, item in enumerate(items):
+            try:
+                messages.append(self._new_message(item, source, now))
+            except RejectedMessage as exc:
+                exc.index = index
+                raise
         return messages
 
     def _new_message(self, item: Mapping[str, Any], source: str, now: datetime) -> Message:
@@ -172,7 +194,7 @@ class Queue:
     def _write(self, unit: Callable[[Connection], tuple[T, Changes]]) -> T:
         """Run a send-path unit of work (returning its value and the status changes it made) through
         the group commit, with the status hooks in its transaction."""
-        def run(conn: Connection) -> tuple[T, Changes, list[Callable[[], None]]]:
+        def run(conn: Connection) -> tuple[T, Changes, list[After]]:
             value, changes = unit(conn)
             return value, changes, self._hooks(conn, changes)
 
@@ -190,22 +212,14 @@ class Queue:
             afters = self._hooks(session.connection(), changes)
         self._committed(changes, afters)
 
-    def _hooks(self, conn: Connection, changes: Changes) -> list[Callable[[], None]]:
-        afters: list[Callable[[], None]] = []
+    def _hooks(self, conn: Connection, changes: Changes) -> list[After]:
+        afters: list[After] = []
         for message_id, status in changes:
-            for hook in self.status_hooks:
-                try:
-                    after = hook(conn, message_id, status)
-                except Exception:  # a hook's fault must not stop a message (SQLite undid its statement)
-                    log.exception("status hook failed for message %d", message_id)
-                    continue
-                if after is not None and after not in afters:
-                    afters.append(after)
+            run_in_transaction(self.status_hooks, conn, message_id, status, afters=afters)
         return afters
 
-    def _committed(self, changes: Changes, afters: list[Callable[[], None]]) -> None:
-        for after in afters:
-            after()
+    def _committed(self, changes: Changes, afters: list[After]) -> None:
+        run_after_commit(afters)
         for message_id, status in changes:
             for listener in self.status_listeners:
                 try:

@@ -1,8 +1,10 @@
 """Webhooks: events go to a persisted outbox first, a dispatcher thread delivers them with retries.
 
-`emit(event_type, data)` is the one way in (message status changes from the queue, inbound SMS from
-the inbound pipeline, contact.opted_out / contact.opted_in from the audience's consent ledger). It stores one delivery row per receiver (each
-subscribed endpoint, and the message's own callback_url) in one transaction; the dispatcher POSTs
+Events are stored in the transaction of the change they report, by hooks: `store_status` (a
+message's status, a Queue status hook), `store_received` (an inbound SMS, an InboundPipeline hook)
+and `store_consent` (contact.opted_out / contact.opted_in, an Audience hook), so a crash keeps the
+change and its event or neither. Each event is one delivery row per receiver (each subscribed
+endpoint, and the message's own callback_url); the dispatcher POSTs
 the stored body, signed, and records every attempt. A receiver that fails is retried with
 exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
 
@@ -12,9 +14,6 @@ event, and for a replay). Signature, as documented in docs/api.md:
     X-Gsmgw-Timestamp: <unix seconds>
     X-Gsmgw-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret>
 
-A message's status event is stored in the very transaction that changed the status (a Queue status
-hook): a crash keeps both or neither. Inbound and consent events are stored just after their own
-commit, so a crash between the two loses that one event (the SMS or ledger entry itself is safe).
 """
 
 from __future__ import annotations
@@ -112,10 +111,10 @@ class Webhooks:
         ledger entries (contact.opted_out / contact.opted_in, from any source)."""
         if self.store_status not in queue.status_hooks:
             queue.status_hooks.append(self.store_status)
-        if inbound is not None and self.on_received not in inbound.on_received:
-            inbound.on_received.append(self.on_received)
-        if audience is not None and self.on_consent not in audience.on_consent:
-            audience.on_consent.append(self.on_consent)
+        if inbound is not None and self.store_received not in inbound.received_hooks:
+            inbound.received_hooks.append(self.store_received)
+        if audience is not None and self.store_consent not in audience.consent_hooks:
+            audience.consent_hooks.append(self.store_consent)
 
     def start(self) -> None:
         self._stop.clear()
@@ -135,18 +134,26 @@ class Webhooks:
 
     # ---- events in --------------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> str | None:
-        """Store `event_type` for every subscribed endpoint in a transaction of its own; the event
-        id, or None if nobody listens. (Message status events are stored by `store_status`, in the
-        queue's own transaction.)"""
+        """Store an event for every subscribed endpoint in a transaction of its own; the event id,
+        or None if nobody listens. Events that belong to a change are stored in the change's own
+        transaction instead (`store_status`, `store_received`, `store_consent`)."""
+        with engine_of(self.sessions).begin() as conn:
+            event_id = self._new_event(conn, event_type, data)
+        if event_id is not None:
+            self.wake.set()
+        return event_id
+
+    def _store_new(self, conn: Connection, event_type: str, data: dict[str, Any]) -> Callable[[], None] | None:
+        """A hook's event on the hook's transaction; what wakes the dispatcher after the commit."""
+        return self.wake.set if self._new_event(conn, event_type, data) is not None else None
+
+    def _new_event(self, conn: Connection, event_type: str, data: dict[str, Any]) -> str | None:
         if event_type not in EVENTS:
             raise ValueError(f"unknown event type {event_type!r}")
         targets = self._subscribers(event_type)
         if not targets:
             return None
-        with engine_of(self.sessions).begin() as conn:
-            event_id = self._store(conn, event_type, data, targets, None)
-        self.wake.set()
-        return event_id
+        return self._store(conn, event_type, data, targets, None)
 
     def store_status(self, conn: Connection, message_id: int, status: str) -> Callable[[], None] | None:
         """Queue.status_hooks: store the message.status event in the transaction that changed the
@@ -189,21 +196,22 @@ class Webhooks:
             for endpoint_id, url, secret in targets])
         return event_id
 
-    def on_received(self, message: InboundMessage) -> None:
-        """InboundPipeline.on_received: an SMS was stored (after reassembly, after its commit)."""
-        self.emit("message.received", {
+    def store_received(self, conn: Connection, message: InboundMessage) -> Callable[[], None] | None:
+        """InboundPipeline.received_hooks: an SMS is being stored (after reassembly); its event
+        commits with it."""
+        return self._store_new(conn, "message.received", {
             "id": message.id, "from": message.sender, "sim": message.modem, "text": message.text,
             "parts": message.parts, "complete": message.complete, "contact_id": message.contact_id,
             "keyword": message.keyword, "sent_at": _iso(message.sent_at),
             "received_at": _iso(message.received_at)})
 
-    def on_consent(self, contact: Contact, event: ConsentEvent) -> None:
-        """Audience.on_consent: a ledger entry was committed. A double opt-in request is not consent
-        yet, so it is no event; the customer's YES is."""
+    def store_consent(self, conn: Connection, contact: Contact, event: ConsentEvent) -> Callable[[], None] | None:
+        """Audience.consent_hooks: a ledger entry is being appended; its event commits with it. A
+        double opt-in request is not consent yet, so it is no event; the customer's YES is."""
         event_type = {ConsentKind.OPT_OUT: "contact.opted_out", ConsentKind.OPT_IN: "contact.opted_in"}.get(event.kind)
         if event_type is None:
-            return
-        self.emit(event_type, {
+            return None
+        return self._store_new(conn, event_type, {
             "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
             "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": _iso(event.at)})
 

@@ -76,9 +76,15 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(10)
             kills += 1
+        log_path = tmp_path / "daemon.log"
+        started = log_path.read_text(errors="replace").count("gsmgw is running")
         daemon = start_daemon(config, log)
         try:
             wait_until(lambda: finished() == MESSAGES, 120, "every message to be finished")
+            # the graceful stop is tested on a running daemon (a SIGTERM while Python still imports
+            # ends the process before it has anything to stop)
+            wait_until(lambda: log_path.read_text(errors="replace").count("gsmgw is running") > started, 30,
+                       "the daemon to be up")
         finally:
             daemon.send_signal(signal.SIGTERM)
             try:

@@ -170,12 +170,35 @@ def test_default_reply_once_per_period(queue, clock):
 
 def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_harms_nothing(rig):
     seen, consents = [], []
-    rig.pipeline.on_received.append(lambda m: (_ for _ in ()).throw(RuntimeError("webhook down")))
-    rig.pipeline.on_received.append(lambda m: seen.append((m.sender, m.text)))
-    rig.pipeline.on_consent.append(lambda c, e: consents.append((c.number, e.kind, e.source)))
+    rig.pipeline.received_hooks.append(lambda conn, m: (_ for _ in ()).throw(RuntimeError("webhook down")))
+    rig.pipeline.received_hooks.append(lambda conn, m: seen.append((m.sender, m.text)))
+    rig.audience.consent_hooks.append(lambda conn, c, e: consents.append((c.number, e.kind, e.source)))
     rig.receive(CUSTOMER, "STOP")
     assert seen == [(CUSTOMER, "STOP")]
     assert consents == [(CUSTOMER, "opt_out", "keyword")]
+    assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # stored, answered
+
+
+class ProcessDied(BaseException):
+    """Not an Exception: nothing on the way catches it, as nothing catches a kill -9."""
+
+
+def test_what_an_sms_causes_commits_with_it_or_not_at_all(rig):
+    """The message, its consent change, their webhook events' hooks and the reply share one
+    transaction: a crash before its commit leaves only the part (taken again at the next start),
+    never an opt-out without its confirmation or a stored STOP whose events are lost."""
+    def crash(conn, message):
+        raise ProcessDied  # stands for kill -9 before the commit
+
+    rig.pipeline.received_hooks.append(crash)
+    with pytest.raises(ProcessDied):
+        rig.receive(CUSTOMER, "STOP")  # the part is stored first, as the engine stores it
+    assert messages(rig) == [] and rig.ledger(CUSTOMER) == [] and rig.outbox() == []
+    rig.pipeline.received_hooks.remove(crash)
+    assert rig.pipeline.recover() == 1  # the restart takes the part again: everything happens once
+    assert [m.text for m in messages(rig)] == ["STOP"]
+    assert rig.ledger(CUSTOMER) == [("opt_out", "marketing", "keyword")]
+    assert len(rig.outbox(CUSTOMER)) == 1
 
 
 def test_double_opt_in_asks_first_and_yes_confirms(queue, clock):

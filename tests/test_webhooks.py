@@ -11,7 +11,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import func, select
 
+from gateway.audience_models import ConsentEvent
 from gateway.models import MessageStatus
 from web.api.core import parse_time
 
@@ -155,7 +157,7 @@ def test_backoff_doubles_and_gives_up_after_max_attempts_then_replay(client, mak
     assert "gsmgw_webhook_attempt_failures_total 4" in metrics.splitlines()
 
 
-def test_emit_is_the_entry_point_for_consent_events(webhooks, client, make_key, receivers):
+def test_an_emitted_event_reaches_the_endpoints_subscribed_to_its_type(webhooks, client, make_key, receivers):
     admin = make_key("admin")
     receiver = receivers()
     receiver.secret = register(client, admin, receiver.url, ["contact.opted_in", "contact.opted_out"])["secret"]
@@ -268,6 +270,26 @@ def test_stop_by_sms_and_opt_in_by_api_are_consent_events(web_context, client, m
     assert out["data"]["inbound_message_id"] is not None
     assert (back["type"], back["data"]["source"], back["data"]["detail"]) == (
         "contact.opted_in", "api", "signed up at the till")
+
+
+def test_a_consent_change_and_its_webhook_event_commit_together(web_context, client, make_key, receivers):
+    admin = make_key("admin")
+    receiver = receivers()
+    receiver.secret = register(client, admin, receiver.url, ["contact.opted_out"])["secret"]
+
+    def die(conn, contact, event):
+        raise ProcessDied  # after the webhook's hook wrote its row, before the commit
+
+    audience = web_context.audience
+    audience.consent_hooks.append(die)
+    with pytest.raises(ProcessDied):
+        audience.opt_out(TO, source="api")
+    audience.consent_hooks.remove(die)
+    assert web_context.webhooks.deliveries() == []  # no event for an opt-out that never was
+    with web_context.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 0  # nor the opt-out itself
+    audience.opt_out(TO, source="api")
+    assert web_context.webhooks.run_once() == 1 and receiver.received[0]["type"] == "contact.opted_out"
 
 
 def test_unreachable_receiver_is_an_attempt_with_an_error(webhooks, clock):
