@@ -10,7 +10,8 @@ their +CDS handling and database updates are part of the load.
 
 Phases, each on fresh modems and a fresh database:
   (a) zero-latency modems, 1 then 4: N messages queued first, then the engine is started; wall time
-      from Engine.start() until the last message is `sent`.  -> msg_per_s_1_modem, msg_per_s_4_modems
+      from Engine.start() until the last message is `sent`.  -> msg_per_s_1_modem, msg_per_s_4_modems;
+      the gateway process's CPU time (all threads, user + system) per message -> cpu_ms_per_msg_*
   (b) modems that take 0.5 s per AT+CMGS (`--send-delay 0.5`: the answer to the PDU comes 0.5 s after
       it; every other command answers at once, as on a real modem), 1 then 4, same procedure.
       utilisation = modem busy time / (modems x wall), with busy time taken from the virtual modems'
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -91,11 +93,13 @@ def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
             for i in range(messages):
                 gateway.queue.enqueue(recipient(i), f"Your code is {i:06d}")
             gateway.expect = messages
-            start_wall, started = time.time(), time.perf_counter()
+            start_wall, started, cpu_before = time.time(), time.perf_counter(), os.times()
             gateway.engine.start()
             if not gateway.all_sent.wait(600):
                 raise RuntimeError(f"only {gateway.sent} of {messages} sent")
             wall = time.perf_counter() - started
+            cpu_after = os.times()
+            cpu = cpu_after.user - cpu_before.user + cpu_after.system - cpu_before.system
             end_wall = time.time()
             busy_worker = sum(w.busy_seconds for w in gateway.engine.workers.values())
             rss = rss_mb()
@@ -107,6 +111,7 @@ def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
         accepted = [e for e in entries if start_wall <= e["epoch"] <= end_wall + 0.001]
         per_modem = {m: sum(1 for e in accepted if e["modem"] == m) for m in sim.ports}
     return {"modems": modems, "messages": messages, "seconds": wall, "msg_per_s": messages / wall,
+            "cpu_ms_per_msg": cpu / messages * 1000,
             "busy_record": sum(e["answer_at"] - e["received"] for e in accepted),
             "busy_worker": busy_worker, "per_modem": per_modem,
             "rss_mb": rss}
@@ -170,6 +175,8 @@ def main() -> None:
         "messages": args.messages, "msg_per_s_1_modem": round(fast1["msg_per_s"], 1),
         "msg_per_s_4_modems": round(fast4["msg_per_s"], 1),
         "seconds_1_modem": round(fast1["seconds"], 3), "seconds_4_modems": round(fast4["seconds"], 3),
+        "cpu_ms_per_msg_1_modem": round(fast1["cpu_ms_per_msg"], 2),
+        "cpu_ms_per_msg_4_modems": round(fast4["cpu_ms_per_msg"], 2),
         "slow_messages_per_modem": args.slow_messages, "send_delay_s": SEND_DELAY,
         "slow_msg_per_s_1_modem": round(slow1["msg_per_s"], 4),
         "slow_msg_per_s_4_modems": round(slow4["msg_per_s"], 4),
