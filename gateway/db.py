@@ -17,7 +17,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, NoResultFound
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -151,14 +151,16 @@ class Prepared:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+        self._compiled: dict[tuple[Any, ...], _Compiled] = {}
 
     def __call__(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()) -> Outcome:
         first = params if isinstance(params, Mapping) else (params[0] if params else {})
-        key = (conn.dialect.name, tuple(first))  # an INSERT's columns are the keys it is given
+        dialect = conn.dialect
+        # the SQL differs by database and driver; an INSERT's columns are the keys it is given
+        key = (dialect.name, dialect.driver, dialect.paramstyle, tuple(first))
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = _Compiled(self.statement, conn.dialect, key[1])
+            compiled = self._compiled[key] = _Compiled(self.statement, dialect, key[-1])
         return compiled.run(conn, params)
 
 
@@ -167,6 +169,9 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         if any(bind.expanding for bind in compiled.binds.values()):  # rendered anew on every execution
             raise ValueError(f"an IN list cannot be prepared (spell it out with or_): {compiled}")
+        if compiled.insert_prefetch or compiled.update_prefetch:  # filled in by an execution context
+            raise ValueError(f"give these columns' values, their defaults are not applied here: "
+                             f"{[c.key for c in compiled.insert_prefetch + compiled.update_prefetch]}")
         self.sql = str(compiled)
         # the values written into the statement itself (`.values(status="sent")`)
         self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
@@ -192,6 +197,8 @@ class _Compiled:
             args, many = self._args(params), False
         else:
             args, many = [self._args(p) for p in params] if params else self._args({}), bool(params)
+        if many and self.row is not None:
+            raise ValueError("rows come back from one parameter set at a time, not from a list of them")
         if not conn.in_transaction():
             conn.begin()  # so that conn.commit() commits what runs below
         driver = conn.connection.driver_connection
@@ -238,8 +245,10 @@ class Outcome:
         return self.rows[0] if self.rows else None
 
     def one(self) -> Any:
-        if len(self.rows) != 1:
-            raise NoResultFound(f"expected one row, got {len(self.rows)}")
+        if not self.rows:
+            raise NoResultFound("expected one row, got none")
+        if len(self.rows) > 1:
+            raise MultipleResultsFound(f"expected one row, got {len(self.rows)}")
         return self.rows[0]
 
     def scalar_one(self) -> Any:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
 from gateway import contacts, db
 from gateway.audience_models import Contact
@@ -94,3 +94,17 @@ def test_a_prepared_statement_fails_as_sqlalchemy_does_and_refuses_an_in_list(da
             db.Prepared(select(MESSAGES.c.id).where(MESSAGES.c.status.in_(["queued", "sent"])))(conn)
         with pytest.raises(NoResultFound):
             db.Prepared(BY_ID)(conn, {"message_id": message_id}).one()
+
+
+def test_a_prepared_statement_refuses_what_it_would_get_wrong(database, clock):
+    """Column defaults and RETURNING over a list of rows need SQLAlchemy's execution context:
+    refused, rather than a NULL stored or rows lost."""
+    with database.connect() as conn:
+        without_kind = {k: v for k, v in a_message(clock).items() if k != "kind"}
+        with pytest.raises(ValueError, match="kind"):
+            db.Prepared(NEW_MESSAGE)(conn, without_kind)
+        with pytest.raises(ValueError, match="list"):
+            db.Prepared(NEW_MESSAGE)(conn, [a_message(clock), a_message(clock)])
+        db.Prepared(insert(MESSAGES))(conn, [a_message(clock), a_message(clock)])
+        with pytest.raises(MultipleResultsFound):
+            db.Prepared(select(MESSAGES.c.id))(conn).one()
