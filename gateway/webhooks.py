@@ -47,6 +47,9 @@ _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
                 .where(MessageCallback.message_id == bindparam("message_id")))
 _STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
                       Message.sim, Message.last_error, Message.updated_at).where(Message.id == bindparam("message_id")))
+_ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret,
+                                     WebhookEndpoint.events)
+                              .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
 _NEW_DELIVERY = Prepared(insert(WebhookDelivery.__table__))
 _NEW_CALLBACK = Prepared(insert(MessageCallback.__table__))
 
@@ -150,7 +153,7 @@ class Webhooks:
     def _new_event(self, conn: Connection, event_type: str, data: dict[str, Any]) -> str | None:
         if event_type not in EVENTS:
             raise ValueError(f"unknown event type {event_type!r}")
-        targets = self._subscribers(event_type)
+        targets = self._subscribers(conn, event_type)
         if not targets:
             return None
         return self._store(conn, event_type, data, targets, None)
@@ -160,7 +163,7 @@ class Webhooks:
         status, so the change and its event commit together. A callback_url hears every state after
         `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
         lookup. Returns what wakes the dispatcher after the commit."""
-        targets = self._subscribers("message.status")
+        targets = self._subscribers(conn, "message.status")
         if status != "queued" and message_id not in self._no_callback:
             callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
             if callback is not None:
@@ -179,8 +182,8 @@ class Webhooks:
         self._store(conn, "message.status", data, targets, message_id)
         return self.wake.set
 
-    def _subscribers(self, event_type: str) -> list[tuple[int | None, str, str]]:
-        return [(eid, url, secret) for eid, url, secret, events in self._active_endpoints() if event_type in events]
+    def _subscribers(self, conn: Connection, event_type: str) -> list[tuple[int | None, str, str]]:
+        return [(eid, url, secret) for eid, url, secret, events in self._active_endpoints(conn) if event_type in events]
 
     def _store(self, conn: Connection, event_type: str, data: dict[str, Any],
                targets: list[tuple[int | None, str, str]], message_id: int | None) -> str:
@@ -223,13 +226,13 @@ class Webhooks:
         if callbacks:
             _NEW_CALLBACK(conn, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
-    def _active_endpoints(self) -> list[tuple[int, str, str, frozenset[str]]]:
+    def _active_endpoints(self, conn: Connection) -> list[tuple[int, str, str, frozenset[str]]]:
+        """Cached for `cache_seconds`; read on the caller's connection (a hook's transaction holds
+        the database's write lock: a second connection would only add to its wait)."""
         now = time.monotonic()
         with self._lock:
             if self._endpoints is None or now - self._endpoints_at > self.cache_seconds:
-                with self.sessions() as session:
-                    rows = session.scalars(select(WebhookEndpoint).where(
-                        WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None))).all()
+                rows = _ACTIVE_ENDPOINTS(conn).all()
                 self._endpoints = [(r.id, r.url, r.secret, frozenset(r.events.split(","))) for r in rows]
                 self._endpoints_at = now
             return self._endpoints
