@@ -476,7 +476,9 @@ def _statements() -> dict[str, Any]:
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
         .returning(p.message_id, p.seq),
-        "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"))
+        # only from `sending`: a part's failure report may have failed the message already, and a
+        # final state stays final
+        "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
         .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
         "reported": select(p.id, p.message_id, p.seq, m.to_number).join(MESSAGES, m.id == p.message_id)
         .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
@@ -575,11 +577,11 @@ def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Ch
     """Mark a part sent; after the message's last part, the message too."""
     row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
-    if accepted.last:
-        SQL["message_sent"](conn, {"message_id": row.message_id, "now": now})
+    moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
+    if moved:
         events.append(_event(row.message_id, MessageStatus.SENT, now))
     SQL["events"](conn, events)
-    return None, [(int(row.message_id), MessageStatus.SENT)] if accepted.last else []
+    return None, [(int(row.message_id), MessageStatus.SENT)] if moved else []
 
 
 def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
