@@ -88,8 +88,8 @@ def state_of(db: Session | Connection, contact_id: int) -> ConsentState:
     """The contact's consent now, read from the ledger (no cache to go stale)."""
     if isinstance(db, Session):
         db.flush()  # what the session holds counts too
-        db = db.connection()
-    return derive(EventView(*row) for row in _LEDGER_OF(db, {"contact_id": contact_id}).all())
+    conn = db.connection() if isinstance(db, Session) else db
+    return derive(EventView(*row) for row in _LEDGER_OF(conn, {"contact_id": contact_id}).all())
 
 
 def record(session: Session, contact: Contact, kind: str, *, source: str, at: datetime,

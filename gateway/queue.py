@@ -518,7 +518,7 @@ def _insert_messages(conn: Connection, messages: list[Message], now: datetime) -
     for message in messages:
         message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
     SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
-                                    for m in messages for p in m.parts])
+                            for m in messages for p in m.parts])
     SQL["events"](conn, [_event(m.id, MessageStatus.QUEUED, now) for m in messages])
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
