@@ -153,7 +153,7 @@ class Prepared:
         self.statement = statement
         self._compiled: dict[tuple[Any, ...], _Compiled] = {}
 
-    def __call__(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()) -> Outcome:
+    def __call__(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()) -> Rows:
         first = params if isinstance(params, Mapping) else (params[0] if params else {})
         dialect = conn.dialect
         # the SQL differs by database and driver; an INSERT's columns are the keys it is given
@@ -192,7 +192,7 @@ class _Compiled:
             return values
         return tuple(values[name] for name in self.order)
 
-    def run(self, conn: Connection, params: Any) -> Outcome:
+    def run(self, conn: Connection, params: Any) -> Rows:
         if isinstance(params, Mapping):
             args, many = self._args(params), False
         else:
@@ -220,16 +220,16 @@ class _Compiled:
                                       connection_invalidated=gone, dialect=conn.dialect) from exc
         cursor.close()
         if self.row is None:
-            return Outcome([], count)
+            return Rows([], count)
         make = self.row._make
         if self.plain:
             rows = [make(r) for r in raw]
         else:
             rows = [make(v if p is None else p(v) for p, v in zip(self.result, r, strict=True)) for r in raw]
-        return Outcome(rows, count)
+        return Rows(rows, count)
 
 
-class Outcome:
+class Rows:
     """The rows a Prepared statement returned (or the number it changed), with Result's accessors."""
 
     __slots__ = ("rows", "rowcount")
