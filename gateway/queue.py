@@ -300,7 +300,10 @@ class Queue:
         """Move a message to sent/failed/unknown/suppressed/expired/cancelled."""
         now = self.clock.now()
         with self._session() as (session, changes):
-            _set_status(session, session.get_one(Message, message_id), status, detail, now)
+            message = session.get_one(Message, message_id)
+            if _settled(message):
+                return
+            _set_status(session, message, status, detail, now)
             changes.append((message_id, status))
 
     def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int) -> str:
@@ -308,6 +311,8 @@ class Queue:
         now = self.clock.now()
         with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
+            if _settled(message):
+                return message.status
             message.last_error, message.updated_at = error, now
             if message.attempts >= max_attempts:
                 message.status, message.finished_at = MessageStatus.FAILED, now
@@ -329,6 +334,8 @@ class Queue:
         now = self.clock.now()
         with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
+            if _settled(message):
+                return
             message.status, message.updated_at = MessageStatus.QUEUED, now
             message.attempts = max(0, message.attempts - 1)
             session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now, detail=reason))
@@ -339,6 +346,8 @@ class Queue:
         now = self.clock.now()
         with self._session() as (session, changes):
             message = session.get_one(Message, message_id)
+            if _settled(message):
+                return
             message.status, message.not_before, message.updated_at = MessageStatus.QUEUED, until, now
             message.attempts = max(0, message.attempts - 1)
             if not _partly_sent(session, message_id):
@@ -615,6 +624,15 @@ def _event(message_id: int, status: str, at: datetime, detail: str | None = None
            part_seq: int | None = None) -> dict[str, Any]:
     """A message_events row (every key present, so a list of them is one executemany)."""
     return {"message_id": message_id, "part_seq": part_seq, "status": status, "at": at, "detail": detail}
+
+
+def _settled(message: Message) -> bool:
+    """A message in a final state stays there: a part's failure report can fail a message while its
+    worker is still busy with the next part, and what the worker does next must not undo that."""
+    if message.status in MessageStatus.FINAL:
+        log.info("message %d is %s already; left so", message.id, message.status)
+        return True
+    return False
 
 
 def _set_status(session: Session, message: Message, status: str, detail: str | None, now: datetime) -> None:

@@ -166,6 +166,25 @@ def test_a_part_that_failed_early_fails_the_message_however_the_rest_ends(queue,
     assert [e.status for e in stored.events if e.part_seq is None] == ["queued", "sending", "failed"]
 
 
+def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next(queue, clock):
+    message = queue.enqueue("+447700900123", "w" * 300)  # three parts
+    claimed = queue.claim("sim1")
+    now = clock.now()
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    queue.part_sent(claimed.part_ids[1], 60)
+    queue.apply_report("sim1", StatusReport(60, "+447700900123", now, now, 0x41))  # part 1 can't be delivered
+    queue.part_submitting(claimed.part_ids[2], "sim1")
+    queue.part_not_sent(claimed.part_ids[2], "CMS ERROR 42")  # while part 2 met congestion
+    assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5) == "failed"
+    queue.release(message.id, "gateway stopping")
+    queue.defer(message.id, clock.now(), "quiet hours")
+    queue.finish(message.id, MessageStatus.UNKNOWN, "no answer")
+    stored = queue.get(message.id)
+    assert stored.status == "failed"
+    assert [e.status for e in stored.events if e.part_seq is None] == ["queued", "sending", "failed"]
+    assert queue.claim("sim1") is None  # not queued again
+
+
 def test_times_are_stored_and_returned_aware(queue, database):
     queue.enqueue("+447700900123", "t")
     from gateway.db import sessions
