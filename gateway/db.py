@@ -138,7 +138,7 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
 
 
 class Prepared:
-    """A Core statement compiled once per dialect and run on the connection's DBAPI cursor.
+    """A Core statement compiled once per database driver and run on the connection's DBAPI cursor.
 
     `Connection.execute` derives a cache key, processes parameters and builds a result object on
     every call: about 40 µs, several times the SQLite call itself, and the send path runs ~16
