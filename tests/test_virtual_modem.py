@@ -397,6 +397,21 @@ def test_huawei_noise_until_curc0(tmp_path):
             host.close()
 
 
+def test_commands_dispatched_by_full_name(tmp_path):
+    """AT+CURC is not Huawei's AT^CURC: it is unknown, and the ^RSSI/^MODE noise goes on."""
+    with _make(tmp_path, "e3131", modem_options={"noise_interval": 0.05}) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"\^RSSI:21\r\n")
+            host.at("ATE0")
+            assert host.at("AT+CURC=0") == "\r\nCOMMAND NOT SUPPORT\r\n"
+            assert host.at("AT^CMGF=1") == "\r\nCOMMAND NOT SUPPORT\r\n"
+            assert host.at("AT+CMGF?") == "\r\n+CMGF: 0\r\n\r\nOK\r\n"
+            host.expect(r"\^(RSSI|MODE|BOOT):")
+        finally:
+            host.close()
+
+
 # --------------------------------------------------------------------------------------------------
 # Unplug / replug, TCP, control socket
 

@@ -1,7 +1,11 @@
 """Virtual GSM modems for tests, `gsmgw simulate` and technician dry runs (OctoPrint's virtual
 printer idea): the real serial driver talks AT to them over a pty, unchanged.
 
-    device.py    VirtualModem: the AT interpreter (bytes in, bytes out), SIM and SMS memory
+    device.py    VirtualModem: state and power of one modem (bytes in, bytes out), SIM and SMS memory
+    line.py      its byte line discipline: echo, command lines, "> " bodies, answers in order
+    commands.py  its AT command handlers, dispatched by full name (sms_commands.py: SMS memory, sending)
+    delivery.py  its network side: registration, incoming SMS and status reports, their URCs
+    faults.py    its control API: fault injection and run-time switches
     profiles.py  per-model answers and quirks (sim800, e3131, ec25, generic)
     network.py   VirtualNetwork: MSISDNs, routing between modems, status reports
     server.py    VirtualModemPort: a modem on a pty behind a stable symlink (+ TCP), unplug/replug

@@ -1,9 +1,9 @@
 """Per-model answers and quirks, as data.
 
 Everything that differs between a SIMCom SIM800, a Huawei E3131/E173 stick and a Quectel EC25 lives
-here, so the interpreter in `device.py` has no `if model == ...`. Strings come from the vendors' AT
-manuals and from dumps of real units (Gammu's tests, python-gsmmodem's fake modems); `{imei}` and
-friends are filled in per virtual modem.
+here, so the command handlers (`commands.py`) have no `if model == ...`. Strings come from the
+vendors' AT manuals and from dumps of real units (Gammu's tests, python-gsmmodem's fake modems);
+`{imei}` and friends are filled in per virtual modem.
 """
 
 from __future__ import annotations

@@ -1,0 +1,166 @@
+"""The virtual modem's network side: registration, SMS and status reports arriving from the
+`VirtualNetwork`, and the unsolicited result codes that announce them (+CMTI, +CMT, +CDS, +CDSI,
+storage-full signals, Huawei's periodic noise).
+
+What arrives while the modem is unregistered or unpowered waits in the network; what cannot be stored
+waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modem.pdu import Deliver, StatusReport, decode
+from modem.virtual.scheduler import Timer
+from modem.virtual.storage import REC_UNREAD, tpdu_length
+from modem.virtual.texts import text_timestamp
+
+MAX_CNMA_RESENDS = 3
+
+
+@dataclass
+class _AwaitingAck:
+    """A +CMT/+CDS sent while AT+CSMS=1: the host must AT+CNMA it or it comes again."""
+
+    lines: list[str]
+    resends: int = 0
+    timer: Timer | None = None
+
+
+class NetworkDelivery:
+    """Network events into the modem; the state lives on `VirtualModem`."""
+
+    # -- registration ------------------------------------------------------------------------------
+    def _start_registration(self) -> None:
+        if self.cfun != 1 or self.sim_state != "ready":
+            return
+        self._set_reg(2)
+        if not self._no_network:
+            self._later(self.register_delay, self._registered)
+
+    def _registered(self) -> None:
+        if self._no_network or self.cfun != 1 or self.sim_state != "ready" or self.registered:
+            return
+        first = not getattr(self, "_ready_sent", False) or self._ready_gen != self._gen
+        self._set_reg(5 if self.roaming else 1)
+        if first:
+            self._ready_sent, self._ready_gen = True, self._gen
+            for line in self.profile.ready_lines:
+                self._urc([line])
+        waiting, self._waiting_network = self._waiting_network, []
+        for deliver in waiting:
+            deliver()
+
+    def _set_reg(self, stat: int) -> None:
+        if stat == self.reg_stat:
+            return
+        self.reg_stat = stat
+        lines: list[str] = []
+        for n, label in ((self.creg_n, "+CREG"), (self.cgreg_n, "+CGREG"), (self.cereg_n, "+CEREG")):
+            if n == 1 or (n == 2 and not self.registered):
+                lines.append(f"{label}: {stat}")
+            elif n == 2:
+                lines.append(f'{label}: {stat},"1A2B","00C3"')
+        for line in lines:
+            self._urc([line])
+
+    # -- from the network --------------------------------------------------------------------------
+    def network_deliver(self, pdus: list[str], mode: str = "auto") -> None:
+        """SMS-DELIVER parts arriving from the network (held by the network while unregistered)."""
+        with self._lock:
+            if not self.powered or not self.registered or self._hung_forever:
+                self._waiting_network.append(lambda: self.network_deliver(pdus, mode))
+                return
+            for pdu in pdus:
+                self._incoming_deliver(pdu, mode)
+
+    def network_status_report(self, pdu: str) -> None:
+        with self._lock:
+            if not self.powered or not self.registered:
+                self._waiting_network.append(lambda: self.network_status_report(pdu))
+                return
+            ds = self.cnmi[3]
+            if ds == 1:
+                if self.cmgf == 0:
+                    lines = [f"+CDS: {tpdu_length(pdu)}", pdu]
+                else:
+                    rep = decode(pdu)
+                    assert isinstance(rep, StatusReport)
+                    lines = [f'+CDS: 6,{rep.reference},"{rep.recipient}",145,"{text_timestamp(rep.sent_at)}",'
+                             f'"{text_timestamp(rep.discharged_at)}",{rep.status}']
+                self._indicate_direct(lines)
+            elif ds == 2:
+                storage = self._storage(2)
+                index = storage.add(REC_UNREAD, pdu)
+                if index is not None:
+                    self._sms_urc([f'+CDSI: "{self.cpms[2]}",{index}'])
+                else:
+                    self._memory_full()
+
+    def _incoming_deliver(self, pdu: str, mode: str = "auto") -> bool:
+        mt = self.cnmi[1]
+        direct = mode == "cmt" or (mode == "auto" and mt == 2)
+        if direct:
+            if self.cmgf == 0:
+                lines = [self.profile.cmt_header.format(length=tpdu_length(pdu)), pdu]
+            else:
+                msg = decode(pdu)
+                assert isinstance(msg, Deliver)
+                lines = [f'+CMT: "{self._text_out(msg.sender)}","","{text_timestamp(msg.timestamp)}"',
+                         self._text_out(msg.text)]
+            self._indicate_direct(lines)
+            return True
+        storage = self._storage(2)
+        index = storage.add(REC_UNREAD, pdu)
+        if index is None:
+            self._waiting_space.append(pdu)
+            self._memory_full()
+            return False
+        if mode == "cmti" or mt in (1, 3):
+            self._sms_urc([f'+CMTI: "{self.cpms[2]}",{index}'])
+        return True
+
+    def _memory_full(self) -> None:
+        if self.profile.storage_full_urc and not self._full_announced:
+            self._full_announced = True
+            self._urc([self.profile.storage_full_urc])
+
+    def _space_freed(self) -> None:
+        """Messages the network could not store while memory was full are delivered again."""
+        self._full_announced = False
+        waiting, self._waiting_space = self._waiting_space, []
+        for pdu in waiting:
+            self._incoming_deliver(pdu)
+
+    def _sms_urc(self, lines: list[str]) -> None:
+        """+CMTI/+CMT/+CDS/+CDSI obey AT+CNMI <mode>: 0 buffers them in the modem."""
+        if self.cnmi[0] == 0:
+            self._urc_buffer.append(lines)
+        else:
+            self._urc(lines)
+
+    def _indicate_direct(self, lines: list[str]) -> None:
+        """+CMT/+CDS; with AT+CSMS=1 the host must AT+CNMA within cnma_timeout or it comes again."""
+        self._sms_urc(lines)
+        if self.csms != 1:
+            return
+        ack = _AwaitingAck(lines)
+        self._acks.append(ack)
+
+        def resend() -> None:
+            if ack not in self._acks:
+                return
+            if ack.resends >= MAX_CNMA_RESENDS:
+                self._acks.remove(ack)
+                return
+            ack.resends += 1
+            self._sms_urc(ack.lines)
+            ack.timer = self._later(self.cnma_timeout, resend)
+
+        ack.timer = self._later(self.cnma_timeout, resend)
+
+    def _noise(self, i: int) -> None:
+        if not self.curc or not self.profile.noise:
+            return
+        self._urc([self.profile.noise[i % len(self.profile.noise)]])
+        self._later(self.noise_interval, lambda: self._noise(i + 1))

@@ -1,0 +1,157 @@
+"""The virtual modem's control API: fault injection and run-time switches (hangs, error codes,
+coverage, SIM swaps, line noise, slow output), safe to call from any thread.
+
+`control.py` reaches these methods from Python or over a socket; faults survive reboots because they
+model the environment, not the modem's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modem.virtual.line import Reply
+
+
+@dataclass
+class _Fault:
+    kind: str  # "cms" | "cme"
+    code: int
+    remaining: int
+
+
+class ControlApi:
+    """Thread-safe control methods; each takes the modem's lock."""
+
+    # -- incoming traffic and timing ---------------------------------------------------------------
+    def inject_sms(self, sender: str, text: str, mode: str = "auto", split: bool = False) -> list[str]:
+        """An SMS from `sender` arrives. mode: "auto" follows AT+CNMI like a real modem, "cmti" forces
+        store-and-notify, "cmt" forces direct delivery. split=True delivers the parts of a long text
+        in reverse order, 100 ms apart (networks do not keep order). Returns the PDUs."""
+        if mode not in ("auto", "cmti", "cmt"):
+            raise ValueError("mode must be 'auto', 'cmti' or 'cmt'")
+        pdus = self.network.deliver_pdus(sender, text)
+        if split and len(pdus) > 1:
+            for i, pdu in enumerate(reversed(pdus)):
+                self.sched.call_later(0.1 * i, lambda pdu=pdu: self.network_deliver([pdu], mode))
+        else:
+            self.network_deliver(pdus, mode)
+        return pdus
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay before every answer (a busy modem)."""
+        with self._lock:
+            self.latency = max(0.0, float(seconds))
+
+    def hang(self, seconds: float | None = None) -> None:
+        """Answer nothing at all (no echo, no URCs) for `seconds`; None or <= 0: until a power cycle."""
+        with self._lock:
+            if seconds is None or seconds <= 0:
+                self._hung_forever = True
+            else:
+                self._hung_until = self.sched.now() + seconds
+
+    # -- error codes -------------------------------------------------------------------------------
+    def cms_error(self, code: int, times: int = 1, command: str = "CMGS") -> None:
+        """The next `times` uses of `command` fail with +CMS ERROR: code (AT+CMGS: after the PDU)."""
+        self._add_fault("cms", code, times, command)
+
+    def cme_error(self, code: int, times: int = 1, command: str = "CMGS") -> None:
+        """The next `times` uses of `command` fail at once with +CME ERROR: code (as CMEE formats it)."""
+        self._add_fault("cme", code, times, command)
+
+    def _add_fault(self, kind: str, code: int, times: int, command: str) -> None:
+        name = command.upper().removeprefix("AT")
+        if not name.startswith(("+", "^", "$", "%")):
+            name = "+" + name
+        with self._lock:
+            self._faults.setdefault(name, []).append(_Fault(kind, int(code), int(times)))
+
+    def _take_fault(self, name: str, kinds: tuple[str, ...]) -> _Fault | None:
+        faults = self._faults.get(name)
+        if not faults or faults[0].kind not in kinds:
+            return None
+        fault = faults[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            faults.pop(0)
+        return fault
+
+    def _fault_reply(self, fault: _Fault) -> Reply:
+        return Reply(final=self._cms(fault.code) if fault.kind == "cms" else self._cme(fault.code))
+
+    # -- environment -------------------------------------------------------------------------------
+    def no_network(self, on: bool = True) -> None:
+        """Lose (or regain) coverage: CREG stat 2, CSQ 99,99, sends fail with +CMS ERROR: 331."""
+        with self._lock:
+            self._no_network = bool(on)
+            if on:
+                self._set_reg(2 if self.sim_state == "ready" and self.cfun == 1 else 0)
+            elif self.powered and not self.registered:
+                self._start_registration()
+
+    def sim(self, state: str = "ready", pin: str | None = None) -> None:
+        """Swap the SIM: "ready" (no PIN lock), "missing", "pin" (locked with `pin`), "puk"."""
+        if state not in ("ready", "missing", "pin", "puk"):
+            raise ValueError("state must be ready, missing, pin or puk")
+        with self._lock:
+            if pin is not None:
+                self.pin = str(pin)
+            self._sim_present = state != "missing"
+            self._pin_enabled = state in ("pin", "puk")
+            self.sim_state = state
+            self._pin_tries = 3
+            if state == "ready":
+                if self.powered:
+                    self._start_registration()
+            else:
+                self._set_reg(0)
+
+    def garbage(self, data: bytes | str) -> None:
+        """Raw unsolicited bytes (line noise, a half-rebooted modem)."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        with self._lock:
+            self._emit(data)
+
+    def send_urc(self, line: str) -> None:
+        """Any unsolicited line now, e.g. "RING"."""
+        with self._lock:
+            self._urc([line])
+
+    def urc_midresponse(self, line: str) -> None:
+        """Put `line` between the lines of the next answer that has information lines."""
+        with self._lock:
+            self._mid_urcs.append(line)
+
+    def split_lines(self, on: bool = True) -> None:
+        """Write output in 8-byte chunks a few ms apart, and lines ~50 ms apart."""
+        with self._lock:
+            self._split = bool(on)
+
+    def ussd_reply(self, text: str) -> None:
+        with self._lock:
+            self.ussd_text = text
+
+    def storage_full(self, on: bool = True) -> None:
+        """All SMS memories report full: incoming messages wait in the network, CMGW -> CMS 322."""
+        with self._lock:
+            for storage in self.storages.values():
+                storage.forced_full = bool(on)
+            if not on:
+                self._space_freed()
+
+    def no_prompt(self, times: int = 1) -> None:
+        """The next `times` AT+CMGS/CMGW give no "> " but still swallow input until Ctrl-Z/ESC."""
+        with self._lock:
+            self._no_prompt += int(times)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "name": self.name, "msisdn": self.msisdn, "profile": self.profile.name,
+                "powered": self.powered, "sim": self.sim_state, "creg": self.reg_stat,
+                "echo": self.echo, "cmee": self.cmee, "cmgf": self.cmgf, "cnmi": list(self.cnmi),
+                "stored": {n: s.used for n, s in self.storages.items()},
+                "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,
+            }
