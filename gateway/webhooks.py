@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -40,6 +43,7 @@ from gateway.clock import Clock
 from gateway.db import Prepared, engine_of
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
+from gateway.targets import TargetPolicy
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
@@ -79,17 +83,79 @@ def new_secret() -> str:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook POST is not followed to another address: a redirect is a failed attempt."""
+    """A webhook POST is not followed to another address: a redirect is a failed attempt (so a
+    receiver cannot bounce the gateway to a loopback or link-local address)."""
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
+class RefusedTarget(OSError):
+    """The receiver's host resolves only to addresses the target policy refuses."""
+
+
+def _guarded(connection_class: type[http.client.HTTPConnection], policy: TargetPolicy) -> Callable[..., Any]:
+    """A connection class for urllib whose socket goes only to an address the policy allows: the
+    check is on the address actually connected to, after name resolution, not on the URL's text."""
+
+    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = connection_class(host, **kwargs)
+        connection._create_connection = (  # type: ignore[attr-defined]
+            lambda address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None:  # type: ignore[attr-defined]
+            _connect(policy, address, timeout, source_address))
+        return connection
+    return make
+
+
+def _connect(policy: TargetPolicy, address: tuple[str, int], timeout: Any, source_address: Any) -> socket.socket:
+    host, port = address
+    refusal: str | None = None
+    last_error: OSError | None = None
+    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        refusal_here = policy.refusal_of_address(host, ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+        if refusal_here is not None:
+            refusal = refusal_here
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    if last_error is not None:
+        raise last_error
+    raise RefusedTarget(refusal or f"{host} has no address")
+
+
+class _GuardedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, policy: TargetPolicy) -> None:
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPConnection, policy)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _GuardedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, policy: TargetPolicy) -> None:
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPSConnection, policy)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req, context=self._context)
+
+
 class Webhooks:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
                  max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
-                 batch: int = 20, cache_seconds: float = 5.0) -> None:
+                 batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = ()) -> None:
         self.sessions = sessions
+        self.policy = TargetPolicy.of(allowed_hosts)
         self.clock = clock
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -100,7 +166,8 @@ class Webhooks:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                                   _GuardedHTTP(self.policy), _GuardedHTTPS(self.policy))
         self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
         self._endpoints_at = 0.0
         self._lock = threading.Lock()
@@ -410,10 +477,10 @@ class Webhooks:
                 response.read(1024)
         except urllib.error.HTTPError as exc:
             http_status = exc.code
-            error = f"HTTP {exc.code}: {_snippet(exc)}"
+            error = f"HTTP {exc.code}: {_excerpt(exc)}"
             exc.close()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+            error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
         duration_ms = int((time.monotonic() - started) * 1000)
         ok = http_status is not None and 200 <= http_status < 300
         done = self.clock.now()
@@ -474,11 +541,23 @@ def attempt_dict(row: WebhookAttempt) -> dict[str, Any]:
     return {"at": _iso(row.at), "http_status": row.http_status, "error": row.error, "duration_ms": row.duration_ms}
 
 
-def _snippet(exc: urllib.error.HTTPError) -> str:
+EXCERPT_CHARS = 120  # of a failing receiver's answer, kept in last_error and the attempt log
+
+
+def _excerpt(exc: urllib.error.HTTPError) -> str:
+    """The start of a failing receiver's body as one line of printable text: enough to see what
+    went wrong, never a page of whatever the receiver (or a host it points at) answers."""
     try:
-        return exc.read(200).decode("utf-8", "replace").strip() or exc.reason
+        raw = exc.read(EXCERPT_CHARS * 4)
     except Exception:
-        return str(exc.reason)
+        raw = b""
+    return sanitised(raw.decode("utf-8", "replace")) or sanitised(str(exc.reason)) or "no body"
+
+
+def sanitised(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` without control characters, its whitespace collapsed, cut to `limit` characters."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _iso(value: Any) -> str | None:

@@ -454,3 +454,39 @@ def test_real_waitress_server_in_the_daemon(tmp_path):
     finally:
         daemon.stop()
     assert daemon.web_server is None
+
+
+def test_a_bare_port_listens_on_this_machine_only_and_the_start_up_line_says_where(tmp_path, caplog):
+    from gateway import config as config_module
+    from gateway.daemon import Daemon
+
+    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "0"}})
+    daemon = Daemon(cfg, clock=FakeClock())
+    with caplog.at_level("INFO", logger="gsmgw"):
+        daemon.start()
+    try:
+        host, port = daemon.web_server.socket.getsockname()[:2]
+        assert host == "127.0.0.1"
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("REST API on"))
+        assert f"http://127.0.0.1:{port}/api/v1" in line and "this machine only" in line
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize(("listen", "address"), [
+    ("8080", ("127.0.0.1", 8080)), ("0.0.0.0:8080", ("0.0.0.0", 8080)), ("[::1]:9000", ("::1", 9000)),
+    ("box.lan:80", ("box.lan", 80))])
+def test_listen_is_bound_as_written(listen, address):
+    from gateway import config as config_module
+
+    assert config_module.from_dict({"web": {"listen": listen}}).web.address == address
+
+
+@pytest.mark.parametrize(("listen", "message"), [(":8080", "has no host"), ("::1:80", "brackets"),
+                                                 ("127.0.0.1:http", "port must be a number"), ("99999", "0 to 65535")])
+def test_a_listen_without_a_clear_address_is_refused_at_load(listen, message):
+    from gateway import config as config_module
+
+    with pytest.raises(config_module.ConfigError, match=message) as info:
+        config_module.from_dict({"web": {"listen": listen}}, source="gsmgw.toml")
+    assert "web.listen" in str(info.value)

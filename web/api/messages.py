@@ -12,6 +12,7 @@ from gateway.api_models import MessageCallback
 from gateway.models import Message, MessageStatus, Priority
 from gateway.numbers import normalise
 from gateway.queue import MAX_TEXT, RejectedMessage
+from gateway.targets import TargetPolicy
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, number_of, page_of,
     paginate,
@@ -219,7 +220,7 @@ def _check(call: Call, items: list[dict[str, Any]], bulk: bool) -> None:
         if "sim" in item and item["sim"] not in sims:
             errors.append({"field": prefix + "sim", "message": f"no such SIM (known: {', '.join(sorted(sims)) or 'none'})"})
         if "callback_url" in item:
-            problem = url_problem(item["callback_url"])
+            problem = url_problem(item["callback_url"], call.ctx.webhooks.policy)
             if problem:
                 errors.append({"field": prefix + "callback_url", "message": problem})
         if len(errors) >= 50:
@@ -228,7 +229,9 @@ def _check(call: Call, items: list[dict[str, Any]], bulk: bool) -> None:
         raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
 
 
-def url_problem(url: str) -> str | None:
+def url_problem(url: str, policy: TargetPolicy) -> str | None:
+    """What is wrong with a webhook or callback URL as written; where its name leads is checked
+    again at every delivery (gateway.targets)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a bad port)
@@ -238,7 +241,7 @@ def url_problem(url: str) -> str | None:
         return "must be an http:// or https:// URL with a host"
     if any(c.isspace() or ord(c) < 32 for c in url):
         return "must not contain spaces or control characters"
-    return None
+    return policy.refusal_of_url(url)
 
 
 def _detail(call: Call, message_id: int) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def register(api: Api) -> None:
                    body=ENDPOINT_IN, idempotent=True,
                    responses={201: ("the endpoint, with its signing secret (shown once)", NEW_ENDPOINT)})
     def create_webhook(call: Call) -> tuple[int, Any]:
-        _check_url(call.body["url"])
+        _check_url(call, call.body["url"])
         return 201, call.ctx.webhooks.create_endpoint(
             call.body["url"], call.body["events"], secret=call.body.get("secret"),
             description=call.body.get("description"), active=call.body.get("active", True))
@@ -80,7 +80,7 @@ def register(api: Api) -> None:
                    responses={200: ("the endpoint", ENDPOINT)})
     def update_webhook(call: Call) -> tuple[int, Any]:
         if "url" in call.body:
-            _check_url(call.body["url"])
+            _check_url(call, call.body["url"])
         return 200, _found(call.ctx.webhooks.update_endpoint(call.path["endpoint_id"], call.body),
                            "endpoint", call.path["endpoint_id"])
 
@@ -118,8 +118,8 @@ def register(api: Api) -> None:
         return 202, _found(call.ctx.webhooks.replay(call.path["delivery_id"]), "delivery", call.path["delivery_id"])
 
 
-def _check_url(url: str) -> None:
-    problem = url_problem(url)
+def _check_url(call: Call, url: str) -> None:
+    problem = url_problem(url, call.ctx.webhooks.policy)
     if problem:
         raise ApiError(422, f"url: {problem}", errors=[{"field": "url", "message": problem}])
 
