@@ -429,6 +429,22 @@ def test_apikey_cli_create_list_revoke(tmp_path, capsys):
     assert main(["apikey", "revoke", "7", "--config", str(config)]) == 1
 
 
+def test_apikey_cli_scopes_gives_an_existing_key_the_contacts_scope(tmp_path, capsys):
+    """How a till's key from before the `contacts` scope gets it back, without a new token."""
+    from gateway.cli import main
+
+    config = tmp_path / "gsmgw.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
+    assert main(["apikey", "create", "--config", str(config), "--name", "till", "--scopes", "send"]) == 0
+    capsys.readouterr()
+    assert main(["apikey", "scopes", "1", "send,contacts", "--config", str(config)]) == 0
+    assert "scopes contacts,send" in capsys.readouterr().out
+    assert main(["apikey", "list", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["scopes"] == ["contacts", "send"]
+    assert main(["apikey", "scopes", "1", "root", "--config", str(config)]) == 2
+    assert main(["apikey", "scopes", "9", "send", "--config", str(config)]) == 1
+
+
 def test_real_waitress_server_in_the_daemon(tmp_path):
     """The daemon's hook serves the app with waitress on web.listen, and stops it."""
     import urllib.request
