@@ -43,7 +43,7 @@ LOCAL_HOST = "127.0.0.1"  # where a bare port listens: this machine only, unless
 @dataclass(frozen=True)
 class WebSection:
     listen: str = "127.0.0.1:8080"  # "8080" alone: 127.0.0.1:8080; "0.0.0.0:8080" serves the LAN
-    auth_failures_per_minute: int = 10  # failed API key attempts per client address and key before 429; 0: no limit
+    auth_failures_per_minute: int = 10  # wrong tries of one key per client address before 429 (valid keys: never); 0: no limit
 
     @property
     def address(self) -> tuple[str, int]:

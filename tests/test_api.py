@@ -235,18 +235,28 @@ def test_scopes_are_enforced_per_endpoint(client, make_key, scopes, method, path
         assert response.status_code == 403 and response.mimetype == PROBLEM
 
 
-def test_failed_auth_is_rate_limited_per_client(client, make_key, clock):
+def test_failed_auth_is_throttled_per_address_and_key_never_for_a_valid_key(client, make_key, clock):
     good = make_key("read")
     bad = {"Authorization": "Bearer gsk_guess"}
     for _ in range(10):
         assert client.get("/api/v1/messages", headers=bad).status_code == 401
     response = client.get("/api/v1/messages", headers=bad)
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
-    # the address is held off even with a good key, until the minute has passed
-    assert get(client, "/messages", good).status_code == 429
-    other = client.get("/api/v1/messages", headers=good.headers, environ_base={"REMOTE_ADDR": "10.0.0.9"})
-    assert other.status_code == 200
+    # the POS's valid key on the same address is never held off by someone else's wrong key
+    assert get(client, "/messages", good).status_code == 200
+    # nor is another wrong key (a typo elsewhere), nor the same wrong key from another address
+    assert client.get("/api/v1/messages", headers={"Authorization": "Bearer gsk_typo1234"}).status_code == 401
+    other = client.get("/api/v1/messages", headers=bad, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 401
     clock.advance(61)
+    assert client.get("/api/v1/messages", headers=bad).status_code == 401
+
+
+def test_fresh_guesses_from_one_address_are_held_off_too_but_not_its_valid_key(client, make_key):
+    good = make_key("read")
+    answers = [client.get("/api/v1/messages", headers={"Authorization": f"Bearer gsk_{i:08d}xyz"}).status_code
+               for i in range(101)]
+    assert answers[:100] == [401] * 100 and answers[100] == 429
     assert get(client, "/messages", good).status_code == 200
 
 

@@ -206,14 +206,15 @@ class Api:
             raise ApiError(401, "send an API key: Authorization: Bearer gsk_…",
                            headers={"WWW-Authenticate": 'Bearer realm="gsmgw"'})
         client = request.remote_addr or "?"
-        wait = self.limiter.blocked_for(client)
-        if wait:
-            raise ApiError(429, "too many failed authentication attempts from this address; try again later",
-                           headers={"Retry-After": str(wait)})
         scheme, _, token = header.partition(" ")
-        key = apikeys.verify(self.ctx.sessions, token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        # the key is checked first: a valid key is never held off, whatever others sent from its address
+        key = apikeys.verify(self.ctx.sessions, token) if scheme.lower() == "bearer" else None
         if key is None:
-            self.limiter.failed(client)
+            wait = self.limiter.failed(client, token[:len(apikeys.TOKEN_PREFIX) + 8])
+            if wait:
+                raise ApiError(429, "too many failed authentication attempts from this address with this key; "
+                               "try again later", headers={"Retry-After": str(wait)})
             raise ApiError(401, "the API key is not valid (wrong, revoked, or not a Bearer token)",
                            headers={"WWW-Authenticate": 'Bearer realm="gsmgw", error="invalid_token"'})
         if not key.allows(op.scopes or ()):
@@ -338,37 +339,56 @@ class Api:
 
 
 class FailureLimiter:
-    """Failed authentications per client address in a rolling minute; over the limit -> 429."""
+    """Failed authentications in a rolling minute, per (client address, key prefix), and per address
+    at `address_factor` times that: over either, further wrong keys get 429 instead of 401.
 
-    def __init__(self, clock: Any, per_minute: int, window: float = 60.0) -> None:
+    Only wrong keys are ever held off (the caller checks a key before asking here): a POS on the
+    same address as a misconfigured app, or as someone guessing, keeps working. Per prefix, so one
+    app retrying a stale key does not hold off another's typo; per address too, so fresh guesses
+    (each with a new prefix) are held off as well. Memory is bounded: the last `per_minute` times
+    per prefix, the last `address_factor * per_minute` per address, 10,000 of each at most."""
+
+    def __init__(self, clock: Any, per_minute: int, window: float = 60.0, address_factor: int = 10) -> None:
         self.clock = clock
         self.per_minute = per_minute
         self.window = window
+        self.address_factor = address_factor
         self.total = 0  # for /metrics
-        self._failures: dict[str, deque[float]] = {}
+        self._by_key: dict[tuple[str, str], deque[float]] = {}
+        self._by_address: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def failed(self, client: str) -> None:
-        with self._lock:
-            self.total += 1
-            self._failures.setdefault(client, deque()).append(self.clock.time())
-            if len(self._failures) > 10_000:  # bound memory against address floods
-                self._failures.pop(next(iter(self._failures)))
-
-    def blocked_for(self, client: str) -> int:
-        """Seconds until `client` may try again; 0 if it may now."""
-        if self.per_minute <= 0:
-            return 0
+    def failed(self, client: str, prefix: str) -> int:
+        """Record a wrong key from `client` starting with `prefix`; seconds the caller must wait
+        before trying again (0: answer 401, it may retry now)."""
         now = self.clock.time()
         with self._lock:
-            times = self._failures.get(client)
-            if not times:
+            self.total += 1
+            if self.per_minute <= 0:
                 return 0
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) < self.per_minute:
-                return 0
-            return max(1, math.ceil(times[-self.per_minute] + self.window - now))
+            wait = max(self._wait(self._by_key.get((client, prefix)), self.per_minute, now),
+                       self._wait(self._by_address.get(client), self.per_minute * self.address_factor, now))
+            self._add(self._by_key, (client, prefix), self.per_minute, now)
+            self._add(self._by_address, client, self.per_minute * self.address_factor, now)
+            return wait
+
+    def _wait(self, times: deque[float] | None, limit: int, now: float) -> int:
+        if not times:
+            return 0
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) < limit:
+            return 0
+        return max(1, math.ceil(times[-limit] + self.window - now))
+
+    @staticmethod
+    def _add(table: dict[Any, deque[float]], key: Any, limit: int, now: float) -> None:
+        times = table.get(key)
+        if times is None:
+            times = table[key] = deque(maxlen=limit)
+            if len(table) > 10_000:  # bound memory against address floods
+                table.pop(next(iter(table)))
+        times.append(now)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
