@@ -534,7 +534,11 @@ class Webhooks:
             for delivery_id in ids:
                 if self._stop.is_set():
                     break
-                attempted, answered = self._deliver(delivery_id)
+                try:
+                    attempted, answered = self._deliver(delivery_id)
+                except Exception:  # e.g. the database locked: the lease runs out and it is tried again
+                    log.exception("webhook %d: delivery step failed", delivery_id)
+                    break
                 tried += attempted
                 if attempted and not answered:
                     break
