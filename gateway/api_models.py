@@ -53,6 +53,9 @@ class WebhookEndpoint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(80))  # HMAC key: must be kept in clear to sign
+    # after a rotation the old secret signs too, until then, so receivers can switch without a gap
+    previous_secret: Mapped[str | None] = mapped_column(String(80))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     events: Mapped[str] = mapped_column(String(200))  # comma-separated event types
     description: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -6,8 +6,10 @@ hash would only slow down every API request (each one checks its key) and protec
 makes a stolen database useless for calling the API; the short prefix ("gsk_ab12cd34") lets people
 tell keys apart in lists without exposing them.
 
-Scopes: `send` (queue and cancel messages), `read` (read messages, inbound, modems), `admin`
-(keys, webhooks; implies the other two).
+Scopes: `send` (queue and cancel messages, record opt-ins and opt-outs), `contacts` (audience
+changes: add, change and erase contacts, create and delete groups, change their members), `read`
+(read messages, inbound, contacts, modems), `admin` (keys, webhooks; implies the others). `send` and
+`contacts` are apart because a till that sends receipts need not be able to wipe the customer list.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from gateway.clock import Clock
 from gateway.db import Prepared, engine_of
 
 TOKEN_PREFIX = "gsk_"
-SCOPES = ("send", "read", "admin")
+SCOPES = ("send", "contacts", "read", "admin")
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,18 @@ def revoke(sessions: sessionmaker[Session], clock: Clock, key_id: int) -> KeyInf
             return None
         if row.revoked_at is None:
             row.revoked_at = clock.now()
+        return _info(row)
+
+
+def set_scopes(sessions: sessionmaker[Session], key_id: int, scopes: str | Iterable[str]) -> KeyInfo | None:
+    """Give a key exactly these scopes (the token stays, so the app using it needs no change);
+    None if there is no such key. ValueError for an unknown scope."""
+    wanted = parse_scopes(scopes)
+    with sessions.begin() as session:
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            return None
+        row.scopes = ",".join(sorted(wanted))
         return _info(row)
 
 

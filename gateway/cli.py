@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     apikey = commands.add_parser("apikey", help="API keys for LAN apps").add_subparsers(dest="apikey_command")
     key_create = apikey.add_parser("create", help="create a key and print it (the only time it is shown)")
     key_create.add_argument("--name", required=True, help="who uses it, e.g. 'web shop'")
-    key_create.add_argument("--scopes", default="send,read", help="comma-separated: send, read, admin (default: send,read)")
+    key_create.add_argument("--scopes", default="send,read",
+                            help="comma-separated: send, contacts, read, admin (default: send,read)")
     key_create.add_argument("--json", action="store_true")
     key_create.set_defaults(func=_apikey_create)
     key_list = apikey.add_parser("list", help="keys with their prefix, scopes and state (never the key itself)")
@@ -81,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke = apikey.add_parser("revoke", help="revoke a key at once (it stays in the list, revoked)")
     key_revoke.add_argument("id", type=int)
     key_revoke.set_defaults(func=_apikey_revoke)
-    for sub in (key_create, key_list, key_revoke):
+    key_scopes = apikey.add_parser("scopes", help="give a key exactly these scopes (its token stays)")
+    key_scopes.add_argument("id", type=int)
+    key_scopes.add_argument("scopes", help="comma-separated: send, contacts, read, admin")
+    key_scopes.set_defaults(func=_apikey_scopes)
+    for sub in (key_create, key_list, key_revoke, key_scopes):
         sub.add_argument("--config")
 
     dbc = commands.add_parser("db", help="database").add_subparsers(dest="db_command")
@@ -306,6 +311,25 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
         print(f"no key {args.id}", file=sys.stderr)
         return 1
     print(f"key {key.id} ({key.name}) revoked")
+    return 0
+
+
+def _apikey_scopes(args: argparse.Namespace) -> int:
+    from gateway import apikeys
+
+    cfg = _config(args)
+    engine, queue, _ = _queue(cfg)
+    try:
+        key = apikeys.set_scopes(queue.sessions, args.id, args.scopes)
+    except ValueError as exc:
+        print(f"not changed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if key is None:
+        print(f"no key {args.id}", file=sys.stderr)
+        return 1
+    print(f"key {key.id} ({key.name}): scopes {','.join(sorted(key.scopes))}")
     return 0
 
 

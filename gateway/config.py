@@ -37,10 +37,42 @@ class DatabaseSection:
     url: str = ""  # empty: sqlite file in data_dir
 
 
+LOCAL_HOST = "127.0.0.1"  # where a bare port listens: this machine only, unless the config says otherwise
+
+
 @dataclass(frozen=True)
 class WebSection:
-    listen: str = "127.0.0.1:8080"
-    auth_failures_per_minute: int = 10  # failed API key attempts per client address before 429; 0: no limit
+    listen: str = "127.0.0.1:8080"  # "8080" alone: 127.0.0.1:8080; "0.0.0.0:8080" serves the LAN
+    auth_failures_per_minute: int = 10  # wrong tries of one key per client address before 429 (valid keys: never); 0: no limit
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to bind, as written; a bare port is 127.0.0.1 (checked at load)."""
+        return parse_listen(self.listen)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """"8080" -> ("127.0.0.1", 8080); "0.0.0.0:8080", "[::]:8080", "box.lan:8080" as written.
+    ValueError says what is wrong."""
+    text = text.strip()
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = LOCAL_HOST, text
+    elif not host or host == "[]":
+        raise ValueError(f"{text!r} has no host: write 127.0.0.1{text} (this machine) or 0.0.0.0{text} (the LAN)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in host and not text.startswith("["):
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class WebhooksSection:
+    # loopback (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, fe80::/10) receivers are refused
+    # unless listed here (host names, addresses or networks); LAN addresses need no entry
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +133,7 @@ class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     web: WebSection = field(default_factory=WebSection)
+    webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     simulator: SimulatorSection = field(default_factory=SimulatorSection)
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
@@ -141,6 +174,7 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     config = _build(Config, {k: v for k, v in data.items()}, source, "")
     _check_modems(config.modems, source)
     _check_consent(config.consent, source)
+    _check_web(config, source)
     return dataclasses.replace(config, source=source)
 
 
@@ -169,7 +203,9 @@ def _value(hint: Any, value: Any, source: str, key: str) -> Any:
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: {key} must be a list of tables ([[{key}]])")
+            if dataclasses.is_dataclass(item):
+                raise ConfigError(f"{source}: {key} must be a list of tables ([[{key}]])")
+            raise ConfigError(f"{source}: {key} must be a list, e.g. [\"a\", \"b\"]")
         return tuple(_value(item, entry, source, f"{key}[{i}]") for i, entry in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
@@ -204,6 +240,20 @@ def _check_consent(section: ConsentSection, source: str) -> None:
             raise ConfigError(f"{source}: consent.{key}: {exc}") from None
     if section.frequency_cap and section.frequency_days <= 0:
         raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
+
+
+def _check_web(config: Config, source: str) -> None:
+    from gateway.targets import parse_allowed
+
+    try:
+        parse_listen(config.web.listen)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: web.listen: {exc}") from None
+    for i, entry in enumerate(config.webhooks.allowed_hosts):
+        try:
+            parse_allowed(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: webhooks.allowed_hosts[{i}]: {exc}") from None
 
 
 def _key(where: str, name: str) -> str:

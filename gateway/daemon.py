@@ -43,14 +43,23 @@ def limits_of(section: ModemSection) -> Limits:
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
 
 
-def with_status_hooks(queue: Queue, clock: Clock) -> Webhooks:
+def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:
     """Give a queue the status hooks every process needs (the contact reachability flag, the webhook
     outbox); the Webhooks returned can also hear an Audience or an InboundPipeline. In the CLI it
     runs no dispatcher: what it stores, the daemon's dispatcher delivers."""
     queue.status_hooks.append(ContactHealth(clock))
-    webhooks = Webhooks(queue.sessions, clock)
+    webhooks = Webhooks(queue.sessions, clock, allowed_hosts=allowed_hosts)
     webhooks.attach(queue)
     return webhooks
+
+
+def _reach(host: str) -> str:
+    """Who can reach a server bound to `host`, for the start-up line."""
+    if host in ("0.0.0.0", "::", ""):
+        return "every interface: the LAN can reach it"
+    if host in ("127.0.0.1", "::1", "localhost") or host.startswith("127."):
+        return "this machine only; [web] listen = \"0.0.0.0:8080\" serves the LAN"
+    return f"on {host} only"
 
 
 class Daemon:
@@ -75,7 +84,7 @@ class Daemon:
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
         # webhooks hear every status change, stored inbound message and consent change from the start
-        self.webhooks = with_status_hooks(self.queue, self.clock)
+        self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
 
     def start(self) -> None:
@@ -121,16 +130,20 @@ class Daemon:
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
                              webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
                              modems=lambda: modem_status.describe(pairs()))
-        host, _, port = self.config.web.listen.rpartition(":")
+        host, port = self.config.web.address
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
-        self.web_server = waitress.create_server(app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=8,
-                                                 ident="gsmgw")
+        self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")
         self._web_stopping = threading.Event()
         self._web_thread = threading.Thread(target=self._serve_web, args=(self.web_server,), name="web", daemon=True)
         self._web_thread.start()
         self.webhooks.start()
-        log.info("REST API on http://%s:%s/api/v1", getattr(self.web_server, "effective_host", host),
-                 getattr(self.web_server, "effective_port", port))
+        log.info("REST API on %s (%s)", self.api_url(), _reach(host))
+
+    def api_url(self) -> str:
+        """Where the REST API listens, as bound (the port the system gave for port 0)."""
+        host = getattr(self.web_server, "effective_host", None) or self.config.web.address[0]
+        port = getattr(self.web_server, "effective_port", None) or self.config.web.address[1]
+        return f"http://{f'[{host}]' if ':' in str(host) else host}:{port}/api/v1"
 
     def _serve_web(self, server: Any) -> None:
         try:
@@ -197,9 +210,7 @@ class Daemon:
         lines.append(f"Database: {self.config.database_url}")
         lines.append(f"Queue a message: .venv/bin/gsmgw send --config {self.config.source} +447700900123 'Hello'")
         if self.web_server is not None:
-            host = getattr(self.web_server, "effective_host", "127.0.0.1")
-            port = getattr(self.web_server, "effective_port", "")
-            lines.append(f"REST API: http://{host}:{port}/api/v1 (docs/api.md); a key for it: "
+            lines.append(f"REST API: {self.api_url()} ({_reach(self.config.web.address[0])}; docs/api.md); a key for it: "
                          f".venv/bin/gsmgw apikey create --config {self.config.source} --name me --scopes send,read")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)

@@ -61,7 +61,8 @@ def render(template: str, values: Mapping[str, Any]) -> str:
 def contact_values(name: str | None, fields: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a contact offers a template: {name}, {first_name} and its custom fields."""
     values: dict[str, Any] = {k: v for k, v in (fields or {}).items() if NAME.match(k) and v is not None}
-    if name:
-        values["name"] = name
-        values["first_name"] = name.split()[0]
+    words = (name or "").split()
+    if words:  # a name of only spaces is no name: the template's {name} is then a missing value
+        values["name"] = (name or "").strip()
+        values["first_name"] = words[0]
     return values

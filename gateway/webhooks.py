@@ -1,4 +1,4 @@
-"""Webhooks: events go to a persisted outbox first, a dispatcher thread delivers them with retries.
+"""Webhooks: events go to a persisted outbox first, a dispatcher delivers them with retries.
 
 Events are stored in the transaction of the change they report, by hooks: `store_status` (a
 message's status, a Queue status hook), `store_received` (an inbound SMS, an InboundPipeline hook)
@@ -7,6 +7,9 @@ change and its event or neither. Each event is one delivery row per receiver (ea
 endpoint, and the message's own callback_url); the dispatcher POSTs
 the stored body, signed, and records every attempt. A receiver that fails is retried with
 exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
+Receivers are independent: each is served by one sender thread at a time, so one that hangs delays
+only its own deliveries. A delivery goes where its receiver is now (an endpoint's current URL and
+secrets; none at all once it is deleted or inactive, or once the key of a callback is revoked).
 
 Delivery is at least once: a receiver dedupes by the event id (the same for every receiver of one
 event, and for a replay). Signature, as documented in docs/api.md:
@@ -14,22 +17,28 @@ event, and for a replay). Signature, as documented in docs/api.md:
     X-Gsmgw-Timestamp: <unix seconds>
     X-Gsmgw-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret>
 
+and, for the grace period after a secret rotation, a second comma-separated `sha256=` value made with
+the previous secret (the current one first).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -40,11 +49,12 @@ from gateway.clock import Clock
 from gateway.db import Prepared, engine_of
 from gateway.audience_models import ConsentEvent, ConsentKind, Contact, InboundMessage
 from gateway.models import Message, Priority
+from gateway.targets import TargetPolicy
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
                         .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
-                        .where(MessageCallback.message_id == bindparam("message_id")))
+                        .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
 _STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
                                Message.sim, Message.last_error, Message.updated_at)
                         .where(Message.id == bindparam("message_id")))
@@ -64,14 +74,27 @@ class DeliveryStatus:
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"  # gave up after max_attempts; can be replayed
-    CANCELLED = "cancelled"  # its endpoint was deleted before it went out
+    CANCELLED = "cancelled"  # its endpoint was deleted or deactivated, or its key revoked, before it went out
     ALL = (PENDING, DELIVERED, FAILED, CANCELLED)
 
 
+class ReplayRefused(Exception):
+    """A replay that would send an event twice at once, or to a receiver that no longer takes it."""
+
+
+Receiver = tuple[str, int | str]  # ("endpoint", id) or ("callback", url): one at a time each
+
+
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The X-Gsmgw-Signature value for a body sent at `timestamp`."""
+    """One signature of a body sent at `timestamp`: "sha256=<hex>"."""
     mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def signature_header(secrets_: Iterable[str], timestamp: int | str, body: bytes) -> str:
+    """The X-Gsmgw-Signature value: one "sha256=<hex>" per valid secret, the current one first,
+    comma-separated (two during a rotation's grace period)."""
+    return ",".join(sign(secret, timestamp, body) for secret in secrets_)
 
 
 def new_secret() -> str:
@@ -79,17 +102,80 @@ def new_secret() -> str:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook POST is not followed to another address: a redirect is a failed attempt."""
+    """A webhook POST is not followed to another address: a redirect is a failed attempt (so a
+    receiver cannot bounce the gateway to a loopback or link-local address)."""
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
+class RefusedTarget(OSError):
+    """The receiver's host resolves only to addresses the target policy refuses."""
+
+
+def _guarded(connection_class: type[http.client.HTTPConnection], policy: TargetPolicy) -> Callable[..., Any]:
+    """A connection class for urllib whose socket goes only to an address the policy allows: the
+    check is on the address actually connected to, after name resolution, not on the URL's text."""
+
+    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = connection_class(host, **kwargs)
+        connection._create_connection = (  # type: ignore[attr-defined]
+            lambda address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None:  # type: ignore[attr-defined]
+            _connect(policy, address, timeout, source_address))
+        return connection
+    return make
+
+
+def _connect(policy: TargetPolicy, address: tuple[str, int], timeout: Any, source_address: Any) -> socket.socket:
+    host, port = address
+    refusal: str | None = None
+    last_error: OSError | None = None
+    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        refusal_here = policy.refusal_of_address(host, ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+        if refusal_here is not None:
+            refusal = refusal_here
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    if last_error is not None:
+        raise last_error
+    raise RefusedTarget(refusal or f"{host} has no address")
+
+
+class _GuardedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, policy: TargetPolicy) -> None:
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPConnection, policy)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _GuardedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, policy: TargetPolicy) -> None:
+        super().__init__()
+        self._connection = _guarded(http.client.HTTPSConnection, policy)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req, context=self._context)
+
+
 class Webhooks:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
                  max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
-                 batch: int = 20, cache_seconds: float = 5.0) -> None:
+                 batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = (),
+                 senders: int = 8) -> None:
         self.sessions = sessions
+        self.policy = TargetPolicy.of(allowed_hosts)
         self.clock = clock
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -100,10 +186,16 @@ class Webhooks:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                                   _GuardedHTTP(self.policy), _GuardedHTTPS(self.policy))
         self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
         self._endpoints_at = 0.0
         self._lock = threading.Lock()
+        # receivers are delivered to independently: each by one sender thread at a time, so one that
+        # hangs until the timeout holds up only its own deliveries
+        self._senders_wanted = senders
+        self._senders: ThreadPoolExecutor | None = None  # made on first use: most processes only store
+        self._busy: set[Receiver] = set()
         # messages known to have no callback_url: one is only ever stored with its message, so a
         # message that had none at its first status change never will (saves a read per change)
         self._no_callback = _RecentIds(4096)
@@ -120,6 +212,12 @@ class Webhooks:
         if audience is not None and self.store_consent not in audience.consent_hooks:
             audience.consent_hooks.append(self.store_consent)
 
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(max_workers=self._senders_wanted, thread_name_prefix="webhook-send")
+            return self._senders
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
@@ -131,6 +229,10 @@ class Webhooks:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+        with self._lock:
+            senders, self._senders = self._senders, None
+        if senders is not None:
+            senders.shutdown(wait=True, cancel_futures=True)
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next try after `attempts` failed ones: 10, 20, 40 … capped at an hour."""
@@ -265,6 +367,8 @@ class Webhooks:
             return endpoint_dict(row) if row is not None and row.deleted_at is None else None
 
     def update_endpoint(self, endpoint_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change an endpoint. Its pending deliveries follow: a new URL is where they go next, and
+        deactivating it cancels them (they can be replayed once it is active again)."""
         with self.sessions.begin() as session:
             row = session.get(WebhookEndpoint, endpoint_id)
             if row is None or row.deleted_at is not None:
@@ -274,9 +378,33 @@ class Webhooks:
                     setattr(row, key, changes[key])
             if "events" in changes:
                 row.events = ",".join(sorted(set(changes["events"])))
+            if changes.get("active") is False:
+                self._cancel_pending(session, endpoint_id, "endpoint deactivated")
             result = endpoint_dict(row)
         self._forget_endpoints()
         return result
+
+    def rotate_secret(self, endpoint_id: int, *, grace: timedelta, secret: str | None = None) -> dict[str, Any] | None:
+        """A new secret for an endpoint; the one it replaces still signs too (a second signature)
+        until `grace` has passed, so the receiver can switch without refusing a delivery. The
+        returned dict holds the new secret (shown here only)."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            if row is None or row.deleted_at is not None:
+                return None
+            row.previous_secret = row.secret if grace > timedelta(0) else None
+            row.previous_secret_until = now + grace if grace > timedelta(0) else None
+            row.secret = secret or new_secret()
+            result = {**endpoint_dict(row), "secret": row.secret}
+        self._forget_endpoints()
+        return result
+
+    @staticmethod
+    def _cancel_pending(session: Session, endpoint_id: int, reason: str) -> None:
+        session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.CANCELLED, last_error=reason))
 
     def delete_endpoint(self, endpoint_id: int) -> bool:
         """Deleted endpoints stay for the record (their delivery log too); pending deliveries stop."""
@@ -286,9 +414,7 @@ class Webhooks:
             if row is None or row.deleted_at is not None:
                 return False
             row.deleted_at, row.active = now, False
-            session.execute(update(WebhookDelivery).where(
-                WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.CANCELLED, last_error="endpoint deleted"))
+            self._cancel_pending(session, endpoint_id, "endpoint deleted")
         self._forget_endpoints()
         return True
 
@@ -318,19 +444,28 @@ class Webhooks:
                     "attempt_log": [attempt_dict(a) for a in attempts]}
 
     def replay(self, delivery_id: int) -> dict[str, Any] | None:
-        """Send a delivery's event again, as a new delivery (to the endpoint's current URL)."""
+        """Send a delivery's event again, as a new delivery to its receiver's current URL; None if
+        there is no such delivery. ReplayRefused while the event is still on its way to that
+        receiver (the delivery, or an earlier replay, is pending), or when the receiver no longer
+        takes it (endpoint deleted or inactive, callback of a revoked key)."""
         now = self.clock.now()
         with self.sessions.begin() as session:
             old = session.get(WebhookDelivery, delivery_id)
             if old is None:
                 return None
-            url, secret = old.url, old.secret
-            if old.endpoint_id is not None:
-                endpoint = session.get(WebhookEndpoint, old.endpoint_id)
-                if endpoint is not None and endpoint.deleted_at is None:
-                    url, secret = endpoint.url, endpoint.secret
+            live = session.scalar(select(WebhookDelivery.id).where(
+                WebhookDelivery.event_id == old.event_id, WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.endpoint_id == old.endpoint_id if old.endpoint_id is not None
+                else WebhookDelivery.endpoint_id.is_(None) & (WebhookDelivery.url == old.url)).limit(1))
+            if live is not None:
+                raise ReplayRefused(f"delivery {live} of this event to this receiver is still pending "
+                                    "(retried with backoff): wait for it to be delivered or fail")
+            target = _target(session, old, now)
+            if isinstance(target, str):
+                raise ReplayRefused(f"not replayed: {target}")
+            url, secrets_ = target
             new = WebhookDelivery(event_id=old.event_id, event_type=old.event_type, payload=old.payload,
-                                  endpoint_id=old.endpoint_id, url=url, secret=secret,
+                                  endpoint_id=old.endpoint_id, url=url, secret=secrets_[0],
                                   status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
                                   message_id=old.message_id, replay_of=old.id, created_at=now)
             session.add(new)
@@ -352,17 +487,65 @@ class Webhooks:
 
     # ---- delivering -------------------------------------------------------------------------
     def run_once(self) -> int:
-        """Try every delivery that is due now (one batch); returns how many were tried."""
+        """Try what is due now (up to `batch` per receiver, receivers in parallel) and wait for it;
+        returns how many deliveries were tried."""
+        return sum(future.result() for future in self._dispatch())
+
+    def _dispatch(self) -> list[Future[int]]:
+        """Hand each receiver with due deliveries that no sender is busy with to a sender thread."""
         now = self.clock.now()
+        due = (WebhookDelivery.status == DeliveryStatus.PENDING) & (WebhookDelivery.next_attempt_at <= now)
         with self.sessions() as session:
-            due = session.scalars(select(WebhookDelivery.id).where(
-                WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(self.batch)).all()
+            found = session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.url).where(due)
+                                    .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.url)).all()
+            receivers: dict[Receiver, Any] = {}
+            for endpoint_id, url in found:
+                if endpoint_id is not None:
+                    receivers[("endpoint", endpoint_id)] = WebhookDelivery.endpoint_id == endpoint_id
+                else:
+                    receivers[("callback", url)] = WebhookDelivery.endpoint_id.is_(None) & (WebhookDelivery.url == url)
+            work: list[tuple[Receiver, list[int]]] = []
+            with self._lock:
+                idle = [r for r in receivers if r not in self._busy]
+            for receiver in idle:
+                ids = session.scalars(select(WebhookDelivery.id).where(due, receivers[receiver])
+                                      .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                                      .limit(self.batch)).all()
+                if ids:
+                    work.append((receiver, list(ids)))
+        futures: list[Future[int]] = []
+        for receiver, ids in work:
+            with self._lock:
+                if receiver in self._busy or self._stop.is_set():
+                    continue
+                self._busy.add(receiver)
+            try:
+                futures.append(self._pool().submit(self._deliver_to, receiver, ids))
+            except RuntimeError:  # the pool is shut down: stopping
+                with self._lock:
+                    self._busy.discard(receiver)
+        return futures
+
+    def _deliver_to(self, receiver: Receiver, ids: list[int]) -> int:
+        """One receiver's due deliveries, oldest first; after one that could not reach it at all
+        (no answer), the rest wait for the next round rather than each waiting out the timeout."""
         tried = 0
-        for delivery_id in due:
-            if self._stop.is_set():
-                break
-            tried += self._deliver(delivery_id)
+        try:
+            for delivery_id in ids:
+                if self._stop.is_set():
+                    break
+                try:
+                    attempted, answered = self._deliver(delivery_id)
+                except Exception:  # e.g. the database locked: the lease runs out and it is tried again
+                    log.exception("webhook %d: delivery step failed", delivery_id)
+                    break
+                tried += attempted
+                if attempted and not answered:
+                    break
+        finally:
+            with self._lock:
+                self._busy.discard(receiver)
+            self.wake.set()
         return tried
 
     def next_due(self) -> float | None:
@@ -373,18 +556,22 @@ class Webhooks:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.wake.clear()  # before looking: a sender finishing from now on wakes the wait below
             try:
-                if self.run_once():
-                    continue
+                started = self._dispatch()
                 due = self.next_due()
             except Exception:
                 log.exception("webhook dispatcher step failed")
-                due = None
+                started, due = [], None
             wait = IDLE_POLL if due is None else max(0.0, due - self.clock.time()) + 0.001
+            if not started and due is not None and wait <= 0.002:
+                wait = IDLE_POLL  # what is due belongs to busy receivers: their senders wake us
             self.clock.wait(self.wake, min(wait, IDLE_POLL))
-            self.wake.clear()
 
-    def _deliver(self, delivery_id: int) -> int:
+    def _deliver(self, delivery_id: int) -> tuple[int, bool]:
+        """One attempt: (1 if it was made, whether the receiver answered at all). The receiver's
+        current state decides: an endpoint's URL and secrets now, not when the event was stored;
+        a deleted or inactive endpoint, or the revoked key of a callback, cancels the delivery."""
         now = self.clock.now()
         lease = now + timedelta(seconds=self.timeout * 2 + 5)
         with self.sessions.begin() as session:
@@ -393,14 +580,20 @@ class Webhooks:
                 WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at <= now).values(next_attempt_at=lease)).rowcount
             if not taken:
-                return 0
+                return 0, True
             row = session.get_one(WebhookDelivery, delivery_id)
-            url, secret, body, event_type, event_id = row.url, row.secret, row.payload.encode("utf-8"), row.event_type, row.event_id
+            target = _target(session, row, now)
+            if isinstance(target, str):
+                row.status, row.last_error = DeliveryStatus.CANCELLED, target
+                return 0, True
+            url, secrets_ = target
+            row.url, row.secret = url, secrets_[0]  # the log shows where it went
+            body, event_type, event_id = row.payload.encode("utf-8"), row.event_type, row.event_id
         timestamp = int(self.clock.time())
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1",
             "X-Gsmgw-Event": event_type, "X-Gsmgw-Event-Id": event_id, "X-Gsmgw-Delivery": str(delivery_id),
-            "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": sign(secret, timestamp, body)})
+            "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": signature_header(secrets_, timestamp, body)})
         started = time.monotonic()
         http_status: int | None = None
         error: str | None = None
@@ -410,10 +603,10 @@ class Webhooks:
                 response.read(1024)
         except urllib.error.HTTPError as exc:
             http_status = exc.code
-            error = f"HTTP {exc.code}: {_snippet(exc)}"
+            error = f"HTTP {exc.code}: {_excerpt(exc)}"
             exc.close()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+            error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
         duration_ms = int((time.monotonic() - started) * 1000)
         ok = http_status is not None and 200 <= http_status < 300
         done = self.clock.now()
@@ -432,7 +625,28 @@ class Webhooks:
                 row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
                 log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
                          self.delay(row.attempts))
-        return 1
+        return 1, http_status is not None
+
+
+def _target(session: Session, row: WebhookDelivery, now: datetime) -> tuple[str, list[str]] | str:
+    """Where a delivery goes and the secrets that sign it (current first), as its receiver is now;
+    or why it must not go at all."""
+    if row.endpoint_id is not None:
+        endpoint = session.get(WebhookEndpoint, row.endpoint_id)
+        if endpoint is None or endpoint.deleted_at is not None:
+            return "endpoint deleted"
+        if not endpoint.active:
+            return "endpoint deactivated"
+        secrets_ = [endpoint.secret]
+        if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+            secrets_.append(endpoint.previous_secret)
+        return endpoint.url, secrets_
+    if row.message_id is not None:
+        revoked = session.scalar(select(ApiKey.revoked_at).join(MessageCallback, MessageCallback.api_key_id == ApiKey.id)
+                                 .where(MessageCallback.message_id == row.message_id))
+        if revoked is not None:
+            return "the API key that asked for this callback was revoked"
+    return row.url, [row.secret]
 
 
 class _RecentIds:
@@ -459,7 +673,8 @@ class _RecentIds:
 
 def endpoint_dict(row: WebhookEndpoint) -> dict[str, Any]:
     return {"id": row.id, "url": row.url, "events": row.events.split(",") if row.events else [],
-            "description": row.description, "active": row.active, "created_at": _iso(row.created_at)}
+            "description": row.description, "active": row.active, "created_at": _iso(row.created_at),
+            "previous_secret_valid_until": _iso(row.previous_secret_until) if row.previous_secret else None}
 
 
 def delivery_dict(row: WebhookDelivery) -> dict[str, Any]:
@@ -474,11 +689,23 @@ def attempt_dict(row: WebhookAttempt) -> dict[str, Any]:
     return {"at": _iso(row.at), "http_status": row.http_status, "error": row.error, "duration_ms": row.duration_ms}
 
 
-def _snippet(exc: urllib.error.HTTPError) -> str:
+EXCERPT_CHARS = 120  # of a failing receiver's answer, kept in last_error and the attempt log
+
+
+def _excerpt(exc: urllib.error.HTTPError) -> str:
+    """The start of a failing receiver's body as one line of printable text: enough to see what
+    went wrong, never a page of whatever the receiver (or a host it points at) answers."""
     try:
-        return exc.read(200).decode("utf-8", "replace").strip() or exc.reason
+        raw = exc.read(EXCERPT_CHARS * 4)
     except Exception:
-        return str(exc.reason)
+        raw = b""
+    return sanitised(raw.decode("utf-8", "replace")) or sanitised(str(exc.reason)) or "no body"
+
+
+def sanitised(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` without control characters, its whitespace collapsed, cut to `limit` characters."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _iso(value: Any) -> str | None:

@@ -32,7 +32,8 @@ def queue(database, clock) -> Queue:
 def webhooks(database, clock):
     from gateway.webhooks import Webhooks
 
-    hooks = Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0)
+    # the test receivers listen on loopback, which only an allowed_hosts entry permits
+    hooks = Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0, allowed_hosts=["127.0.0.1"])
     yield hooks
     hooks.stop()
 

@@ -16,7 +16,7 @@ def call(client, method: str, path: str, key, body=None):
 
 
 def test_contacts_create_read_update_list(client, make_key):
-    key = make_key("send,read")
+    key = make_key("contacts,read")
     made = call(client, "POST", "/contacts", key, {"number": "07700 900123", "name": "Amira", "language": "ar",
                                                     "birthday": "1990-05-01", "tags": ["vip"], "fields": {"size": 42}})
     assert made.status_code == 201, made.json
@@ -40,7 +40,7 @@ def test_contacts_create_read_update_list(client, make_key):
 
 
 def test_contact_input_errors_are_precise(client, make_key):
-    key = make_key("send")
+    key = make_key("contacts")
     cases = [({"number": "12"}, "number"), ({"number": TO, "colour": "red"}, "colour"),
              ({"number": TO, "birthday": "1990-13-45"}, "birthday"), ({"number": TO, "timezone": "Mars/Base"}, "timezone"),
              ({"name": "no number"}, "number")]
@@ -53,13 +53,35 @@ def test_contact_input_errors_are_precise(client, make_key):
 def test_scopes_are_enforced(client, make_key):
     reader, sender = make_key("read"), make_key("send")
     assert call(client, "POST", "/contacts", reader, {"number": TO}).status_code == 403
+    assert call(client, "POST", "/contacts", sender, {"number": TO}).status_code == 403
     assert call(client, "POST", "/consent/opt-out", reader, {"number": TO}).status_code == 403
     assert call(client, "POST", "/keywords", sender, {"word": "FASHION", "action": "reply", "reply": "Hi"}).status_code == 403
     assert client.get("/api/v1/contacts").status_code == 401
 
 
+def test_audience_changes_need_the_contacts_scope_and_send_only_sends(client, make_key):
+    """A till's `send` key queues messages; erasing customers or deleting groups is not sending."""
+    manager, till = make_key("contacts,read"), make_key("send,read")
+    contact = call(client, "POST", "/contacts", manager, {"number": TO, "name": "Olga"}).json
+    group = call(client, "POST", "/groups", manager, {"name": "vip"}).json
+    call(client, "POST", f"/groups/{group['id']}/members", manager, {"numbers": [TO]})
+    writes = [("POST", "/contacts", {"number": OTHER}), ("PATCH", f"/contacts/{contact['id']}", {"name": "x"}),
+              ("DELETE", f"/contacts/{contact['id']}", None), ("POST", "/groups", {"name": "new"}),
+              ("DELETE", f"/groups/{group['id']}", None),
+              ("POST", f"/groups/{group['id']}/members", {"numbers": [OTHER]}),
+              ("DELETE", f"/groups/{group['id']}/members/{contact['id']}", None)]
+    for method, path, body in writes:
+        answer = call(client, method, path, till, body)
+        assert answer.status_code == 403 and "contacts" in answer.json["detail"], (method, path, answer.json)
+    assert call(client, "GET", f"/contacts/{contact['id']}", till).json["name"] == "Olga"  # nothing changed
+    assert call(client, "GET", f"/groups/{group['id']}", till).json["members"] == 1
+    assert call(client, "POST", "/messages", till, {"to": TO, "text": "Your order is ready"}).status_code == 202
+    assert call(client, "POST", "/messages", manager, {"to": TO, "text": "hi"}).status_code == 403
+    assert call(client, "DELETE", f"/groups/{group['id']}", manager).status_code == 204
+
+
 def test_groups_and_members(client, make_key):
-    key = make_key("send,read")
+    key = make_key("contacts,read")
     group = call(client, "POST", "/groups", key, {"name": "fashion"}).json
     assert call(client, "POST", "/groups", key, {"name": "fashion"}).status_code == 409
     bad = call(client, "POST", f"/groups/{group['id']}/members", key, {"numbers": [TO, "nope"]})
@@ -104,7 +126,7 @@ def test_opt_out_by_api_suppresses_marketing_queued_before(client, make_key, que
 
 
 def test_erasing_a_contact_keeps_them_suppressed(client, make_key, queue):
-    key = make_key("send,read")
+    key = make_key("send,contacts,read")
     contact = call(client, "POST", "/contacts", key, {"number": TO, "name": "Olga", "fields": {"city": "Omsk"}}).json
     call(client, "POST", "/consent/opt-in", key, {"number": TO})
     assert call(client, "DELETE", f"/contacts/{contact['id']}", key).status_code == 204

@@ -50,3 +50,13 @@ def test_environment_overrides(tmp_path, monkeypatch):
     monkeypatch.setenv("GSMGW_CONFIG", str(path))
     monkeypatch.setenv("GSMGW_DATABASE_URL", "postgresql+psycopg://gw@db/gsmgw")
     assert load().database_url == "postgresql+psycopg://gw@db/gsmgw"
+
+
+def test_webhooks_allowed_hosts_are_checked_at_load():
+    assert from_dict({"webhooks": {"allowed_hosts": ["127.0.0.1", "10.0.0.0/8", "pos.lan"]}}).webhooks.allowed_hosts == (
+        "127.0.0.1", "10.0.0.0/8", "pos.lan")
+    assert from_dict({}).webhooks.allowed_hosts == ()
+    with pytest.raises(ConfigError, match="webhooks.allowed_hosts\\[1\\]"):
+        from_dict({"webhooks": {"allowed_hosts": ["127.0.0.1", "http://x/"]}})
+    with pytest.raises(ConfigError, match="webhooks.allowed_hosts must be a list"):
+        from_dict({"webhooks": {"allowed_hosts": "127.0.0.1"}})

@@ -44,3 +44,8 @@ def test_contact_values():
 def test_text_without_braces_renders_as_itself(text):
     plain = text.replace("{", "").replace("}", "")
     assert render(plain, {}) == plain
+
+
+def test_a_name_of_only_whitespace_is_no_name():
+    assert contact_values("  \t ", {"city": "Omsk"}) == {"city": "Omsk"}
+    assert contact_values("  Olga  Petrova ", None) == {"name": "Olga  Petrova", "first_name": "Olga"}

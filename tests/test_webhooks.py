@@ -56,10 +56,12 @@ class Receiver:
         self.thread.start()
 
     def verify(self, headers, body: bytes) -> bool:
-        """The documented recipe: HMAC-SHA256 over "<timestamp>.<body>", hex, after "sha256="."""
+        """The documented recipe: HMAC-SHA256 over "<timestamp>.<body>", hex, after "sha256="; any
+        of the comma-separated values may match (two during a secret rotation)."""
         timestamp = headers["X-Gsmgw-Timestamp"]
         expected = hmac.new(self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(headers["X-Gsmgw-Signature"], f"sha256={expected}")
+        self.signatures = headers["X-Gsmgw-Signature"].split(",")
+        return any(hmac.compare_digest(value.strip(), f"sha256={expected}") for value in self.signatures)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         with self.got:
@@ -332,3 +334,263 @@ def test_dispatcher_thread_delivers_without_being_asked(webhooks, receivers):
     webhooks.emit("contact.opted_out", {"number": TO})
     assert receiver.wait_for(1, timeout=10), "the dispatcher thread did not deliver"
     assert time.monotonic() - started < 10
+
+
+# ---- where deliveries may go ([webhooks] allowed_hosts) ------------------------------------------
+class Answering:
+    """An HTTP server on `host` that answers every POST with `status`, `body` and `headers`, and
+    counts what reached it."""
+
+    def __init__(self, host: str = "127.0.0.1", status: int = 200, body: bytes = b"ok",
+                 headers: dict[str, str] | None = None) -> None:
+        self.hits = 0
+        answering = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                answering.hits += 1
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def answering():
+    made: list[Answering] = []
+
+    def make(**kwargs) -> Answering:
+        made.append(Answering(**kwargs))
+        return made[-1]
+    yield make
+    for server in made:
+        server.close()
+
+
+def strict_webhooks(database, clock, allowed_hosts=()):
+    from gateway import db
+    from gateway.webhooks import Webhooks
+
+    return Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0, allowed_hosts=allowed_hosts)
+
+
+def test_loopback_receivers_are_refused_at_connect_time_also_through_a_name(database, clock, answering):
+    server = answering()
+    hooks = strict_webhooks(database, clock)  # no allowed_hosts: loopback is off limits
+    hooks.create_endpoint(f"http://127.0.0.1:{server.port}/hook", ["contact.opted_out"])
+    hooks.create_endpoint(f"http://localhost:{server.port}/hook", ["contact.opted_out"])
+    hooks.emit("contact.opted_out", {"number": TO})
+    assert hooks.run_once() == 2
+    assert server.hits == 0
+    for delivery in hooks.deliveries():
+        assert delivery["status"] == "pending" and "loopback or link-local" in delivery["last_error"]
+    # listed, the same receiver is reached: by the address, and by a name that resolves to it
+    allowed = strict_webhooks(database, clock, allowed_hosts=["127.0.0.1"])
+    clock.advance(60)
+    assert allowed.run_once() == 2
+    assert server.hits == 2
+    assert {d["status"] for d in allowed.deliveries()} == {"delivered"}
+
+
+def test_a_redirect_is_not_followed_to_a_host_that_is_not_allowed(database, clock, answering):
+    inner = answering(host="127.0.0.2")  # loopback too, but not listed
+    outer = answering(status=307, headers={"Location": f"http://127.0.0.2:{inner.port}/admin"})
+    hooks = strict_webhooks(database, clock, allowed_hosts=["127.0.0.1"])
+    hooks.create_endpoint(f"http://127.0.0.1:{outer.port}/hook", ["contact.opted_out"])
+    hooks.emit("contact.opted_out", {"number": TO})
+    assert hooks.run_once() == 1
+    assert (outer.hits, inner.hits) == (1, 0)
+    assert hooks.deliveries()[0]["last_error"].startswith("HTTP 307")
+
+
+def test_only_a_short_clean_excerpt_of_a_failing_receivers_body_is_kept(webhooks, answering):
+    page = b"\x1b[2J<html>\r\n  <title>Internal\tadmin</title>\x00" + b"A" * 20_000 + b"\nroot:x:0:0"
+    server = answering(status=500, body=page)
+    webhooks.create_endpoint(f"http://127.0.0.1:{server.port}/hook", ["contact.opted_out"])
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    delivery = webhooks.delivery(webhooks.deliveries()[0]["id"])
+    for text in (delivery["last_error"], delivery["attempt_log"][0]["error"]):
+        assert text.startswith("HTTP 500: ") and "<html> <title>Internal admin</title> AAA" in text
+        assert len(text) <= 140 and text.isprintable() and "root:" not in text
+
+
+def test_the_api_refuses_loopback_and_link_local_urls_unless_listed_and_takes_lan_ones(web_context, database,
+                                                                                       clock, make_key):
+    import dataclasses
+
+    from web import create_app
+
+    strict = dataclasses.replace(web_context, webhooks=strict_webhooks(database, clock, allowed_hosts=["pos.local"]))
+    client = create_app(strict, {"TESTING": True}).test_client()
+    admin = make_key("admin")
+    for url in ("http://127.0.0.1:8080/admin", "http://169.254.169.254/latest/meta-data", "http://[::1]/x",
+                "http://[fe80::1]/x", "http://localhost/x", "http://0.0.0.0:22/", "http://[::ffff:127.0.0.1]/"):
+        answer = client.post("/api/v1/webhooks", json={"url": url, "events": ["message.status"]}, headers=admin.headers)
+        assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "url", url
+        sent = client.post("/api/v1/messages", json={"to": TO, "text": "hi", "callback_url": url}, headers=admin.headers)
+        assert sent.status_code == 422 and sent.json["errors"][0]["field"] == "callback_url", url
+    for url in ("http://192.168.1.20/pos", "http://10.0.0.5:8000/hook", "https://pos.local/gsmgw"):
+        answer = client.post("/api/v1/webhooks", json={"url": url, "events": ["message.status"]}, headers=admin.headers)
+        assert answer.status_code == 201, (url, answer.json)
+
+
+def test_target_policy_rules():
+    from ipaddress import ip_address
+
+    from gateway.targets import TargetPolicy
+
+    none = TargetPolicy.of([])
+    for address in ("127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0"):
+        assert none.refusal_of_address("h", ip_address(address)), address
+    for address in ("192.168.1.20", "10.1.2.3", "172.16.0.1", "8.8.8.8", "fd00::2"):
+        assert none.refusal_of_address("h", ip_address(address)) is None, address
+    listed = TargetPolicy.of(["127.0.0.0/8", "metadata.lan", "[::1]"])
+    assert listed.refusal_of_address("x", ip_address("127.0.0.5")) is None
+    assert listed.refusal_of_address("x", ip_address("::1")) is None
+    assert listed.refusal_of_address("Metadata.LAN.", ip_address("169.254.169.254")) is None
+    assert listed.refusal_of_address("x", ip_address("169.254.169.254"))
+    with pytest.raises(ValueError):
+        TargetPolicy.of(["http://x/"])
+
+
+# ---- receivers follow their current state --------------------------------------------------------
+def test_one_hanging_endpoint_does_not_hold_up_the_others(database, clock, receivers):
+    import socket
+
+    from gateway import db
+    from gateway.webhooks import Webhooks
+
+    hanging = socket.socket()  # accepts connections (the kernel does) and never answers
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(16)
+    hooks = Webhooks(db.sessions(database), clock, timeout=20.0, cache_seconds=0.0, allowed_hosts=["127.0.0.1"])
+    try:
+        hooks.create_endpoint(f"http://127.0.0.1:{hanging.getsockname()[1]}/hook", ["contact.opted_out"])
+        healthy = receivers()
+        healthy.secret = hooks.create_endpoint(healthy.url, ["contact.opted_out"])["secret"]
+        for n in range(3):
+            hooks.emit("contact.opted_out", {"number": TO, "n": n})
+        hooks.start()
+        assert healthy.wait_for(3, timeout=10), "the healthy endpoint waited for the hanging one"
+        assert [e["data"]["n"] for e in healthy.received] == [0, 1, 2]
+    finally:
+        hanging.close()  # the hanging attempt now fails at once
+        hooks.stop()
+
+
+def test_a_rotated_secret_and_the_old_one_both_sign_until_the_grace_period_ends(client, make_key, webhooks,
+                                                                                clock, receivers):
+    admin = make_key("admin")
+    receiver = receivers()
+    endpoint = register(client, admin, receiver.url, ["contact.opted_out"])
+    old_secret = receiver.secret = endpoint["secret"]
+    rotated = client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", json={"grace_seconds": 3600},
+                          headers=admin.headers)
+    assert rotated.status_code == 200, rotated.json
+    new_secret = rotated.json["secret"]
+    assert new_secret != old_secret and rotated.json["previous_secret_valid_until"]
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()  # the receiver still has the old secret: accepted
+    assert len(receiver.received) == 1 and len(receiver.signatures) == 2
+    receiver.secret = new_secret  # it switches whenever it likes
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    assert len(receiver.received) == 2
+    clock.advance(3601)  # grace over: only the new secret signs
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    assert len(receiver.received) == 3 and len(receiver.signatures) == 1
+    receiver.secret = old_secret
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    assert len(receiver.received) == 3 and receiver.bad_signatures == 1
+    none = client.post("/api/v1/webhooks/999/rotate-secret", json={}, headers=admin.headers)
+    assert none.status_code == 404
+
+
+def test_callbacks_of_a_revoked_key_stop(client, make_key, queue, webhooks, receivers):
+    admin, till = make_key("admin"), make_key("send,read")
+    receiver = receivers(secret=till.signing_secret)
+    message_id = client.post("/api/v1/messages", json={"to": TO, "text": "hi", "callback_url": receiver.url},
+                             headers=till.headers).json["id"]
+    claimed = queue.claim("sim1")  # "sending" is stored for the callback
+    assert client.delete(f"/api/v1/keys/{till.id}", headers=admin.headers).status_code == 200
+    for part_id in claimed.part_ids.values():
+        queue.part_submitting(part_id, "sim1")
+        queue.part_sent(part_id, 7)
+    queue.finish(message_id, MessageStatus.SENT)
+    webhooks.run_once()
+    assert receiver.received == []
+    [delivery] = webhooks.deliveries(message_id=message_id)  # only the one stored before the revocation
+    assert delivery["status"] == "cancelled" and "revoked" in delivery["last_error"]
+    replay = client.post(f"/api/v1/webhooks/deliveries/{delivery['id']}/replay", headers=admin.headers)
+    assert replay.status_code == 409
+
+
+def test_deactivating_an_endpoint_stops_its_queued_retries(client, make_key, webhooks, clock, receivers):
+    admin = make_key("admin")
+    receiver = receivers(fail=1)
+    endpoint = register(client, admin, receiver.url, ["contact.opted_out"])
+    receiver.secret = endpoint["secret"]
+    webhooks.emit("contact.opted_out", {"number": TO})
+    assert webhooks.run_once() == 1 and receiver.received == []  # failed once: a retry is queued
+    client.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"active": False}, headers=admin.headers)
+    clock.advance(3600)
+    assert webhooks.run_once() == 0 and receiver.received == []
+    [delivery] = webhooks.deliveries()
+    assert delivery["status"] == "cancelled" and delivery["last_error"] == "endpoint deactivated"
+    replay = client.post(f"/api/v1/webhooks/deliveries/{delivery['id']}/replay", headers=admin.headers)
+    assert replay.status_code == 409 and "deactivated" in replay.json["detail"]
+    client.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"active": True}, headers=admin.headers)
+    assert client.post(f"/api/v1/webhooks/deliveries/{delivery['id']}/replay", headers=admin.headers).status_code == 202
+    assert webhooks.run_once() == 1 and len(receiver.received) == 1
+
+
+def test_queued_retries_go_to_the_endpoints_new_url(client, make_key, webhooks, clock, receivers):
+    admin = make_key("admin")
+    old, new = receivers(fail=100), receivers()
+    endpoint = register(client, admin, old.url, ["contact.opted_out"])
+    old.secret = new.secret = endpoint["secret"]
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    client.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"url": new.url}, headers=admin.headers)
+    clock.advance(10)
+    assert webhooks.run_once() == 1
+    assert len(new.received) == 1 and old.fail == 99  # the old URL was tried once, before the change
+    delivery = webhooks.delivery(webhooks.deliveries()[0]["id"])
+    assert delivery["url"] == new.url and [a["http_status"] for a in delivery["attempt_log"]] == [500, 200]
+
+
+def test_a_live_delivery_is_not_replayed_beside_itself(client, make_key, webhooks, clock, receivers):
+    admin = make_key("admin")
+    receiver = receivers(fail=1)
+    receiver.secret = register(client, admin, receiver.url, ["contact.opted_out"])["secret"]
+    webhooks.emit("contact.opted_out", {"number": TO})
+    webhooks.run_once()
+    [retrying] = webhooks.deliveries()
+    refused = client.post(f"/api/v1/webhooks/deliveries/{retrying['id']}/replay", headers=admin.headers)
+    assert refused.status_code == 409 and "still pending" in refused.json["detail"]
+    clock.advance(10)
+    webhooks.run_once()
+    assert len(receiver.received) == 1
+    first = client.post(f"/api/v1/webhooks/deliveries/{retrying['id']}/replay", headers=admin.headers)
+    assert first.status_code == 202
+    again = client.post(f"/api/v1/webhooks/deliveries/{retrying['id']}/replay", headers=admin.headers)
+    assert again.status_code == 409  # the first replay is still on its way
+    assert webhooks.run_once() == 1 and len(receiver.received) == 2

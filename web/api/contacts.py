@@ -1,7 +1,7 @@
 """/contacts and /groups: the shop's customer list, as the console and the CSV import keep it.
 
-Writes need the `send` scope (a till or a booking system registers customers as it works); reads
-need `read`. Consent is not set here: it lives in the ledger (/consent), so it always has a source.
+Writes need the `contacts` scope (a till or a booking system that registers customers gets it; a
+key that only sends does not); reads need `read`. Consent is not set here: it lives in the ledger (/consent), so it always has a source.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def register(api: Api) -> None:
         return paginate(call, query, Contact.id, contact_dict)
 
     @api.operation("POST", "/contacts", summary="Add a contact (no consent: that is /consent)", tag="contacts",
-                   scopes=("send",), body=CONTACT_IN, idempotent=True, conflict="a contact with this number exists",
+                   scopes=("contacts",), body=CONTACT_IN, idempotent=True, conflict="a contact with this number exists",
                    responses={201: ("the new contact", CONTACT_DETAIL)})
     def create_contact(call: Call) -> tuple[int, Any]:
         number = number_of(call, call.body["number"], "number")
@@ -107,7 +107,7 @@ def register(api: Api) -> None:
             return 200, detail_dict(session, _contact(session, call.path["contact_id"]))
 
     @api.operation("PATCH", "/contacts/{contact_id}", summary="Change a contact's details", tag="contacts",
-                   scopes=("send",), path_params={"contact_id": ID}, body=CONTACT_PATCH,
+                   scopes=("contacts",), path_params={"contact_id": ID}, body=CONTACT_PATCH,
                    description="`tags` replaces the contact's tags; `fields` replaces its custom fields.",
                    responses={200: ("the contact", CONTACT_DETAIL)})
     def update_contact(call: Call) -> tuple[int, Any]:
@@ -119,7 +119,7 @@ def register(api: Api) -> None:
             return 200, detail_dict(session, contact)
 
     @api.operation("DELETE", "/contacts/{contact_id}", summary="Erase a contact's personal data", tag="contacts",
-                   scopes=("send",), path_params={"contact_id": ID},
+                   scopes=("contacts",), path_params={"contact_id": ID},
                    description="Name, birthday, language, custom fields, tags and group memberships go. The "
                                "number stays as a suppression entry with an opt-out in the ledger, so an "
                                "erased customer is never texted marketing again, even if re-imported.",
@@ -143,7 +143,7 @@ def register(api: Api) -> None:
     def list_groups(call: Call) -> tuple[int, Any]:
         return paginate(call, select(Group), Group.id, group_dict)
 
-    @api.operation("POST", "/groups", summary="Create a group", tag="groups", scopes=("send",),
+    @api.operation("POST", "/groups", summary="Create a group", tag="groups", scopes=("contacts",),
                    body={"type": "object", "additionalProperties": False, "required": ["name"],
                          "properties": {"name": NAME}},
                    idempotent=True, conflict="a group with this name exists", responses={201: ("the group", GROUP)})
@@ -161,7 +161,7 @@ def register(api: Api) -> None:
             return 200, group_dict(session, _group(session, call.path["group_id"]))
 
     @api.operation("DELETE", "/groups/{group_id}", summary="Delete a group (its contacts stay)", tag="groups",
-                   scopes=("send",), path_params={"group_id": ID}, responses={204: ("deleted", None)})
+                   scopes=("contacts",), path_params={"group_id": ID}, responses={204: ("deleted", None)})
     def delete_group(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
             group = _group(session, call.path["group_id"])
@@ -170,7 +170,7 @@ def register(api: Api) -> None:
         return 204, None
 
     @api.operation("POST", "/groups/{group_id}/members", summary="Add numbers to a group", tag="groups",
-                   scopes=("send",), path_params={"group_id": ID}, body=MEMBERS_IN, idempotent=True,
+                   scopes=("contacts",), path_params={"group_id": ID}, body=MEMBERS_IN, idempotent=True,
                    description="Unknown numbers become contacts without consent. One bad number rejects the "
                                "request; the errors name each one (`numbers[3]`).",
                    responses={200: ("how many were added, and how many were members already", MEMBERS_OUT)})
@@ -192,7 +192,7 @@ def register(api: Api) -> None:
         return 200, {"added": added, "already": len(set(numbers)) - added}
 
     @api.operation("DELETE", "/groups/{group_id}/members/{contact_id}", summary="Take a contact out of a group",
-                   tag="groups", scopes=("send",), path_params={"group_id": ID, "contact_id": ID},
+                   tag="groups", scopes=("contacts",), path_params={"group_id": ID, "contact_id": ID},
                    responses={204: ("removed", None)})
     def remove_member(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:

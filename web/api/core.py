@@ -138,6 +138,15 @@ class Operation:
     response_type: str = "application/json"
     response_headers: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     description: str = ""
+    # the handler's own checks of a body that failed its schema, so one answer names every bad
+    # field (e.g. a bulk's numbers next to its schema errors); fields the schema faulted are skipped
+    also_check: Callable[[Call], list[dict[str, str]]] | None = None
+    query_schema: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # built once: the validator cache is keyed by schema, and a schema made per request would
+        # add an entry per request
+        self.query_schema = {"type": "object", "properties": self.query}
 
     @property
     def operation_id(self) -> str:
@@ -151,7 +160,7 @@ class Api:
         self.ctx = ctx
         self.operations: list[Operation] = []
         self.limiter = FailureLimiter(ctx.clock, auth_failures_per_minute)
-        self._validators: dict[int, Draft202012Validator] = {}
+        self._validators: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
         self._touched: dict[int, float] = {}
         self._purged = float("-inf")
 
@@ -161,12 +170,13 @@ class Api:
                   responses: dict[int, tuple[str, dict[str, Any] | None]], conflict: str | None = None,
                   idempotent: bool = False, response_type: str = "application/json",
                   response_headers: dict[int, dict[str, dict[str, Any]]] | None = None,
-                  description: str = "") -> Callable[[Handler], Handler]:
+                  description: str = "",
+                  also_check: Callable[[Call], list[dict[str, str]]] | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(Operation(
                 method.upper(), path, handler, summary, tag, tuple(scopes) if scopes is not None else None,
                 path_params or {}, query or {}, body, responses, conflict, idempotent, response_type,
-                response_headers or {}, description))
+                response_headers or {}, description, also_check))
             return handler
         return register
 
@@ -192,8 +202,8 @@ class Api:
         key = self._authenticate(op) if op.scopes is not None else None
         path = self._path(op, path_values)
         query = self._query(op)
-        body = self._body(op) if op.body is not None else None
-        call = Call(self.ctx, path, query, body, key)
+        call = Call(self.ctx, path, query, None, key)
+        call.body = self._body(op, call) if op.body is not None else None
         idem = request.headers.get("Idempotency-Key") if op.idempotent and key is not None else None
         if idem is None:
             return _respond(op.handler(call))
@@ -206,14 +216,15 @@ class Api:
             raise ApiError(401, "send an API key: Authorization: Bearer gsk_…",
                            headers={"WWW-Authenticate": 'Bearer realm="gsmgw"'})
         client = request.remote_addr or "?"
-        wait = self.limiter.blocked_for(client)
-        if wait:
-            raise ApiError(429, "too many failed authentication attempts from this address; try again later",
-                           headers={"Retry-After": str(wait)})
         scheme, _, token = header.partition(" ")
-        key = apikeys.verify(self.ctx.sessions, token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        # the key is checked first: a valid key is never held off, whatever others sent from its address
+        key = apikeys.verify(self.ctx.sessions, token) if scheme.lower() == "bearer" else None
         if key is None:
-            self.limiter.failed(client)
+            wait = self.limiter.failed(client, token[:len(apikeys.TOKEN_PREFIX) + 8])
+            if wait:
+                raise ApiError(429, "too many failed authentication attempts from this address with this key; "
+                               "try again later", headers={"Retry-After": str(wait)})
             raise ApiError(401, "the API key is not valid (wrong, revoked, or not a Bearer token)",
                            headers={"WWW-Authenticate": 'Bearer realm="gsmgw", error="invalid_token"'})
         if not key.allows(op.scopes or ()):
@@ -247,8 +258,7 @@ class Api:
                 except ValueError as exc:
                     errors.append({"field": name, "message": str(exc)})
         if not errors:
-            schema = {"type": "object", "properties": op.query}
-            errors = field_errors(self._validator(schema), values)
+            errors = field_errors(self._validator(op.query_schema), values)
         for name, schema in op.query.items():
             if not errors and name in values and schema.get("format") == "date-time":
                 try:
@@ -262,7 +272,7 @@ class Api:
                 values[name] = schema["default"]
         return values
 
-    def _body(self, op: Operation) -> Any:
+    def _body(self, op: Operation, call: Call) -> Any:
         if request.mimetype != "application/json":
             raise ApiError(415, f"send the body as application/json (got {request.mimetype or 'no content type'})")
         raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
@@ -271,15 +281,22 @@ class Api:
         except (ValueError, RecursionError) as exc:
             raise ApiError(400, f"the body is not valid JSON: {str(exc)[:200]}") from None
         errors = field_errors(self._validator(_alternative(op.body, body)), body)
+        if errors and op.also_check is not None:
+            faulted = {e["field"] for e in errors}
+            call.body = body
+            errors = sorted(errors + [e for e in op.also_check(call) if e["field"] not in faulted],
+                            key=field_order)[:MAX_ERRORS]
         if errors:
             raise ApiError(422, _summary(errors), errors=errors)
         return body
 
     def _validator(self, schema: dict[str, Any]) -> Draft202012Validator:
-        validator = self._validators.get(id(schema))
-        if validator is None:
-            validator = self._validators[id(schema)] = Draft202012Validator(schema)
-        return validator
+        """One validator per declared schema, made on first use. Keyed by the schema's id, with the
+        schema kept alongside so that id can never be reused by another object while cached."""
+        entry = self._validators.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = self._validators[id(schema)] = (schema, Draft202012Validator(schema))
+        return entry[1]
 
     # ---- idempotency ------------------------------------------------------------------------
     def _idempotent(self, op: Operation, call: Call, key: apikeys.KeyInfo, idem: str) -> Response:
@@ -338,37 +355,56 @@ class Api:
 
 
 class FailureLimiter:
-    """Failed authentications per client address in a rolling minute; over the limit -> 429."""
+    """Failed authentications in a rolling minute, per (client address, key prefix), and per address
+    at `address_factor` times that: over either, further wrong keys get 429 instead of 401.
 
-    def __init__(self, clock: Any, per_minute: int, window: float = 60.0) -> None:
+    Only wrong keys are ever held off (the caller checks a key before asking here): a POS on the
+    same address as a misconfigured app, or as someone guessing, keeps working. Per prefix, so one
+    app retrying a stale key does not hold off another's typo; per address too, so fresh guesses
+    (each with a new prefix) are held off as well. Memory is bounded: the last `per_minute` times
+    per prefix, the last `address_factor * per_minute` per address, 10,000 of each at most."""
+
+    def __init__(self, clock: Any, per_minute: int, window: float = 60.0, address_factor: int = 10) -> None:
         self.clock = clock
         self.per_minute = per_minute
         self.window = window
+        self.address_factor = address_factor
         self.total = 0  # for /metrics
-        self._failures: dict[str, deque[float]] = {}
+        self._by_key: dict[tuple[str, str], deque[float]] = {}
+        self._by_address: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def failed(self, client: str) -> None:
-        with self._lock:
-            self.total += 1
-            self._failures.setdefault(client, deque()).append(self.clock.time())
-            if len(self._failures) > 10_000:  # bound memory against address floods
-                self._failures.pop(next(iter(self._failures)))
-
-    def blocked_for(self, client: str) -> int:
-        """Seconds until `client` may try again; 0 if it may now."""
-        if self.per_minute <= 0:
-            return 0
+    def failed(self, client: str, prefix: str) -> int:
+        """Record a wrong key from `client` starting with `prefix`; seconds the caller must wait
+        before trying again (0: answer 401, it may retry now)."""
         now = self.clock.time()
         with self._lock:
-            times = self._failures.get(client)
-            if not times:
+            self.total += 1
+            if self.per_minute <= 0:
                 return 0
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) < self.per_minute:
-                return 0
-            return max(1, math.ceil(times[-self.per_minute] + self.window - now))
+            wait = max(self._wait(self._by_key.get((client, prefix)), self.per_minute, now),
+                       self._wait(self._by_address.get(client), self.per_minute * self.address_factor, now))
+            self._add(self._by_key, (client, prefix), self.per_minute, now)
+            self._add(self._by_address, client, self.per_minute * self.address_factor, now)
+            return wait
+
+    def _wait(self, times: deque[float] | None, limit: int, now: float) -> int:
+        if not times:
+            return 0
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) < limit:
+            return 0
+        return max(1, math.ceil(times[-limit] + self.window - now))
+
+    @staticmethod
+    def _add(table: dict[Any, deque[float]], key: Any, limit: int, now: float) -> None:
+        times = table.get(key)
+        if times is None:
+            times = table[key] = deque(maxlen=limit)
+            if len(table) > 10_000:  # bound memory against address floods
+                table.pop(next(iter(table)))
+        times.append(now)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -479,6 +515,20 @@ def parse_time(text: str) -> datetime:
         raise ValueError("must be a date-time like 2026-01-31T09:30:00Z") from None
 
 
+MAX_ERRORS = 5000  # field errors in one answer: every item of a full bulk, several fields each
+
+
+def field_order(error: dict[str, str]) -> list[Any]:
+    """Sort key: messages[2].to before messages[10].sim (numbers compared as numbers)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", error["field"])]
+
+
+def invalid_all(errors: list[dict[str, str]]) -> ApiError:
+    """A 422 naming every field in `errors`, in field order."""
+    errors = sorted(errors, key=field_order)[:MAX_ERRORS]
+    return ApiError(422, _summary(errors), errors=errors)
+
+
 def _summary(errors: list[dict[str, str]]) -> str:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -486,14 +536,15 @@ def _summary(errors: list[dict[str, str]]) -> str:
 
 
 def field_errors(validator: Draft202012Validator, instance: Any) -> list[dict[str, str]]:
-    """JSON Schema errors as [{"field": "messages[3].to", "message": "..."}], sorted, at most 50."""
+    """JSON Schema errors as [{"field": "messages[3].to", "message": "..."}], in field order, at
+    most MAX_ERRORS."""
     errors: list[dict[str, str]] = []
     for error in validator.iter_errors(instance):
         errors.extend(_describe(error))
-        if len(errors) >= 50:
+        if len(errors) >= MAX_ERRORS:
             break
-    errors.sort(key=lambda e: e["field"])
-    return errors[:50]
+    errors.sort(key=field_order)
+    return errors[:MAX_ERRORS]
 
 
 def _describe(error: ValidationError) -> list[dict[str, str]]:

@@ -12,8 +12,9 @@ from gateway.api_models import MessageCallback
 from gateway.models import Message, MessageStatus, Priority
 from gateway.numbers import normalise
 from gateway.queue import MAX_TEXT, RejectedMessage
+from gateway.targets import TargetPolicy
 from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, number_of, page_of,
+    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, invalid_all, number_of, page_of,
     paginate,
 )
 
@@ -87,11 +88,13 @@ def register(api: Api) -> None:
                    tag="messages", scopes=("send",), body={"oneOf": [MESSAGE_IN, BULK_IN]}, idempotent=True,
                    responses={202: ("queued: the message, or `messages` in the order given", {"oneOf": [ACCEPTED, BULK_ACCEPTED]})},
                    description="A bulk request is checked as a whole first: one bad item rejects it all, "
-                               "and the errors name each item (`messages[3].to`).")
+                               "and one answer names every bad field of every item (`messages[3].to`).",
+                   also_check=lambda call: _body_errors(call))
     def send_messages(call: Call) -> tuple[int, Any, dict[str, str]]:
         bulk = "messages" in call.body
-        items = _with_texts(call, call.body["messages"] if bulk else [call.body], bulk)
-        _check(call, items, bulk)
+        items, errors = _prepared(call, call.body["messages"] if bulk else [call.body], bulk)
+        if errors:
+            raise invalid_all(errors)
         accepted = _enqueue(call, items, bulk)
         if bulk:
             return 202, {"messages": accepted}, {}
@@ -156,16 +159,42 @@ def _enqueue(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[s
             for m in messages]
 
 
-def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[str, Any]]:
-    """Each item with its `text`: given, or its template filled in (for that recipient's contact)."""
+def _body_errors(call: Call) -> list[dict[str, str]]:
+    """The checks after the schema, for a body that failed it: whatever items are objects are
+    checked as far as their fields have the right types, so one answer names every bad field."""
+    body = call.body
+    if not isinstance(body, dict):
+        return []
+    bulk = "messages" in body
+    items = body["messages"] if bulk else [body]
+    if not isinstance(items, list):
+        return []
+    return _prepared(call, items, bulk)[1]
+
+
+def _prepared(call: Call, items: list[Any], bulk: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The items with their texts, and every error Queue.enqueue would refuse them for, per item
+    and field, before any is stored."""
+    texts, errors = _with_texts(call, items, bulk)
+    checked = {i: item for i, item in enumerate(items) if isinstance(item, dict)}
+    checked.update(texts)  # an item whose text failed still has its number, SIM and URL checked
+    return [item for _, item in texts], errors + _check(call, list(checked.items()), bulk)
+
+
+def _with_texts(call: Call, items: list[Any], bulk: bool) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, str]]]:
+    """Each item (with its index) with its `text`: given, or its template filled in (for that
+    recipient's contact); and the errors of those that have neither. Fields of the wrong type are
+    the schema's to report and are skipped here."""
     from gateway import contacts
     from gateway.templating import MissingVariable, contact_values, render
     from web.api.templates import find
 
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     errors: list[dict[str, str]] = []
     with call.ctx.sessions() as session:
         for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
             prefix = f"messages[{i}]." if bulk else ""
             if ("text" in item) == ("template" in item):
                 errors.append({"field": prefix + "text", "message": "give either text or template"})
@@ -173,7 +202,9 @@ def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dic
             if "template" not in item:
                 if "variables" in item:
                     errors.append({"field": prefix + "variables", "message": "only with a template"})
-                out.append(item)
+                out.append((i, item))
+                continue
+            if not isinstance(item["template"], str) or not isinstance(item.get("variables", {}), dict):
                 continue
             template = find(session, item["template"])
             if template is None:
@@ -182,7 +213,7 @@ def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dic
             values: dict[str, Any] = {}
             try:
                 contact = contacts.find(session, normalise(item["to"], call.ctx.queue.default_region))
-            except ValueError:
+            except (ValueError, TypeError, KeyError):
                 contact = None  # _check reports the number
             if contact is not None:
                 values.update(contact_values(contact.name, contact.fields))
@@ -196,39 +227,35 @@ def _with_texts(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dic
                 errors.append({"field": prefix + "variables", "message": f"the text would be {len(text)} characters (at most {MAX_TEXT})"})
                 continue
             filled = {k: v for k, v in item.items() if k not in ("template", "variables")}
-            out.append({**filled, "text": text, "kind": item.get("kind", template.kind)})
-            if len(errors) >= 50:
-                break
-    if errors:
-        raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
-    return out
+            out.append((i, {**filled, "text": text, "kind": item.get("kind", template.kind)}))
+    return out, errors
 
 
-def _check(call: Call, items: list[dict[str, Any]], bulk: bool) -> None:
-    """Everything Queue.enqueue would refuse, for every item, before any is stored."""
+def _check(call: Call, items: list[tuple[int, dict[str, Any]]], bulk: bool) -> list[dict[str, str]]:
+    """Everything Queue.enqueue would refuse, for every (index, item), as errors naming each field."""
     sims = {m["name"] for m in call.ctx.modems()} | {m.name for m in call.ctx.config.modems}
     errors: list[dict[str, str]] = []
-    for i, item in enumerate(items):
+    for i, item in items:
         prefix = f"messages[{i}]." if bulk else ""
-        try:
-            normalise(item["to"], call.ctx.queue.default_region)
-        except ValueError as exc:
-            errors.append({"field": prefix + "to", "message": str(exc)})
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in item["text"]):
+        if isinstance(item.get("to"), str):
+            try:
+                normalise(item["to"], call.ctx.queue.default_region)
+            except ValueError as exc:
+                errors.append({"field": prefix + "to", "message": str(exc)})
+        if isinstance(item.get("text"), str) and any(0xD800 <= ord(c) <= 0xDFFF for c in item["text"]):
             errors.append({"field": prefix + "text", "message": "contains an unpaired surrogate (not text)"})
-        if "sim" in item and item["sim"] not in sims:
+        if isinstance(item.get("sim"), str) and item["sim"] not in sims:
             errors.append({"field": prefix + "sim", "message": f"no such SIM (known: {', '.join(sorted(sims)) or 'none'})"})
-        if "callback_url" in item:
-            problem = url_problem(item["callback_url"])
+        if isinstance(item.get("callback_url"), str):
+            problem = url_problem(item["callback_url"], call.ctx.webhooks.policy)
             if problem:
                 errors.append({"field": prefix + "callback_url", "message": problem})
-        if len(errors) >= 50:
-            break
-    if errors:
-        raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+    return errors
 
 
-def url_problem(url: str) -> str | None:
+def url_problem(url: str, policy: TargetPolicy) -> str | None:
+    """What is wrong with a webhook or callback URL as written; where its name leads is checked
+    again at every delivery (gateway.targets)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a bad port)
@@ -238,7 +265,7 @@ def url_problem(url: str) -> str | None:
         return "must be an http:// or https:// URL with a host"
     if any(c.isspace() or ord(c) < 32 for c in url):
         return "must not contain spaces or control characters"
-    return None
+    return policy.refusal_of_url(url)
 
 
 def _detail(call: Call, message_id: int) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.webhooks import EVENTS, DeliveryStatus
+from datetime import timedelta
+
+from gateway.webhooks import EVENTS, DeliveryStatus, ReplayRefused
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor, page_of,
 )
@@ -31,6 +33,8 @@ ENDPOINT_PATCH = {
 ENDPOINT_PROPERTIES: dict[str, Any] = {
     "id": ID, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": NULLABLE_STR, "active": {"type": "boolean"}, "created_at": TIMESTAMP,
+    "previous_secret_valid_until": {**NULLABLE_TIMESTAMP, "description": "after a secret rotation: the old "
+                                    "secret signs too (a second signature) until then"},
 }
 ENDPOINT = {"type": "object", "required": list(ENDPOINT_PROPERTIES), "properties": ENDPOINT_PROPERTIES}
 NEW_ENDPOINT = {"type": "object", "required": [*ENDPOINT_PROPERTIES, "secret"],
@@ -50,6 +54,14 @@ DELIVERY_DETAIL = {
                        "at": TIMESTAMP, "http_status": {"type": ["integer", "null"]}, "error": NULLABLE_STR,
                        "duration_ms": {"type": "integer"}}}}},
 }
+ROTATE_IN = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 30 * 86400, "default": 86400,
+                          "description": "how long the old secret still signs (a second signature)"},
+        "secret": {"type": "string", "minLength": 16, "maxLength": 80, "description": "generated when not given"},
+    },
+}
 ENDPOINT_ID = {"endpoint_id": ID}
 DELIVERY_ID = {"delivery_id": ID}
 
@@ -59,7 +71,7 @@ def register(api: Api) -> None:
                    body=ENDPOINT_IN, idempotent=True,
                    responses={201: ("the endpoint, with its signing secret (shown once)", NEW_ENDPOINT)})
     def create_webhook(call: Call) -> tuple[int, Any]:
-        _check_url(call.body["url"])
+        _check_url(call, call.body["url"])
         return 201, call.ctx.webhooks.create_endpoint(
             call.body["url"], call.body["events"], secret=call.body.get("secret"),
             description=call.body.get("description"), active=call.body.get("active", True))
@@ -77,11 +89,25 @@ def register(api: Api) -> None:
 
     @api.operation("PATCH", "/webhooks/{endpoint_id}", summary="Change an endpoint's URL, events or state",
                    tag="webhooks", scopes=("admin",), path_params=ENDPOINT_ID, body=ENDPOINT_PATCH,
+                   description="Pending deliveries follow: their next attempt goes to the new URL; "
+                               "`active: false` cancels them (replay them once it is active again).",
                    responses={200: ("the endpoint", ENDPOINT)})
     def update_webhook(call: Call) -> tuple[int, Any]:
         if "url" in call.body:
-            _check_url(call.body["url"])
+            _check_url(call, call.body["url"])
         return 200, _found(call.ctx.webhooks.update_endpoint(call.path["endpoint_id"], call.body),
+                           "endpoint", call.path["endpoint_id"])
+
+    @api.operation("POST", "/webhooks/{endpoint_id}/rotate-secret", summary="Give an endpoint a new signing secret",
+                   tag="webhooks", scopes=("admin",), path_params=ENDPOINT_ID, body=ROTATE_IN,
+                   description="The old secret keeps signing for `grace_seconds` (default a day): each "
+                               "delivery then carries two signatures, the new one first, so the receiver "
+                               "can switch to the new secret at any time in between.",
+                   responses={200: ("the endpoint, with its new secret (shown once)", NEW_ENDPOINT)})
+    def rotate_webhook_secret(call: Call) -> tuple[int, Any]:
+        grace = timedelta(seconds=call.body.get("grace_seconds", 86400))
+        return 200, _found(call.ctx.webhooks.rotate_secret(call.path["endpoint_id"], grace=grace,
+                                                           secret=call.body.get("secret")),
                            "endpoint", call.path["endpoint_id"])
 
     @api.operation("DELETE", "/webhooks/{endpoint_id}", summary="Delete an endpoint (its pending deliveries stop)",
@@ -113,13 +139,19 @@ def register(api: Api) -> None:
 
     @api.operation("POST", "/webhooks/deliveries/{delivery_id}/replay", summary="Send a delivery's event again",
                    tag="webhooks", scopes=("admin",), path_params=DELIVERY_ID,
+                   conflict="the event is still pending for this receiver, or the receiver no longer takes it "
+                            "(endpoint deleted or inactive, callback of a revoked key)",
                    responses={202: ("the new delivery", DELIVERY)})
     def replay_delivery(call: Call) -> tuple[int, Any]:
-        return 202, _found(call.ctx.webhooks.replay(call.path["delivery_id"]), "delivery", call.path["delivery_id"])
+        try:
+            replayed = call.ctx.webhooks.replay(call.path["delivery_id"])
+        except ReplayRefused as exc:
+            raise ApiError(409, str(exc)) from None
+        return 202, _found(replayed, "delivery", call.path["delivery_id"])
 
 
-def _check_url(url: str) -> None:
-    problem = url_problem(url)
+def _check_url(call: Call, url: str) -> None:
+    problem = url_problem(url, call.ctx.webhooks.policy)
     if problem:
         raise ApiError(422, f"url: {problem}", errors=[{"field": "url", "message": problem}])
 
