@@ -176,3 +176,15 @@ def test_scripts_run_from_a_fresh_clone_and_from_path(tmp_path):
                              env={**env, "PATH": f"{bin_dir}:{env['PATH']}"})
     assert on_path.returncode == 0, on_path.stdout + on_path.stderr
     assert on_path.stdout.splitlines()[-1] == f"{len(PROBE_CHECKS)}/{len(PROBE_CHECKS)} PASS"
+
+
+def test_without_a_usable_python_it_builds_the_venv_as_make_does_or_says_what_to_install(tmp_path):
+    clone = fresh_clone(tmp_path)
+    # the system's python3 lacks pyserial; no package index here, so building .venv fails: it must say so
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_NO_INDEX": "1"}
+    if subprocess.run(["python3", "-c", "import serial, gsmmodem.pdu"], env=env, capture_output=True).returncode == 0:
+        pytest.skip("this machine's python3 has the dependencies")
+    result, _ = hw_test("modem-check", "--simulate", root=clone, env=env)
+    assert result.returncode == 2
+    assert f"creating {clone}/.venv (make -C {clone} .venv/.installed)" in result.stderr
+    assert "could not create" in result.stderr and "Traceback" not in result.stderr
