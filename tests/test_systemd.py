@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,7 +99,7 @@ def test_ready_status_watchdog_and_no_feed_while_a_supervisor_is_wedged(tmp_path
 
         # wedge sim1's supervisor for real: another process holds the database's write lock, and
         # sim1 losing its network makes the supervisor record its new state, where it blocks
-        database = sqlite3.connect(tmp_path / "gsmgw.db", isolation_level=None, timeout=1)
+        database = sqlite3.connect(tmp_path / "gsmgw.db", isolation_level=None, timeout=10)
         database.execute("BEGIN IMMEDIATE")
         sim.ports["sim1"].modem.no_network()
         stalled = notify.until(lambda f: f.get("STATUS", "").startswith("stalled"), 20)
@@ -168,14 +169,27 @@ def test_notifier_writes_datagrams_and_does_nothing_without_a_socket(tmp_path):
     assert other.watchdog_seconds is None  # the watchdog is another process's
 
 
+def unit_here(tmp_path: Path) -> Path:
+    """The unit names /opt/gsmgw; verify checks that ExecStart exists, so point it at an executable here."""
+    unit = tmp_path / "gsmgw.service"
+    unit.write_text((ROOT / "systemd" / "gsmgw.service").read_text().replace(
+        "/opt/gsmgw/.venv/bin/gsmgw", str(Path(sys.executable).parent / "gsmgw")))
+    return unit
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_units_pass_systemd_analyze_verify(tmp_path):
-    unit = tmp_path / "gsmgw.service"
-    # the unit names /opt/gsmgw; verify checks that ExecStart exists, so point it at an executable here
-    text = (ROOT / "systemd" / "gsmgw.service").read_text().replace("/opt/gsmgw/.venv/bin/gsmgw",
-                                                                   str(Path(sys.executable).parent / "gsmgw"))
-    unit.write_text(text)
+    unit = unit_here(tmp_path)
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gsmgw.service" not in result.stderr, result.stderr  # no warning about our unit
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_units_exposure_is_what_the_readme_says(tmp_path):
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit_here(tmp_path))],
+                            capture_output=True, text=True, timeout=60)
+    found = re.search(r"Overall exposure level for gsmgw.service: (\d+\.\d)", result.stdout + result.stderr)
+    assert found, result.stdout + result.stderr
+    assert f"rates its exposure {found.group(1)} (OK)" in (ROOT / "README.md").read_text()
