@@ -92,12 +92,12 @@ def all_passed(checks: Sequence[Check]) -> bool:
 def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS) -> Iterator[Check]:
     """Yield the named checks (in their order above), each one whatever came before it."""
     wanted = set(names)
-    order = PROBE_CHECKS + tuple(n for n in (SEND, REPORT) if n not in PROBE_CHECKS)
     with _Probe(options) as probe:
-        for name in order:
-            check = probe.run(name)
+        for name in PROBE_CHECKS + (SEND, REPORT):
             if name in wanted:
-                yield check
+                yield probe.run(name)
+            elif name in PROBE_CHECKS:  # read-only, and a wanted check may need what it learns
+                probe.run(name)
 
 
 def serial_ports() -> list[tuple[str, str]]:
@@ -194,7 +194,7 @@ class _Probe:
             SIGNAL: (ANSWERS, self._signal), SMSC: (SIM, self._smsc), STORAGE: (SIM, self._storage),
             SEND: (REGISTRATION, self._send), REPORT: (SEND, self._report)}
         needs, step = steps[name]
-        if needs is not None and not self.results[needs].passed:
+        if needs is not None and not (needs in self.results and self.results[needs].passed):
             check = Check(name, Status.SKIP, f"needs {needs}")
         else:
             check = step()

@@ -188,3 +188,11 @@ def test_without_a_usable_python_it_builds_the_venv_as_make_does_or_says_what_to
     assert result.returncode == 2
     assert f"creating {clone}/.venv (make -C {clone} .venv/.installed)" in result.stderr
     assert "could not create" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_probe_checks_send_nothing_even_when_given_a_number(sim):
+    from modem.diagnostics import run_checks
+
+    checks = list(run_checks(CheckOptions(port=sim.ports["sim1"].path, send_to="+447700900123"), PROBE_CHECKS))
+    assert [c.name for c in checks] == list(PROBE_CHECKS) and all(c.passed for c in checks)
+    assert sim.network.record.submitted == []
