@@ -21,12 +21,15 @@ from gateway.contacts import ContactHealth
 from gateway.engine import Engine, StoringInbound
 from gateway.inbound import InboundPipeline
 from gateway.limits import Limits
+from gateway.liveness import Liveness
 from gateway.queue import Queue
+from gateway.sd_notify import Notifier, Watchdog
 from gateway.send_check import ConsentCheck, rules_from
 from gateway.webhooks import Webhooks
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw")
+WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in waitress's own threads
 
 
 def modem_settings(section: ModemSection) -> ModemSettings:
@@ -36,6 +39,13 @@ def modem_settings(section: ModemSection) -> ModemSettings:
         command_timeout=section.command_timeout_s, send_timeout=section.send_timeout_s,
         check_interval=section.check_interval_s, registration_timeout=section.registration_timeout_s,
     )
+
+
+def stall_allowance(settings: ModemSettings) -> float:
+    """The longest a healthy supervisor goes without a new health reading or a new state: a
+    registration wait, a check interval, a send it waits behind, and a round of commands."""
+    return (settings.registration_timeout + settings.check_interval + settings.send_timeout
+            + 10 * settings.command_timeout)
 
 
 def limits_of(section: ModemSection) -> Limits:
@@ -71,6 +81,9 @@ class Daemon:
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
         self.stopping = threading.Event()
+        self.liveness = Liveness(self.clock)  # systemd's watchdog is fed while these threads progress
+        self.notifier = Notifier()
+        self.watchdog = Watchdog(self.notifier, self.liveness, self.clock, self.status_line)
         self.db = db.make_engine(config.database_url)
         self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region)
         # audience and consent (issue 4): send-time check, ledger, inbound pipeline, list hygiene
@@ -82,7 +95,8 @@ class Daemon:
                                        settings=config.inbound, default_region=config.gateway.default_region,
                                        default_language=config.consent.default_language)
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
-                             resend_unknown=config.gateway.resend_unknown, pre_send=self.consent)
+                             resend_unknown=config.gateway.resend_unknown, pre_send=self.consent,
+                             liveness=self.liveness)
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
@@ -104,7 +118,20 @@ class Daemon:
         self.engine.start()
         for supervisor in self.supervisors:
             supervisor.start()
+            self.liveness.register(f"modem {supervisor.name}", stall_allowance(supervisor.settings),
+                                   lambda s=supervisor: (s.health, s.state, s.reason))
         self._start_web()
+        self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
+        self.watchdog.start()
+
+    def status_line(self) -> str:
+        """systemd's STATUS=: `2 modems ready, 14 queued`, naming the modems that are not."""
+        ready = [s for s in self.supervisors if s.state is ModemState.READY]
+        line = f"{len(ready)} modem{'s' if len(ready) != 1 else ''} ready"
+        others = [f"{s.name} {s.state.value}" for s in self.supervisors if s.state is not ModemState.READY]
+        if others:
+            line = f"{len(ready)} of {len(self.supervisors)} modems ready ({', '.join(others)})"
+        return f"{line}, {self.queue.depth().get('queued', 0)} queued"
 
     def attach_modems(self, sections: list[ModemSection]) -> None:
         """The schema brought up to date, the inbound pipeline running, and a supervisor and worker
@@ -135,6 +162,7 @@ class Daemon:
         self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")
         self._web_stopping = threading.Event()
         self._web_thread = threading.Thread(target=self._serve_web, args=(self.web_server,), name="web", daemon=True)
+        self.liveness.register("web", WEB_STALL_ALLOWANCE)
         self._web_thread.start()
         self.webhooks.start()
         log.info("REST API on %s (%s)", self.api_url(), _reach(host))
@@ -146,8 +174,12 @@ class Daemon:
         return f"http://{f'[{host}]' if ':' in str(host) else host}:{port}/api/v1"
 
     def _serve_web(self, server: Any) -> None:
+        """waitress's loop one poll at a time (as server.run() does), ticking between polls."""
         try:
-            server.run()
+            while server._map:  # _stop_web empties it
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                     use_poll=server.adj.asyncore_use_poll, count=1)
+                self.liveness.tick("web")
         except OSError:
             # closing the sockets from _stop_web can land while the loop is in select(): EBADF
             if not self._web_stopping.is_set():
@@ -166,6 +198,8 @@ class Daemon:
 
     def stop(self) -> None:
         """Claim nothing new, let the AT exchange in flight finish, close the ports."""
+        self.notifier.send(STOPPING="1")
+        self.watchdog.stop()
         self._stop_web()
         self.stopping.set()
         self.engine.stop()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from gateway.clock import Clock
 from gateway.limits import Limits
+from gateway.liveness import Liveness
 from gateway.models import InboundPart, Modem
 from gateway.queue import Candidate, Queue
 from gateway.routing import ModemView, may_take
@@ -19,17 +20,20 @@ from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")
 
+EXPIRY_MAX_WAIT = 60.0  # the expiry loop goes round at least this often
+
 
 class Engine:
     def __init__(self, queue: Queue, clock: Clock, *, sticky: bool = True, resend_unknown: bool = False,
                  retry: RetryPolicy | None = None,
-                 pre_send: PreSendCheck | None = None) -> None:
+                 pre_send: PreSendCheck | None = None, liveness: Liveness | None = None) -> None:
         self.queue = queue
         self.clock = clock
         self.sticky = sticky
         self.resend_unknown = resend_unknown
         self.retry = retry
         self.pre_send = pre_send
+        self.liveness = liveness
         self.workers: dict[str, ModemWorker] = {}
         self._stop = threading.Event()
         self._expiry_wake = threading.Event()
@@ -48,6 +52,8 @@ class Engine:
         if any(counts.values()):
             log.warning("recovered after restart: %s", counts)
         self._stop.clear()
+        if self.liveness is not None:  # a round may also wait out a busy database (30 s)
+            self.liveness.register("engine", 2 * EXPIRY_MAX_WAIT + 30.0)
         for worker in self.workers.values():
             worker.start()
         self._expiry = threading.Thread(target=self._expire_loop, name="expiry", daemon=True)
@@ -101,14 +107,16 @@ class Engine:
     # ---- expiry -----------------------------------------------------------------------------
     def _expire_loop(self) -> None:
         while not self._stop.is_set():
+            if self.liveness is not None:
+                self.liveness.tick("engine")
             try:
                 self.queue.expire_due()
                 nearest = self.queue.next_expiry()
             except Exception:
                 log.exception("expiry sweep failed")
                 nearest = None
-            wait = 60.0 if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
-            self.clock.wait(self._expiry_wake, min(wait, 60.0))
+            wait = EXPIRY_MAX_WAIT if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
+            self.clock.wait(self._expiry_wake, min(wait, EXPIRY_MAX_WAIT))
             self._expiry_wake.clear()
 
 

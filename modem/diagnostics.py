@@ -1,29 +1,136 @@
-"""Technician checks on one modem: each returns PASS or FAIL with a reason a person can act on.
+"""Technician checks on one modem: each says PASS, FAIL or SKIP with its reason and, when it did not
+pass, the fix a person can act on.
 
-The hw-test scripts are thin programs over this, so the same checks run on a real modem, on a
-virtual one (dry run), and in the test suite.
+The hw-test scripts are thin programs over this (`modem/technician.py` is their shared command
+line), so the same checks run on a real modem, on a virtual one (dry run), and in the test suite.
+Every selected check is reported in a fixed order whatever failed before it; one that cannot run
+says SKIP and names what it waits for. The checks drive one AtTransport and one ModemSession
+directly, not the supervisor: a technician wants one attempt, its exact cause and no retry loop,
+so a missing port fails at once and a modem that answers but finds no network says so.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
 
-from modem.errors import ModemError
+from modem.errors import CmeError, CmsError, CommandFailed, CommandTimeout, ModemError, SimError
 from modem.pdu import StatusReport
-from modem.session import InboundSms, ModemSession, SendFailed, match_report
-from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed, match_report
+from modem.transport import AtTransport
+
+
+class Status(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    passed: bool
+    status: Status
     detail: str
+    fix: str = ""
+    seconds: float | None = None  # how long the step took, where timing is the point (sending)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS
 
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+        text = f"{self.status.value} {self.name}: {self.detail}"
+        return f"{text}; fix: {self.fix}" if self.fix and not self.passed else text
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "status": self.status.value}
+
+
+PORT, ANSWERS, IMEI, SIM, REGISTRATION = "port", "modem answers", "IMEI", "SIM ready", "network registration"
+SIGNAL, SMSC, STORAGE = "signal", "service centre (SMSC)", "SIM message storage"
+SEND, REPORT = "send SMS", "delivery report"
+PROBE_CHECKS = (PORT, ANSWERS, IMEI, SIM, REGISTRATION, SIGNAL, SMSC, STORAGE)
+SEND_CHECKS = (PORT, ANSWERS, SIM, REGISTRATION, SEND, REPORT)
+ANSWER_TIMEOUT = 3.0  # a modem answers AT in milliseconds; a booting one within a second or two
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    port: str
+    baudrate: int = 115200
+    rtscts: bool = False
+    pin: str = ""
+    min_bars: int = 2  # below -103 dBm a SIM800 loses sends
+    register_timeout: float = 5.0  # a searching modem fails after this; a denied one at once
+    send_to: str | None = None
+    text: str = "gsmgw hardware test"
+    report_timeout: float = 30.0
+
+
+def summary(checks: Sequence[Check]) -> str:
+    """`9/9 PASS`, or `6/9 PASS, 1 FAIL, 2 SKIP`."""
+    passed = sum(c.passed for c in checks)
+    text = f"{passed}/{len(checks)} PASS"
+    for status in (Status.FAIL, Status.SKIP):
+        count = sum(c.status is status for c in checks)
+        if count:
+            text += f", {count} {status.value}"
+    return text
+
+
+def all_passed(checks: Sequence[Check]) -> bool:
+    """Exit 0 only on this: something checked and nothing failed (a SKIP without FAIL is a check
+    the modem cannot answer, such as storage on a modem that does not report it)."""
+    return bool(checks) and not any(c.status is Status.FAIL for c in checks)
+
+
+def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS) -> Iterator[Check]:
+    """Yield the named checks (in their order above), each one whatever came before it."""
+    wanted = set(names)
+    with _Probe(options) as probe:
+        for name in PROBE_CHECKS + (SEND, REPORT):
+            if name in wanted:
+                yield probe.run(name)
+            elif name in PROBE_CHECKS:  # read-only, and a wanted check may need what it learns
+                probe.run(name)
+
+
+def serial_ports() -> list[tuple[str, str]]:
+    """Serial ports that may hold a modem (USB, ACM, the Pi's UARTs), with what the kernel says of them;
+    legacy ttyS ports with no hardware behind them are left out."""
+    from serial.tools import list_ports
+
+    return sorted((port.device, f"{port.description} {port.hwid}".strip())
+                  for port in list_ports.comports() if port.hwid and port.hwid != "n/a")
+
+
+def scan_ports(ports: Sequence[tuple[str, str]], options_for: Callable[[str], CheckOptions]) -> Iterator[Check]:
+    """Probe every port; one that does not answer AT is one SKIP line (a USB stick has several
+    interfaces and only one speaks AT), and FAIL only when no port answered at all."""
+    if not ports:
+        yield Check("serial ports", Status.FAIL, "none found",
+                    "plug the modem in and look at `dmesg | tail`; a Huawei stick seen as a CD drive needs "
+                    "usb_modeswitch (the udev rule runs it)")
+        return
+    yield Check("serial ports", Status.PASS, "; ".join(f"{path} ({about})" for path, about in ports))
+    answered = 0
+    for path, _about in ports:
+        checks = list(run_checks(options_for(path)))
+        name = os.path.basename(path)
+        first_failed = next((c for c in checks[:2] if not c.passed), None)
+        if first_failed is not None:
+            yield Check(name, Status.SKIP, f"not a modem's AT port ({first_failed.detail})")
+            continue
+        answered += 1
+        yield from (replace(check, name=f"{name} {check.name}") for check in checks)
+    if not answered:
+        yield Check("modems found", Status.FAIL, f"none of the {len(ports)} ports answers AT",
+                    "check the modem's power and baud rate (--baudrate), or name the port with --port")
 
 
 class _Reports:
@@ -31,79 +138,266 @@ class _Reports:
 
     def __init__(self) -> None:
         self.reports: list[StatusReport] = []
+        self.changed = threading.Condition()
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
         return False
 
     def on_status_report(self, modem: str, report: StatusReport) -> bool:
-        self.reports.append(report)
+        with self.changed:
+            self.reports.append(report)
+            self.changed.notify_all()
         return True
 
-
-def run_checks(settings: ModemSettings, *, send_to: str | None = None, min_bars: int = 1,
-               ready_timeout: float = 60.0, report_timeout: float = 60.0) -> Iterator[Check]:
-    """Yield checks in order; stops early when a later check could only fail for the same reason."""
-    collector = _Reports()
-    supervisor = ModemSupervisor(settings, collector)
-    supervisor.start()
-    try:
-        settled = {ModemState.READY, ModemState.SIM_ERROR, ModemState.NO_NETWORK}
-        supervisor.wait_for(settled, ready_timeout)
-        if supervisor.identity is None:
-            yield Check("modem answers", False, f"{supervisor.state.value}: {supervisor.reason or 'no answer on ' + settings.port}")
-            return
-        ident = supervisor.identity
-        yield Check("modem answers", True, f"{ident.manufacturer} {ident.model} firmware {ident.firmware}")
-        yield Check("IMEI", bool(ident.imei), ident.imei or "modem did not tell")
-        if supervisor.state is ModemState.SIM_ERROR:
-            yield Check("SIM ready", False, supervisor.reason)
-            return
-        yield Check("SIM ready", bool(ident.imsi), f"IMSI {ident.imsi} ICCID {ident.iccid or '-'}")
-        health = supervisor.health
-        if supervisor.state is not ModemState.READY or health is None:
-            yield Check("network registration", False, supervisor.reason or supervisor.state.value)
-            return
-        yield Check("network registration", True, f"{health.registration} on {health.operator or '?'}")
-        yield Check("signal", health.signal.bars >= min_bars,
-                    f"{health.signal.bars}/5 bars ({health.signal.dbm} dBm, CSQ {health.signal.csq})")
-        yield Check("service centre (SMSC)", bool(health.smsc), health.smsc or "not set: set smsc in the config")
-        if health.storage_total is not None:
-            yield Check("SIM message storage", (health.storage_used or 0) < health.storage_total,
-                        f"{health.storage_used}/{health.storage_total} used")
-        if send_to:
-            yield from _send_check(supervisor, collector, send_to, report_timeout)
-    finally:
-        supervisor.stop()
+    def wait(self, found: Callable[[], StatusReport | None], timeout: float) -> StatusReport | None:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                report = found()
+                left = deadline - time.monotonic()
+                if report is not None or left <= 0:
+                    return report
+                self.changed.wait(left)
 
 
-def _send_check(supervisor: ModemSupervisor, collector: _Reports, to: str, timeout: float) -> Iterator[Check]:
-    try:
-        with supervisor.session() as session:
-            parts = _send(session, to)
-    except (ModemError, ValueError) as exc:
-        yield Check("send SMS", False, str(exc))
-        return
-    yield Check("send SMS", True, "accepted, reference " + ", ".join(str(p.reference) for p in parts))
-    outstanding = [(to, p.reference) for p in parts]
-    report = _wait(lambda: next((r for r in collector.reports if match_report(r, outstanding)), None), timeout)
-    if report is None:
-        yield Check("delivery report", False, f"none within {timeout:g} s (the SIM's plan may not offer reports)")
-    else:
-        yield Check("delivery report", report.outcome == "delivered", f"{report.outcome} (TP-Status 0x{report.status:02X})")
+class _Probe:
+    """One modem under test: each check runs once, in order, and remembers what later ones need."""
+
+    def __init__(self, options: CheckOptions) -> None:
+        self.options = options
+        self.transport = AtTransport(options.port, baudrate=options.baudrate, rtscts=options.rtscts,
+                                     name="modem")
+        self.session = ModemSession(self.transport, pin=options.pin)
+        self.reports = _Reports()
+        self.results: dict[str, Check] = {}
+        self.identity: Identity | None = None
+        self.health: Health | None = None
+        self.sim_error: SimError | None = None
+        self.parts: list = []
+        self.sent_at = 0.0
+        self._events_stop = threading.Event()
+        self._events: threading.Thread | None = None
+
+    def __enter__(self) -> _Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._events_stop.set()
+        self.transport.close()
+        if self._events is not None:
+            self._events.join(timeout=5)
+
+    def run(self, name: str) -> Check:
+        steps: dict[str, tuple[str | None, Callable[[], Check]]] = {
+            PORT: (None, self._port), ANSWERS: (PORT, self._answers), IMEI: (ANSWERS, self._imei),
+            SIM: (ANSWERS, self._sim), REGISTRATION: (SIM, self._registration),
+            SIGNAL: (ANSWERS, self._signal), SMSC: (SIM, self._smsc), STORAGE: (SIM, self._storage),
+            SEND: (REGISTRATION, self._send), REPORT: (SEND, self._report)}
+        needs, step = steps[name]
+        if needs is not None and not (needs in self.results and self.results[needs].passed):
+            check = Check(name, Status.SKIP, f"needs {needs}")
+        else:
+            check = step()
+        self.results[name] = check
+        return check
+
+    # ---- the checks, in order -----------------------------------------------------------------
+    def _port(self) -> Check:
+        try:
+            self.transport.open()
+        except ModemError as exc:
+            return Check(PORT, Status.FAIL, f"cannot open {self.options.port}: {_cause(exc)}",
+                         _port_fix(exc))
+        return Check(PORT, Status.PASS, f"{self.options.port} open at {self.options.baudrate} baud")
+
+    def _answers(self) -> Check:
+        try:
+            self._first_answer()
+            self.session.init()
+        except SimError as exc:
+            self.sim_error = exc  # the modem itself answers; the SIM check says the rest
+        except CommandTimeout as exc:
+            return Check(ANSWERS, Status.FAIL, _timeout_detail(exc),
+                         "check the modem has power (its LED blinks), the baud rate (--baudrate) and the "
+                         "TX/RX wiring; a modem that hangs needs a power cycle")
+        except ModemError as exc:
+            return Check(ANSWERS, Status.FAIL, str(exc), "power-cycle the modem and run again")
+        try:
+            self.identity = self.session.identity()
+        except ModemError as exc:
+            return Check(ANSWERS, Status.FAIL, f"answered AT, then: {exc}", "power-cycle the modem and run again")
+        if self.sim_error is None:
+            self._events = threading.Thread(target=self.session.run_events,
+                                            args=(self.reports, self._events_stop),
+                                            name="modem-events", daemon=True)
+            self._events.start()
+        ident = self.identity
+        return Check(ANSWERS, Status.PASS, f"{ident.manufacturer} {ident.model} firmware {ident.firmware}")
+
+    def _first_answer(self) -> None:
+        """One `AT` (after ESC, in case a dead program left a `> ` prompt open) before the session's
+        own init: a modem that says nothing fails after one wait instead of the init's three."""
+        self.transport.cancel_input()
+        try:
+            self.transport.command("AT", timeout=ANSWER_TIMEOUT)
+        except CommandFailed:
+            pass  # ERROR is an answer: the modem is there
+        except CommandTimeout as exc:
+            raise CommandTimeout("AT", exc.seconds) from exc
+
+    def _imei(self) -> Check:
+        imei = self.identity.imei if self.identity else ""
+        if imei:
+            return Check(IMEI, Status.PASS, imei)
+        return Check(IMEI, Status.FAIL, "the modem did not tell (AT+CGSN)", "a modem without an IMEI "
+                     "is refused by networks: check the firmware or replace the modem")
+
+    def _sim(self) -> Check:
+        if self.sim_error is not None:
+            return Check(SIM, Status.FAIL, str(self.sim_error), _sim_fix(self.sim_error))
+        ident = self.identity
+        if ident is None or not ident.imsi:
+            return Check(SIM, Status.FAIL, "the SIM gives no IMSI (AT+CIMI)", "reseat the SIM with the power off")
+        return Check(SIM, Status.PASS, f"IMSI {ident.imsi} ICCID {ident.iccid or '-'}")
+
+    def _registration(self) -> Check:
+        deadline = time.monotonic() + self.options.register_timeout
+        started = time.monotonic()
+        while True:
+            try:
+                self.health = self.session.health()
+            except ModemError as exc:
+                return Check(REGISTRATION, Status.FAIL, f"no answer to the registration query: {exc}",
+                             "power-cycle the modem and run again")
+            registration = self.health.registration
+            if self.health.registered:
+                return Check(REGISTRATION, Status.PASS, f"{registration} on {self.health.operator or '?'}",
+                             seconds=round(time.monotonic() - started, 3))
+            if registration == "denied" or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        waited = f" after {self.options.register_timeout:g} s" if registration != "denied" else ""
+        return Check(REGISTRATION, Status.FAIL, f"no network: registration {registration}{waited}",
+                     _registration_fix(registration))
+
+    def _signal(self) -> Check:
+        health = self.health
+        if health is None:  # the SIM failed, so registration never asked: the signal is still readable
+            try:
+                health = self.session.health()
+            except ModemError as exc:
+                return Check(SIGNAL, Status.FAIL, f"no answer to AT+CSQ: {exc}", "power-cycle the modem")
+        signal = health.signal
+        if signal.csq is None:
+            return Check(SIGNAL, Status.FAIL, "none (CSQ 99: the modem hears no network)",
+                         "connect the antenna; check coverage for this SIM's network here")
+        words = {0: "none", 1: "very weak", 2: "weak", 3: "fair", 4: "good", 5: "excellent"}
+        detail = f"{words[signal.bars]}: {signal.bars}/5 bars ({signal.dbm} dBm, CSQ {signal.csq})"
+        if signal.bars < self.options.min_bars:
+            return Check(SIGNAL, Status.FAIL, f"{detail}, below {self.options.min_bars} bars",
+                         "move the antenna away from metal and other modems, or use an external antenna")
+        return Check(SIGNAL, Status.PASS, detail)
+
+    def _smsc(self) -> Check:
+        smsc = self.health.smsc if self.health else None
+        if smsc:
+            return Check(SMSC, Status.PASS, smsc)
+        return Check(SMSC, Status.FAIL, "not set on the SIM (AT+CSCA? is empty)",
+                     "set smsc in the config to the operator's service centre number")
+
+    def _storage(self) -> Check:
+        health = self.health
+        if health is None or health.storage_total is None:
+            return Check(STORAGE, Status.SKIP, "the modem does not report its SMS storage (AT+CPMS?)")
+        used, total = health.storage_used or 0, health.storage_total
+        if used >= total:
+            return Check(STORAGE, Status.FAIL, f"full: {used}/{total} used; new messages wait in the network",
+                         "start the gateway (it empties the SIM) or delete messages in a phone")
+        return Check(STORAGE, Status.PASS, f"{used}/{total} used")
+
+    def _send(self) -> Check:
+        to = self.options.send_to
+        if not to:
+            return Check(SEND, Status.SKIP, "no number to send to (--send-to)")
+        started = time.monotonic()
+        try:
+            self.parts = self.session.send(to, self.options.text)
+        except SendFailed as exc:
+            return Check(SEND, Status.FAIL, f"the modem refused the message: {exc.cause}", _send_fix(exc.cause))
+        except (ModemError, ValueError) as exc:
+            return Check(SEND, Status.FAIL, str(exc), "check the number (+country code) and run again")
+        self.sent_at = time.monotonic()
+        references = ", ".join(str(p.reference) for p in self.parts)
+        seconds = round(self.sent_at - started, 3)
+        return Check(SEND, Status.PASS, f"accepted in {seconds:g} s, reference {references}", seconds=seconds)
+
+    def _report(self) -> Check:
+        timeout = self.options.report_timeout
+        outstanding = [(self.options.send_to or "", p.reference) for p in self.parts]
+        report = self.reports.wait(
+            lambda: next((r for r in self.reports.reports if match_report(r, outstanding)), None), timeout)
+        if report is None:
+            return Check(REPORT, Status.FAIL, f"none within {timeout:g} s",
+                         "the SIM's plan may not offer status reports; try again with --report-timeout 120")
+        seconds = round(time.monotonic() - self.sent_at, 3)
+        detail = f"{report.outcome} (TP-Status 0x{report.status:02X}) {seconds:g} s after the send"
+        if report.outcome != "delivered":
+            return Check(REPORT, Status.FAIL, detail, "check the number; the network says it cannot deliver there",
+                         seconds=seconds)
+        return Check(REPORT, Status.PASS, detail, seconds=seconds)
 
 
-def _send(session: ModemSession, to: str) -> list:
-    try:
-        return session.send(to, "gsmgw hardware test")
-    except SendFailed as exc:
-        raise ModemError(f"the modem refused the message: {exc.cause}") from exc
+def _cause(exc: BaseException) -> str:
+    root = exc.__cause__ or exc
+    if isinstance(root, OSError) and root.errno is not None:
+        return root.strerror or str(root)
+    return str(root)
 
 
-def _wait(probe: Callable[[], StatusReport | None], timeout: float) -> StatusReport | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(0.1)
-    return None
+def _port_fix(exc: BaseException) -> str:
+    root = exc.__cause__
+    code = getattr(root, "errno", None)
+    if code == errno.ENOENT:
+        return "the port is not there: check the USB cable and the path (ls -l /dev/serial/by-id/)"
+    if code in (errno.EACCES, errno.EPERM):
+        return "no permission: add the user to dialout (sudo usermod -aG dialout $USER, then log in again)"
+    if code == errno.EBUSY or "lock" in str(root).lower():
+        return "another program holds the port: stop gsmgw (systemctl stop gsmgw) and ModemManager"
+    return "check the port path and that no other program uses it"
+
+
+def _timeout_detail(exc: CommandTimeout) -> str:
+    if exc.command == "AT":
+        return f"no answer to AT within {exc.seconds:g} s"
+    return f"answered AT, then no answer to {exc.command} within {exc.seconds:g} s"
+
+
+def _sim_fix(exc: SimError) -> str:
+    code = exc.__cause__.code if isinstance(exc.__cause__, CmeError) else None
+    text = str(exc).lower()
+    if code == 10 or "not inserted" in text:
+        return "insert the SIM (power off first), contacts down, and push it fully into the holder"
+    if code == 16 or "refused" in text:
+        return "the PIN is wrong: check it in a phone (after 3 wrong tries the SIM needs its PUK)"
+    if "pin" in text and "puk" not in text:
+        return "pass the SIM's PIN with --pin (pin in the config), or remove the PIN lock in a phone"
+    if "puk" in text:
+        return "unlock the SIM with its PUK in a phone"
+    return "reseat the SIM with the power off, or try another SIM"
+
+
+def _registration_fix(registration: str) -> str:
+    if registration == "denied":
+        return "the network refuses this SIM: check it is activated, paid up and not barred (try it in a phone)"
+    if registration == "searching":
+        return ("check the antenna and the coverage here; a modem just powered up may need a minute: "
+                "run again with --timeout 60")
+    return "the modem is not looking for a network: check the SIM, then power-cycle the modem"
+
+
+def _send_fix(cause: Exception) -> str:
+    if isinstance(cause, CmsError) and cause.transient:
+        return "a network problem: wait a minute and run again"
+    if isinstance(cause, CmsError):
+        return "check the number (+country code) and that the SIM's plan allows SMS there"
+    return "power-cycle the modem and run again"

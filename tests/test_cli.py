@@ -66,23 +66,6 @@ def test_modem_info_on_a_missing_port(tmp_path):
     assert result.returncode == 1 and "FAIL" in result.stderr
 
 
-def test_hw_test_modem_check_dry_run():
-    result = subprocess.run([str(ROOT / "hw-test" / "modem-check"), "--simulate"], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert lines and all(line.startswith("PASS ") for line in lines)
-    assert any(line.startswith("PASS delivery report") for line in lines)
-
-
-def test_hw_test_modem_check_fails_clearly(sim):
-    sim.ports["sim1"].modem.sim("missing")
-    result = subprocess.run([str(ROOT / "hw-test" / "modem-check"), "--port", sim.ports["sim1"].path,
-                             "--timeout", "10"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "FAIL SIM ready" in result.stdout
-
-
 def test_config_check_reports_file_and_key(tmp_path):
     bad = tmp_path / "gsmgw.toml"
     bad.write_text('[[modems]]\nname = "sim1"\nport = "/dev/ttyUSB0"\nbaud = 9600\n')
