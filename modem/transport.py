@@ -387,11 +387,14 @@ class AtTransport:
 
     def _continue(self, line: str) -> bool:
         """Add `line` to the unsolicited line whose quoted text it continues; False if it is not
-        part of it (a final result code, a known URC, or too many lines: the quote never closes)."""
+        part of it (an echo, a final result code, a known URC, or too many lines: the quote never
+        closes)."""
         parts = self._continued
         assert parts is not None
-        kind = classify(line).kind
-        if kind is LineKind.RESPONSE and len(parts) < MAX_CONTINUATION:
+        with self._state_lock:
+            pending = self._pending
+        echo = pending is not None and line in pending.echoes
+        if not echo and classify(line).kind is LineKind.RESPONSE and len(parts) < MAX_CONTINUATION:
             parts.append(line)
             if open_quote("\n".join(parts)):
                 return True

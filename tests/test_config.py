@@ -50,3 +50,13 @@ def test_environment_overrides(tmp_path, monkeypatch):
     monkeypatch.setenv("GSMGW_CONFIG", str(path))
     monkeypatch.setenv("GSMGW_DATABASE_URL", "postgresql+psycopg://gw@db/gsmgw")
     assert load().database_url == "postgresql+psycopg://gw@db/gsmgw"
+
+
+def test_prompt_timeout_reaches_the_modem_settings():
+    """The wait for AT+CMGS's "> " is a setting (slow modems need longer), not a fixed 10 s."""
+    from gateway.daemon import modem_settings
+
+    config = from_dict({"modems": [{"name": "sim1", "port": "/dev/x", "prompt_timeout_s": 25}]})
+    assert config.modems[0].prompt_timeout_s == 25.0
+    assert modem_settings(config.modems[0]).prompt_timeout == 25.0
+    assert from_dict({"modems": [{"name": "sim1", "port": "/dev/x"}]}).modems[0].prompt_timeout_s == 10.0
