@@ -338,10 +338,12 @@ class AtTransport:
     def feed(self, text: str) -> None:
         """Split received text into lines and route each one (public for table tests)."""
         *lines, self._buffer = _LINE_ENDS.split(self._buffer + text)  # the last piece is unfinished
-        for line in lines:
-            line = line.strip(_EDGES)
+        for raw in lines:
+            if not raw or self._continued is not None and self._continue(raw):
+                continue
+            line = raw.strip(_EDGES)
             if line:
-                self._route(line)
+                self._route(line, raw)
         if self._buffer.strip() == ">":
             self._buffer = ""
             with self._state_lock:
@@ -349,9 +351,8 @@ class AtTransport:
             if pending is not None:
                 pending.prompt()
 
-    def _route(self, line: str) -> None:
-        if self._continued is not None and self._continue(line):
-            return
+    def _route(self, line: str, raw: str | None = None) -> None:
+        """Route one trimmed line; `raw` is the line as received (the end of quoted text is kept)."""
         with self._state_lock:
             pending = self._pending
             header, self._pdu_header = self._pdu_header, None
@@ -373,7 +374,8 @@ class AtTransport:
             return
         if classified.kind is LineKind.UNSOLICITED:
             if open_quote(line):
-                self._continued = [line]  # `+CUSD: 1,"Menu` and the menu's lines still to come
+                # `+CUSD: 1,"Menu @` and the menu's lines still to come
+                self._continued = [(raw or line).lstrip(_EDGES)]
                 return
             self._emit(Unsolicited(line))
             return
@@ -385,17 +387,18 @@ class AtTransport:
         else:
             pending.finish(_error_for(pending.command, classified))
 
-    def _continue(self, line: str) -> bool:
-        """Add `line` to the unsolicited line whose quoted text it continues; False if it is not
-        part of it (an echo, a final result code, a known URC, or too many lines: the quote never
-        closes)."""
+    def _continue(self, raw: str) -> bool:
+        """Add the `raw` line (untrimmed: inside quotes every byte is a character) to the
+        unsolicited line whose quoted text it continues; False if it is not part of it (an echo, a
+        final result code, a known URC, or too many lines: the quote never closes)."""
         parts = self._continued
         assert parts is not None
+        line = raw.strip(_EDGES)
         with self._state_lock:
             pending = self._pending
         echo = pending is not None and line in pending.echoes
         if not echo and classify(line).kind is LineKind.RESPONSE and len(parts) < MAX_CONTINUATION:
-            parts.append(line)
+            parts.append(raw)
             if open_quote("\n".join(parts)):
                 return True
             consumed = True

@@ -8,7 +8,6 @@ The real driver (transport, session, supervisor) against virtual modems on ptys.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -95,6 +94,15 @@ def test_ussd_ucs2_text(modem, supervisor):
     modem.ussd_reply("Баланс: 5 ₽\nСпасибо")
     with supervisor.session() as session:
         assert session.ussd("*100#", timeout=5) == "Баланс: 5 ₽\nСпасибо"
+
+
+def test_ussd_in_the_gsm_set_when_ucs2_is_refused(modem, supervisor):
+    """A modem that will not take AT+CSCS="UCS2" answers in GSM-7 bytes, line breaks and all."""
+    text = "Menu @\n" + MENU + "\n@ £ $ è Δ _"
+    modem.ussd_reply(text)
+    modem.cme_error(4, command="CSCS")
+    with supervisor.session() as session:
+        assert session.ussd("*100#", timeout=5) == text
 
 
 def test_ussd_code_reaches_the_network_as_typed(modem, supervisor):
@@ -231,11 +239,9 @@ def test_prompt_timeout_is_a_setting(sim, inbox):
     try:
         sim.ports["sim1"].modem.no_prompt(1)
         with running.session() as session:
-            started = time.monotonic()
             with pytest.raises(SendFailed) as info:
                 session.send("+447700900123", "no prompt")
             assert isinstance(info.value.cause, PromptTimeout)
-            assert time.monotonic() - started < 3.0
             assert "0.3 s" in str(info.value.cause)
     finally:
         running.stop()
