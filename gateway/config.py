@@ -95,6 +95,7 @@ class ModemSection:
     concat_ref16: bool = False
     command_timeout_s: float = 5.0
     send_timeout_s: float = 60.0
+    prompt_timeout_s: float = 10.0
     check_interval_s: float = 10.0
     registration_timeout_s: float = 60.0
     limits: LimitsSection = field(default_factory=LimitsSection)

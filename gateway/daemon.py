@@ -37,6 +37,7 @@ def modem_settings(section: ModemSection) -> ModemSettings:
         name=section.name, port=section.port, baudrate=section.baudrate, rtscts=section.rtscts,
         pin=section.pin, smsc=section.smsc, ref16=section.concat_ref16,
         command_timeout=section.command_timeout_s, send_timeout=section.send_timeout_s,
+        prompt_timeout=section.prompt_timeout_s,
         check_interval=section.check_interval_s, registration_timeout=section.registration_timeout_s,
     )
 

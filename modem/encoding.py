@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gsmmodem.pdu import GSM7_BASIC as _LIB_BASIC
 from gsmmodem.pdu import GSM7_EXTENDED as _LIB_EXTENDED
+from gsmmodem.pdu import packSeptets, unpackSeptets
 
 GSM7 = "gsm7"
 UCS2 = "ucs2"
@@ -111,6 +112,44 @@ def from_septets(septets: bytes) -> str:
         else:
             out.append(BASIC_TABLE[value & 0x7F])
     return "".join(out)
+
+
+def to_gsm_text(text: str, *, unknown: str = "?") -> str:
+    """`text` as a modem puts it on the line under AT+CSCS="GSM": one character per septet value
+    (`@` is NUL, `£` is 0x01, `€` is ESC + 0x65); characters outside GSM-7 become `unknown`."""
+    return "".join(map(chr, to_septets("".join(ch if is_gsm7(ch) else unknown for ch in text))))
+
+
+def from_gsm_text(text: str) -> str:
+    """Text a modem sent under AT+CSCS="GSM" (one septet value per character) as characters.
+
+    Anything above 0x7F is not a septet: the modem sent it in some other set, so it is kept.
+    """
+    out: list[str] = []
+    run: list[int] = []
+    for ch in text:
+        if ord(ch) < 0x80:
+            run.append(ord(ch))
+            continue
+        out.append(from_septets(bytes(run)))
+        run.clear()
+        out.append(ch)
+    out.append(from_septets(bytes(run)))
+    return "".join(out)
+
+
+def pack_septets(septets: bytes) -> bytes:
+    """Septet values packed 8 into 7 octets (TS 23.038 §6.1.2.1)."""
+    return bytes(packSeptets(bytearray(septets))) if septets else b""
+
+
+def unpack_septets(data: bytes, count: int) -> bytes:
+    """Exactly `count` septet values from packed `data`.
+
+    The library drops a final '@' (septet 0) and can add a spurious one from padding bits; fix both.
+    """
+    septets = bytes(unpackSeptets(bytearray(data), count)) if count else b""
+    return (septets + bytes(count))[:count]
 
 
 def _chunk(text: str, capacity: int, cost) -> list[str]:

@@ -32,14 +32,20 @@ _URC_PREFIXES = (
     "+PACSP", "*PSUTTZ:", "DST:", "+CSQN:",
     "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:", "^SRVST:", "^SIMST:", "^SYSSTART", "^DSFLOWRPT:",
     "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:", "^NWTIME:", "^RFSWITCH:", "^ACTIVEBAND:",
+    "^CSNR:", "+CGEV:", "*RADIOPOWER:",
 )
 _URC_EXACT = frozenset({
     "RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "UNDER-VOLTAGE POWER DOWN",
-    "UNDER-VOLTAGE WARNNING", "OVER-VOLTAGE POWER DOWN", "OVER-VOLTAGE WARNNING", "PB DONE",
+    "UNDER-VOLTAGE WARNNING", "OVER-VOLTAGE POWER DOWN", "OVER-VOLTAGE WARNNING", "PB DONE", "START",
+    "+ZEND",
 })
 _URC_WITH_PDU = ("+CMT:", "+CDS:")
 
 _CODE = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$")
+# An information line of some command: `+CGEV: ...`, `^CSNR:-100,-9`, `*RADIOPOWER: 1`, `+ZEND`.
+_PREFIXED = re.compile(r"^[+^*$%][A-Z][A-Z0-9_]*(:|$)")
+# Answers whose prefix is not the command's own: SIMCom prints `+ICCID:` for AT+CCID.
+_ANSWER_ALIASES = {"+CCID:": ("+CCID:", "+ICCID:")}
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ def classify(line: str, *, expecting: str | None = None) -> Classified:
     """Classify one complete line (already stripped of CR/LF).
 
     `expecting` is the response prefix of the command in flight; a line with that prefix is a response
-    even when the same prefix is also used unsolicited (`+CREG:`, `+CPIN:`, `+CUSD:`).
+    even when the same prefix is also used unsolicited (`+CREG:`, `+CPIN:`, `+CUSD:`). While such a
+    command is in flight, a line with any other prefix (`^CSNR:`, `+CGEV:`, a vendor's URC nobody has
+    listed yet) is unsolicited: it must not become the command's answer.
     """
     if line == "OK":
         return Classified(LineKind.OK, line)
@@ -76,11 +84,13 @@ def classify(line: str, *, expecting: str | None = None) -> Classified:
         if detail.isdigit():
             return Classified(kind, line, code=int(detail))
         return Classified(kind, line, code=None, text=detail)
-    if expecting and line.startswith(expecting):
+    if expecting and line.startswith(_ANSWER_ALIASES.get(expecting, expecting)):
         return Classified(LineKind.RESPONSE, line)
     if line.startswith(_URC_WITH_PDU):
         return Classified(LineKind.UNSOLICITED_WITH_PDU, line)
     if line in _URC_EXACT or line.startswith(_URC_PREFIXES):
+        return Classified(LineKind.UNSOLICITED, line)
+    if expecting and _PREFIXED.match(line):
         return Classified(LineKind.UNSOLICITED, line)
     return Classified(LineKind.RESPONSE, line)
 
@@ -91,6 +101,22 @@ _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 def is_hex(text: str) -> bool:
     """True for a non-empty run of hex digits (a PDU line)."""
     return bool(_HEX.match(text))
+
+
+def pdu_line(line: str) -> str | None:
+    """The hex PDU of an answer line, or None if the line is not one.
+
+    Some phones end the PDU line with `,0` (Gammu strips it too); the PDU is the hex before it.
+    """
+    while line.endswith(",0"):
+        line = line[:-2]
+    return line if is_hex(line) else None
+
+
+def open_quote(text: str) -> bool:
+    """True when `text` ends inside a double-quoted string: the modem broke a line within it
+    (a multi-line USSD menu in the GSM character set)."""
+    return text.count('"') % 2 == 1
 
 
 def parse_fields(payload: str) -> list[str]:
@@ -126,3 +152,16 @@ def decode_ucs2_hex(text: str) -> str:
         except UnicodeDecodeError:
             return text
     return text
+
+
+_PHONE_CHARS = frozenset("+0123456789*#")
+
+
+def decode_number(text: str) -> str:
+    """A phone number (SMSC, own number) as a modem prints it, plain or UCS-2 hex.
+
+    Plain digits are hex digits too: `447785016005` (12 digits) would decode as three CJK
+    characters. The hex reading is taken only when it gives a phone number.
+    """
+    decoded = decode_ucs2_hex(text)
+    return decoded if decoded and set(decoded) <= _PHONE_CHARS else text

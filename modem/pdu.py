@@ -13,9 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from gsmmodem.pdu import encodeSemiOctets, packSeptets, unpackSeptets
+from gsmmodem.pdu import encodeSemiOctets
 
-from modem.encoding import GSM7, UCS2, from_septets, is_gsm7, split_text, to_septets
+from modem.encoding import (GSM7, UCS2, from_septets, is_gsm7, pack_septets, split_text, to_septets,
+                            unpack_septets)
 from modem.errors import InvalidNumber, MalformedPdu
 
 DATA8 = "8bit"  # TP-DCS 8-bit data; decoded as latin-1 text
@@ -34,6 +35,8 @@ _SUBMIT_SRR = 0x20
 _DELIVER_MMS = 0x04  # "no more messages waiting"
 _UDHI = 0x40
 _IEI_CONCAT8, _IEI_CONCAT16 = 0x00, 0x08
+_PID_REPLACE_FIRST, _PID_REPLACE_LAST = 0x41, 0x47
+_DCS_HAS_CLASS = 0x10
 
 # --------------------------------------------------------------------------------------------------
 # Public records
@@ -67,6 +70,17 @@ class Deliver:
     smsc: str | None
     encoding: str
     concat: Concat | None
+    pid: int = 0  # TP-PID: 0x41-0x47 replace an earlier message of the same type from this sender
+    message_class: int | None = None  # from TP-DCS; 0 is a flash SMS (shown, not stored, by phones)
+
+    @property
+    def flash(self) -> bool:
+        return self.message_class == 0
+
+    @property
+    def replace_type(self) -> int | None:
+        """1-7 for "Replace Short Message Type n" (TS 23.040 §9.2.3.9), else None."""
+        return self.pid - 0x40 if _PID_REPLACE_FIRST <= self.pid <= _PID_REPLACE_LAST else None
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,7 @@ def _alphanumeric_field(name: str) -> bytes:
     septets = to_septets(name) if is_gsm7(name) else b""
     if not name or not septets or len(septets) > 11:
         raise InvalidNumber(f"{name!r} is neither a phone number nor a GSM-7 alphanumeric sender (max 11)")
-    body = bytes(packSeptets(bytearray(septets)))
+    body = pack_septets(septets)
     return bytes(((len(septets) * 7 + 3) // 4, _TOA_ALPHANUMERIC)) + body
 
 
@@ -182,13 +196,18 @@ def _user_data(text: str, encoding: str, udh: bytes) -> tuple[int, bytes]:
         return len(payload), payload
     header_septets = (len(udh) * 8 + 6) // 7
     septets = bytes(header_septets) + to_septets(text)
-    packed = bytearray(packSeptets(bytearray(septets))) if septets else bytearray()
+    packed = bytearray(pack_septets(septets))
     packed[: len(udh)] = udh  # header occupies the leading zero septets; the rest are fill bits
     return len(septets), bytes(packed)
 
 
-def _dcs(encoding: str) -> int:
-    return 0x08 if encoding == UCS2 else 0x00
+def _dcs(encoding: str, message_class: int | None = None) -> int:
+    alphabet = 0x08 if encoding == UCS2 else 0x00
+    if message_class is None:
+        return alphabet
+    if not 0 <= message_class <= 3:
+        raise ValueError("message_class must be 0..3")
+    return alphabet | _DCS_HAS_CLASS | message_class
 
 
 def _check_parts(total: int) -> int:
@@ -262,8 +281,14 @@ def encode_deliver(
     concat_ref: int | None = None,
     ref16: bool = False,
     smsc: str | None = "+447785016005",
+    message_class: int | None = None,
+    pid: int = 0,
 ) -> list[str]:
-    """SMS-DELIVER PDUs (hex, with SMSC field) as a network would hand them to the modem."""
+    """SMS-DELIVER PDUs (hex, with SMSC field) as a network would hand them to the modem;
+    `message_class` 0 makes a flash SMS, `pid` 0x41-0x47 a replace-type one."""
+    if not 0 <= pid <= 0xFF:
+        raise ValueError("pid must be 0..255")
+    _dcs(GSM7, message_class)  # a bad class is refused before any work
     address = _sender_field(sender)
     smsc_field = _smsc_field(smsc)
     scts = _timestamp_field(timestamp)
@@ -274,7 +299,8 @@ def encode_deliver(
         udh = _udh(reference, len(texts), seq, ref16) if len(texts) > 1 else b""
         udl, ud = _user_data(part_text, encoding, udh)
         first = _MTI_DELIVER | _DELIVER_MMS | (_UDHI if udh else 0)
-        tpdu = bytes((first,)) + address + bytes((0x00, _dcs(encoding))) + scts + bytes((udl,)) + ud
+        dcs = _dcs(encoding, message_class)
+        tpdu = bytes((first,)) + address + bytes((pid, dcs)) + scts + bytes((udl,)) + ud
         pdus.append((smsc_field + tpdu).hex().upper())
     return pdus
 
@@ -323,15 +349,6 @@ class _Reader:
         return chunk
 
 
-def _unpack(data: bytes, count: int) -> bytes:
-    """Exactly `count` septets from packed `data`.
-
-    The library drops a final '@' (septet 0) and can add a spurious one from padding bits; fix both.
-    """
-    septets = bytes(unpackSeptets(bytearray(data), count)) if count else b""
-    return (septets + bytes(count))[:count]
-
-
 def _digits(body: bytes, count: int) -> str:
     nibbles = [n for b in body for n in (b & 0x0F, b >> 4)][:count]
     if any(n == 0x0F for n in nibbles):
@@ -346,7 +363,7 @@ def _read_address(r: _Reader) -> str:
     body = r.take((length + 1) // 2)
     ton = toa & 0x70
     if ton == _TON_ALPHANUMERIC:
-        return from_septets(_unpack(body, length * 4 // 7))
+        return from_septets(unpack_septets(body, length * 4 // 7))
     digits = _digits(body, length)
     return "+" + digits if ton == _TON_INTERNATIONAL and digits else digits
 
@@ -396,6 +413,17 @@ def _alphabet(dcs: int) -> str:
     return GSM7  # 0x8-0xB reserved, 0xC/0xD message waiting: GSM-7
 
 
+def _message_class(dcs: int) -> int | None:
+    """Message class from TP-DCS (TS 23.038 §4): general and auto-deletion groups when bit 4 is
+    set, and always in group 0xF."""
+    group = dcs >> 4
+    if group <= 0x7:
+        return dcs & 0x03 if dcs & _DCS_HAS_CLASS else None
+    if group == 0xF:
+        return dcs & 0x03
+    return None
+
+
 def _parse_udh(header: bytes) -> Concat | None:
     """The concatenation IE (8- or 16-bit reference) if any; other IEs are skipped."""
     concat = None
@@ -443,7 +471,7 @@ def _read_user_data(r: _Reader, first: int, encoding: str) -> tuple[str, Concat 
     ud = r.take((udl * 7 + 7) // 8 if encoding == GSM7 else udl)
     header_octets, concat = _split_udh(ud, first)
     if encoding == GSM7:
-        text = from_septets(_unpack(ud, udl)[(header_octets * 8 + 6) // 7 :])
+        text = from_septets(unpack_septets(ud, udl)[(header_octets * 8 + 6) // 7 :])
     elif encoding == UCS2:
         text = _ucs2_text(ud[header_octets:])
     else:
@@ -453,11 +481,12 @@ def _read_user_data(r: _Reader, first: int, encoding: str) -> tuple[str, Concat 
 
 def _decode_deliver(r: _Reader, first: int, smsc: str | None) -> Deliver:
     sender = _read_address(r)
-    r.octet()  # TP-PID
-    encoding = _alphabet(r.octet())
+    pid = r.octet()
+    dcs = r.octet()
+    encoding = _alphabet(dcs)
     timestamp = _read_timestamp(r)
     text, concat = _read_user_data(r, first, encoding)
-    return Deliver(sender, text, timestamp, smsc, encoding, concat)
+    return Deliver(sender, text, timestamp, smsc, encoding, concat, pid, _message_class(dcs))
 
 
 def _skip_validity(r: _Reader, first: int) -> None:

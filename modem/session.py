@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from modem import pdu
+from modem import pdu, ussd
 from modem.errors import (
     CmeError,
     CommandFailed,
@@ -27,8 +27,9 @@ from modem.errors import (
     NotRegistered,
     SimError,
 )
-from modem.lines import decode_ucs2_hex, is_hex, parse_fields, payload_of
-from modem.transport import DISCONNECTED, AtTransport, Unsolicited
+from modem.encoding import from_gsm_text
+from modem.lines import decode_number, decode_ucs2_hex, parse_fields, payload_of, pdu_line
+from modem.transport import DISCONNECTED, PROMPT_TIMEOUT, AtTransport, Unsolicited
 
 log = logging.getLogger("gsmgw.modem")
 
@@ -125,6 +126,7 @@ class ModemSession:
         smsc: str = "",
         ref16: bool = False,
         send_timeout: float = 60.0,
+        prompt_timeout: float = PROMPT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.transport = transport
@@ -133,13 +135,15 @@ class ModemSession:
         self.smsc = smsc
         self.ref16 = ref16
         self.send_timeout = send_timeout
+        self.prompt_timeout = prompt_timeout
         self._sleep = sleep
         self.manufacturer = ""
         self.ack_required = False  # +CSMS service 1: +CMT/+CDS must be acknowledged with +CNMA
         self.cnmi = ""
+        self.charset = ""  # what AT+CSCS was set to; "" when the modem would not say
         self.needs_reinit = False
         self._ready_at = 0.0
-        self._ussd_replies: queue.Queue[str] = queue.Queue()
+        self._ussd_replies: queue.Queue[str] = queue.Queue()  # +CUSD lines
 
     # ---- init -------------------------------------------------------------------------------
     def init(self) -> None:
@@ -151,7 +155,8 @@ class ModemSession:
         self.manufacturer = self._ask("AT+CGMI", "+CGMI:") or ""
         self._vendor_setup()
         self.transport.command("AT+CMGF=0")  # PDU mode is not optional: text mode loses characters
-        self._optional('AT+CSCS="GSM"')  # a UCS2 charset left by another program hex-encodes answers
+        # a UCS2 charset left by another program hex-encodes answers
+        self.charset = "GSM" if self._optional('AT+CSCS="GSM"') else ""
         self._optional("AT+CREG=0")  # registration is polled; +CREG URCs would only add noise
         self.ack_required = self._csms_service() == 1
         self._optional('AT+CPMS="SM","SM","SM"')
@@ -308,12 +313,12 @@ class ModemSession:
         line = self._optional_response("AT+COPS?", "+COPS:")
         if line:
             fields = parse_fields(payload_of(line))
-            operator = decode_ucs2_hex(fields[2]) if len(fields) > 2 and fields[2] else None
+            operator = self._text(fields[2]) if len(fields) > 2 and fields[2] else None
         smsc = None
         line = self._optional_response("AT+CSCA?", "+CSCA:")
         if line:
             fields = parse_fields(payload_of(line))
-            smsc = decode_ucs2_hex(fields[0]) if fields and fields[0] else None
+            smsc = decode_number(fields[0]) if fields and fields[0] else None
         used = total = None
         line = self._optional_response("AT+CPMS?", "+CPMS:")
         if line:
@@ -343,8 +348,8 @@ class ModemSession:
         returned (if it raises, the send is cancelled and its error comes out here). `after_pdu`
         runs while the modem sends the PDU (it must not raise)."""
         response = self.transport.command_with_prompt(
-            f"AT+CMGS={part.tpdu_length}", part.hex, timeout=self.send_timeout, meanwhile=before_pdu,
-            while_sending=after_pdu)
+            f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.prompt_timeout,
+            timeout=self.send_timeout, meanwhile=before_pdu, while_sending=after_pdu)
         line = response.first("+CMGS:")
         fields = parse_fields(payload_of(line)) if line else []
         return int(fields[0]) if fields and fields[0].isdigit() else None
@@ -363,16 +368,52 @@ class ModemSession:
             sent.append(PartSent(part.seq, part.total, reference))
         return sent
 
+    def _text(self, value: str) -> str:
+        """A text answer (operator name) in the character set the modem was told to use; UCS-2 hex
+        is recognised whatever was set, as another program may have left AT+CSCS="UCS2"."""
+        decoded = decode_ucs2_hex(value)
+        if decoded != value or self.charset != "GSM":
+            return decoded
+        return from_gsm_text(value)
+
     # ---- USSD -------------------------------------------------------------------------------
-    def ussd(self, code: str, *, timeout: float = 30.0) -> str:
-        """Run a USSD code (balance, own number) and return the network's text."""
+    def ussd(self, code: str, *, timeout: float = 30.0, keep_open: bool = False) -> str:
+        """Run a USSD code (balance, own number) and return the network's whole text.
+
+        The text comes in UCS2 (as Gammu asks for it): nothing is lost to the GSM character set
+        and a menu's line breaks stay inside its hex. Huawei sticks take and give packed septets
+        instead. A menu (`+CUSD: 1`) is answered by calling again with the choice and
+        `keep_open=True`; otherwise its session is closed with AT+CUSD=2, as it is after a
+        timeout, so the next code is not taken for a reply. UssdFailed for `+CUSD: 2..5`.
+        """
         while not self._ussd_replies.empty():
             self._ussd_replies.get_nowait()
-        self.transport.command(f'AT+CUSD=1,"{code}",15', timeout=timeout, expect=None)
+        packed = "huawei" in self.manufacturer.lower()
+        charset = self.charset if packed or not self._optional('AT+CSCS="UCS2"') else "UCS2"
         try:
-            return self._ussd_replies.get(timeout=timeout)
-        except queue.Empty:
-            raise CommandTimeout(f"USSD {code}", timeout) from None
+            request = ussd.encode_request(code, charset=charset, packed=packed)
+            self.transport.command(f'AT+CUSD=1,"{request}",15', timeout=timeout, expect=None)
+            try:
+                line = self._ussd_replies.get(timeout=timeout)
+            except queue.Empty:
+                self._end_ussd()
+                raise CommandTimeout(f"USSD {code}", timeout) from None
+            answer = ussd.parse_cusd(line, charset=charset, packed=packed)
+        finally:
+            if charset != self.charset and self.charset:
+                self._optional(f'AT+CSCS="{self.charset}"')
+        if answer.failed:
+            raise ussd.UssdFailed(code, answer)
+        if answer.needs_reply and not keep_open:
+            self._end_ussd()
+        return answer.text
+
+    def _end_ussd(self) -> None:
+        """AT+CUSD=2: close the network's USSD session (a modem with none open may say ERROR)."""
+        try:
+            self.transport.command("AT+CUSD=2", expect=None)
+        except CommandFailed as exc:
+            log.debug("%s: AT+CUSD=2 refused: %s", self.name, exc)
 
     # ---- inbound ----------------------------------------------------------------------------
     def read_stored(self) -> list[InboundSms]:
@@ -384,14 +425,15 @@ class ModemSession:
             if not line.startswith("+CMGL:"):
                 continue
             fields = parse_fields(payload_of(line))
-            raw = lines[position + 1] if position + 1 < len(lines) else ""
+            following = lines[position + 1] if position + 1 < len(lines) else ""
+            raw = pdu_line(following) or following
             index = int(fields[0]) if fields and fields[0].isdigit() else None
             found.append(_inbound(raw, index))
         return found
 
     def read_index(self, index: int) -> str | None:
         response = self.transport.command(f"AT+CMGR={index}", timeout=10.0)
-        return next((line for line in response.lines if is_hex(line)), None)
+        return next((found for line in response.lines if (found := pdu_line(line))), None)
 
     def delete_index(self, index: int) -> None:
         self.transport.command(f"AT+CMGD={index}", timeout=10.0)
@@ -418,7 +460,7 @@ class ModemSession:
             elif name == "+CDS":
                 self._take_direct(event, lambda raw: _report(handler, self.name, raw))
             elif name == "+CUSD":
-                self._ussd_replies.put(_ussd_text(event.line))
+                self._ussd_replies.put(event.line)
             elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
                 self.needs_reinit = True  # the modem rebooted on its own: settings are gone
         except (ModemDisconnected, CommandTimeout):
@@ -508,13 +550,6 @@ def _report(handler: InboundHandler, modem: str, raw: str) -> bool:
     except Exception:
         log.exception("%s: status report handler failed", modem)
         return False
-
-
-def _ussd_text(line: str) -> str:
-    fields = parse_fields(payload_of(line))
-    text = fields[1] if len(fields) > 1 else ""
-    dcs = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 15
-    return decode_ucs2_hex(text) if dcs == 72 or (dcs & 0x0C) == 0x08 else text
 
 
 def normalise_iccid(value: str) -> str:

@@ -48,6 +48,7 @@ class ModemSettings:
     ref16: bool = False
     command_timeout: float = 5.0
     send_timeout: float = 60.0
+    prompt_timeout: float = 10.0  # AT+CMGS to the modem's "> "; longer on a slow or busy modem
     check_interval: float = 10.0  # how often registration and signal are read (and a hang shows)
     registration_timeout: float = 60.0
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
@@ -183,7 +184,8 @@ class ModemSupervisor:
             transport.open()
             self._set_state(ModemState.INITIALISING)
             session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
-                                   ref16=self.settings.ref16, send_timeout=self.settings.send_timeout)
+                                   ref16=self.settings.ref16, send_timeout=self.settings.send_timeout,
+                                   prompt_timeout=self.settings.prompt_timeout)
             try:
                 session.init()
             except SimError:

@@ -32,13 +32,17 @@ from modem.errors import (
     PromptTimeout,
     SubmitUncertain,
 )
-from modem.lines import Classified, LineKind, classify, is_hex, response_prefix
+from modem.lines import Classified, LineKind, classify, open_quote, pdu_line, response_prefix
 
 CTRL_Z = "\x1a"
 ESC = "\x1b"
+PROMPT_TIMEOUT = 10.0  # seconds from AT+CMGS to the modem's "> "
 _AUTO: Any = object()
-_CONTROL = {c: None for c in range(32) if c not in (9,)}  # strip C0 controls except TAB from lines
+# Whitespace and C0 controls (line noise, NULs of a booting modem) are trimmed from the ends of a
+# line only: inside one they are characters (GSM-7 bytes under AT+CSCS="GSM": @ is 0x00, £ 0x01).
+_EDGES = "".join(map(chr, range(33)))
 _LINE_ENDS = re.compile(r"[\r\n]+")
+MAX_CONTINUATION = 32  # lines of one unsolicited code split inside a quoted string
 
 traffic_log = logging.getLogger("gsmgw.serial")
 log = logging.getLogger("gsmgw.modem")
@@ -138,6 +142,7 @@ class AtTransport:
         self._state_lock = threading.Lock()
         self._pending: _Pending | None = None
         self._pdu_header: str | None = None
+        self._continued: list[str] | None = None  # an unsolicited line whose quoted text goes on
         self._buffer = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -154,6 +159,7 @@ class AtTransport:
         self._stopping.clear()
         self._buffer = ""
         self._pdu_header = None
+        self._continued = None
         self._decoder.reset()
         self._connected.set()
         self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader", daemon=True)
@@ -195,7 +201,7 @@ class AtTransport:
             return self._result(pending)
 
     def command_with_prompt(
-        self, command: str, payload: str, *, prompt_timeout: float = 10.0, timeout: float = 60.0,
+        self, command: str, payload: str, *, prompt_timeout: float = PROMPT_TIMEOUT, timeout: float = 60.0,
         meanwhile: Callable[[], None] | None = None, while_sending: Callable[[], None] | None = None,
     ) -> Response:
         """Send a command that answers `> `, then the payload and Ctrl-Z (AT+CMGS in PDU mode).
@@ -332,10 +338,12 @@ class AtTransport:
     def feed(self, text: str) -> None:
         """Split received text into lines and route each one (public for table tests)."""
         *lines, self._buffer = _LINE_ENDS.split(self._buffer + text)  # the last piece is unfinished
-        for line in lines:
-            line = line.translate(_CONTROL).strip()
+        for raw in lines:
+            if not raw or self._continued is not None and self._continue(raw):
+                continue
+            line = raw.strip(_EDGES)
             if line:
-                self._route(line)
+                self._route(line, raw)
         if self._buffer.strip() == ">":
             self._buffer = ""
             with self._state_lock:
@@ -343,13 +351,15 @@ class AtTransport:
             if pending is not None:
                 pending.prompt()
 
-    def _route(self, line: str) -> None:
+    def _route(self, line: str, raw: str | None = None) -> None:
+        """Route one trimmed line; `raw` is the line as received (the end of quoted text is kept)."""
         with self._state_lock:
             pending = self._pending
             header, self._pdu_header = self._pdu_header, None
         if header is not None:
-            if is_hex(line):
-                self._emit(Unsolicited(header, pdu=line))
+            pdu = pdu_line(line)
+            if pdu is not None:
+                self._emit(Unsolicited(header, pdu=pdu))
                 return
             self._emit(Unsolicited(header))  # the PDU line never came; keep the header anyway
         if pending is not None and line in pending.echoes:
@@ -363,6 +373,10 @@ class AtTransport:
                 self._pdu_header = line
             return
         if classified.kind is LineKind.UNSOLICITED:
+            if open_quote(line):
+                # `+CUSD: 1,"Menu @` and the menu's lines still to come
+                self._continued = [(raw or line).lstrip(_EDGES)]
+                return
             self._emit(Unsolicited(line))
             return
         if pending is None or pending.done:
@@ -372,6 +386,27 @@ class AtTransport:
             pending.lines.append(line)
         else:
             pending.finish(_error_for(pending.command, classified))
+
+    def _continue(self, raw: str) -> bool:
+        """Add the `raw` line (untrimmed: inside quotes every byte is a character) to the
+        unsolicited line whose quoted text it continues; False if it is not part of it (an echo, a
+        final result code, a known URC, or too many lines: the quote never closes)."""
+        parts = self._continued
+        assert parts is not None
+        line = raw.strip(_EDGES)
+        with self._state_lock:
+            pending = self._pending
+        echo = pending is not None and line in pending.echoes
+        if not echo and classify(line).kind is LineKind.RESPONSE and len(parts) < MAX_CONTINUATION:
+            parts.append(raw)
+            if open_quote("\n".join(parts)):
+                return True
+            consumed = True
+        else:
+            consumed = False
+        self._continued = None
+        self._emit(Unsolicited("\n".join(parts)))
+        return consumed
 
     def _emit(self, event: Unsolicited) -> None:
         log.debug("%s: unsolicited %r", self.name, event.line)

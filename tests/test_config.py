@@ -60,3 +60,13 @@ def test_webhooks_allowed_hosts_are_checked_at_load():
         from_dict({"webhooks": {"allowed_hosts": ["127.0.0.1", "http://x/"]}})
     with pytest.raises(ConfigError, match="webhooks.allowed_hosts must be a list"):
         from_dict({"webhooks": {"allowed_hosts": "127.0.0.1"}})
+
+
+def test_prompt_timeout_reaches_the_modem_settings():
+    """The wait for AT+CMGS's "> " is a setting (slow modems need longer), not a fixed 10 s."""
+    from gateway.daemon import modem_settings
+
+    config = from_dict({"modems": [{"name": "sim1", "port": "/dev/x", "prompt_timeout_s": 25}]})
+    assert config.modems[0].prompt_timeout_s == 25.0
+    assert modem_settings(config.modems[0]).prompt_timeout == 25.0
+    assert from_dict({"modems": [{"name": "sim1", "port": "/dev/x"}]}).modems[0].prompt_timeout_s == 10.0

@@ -2,7 +2,8 @@
 
 import pytest
 
-from modem.lines import LineKind, classify, decode_ucs2_hex, parse_fields, response_prefix
+from modem.lines import (LineKind, classify, decode_number, decode_ucs2_hex, open_quote, parse_fields,
+                         pdu_line, response_prefix)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,17 @@ from modem.lines import LineKind, classify, decode_ucs2_hex, parse_fields, respo
         ("+CSQ: 21,99", "+CSQ:", LineKind.RESPONSE, None),
         ("SIMCOM_Ltd", "+CGMI:", LineKind.RESPONSE, None),
         ("0791447758100650040C914477", None, LineKind.RESPONSE, None),
+        ("START", None, LineKind.UNSOLICITED, None),  # SIMCom's reboot marker: dispatched, not stray
+        # vendor URCs inside another command's answer are not its answer (_ask returned them)
+        ("^CSNR:-100,-9", "+CGMM:", LineKind.UNSOLICITED, None),
+        ("+CGEV: ME PDN ACT 1", "+CSQ:", LineKind.UNSOLICITED, None),
+        ("*RADIOPOWER: 1", "+CIMI:", LineKind.UNSOLICITED, None),
+        ("+ZEND", "+CGSN:", LineKind.UNSOLICITED, None),
+        ("+ZEND", None, LineKind.UNSOLICITED, None),
+        ("^CSNR:-100,-9", None, LineKind.UNSOLICITED, None),
+        ("+QNEWTHING: 3", "+CGMI:", LineKind.UNSOLICITED, None),  # one nobody listed yet
+        ("+GCAP: +CGSM", None, LineKind.RESPONSE, None),  # part of ATI's answer (no prefix expected)
+        ("+ICCID: 8944150000000000018", "+CCID:", LineKind.RESPONSE, None),  # SIMCom's AT+CCID
     ],
 )
 def test_classify(line, expecting, kind, code):
@@ -64,3 +76,31 @@ def test_decode_ucs2_hex():
     assert decode_ucs2_hex("004D0054005300200052005500530053") == "MTS RUSS"
     assert decode_ucs2_hex("Vodafone") == "Vodafone"
     assert decode_ucs2_hex("12345") == "12345"
+
+
+@pytest.mark.parametrize(
+    ("line", "pdu"),
+    [("07914477581006500404D0", "07914477581006500404D0"),
+     ("07914477581006500404D0,0", "07914477581006500404D0"),  # some phones append ",0" (Gammu strips it)
+     ("+CMGR: 0,,0", None), ("", None), ("OK", None)],
+)
+def test_pdu_line(line, pdu):
+    assert pdu_line(line) == pdu
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("447785016005", "447785016005"),  # 12 digits without + are hex too: not three CJK characters
+     ("4477850160051234", "4477850160051234"),  # 16 digits
+     ("+447785016005", "+447785016005"),
+     ("002B003400340037003700380035", "+447785"),  # UCS2 hex of a number
+     ("0030003100320033", "0123")],
+)
+def test_decode_number(text, number):
+    assert decode_number(text) == number
+
+
+def test_open_quote():
+    assert open_quote('+CUSD: 1,"Menu')
+    assert not open_quote('+CUSD: 1,"Menu\n1 Balance",15')
+    assert not open_quote("+CUSD: 4")

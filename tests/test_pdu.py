@@ -429,3 +429,37 @@ def test_we_decode_gammu_pdus(text: str, layout: str, concat: str, sms_class: in
     if len(decoded) > 1:
         refs = {m.concat.reference for m in decoded}
         assert len(refs) == 1 and [m.concat.seq for m in decoded] == list(range(1, len(decoded) + 1))
+
+
+@pytest.mark.parametrize(
+    "dcs,message_class",
+    [(0x00, None), (0x10, 0), (0x11, 1), (0x12, 2), (0x13, 3), (0x18, 0), (0xF0, 0), (0xF1, 1),
+     (0x50, 0), (0x08, None), (0xC0, None)],
+)
+def test_message_class_is_kept(dcs: int, message_class: int | None) -> None:
+    """A flash SMS (class 0) must stay recognisable after decoding: phones show it, not store it."""
+    msg = decode(_deliver_with(dcs, "02E834" if dcs & 0x0C != 0x08 else "0400680069"))
+    assert isinstance(msg, Deliver) and msg.message_class == message_class
+    assert msg.flash == (message_class == 0)
+
+
+@pytest.mark.parametrize("pid,replace_type", [(0x00, None), (0x41, 1), (0x47, 7), (0x48, None), (0x40, None)])
+def test_replace_type_pid_is_kept(pid: int, replace_type: int | None) -> None:
+    pdu = "00040C91447700091032" + f"{pid:02X}00" + "42501021000040" + "02E834"
+    msg = decode(pdu)
+    assert isinstance(msg, Deliver) and (msg.pid, msg.replace_type) == (pid, replace_type)
+
+
+@pytest.mark.parametrize("text", ["flash sale now", "Привет"])
+def test_flash_and_replace_deliver_agree_with_gammu(text: str) -> None:
+    ts = datetime(2024, 5, 1, 12, 0, tzinfo=PLUS1)
+    [pdu] = encode_deliver("+447700900123", text, ts, message_class=0, pid=0x41)
+    sms = gammu.DecodePDU(bytes.fromhex(pdu))
+    assert (sms["Class"], sms["ReplaceMessage"], sms["Text"]) == (0, 1, text)
+    msg = decode(pdu)
+    assert isinstance(msg, Deliver) and msg.flash and msg.replace_type == 1 and msg.text == text
+
+
+def test_bad_message_class_is_refused() -> None:
+    with pytest.raises(ValueError):
+        encode_deliver("+447700900123", "x", datetime(2024, 5, 1, tzinfo=UTC), message_class=4)

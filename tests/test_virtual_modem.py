@@ -200,6 +200,17 @@ def test_network_and_sim_queries(sim, hosts):
     assert host.at('AT+CSCS="UCS2";+COPS?') == '\r\n+COPS: 0,0,"005600690072007400750061006C002000540065006C"\r\n\r\nOK\r\n'
 
 
+def test_gsm_character_set_puts_septet_values_on_the_line(sim, hosts):
+    """Under AT+CSCS="GSM" a modem sends GSM-7 values, not ASCII: @ is NUL, £ 0x01, $ 0x02, è 0x04,
+    Δ 0x10, _ 0x11; IRA is plain ASCII."""
+    host = hosts()
+    sim.network.operator = "Tel@£$è Δ_"
+    assert host.at('AT+CSCS="GSM";+COPS?') == '\r\n+COPS: 0,0,"Tel\x00\x01\x02\x04 \x10\x11"\r\n\r\nOK\r\n'
+    host.at('AT+CSCA="+447785016005\x00",145')  # an SMSC given in GSM bytes is read in GSM bytes
+    smsc = "+447785016005@".encode("utf-16-be").hex().upper()
+    assert host.at('AT+CSCS="UCS2";+CSCA?') == f'\r\n+CSCA: "{smsc}",145\r\n\r\nOK\r\n'
+
+
 def test_registration_takes_time_after_boot(tmp_path):
     with run_simulator(1, directory=str(tmp_path), out=None, register_delay=0.4) as s:
         host = Host(s.ports["sim1"].path)
@@ -376,7 +387,7 @@ def test_ussd_plain_and_ucs2(sim, hosts):
     sim.ports["sim1"].modem.ussd_reply("Hi")
     host.at('AT+CSCS="UCS2"')
     host.at('AT+CUSD=1,"002A0031003000300023",15')
-    assert host.expect(r'\+CUSD: 0,"([0-9A-F]*)",72\r\n').group(1) == b"00480069"
+    assert host.expect(r'\+CUSD: 0,"([0-9A-F]*)",15\r\n').group(1) == b"00480069"  # GSM-7, shown in UCS2
 
 
 def test_huawei_noise_until_curc0(tmp_path):

@@ -373,18 +373,3 @@ class AtCommands:
         if self._no_network or self.cfun != 1:
             return Reply(["+CSQ: 99,99"])
         return Reply(["+CSQ: %d,%d" % self.profile.csq])
-
-    @handles("+CUSD")
-    def _at_cusd(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply(["+CUSD: (0,1,2)"])
-        if cmd.kind == READ:
-            return Reply(["+CUSD: 1"])
-        if cmd.kind != SET or not cmd.args or cmd.args[0] not in ("0", "1", "2"):
-            return Reply(final=self._bad())
-        if cmd.args[0] == "2" or len(cmd.args) < 2:
-            return Reply()
-        if not self.registered:
-            return Reply(final=self._cme(30))
-        text, dcs = self._text_out(self.ussd_text), 72 if self.cscs == "UCS2" else 15
-        return Reply(after=lambda: self._later(self.ussd_delay, lambda: self._urc([f'+CUSD: 0,"{text}",{dcs}'])))

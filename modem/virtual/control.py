@@ -26,7 +26,7 @@ from modem.virtual.server import VirtualModemPort
 
 # Commands forwarded to the VirtualModem, with the arguments they accept.
 MODEM_COMMANDS = {
-    "inject_sms": ("sender", "text", "mode", "split"),
+    "inject_sms": ("sender", "text", "mode", "split", "flash"),
     "set_latency": ("seconds",),
     "hang": ("seconds",),
     "cms_error": ("code", "times", "command"),
@@ -35,10 +35,12 @@ MODEM_COMMANDS = {
     "sim": ("state", "pin"),
     "urc_midresponse": ("line",),
     "split_lines": ("on",),
-    "ussd_reply": ("text",),
+    "ussd_reply": ("text", "status"),
     "storage_full": ("on",),
     "no_prompt": ("times",),
     "send_urc": ("line",),
+    "vendor_noise": ("interval", "seed"),
+    "pdu_trailing_zero": ("on",),
     "status": (),
 }
 PORT_COMMANDS = {"unplug": ("replug_after",), "replug": ("after",)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modem.errors import MalformedPdu
 from modem.pdu import Deliver, StatusReport, decode
 from modem.virtual.scheduler import Timer
 from modem.virtual.storage import REC_UNREAD, tpdu_length
@@ -25,6 +26,14 @@ class _AwaitingAck:
     lines: list[str]
     resends: int = 0
     timer: Timer | None = None
+
+
+def _flash(pdu: str) -> bool:
+    try:
+        message = decode(pdu)
+    except MalformedPdu:
+        return False
+    return isinstance(message, Deliver) and message.flash
 
 
 class NetworkDelivery:
@@ -99,7 +108,8 @@ class NetworkDelivery:
 
     def _incoming_deliver(self, pdu: str, mode: str = "auto") -> bool:
         mt = self.cnmi[1]
-        direct = mode == "cmt" or (mode == "auto" and mt == 2)
+        # class 0 (flash) is routed to the host, not stored, under mt=1 too (27.005 §3.4.1)
+        direct = mode == "cmt" or (mode == "auto" and (mt == 2 or mt == 1 and _flash(pdu)))
         if direct:
             if self.cmgf == 0:
                 lines = [self.profile.cmt_header.format(length=tpdu_length(pdu)), pdu]

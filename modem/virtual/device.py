@@ -10,7 +10,8 @@ port's reader thread never interleave inside the interpreter.
 `VirtualModem` holds the state and power; its four jobs are in their own modules:
 
     line.py          the byte line discipline (echo, command lines, "> " bodies, answers in order)
-    commands.py      the AT command handlers (+ sms_commands.py for SMS memory and sending)
+    commands.py      the AT command handlers (+ sms_commands.py for SMS memory and sending,
+                     ussd_service.py for AT+CUSD and the network's USSD answers)
     delivery.py      network delivery (registration, incoming SMS and status reports, their URCs)
     faults.py        the control API (fault injection, run-time switches)
 
@@ -21,8 +22,10 @@ Behaviour follows 3GPP TS 27.005/27.007 plus the per-model quirks in `profiles.p
 from __future__ import annotations
 
 import threading
+from random import Random
 from typing import Callable
 
+from modem.encoding import from_gsm_text, to_gsm_text
 from modem.virtual.commands import AtCommands
 from modem.virtual.delivery import NetworkDelivery, _AwaitingAck
 from modem.virtual.faults import ControlApi, _Fault
@@ -33,11 +36,12 @@ from modem.virtual.scheduler import Scheduler, Timer
 from modem.virtual.sms_commands import SmsCommands
 from modem.virtual.storage import Storage
 from modem.virtual.texts import from_ucs2_hex, luhn, ucs2_hex
+from modem.virtual.ussd_service import UssdService
 
 DEFAULT_USSD_REPLY = "Your balance is 5.00 GBP. RING 123 for offers"
 
 
-class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, ControlApi):
+class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, NetworkDelivery, ControlApi):
     """A GSM modem with a virtual SIM on a `VirtualNetwork`.
 
     Control methods (`inject_sms`, `hang`, `cms_error`, ...) are safe to call from any thread.
@@ -60,7 +64,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         register_delay: float = 0.2,
         cnma_timeout: float = 10.0,
         ussd_delay: float = 0.2,
-        ussd_reply: str = DEFAULT_USSD_REPLY,
+        ussd_reply: str | None = DEFAULT_USSD_REPLY,
         roaming: bool = False,
         line_gap: float = 0.05,
         chunk_delay: float = 0.003,
@@ -84,7 +88,10 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         self.register_delay = register_delay
         self.cnma_timeout = cnma_timeout
         self.ussd_delay = ussd_delay
-        self.ussd_text = ussd_reply
+        self.ussd_text = ussd_reply  # None: the network never answers
+        self.ussd_status = 0  # the <m> of the network's answer
+        self.ussd_open = False  # a USSD session the host has not closed (AT+CUSD=2)
+        self.ussd_requests: list[str] = []  # codes as the network got them
         self.roaming = roaming
         self.line_gap = line_gap
         self.chunk_delay = chunk_delay
@@ -107,6 +114,8 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         self._hung_until: float | None = None
         self._hung_forever = False
         self._mid_urcs: list[str] = []
+        self._pdu_trailing_zero = False
+        self._vendor_noise: Random | None = None
         self._split = False
         self._no_prompt = 0
         self._out_until = 0.0
@@ -123,6 +132,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         self.cmee = 0
         self.cmgf = 0
         self.cscs = "GSM"
+        self.cusd_n = 0
         self.csms = 0
         self.cnmi = list(self.profile.cnmi_default)
         self.creg_n = self.cgreg_n = self.cereg_n = 0
@@ -197,11 +207,16 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
 
     # -- text and state shared by the jobs ---------------------------------------------------------
     def _text_out(self, text: str) -> str:
-        """Text in the character set the host chose with AT+CSCS."""
-        return ucs2_hex(text) if self.cscs == "UCS2" else text
+        """Text in the character set the host chose with AT+CSCS: UCS2 as hex, GSM as one septet
+        value per byte (`@` is NUL, `£` 0x01), IRA as it is."""
+        if self.cscs == "UCS2":
+            return ucs2_hex(text)
+        return to_gsm_text(text) if self.cscs == "GSM" else text
 
     def _text_in(self, text: str) -> str:
-        return from_ucs2_hex(text) if self.cscs == "UCS2" else text
+        if self.cscs == "UCS2":
+            return from_ucs2_hex(text)
+        return from_gsm_text(text) if self.cscs == "GSM" else text
 
     @property
     def registered(self) -> bool:

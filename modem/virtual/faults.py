@@ -8,6 +8,7 @@ model the environment, not the modem's settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from random import Random
 from typing import Any
 
 from modem.virtual.line import Reply
@@ -24,13 +25,15 @@ class ControlApi:
     """Thread-safe control methods; each takes the modem's lock."""
 
     # -- incoming traffic and timing ---------------------------------------------------------------
-    def inject_sms(self, sender: str, text: str, mode: str = "auto", split: bool = False) -> list[str]:
+    def inject_sms(self, sender: str, text: str, mode: str = "auto", split: bool = False,
+                   flash: bool = False) -> list[str]:
         """An SMS from `sender` arrives. mode: "auto" follows AT+CNMI like a real modem, "cmti" forces
         store-and-notify, "cmt" forces direct delivery. split=True delivers the parts of a long text
-        in reverse order, 100 ms apart (networks do not keep order). Returns the PDUs."""
+        in reverse order, 100 ms apart (networks do not keep order). flash=True sends it as class 0,
+        which comes as +CMT under mt=1 too. Returns the PDUs."""
         if mode not in ("auto", "cmti", "cmt"):
             raise ValueError("mode must be 'auto', 'cmti' or 'cmt'")
-        pdus = self.network.deliver_pdus(sender, text)
+        pdus = self.network.deliver_pdus(sender, text, message_class=0 if flash else None)
         if split and len(pdus) > 1:
             for i, pdu in enumerate(reversed(pdus)):
                 self.sched.call_later(0.1 * i, lambda pdu=pdu: self.network_deliver([pdu], mode))
@@ -124,14 +127,48 @@ class ControlApi:
         with self._lock:
             self._mid_urcs.append(line)
 
+    def vendor_noise(self, interval: float = 0.5, seed: int | None = None) -> None:
+        """The profile's `vendor_urcs` (^CSNR, +CGEV, *RADIOPOWER, +ZEND...) at random moments, about
+        every `interval` seconds, about half of them inside the next answer that has information
+        lines; interval <= 0 stops them. Like line noise, it survives reboots."""
+        with self._lock:
+            rng = Random(seed) if interval > 0 and self.profile.vendor_urcs else None
+            self._vendor_noise = rng
+            if rng is not None:
+                self._vendor_tick(rng, float(interval))
+
+    def _vendor_tick(self, rng: Random, interval: float) -> None:
+        if self._vendor_noise is not rng:
+            return  # switched off or restarted meanwhile
+        line = rng.choice(self.profile.vendor_urcs)
+        if rng.random() < 0.5 and len(self._mid_urcs) < 2:
+            self._mid_urcs.append(line)
+        else:
+            self._urc([line])
+
+        def again() -> None:
+            with self._lock:
+                self._vendor_tick(rng, interval)
+
+        self.sched.call_later(rng.uniform(0.0, 2 * interval), again)
+
+    def pdu_trailing_zero(self, on: bool = True) -> None:
+        """PDU lines of +CMGR/+CMGL end with ",0", as some phones print them (Gammu strips it)."""
+        with self._lock:
+            self._pdu_trailing_zero = bool(on)
+
     def split_lines(self, on: bool = True) -> None:
         """Write output in 8-byte chunks a few ms apart, and lines ~50 ms apart."""
         with self._lock:
             self._split = bool(on)
 
-    def ussd_reply(self, text: str) -> None:
+    def ussd_reply(self, text: str | None, status: int = 0) -> None:
+        """What the network answers the next USSD codes: `text` with `+CUSD: <status>` (0 done, 1 a
+        menu that keeps the session open, 2 terminated, 4 not supported), or nothing (text None)."""
+        if status not in (0, 1, 2, 3, 4, 5):
+            raise ValueError("status must be 0..5")
         with self._lock:
-            self.ussd_text = text
+            self.ussd_text, self.ussd_status = text, int(status)
 
     def storage_full(self, on: bool = True) -> None:
         """All SMS memories report full: incoming messages wait in the network, CMGW -> CMS 322."""
@@ -154,4 +191,5 @@ class ControlApi:
                 "echo": self.echo, "cmee": self.cmee, "cmgf": self.cmgf, "cnmi": list(self.cnmi),
                 "stored": {n: s.used for n, s in self.storages.items()},
                 "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,
+                "ussd_open": self.ussd_open,
             }

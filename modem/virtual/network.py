@@ -177,10 +177,13 @@ class VirtualNetwork:
         pdus = self.deliver_pdus(sender, text, sent_at)
         self.scheduler.call_later(self.delivery_delay, lambda: target.network_deliver(pdus))
 
-    def deliver_pdus(self, sender: str, text: str, when: datetime | None = None) -> list[str]:
-        """SMS-DELIVER PDUs (with SMSC) for `text` from `sender`, concatenated when long."""
+    def deliver_pdus(self, sender: str, text: str, when: datetime | None = None, *,
+                     message_class: int | None = None) -> list[str]:
+        """SMS-DELIVER PDUs (with SMSC) for `text` from `sender`, concatenated when long;
+        `message_class` 0 is a flash SMS."""
         when = when or datetime.now(timezone.utc).replace(microsecond=0)
-        return encode_deliver(sender, text, when, concat_ref=new_concat_reference(), smsc=self.smsc)
+        return encode_deliver(sender, text, when, concat_ref=new_concat_reference(), smsc=self.smsc,
+                              message_class=message_class)
 
     def _report(self, sender: "VirtualModem", mr: int, recipient: str, status: int, sent_at: datetime) -> None:
         try:

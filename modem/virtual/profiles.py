@@ -44,6 +44,9 @@ class Profile:
     accepted: frozenset[str] = frozenset()
     first_index: int = 1  # SMS memory index of the first slot (Huawei counts from 0)
     usb: bool = False  # AT+CFUN=1,1 re-enumerates the USB device (the tty disappears for a moment)
+    ussd_coding: str = "text"  # how +CUSD texts go on the line: "text", "ucs2" or "packed" (ussd_service.py)
+    # Unsolicited lines no driver asks for, at random moments once `vendor_noise` is on (faults.py).
+    vendor_urcs: tuple[str, ...] = ("*RADIOPOWER: 1", "+ZEND")
 
 
 _COMMON_OK = frozenset(
@@ -70,6 +73,7 @@ SIM800 = Profile(
     cpms_test='+CPMS: ("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT")',
     capacity={"SM": 30, "ME": 50},
     storage_full_urc='+CIEV: "SMSFULL",1',
+    vendor_urcs=("+CGEV: NW DETACH", "+CGEV: ME PDN DEACT 1", "*RADIOPOWER: 1"),
     accepted=_COMMON_OK | {"+CSCLK", "+CIURC", "+CLTS", "+CSGS", "+CMGHEX"},
 )
 
@@ -95,6 +99,8 @@ E3131 = Profile(
     cops_act=",2",
     first_index=0,
     usb=True,
+    ussd_coding="packed",
+    vendor_urcs=("^CSNR:-100,-9", "+CGEV: ME PDN ACT 1", "^DSFLOWRPT:0000000E,00000000,00000000"),
     accepted=_COMMON_OK | {"^CURC", "^PORTSEL", "^USSDMODE", "^U2DIAG", "^SYSCFG", "^SYSCFGEX"},
 )
 
@@ -116,6 +122,8 @@ EC25 = Profile(
     storage_full_urc='+QIND: "smsfull","SM"',
     cops_act=",7",
     usb=True,
+    ussd_coding="ucs2",
+    vendor_urcs=("+CGEV: ME PDN ACT 1", "+CGEV: NW PDN DEACT 1", "+ZEND"),
     accepted=_COMMON_OK | {"+QURCCFG", "+QCFG", "+QINDCFG", "+QSCLK"},
 )
 

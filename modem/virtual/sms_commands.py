@@ -48,7 +48,8 @@ class SmsCommands:
     def _listing(self, index: int, stat: int, pdu: str, header: str) -> list[str]:
         """+CMGL/+CMGR lines for one stored message, in PDU or text mode."""
         if self.cmgf == 0:
-            return [f"{header}{stat},{self.profile.list_alpha},{tpdu_length(pdu)}", pdu]
+            suffix = ",0" if self._pdu_trailing_zero else ""
+            return [f"{header}{stat},{self.profile.list_alpha},{tpdu_length(pdu)}", pdu + suffix]
         status = STAT_TEXT[stat]
         try:
             msg = decode(pdu)
