@@ -168,3 +168,24 @@ def test_templates_and_sending_from_one(client, make_key, queue):
     assert call(client, "DELETE", f"/templates/{promo.json['id']}", admin).status_code == 204
     assert call(client, "GET", f"/templates/{promo.json['id']}", admin).status_code == 404
     assert call(client, "POST", "/templates", make_key("send"), {"name": "x", "body": "y"}).status_code == 403
+
+
+def test_a_marketing_template_cannot_be_sent_as_transactional(client, make_key, queue):
+    """Sending as transactional skips consent, the frequency cap and quiet hours: a request may not
+    downgrade a marketing template. A transactional template or a plain text stays transactional."""
+    admin = make_key("admin,read")
+    call(client, "POST", "/templates", admin, {"name": "promo", "kind": "marketing", "body": "20% off today"})
+    call(client, "POST", "/templates", admin, {"name": "receipt", "kind": "transactional", "body": "Paid, thanks"})
+    refused = call(client, "POST", "/messages", admin, {"to": TO, "template": "promo", "kind": "transactional"})
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    assert refused.json["errors"] == [{"field": "kind", "message": "template 'promo' is marketing: it cannot be "
+                                                                   "sent as transactional"}]
+    bulk = call(client, "POST", "/messages", admin, {"messages": [{"to": TO, "text": "Your code is 4711"},
+                                                                  {"to": OTHER, "template": "promo", "kind": "transactional"}]})
+    assert bulk.status_code == 422 and bulk.json["errors"][0]["field"] == "messages[1].kind"
+    with queue.sessions() as session:
+        assert session.scalars(select(Message)).all() == []  # nothing of either request was stored
+    sent = [call(client, "POST", "/messages", admin, body).json["id"] for body in (
+        {"to": TO, "template": "promo", "kind": "marketing"}, {"to": TO, "template": "receipt"},
+        {"to": TO, "template": "receipt", "kind": "marketing"}, {"to": TO, "text": "Your code is 4711"})]
+    assert [queue.get(i).kind for i in sent] == ["marketing", "transactional", "marketing", "transactional"]
