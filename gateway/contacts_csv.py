@@ -316,10 +316,12 @@ def _consent(session: Session, wanting: list[Record], ids: dict[str, int], exist
     events = []
     for record in wanting:
         contact_id = ids[record.number]
-        allowed, why = consent.import_may_opt_in(consent.derive(ledgers.get(contact_id, [])))
-        if not allowed:
-            if why != "already opted in":
-                notes[record.number] = why
+        state = consent.derive(ledgers.get(contact_id, []))
+        if state.marketing_allowed:
+            continue
+        rule = consent.opt_in_rule(state, ConsentSource.IMPORT)
+        if not rule.grant:  # a list sends no confirmation requests: staff or the API may ask them
+            notes[record.number] = f"not opted in: {rule.reason}"
             continue
         events.append({"contact_id": contact_id, "kind": ConsentKind.OPT_IN, "scope": ConsentScope.MARKETING,
                        "source": ConsentSource.IMPORT, "at": now, "detail": f"import: {record.proof}"})

@@ -5,7 +5,7 @@ this pipeline listens to it. Parts of a long SMS are joined (`reassembly.Reassem
 whose parts stop coming is stored with what arrived after `reassembly_timeout_s`. Each message is
 filed in the conversation of its sender and SIM; an unknown sender becomes a contact WITHOUT consent.
 A keyword (STOP, START, HELP, custom JOIN...) changes the consent ledger or a group in the same
-transaction, and its reply is queued as a transactional message pinned to the SIM it came in on, so
+transaction (YES only when it answers our confirmation request; otherwise it is a reply like any), and its reply is queued as a transactional message pinned to the SIM it came in on, so
 it goes through the normal queue and limits and comes from the number the customer wrote to.
 
 Every text here is untrusted: it is stored and compared, never interpreted. A part that was stored
@@ -219,6 +219,8 @@ class InboundPipeline:
     def _act(self, session: Session, contact: Contact, message: InboundMessage, sim: str, now: datetime,
              fresh: bool, replies: list[tuple[str, str, str, str]], events: list[tuple[Contact, ConsentEvent]]) -> None:
         rule = self.matcher.match(message.text)
+        if rule is not None and rule.action == keywords.CONFIRM and not self._awaited(session, contact, now):
+            rule = None  # "yes" to a booking reminder is a reply for the inbox, not a subscription
         if rule is None:
             text = self.settings.default_reply
             if text and fresh and not self._replied_recently(session, contact.number, now):
@@ -239,16 +241,22 @@ class InboundPipeline:
             ledger(ConsentKind.OPT_OUT)
         elif rule.action == keywords.OPT_OUT_ALL:
             ledger(ConsentKind.OPT_OUT, ConsentScope.ALL)
-        elif rule.action == keywords.OPT_IN:
+        elif rule.action in (keywords.OPT_IN, keywords.CONFIRM):
             ledger(ConsentKind.OPT_IN)
         elif rule.action == keywords.JOIN and rule.group:
             contacts.add_to_group(session, contact, rule.group, source=ConsentSource.KEYWORD, now=now)
             if not consent.state_of(session, contact.id).marketing_allowed:
                 ledger(ConsentKind.OPT_IN)  # texting JOIN from the handset is the opt-in itself
         language = contact.language or rule.language
-        text = keywords.reply_text(rule.action, language, self.default_language, override=rule.reply, group=rule.group)
+        action = keywords.OPT_IN if rule.action == keywords.CONFIRM else rule.action
+        text = keywords.reply_text(action, language, self.default_language, override=rule.reply, group=rule.group)
         if text and fresh:
             replies.append((contact.number, text, sim, REPLY_SOURCE))
+
+    def _awaited(self, session: Session, contact: Contact, now: datetime) -> bool:
+        """Whether a confirmation request of ours is open for this contact (see consent.derive)."""
+        within = timedelta(days=self.audience.settings.confirm_within_days)
+        return consent.state_of(session, contact.id).awaiting_confirmation(now, within)
 
     def _replied_recently(self, session: Session, number: str, now: datetime) -> bool:
         since = now - timedelta(hours=self.settings.default_reply_every_h)

@@ -189,3 +189,19 @@ def test_a_marketing_template_cannot_be_sent_as_transactional(client, make_key, 
         {"to": TO, "template": "promo", "kind": "marketing"}, {"to": TO, "template": "receipt"},
         {"to": TO, "template": "receipt", "kind": "marketing"}, {"to": TO, "text": "Your code is 4711"})]
     assert [queue.get(i).kind for i in sent] == ["marketing", "transactional", "marketing", "transactional"]
+
+
+def test_an_opt_in_after_the_customers_stop_only_asks_and_says_so(client, make_key, web_context, queue):
+    key = make_key("send,read")
+    assert call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "web_form"}).status_code == 201
+    with web_context.sessions.begin() as session:
+        part = InboundPart(modem="sim1", sender=TO, text="STOP", received_at=web_context.clock.now(), raw_pdu="00")
+        session.add(part)
+    web_context.inbound(part)
+    again = call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "staff", "detail": "at the till"})
+    assert again.status_code == 202, again.json
+    assert again.json["consent"] == "requested" and again.json["event"]["kind"] == "opt_in_requested"
+    assert "opted out (keyword)" in again.json["detail"] and again.json["contact"]["consent"] == "opted_out"
+    confirmation = queue.get(again.json["confirmation_message_id"])
+    assert "Reply YES" in confirmation.text and confirmation.to_number == TO
+    assert call(client, "GET", f"/consent?number={TO}", key).json["consent"] == "opted_out"  # nothing restored
