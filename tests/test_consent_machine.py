@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import select
 
-from gateway import apikeys, db
+from gateway import apikeys, consent, db
 from gateway.audience_models import ConsentEvent, ConsentKind, ConsentSource, Contact
 from gateway.clock import FakeClock
 from gateway.config import Config, ConsentSection
@@ -227,6 +227,15 @@ class ConsentMachine(RuleBasedStateMachine):
                     after = ledger[outs[-1] + 1:]
                     assert any(e.kind == ConsentKind.OPT_IN and e.source == ConsentSource.KEYWORD
                                and e.inbound_message_id is not None for e in after), (number, ledger)
+
+    @invariant()
+    def the_ledger_says_what_the_model_says(self) -> None:
+        """Consent changes exactly when the rules say (a YES to nothing or a shop's opt-in after a STOP
+        changes nothing), seen at once rather than only when a marketing message happens to go."""
+        with self.queue.sessions() as session:
+            for number in NUMBERS:
+                contact_id = session.scalar(select(Contact.id).where(Contact.number == number))
+                assert consent.state_of(session, contact_id).marketing_allowed is self.opted_in[number], number
 
     @invariant()
     def no_marketing_template_went_as_transactional(self) -> None:

@@ -276,3 +276,37 @@ def test_after_the_customers_stop_an_opt_in_by_anyone_else_only_asks(rig, source
         assert consent.state_of(session, contact_id).status == "opted_out"
     rig.receive(CUSTOMER, "yes")
     assert rig.ledger(CUSTOMER)[-2:] == [("opt_in_requested", "marketing", source), ("opt_in", "marketing", "keyword")]
+
+
+def refuse_consent_writes(rig, refused: bool) -> None:
+    """Make the database itself refuse (or accept again) every new consent entry, as a locked or
+    failing database would while a STOP is applied."""
+    with rig.queue.sessions.begin() as session:
+        conn = session.connection()
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_consent")
+        if refused:
+            conn.exec_driver_sql("CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_events "
+                                 "BEGIN SELECT RAISE(ABORT, 'database is locked'); END")
+
+
+def test_a_stop_that_fails_to_apply_is_retried_until_it_commits(rig):
+    """The part stays unprocessed until the opt-out and its reply commit, and is taken again soon
+    (with backoff), not only at the next start; a long message waiting for its last part meanwhile
+    is still joined once."""
+    from gateway.inbound import RETRY_FIRST_S
+
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+    rig.receive(CUSTOMER, "Hello ", concat=(9, 2, 1))  # waits for its second part
+    refuse_consent_writes(rig, True)
+    rig.receive(CUSTOMER, "STOP")
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form")] and messages(rig) == []
+    rig.clock.advance(RETRY_FIRST_S)  # the first retry fails too: the next one comes twice as late
+    wait_until(lambda: rig.pipeline._retry_delay == 2 * RETRY_FIRST_S, 5, "the failed first retry")
+    refuse_consent_writes(rig, False)
+    rig.clock.advance(2 * RETRY_FIRST_S)
+    wait_until(lambda: len(rig.ledger(CUSTOMER)) == 2, 5, "the retried STOP")
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword")
+    assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # once, answered once
+    rig.receive(CUSTOMER, "there", concat=(9, 2, 2))
+    assert [m.text for m in messages(rig)] == ["STOP", "Hello there"]
+    assert rig.pipeline.recover() == 0
