@@ -205,3 +205,15 @@ def test_an_opt_in_after_the_customers_stop_only_asks_and_says_so(client, make_k
     confirmation = queue.get(again.json["confirmation_message_id"])
     assert "Reply YES" in confirmation.text and confirmation.to_number == TO
     assert call(client, "GET", f"/consent?number={TO}", key).json["consent"] == "opted_out"  # nothing restored
+
+
+def test_a_guessed_timezone_shows_as_one_until_it_is_stated(client, make_key):
+    key = make_key("send,read")
+    made = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"}).json
+    assert (made["timezone"], made["timezone_guessed"]) == ("Europe/Moscow", True)
+    stated = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": "Asia/Yekaterinburg"}).json
+    assert (stated["timezone"], stated["timezone_guessed"]) == ("Asia/Yekaterinburg", False)
+    again = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": None}).json
+    assert (again["timezone"], again["timezone_guessed"]) == ("Europe/Moscow", True)
+    pinned = call(client, "POST", "/contacts", key, {"number": "+74951234567"}).json
+    assert (pinned["timezone"], pinned["timezone_guessed"]) == ("Europe/Moscow", False)
