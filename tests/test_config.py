@@ -26,6 +26,7 @@ def test_defaults_and_override(tmp_path):
         ({"modems": [{"name": "a", "port": "p"}, {"name": "a", "port": "q"}]}, "used twice"),
         ({"modems": [{"name": "a", "port": "p", "limits": {"per_hour": -1}}]}, "must not be negative"),
         ({"web": "8080"}, "[web] must be a table"),
+        ({"consent": {"confirm_within_days": 0}}, "consent.confirm_within_days must be more than 0"),
     ],
 )
 def test_errors_name_the_key(data, message):
@@ -50,3 +51,8 @@ def test_environment_overrides(tmp_path, monkeypatch):
     monkeypatch.setenv("GSMGW_CONFIG", str(path))
     monkeypatch.setenv("GSMGW_DATABASE_URL", "postgresql+psycopg://gw@db/gsmgw")
     assert load().database_url == "postgresql+psycopg://gw@db/gsmgw"
+
+
+def test_the_confirmation_window_defaults_to_a_week_and_can_be_set():
+    assert from_dict({}).consent.confirm_within_days == 7.0
+    assert from_dict({"consent": {"confirm_within_days": 2}}).consent.confirm_within_days == 2.0
