@@ -1,10 +1,10 @@
 """Opt-in and opt-out as the rest of the gateway asks for them (CLI, API, console, keywords).
 
 One place appends to the consent ledger and runs the `consent_hooks` in the same transaction
-(webhooks: the contact.opted_in / contact.opted_out event commits with the entry). Double opt-in:
-when configured, an opt-in from a form, the API or staff only records a request and queues "Reply
-YES to confirm" in that transaction; the customer's YES (a keyword, see gateway.inbound) is what
-grants consent.
+(webhooks: the contact.opted_in / contact.opted_out event commits with the entry). An opt-in from a form,
+the API or staff only records a request and queues "Reply YES to confirm" in that transaction when
+double opt-in is configured, and always after the customer opted out (`consent.opt_in_rule`); the
+customer's YES to that request (a keyword, see gateway.inbound) is what grants consent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import consent, contacts, keywords
-from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, Contact
 from gateway.clock import Clock
 from gateway.config import ConsentSection
 from gateway.hooks import After, run_after_commit, run_in_transaction
@@ -30,7 +30,12 @@ ConsentHook = Callable[[Connection, Contact, ConsentEvent], After | None]
 class Outcome:
     contact: Contact
     event: ConsentEvent
-    confirmation_id: int | None = None  # the "Reply YES" message, for double opt-in
+    confirmation_id: int | None = None  # the "Reply YES" message, when the opt-in only asked
+    reason: str = ""  # why it only asked (double opt-in, or the customer's own opt-out)
+
+    @property
+    def requested(self) -> bool:
+        return self.event.kind == ConsentKind.REQUESTED
 
 
 class Audience:
@@ -57,13 +62,16 @@ class Audience:
         return Outcome(contact, event)
 
     def opt_in(self, number: str, *, source: str, detail: str | None = None) -> Outcome:
-        """Record an opt-in, or with double opt-in a request plus the "Reply YES" message."""
+        """Record an opt-in, or only a request plus the "Reply YES" message where `consent.opt_in_rule`
+        says so (double opt-in; anyone but the customer after the customer's opt-out)."""
         e164, _ = contacts.parse_number(number, self.default_region)
         now = self.clock.now()
-        ask = self.settings.double_opt_in and source != ConsentSource.KEYWORD
         confirmation = None
         with self.sessions.begin() as session:
             contact, _ = contacts.find_or_create(session, e164, now=now, source=source)
+            rule = consent.opt_in_rule(consent.state_of(session, contact.id), source,
+                                       double_opt_in=self.settings.double_opt_in)
+            ask = not rule.grant
             kind = ConsentKind.REQUESTED if ask else ConsentKind.OPT_IN
             event = consent.record(session, contact, kind, source=source, at=now, detail=detail)
             afters = self.recorded(session, contact, event)
@@ -75,7 +83,7 @@ class Audience:
                 confirmation = message.id
                 afters.append(queued)
         run_after_commit(afters)
-        return Outcome(contact, event, confirmation)
+        return Outcome(contact, event, confirmation, rule.reason)
 
     def recorded(self, session: Session, contact: Contact, event: ConsentEvent) -> list[After]:
         """Run the consent hooks for an entry just appended, in its transaction; what they leave for

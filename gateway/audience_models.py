@@ -56,6 +56,7 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(16))  # BCP 47 primary tag: "en", "ru"
     timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; derived from the number when unknown
+    timezone_guessed: Mapped[bool] = mapped_column(Boolean, default=False)  # the country's main zone, not stated
     birthday: Mapped[date | None] = mapped_column(Date)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # custom fields
     flag: Mapped[str | None] = mapped_column(String(16))  # "invalid" | "unreachable": kept off audiences

@@ -399,8 +399,8 @@ def _consent(args: argparse.Namespace) -> int:
         engine.dispose()
     event = outcome.event
     print(f"{outcome.contact.number}: {event.kind} ({event.scope}, {event.source}) recorded at {event.at.isoformat()}")
-    if outcome.confirmation_id is not None:
-        print(f"double opt-in: confirmation request queued as message {outcome.confirmation_id}; "
+    if outcome.requested:
+        print(f"not opted in: {outcome.reason}; confirmation request queued as message {outcome.confirmation_id}, "
               "consent starts when they reply YES")
     return 0
 

@@ -119,6 +119,7 @@ class ConsentSection:
     transactional_honour_stop: bool = False
     transactional_honour_stopall: bool = True
     double_opt_in: bool = False
+    confirm_within_days: float = 7.0  # a YES confirms a request this recent; later it is an ordinary reply
     default_language: str = "en"
 
 
@@ -239,6 +240,8 @@ def _check_consent(section: ConsentSection, source: str) -> None:
             parse_hhmm(getattr(section, key))
         except ValueError as exc:
             raise ConfigError(f"{source}: consent.{key}: {exc}") from None
+    if section.confirm_within_days <= 0:
+        raise ConfigError(f"{source}: consent.confirm_within_days must be more than 0")
     if section.frequency_cap and section.frequency_days <= 0:
         raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
 

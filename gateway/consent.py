@@ -8,8 +8,8 @@ nothing. A STOP only ever adds an event, so the history of who agreed, when and 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,11 @@ class ConsentState:
     status: str
     since: datetime | None = None
     source: str | None = None
+    requested_at: datetime | None = None  # a confirmation request newer than the newest decision
+
+    def awaiting_confirmation(self, now: datetime, within: timedelta) -> bool:
+        """A YES now answers our request: one was sent within `within` and nothing was decided since."""
+        return self.requested_at is not None and now - self.requested_at <= within
 
     @property
     def marketing_allowed(self) -> bool:
@@ -64,19 +69,34 @@ def derive(events: Iterable[EventView]) -> ConsentState:
         elif event.kind == ConsentKind.OPT_OUT:
             status = "opted_out_all" if event.scope == ConsentScope.ALL else "opted_out"
             state = ConsentState(status, event.at, event.source)
-        elif event.kind == ConsentKind.REQUESTED and state.status in ("none", "pending"):
-            state = ConsentState("pending", event.at, event.source)
+        elif event.kind == ConsentKind.REQUESTED:
+            if state.status in ("none", "pending"):
+                state = ConsentState("pending", event.at, event.source, requested_at=event.at)
+            else:
+                state = replace(state, requested_at=event.at)
     return state
 
 
-def import_may_opt_in(state: ConsentState) -> tuple[bool, str]:
-    """An imported list never overrides a customer's own opt-out (old lists resurface)."""
+@dataclass(frozen=True)
+class OptInRule:
+    """What an opt-in from somewhere may do: grant consent, or only ask the customer to confirm."""
+
+    grant: bool
+    reason: str = ""  # why it only asks
+
+
+def opt_in_rule(state: ConsentState, source: str, *, double_opt_in: bool = False) -> OptInRule:
+    """After an opt-out, only the customer can opt back in: an opt-in from anyone else (API, CLI,
+    console, import) asks them to confirm and restores nothing until they do."""
+    if source == ConsentSource.KEYWORD:
+        return OptInRule(True)  # the customer's own START or YES
     if state.opted_out:
-        return False, f"not opted in: the contact opted out ({state.source}) on {state.since:%Y-%m-%d}" \
-            if state.since else "not opted in: the contact opted out"
-    if state.marketing_allowed:
-        return False, "already opted in"
-    return True, ""
+        when = f" on {state.since:%Y-%m-%d}" if state.since else ""
+        return OptInRule(False, f"the contact opted out ({state.source}){when}: only their own START or YES "
+                                "to a confirmation request opts them in again")
+    if double_opt_in:
+        return OptInRule(False, "double opt-in: consent starts when they reply YES")
+    return OptInRule(True)
 
 
 # ---- ledger access ----------------------------------------------------------------------------

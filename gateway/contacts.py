@@ -2,11 +2,15 @@
 
 Numbers are normalised with phonenumbers (so '07700 900123' and '+44 7700 900123' are one contact);
 the timezone comes from the number when nobody said otherwise, so quiet hours follow the customer.
+Where the numbering plan spans several zones (mobiles of Russia, Australia, Spain...) the country's
+most populous zone is taken and recorded as a guess (`Contact.timezone_guessed`), so whoever looks
+at the contact sees it and can state the right one.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
@@ -25,21 +29,46 @@ log = logging.getLogger("gsmgw.contacts")
 UNREACHABLE_AFTER = 3  # consecutive failed messages before a number is flagged unreachable
 
 
-def parse_number(raw: str, default_region: str) -> tuple[str, str | None]:
-    """(E.164, IANA timezone or None). Raises InvalidNumber (a ValueError) saying what is wrong."""
+# The zone most of a country's people live in, for countries of several zones whose numbers
+# (mostly mobiles) phonenumbers cannot pin to one.
+MOST_POPULOUS = {
+    "AR": "America/Argentina/Buenos_Aires", "AU": "Australia/Sydney", "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto", "CD": "Africa/Kinshasa", "CL": "America/Santiago", "EC": "America/Guayaquil",
+    "ES": "Europe/Madrid", "FM": "Pacific/Chuuk", "ID": "Asia/Jakarta", "KI": "Pacific/Tarawa",
+    "KZ": "Asia/Almaty", "MN": "Asia/Ulaanbaatar", "MX": "America/Mexico_City", "NZ": "Pacific/Auckland",
+    "PF": "Pacific/Tahiti", "PG": "Pacific/Port_Moresby", "PT": "Europe/Lisbon", "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv", "US": "America/New_York",
+}
+
+
+@dataclass(frozen=True)
+class NumberZone:
+    """The timezone a number suggests: `name` None when nothing is known (the gateway's is used)."""
+
+    name: str | None
+    guessed: bool = False  # the country's most populous zone, not one the number pins
+
+
+def parse_number(raw: str, default_region: str) -> tuple[str, NumberZone]:
+    """(E.164, its zone). Raises InvalidNumber (a ValueError) saying what is wrong."""
     number = normalise(raw, default_region)
     return number, timezone_for(number)
 
 
-def timezone_for(number: str) -> str | None:
-    """The number's timezone when the numbering plan pins it to one (not for mobiles of big countries)."""
+def timezone_for(number: str) -> NumberZone:
+    """The number's own zone when the numbering plan pins it to one; otherwise the country's most
+    populous zone among the plan's candidates, as a guess; nothing if not even the country is known."""
     try:
-        zones = number_timezones.time_zones_for_number(phonenumbers.parse(number, None))
+        parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return None
-    if len(zones) == 1 and zones[0] != number_timezones.UNKNOWN_TIMEZONE:
-        return zones[0]
-    return None
+        return NumberZone(None)
+    zones = [z for z in number_timezones.time_zones_for_number(parsed) if z != number_timezones.UNKNOWN_TIMEZONE]
+    if len(zones) == 1:
+        return NumberZone(zones[0])
+    populous = MOST_POPULOUS.get(phonenumbers.region_code_for_number(parsed) or "")
+    if populous is not None and (not zones or populous in zones):
+        return NumberZone(populous, guessed=True)
+    return NumberZone(zones[0], guessed=True) if zones else NumberZone(None)
 
 
 def find(session: Session, number: str) -> Contact | None:
@@ -51,7 +80,8 @@ def find_or_create(session: Session, number: str, *, now: datetime, source: str)
     contact = find(session, number)
     if contact is not None:
         return contact, False
-    contact = Contact(number=number, timezone=timezone_for(number), fields={}, source=source,
+    zone = timezone_for(number)
+    contact = Contact(number=number, timezone=zone.name, timezone_guessed=zone.guessed, fields={}, source=source,
                       created_at=now, updated_at=now)
     try:
         with session.begin_nested():

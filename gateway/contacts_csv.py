@@ -231,9 +231,8 @@ def _import_chunk(session: Session, chunk: list[Record], now: datetime, source: 
     new = [r for r in chunk if r.number not in existing]
     ids: dict[str, int] = {c.number: c.id for c in existing.values()}
     if new:
-        rows = [dict(number=r.number, name=r.name, language=r.language,
-                     timezone=r.timezone or contacts.timezone_for(r.number), birthday=r.birthday,
-                     fields=dict(r.fields), source=source, created_at=now, updated_at=now) for r in new]
+        rows = [dict(number=r.number, name=r.name, language=r.language, birthday=r.birthday,
+                     **_zone(r), fields=dict(r.fields), source=source, created_at=now, updated_at=now) for r in new]
         session.execute(insert(Contact), rows)  # executemany: far faster than RETURNING per row
         ids.update((number, contact_id) for number, contact_id in session.execute(
             select(Contact.number, Contact.id).where(Contact.number.in_([r.number for r in new]))))
@@ -256,6 +255,14 @@ def _import_chunk(session: Session, chunk: list[Record], now: datetime, source: 
     return results
 
 
+def _zone(record: Record) -> dict[str, Any]:
+    """The stated timezone, else the number's (perhaps a guess)."""
+    if record.timezone:
+        return {"timezone": record.timezone, "timezone_guessed": False}
+    zone = contacts.timezone_for(record.number)
+    return {"timezone": zone.name, "timezone_guessed": zone.guessed}
+
+
 def _update(contact: Contact, record: Record, now: datetime) -> bool:
     changed = False
     for name in ("name", "language", "timezone", "birthday"):
@@ -263,6 +270,9 @@ def _update(contact: Contact, record: Record, now: datetime) -> bool:
         if value is not None and getattr(contact, name) != value:
             setattr(contact, name, value)
             changed = True
+    if record.timezone is not None and contact.timezone_guessed:
+        contact.timezone_guessed = False  # stated now, even if it is the zone we guessed
+        changed = True
     merged = {**(contact.fields or {}), **record.fields}
     if merged != (contact.fields or {}):
         contact.fields = merged
@@ -316,10 +326,12 @@ def _consent(session: Session, wanting: list[Record], ids: dict[str, int], exist
     events = []
     for record in wanting:
         contact_id = ids[record.number]
-        allowed, why = consent.import_may_opt_in(consent.derive(ledgers.get(contact_id, [])))
-        if not allowed:
-            if why != "already opted in":
-                notes[record.number] = why
+        state = consent.derive(ledgers.get(contact_id, []))
+        if state.marketing_allowed:
+            continue
+        rule = consent.opt_in_rule(state, ConsentSource.IMPORT)
+        if not rule.grant:  # a list sends no confirmation requests: staff or the API may ask them
+            notes[record.number] = f"not opted in: {rule.reason}"
             continue
         events.append({"contact_id": contact_id, "kind": ConsentKind.OPT_IN, "scope": ConsentScope.MARKETING,
                        "source": ConsentSource.IMPORT, "at": now, "detail": f"import: {record.proof}"})
@@ -347,7 +359,8 @@ def export(sessions: sessionmaker[Session], out: IO[str]) -> int:
         count = 0
         for contact in session.scalars(select(Contact).order_by(Contact.id).execution_options(yield_per=2000)):
             fields = contact.fields or {}
-            writer.writerow([contact.number, _safe(contact.name or ""), contact.language or "", contact.timezone or "",
+            stated_zone = "" if contact.timezone_guessed else contact.timezone or ""  # a guess must not come back as stated
+            writer.writerow([contact.number, _safe(contact.name or ""), contact.language or "", stated_zone,
                              contact.birthday.isoformat() if contact.birthday else "",
                              ";".join(sorted(tags.get(contact.id, []))), ";".join(sorted(groups.get(contact.id, []))),
                              states.get(contact.id, "none"), contact.flag or "",

@@ -5,11 +5,13 @@ this pipeline listens to it. Parts of a long SMS are joined (`reassembly.Reassem
 whose parts stop coming is stored with what arrived after `reassembly_timeout_s`. Each message is
 filed in the conversation of its sender and SIM; an unknown sender becomes a contact WITHOUT consent.
 A keyword (STOP, START, HELP, custom JOIN...) changes the consent ledger or a group in the same
-transaction, and its reply is queued as a transactional message pinned to the SIM it came in on, so
+transaction (YES only when it answers our confirmation request; otherwise it is a reply like any), and its reply is queued as a transactional message pinned to the SIM it came in on, so
 it goes through the normal queue and limits and comes from the number the customer wrote to.
 
 Every text here is untrusted: it is stored and compared, never interpreted. A part that was stored
-but not yet made into a message (a crash in between) is picked up again by `recover()` at start.
+but not yet made into a message (a crash in between) is picked up again by `recover()` at start;
+one whose processing failed (a locked database while applying a STOP) stays unprocessed, since its
+consequences commit with the message or not at all, and is taken again with backoff until it goes.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ REPLY_SOURCE = "keyword"
 DEFAULT_REPLY_SOURCE = "autoreply"
 STALE_AFTER = timedelta(hours=1)  # a message recovered later than this gets its effects, not a reply
 REPLY_EXPIRES_S = 24 * 3600  # pinned to one SIM: if it stays down a day, a late answer only confuses
+RETRY_FIRST_S = 1.0  # after a failure, unprocessed parts are taken again this soon...
+RETRY_MAX_S = 60.0  # ...then twice as late each time it fails again, up to this
 # runs in the transaction that stored the message; may return an action for after the commit
 ReceivedHook = Callable[[Connection, InboundMessage], After | None]
 
@@ -69,6 +73,8 @@ class InboundPipeline:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry_at: float | None = None  # when to take the unprocessed parts again (after a failure)
+        self._retry_delay = RETRY_FIRST_S
 
     # ---- life ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,11 +114,34 @@ class InboundPipeline:
     # ---- in -----------------------------------------------------------------------------------
     def __call__(self, part: InboundPart) -> None:
         """The `StoringInbound.received` listener: the part is stored already, so a failure here
-        loses nothing (recover() takes it again at the next start)."""
+        loses nothing: it stays unprocessed and is taken again soon (see `_retry`)."""
         try:
             self._take(part, self.clock.time())
         except Exception:
-            log.exception("inbound part %s could not be processed", part.id)
+            log.exception("inbound part %s could not be processed; taken again in %g s", part.id, self._retry_delay)
+            self._failed()
+
+    def _failed(self) -> None:
+        """Take the unprocessed parts again after the current delay (the timer thread does)."""
+        with self._lock:
+            if self._retry_at is None:
+                self._retry_at = self.clock.time() + self._retry_delay
+        self._wake.set()
+
+    def _retry(self) -> None:
+        """Take every unprocessed part again; on failure, again later (twice as late, up to a minute)."""
+        with self._lock:
+            self._retry_at = None
+        try:
+            self.recover()
+        except Exception:
+            with self._lock:
+                self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
+            log.exception("unprocessed inbound parts still fail; taken again in %g s", self._retry_delay)
+            self._failed()
+        else:
+            with self._lock:
+                self._retry_delay = RETRY_FIRST_S
 
     def _take(self, part: InboundPart, now: float) -> InboundMessage | None:
         total, seq, ref = part.concat_total, part.concat_seq, part.concat_ref
@@ -135,18 +164,25 @@ class InboundPipeline:
             try:
                 self._store(group)
             except Exception:
-                log.exception("incomplete inbound message %s could not be stored", group.key)
+                log.exception("incomplete inbound message %s could not be stored; taken again", group.key)
+                self._failed()
         return len(groups)
 
     def _timer(self) -> None:
         while not self._stop.is_set():
             with self._lock:
-                deadline = self.reassembler.next_deadline()
-            wait = 60.0 if deadline is None else max(0.0, deadline - self.clock.time()) + 0.001
-            self.clock.wait(self._wake, min(wait, 60.0))
+                deadlines = [d for d in (self.reassembler.next_deadline(), self._retry_at) if d is not None]
+            wait = 60.0 if not deadlines else min(deadlines) - self.clock.time()
+            if wait > 0:  # a deadline passed while the last round ran: no waiting for it
+                self.clock.wait(self._wake, min(wait, 60.0))
             self._wake.clear()
-            if not self._stop.is_set():
-                self.flush_expired()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                retry_due = self._retry_at is not None and self._retry_at <= self.clock.time()
+            if retry_due:
+                self._retry()
+            self.flush_expired()
 
     # ---- storing and acting -------------------------------------------------------------------
     def _store(self, assembled: Assembled) -> InboundMessage | None:
@@ -219,6 +255,8 @@ class InboundPipeline:
     def _act(self, session: Session, contact: Contact, message: InboundMessage, sim: str, now: datetime,
              fresh: bool, replies: list[tuple[str, str, str, str]], events: list[tuple[Contact, ConsentEvent]]) -> None:
         rule = self.matcher.match(message.text)
+        if rule is not None and rule.action == keywords.CONFIRM and not self._awaited(session, contact, now):
+            rule = None  # "yes" to a booking reminder is a reply for the inbox, not a subscription
         if rule is None:
             text = self.settings.default_reply
             if text and fresh and not self._replied_recently(session, contact.number, now):
@@ -239,16 +277,22 @@ class InboundPipeline:
             ledger(ConsentKind.OPT_OUT)
         elif rule.action == keywords.OPT_OUT_ALL:
             ledger(ConsentKind.OPT_OUT, ConsentScope.ALL)
-        elif rule.action == keywords.OPT_IN:
+        elif rule.action in (keywords.OPT_IN, keywords.CONFIRM):
             ledger(ConsentKind.OPT_IN)
         elif rule.action == keywords.JOIN and rule.group:
             contacts.add_to_group(session, contact, rule.group, source=ConsentSource.KEYWORD, now=now)
             if not consent.state_of(session, contact.id).marketing_allowed:
                 ledger(ConsentKind.OPT_IN)  # texting JOIN from the handset is the opt-in itself
         language = contact.language or rule.language
-        text = keywords.reply_text(rule.action, language, self.default_language, override=rule.reply, group=rule.group)
+        action = keywords.OPT_IN if rule.action == keywords.CONFIRM else rule.action
+        text = keywords.reply_text(action, language, self.default_language, override=rule.reply, group=rule.group)
         if text and fresh:
             replies.append((contact.number, text, sim, REPLY_SOURCE))
+
+    def _awaited(self, session: Session, contact: Contact, now: datetime) -> bool:
+        """Whether a confirmation request of ours is open for this contact (see consent.derive)."""
+        within = timedelta(days=self.audience.settings.confirm_within_days)
+        return consent.state_of(session, contact.id).awaiting_confirmation(now, within)
 
     def _replied_recently(self, session: Session, number: str, now: datetime) -> bool:
         since = now - timedelta(hours=self.settings.default_reply_every_h)

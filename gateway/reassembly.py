@@ -1,6 +1,6 @@
 """Multipart reassembly (pure): parts in any order, duplicates ignored, a deadline for missing ones.
 
-Parts are grouped by (modem, sender, concatenation reference, total): the reference alone is only
+The same stored part given twice is held once. Parts are grouped by (modem, sender, concatenation reference, total): the reference alone is only
 8 or 16 bits and every phone picks its own. A group whose parts stop coming is given up after
 `timeout` seconds and handed out with what arrived, so nothing received is ever held back for good.
 """
@@ -66,6 +66,8 @@ class Reassembler:
             # a part that can't belong (seq 0 or past the total): deliver it alone rather than lose it
             return Assembled(key, (Piece(piece.part_id, 1, piece.text),), complete=False)
         group = self._groups.setdefault(key, _Group(deadline=now + self.timeout))
+        if piece.part_id in group.duplicates or group.pieces.get(piece.seq) == piece:
+            return None  # the same stored part again (taken again after a failure): already here
         if piece.seq in group.pieces:
             group.duplicates.append(piece.part_id)
             return None

@@ -40,7 +40,10 @@ def rules_from(section: ConsentSection) -> Rules:
     )
 
 
-_CONTACT_OF = Prepared(select(Contact.id, Contact.timezone).where(Contact.number == bindparam("number")))
+_CONTACT_OF = Prepared(select(Contact.id, Contact.timezone, Contact.timezone_guessed)
+                       .where(Contact.number == bindparam("number")))
+GUESSED = "a guess: the main zone of the number's country"
+GATEWAYS = "the gateway's: the contact's is unknown"
 
 
 class ConsentCheck:
@@ -64,8 +67,10 @@ class ConsentCheck:
         contact = _CONTACT_OF(conn, {"number": claimed.to_number}).first()
         consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
         sent = self._sent_in_window(conn, claimed, now)
-        tz = (_zone(contact.timezone) if contact is not None and contact.timezone else None) or self.default_tz
-        verdict = decide(Facts(claimed.kind, claimed.source, consent, sent, tz), self.rules, now)
+        tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
+        basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
+        facts = Facts(claimed.kind, claimed.source, consent, sent, tz or self.default_tz, basis)
+        verdict = decide(facts, self.rules, now)
         if verdict.action != "send":
             log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
         return verdict

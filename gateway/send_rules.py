@@ -38,6 +38,7 @@ class Facts:
     consent: ConsentState
     sent_in_window: int  # messages of the same kind to this number sent in the cap window
     local_tz: ZoneInfo
+    zone_basis: str = ""  # how sure local_tz is, when it is not the contact's own: said with quiet hours
 
 
 def parse_hhmm(text: str) -> time:
@@ -109,7 +110,8 @@ def _quiet(facts: Facts, rules: Rules, now: datetime) -> Verdict:
     opens = quiet_until(now, facts.local_tz, rules.quiet_start, rules.quiet_end)
     if opens is None:
         return SEND
-    return Verdict("defer", f"quiet hours in {facts.local_tz.key}", until=opens)
+    basis = f" ({facts.zone_basis})" if facts.zone_basis else ""
+    return Verdict("defer", f"quiet hours in {facts.local_tz.key}{basis}", until=opens)
 
 
 def _stopped(what: str, state: ConsentState) -> str:

@@ -190,3 +190,52 @@ def test_templates_and_sending_from_one(client, make_key, queue):
     assert call(client, "DELETE", f"/templates/{promo.json['id']}", admin).status_code == 204
     assert call(client, "GET", f"/templates/{promo.json['id']}", admin).status_code == 404
     assert call(client, "POST", "/templates", make_key("send"), {"name": "x", "body": "y"}).status_code == 403
+
+
+def test_a_marketing_template_cannot_be_sent_as_transactional(client, make_key, queue):
+    """Sending as transactional skips consent, the frequency cap and quiet hours: a request may not
+    downgrade a marketing template. A transactional template or a plain text stays transactional."""
+    admin = make_key("admin,read")
+    call(client, "POST", "/templates", admin, {"name": "promo", "kind": "marketing", "body": "20% off today"})
+    call(client, "POST", "/templates", admin, {"name": "receipt", "kind": "transactional", "body": "Paid, thanks"})
+    refused = call(client, "POST", "/messages", admin, {"to": TO, "template": "promo", "kind": "transactional"})
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    assert refused.json["errors"] == [{"field": "kind", "message": "template 'promo' is marketing: it cannot be "
+                                                                   "sent as transactional"}]
+    bulk = call(client, "POST", "/messages", admin, {"messages": [{"to": TO, "text": "Your code is 4711"},
+                                                                  {"to": OTHER, "template": "promo", "kind": "transactional"}]})
+    assert bulk.status_code == 422 and bulk.json["errors"][0]["field"] == "messages[1].kind"
+    with queue.sessions() as session:
+        assert session.scalars(select(Message)).all() == []  # nothing of either request was stored
+    sent = [call(client, "POST", "/messages", admin, body).json["id"] for body in (
+        {"to": TO, "template": "promo", "kind": "marketing"}, {"to": TO, "template": "receipt"},
+        {"to": TO, "template": "receipt", "kind": "marketing"}, {"to": TO, "text": "Your code is 4711"})]
+    assert [queue.get(i).kind for i in sent] == ["marketing", "transactional", "marketing", "transactional"]
+
+
+def test_an_opt_in_after_the_customers_stop_only_asks_and_says_so(client, make_key, web_context, queue):
+    key = make_key("send,read")
+    assert call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "web_form"}).status_code == 201
+    with web_context.sessions.begin() as session:
+        part = InboundPart(modem="sim1", sender=TO, text="STOP", received_at=web_context.clock.now(), raw_pdu="00")
+        session.add(part)
+    web_context.inbound(part)
+    again = call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "staff", "detail": "at the till"})
+    assert again.status_code == 202, again.json
+    assert again.json["consent"] == "requested" and again.json["event"]["kind"] == "opt_in_requested"
+    assert "opted out (keyword)" in again.json["detail"] and again.json["contact"]["consent"] == "opted_out"
+    confirmation = queue.get(again.json["confirmation_message_id"])
+    assert "Reply YES" in confirmation.text and confirmation.to_number == TO
+    assert call(client, "GET", f"/consent?number={TO}", key).json["consent"] == "opted_out"  # nothing restored
+
+
+def test_a_guessed_timezone_shows_as_one_until_it_is_stated(client, make_key):
+    key = make_key("send,read")
+    made = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"}).json
+    assert (made["timezone"], made["timezone_guessed"]) == ("Europe/Moscow", True)
+    stated = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": "Asia/Yekaterinburg"}).json
+    assert (stated["timezone"], stated["timezone_guessed"]) == ("Asia/Yekaterinburg", False)
+    again = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": None}).json
+    assert (again["timezone"], again["timezone_guessed"]) == ("Europe/Moscow", True)
+    pinned = call(client, "POST", "/contacts", key, {"number": "+74951234567"}).json
+    assert (pinned["timezone"], pinned["timezone_guessed"]) == ("Europe/Moscow", False)

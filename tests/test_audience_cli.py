@@ -88,3 +88,13 @@ def test_what_the_cli_changes_reaches_webhooks_through_the_outbox(config, tmp_pa
         engine.dispose()
     assert [(p["type"], p["data"].get("number") or p["data"].get("to"), p["data"].get("status")) for p in payloads] == [
         ("contact.opted_out", "+447700900124", None), ("message.status", "+447700900125", "queued")]
+
+
+def test_optin_after_an_optout_only_asks(tmp_path):
+    path = tmp_path / "gsmgw.toml"
+    path.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')  # no double opt-in configured
+    assert gsmgw(path, "optout", "07700 900123", "--detail", "phoned the shop").returncode == 0
+    result = gsmgw(path, "optin", "07700 900123", "--detail", "changed their mind, says the manager")
+    assert result.returncode == 0, result.stderr
+    assert "opt_in_requested (marketing, staff)" in result.stdout
+    assert "not opted in: the contact opted out (staff)" in result.stdout and "reply YES" in result.stdout

@@ -26,6 +26,7 @@ def test_defaults_and_override(tmp_path):
         ({"modems": [{"name": "a", "port": "p"}, {"name": "a", "port": "q"}]}, "used twice"),
         ({"modems": [{"name": "a", "port": "p", "limits": {"per_hour": -1}}]}, "must not be negative"),
         ({"web": "8080"}, "[web] must be a table"),
+        ({"consent": {"confirm_within_days": 0}}, "consent.confirm_within_days must be more than 0"),
     ],
 )
 def test_errors_name_the_key(data, message):
@@ -70,3 +71,8 @@ def test_prompt_timeout_reaches_the_modem_settings():
     assert config.modems[0].prompt_timeout_s == 25.0
     assert modem_settings(config.modems[0]).prompt_timeout == 25.0
     assert from_dict({"modems": [{"name": "sim1", "port": "/dev/x"}]}).modems[0].prompt_timeout_s == 10.0
+
+
+def test_the_confirmation_window_defaults_to_a_week_and_can_be_set():
+    assert from_dict({}).consent.confirm_within_days == 7.0
+    assert from_dict({"consent": {"confirm_within_days": 2}}).consent.confirm_within_days == 2.0

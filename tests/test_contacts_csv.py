@@ -120,3 +120,21 @@ def test_export_round_trips_and_defuses_formulas(queue, clock):
     assert rows[3]["name"].startswith("'=") and rows[3]["note"].startswith("'@")
     again = contacts_csv.import_file(queue.sessions, io.BytesIO(out.getvalue().encode()), clock=clock)
     assert {r.outcome for r in again.rows if r.number != "+447700900003"} == {"unchanged"}
+
+
+def test_a_guessed_timezone_is_recorded_as_one_and_never_exported_as_stated(queue, clock):
+    data = "number,name,timezone\n+79121234567,Olga,\n+79121234568,Pavel,Asia/Yekaterinburg\n"
+    contacts_csv.import_file(queue.sessions, io.BytesIO(data.encode()), clock=clock)
+    with queue.sessions() as session:
+        zones = {c.name: (c.timezone, c.timezone_guessed) for c in session.scalars(select(Contact))}
+    assert zones == {"Olga": ("Europe/Moscow", True), "Pavel": ("Asia/Yekaterinburg", False)}
+    out = io.StringIO()
+    contacts_csv.export(queue.sessions, out)
+    exported = {row["name"]: row["timezone"] for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert exported == {"Olga": "", "Pavel": "Asia/Yekaterinburg"}  # re-imported, a guess stays a guess
+    stated = "number,timezone\n+79121234567,Europe/Moscow\n"  # the guess was right: now it is stated
+    report = contacts_csv.import_file(queue.sessions, io.BytesIO(stated.encode()), clock=clock)
+    assert report.rows[0].outcome == "updated"
+    with queue.sessions() as session:
+        olga = session.scalar(select(Contact).where(Contact.name == "Olga"))
+        assert (olga.timezone, olga.timezone_guessed) == ("Europe/Moscow", False)

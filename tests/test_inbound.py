@@ -213,3 +213,100 @@ def test_double_opt_in_asks_first_and_yes_confirms(queue, clock):
         assert rig.ledger(CUSTOMER) == [("opt_in_requested", "marketing", "web_form"), ("opt_in", "marketing", "keyword")]
     finally:
         rig.pipeline.stop()
+
+
+def test_yes_after_a_stop_is_a_reply_for_the_inbox_not_a_subscription(queue, clock):
+    """A customer who texted STOP and later answers "yes" to a booking reminder stays opted out:
+    YES/ДА/是/نعم only answer a confirmation request of ours."""
+    rig = make_rig(queue, clock, inbound=InboundSection(default_reply="Thanks, we'll get back to you."))
+    try:
+        rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+        rig.receive(CUSTOMER, "STOP")
+        for text in ("yes", "Да", "是", "نعم"):
+            rig.receive(CUSTOMER, text)
+        assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form"), ("opt_out", "marketing", "keyword")]
+        assert [(m.text, m.keyword) for m in messages(rig)][1:] == [
+            ("yes", None), ("Да", None), ("是", None), ("نعم", None)]  # in the inbox, as any reply
+        assert [m.source for m in rig.outbox(CUSTOMER)] == ["keyword", "autoreply"]  # STOP's answer, one default
+    finally:
+        rig.pipeline.stop()
+
+
+def test_yes_confirms_only_a_request_made_within_the_window(queue, clock):
+    from gateway.config import ConsentSection
+
+    rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True, confirm_within_days=2))
+    try:
+        rig.audience.opt_in(CUSTOMER, source="web_form", detail="form #12")
+        clock.advance(2 * 86400 + 1)
+        rig.receive(CUSTOMER, "YES")  # too late: the request has lapsed
+        assert rig.ledger(CUSTOMER) == [("opt_in_requested", "marketing", "web_form")]
+        assert messages(rig)[-1].keyword is None
+        rig.audience.opt_in(CUSTOMER, source="staff", detail="asked again at the till")
+        clock.advance(86400)
+        rig.receive(CUSTOMER, "Yes!")
+        assert rig.ledger(CUSTOMER)[-1] == ("opt_in", "marketing", "keyword")
+        assert "You are subscribed" in rig.outbox(CUSTOMER)[-1].text
+        rig.receive(CUSTOMER, "yes")  # nothing is awaited any more
+        assert len(rig.ledger(CUSTOMER)) == 3 and messages(rig)[-1].keyword is None
+    finally:
+        rig.pipeline.stop()
+
+
+@pytest.mark.parametrize("text", ["STOP please", "stop stop", "Пожалуйста, СТОП", "请退订", "إلغاء من فضلك"])
+def test_a_polite_stop_is_a_stop(rig, text):
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+    rig.receive(CUSTOMER, text)
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword")
+    assert messages(rig)[-1].action == "opt_out"
+
+
+@pytest.mark.parametrize("source", ["staff", "api", "web_form"])
+def test_after_the_customers_stop_an_opt_in_by_anyone_else_only_asks(rig, source):
+    """Only the customer opts back in: the shop's opt-in texts "Reply YES" and restores nothing
+    until they answer it."""
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+    rig.receive(CUSTOMER, "STOP")
+    outcome = rig.audience.opt_in(CUSTOMER, source=source, detail="says they want offers again")
+    assert outcome.requested and "opted out (keyword)" in outcome.reason
+    assert "Reply YES" in rig.outbox(CUSTOMER)[-1].text and outcome.confirmation_id == rig.outbox(CUSTOMER)[-1].id
+    with rig.queue.sessions() as session:
+        contact_id = session.scalar(select(Contact.id))
+        from gateway import consent
+        assert consent.state_of(session, contact_id).status == "opted_out"
+    rig.receive(CUSTOMER, "yes")
+    assert rig.ledger(CUSTOMER)[-2:] == [("opt_in_requested", "marketing", source), ("opt_in", "marketing", "keyword")]
+
+
+def refuse_consent_writes(rig, refused: bool) -> None:
+    """Make the database itself refuse (or accept again) every new consent entry, as a locked or
+    failing database would while a STOP is applied."""
+    with rig.queue.sessions.begin() as session:
+        conn = session.connection()
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_consent")
+        if refused:
+            conn.exec_driver_sql("CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_events "
+                                 "BEGIN SELECT RAISE(ABORT, 'database is locked'); END")
+
+
+def test_a_stop_that_fails_to_apply_is_retried_until_it_commits(rig):
+    """The part stays unprocessed until the opt-out and its reply commit, and is taken again soon
+    (with backoff), not only at the next start; a long message waiting for its last part meanwhile
+    is still joined once."""
+    from gateway.inbound import RETRY_FIRST_S
+
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
+    rig.receive(CUSTOMER, "Hello ", concat=(9, 2, 1))  # waits for its second part
+    refuse_consent_writes(rig, True)
+    rig.receive(CUSTOMER, "STOP")
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form")] and messages(rig) == []
+    rig.clock.advance(RETRY_FIRST_S)  # the first retry fails too: the next one comes twice as late
+    wait_until(lambda: rig.pipeline._retry_delay == 2 * RETRY_FIRST_S, 5, "the failed first retry")
+    refuse_consent_writes(rig, False)
+    rig.clock.advance(2 * RETRY_FIRST_S)
+    wait_until(lambda: len(rig.ledger(CUSTOMER)) == 2, 5, "the retried STOP")
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword")
+    assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # once, answered once
+    rig.receive(CUSTOMER, "there", concat=(9, 2, 2))
+    assert [m.text for m in messages(rig)] == ["STOP", "Hello there"]
+    assert rig.pipeline.recover() == 0

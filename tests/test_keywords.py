@@ -18,7 +18,8 @@ from gateway.keywords import KeywordRule, Matcher, normalise
     ("إيقاف", "opt_out"), ("أيقاف", "opt_out"), ("ايقاف", "opt_out"), ("إلغاء", "opt_out"), ("الغاء", "opt_out"),
     ("ألغاء", "opt_out"), ("إلغــاء", "opt_out"), ("آلغاء", "opt_out"), ("ٱلغاء", "opt_out"),
     ("退订", "opt_out"), ("退订。", "opt_out"), ("「退订」", "opt_out"), ("TD", "opt_out"), ("td！", "opt_out"),
-    ("START", "opt_in"), ("unstop", "opt_in"), ("Yes!", "opt_in"), ("да", "opt_in"), ("نعم", "opt_in"),
+    ("START", "opt_in"), ("unstop", "opt_in"), ("СТАРТ", "opt_in"), ("订阅", "opt_in"), ("اشتراك", "opt_in"),
+    ("Yes!", "confirm_opt_in"), ("да", "confirm_opt_in"), ("نعم", "confirm_opt_in"), ("是", "confirm_opt_in"),
     ("HELP", "help"), ("help?", "help"), ("Помощь", "help"),
 ])
 def test_builtin_keywords_match_however_typed(text, action):
@@ -26,12 +27,32 @@ def test_builtin_keywords_match_however_typed(text, action):
     assert rule is not None and rule.action == action
 
 
+@pytest.mark.parametrize("text, action", [
+    ("STOP please", "opt_out"), ("Please, STOP!", "opt_out"), ("stop stop", "opt_out"), ("STOP STOP STOP", "opt_out"),
+    ("Stop, thank you", "opt_out"), ("Hi, unsubscribe please", "opt_out"), ("Stop all please", "opt_out_all"),
+    ("Пожалуйста, СТОП", "opt_out"), ("СТОП, спасибо", "opt_out"), ("стоп стоп", "opt_out"),
+    ("请退订", "opt_out"), ("退订，谢谢", "opt_out"), ("退订谢谢", "opt_out"), ("退订退订", "opt_out"), ("您好，请退订", "opt_out"),
+    ("إلغاء من فضلك", "opt_out"), ("إيقاف لو سمحت", "opt_out"), ("شكرا، إلغاء", "opt_out"),
+])
+def test_an_opt_out_among_courtesy_words_and_repeats_is_an_opt_out(text, action):
+    rule = Matcher().match(text)
+    assert rule is not None and rule.action == action
+
+
 @pytest.mark.parametrize("text", [
     "Can I stop by tomorrow?", "Yes I'll be there at 3", "stopped", "please cancel my booking", "",
-    "   ", "!!!", "STOP STOP", "HELLO",
+    "   ", "!!!", "HELLO", "Please stop by the shop", "Thanks!", "please please", "请", "Stop it, I will be late",
+    "Yes please", "START please",  # only opt-outs are read generously: consent is given in so many words
+    "Не стоп, а старт", "请问退订怎么办",
 ])
 def test_conversation_is_not_a_keyword(text):
     assert Matcher().match(text) is None
+
+
+def test_a_configured_yes_is_only_ever_a_confirmation():
+    """Databases seeded before YES became a confirmation word hold it as an opt-in."""
+    legacy = KeywordRule(normalise("YES"), keywords.OPT_IN, "YES", "en", builtin=True)
+    assert Matcher((legacy,)).match("yes").action == keywords.CONFIRM
 
 
 @pytest.mark.parametrize("raw, normal", [
@@ -71,3 +92,27 @@ def test_validate_word():
     assert keywords.validate_word(" Fashion! ") == "fashion"
     with pytest.raises(ValueError, match="empty"):
         keywords.validate_word("?!")
+
+
+def test_the_migration_turns_seeded_yes_rows_into_confirmations(tmp_path):
+    """A database seeded by an earlier version lists YES as an opt-in; after upgrading it says confirm_opt_in."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import text
+
+    from gateway import db
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        for word, action in (("yes", "opt_in"), ("start", "opt_in"), ("是", "opt_in")):
+            connection.execute(text("INSERT INTO keywords (word, label, action, enabled, builtin, created_at) "
+                                    "VALUES (:w, :w, :a, 1, 1, '2026-01-01')"), {"w": word, "a": action})
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT word, action FROM keywords")).all())
+    engine.dispose()
+    assert rows == {"yes": "confirm_opt_in", "start": "opt_in", "是": "confirm_opt_in"}

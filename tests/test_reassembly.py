@@ -53,3 +53,13 @@ def test_missing_parts_are_given_up_after_the_timeout_with_a_marker():
 def test_a_part_that_cannot_belong_is_delivered_alone(seq):
     done = Reassembler(timeout=60).add(KEY, Piece(7, seq, "odd"), 0.0)
     assert done is not None and not done.complete and done.text.startswith("odd")
+
+
+def test_the_same_stored_part_given_again_is_held_once():
+    """After a failure the pipeline takes every unprocessed part again, also those still waiting here."""
+    reassembler = Reassembler(timeout=60)
+    first = Piece(7, 1, "Hello ")
+    assert reassembler.add(KEY[:3] + (2,), first, 0.0) is None
+    assert reassembler.add(KEY[:3] + (2,), first, 5.0) is None
+    done = reassembler.add(KEY[:3] + (2,), Piece(8, 2, "there"), 6.0)
+    assert done.text == "Hello there" and done.part_ids == (7, 8)  # each stored part once

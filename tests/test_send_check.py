@@ -92,3 +92,23 @@ def test_unreachable_numbers_are_flagged_and_cleared(queue, clock):
     queue.finish(ids[3], MessageStatus.DELIVERED)
     with queue.sessions() as session:
         assert session.scalar(select(Contact.flag)) is None
+
+
+def test_quiet_hours_of_a_multi_zone_country_are_its_main_zone_and_say_it_is_a_guess(queue, check, audience, clock):
+    """+7 912 is a Russian mobile: phonenumbers gives a dozen zones. Quiet hours are Moscow's, never
+    silently London's (the gateway's), and the deferral says the zone is a guess."""
+    russian = "+79121234567"
+    audience.opt_in(russian, source="api")
+    clock.advance(datetime(2027, 1, 15, 19, 0, tzinfo=UTC).timestamp() - clock.time())  # 22:00 Moscow, 19:00 London
+    queue.enqueue(russian, "Скидки!", kind="marketing")
+    _, verdict = claim_and_check(queue, check)
+    assert verdict.action == "defer" and verdict.until == datetime(2027, 1, 16, 5, 0, tzinfo=UTC)  # 08:00 Moscow
+    assert "Europe/Moscow" in verdict.reason and "guess" in verdict.reason
+
+
+def test_quiet_hours_in_the_gateways_zone_say_so(queue, check, audience, clock):
+    audience.opt_in(CUSTOMER, source="api")  # a drama number: no zone known
+    clock.advance(datetime(2027, 1, 15, 22, 0, tzinfo=UTC).timestamp() - clock.time())
+    queue.enqueue(CUSTOMER, "Sale!", kind="marketing")
+    _, verdict = claim_and_check(queue, check)
+    assert verdict.action == "defer" and "Europe/London (the gateway's: the contact's is unknown)" in verdict.reason

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.consent import ConsentState, EventView, derive, import_may_opt_in
+from gateway.consent import ConsentState, EventView, derive, opt_in_rule
 from gateway.send_rules import Facts, Rules, decide, parse_hhmm, quiet_until
 
 T0 = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
@@ -30,12 +30,34 @@ def test_derive(events, status):
     assert derive(EventView(kind, scope, "keyword", T0) for kind, scope in events).status == status
 
 
-@pytest.mark.parametrize("state, allowed", [
-    (ConsentState("none"), True), (ConsentState("pending"), True), (ConsentState("opted_in"), False),
-    (ConsentState("opted_out", T0, "keyword"), False), (ConsentState("opted_out_all", T0, "keyword"), False),
+OPTED_OUT = ConsentState("opted_out", T0, "keyword")
+
+
+@pytest.mark.parametrize("state, source, double_opt_in, grant", [
+    (ConsentState("none"), "api", False, True), (ConsentState("pending"), "import", False, True),
+    (ConsentState("opted_in"), "staff", False, True), (ConsentState("none"), "web_form", True, False),
+    # after an opt-out only the customer opts back in; everyone else asks, whatever the settings
+    *((state, source, False, False) for state in (OPTED_OUT, ConsentState("opted_out_all", T0, "staff"))
+      for source in ("api", "staff", "web_form", "import")),
+    (OPTED_OUT, "keyword", False, True), (OPTED_OUT, "keyword", True, True),
 ])
-def test_an_import_never_overrides_an_opt_out(state, allowed):
-    assert import_may_opt_in(state)[0] is allowed
+def test_after_an_opt_out_only_the_customer_opts_in(state, source, double_opt_in, grant):
+    rule = opt_in_rule(state, source, double_opt_in=double_opt_in)
+    assert rule.grant is grant
+    if state.opted_out and not grant:
+        assert "opted out (" in rule.reason and "2027-01-15" in rule.reason
+
+
+@pytest.mark.parametrize("events, now, awaiting", [
+    ([(REQ, 0)], 0, True), ([(REQ, 0)], 7 * 86400, True), ([(REQ, 0)], 7 * 86400 + 1, False),
+    ([(OUT, 0), (REQ, 10)], 20, True),  # staff asked after the STOP: their YES answers it
+    ([(REQ, 0), (OUT, 10)], 20, False),  # a STOP after the request withdraws it
+    ([(REQ, 0), (IN, 10)], 20, False),  # answered already
+    ([(IN, 0)], 10, False), ([], 0, False),
+])
+def test_a_confirmation_is_awaited_only_within_the_window(events, now, awaiting):
+    state = derive(EventView(kind, "marketing", "api", T0 + timedelta(seconds=at)) for kind, at in events)
+    assert state.awaiting_confirmation(T0 + timedelta(seconds=now), timedelta(days=7)) is awaiting
 
 
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")

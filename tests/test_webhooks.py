@@ -260,18 +260,19 @@ def test_message_received_once_per_reassembled_sms(web_context, client, make_key
     assert data["contact_id"] is not None  # an unknown sender became a contact
 
 
-def test_stop_by_sms_and_opt_in_by_api_are_consent_events(web_context, client, make_key, receivers, clock):
+def test_opt_in_by_api_and_stop_by_sms_are_consent_events(web_context, client, make_key, receivers, clock):
     admin = make_key("admin")
     receiver = receivers()
     receiver.secret = register(client, admin, receiver.url, ["contact.opted_out", "contact.opted_in"])["secret"]
-    receive(web_context, clock, TO, " Stop. ")
     web_context.audience.opt_in(TO, source="api", detail="signed up at the till")
+    receive(web_context, clock, TO, " Stop. ")
+    web_context.audience.opt_in(TO, source="api", detail="again")  # after their STOP: only asks, no event
     assert web_context.webhooks.run_once() == 2
-    out, back = receiver.received
+    into, out = receiver.received
+    assert (into["type"], into["data"]["source"], into["data"]["detail"]) == (
+        "contact.opted_in", "api", "signed up at the till")
     assert (out["type"], out["data"]["number"], out["data"]["source"]) == ("contact.opted_out", TO, "keyword")
     assert out["data"]["inbound_message_id"] is not None
-    assert (back["type"], back["data"]["source"], back["data"]["detail"]) == (
-        "contact.opted_in", "api", "signed up at the till")
 
 
 def test_a_consent_change_and_its_webhook_event_commit_together(web_context, client, make_key, receivers):

@@ -35,7 +35,12 @@ EVENT = {"type": "object", "required": ["id", "kind", "scope", "source", "at"], 
 OUTCOME = {"type": "object", "required": ["contact", "event"], "properties": {
     "contact": {"type": "object"}, "event": EVENT,
     "confirmation_message_id": {"type": ["integer", "null"],
-                                "description": "the \"Reply YES to confirm\" SMS, with double opt-in"}}}
+                                "description": "the \"Reply YES to confirm\" SMS, when the opt-in only asked"}}}
+REQUESTED = {"type": "object", "required": ["contact", "event", "consent", "detail", "confirmation_message_id"],
+             "properties": {**OUTCOME["properties"],
+                            "consent": {"type": "string", "enum": ["requested"],
+                                        "description": "asked, not granted: consent starts with the customer's YES"},
+                            "detail": {"type": "string", "description": "why it only asked"}}}
 HISTORY = {"type": "object", "required": ["number", "consent", "events"], "properties": {
     "number": {"type": "string"}, "consent": {"type": "string"}, "events": {"type": "array", "items": EVENT}}}
 OPT_OUT_ROW = {"type": "object", "required": ["contact_id", "number", "scope", "source", "at"], "properties": {
@@ -58,13 +63,17 @@ def register(api: Api) -> None:
 
     @api.operation("POST", "/consent/opt-in", summary="Record an opt-in for a number", tag="consent",
                    scopes=("send",), body=CHANGE_IN, idempotent=True,
-                   description="With double opt-in configured this records a request and texts "
-                               "\"Reply YES to confirm\"; the customer's YES grants consent.",
-                   responses={201: ("recorded", OUTCOME)})
+                   description="After the customer's own opt-out, and always with double opt-in configured, "
+                               "this only records a request and texts \"Reply YES to confirm\" (202, consent "
+                               "`requested`): only the customer's YES grants consent.",
+                   responses={201: ("opted in", OUTCOME), 202: ("asked: consent starts with the customer's YES", REQUESTED)})
     def opt_in(call: Call) -> tuple[int, Any]:
         number = number_of(call, call.body["number"], "number")
         outcome = call.ctx.audience.opt_in(number, source=call.body.get("source", "api"),
                                            detail=call.body.get("detail"))
+        if outcome.requested:
+            return 202, {**_outcome(call, outcome), "consent": "requested",
+                         "detail": f"confirmation requested, not opted in: {outcome.reason}"}
         return 201, _outcome(call, outcome)
 
     @api.operation("GET", "/consent", summary="A number's consent and its whole ledger", tag="consent",

@@ -42,6 +42,8 @@ CONTACT_PATCH = {"type": "object", "additionalProperties": False, "minProperties
 CONTACT_PROPERTIES: dict[str, Any] = {
     "id": ID, "number": {"type": "string"}, "name": {"type": ["string", "null"]},
     "language": {"type": ["string", "null"]}, "timezone": {"type": ["string", "null"]},
+    "timezone_guessed": {"type": "boolean", "description": "the country's most populous zone, guessed from a "
+                         "number whose plan spans several: set `timezone` to state the right one"},
     "birthday": {"type": ["string", "null"], "format": "date"}, "fields": {"type": "object"},
     "flag": {"type": ["string", "null"], "description": "invalid or unreachable: kept off audiences"},
     "consent": {"type": "string", "enum": STATES}, "source": {"type": "string"},
@@ -229,7 +231,8 @@ def _apply(session: Session, contact: Contact, body: dict[str, Any]) -> None:
                 ZoneInfo(body["timezone"])
             except (ZoneInfoNotFoundError, ValueError):
                 raise invalid("timezone", f"unknown timezone {body['timezone']!r} (IANA names, e.g. Europe/Moscow)") from None
-        contact.timezone = body["timezone"] or contacts.timezone_for(contact.number)
+        zone = contacts.NumberZone(body["timezone"]) if body["timezone"] else contacts.timezone_for(contact.number)
+        contact.timezone, contact.timezone_guessed = zone.name, zone.guessed
     if "birthday" in body:
         try:
             contact.birthday = date.fromisoformat(body["birthday"]) if body["birthday"] else None
@@ -267,6 +270,7 @@ def _consent_is(state: str) -> Any:
 
 def contact_dict(session: Session, c: Contact) -> dict[str, Any]:
     return {"id": c.id, "number": c.number, "name": c.name, "language": c.language, "timezone": c.timezone,
+            "timezone_guessed": bool(c.timezone_guessed),
             "birthday": c.birthday.isoformat() if c.birthday else None, "fields": c.fields or {},
             "flag": c.flag, "consent": consent.state_of(session, c.id).status, "source": c.source,
             "last_inbound_at": iso(c.last_inbound_at), "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}

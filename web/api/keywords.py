@@ -17,7 +17,8 @@ KEYWORD_IN = {
     "properties": {
         "word": {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["FASHION", "СКИДКИ"]},
         "action": {"type": "string", "enum": sorted(keywords.ACTIONS),
-                   "description": "join (add to `group`, then reply), reply, help, opt_in, opt_out, opt_out_all"},
+                   "description": "join (add to `group`, then reply), reply, help, opt_in, confirm_opt_in (only "
+                                  "answers a pending confirmation request), opt_out, opt_out_all"},
         "group": {"type": "string", "minLength": 1, "maxLength": 100, "description": "for join"},
         "reply": {"type": "string", "minLength": 1, "maxLength": 1600,
                   "description": "the auto-reply; without it, the default text for the action"},

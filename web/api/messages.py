@@ -29,7 +29,8 @@ MESSAGE_IN = {
                "description": "E.164 (+447700900123) or national (07700 900123, in the gateway's default region)"},
         "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "examples": ["Your code is 123456"]},
         "template": {"type": "string", "minLength": 1, "maxLength": 100, "examples": ["otp"],
-                     "description": "send this template instead of `text`; its kind is the default `kind`"},
+                     "description": "send this template instead of `text`; its kind is the default `kind`, "
+                                    "and a marketing template cannot be sent as transactional"},
         "variables": {"type": "object", "maxProperties": 50,
                       "additionalProperties": {"type": ["string", "number", "boolean"], "maxLength": 1600},
                       "description": "values for the template's placeholders; the recipient's contact "
@@ -225,6 +226,11 @@ def _with_texts(call: Call, items: list[Any], bulk: bool) -> tuple[list[tuple[in
                 continue
             if len(text) > MAX_TEXT:
                 errors.append({"field": prefix + "variables", "message": f"the text would be {len(text)} characters (at most {MAX_TEXT})"})
+                continue
+            if template.kind == "marketing" and item.get("kind", "marketing") != "marketing":
+                # as transactional it would skip consent, the frequency cap and quiet hours
+                errors.append({"field": prefix + "kind",
+                               "message": f"template {template.name!r} is marketing: it cannot be sent as {item['kind']}"})
                 continue
             filled = {k: v for k, v in item.items() if k not in ("template", "variables")}
             out.append((i, {**filled, "text": text, "kind": item.get("kind", template.kind)}))

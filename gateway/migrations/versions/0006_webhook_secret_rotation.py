@@ -1,6 +1,6 @@
 """webhook endpoints: the previous secret stays valid for a grace period after a rotation
 
-Revision ID: 0006_webhook_secret_rotation
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 13:10:00
 
@@ -11,7 +11,7 @@ secret next to the one with the current secret, so a receiver can switch secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006_webhook_secret_rotation'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
