@@ -51,6 +51,12 @@ class PinMemory:
             entry = self._entries.get(key)
             return self.problem is None and (entry is None or entry["pin"] != fingerprint(key, pin))
 
+    def unanswered(self, key: str) -> bool:
+        """Was the last attempt on this SIM sent without an answer (a timeout, a crash)?"""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.get("state") == ATTEMPTING
+
     def attempting(self, key: str, pin: str) -> None:
         """Recorded before the PIN goes: an attempt whose answer is lost still counts."""
         self._set(key, {"pin": fingerprint(key, pin), "state": ATTEMPTING})

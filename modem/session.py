@@ -269,15 +269,17 @@ class ModemSession:
             raise SimError(f"{self.name}: the SIM asks for its PIN, but {self.pin_memory.problem}")
         key = self._sim_identity()
         if not self.pin_memory.may_try(key, self.pin):
-            raise SimError(f"{self.name}: {self._pin_refused()}; the configured PIN is not tried again "
+            what = ("the configured PIN was sent once and its answer was lost" if self.pin_memory.unanswered(key)
+                    else "PIN refused")
+            raise SimError(f"{self.name}: {what}, {self._tries_left()}; the configured PIN is not tried again "
                            "until it changes")
         self.pin_memory.attempting(key, self.pin)
         try:
             self.transport.command(f'AT+CPIN="{self.pin}"', timeout=20.0)
         except CommandFailed as exc:
             self.pin_memory.refused(key, self.pin)
-            raise SimError(f"{self.name}: {self._pin_refused()} ({exc}); the configured PIN is not tried "
-                           "again until it changes") from exc
+            raise SimError(f"{self.name}: PIN refused, {self._tries_left()} ({exc}); the configured PIN is not "
+                           "tried again until it changes") from exc
         self.pin_memory.accepted(key)
 
     def _sim_identity(self) -> str:
@@ -285,14 +287,14 @@ class ModemSession:
         iccid = self._iccid()
         return f"iccid:{iccid}" if iccid else self.sim_key
 
-    def _pin_refused(self) -> str:
-        """"PIN refused, N tries left", as far as the modem can say how many."""
+    def _tries_left(self) -> str:
+        """"N tries left", as far as the modem can say how many."""
         for command, prefix in TRIES_COMMANDS:
             line = self._optional_response(command, prefix)
             left = tries_left(line) if line else None
             if left is not None:
-                return f"PIN refused, {left} {'try' if left == 1 else 'tries'} left"
-        return "PIN refused (the modem does not say how many tries are left)"
+                return f"{left} {'try' if left == 1 else 'tries'} left"
+        return "tries left unknown"
 
     def _vendor_setup(self) -> None:
         vendor = self.manufacturer.lower()

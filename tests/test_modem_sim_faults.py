@@ -10,6 +10,8 @@ import pytest
 
 from gateway import modem_status
 from gateway.clock import FakeClock
+from gateway.config import from_dict
+from gateway.daemon import Daemon
 from modem.errors import ErrorClass, classify_cms
 from modem.pin import PinMemory
 from modem.session import cnmi_from_test
@@ -246,3 +248,23 @@ def test_a_modem_that_only_offers_bfr_1_still_gets_indications(tmp_path):
             supervisor.stop()
     finally:
         simulation.close()
+
+
+def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
+    with run_simulator(1, directory=str(tmp_path / "ports"), register_delay=0.05, out=None) as simulation:
+        modem = simulation.ports["sim1"].modem
+        modem.sim("pin", pin="1234")
+        config = from_dict({"gateway": {"data_dir": str(tmp_path)},
+                            "modems": [{"name": "sim1", "port": simulation.ports["sim1"].path, "pin": "0000"}]})
+        for run in range(3):
+            daemon = Daemon(config)
+            daemon.attach_modems(list(config.modems))
+            for supervisor in daemon.supervisors:
+                supervisor.start()
+            try:
+                assert daemon.supervisors[0].wait_for({ModemState.SIM_ERROR}, 15), f"run {run}"
+                assert "PIN refused, 2 tries left" in daemon.supervisors[0].reason
+            finally:
+                daemon.stop()
+        assert modem.status()["pin_attempts"] == 1
+        assert (tmp_path / "sim-pin.json").exists()
