@@ -706,27 +706,39 @@ def test_pin_try_counter_in_each_models_form(tmp_path, profile, command, answer)
             host.close()
 
 
-def test_start_up_window_until_sms_ready_again_after_cfun_reset(tmp_path):
-    with _make(tmp_path, "sim800", modem_options={"startup": 1.0}) as s:
-        host = Host(s.ports["sim1"].path)
-        try:
-            host.at("ATE0")
-            host.at("AT+CMEE=1")
-            assert host.at("AT+CPIN?") == "\r\n+CPIN: NOT READY\r\n\r\nOK\r\n"
-            assert host.at("AT+CMGF=0") == "\r\nOK\r\n"  # the host interface works from the start
-            assert host.at("AT+CNMI=2,1,0,1,0") == "\r\n+CMS ERROR: 500\r\n"
-            assert host.at('AT+CPMS="SM","SM","SM"') == "\r\n+CMS ERROR: 500\r\n"
-            host.expect(r"\r\nSMS Ready\r\n", timeout=3)
-            assert host.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
-            assert host.at("AT+CNMI=2,1,0,1,0") == "\r\nOK\r\n"
-            assert host.at("AT+CFUN=1,1") == "\r\nOK\r\n"
-            host.expect(r"RDY\r\n")
-            host.at("ATE0")
-            assert host.at("AT+CNMI=2,1,0,1,0") == "\r\n+CMS ERROR: 500\r\n"  # a new window
-            host.expect(r"\r\nSMS Ready\r\n", timeout=3)
-            assert host.at("AT+CNMI?") == "\r\n+CNMI: 2,1,0,0,0\r\n\r\nOK\r\n"  # the service's defaults
-        finally:
-            host.close()
+def test_start_up_window_until_sms_ready_again_after_cfun_reset():
+    clock = ManualScheduler()
+    net = VirtualNetwork(scheduler=clock)
+    out: list[bytes] = []
+    modem = VirtualModem("m", "sim800", network=net, output=out.append, register_delay=0.1, startup=2.0)
+
+    def at(command: str) -> bytes:
+        out.clear()
+        modem.feed(command.encode() + b"\r")
+        return b"".join(out)
+
+    try:
+        at("ATE0")
+        at("AT+CMEE=1")
+        assert at("AT+CPIN?") == b"\r\n+CPIN: NOT READY\r\n\r\nOK\r\n"
+        assert at("AT+CMGF=0") == b"\r\nOK\r\n"  # the host interface works from the start
+        clock.advance(1.0)
+        assert at("AT+CPIN?") == b"\r\n+CPIN: READY\r\n\r\nOK\r\n"
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\n+CMS ERROR: 500\r\n"
+        assert at('AT+CPMS="SM","SM","SM"') == b"\r\n+CMS ERROR: 500\r\n"
+        out.clear()
+        clock.advance(1.0)
+        assert b"\r\nSMS Ready\r\n" in b"".join(out)
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\nOK\r\n"
+        assert at("AT+CFUN=1,1") == b"\r\nOK\r\n"
+        clock.advance(0.1)  # the reboot: a new window
+        at("ATE0")
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\n+CMS ERROR: 500\r\n"  # coded even with CMEE=0
+        clock.advance(2.0)
+        assert at("AT+CNMI?") == b"\r\n+CNMI: 2,1,0,0,0\r\n\r\nOK\r\n"  # the SMS service's defaults
+    finally:
+        modem.close()
+        net.close()
 
 
 def test_barred_sim_refuses_every_number_refused_number_only_itself(sim, hosts):
