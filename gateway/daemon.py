@@ -26,6 +26,7 @@ from gateway.queue import Queue
 from gateway.sd_notify import Notifier, Watchdog
 from gateway.send_check import ConsentCheck, rules_from
 from gateway.webhooks import Webhooks
+from modem.pin import PinMemory
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw")
@@ -141,8 +142,11 @@ class Daemon:
         handler = StoringInbound(self.engine, self.clock)
         handler.received.append(self.inbound)
         self.inbound.start()
+        # a SIM that refused the configured PIN is not given it again after a restart either
+        pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
         for section in sections:
-            supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state)
+            supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state,
+                                         pin_memory=pins)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
 

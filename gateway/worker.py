@@ -322,6 +322,8 @@ class ModemWorker:
             self.supervisor.check_now()
             return False
         except CmsError as exc:
+            if exc.error_class in (ErrorClass.SIM, ErrorClass.NETWORK):
+                return self._sim_refused(claimed, part_id, exc)
             return self._refused(claimed, part_id, exc, permanent=exc.error_class in (ErrorClass.PERMANENT,))
         except CmeError as exc:
             return self._refused(claimed, part_id, exc, permanent=False)
@@ -338,6 +340,15 @@ class ModemWorker:
         else:
             self._accepted = accepted  # recorded while the modem sends the next part
         return True
+
+    def _sim_refused(self, claimed: Claimed, part_id: int, exc: CmsError) -> bool:
+        """The SIM or its network refused (barred, not subscribed), not the number: the SIM goes out
+        of rotation and the message back to the queue, its attempt uncounted, for another SIM."""
+        self.supervisor.rest(str(exc))
+        self.queue.part_not_sent(part_id, str(exc))
+        self.queue.release(claimed.id, f"{self.name} out of rotation: {exc}")
+        log.warning("%s: out of rotation after %s; message %d back in the queue", self.name, exc, claimed.id)
+        return False
 
     def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:
         if permanent:

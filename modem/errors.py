@@ -35,22 +35,31 @@ class CommandFailed(ModemError):
 
 
 class ErrorClass(str, Enum):
-    """What a caller should do about a coded error."""
+    """Whose fault a coded error is, which says what a caller should do about it."""
 
-    TRANSIENT = "transient"  # retry later, or on another SIM
-    PERMANENT = "permanent"  # this message will never go; fail it
-    SIM = "sim"  # the SIM needs a person (PIN, PUK, missing, broken)
+    TRANSIENT = "transient"  # nobody's for long: retry later, here or on another SIM
+    PERMANENT = "permanent"  # the message's (its number or its content): it will never go; fail it
+    SIM = "sim"  # the SIM's (missing, locked, barred, not subscribed): rest it, send from another
+    NETWORK = "network"  # the SIM's network (out of order, SC failure): rest the SIM, send from another
     UNKNOWN = "unknown"
 
 
-# 3GPP TS 27.005 §3.2.5 and vendor busy codes.
-_CMS_TRANSIENT = {38, 41, 42, 47, 331, 332, 500, 512, 513, 514}
-_CMS_PERMANENT = {1, 8, 10, 21, 27, 28, 29, 30, 50, 69, 81, 96, 97, 98, 99, 111, 127,
-                  300, 301, 302, 303, 304, 305, 325}
-_CMS_SIM = set(range(310, 319))
+# 3GPP TS 27.005 §3.2.5: 0-127 are RP causes (TS 24.011 Annex E-2), 128-255 TP-FCS values (TS 23.040
+# §9.2.3.22), 300-340 the ME's own, 500 unknown, 512+ vendor (SIMCom and Quectel busy codes).
+_CMS_PERMANENT = ({1, 21, 27, 28, 30, 95, 96, 97, 99, 304, 305}
+                  | set(range(128, 192))  # TP-PID, TP-DCS, TP-Command errors, TPDU not supported
+                  | {195, 196, 197, 198, 199})  # invalid or barred destination, duplicate, bad validity
+_CMS_SIM = ({8, 10, 29, 50, 69, 193, 301, 302, 303, 330}  # barred, not subscribed, not allowed here
+            | set(range(310, 314)) | set(range(315, 319)))  # missing, PIN/PUK, failure, wrong SIM
+_CMS_NETWORK = {38, 111, 127, 194}  # network out of order, protocol error, interworking, SC failure
+_CMS_TRANSIENT = ({41, 42, 47, 81, 98, 192, 300, 314, 320, 322, 331, 332, 500, 512, 513, 514}
+                  | set(range(200, 256)))  # reserved SC codes, MS/SIM busy or full, application codes
 # 3GPP TS 27.007 §9.2.
 _CME_TRANSIENT = {14, 30, 31, 32, 100, 515}
 _CME_SIM = {3, 5, 10, 11, 12, 13, 15, 16, 17, 18}
+# Answers that mean "not yet" while a modem starts (SIM busy, device busy, SMS not ready yet).
+_CME_NOT_READY = {14, 515}
+_CMS_NOT_READY = {314, 500, 512, 513, 514}
 
 
 class CodedError(CommandFailed):
@@ -93,13 +102,11 @@ class CmeError(CodedError):
 
 
 def classify_cms(code: int) -> ErrorClass:
-    """Classify a +CMS ERROR code; unknown codes are treated as transient by callers that retry."""
-    if code in _CMS_TRANSIENT:
-        return ErrorClass.TRANSIENT
-    if code in _CMS_SIM:
-        return ErrorClass.SIM
-    if code in _CMS_PERMANENT:
-        return ErrorClass.PERMANENT
+    """Classify a +CMS ERROR code by whose fault it is; unknown codes are retried by callers."""
+    for codes, error_class in ((_CMS_TRANSIENT, ErrorClass.TRANSIENT), (_CMS_SIM, ErrorClass.SIM),
+                               (_CMS_NETWORK, ErrorClass.NETWORK), (_CMS_PERMANENT, ErrorClass.PERMANENT)):
+        if code in codes:
+            return error_class
     return ErrorClass.UNKNOWN
 
 
@@ -110,6 +117,15 @@ def classify_cme(code: int) -> ErrorClass:
     if code in _CME_SIM:
         return ErrorClass.SIM
     return ErrorClass.UNKNOWN
+
+
+def not_ready(exc: Exception) -> bool:
+    """Is this a modem saying "not yet" (still starting: SIM busy, SMS not ready) rather than "no"?"""
+    if isinstance(exc, CmeError):
+        return exc.code in _CME_NOT_READY
+    if isinstance(exc, CmsError):
+        return exc.code in _CMS_NOT_READY
+    return False
 
 
 class PromptTimeout(ModemError):

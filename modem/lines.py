@@ -165,3 +165,17 @@ def decode_number(text: str) -> str:
     """
     decoded = decode_ucs2_hex(text)
     return decoded if decoded and set(decoded) <= _PHONE_CHARS else text
+
+
+def parse_ranges(payload: str) -> list[set[int]]:
+    """The values a test command's answer offers per parameter: `(0-3),(0,2),1` -> [{0, 1, 2, 3},
+    {0, 2}, {1}]; an empty `()` is an empty set."""
+    offered: list[set[int]] = []
+    for parens, bare in re.findall(r"\(([^)]*)\)|(\d+(?:-\d+)?)", payload):
+        values: set[int] = set()
+        for item in (parens or bare).split(","):
+            low, _, high = item.strip().partition("-")
+            if low.isdigit() and (not high or high.isdigit()):
+                values.update(range(int(low), int(high or low) + 1))
+        offered.append(values)
+    return offered

@@ -1,7 +1,8 @@
 """The AT session: what to say to a modem, on top of the transport.
 
-Init that tolerates real variety (echo, optional commands answered ERROR, SIM PIN, SIM800 refusing
-some +CNMI modes), identity and health, sending a message part by part with each part's message
+Init that tolerates real variety (echo, optional commands answered ERROR, SIM PIN tried at most once
+per SIM and configured PIN, a modem still starting up that answers "not yet", +CNMI chosen from what
+AT+CNMI=? offers), identity and health, sending a message part by part with each part's message
 reference, and inbound handling where a stored SMS leaves the SIM only after the handler kept it.
 """
 
@@ -26,19 +27,25 @@ from modem.errors import (
     ModemError,
     NotRegistered,
     SimError,
+    not_ready,
 )
 from modem.encoding import from_gsm_text
-from modem.lines import decode_number, decode_ucs2_hex, parse_fields, payload_of, pdu_line
-from modem.transport import DISCONNECTED, PROMPT_TIMEOUT, AtTransport, Unsolicited
+from modem.lines import decode_number, decode_ucs2_hex, parse_fields, parse_ranges, payload_of, pdu_line
+from modem.pin import TRIES_COMMANDS, PinMemory, tries_left
+from modem.transport import DISCONNECTED, PROMPT_TIMEOUT, AtTransport, Response, Unsolicited
 
 log = logging.getLogger("gsmgw.modem")
 
 # +CNMI settings in order of preference: store SMS and status reports on the SIM (nothing lost if we
-# crash before handling them), then direct status reports, then no reports at all.
+# crash before handling them), then direct status reports, then no reports at all. The same order,
+# per parameter, picks a setting from what AT+CNMI=? offers (as Gammu does); this list is the fallback.
 CNMI_CHOICES = ("2,1,0,2,0", "2,1,0,1,0", "1,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0")
+CNMI_PREFERENCE = ((2, 1, 3), (1, 3, 2), (0,), (2, 1, 0), (0, 1))  # mode, mt, bm, ds, bfr
 REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown",
                 5: "roaming", 6: "home", 7: "roaming", 8: "emergency only"}
 _REBOOT_MARKERS = frozenset({"RDY", "START", "+CFUN: 1", "+CPIN: READY", "PB DONE"})
+# The modem's SMS service is up only now: settings it refused or forgot before are made again.
+_SMS_READY_MARKERS = frozenset({"SMS Ready", "+QIND: SMS DONE", "+QIND: \"SMS DONE\""})
 
 
 @dataclass(frozen=True)
@@ -128,10 +135,18 @@ class ModemSession:
         send_timeout: float = 60.0,
         prompt_timeout: float = PROMPT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        pin_memory: PinMemory | None = None,
+        sim_key: str = "",
+        startup_window: float = 30.0,
+        busy_retry: float = 0.5,
     ) -> None:
         self.transport = transport
         self.name = transport.name
         self.pin = pin
+        self.pin_memory = pin_memory if pin_memory is not None else PinMemory()
+        self.sim_key = sim_key or f"port:{self.name}"  # the SIM's key when its ICCID can't be read
+        self.startup_window = startup_window  # how long "not yet" answers are waited out after init starts
+        self.busy_retry = busy_retry
         self.smsc = smsc
         self.ref16 = ref16
         self.send_timeout = send_timeout
@@ -142,19 +157,36 @@ class ModemSession:
         self.cnmi = ""
         self.charset = ""  # what AT+CSCS was set to; "" when the modem would not say
         self.needs_reinit = False
+        self.needs_sms_setup = False
         self._ready_at = 0.0
+        self._startup_until = 0.0
         self._ussd_replies: queue.Queue[str] = queue.Queue()  # +CUSD lines
 
     # ---- init -------------------------------------------------------------------------------
     def init(self) -> None:
-        """Bring a freshly opened (or rebooted) modem into the state the gateway relies on."""
+        """Bring a freshly opened (or rebooted) modem into the state the gateway relies on.
+
+        A modem that is still starting (after power-on or AT+CFUN=1,1) answers "not yet" (CME 14/515,
+        CMS 500, +CPIN: NOT READY) until its SIM and SMS service are up: those answers are waited out
+        for `startup_window` seconds, never taken for "unsupported"."""
+        self._startup_until = time.monotonic() + self.startup_window
         self._sync()
         self._optional("ATE0")
         self._optional("AT+CMEE=1")
         self._unlock_sim()
         self.manufacturer = self._ask("AT+CGMI", "+CGMI:") or ""
         self._vendor_setup()
-        self.transport.command("AT+CMGF=0")  # PDU mode is not optional: text mode loses characters
+        self.sms_setup()
+        self.needs_reinit = False
+        self._ready_at = time.monotonic()
+        log.info("%s: ready (%s, CNMI=%s, ack=%s)", self.name, self.manufacturer or "?", self.cnmi,
+                 self.ack_required)
+
+    def sms_setup(self) -> None:
+        """The SMS settings. Run at init and again once the modem says its SMS service is ready
+        (`SMS Ready`, `+QIND: SMS DONE`): before that, modems refuse or forget them."""
+        self.needs_sms_setup = False
+        self._patient("AT+CMGF=0")  # PDU mode is not optional: text mode loses characters
         # a UCS2 charset left by another program hex-encodes answers
         self.charset = "GSM" if self._optional('AT+CSCS="GSM"') else ""
         self._optional("AT+CREG=0")  # registration is polled; +CREG URCs would only add noise
@@ -162,11 +194,19 @@ class ModemSession:
         self._optional('AT+CPMS="SM","SM","SM"')
         self.cnmi = self._choose_cnmi()
         if self.smsc:
-            self.transport.command(f'AT+CSCA="{self.smsc}",145')
-        self.needs_reinit = False
-        self._ready_at = time.monotonic()
-        log.info("%s: ready (%s, CNMI=%s, ack=%s)", self.name, self.manufacturer or "?", self.cnmi,
-                 self.ack_required)
+            self._patient(f'AT+CSCA="{self.smsc}",145')
+
+    def _patient(self, command: str, **kwargs: float) -> Response:
+        """A command a starting modem may answer "not yet": asked again until the start-up window
+        closes; any other refusal (or "not yet" after the window) is raised at once."""
+        while True:
+            try:
+                return self.transport.command(command, **kwargs)
+            except CommandFailed as exc:
+                if not not_ready(exc) or time.monotonic() >= self._startup_until:
+                    raise
+                log.debug("%s: %s: not ready yet (%s); asking again", self.name, command, exc)
+                self._sleep(self.busy_retry)
 
     def _sync(self) -> None:
         """Get an OK from a modem that may be echoing, booting or half-way through something.
@@ -185,12 +225,16 @@ class ModemSession:
         raise CommandTimeout("AT", 2.0) from last
 
     def _unlock_sim(self) -> None:
-        plain_errors = 0
-        for _ in range(10):
+        plain_errors = busy = 0
+        tried = False
+        while True:
+            if busy >= 10 and time.monotonic() >= self._startup_until:
+                raise SimError(f"{self.name}: the SIM stayed busy")
             try:
                 state = payload_of(self.transport.command("AT+CPIN?").first("+CPIN:") or "+CPIN: READY")
             except CmeError as exc:
-                if exc.code == 14:  # SIM busy: still booting
+                if not_ready(exc):  # SIM or modem busy: still booting
+                    busy += 1
                     self._sleep(1.0)
                     continue
                 if exc.code == 10:
@@ -208,17 +252,54 @@ class ModemSession:
                 continue
             if state == "READY":
                 return
+            if state == "NOT READY":  # the SIM is still being read: a wait, not a SIM fault
+                busy += 1
+                self._sleep(1.0)
+                continue
             if state == "SIM PIN":
-                if not self.pin:
-                    raise SimError(f"{self.name}: the SIM asks for a PIN; set pin in the config")
-                try:
-                    self.transport.command(f'AT+CPIN="{self.pin}"', timeout=20.0)
-                except CmeError as exc:
-                    raise SimError(f"{self.name}: the SIM refused the configured PIN ({exc})") from exc
+                if tried:
+                    raise SimError(f"{self.name}: the SIM accepted the PIN but asks for it again")
+                self._enter_pin()
+                tried = True
                 self._sleep(0.5)
                 continue
             raise SimError(f"{self.name}: the SIM needs {state}; unlock it in a phone first")
-        raise SimError(f"{self.name}: the SIM stayed busy")
+
+    def _enter_pin(self) -> None:
+        """Send the configured PIN, unless this SIM already refused it (or never answered it): a SIM
+        locks itself after three wrong PINs, and every reconnect would send it again."""
+        if not self.pin:
+            raise SimError(f"{self.name}: the SIM asks for a PIN; set pin in the config")
+        if self.pin_memory.problem:
+            raise SimError(f"{self.name}: the SIM asks for its PIN, but {self.pin_memory.problem}")
+        key = self._sim_identity()
+        if not self.pin_memory.may_try(key, self.pin):
+            what = ("the configured PIN was sent once and its answer was lost" if self.pin_memory.unanswered(key)
+                    else "PIN refused")
+            raise SimError(f"{self.name}: {what}, {self._tries_left()}; the configured PIN is not tried again "
+                           "until it changes")
+        self.pin_memory.attempting(key, self.pin)
+        try:
+            self.transport.command(f'AT+CPIN="{self.pin}"', timeout=20.0)
+        except CommandFailed as exc:
+            self.pin_memory.refused(key, self.pin)
+            raise SimError(f"{self.name}: PIN refused, {self._tries_left()} ({exc}); the configured PIN is not "
+                           "tried again until it changes") from exc
+        self.pin_memory.accepted(key)
+
+    def _sim_identity(self) -> str:
+        """Which SIM this is, for the PIN rule: its ICCID where the modem shows it before the PIN."""
+        iccid = self._iccid()
+        return f"iccid:{iccid}" if iccid else self.sim_key
+
+    def _tries_left(self) -> str:
+        """"N tries left", as far as the modem can say how many."""
+        for command, prefix in TRIES_COMMANDS:
+            line = self._optional_response(command, prefix)
+            left = tries_left(line) if line else None
+            if left is not None:
+                return f"{left} {'try' if left == 1 else 'tries'} left"
+        return "tries left unknown"
 
     def _vendor_setup(self) -> None:
         vendor = self.manufacturer.lower()
@@ -233,9 +314,10 @@ class ModemSession:
         return int(fields[0]) if fields and fields[0].isdigit() else 0
 
     def _choose_cnmi(self) -> str:
-        for choice in CNMI_CHOICES:
+        derived = cnmi_from_test(self._optional_response("AT+CNMI=?", "+CNMI:") or "")
+        for choice in ([derived] if derived else []) + [c for c in CNMI_CHOICES if c != derived]:
             try:
-                self.transport.command(f"AT+CNMI={choice}")
+                self._patient(f"AT+CNMI={choice}")
                 return choice
             except CommandFailed:
                 continue
@@ -243,9 +325,9 @@ class ModemSession:
         return ""
 
     def _optional(self, command: str) -> bool:
-        """Commands that some modems answer ERROR without harm."""
+        """Commands that some modems answer ERROR without harm (after any "not yet" was waited out)."""
         try:
-            self.transport.command(command)
+            self._patient(command)
             return True
         except CommandFailed:
             log.debug("%s: %s not supported", self.name, command)
@@ -253,7 +335,7 @@ class ModemSession:
 
     def _optional_response(self, command: str, prefix: str) -> str | None:
         try:
-            return self.transport.command(command).first(prefix)
+            return self._patient(command).first(prefix)
         except CommandFailed:
             return None
 
@@ -463,6 +545,8 @@ class ModemSession:
                 self._ussd_replies.put(event.line)
             elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
                 self.needs_reinit = True  # the modem rebooted on its own: settings are gone
+            elif event.line in _SMS_READY_MARKERS:
+                self.needs_sms_setup = True  # made again at the supervisor's next check
         except (ModemDisconnected, CommandTimeout):
             raise
         except ModemError as exc:
@@ -508,6 +592,26 @@ class ModemSession:
                     return
             except Exception:  # this thread must outlive any one bad line
                 log.exception("%s: failed to handle %r", self.name, event.line)
+
+
+def cnmi_from_test(answer: str) -> str | None:
+    """The preferred +CNMI setting among those an `AT+CNMI=?` answer offers, e.g.
+    `+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)` -> "2,1,0,1,0"; None when it offers none we can use."""
+    offered = parse_ranges(payload_of(answer))
+    if len(offered) < 2:
+        return None
+    chosen: list[int] = []
+    for i, preference in enumerate(CNMI_PREFERENCE):
+        values = offered[i] if i < len(offered) else {0}
+        if i >= 2 and not values:  # an empty group: the parameter is not offered, leave it at 0
+            values = {0}
+        pick = next((v for v in preference if v in values), None)
+        if pick is None:
+            if i < 2:
+                return None  # no usable mode or SMS indication
+            pick = min(values)
+        chosen.append(pick)
+    return ",".join(map(str, chosen))
 
 
 def _inbound(raw: str, index: int | None) -> InboundSms:

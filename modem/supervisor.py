@@ -5,6 +5,11 @@ A modem that stops answering (hung) or whose port vanishes (USB unplug) is notic
 the reason, closed, and reopened with backoff when it returns; the port path is resolved anew on
 every open, so a udev symlink that now points at a new tty is followed. Everything that sends goes
 through `with supervisor.session() as s:` so a caller never talks to a modem that is not ready.
+
+A SIM whose sends the SIM or its network refuses (barred, not subscribed, network failure) is taken
+out of rotation for `rest_s` (`rest`): it sends nothing meanwhile, so its work goes to other SIMs. The
+configured PIN is tried at most once per SIM until it changes (`modem.pin`), however often the loop
+reconnects.
 """
 
 from __future__ import annotations
@@ -16,8 +21,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
-from modem.errors import CommandTimeout, ModemDisconnected, ModemError, NotRegistered, SimError
+from modem.errors import (
+    CommandFailed,
+    CommandTimeout,
+    ModemDisconnected,
+    ModemError,
+    NotRegistered,
+    SimError,
+    not_ready,
+)
+from modem.pin import PinMemory
 from modem.session import Health, Identity, InboundHandler, ModemSession
 from modem.transport import AtTransport, SerialFactory
 
@@ -30,6 +45,7 @@ class ModemState(str, Enum):
     READY = "ready"
     NO_NETWORK = "no_network"
     SIM_ERROR = "sim_error"
+    OUT_OF_ROTATION = "out_of_rotation"  # answers, but its SIM or network refuses sends for now
     DISCONNECTED = "disconnected"
     HUNG = "hung"
     STOPPED = "stopped"
@@ -53,6 +69,26 @@ class ModemSettings:
     registration_timeout: float = 60.0
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
     power_cycle_after: int = 5  # failed reconnects before the power-cycle hook is called
+    rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
+    startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out
+
+
+class Timing(Protocol):
+    """Time for backoff and rest periods (the gateway's Clock fits; tests move a fake one)."""
+
+    def time(self) -> float: ...
+
+    def wait(self, wake: threading.Event, seconds: float) -> bool: ...
+
+
+class RealTime:
+    """The wall clock, for a supervisor not given one."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def wait(self, wake: threading.Event, seconds: float) -> bool:
+        return wake.wait(max(0.0, seconds))
 
 
 FULL_CHECK_EVERY = 6  # operator, SMSC and SIM storage once a minute at the default interval
@@ -69,6 +105,8 @@ class ModemSupervisor:
         on_state: Callable[[str, ModemState, str], None] | None = None,
         power_cycle: Callable[[str], None] | None = None,
         open_serial: SerialFactory | None = None,
+        pin_memory: PinMemory | None = None,
+        clock: Timing | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.name
@@ -88,6 +126,11 @@ class ModemSupervisor:
         self._thread: threading.Thread | None = None
         self._last_trouble: tuple[ModemState, str] | None = None
         self._transport: AtTransport | None = None
+        self._pin_memory = pin_memory if pin_memory is not None else PinMemory()  # outlives reconnects
+        self._clock: Timing = clock if clock is not None else RealTime()
+        self._rest_until: float | None = None
+        self._rest_reason = ""
+        self._rest_lock = threading.Lock()  # a rest and a health check's READY never cross
 
     # ---- public -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -131,6 +174,30 @@ class ModemSupervisor:
         """Ask for an immediate health check (after a command timed out, say)."""
         self._wake.set()
 
+    def rest(self, reason: str) -> None:
+        """The SIM or its network refused a send: out of rotation for `rest_s`, so that other SIMs
+        take the work; back in service by itself afterwards."""
+        seconds = self.settings.rest_s
+        with self._rest_lock:
+            self._rest_until = self._clock.time() + seconds
+            self._rest_reason = f"{reason}; out of rotation for {seconds:g} s"
+            if self.state is ModemState.READY:
+                self._set_state(ModemState.OUT_OF_ROTATION, self._rest_reason)
+
+    def _resting(self) -> bool:
+        if self._rest_until is not None and self._clock.time() >= self._rest_until:
+            self._rest_until = None
+            log.info("%s: back in rotation", self.name)
+        return self._rest_until is not None
+
+    def _serving(self, state: ModemState, reason: str = "") -> None:
+        """READY (or NO_NETWORK) as health says, unless the SIM is resting."""
+        with self._rest_lock:
+            if self._resting():
+                self._set_state(ModemState.OUT_OF_ROTATION, self._rest_reason)
+            else:
+                self._set_state(state, reason)
+
     # ---- the loop ---------------------------------------------------------------------------
     def _set_state(self, state: ModemState, reason: str = "") -> None:
         with self._changed:
@@ -166,7 +233,7 @@ class ModemSupervisor:
                 log.warning("%s: %d failed attempts; power-cycling", self.name, failures)
                 self._power_cycle(self.name)
             delay = self.settings.backoff[min(max(failures - 1, 0), len(self.settings.backoff) - 1)]
-            self._stop.wait(delay)
+            self._clock.wait(self._stop, delay)
         self._set_state(ModemState.STOPPED)
 
     def _serve_once(self) -> bool:
@@ -185,7 +252,9 @@ class ModemSupervisor:
             self._set_state(ModemState.INITIALISING)
             session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
                                    ref16=self.settings.ref16, send_timeout=self.settings.send_timeout,
-                                   prompt_timeout=self.settings.prompt_timeout)
+                                   prompt_timeout=self.settings.prompt_timeout,
+                                   pin_memory=self._pin_memory, sim_key=f"port:{self.settings.port}",
+                                   startup_window=self.settings.startup_window)
             try:
                 session.init()
             except SimError:
@@ -196,7 +265,7 @@ class ModemSupervisor:
             events = threading.Thread(target=self._events, args=(session, events_stop),
                                       name=f"{self.name}-events", daemon=True)
             events.start()
-            session.sweep(self.handler)
+            self._sweep(session)
             self._session = session
             self._register(session)
             served = True
@@ -218,10 +287,21 @@ class ModemSupervisor:
                 events.join(timeout=5)
         return served
 
+    def _sweep(self, session: ModemSession) -> None:
+        """The stored SMS, read at start: a modem whose SMS service is not up yet says "not yet" (CMS
+        500), and then settings and sweep are made again at the next check (or its `SMS Ready`)."""
+        try:
+            session.sweep(self.handler)
+        except CommandFailed as exc:
+            if not not_ready(exc):
+                raise
+            log.info("%s: SMS storage not ready yet (%s)", self.name, exc)
+            session.needs_sms_setup = True
+
     def _register(self, session: ModemSession) -> None:
         try:
             self.health = session.wait_registered(self.settings.registration_timeout, stop=self._stop)
-            self._set_state(ModemState.READY)
+            self._serving(ModemState.READY)
         except NotRegistered as exc:
             self._set_state(ModemState.NO_NETWORK, str(exc))
 
@@ -243,13 +323,17 @@ class ModemSupervisor:
                 self._set_state(ModemState.INITIALISING, "modem restarted")
                 session.init()
                 session.sweep(self.handler)
+            elif session.needs_sms_setup:
+                log.info("%s: SMS service ready; SMS settings made again", self.name)
+                session.sms_setup()
+                self._sweep(session)
             full = asked or self.health is None or checks % FULL_CHECK_EVERY == 0
             self.health = session.health(None if full else self.health)
             checks += 1
             if self.health.registered:
-                self._set_state(ModemState.READY)
+                self._serving(ModemState.READY)
             else:
-                self._set_state(ModemState.NO_NETWORK, f"registration: {self.health.registration}")
+                self._serving(ModemState.NO_NETWORK, f"registration: {self.health.registration}")
             if self.health.storage_used:
                 session.sweep(self.handler)  # messages whose +CMTI we never saw, or a full SIM
 

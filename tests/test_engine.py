@@ -26,7 +26,8 @@ class Gateway:
     """A small daemon: queue, engine, one supervisor per virtual modem (like gateway.daemon)."""
 
     def __init__(self, tmp_path, clock, *, modems: int = 1, limits: Limits = NO_LIMITS, sticky: bool = True,
-                 pre_send=None, sim=None, start: bool = True, send_timeout: float = 5.0) -> None:
+                 pre_send=None, sim=None, start: bool = True, send_timeout: float = 5.0,
+                 supervisor_options: dict | None = None) -> None:
         self.tmp_path = tmp_path
         self.clock = clock
         self.sim = sim or run_simulator(modems, directory=str(tmp_path / "ports"), report_delay=0.1,
@@ -40,7 +41,7 @@ class Gateway:
         self.supervisors: dict[str, ModemSupervisor] = {}
         for name, port in self.sim.ports.items():
             supervisor = ModemSupervisor(fast_settings(name, port.path, send_timeout=send_timeout), self.inbound,
-                                         on_state=self.engine.on_modem_state)
+                                         on_state=self.engine.on_modem_state, **(supervisor_options or {}))
             self.supervisors[name] = supervisor
             self.engine.add_modem(supervisor, limits)
         if start:

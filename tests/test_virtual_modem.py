@@ -675,3 +675,92 @@ def test_interpreter_on_manual_clock():
     assert b"+CDS: " in b"".join(out)
     modem.close()
     net.close()
+
+
+def test_pin_try_counter_and_puk_after_three_wrong_pins(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    host.at("AT+CMEE=1")
+    modem.sim("pin", pin="4321")
+    assert host.at("AT+SPIC") == "\r\n+SPIC: 3,3,10,10\r\n\r\nOK\r\n"
+    assert host.at('AT+CPINR="SIM PIN"') == "\r\n+CME ERROR: 4\r\n"  # not a SIM800 command
+    for left in (2, 1):
+        assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 16\r\n"
+        assert host.at("AT+SPIC") == f"\r\n+SPIC: {left},3,10,10\r\n\r\nOK\r\n"
+    assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 16\r\n"
+    assert host.at("AT+CPIN?") == "\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n"
+    assert host.at('AT+CPIN="4321"') == "\r\n+CME ERROR: 16\r\n"  # the right PIN is too late now
+    assert host.at('AT+CPIN="00000000","1111"') == "\r\n+CME ERROR: 16\r\n"  # a wrong PUK counts
+    assert host.at("AT+SPIC") == "\r\n+SPIC: 0,3,9,10\r\n\r\nOK\r\n"
+    assert modem.status()["pin_attempts"] == 5
+    assert host.at('AT+CPIN="12345678","1111"') == "\r\nOK\r\n"
+    host.expect(r"\+CPIN: READY\r\n")
+    assert host.at("AT+SPIC") == "\r\n+SPIC: 3,3,10,10\r\n\r\nOK\r\n"
+
+
+@pytest.mark.parametrize("profile,command,answer", [
+    ("e3131", "AT^CPIN?", "^CPIN: SIM PIN,2,10,2,10,3"),
+    ("ec25", 'AT+QPINC="SC"', '+QPINC: "SC",2,10'),
+    ("generic", 'AT+CPINR="SIM PIN"', "+CPINR: SIM PIN,2,3"),
+])
+def test_pin_try_counter_in_each_models_form(tmp_path, profile, command, answer):
+    with _make(tmp_path, profile, modem_options={"noise_interval": 60.0}) as s:
+        modem = s.ports["sim1"].modem
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.at("ATE0")
+            host.at("AT+CMEE=1")
+            modem.sim("pin", pin="4321")
+            assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 16\r\n"
+            assert host.at(command).startswith(f"\r\n{answer}\r\n")
+        finally:
+            host.close()
+
+
+def test_start_up_window_until_sms_ready_again_after_cfun_reset():
+    clock = ManualScheduler()
+    net = VirtualNetwork(scheduler=clock)
+    out: list[bytes] = []
+    modem = VirtualModem("m", "sim800", network=net, output=out.append, register_delay=0.1, startup=2.0)
+
+    def at(command: str) -> bytes:
+        out.clear()
+        modem.feed(command.encode() + b"\r")
+        return b"".join(out)
+
+    try:
+        at("ATE0")
+        at("AT+CMEE=1")
+        assert at("AT+CPIN?") == b"\r\n+CPIN: NOT READY\r\n\r\nOK\r\n"
+        assert at("AT+CMGF=0") == b"\r\nOK\r\n"  # the host interface works from the start
+        clock.advance(1.0)
+        assert at("AT+CPIN?") == b"\r\n+CPIN: READY\r\n\r\nOK\r\n"
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\n+CMS ERROR: 500\r\n"
+        assert at('AT+CPMS="SM","SM","SM"') == b"\r\n+CMS ERROR: 500\r\n"
+        out.clear()
+        clock.advance(1.0)
+        assert b"\r\nSMS Ready\r\n" in b"".join(out)
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\nOK\r\n"
+        assert at("AT+CFUN=1,1") == b"\r\nOK\r\n"
+        clock.advance(0.1)  # the reboot: a new window
+        at("ATE0")
+        assert at("AT+CNMI=2,1,0,1,0") == b"\r\n+CMS ERROR: 500\r\n"  # coded even with CMEE=0
+        clock.advance(2.0)
+        assert at("AT+CNMI?") == b"\r\n+CNMI: 2,1,0,0,0\r\n\r\nOK\r\n"  # the SMS service's defaults
+    finally:
+        modem.close()
+        net.close()
+
+
+def test_barred_sim_refuses_every_number_refused_number_only_itself(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.barred(8)
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMS ERROR: 8"]
+    assert _send_pdu(host, "+447911000222", "a") == ["+CMS ERROR: 8"]
+    modem.barred(None)
+    modem.refuse_number("+447911123456", 1)
+    assert _send_pdu(host, "+447911123456", "a") == ["+CMS ERROR: 1"]
+    assert _send_pdu(host, "+447911000222", "a")[0].startswith("+CMGS: ")
+    modem.refuse_number("+447911123456", None)
+    assert _send_pdu(host, "+447911123456", "a")[0].startswith("+CMGS: ")

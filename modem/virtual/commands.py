@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from modem.lines import parse_ranges, payload_of
 from modem.virtual.atparse import EXEC, READ, SET, TEST, Command
 from modem.virtual.line import Prompt, Reply
 from modem.virtual.texts import CME_TEXT, CMS_TEXT, swap_pairs
@@ -17,6 +18,9 @@ from modem.virtual.texts import CME_TEXT, CMS_TEXT, swap_pairs
 # Commands that need a usable SIM; SMS ones fail with +CMS ERROR 31x, the rest with +CME ERROR 1x.
 _SMS_NEEDS_SIM = {"+CMGS", "+CMGW", "+CMGL", "+CMGR", "+CMGD", "+CPMS", "+CSCA", "+CNMA", "+CMSS"}
 _NEEDS_SIM = {"+CIMI", "+CCID", "+QCCID", "^ICCID", "+CNUM", "+CUSD"}
+# Commands of the SMS service, refused during the start-up window (until "SMS Ready"); AT+CMGF and
+# AT+CSCS are the host interface's and work from the start.
+_SMS_SERVICE = _SMS_NEEDS_SIM | {"+CNMI", "+CSMS", "+CSMP"}
 
 # Full command name ("+CMGS", "^CURC") -> name of the handler method.
 HANDLERS: dict[str, str] = {}
@@ -80,6 +84,8 @@ class AtCommands:
         fault = self._take_fault(name, ("cme",) if name in ("+CMGS", "+CMGW") else ("cme", "cms"))
         if fault:
             return self._fault_reply(fault)
+        if (refusal := self._not_ready_yet(name)) is not None:
+            return Reply(final=refusal)
         handler_name = HANDLERS.get(name)
         if handler_name is None:
             if name in self.profile.accepted:
@@ -90,6 +96,13 @@ class AtCommands:
         if cmd.kind != TEST and (err := self._sim_error(name)):
             return Reply(final=err)
         return getattr(self, handler_name)(cmd)
+
+    def _not_ready_yet(self, name: str) -> str | None:
+        """During the start-up window the SMS service answers the model's "not yet"."""
+        if name not in _SMS_SERVICE or self.sched.now() >= self._sms_ready_at:
+            return None
+        kind, code = self.profile.startup_refusal
+        return self._cms(code) if kind == "cms" else self._cme(code)
 
     def _basic(self, cmd: Command) -> Reply:
         arg = cmd.args[0] if cmd.args else "0"
@@ -232,7 +245,7 @@ class AtCommands:
             return Reply(["+CNMI: " + ",".join(map(str, self.cnmi))])
         if cmd.kind != SET:
             return Reply()
-        allowed = (range(4), range(4), (0, 2), self.profile.cnmi_ds, (0, 1))
+        allowed = parse_ranges(payload_of(self.profile.cnmi_test))  # what AT+CNMI=? offers, no more
         values = list(self.cnmi)
         try:
             for i, arg in enumerate(cmd.args):
@@ -270,11 +283,14 @@ class AtCommands:
         if self.sim_state == "missing":
             return Reply(final=self._cme(10))
         if cmd.kind == READ:
+            if self.sched.now() < self._sim_ready_at:
+                return Reply(["+CPIN: NOT READY"])
             return Reply(["+CPIN: " + {"ready": "READY", "pin": "SIM PIN", "puk": "SIM PUK"}[self.sim_state]])
         if cmd.kind != SET or not cmd.args:
             return Reply(final=self._bad())
         if self.sim_state == "ready":
             return Reply(final=self._cme(3))
+        self.pin_attempts += 1
         if self.sim_state == "pin" and len(cmd.args) == 1:
             if cmd.args[0] == self.pin:
                 return Reply(after=self._sim_unlocked)
@@ -282,14 +298,34 @@ class AtCommands:
             if self._pin_tries <= 0:
                 self.sim_state = "puk"
             return Reply(final=self._cme(16))
-        if self.sim_state == "puk" and len(cmd.args) == 2 and cmd.args[0] == self.puk:
-            self.pin = cmd.args[1]
-            return Reply(after=self._sim_unlocked)
+        if self.sim_state == "puk" and len(cmd.args) == 2:
+            if cmd.args[0] == self.puk:
+                self.pin = cmd.args[1]
+                return Reply(after=self._sim_unlocked)
+            self._puk_tries = max(0, self._puk_tries - 1)
         return Reply(final=self._cme(16))
+
+    @handles("+CPINR", "+SPIC", "^CPIN", "+QPINC")
+    def _pin_counter(self, cmd: Command) -> Reply:
+        """PIN and PUK tries left, in the one form this model answers."""
+        if cmd.name != self.profile.pin_counter:
+            return Reply(final=self._unsupported())
+        if cmd.kind == TEST:
+            return Reply()
+        if self.sim_state == "missing":
+            return Reply(final=self._cme(10))
+        pin, puk = self._pin_tries, self._puk_tries
+        code, current = {"ready": ("READY", ""), "pin": ("SIM PIN", str(pin)),
+                         "puk": ("SIM PUK", str(puk))}[self.sim_state]
+        line = {"+CPINR": f"+CPINR: SIM PIN,{pin},3",
+                "+SPIC": f"+SPIC: {pin},3,{puk},10",
+                "^CPIN": f"^CPIN: {code},{current},{puk},{pin},10,3",
+                "+QPINC": f'+QPINC: "SC",{pin},{puk}'}[cmd.name]
+        return Reply([line])
 
     def _sim_unlocked(self) -> None:
         self.sim_state = "ready"
-        self._pin_tries = 3
+        self._pin_tries, self._puk_tries = 3, 10
         if any("+CPIN" in line for _, line in self.profile.boot_lines):
             self._urc(["+CPIN: READY"])
         self._start_registration()

@@ -31,6 +31,8 @@ MODEM_COMMANDS = {
     "hang": ("seconds",),
     "cms_error": ("code", "times", "command"),
     "cme_error": ("code", "times", "command"),
+    "barred": ("code",),
+    "refuse_number": ("number", "code"),
     "no_network": ("on",),
     "sim": ("state", "pin"),
     "urc_midresponse": ("line",),

@@ -54,11 +54,26 @@ class NetworkDelivery:
         self._set_reg(5 if self.roaming else 1)
         if first:
             self._ready_sent, self._ready_gen = True, self._gen
-            for line in self.profile.ready_lines:
-                self._urc([line])
+            wait = self._sms_ready_at - self.sched.now()  # "SMS Ready" ends the start-up window
+            if wait > 0:
+                self._later(wait, self._sms_service_up)
+            else:
+                self._announce_ready()
         waiting, self._waiting_network = self._waiting_network, []
         for deliver in waiting:
             deliver()
+
+    def _sms_service_up(self) -> None:
+        """The end of a start-up window: the SMS service starts with its own defaults, whatever the
+        host set before (as SIM800s do), and says so."""
+        self.cnmi = list(self.profile.cnmi_default)
+        self.cpms = ["SM", "SM", "SM"]
+        self.csms = 0
+        self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        for line in self.profile.ready_lines:
+            self._urc([line])
 
     def _set_reg(self, stat: int) -> None:
         if stat == self.reg_stat:

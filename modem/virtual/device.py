@@ -70,6 +70,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         chunk_delay: float = 0.003,
         noise_interval: float | None = None,
         power_on: bool = True,
+        startup: float = 0.0,
     ) -> None:
         self.name = name
         self.profile = get_profile(profile)
@@ -96,6 +97,8 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self.line_gap = line_gap
         self.chunk_delay = chunk_delay
         self.noise_interval = self.profile.noise_interval if noise_interval is None else noise_interval
+        # seconds after boot: +CPIN: NOT READY for the first half, SMS commands refused until the end
+        self.startup = startup
         self.reset_hook: Callable[[], None] | None = None  # set by the port: USB re-enumeration
         self._lock = threading.RLock()
         cap = self.profile.capacity
@@ -107,7 +110,8 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._sim_present = sim != "missing"
         self._pin_enabled = sim in ("pin", "puk")
         self.sim_state = sim
-        self._pin_tries = 3
+        self._pin_tries, self._puk_tries = 3, 10
+        self.pin_attempts = 0  # every AT+CPIN=<code> the SIM was given, ever (tests count them)
         # Faults and run-time switches (survive reboots: they model the environment).
         self._faults: dict[str, list[_Fault]] = {}
         self._no_network = False
@@ -121,6 +125,8 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._out_until = 0.0
         self._waiting_network: list[Callable[[], None]] = []
         self._waiting_space: list[str] = []
+        self._barred: int | None = None  # +CMS ERROR code every send from this SIM gets
+        self._refused_numbers: dict[str, int] = {}  # normalised number -> +CMS ERROR code
         self._reset_settings()
         if power_on:
             self.boot()
@@ -162,6 +168,8 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
             self._out_until = 0.0
             self.reg_stat = 0
             self._full_announced = False
+            now = self.sched.now()
+            self._sim_ready_at, self._sms_ready_at = now + self.startup / 2, now + self.startup
             if not self._sim_present:
                 self.sim_state = "missing"
             elif self._pin_enabled:

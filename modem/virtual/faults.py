@@ -12,6 +12,7 @@ from random import Random
 from typing import Any
 
 from modem.virtual.line import Reply
+from modem.virtual.network import normalize
 
 
 @dataclass
@@ -63,6 +64,21 @@ class ControlApi:
         """The next `times` uses of `command` fail at once with +CME ERROR: code (as CMEE formats it)."""
         self._add_fault("cme", code, times, command)
 
+    def barred(self, code: int | None = 8) -> None:
+        """Every send from this SIM fails with +CMS ERROR: code (8 operator barring, 10 call barred,
+        50 no SMS subscription), whatever the number; None lifts the bar."""
+        with self._lock:
+            self._barred = None if code is None else int(code)
+
+    def refuse_number(self, number: str, code: int | None = 1) -> None:
+        """Sends to `number` fail with +CMS ERROR: code (1 unassigned number), from any SIM of this
+        modem; None accepts the number again."""
+        with self._lock:
+            if code is None:
+                self._refused_numbers.pop(normalize(number), None)
+            else:
+                self._refused_numbers[normalize(number)] = int(code)
+
     def _add_fault(self, kind: str, code: int, times: int, command: str) -> None:
         name = command.upper().removeprefix("AT")
         if not name.startswith(("+", "^", "$", "%")):
@@ -103,7 +119,7 @@ class ControlApi:
             self._sim_present = state != "missing"
             self._pin_enabled = state in ("pin", "puk")
             self.sim_state = state
-            self._pin_tries = 3
+            self._pin_tries, self._puk_tries = 3, 10
             if state == "ready":
                 if self.powered:
                     self._start_registration()
@@ -192,4 +208,7 @@ class ControlApi:
                 "stored": {n: s.used for n, s in self.storages.items()},
                 "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,
                 "ussd_open": self.ussd_open,
+
+
+                "pin_attempts": self.pin_attempts, "pin_tries_left": self._pin_tries, "barred": self._barred,
             }

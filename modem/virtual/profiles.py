@@ -28,8 +28,7 @@ class Profile:
     # Periodic noise until AT^CURC=0 (Huawei); interval in seconds.
     noise: tuple[str, ...] = ()
     noise_interval: float = 2.0
-    cnmi_test: str = "+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)"
-    cnmi_ds: tuple[int, ...] = (0, 1, 2)  # accepted <ds> values; SIM800 refuses 2
+    cnmi_test: str = "+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)"  # also what AT+CNMI=<...> accepts
     cnmi_default: tuple[int, int, int, int, int] = (2, 1, 0, 0, 0)
     cmt_header: str = "+CMT: ,{length}"  # PDU-mode +CMT; SIM800 prints an empty quoted alpha
     list_alpha: str = ""  # what goes in the <alpha> slot of +CMGL/+CMGR (SIM800: "")
@@ -49,6 +48,13 @@ class Profile:
     vendor_urcs: tuple[str, ...] = ("*RADIOPOWER: 1", "+ZEND")
 
 
+    # The command that tells how many PIN/PUK tries are left (+CPINR, SIMCom +SPIC, Huawei ^CPIN,
+    # Quectel +QPINC); the others are unknown to the model.
+    pin_counter: str = "+CPINR"
+    # What SMS commands answer during the start-up window, before "SMS Ready": ("cms"|"cme", code).
+    startup_refusal: tuple[str, int] = ("cme", 515)
+
+
 _COMMON_OK = frozenset(
     {"+CLIP", "+CVHU", "+CRC", "+CLIR", "+CSDH", "+CGSMS", "+CMMS", "+IFC", "+IPR", "+CSAS", "+CRES",
      "+CTZU", "+CTZR", "+CGEREP", "+CEREG", "+CSCB", "&D", "&C", "&K"}
@@ -65,7 +71,6 @@ SIM800 = Profile(
     boot_lines=((0.0, "RDY"), (0.02, "+CFUN: 1"), (0.04, "+CPIN: {cpin}")),
     ready_lines=("Call Ready", "SMS Ready"),
     cnmi_test="+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)",
-    cnmi_ds=(0, 1),
     cnmi_default=(2, 1, 0, 0, 0),
     cmt_header='+CMT: "",{length}',
     list_alpha='""',
@@ -75,6 +80,8 @@ SIM800 = Profile(
     storage_full_urc='+CIEV: "SMSFULL",1',
     vendor_urcs=("+CGEV: NW DETACH", "+CGEV: ME PDN DEACT 1", "*RADIOPOWER: 1"),
     accepted=_COMMON_OK | {"+CSCLK", "+CIURC", "+CLTS", "+CSGS", "+CMGHEX"},
+    pin_counter="+SPIC",
+    startup_refusal=("cms", 500),
 )
 
 E3131 = Profile(
@@ -102,6 +109,8 @@ E3131 = Profile(
     ussd_coding="packed",
     vendor_urcs=("^CSNR:-100,-9", "+CGEV: ME PDN ACT 1", "^DSFLOWRPT:0000000E,00000000,00000000"),
     accepted=_COMMON_OK | {"^CURC", "^PORTSEL", "^USSDMODE", "^U2DIAG", "^SYSCFG", "^SYSCFGEX"},
+    pin_counter="^CPIN",
+    startup_refusal=("cme", 14),
 )
 
 EC25 = Profile(
@@ -125,6 +134,8 @@ EC25 = Profile(
     ussd_coding="ucs2",
     vendor_urcs=("+CGEV: ME PDN ACT 1", "+CGEV: NW PDN DEACT 1", "+ZEND"),
     accepted=_COMMON_OK | {"+QURCCFG", "+QCFG", "+QINDCFG", "+QSCLK"},
+    pin_counter="+QPINC",
+    startup_refusal=("cme", 14),
 )
 
 GENERIC = Profile(

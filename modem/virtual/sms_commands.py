@@ -12,6 +12,7 @@ from modem.pdu import Deliver, StatusReport, Submit, decode, encode_submit
 from modem.virtual.atparse import READ, SET, TEST, Command
 from modem.virtual.commands import handles
 from modem.virtual.line import Prompt, Reply
+from modem.virtual.network import normalize
 from modem.virtual.storage import REC_READ, REC_UNREAD, STAT_TEXT, STO_UNSENT, Storage, tpdu_length
 from modem.virtual.texts import text_timestamp
 
@@ -214,6 +215,9 @@ class SmsCommands:
         fault = self._take_fault("+CMGS", ("cms",))
         if fault:
             return Reply(final=self._cms(fault.code), delay=delay)
+        refusal = self._barred if self._barred is not None else self._refused_numbers.get(normalize(recipient))
+        if refusal is not None:
+            return Reply(final=self._cms(refusal), delay=delay)
         if not self.registered:
             return Reply(final=self._cms(331), delay=delay)
         mr = self._mr
