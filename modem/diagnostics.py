@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from modem.errors import ModemError
 from modem.pdu import StatusReport
-from modem.session import InboundSms, ModemSession, SendFailed, match_report
+from modem.report_match import matches_any
+from modem.session import InboundSms, ModemSession, SendFailed
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 
@@ -85,7 +86,7 @@ def _send_check(supervisor: ModemSupervisor, collector: _Reports, to: str, timeo
         return
     yield Check("send SMS", True, "accepted, reference " + ", ".join(str(p.reference) for p in parts))
     outstanding = [(to, p.reference) for p in parts]
-    report = _wait(lambda: next((r for r in collector.reports if match_report(r, outstanding)), None), timeout)
+    report = _wait(lambda: next((r for r in collector.reports if matches_any(r, outstanding)), None), timeout)
     if report is None:
         yield Check("delivery report", False, f"none within {timeout:g} s (the SIM's plan may not offer reports)")
     else:

@@ -32,6 +32,7 @@ _URC_PREFIXES = (
     "+PACSP", "*PSUTTZ:", "DST:", "+CSQN:",
     "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:", "^SRVST:", "^SIMST:", "^SYSSTART", "^DSFLOWRPT:",
     "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:", "^NWTIME:", "^RFSWITCH:", "^ACTIVEBAND:",
+    "^SMMEMFULL",
 )
 _URC_EXACT = frozenset({
     "RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "UNDER-VOLTAGE POWER DOWN",

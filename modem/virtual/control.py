@@ -34,6 +34,7 @@ MODEM_COMMANDS = {
     "no_network": ("on",),
     "sim": ("state", "pin"),
     "urc_midresponse": ("line",),
+    "urc_inside_pair": ("line",),
     "split_lines": ("on",),
     "ussd_reply": ("text",),
     "storage_full": ("on",),

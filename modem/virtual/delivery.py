@@ -90,10 +90,11 @@ class NetworkDelivery:
                              f'"{text_timestamp(rep.discharged_at)}",{rep.status}']
                 self._indicate_direct(lines)
             elif ds == 2:
-                storage = self._storage(2)
+                name = self.profile.report_storage or self.cpms[2]
+                storage = self.storages[name] if self.profile.report_storage else self._storage(2)
                 index = storage.add(REC_UNREAD, pdu)
                 if index is not None:
-                    self._sms_urc([f'+CDSI: "{self.cpms[2]}",{index}'])
+                    self._sms_urc([f'+CDSI: "{name}",{index}'])
                 else:
                     self._memory_full()
 
@@ -116,7 +117,7 @@ class NetworkDelivery:
             self._waiting_space.append(pdu)
             self._memory_full()
             return False
-        if mode == "cmti" or mt in (1, 3):
+        if mode == "cmti" or (mode == "auto" and mt in (1, 3)):
             self._sms_urc([f'+CMTI: "{self.cpms[2]}",{index}'])
         return True
 

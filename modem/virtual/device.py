@@ -107,6 +107,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         self._hung_until: float | None = None
         self._hung_forever = False
         self._mid_urcs: list[str] = []
+        self._pair_urcs: list[str] = []
         self._split = False
         self._no_prompt = 0
         self._out_until = 0.0
