@@ -27,7 +27,7 @@ from modem.errors import (
     NotRegistered,
     SimError,
 )
-from modem.lines import decode_ucs2_hex, is_hex, parse_fields, payload_of
+from modem.lines import decode_ucs2_hex, parse_fields, payload_of
 from modem.transport import DISCONNECTED, AtTransport, Unsolicited
 
 log = logging.getLogger("gsmgw.modem")
