@@ -147,7 +147,8 @@ class ModemSession:
         self._ussd_replies: queue.Queue[str] = queue.Queue()
         self.storages = sim_storage.DEFAULT
         self.left_on_sim = 0  # SMS the last sweep left in the primary memory
-        self._mem1: str | None = None
+        self._mem1: str | None = None  # None: not known (before init, after the modem restarted)
+        self._can_select = True
         self._storage_lock = threading.RLock()  # one reader (and deleter) of SMS memory at a time
 
     # ---- init -------------------------------------------------------------------------------
@@ -383,14 +384,16 @@ class ModemSession:
     def _setup_storages(self) -> None:
         """Use the memories `AT+CPMS=?` offers: the SIM for received SMS where it can be, and "SR"
         swept too where status reports may be stored there."""
-        self.storages = sim_storage.choose(sim_storage.parse_cpms_test(
-            self._optional_response("AT+CPMS=?", "+CPMS:")))
-        self._mem1 = self.storages.primary if self._optional(self.storages.select_command()) else None
+        with self._storage_lock:  # the event thread may be reading another memory right now
+            self.storages = sim_storage.choose(sim_storage.parse_cpms_test(
+                self._optional_response("AT+CPMS=?", "+CPMS:")))
+            self._can_select = self._optional(self.storages.select_command())
+            self._mem1 = self.storages.primary if self._can_select else None
 
     def _select(self, storage: str | None) -> None:
         """Make `storage` mem1, which AT+CMGR/CMGL/CMGD work on. A modem that never accepted AT+CPMS
         has one memory; it is read as it is."""
-        if storage is None or storage == self._mem1 or (self._mem1 is None and storage == self.storages.primary):
+        if storage is None or storage == self._mem1 or not self._can_select:
             return
         try:
             self.transport.command(f'AT+CPMS="{storage}"', timeout=10.0)
@@ -477,6 +480,7 @@ class ModemSession:
                 self.sweep(handler)
             elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
                 self.needs_reinit = True  # the modem rebooted on its own: settings are gone
+                self._mem1 = None
         except (ModemDisconnected, CommandTimeout):
             raise
         except ModemError as exc:
