@@ -19,6 +19,7 @@ PREFERRED = ("SM", "ME", "MT")  # where received SMS go: the SIM first (it trave
 REPORTS = "SR"  # status-report memory of Huawei and others; reports stored there are announced in it
 
 _LIST = re.compile(r"\(([^)]*)\)")
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,14 @@ DEFAULT = Storages("SM", ("SM",))
 
 
 def parse_cpms_test(line: str | None) -> list[tuple[str, ...]]:
-    """`+CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME")` -> one tuple of names per parameter."""
+    """`+CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME")` -> one tuple of names per parameter (some
+    modems leave out the parentheses when they offer one memory: `+CPMS: "SM","SM","SM"`)."""
     if not line:
         return []
+    payload = payload_of(line)
+    groups = _LIST.findall(payload) if "(" in payload else _QUOTED.findall(payload)
     return [tuple(name.strip().strip('"').upper() for name in group.split(",") if name.strip())
-            for group in _LIST.findall(payload_of(line))]
+            for group in groups]
 
 
 def choose(offered: list[tuple[str, ...]]) -> Storages:

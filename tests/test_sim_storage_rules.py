@@ -19,6 +19,7 @@ LENGTH = sim_storage.tpdu_length(PDU)
     ('+CPMS: ("SM","ME","MT"),("SM","ME","MT"),("SM","ME","MT")', "SM", ("SM",)),
     ('+CPMS: ("ME","SR"),("ME"),("ME")', "ME", ("ME", "SR")),  # no SIM storage offered
     ('+CPMS: ("SM_P","ME_P"),("SM_P","ME_P"),("SM_P","ME_P")', "SM_P", ("SM_P",)),
+    ('+CPMS: "ME","ME","ME"', "ME", ("ME",)),  # one memory each, without parentheses
     (None, "SM", ("SM",)),
     ("+CPMS: garbage", "SM", ("SM",)),
 ])
