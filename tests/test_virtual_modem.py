@@ -724,3 +724,22 @@ def test_a_sim_filled_up_says_so_in_its_vendor_signal(tmp_path, profile, signal)
             host.expect(rf'\+CMTI: "SM",{first}\r\n')  # the network delivers what it held
         finally:
             host.close()
+
+
+def test_a_status_report_refused_for_a_full_memory_comes_again_once_there_is_room(tmp_path):
+    with _make(tmp_path, "e3131") as s:
+        modem = s.ports["sim1"].modem
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"\^SRVST:2\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            host.at("AT+CNMI=2,1,0,2,0")
+            modem.storage_full(True)
+            _send_pdu(host, "+447911123456", "x")
+            host.expect(r'\^SMMEMFULL: "SM"\r\n', timeout=2)
+            assert not re.search(rb"\+CDSI", host.quiet(0.4))
+            modem.storage_full(False)
+            host.expect(r'\+CDSI: "SR",0\r\n', timeout=2)
+        finally:
+            host.close()

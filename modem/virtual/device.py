@@ -113,6 +113,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, NetworkDelivery, Con
         self._out_until = 0.0
         self._waiting_network: list[Callable[[], None]] = []
         self._waiting_space: list[str] = []
+        self._waiting_reports: list[str] = []
         self._reset_settings()
         if power_on:
             self.boot()
