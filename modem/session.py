@@ -146,7 +146,7 @@ class ModemSession:
         self._ready_at = 0.0
         self._ussd_replies: queue.Queue[str] = queue.Queue()
         self.storages = sim_storage.DEFAULT
-        self.left_on_sim = 0  # SMS the last sweep left in the primary memory
+        self.left_on_sim = 0  # what the primary memory held when the last sweep ended
         self._mem1: str | None = None  # None: not known (before init, after the modem restarted)
         self._can_select = True
         self._storage_lock = threading.RLock()  # one reader (and deleter) of SMS memory at a time
@@ -446,7 +446,9 @@ class ModemSession:
                         taken = False
                     kept += taken
                     left += not taken and storage == self.storages.primary
-            self.left_on_sim = left
+            # counted by the modem: a slot no listing could pair with a PDU is there too
+            usage = sim_storage.receiving(sim_storage.parse_cpms_read(self._optional_response("AT+CPMS?", "+CPMS:")))
+            self.left_on_sim = usage.used if usage else left
         return kept
 
     def _take(self, handler: InboundHandler, sms: InboundSms) -> bool:
