@@ -1,4 +1,4 @@
-"""The SMS-memory rules of modem.sim_storage, table-tested (no I/O)."""
+"""The SMS-memory rules of modem.sim_storage and when the supervisor sweeps, table-tested (no I/O)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from modem import sim_storage
 from modem.pdu import encode_deliver
+from modem.supervisor import sweep_due
 
 PDU = encode_deliver("+447700900555", "hello", datetime(2026, 12, 1, tzinfo=UTC), smsc="+447785016005")[0]
 LENGTH = sim_storage.tpdu_length(PDU)
@@ -67,3 +68,16 @@ def test_cmgr_of_an_empty_slot_is_nothing():
     assert sim_storage.pair_listing(["+CMGR: 0,,0", "00"], "+CMGR:", "SM", 4) == []
     [entry] = sim_storage.pair_listing([f"+CMGR: 0,,{LENGTH}", PDU], "+CMGR:", "SR", 4)
     assert (entry.storage, entry.index, entry.raw) == ("SR", 4, PDU)
+
+
+@pytest.mark.parametrize(("asked", "wanted", "fresh_used", "left", "retry_time", "due"), [
+    (False, False, None, 0, False, False),  # an ordinary check
+    (False, False, 3, 3, False, False),  # the SIM holds what the last sweep left: no AT+CMGL
+    (False, False, None, 3, False, False),  # a count from an earlier check says nothing new
+    (False, False, 4, 3, False, True),  # one more than was left: a +CMTI we never saw
+    (False, False, 3, 3, True, True),  # now and then, for what a handler refused
+    (False, True, None, 0, False, True),  # a memory-full signal
+    (True, False, None, 0, False, True),  # asked
+])
+def test_when_a_sweep_is_due(asked, wanted, fresh_used, left, retry_time, due):
+    assert sweep_due(asked=asked, wanted=wanted, fresh_used=fresh_used, left=left, retry_time=retry_time) is due
