@@ -23,8 +23,8 @@ from gateway.group_commit import GroupCommit
 from gateway.hooks import After, run_after_commit, run_in_transaction
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
-from modem.encoding import segment_info
 from modem import report_match
+from modem.encoding import segment_info
 from modem.pdu import StatusReport, new_concat_reference
 
 log = logging.getLogger("gsmgw.queue")

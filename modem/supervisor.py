@@ -250,7 +250,8 @@ class ModemSupervisor:
     def _watch(self, session: ModemSession) -> None:
         """Health checks until the modem is lost or we are stopped: registration and signal every
         check (their first command is also the hang probe), operator, SMSC and storage every
-        FULL_CHECK_EVERY checks or when asked (check_now)."""
+        FULL_CHECK_EVERY checks or when asked (check_now), and the SIM's memories read when
+        `sweep_due` finds a reason."""
         transport = session.transport
         checks = full_checks = 0
         while not self._stop.is_set():
