@@ -11,7 +11,7 @@ import pytest
 from gateway import db
 from gateway.engine import Engine, StoringInbound
 from gateway.queue import Queue
-from modem.session import InboundSms
+from modem.session import InboundSms, SendFailed
 from modem.virtual.cli import run_simulator
 
 from .modem_helpers import Inbox, start_supervisor, wait_until
@@ -221,7 +221,7 @@ def test_cms_322_empties_the_sim_at_once(tmp_path):
         try:
             modem.inject_sms("+447700900555", "unseen", mode="store")
             modem.cms_error(322, times=1)
-            with pytest.raises(Exception), supervisor.session() as session:
+            with pytest.raises(SendFailed), supervisor.session() as session:
                 session.send("+447700900123", "memory full")
             wait_until(lambda: inbox.texts() == ["unseen"], 10, "the SIM read")
             wait_until(lambda: stored(modem, "SM") == 0, 5, "and emptied")
