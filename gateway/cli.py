@@ -15,7 +15,8 @@ from gateway import config as config_module
 from gateway import logs
 from modem.errors import ModemError
 from modem.pdu import StatusReport
-from modem.session import InboundSms, SendFailed, match_report
+from modem.report_match import matches_any
+from modem.session import InboundSms, SendFailed
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
 
@@ -499,7 +500,7 @@ def _modem_send(args: argparse.Namespace) -> int:
         with collector.changed:
             while len(reported) < len(parts) and time.monotonic() < deadline:
                 for report in collector.reports:
-                    if match_report(report, outstanding) and report.reference not in reported:
+                    if matches_any(report, outstanding) and report.reference not in reported:
                         reported.add(report.reference)
                         print(f"reference {report.reference}: status report {report.outcome} "
                               f"(TP-Status 0x{report.status:02X}) at {report.discharged_at.isoformat()}")

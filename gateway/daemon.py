@@ -111,7 +111,8 @@ class Daemon:
             sim = self.config.simulator
             directory = Path(self.config.gateway.data_dir) / "virtual-modems"
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
-                                           latency=sim.latency_s, report_delay=sim.report_delay_s, out=None)
+                                           latency=sim.latency_s, report_delay=sim.report_delay_s, out=None,
+                                           now=self.clock.now)
             limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
             sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
         if not sections:

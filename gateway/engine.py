@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from gateway.clock import Clock
 from gateway.limits import Limits
@@ -21,6 +23,9 @@ from modem.supervisor import ModemState, ModemSupervisor
 log = logging.getLogger("gsmgw.engine")
 
 EXPIRY_MAX_WAIT = 60.0  # the expiry loop goes round at least this often
+# How far back a part read off a SIM is looked for among those stored: as long as an SMS can wait on
+# a SIM between being stored and its slot being deleted (a daemon down over a long weekend).
+DUPLICATE_WINDOW = timedelta(days=7)
 
 
 class Engine:
@@ -135,6 +140,9 @@ class StoringInbound:
         return True
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
+        """Store the part, once: the same PDU from the same SIM within DUPLICATE_WINDOW is the SMS
+        read again (a crash before its slot was deleted, a sweep and a +CMTI, an unacknowledged
+        +CMT sent again), kept but not stored or announced a second time."""
         message = sms.message
         part = InboundPart(
             modem=modem, raw_pdu=sms.raw_pdu, error=sms.error, received_at=self.clock.now(),
@@ -145,6 +153,12 @@ class StoringInbound:
             concat_seq=message.concat.seq if message and message.concat else None,
         )
         with self.engine.queue.sessions.begin() as session:
+            earlier = session.scalar(select(InboundPart.id).where(
+                InboundPart.received_at >= part.received_at - DUPLICATE_WINDOW, InboundPart.modem == modem,
+                InboundPart.raw_pdu == sms.raw_pdu).limit(1))
+            if earlier is not None:
+                log.info("%s: SMS from %s read again; stored already (%d)", modem, part.sender, earlier)
+                return True
             session.add(part)
         log.info("%s: SMS from %s stored (%d)", modem, part.sender, part.id)
         for listener in self.received:

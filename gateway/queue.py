@@ -8,7 +8,6 @@ part still `submitting` is in doubt: it becomes `unknown`, and is only resent if
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from gateway.group_commit import GroupCommit
 from gateway.hooks import After, run_after_commit, run_in_transaction
 from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
+from modem import report_match
 from modem.encoding import segment_info
 from modem.pdu import StatusReport, new_concat_reference
 
@@ -431,7 +431,8 @@ class Queue:
         return [row.timestamp() for row in rows]
 
     def apply_report(self, modem: str, report: StatusReport) -> int | None:
-        """Match a status report to the newest part this modem sent with that reference and number.
+        """Match a status report to the part it answers (same modem, reference and number, sent
+        when the report's times say: `modem.report_match`).
 
         Returns the message id it matched, or None.
         """
@@ -489,11 +490,14 @@ def _statements() -> dict[str, Any]:
         # final state stays final
         "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
         .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
-        "reported": select(p.id, p.message_id, p.seq, m.to_number).join(MESSAGES, m.id == p.message_id)
+        # the parts a report could answer, narrowed by its times (report_match decides among them)
+        "reported": select(p.id, p.message_id, p.seq, p.submitted_at, p.sent_at, m.to_number)
+        .join(MESSAGES, m.id == p.message_id)
         .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
+               p.submitted_at >= bindparam("earliest"), p.submitted_at <= bindparam("latest"),
                # spelled out: an IN list is rendered again on every execution
                or_(p.status == PartStatus.SENT, p.status == PartStatus.DELIVERED, p.status == PartStatus.FAILED))
-        .order_by(p.submitted_at.desc()).limit(5),
+        .order_by(p.submitted_at.desc()).limit(20),
         "report": update(PARTS).where(p.id == bindparam("part_id"))
         .values(report_status=bindparam("report_status"), report_at=bindparam("now")),
         "report_final": update(PARTS).where(p.id == bindparam("part_id"))
@@ -594,13 +598,17 @@ def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Ch
 
 
 def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
-    """Match a report to the newest part this modem sent with that reference and number: (the message
-    it matched, the message's new status if the report changed it)."""
-    digits = re.sub(r"\D", "", report.recipient)[-9:]
-    candidates = SQL["reported"](conn, {"modem": modem, "ref": report.reference}).all()
-    part = next((c for c in candidates if c.to_number.endswith(digits)), None)
-    if part is None:
+    """Match a report to the part this modem sent with that reference and number when the report's
+    times say (report_match): (the message it matched, the message's new status if the report
+    changed it)."""
+    earliest, latest = report_match.submitted_between(report)
+    rows = SQL["reported"](conn, {"modem": modem, "ref": report.reference, "earliest": earliest,
+                                  "latest": latest}).all()
+    best = report_match.best_match(report, (report_match.SentPart(row, row.to_number, report.reference,
+                                                                  row.submitted_at, row.sent_at) for row in rows))
+    if best is None:
         return None, None
+    part = best.key
     values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
     if report.outcome == "pending":
         SQL["report"](conn, values)

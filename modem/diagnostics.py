@@ -21,7 +21,8 @@ from enum import Enum
 
 from modem.errors import CmeError, CmsError, CommandFailed, CommandTimeout, ModemError, SimError
 from modem.pdu import StatusReport
-from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed, match_report
+from modem.report_match import matches_any
+from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed
 from modem.transport import AtTransport
 
 
@@ -335,7 +336,7 @@ class _Probe:
         timeout = self.options.report_timeout
         outstanding = [(self.options.send_to or "", p.reference) for p in self.parts]
         report = self.reports.wait(
-            lambda: next((r for r in self.reports.reports if match_report(r, outstanding)), None), timeout)
+            lambda: next((r for r in self.reports.reports if matches_any(r, outstanding)), None), timeout)
         if report is None:
             return Check(REPORT, Status.FAIL, f"none within {timeout:g} s",
                          "the SIM's plan may not offer status reports; try again with --report-timeout 120")

@@ -33,6 +33,7 @@ _URC_PREFIXES = (
     "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:", "^SRVST:", "^SIMST:", "^SYSSTART", "^DSFLOWRPT:",
     "^CEND:", "^ORIG:", "^CONF:", "^CONN:", "^STIN:", "^NWTIME:", "^RFSWITCH:", "^ACTIVEBAND:",
     "^CSNR:", "+CGEV:", "*RADIOPOWER:",
+    "^SMMEMFULL",
 )
 _URC_EXACT = frozenset({
     "RING", "RDY", "Call Ready", "SMS Ready", "NORMAL POWER DOWN", "UNDER-VOLTAGE POWER DOWN",

@@ -13,11 +13,11 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from modem import pdu, ussd
+from modem import pdu, sim_storage, ussd
 from modem.errors import (
     CmeError,
     CommandFailed,
@@ -30,7 +30,7 @@ from modem.errors import (
     not_ready,
 )
 from modem.encoding import from_gsm_text
-from modem.lines import decode_number, decode_ucs2_hex, parse_fields, parse_ranges, payload_of, pdu_line
+from modem.lines import decode_number, decode_ucs2_hex, parse_fields, parse_ranges, payload_of
 from modem.pin import TRIES_COMMANDS, PinMemory, tries_left
 from modem.transport import DISCONNECTED, PROMPT_TIMEOUT, AtTransport, Response, Unsolicited
 
@@ -102,6 +102,11 @@ class InboundSms:
     message: pdu.Deliver | None
     error: str | None = None
     storage_index: int | None = None
+    storage: str | None = None  # the memory it was read from ("SM", "SR", ...)
+
+
+class StorageUnavailable(ModemError):
+    """The modem refused to select an SMS memory (AT+CPMS), so its slots are not read or deleted."""
 
 
 class SendFailed(ModemError):
@@ -161,6 +166,11 @@ class ModemSession:
         self._ready_at = 0.0
         self._startup_until = 0.0
         self._ussd_replies: queue.Queue[str] = queue.Queue()  # +CUSD lines
+        self.storages = sim_storage.DEFAULT
+        self.left_on_sim = 0  # what the primary memory held when the last sweep ended
+        self._mem1: str | None = None  # None: not known (before init, after the modem restarted)
+        self._can_select = True
+        self._storage_lock = threading.RLock()  # one reader (and deleter) of SMS memory at a time
 
     # ---- init -------------------------------------------------------------------------------
     def init(self) -> None:
@@ -191,7 +201,7 @@ class ModemSession:
         self.charset = "GSM" if self._optional('AT+CSCS="GSM"') else ""
         self._optional("AT+CREG=0")  # registration is polled; +CREG URCs would only add noise
         self.ack_required = self._csms_service() == 1
-        self._optional('AT+CPMS="SM","SM","SM"')
+        self._setup_storages()
         self.cnmi = self._choose_cnmi()
         if self.smsc:
             self._patient(f'AT+CSCA="{self.smsc}",145')
@@ -401,12 +411,8 @@ class ModemSession:
         if line:
             fields = parse_fields(payload_of(line))
             smsc = decode_number(fields[0]) if fields and fields[0] else None
-        used = total = None
-        line = self._optional_response("AT+CPMS?", "+CPMS:")
-        if line:
-            fields = parse_fields(payload_of(line))
-            if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
-                used, total = int(fields[1]), int(fields[2])
+        usage = sim_storage.receiving(sim_storage.parse_cpms_read(self._optional_response("AT+CPMS?", "+CPMS:")))
+        used, total = (usage.used, usage.total) if usage else (None, None)
         return Health(registration, operator, signal, smsc, used, total)
 
     def wait_registered(self, timeout: float, *, stop: threading.Event | None = None) -> Health:
@@ -498,53 +504,108 @@ class ModemSession:
             log.debug("%s: AT+CUSD=2 refused: %s", self.name, exc)
 
     # ---- inbound ----------------------------------------------------------------------------
-    def read_stored(self) -> list[InboundSms]:
-        """Every SMS on the SIM (read or not): those left by a crash or a full SIM."""
-        response = self.transport.command("AT+CMGL=4", timeout=30.0)
-        found: list[InboundSms] = []
-        lines = response.lines
-        for position, line in enumerate(lines):
-            if not line.startswith("+CMGL:"):
-                continue
-            fields = parse_fields(payload_of(line))
-            following = lines[position + 1] if position + 1 < len(lines) else ""
-            raw = pdu_line(following) or following
-            index = int(fields[0]) if fields and fields[0].isdigit() else None
-            found.append(_inbound(raw, index))
-        return found
+    def _setup_storages(self) -> None:
+        """Use the memories `AT+CPMS=?` offers: the SIM for received SMS where it can be, and "SR"
+        swept too where status reports may be stored there."""
+        with self._storage_lock:  # the event thread may be reading another memory right now
+            self.storages = sim_storage.choose(sim_storage.parse_cpms_test(
+                self._optional_response("AT+CPMS=?", "+CPMS:")))
+            self._can_select = self._optional(self.storages.select_command())
+            self._mem1 = self.storages.primary if self._can_select else None
 
-    def read_index(self, index: int) -> str | None:
-        response = self.transport.command(f"AT+CMGR={index}", timeout=10.0)
-        return next((found for line in response.lines if (found := pdu_line(line))), None)
+    def _select(self, storage: str | None) -> None:
+        """Make `storage` mem1, which AT+CMGR/CMGL/CMGD work on. A modem that never accepted AT+CPMS
+        has one memory; it is read as it is."""
+        if storage is None or storage == self._mem1 or not self._can_select:
+            return
+        try:
+            self.transport.command(f'AT+CPMS="{storage}"', timeout=10.0)
+        except CommandFailed as exc:
+            raise StorageUnavailable(f"{self.name}: cannot select SMS memory {storage}: {exc}") from exc
+        self._mem1 = storage
 
-    def delete_index(self, index: int) -> None:
-        self.transport.command(f"AT+CMGD={index}", timeout=10.0)
+    def read_stored(self, storage: str | None = None) -> list[InboundSms]:
+        """Every SMS and status report in one memory (the primary unless named), read or not: those
+        left by a crash, a full SIM or a URC we never saw."""
+        storage = storage or self.storages.primary
+        with self._storage_lock:
+            self._select(storage)
+            response = self.transport.command("AT+CMGL=4", timeout=30.0)
+        entries = sim_storage.pair_listing(response.lines, "+CMGL:", storage)
+        return [_inbound(entry.raw, entry.index, entry.storage) for entry in entries]
+
+    def read_index(self, index: int, storage: str | None = None) -> str | None:
+        """The PDU in one slot of `storage` (the primary unless named); None for an empty slot."""
+        storage = storage or self.storages.primary
+        with self._storage_lock:
+            self._select(storage)
+            response = self.transport.command(f"AT+CMGR={index}", timeout=10.0)
+        entries = sim_storage.pair_listing(response.lines, "+CMGR:", storage, index)
+        return entries[0].raw if entries else None
+
+    def delete_index(self, index: int, storage: str | None = None) -> None:
+        storage = storage or self.storages.primary
+        with self._storage_lock:
+            self._select(storage)
+            self.transport.command(f"AT+CMGD={index}", timeout=10.0)
 
     def sweep(self, handler: InboundHandler) -> int:
-        """Hand every stored SMS to the handler; delete only those it kept. Returns how many."""
-        kept = 0
-        for sms in self.read_stored():
-            if sms.message is None and sms.raw_pdu and _is_status_report(sms.raw_pdu):
-                continue
-            if _deliver(handler, self.name, sms) and sms.storage_index is not None:
-                self.delete_index(sms.storage_index)
-                kept += 1
+        """Hand every stored SMS and status report to the handler; delete those it kept. Returns how
+        many; `left_on_sim` says how many stay in the primary memory (refused, or not ours)."""
+        kept = left = 0
+        with self._storage_lock:
+            for storage in self.storages.swept:
+                try:
+                    listed = self.read_stored(storage)
+                except (StorageUnavailable, CommandFailed) as exc:  # an answer: the modem is fine
+                    log.warning("%s: could not list SMS memory %s: %s", self.name, storage, exc)
+                    continue
+                for sms in listed:
+                    try:
+                        taken = self._take(handler, sms)
+                    except (StorageUnavailable, CommandFailed) as exc:
+                        log.warning("%s: %s/%s stays for the next read: %s", self.name, storage,
+                                    sms.storage_index, exc)
+                        taken = False
+                    kept += taken
+                    left += not taken and storage == self.storages.primary
+            # counted by the modem: a slot no listing could pair with a PDU is there too
+            usage = sim_storage.receiving(sim_storage.parse_cpms_read(self._optional_response("AT+CPMS?", "+CPMS:")))
+            self.left_on_sim = usage.used if usage else left
         return kept
+
+    def _take(self, handler: InboundHandler, sms: InboundSms) -> bool:
+        """Apply one stored SMS or report by what its PDU is (not by which URC named it), then delete
+        its slot if the handler kept it and the slot still holds the same PDU."""
+        report = sms.message is None and sms.raw_pdu and _is_status_report(sms.raw_pdu)
+        kept = _report(handler, self.name, sms.raw_pdu) if report else _deliver(handler, self.name, sms)
+        if not kept or sms.storage_index is None:
+            return False
+        if self.read_index(sms.storage_index, sms.storage) != sms.raw_pdu.upper():
+            log.warning("%s: slot %s/%d changed before it was deleted; left for the next read", self.name,
+                        sms.storage, sms.storage_index)
+            return False
+        self.delete_index(sms.storage_index, sms.storage)
+        return True
 
     def dispatch(self, event: Unsolicited, handler: InboundHandler) -> None:
         """Act on one unsolicited line. Never raises for bad input from the modem."""
         name = event.name
         try:
             if name in ("+CMTI", "+CDSI"):
-                self._take_stored(event, handler, report=name == "+CDSI")
+                self._take_stored(event, handler)
             elif name == "+CMT":
                 self._take_direct(event, lambda raw: _deliver(handler, self.name, _inbound(raw, None)))
             elif name == "+CDS":
                 self._take_direct(event, lambda raw: _report(handler, self.name, raw))
             elif name == "+CUSD":
                 self._ussd_replies.put(event.line)
+            elif sim_storage.is_full_signal(event.line):
+                log.warning("%s: SMS memory full (%s); reading it now", self.name, event.line)
+                self.sweep(handler)
             elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
                 self.needs_reinit = True  # the modem rebooted on its own: settings are gone
+                self._mem1 = None
             elif event.line in _SMS_READY_MARKERS:
                 self.needs_sms_setup = True  # made again at the supervisor's next check
         except (ModemDisconnected, CommandTimeout):
@@ -552,18 +613,18 @@ class ModemSession:
         except ModemError as exc:
             log.warning("%s: could not handle %r: %s", self.name, event.line, exc)
 
-    def _take_stored(self, event: Unsolicited, handler: InboundHandler, *, report: bool) -> None:
-        fields = parse_fields(payload_of(event.line))
-        if len(fields) < 2 or not fields[1].isdigit():
+    def _take_stored(self, event: Unsolicited, handler: InboundHandler) -> None:
+        """+CMTI/+CDSI: read the slot in the memory the URC names, under the one storage lock (a
+        sweep in another thread must not read and delete the same slots meanwhile)."""
+        slot = sim_storage.parse_stored_urc(event.line)
+        if slot is None:
             log.warning("%s: unreadable %r", self.name, event.line)
             return
-        index = int(fields[1])
-        raw = self.read_index(index)
-        if raw is None:
-            return
-        kept = _report(handler, self.name, raw) if report else _deliver(handler, self.name, _inbound(raw, index))
-        if kept:
-            self.delete_index(index)
+        storage, index = slot
+        with self._storage_lock:
+            raw = self.read_index(index, storage)
+            if raw is not None:
+                self._take(handler, _inbound(raw, index, storage or self.storages.primary))
 
     def _take_direct(self, event: Unsolicited, handle: Callable[[str], bool]) -> None:
         if event.pdu is None:
@@ -614,14 +675,14 @@ def cnmi_from_test(answer: str) -> str | None:
     return ",".join(map(str, chosen))
 
 
-def _inbound(raw: str, index: int | None) -> InboundSms:
+def _inbound(raw: str, index: int | None, storage: str | None = None) -> InboundSms:
     try:
         message = pdu.decode(raw)
     except MalformedPdu as exc:
-        return InboundSms(raw, None, f"undecodable PDU: {exc}", index)
+        return InboundSms(raw, None, f"undecodable PDU: {exc}", index, storage)
     if not isinstance(message, pdu.Deliver):
-        return InboundSms(raw, None, f"not an SMS-DELIVER ({type(message).__name__})", index)
-    return InboundSms(raw, message, None, index)
+        return InboundSms(raw, None, f"not an SMS-DELIVER ({type(message).__name__})", index, storage)
+    return InboundSms(raw, message, None, index, storage)
 
 
 def _is_status_report(raw: str) -> bool:
@@ -662,11 +723,3 @@ def normalise_iccid(value: str) -> str:
     if digits.startswith("98") and len(digits) % 2 == 0:
         digits = "".join(digits[i + 1] + digits[i] for i in range(0, len(digits), 2))
     return digits.rstrip("Ff")
-
-
-def match_report(report: pdu.StatusReport, outstanding: Iterable[tuple[str, int | None]]) -> bool:
-    """Does a status report answer one of (recipient, reference)? Numbers compared by digits."""
-    digits = re.sub(r"\D", "", report.recipient)
-    return any(ref == report.reference and re.sub(r"\D", "", number).endswith(digits[-9:])
-               for number, ref in outstanding)
-

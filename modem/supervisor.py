@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Protocol
 
 from modem.errors import (
+    CmsError,
     CommandFailed,
     CommandTimeout,
     ModemDisconnected,
@@ -92,6 +93,20 @@ class RealTime:
 
 
 FULL_CHECK_EVERY = 6  # operator, SMSC and SIM storage once a minute at the default interval
+RETRY_SWEEP_EVERY = 5  # full checks between sweeps for SMS a handler refused (5 minutes by default)
+MEMORY_FULL = 322  # +CMS ERROR: memory full
+
+
+def sweep_due(*, asked: bool, wanted: bool, fresh_used: int | None, left: int, retry_time: bool) -> bool:
+    """Whether this check reads the SIM with AT+CMGL. Only when there is a reason: asked, a memory-full
+    signal, more stored (by a fresh count) than the last sweep left there (SMS whose +CMTI we never
+    saw), or now and then while something the handler refused is still there. A count that only
+    says "not empty" is no reason: it would list the SIM every check."""
+    if asked or wanted:
+        return True
+    if fresh_used is not None and fresh_used > left:
+        return True
+    return left > 0 and retry_time
 
 
 class ModemSupervisor:
@@ -122,6 +137,7 @@ class ModemSupervisor:
         self._session: ModemSession | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._sweep_wanted = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._last_trouble: tuple[ModemState, str] | None = None
@@ -169,6 +185,15 @@ class ModemSupervisor:
         except ModemDisconnected:
             self._wake.set()
             raise
+        except ModemError as exc:
+            if _memory_full(exc):
+                self.sweep_soon()
+            raise
+
+    def sweep_soon(self) -> None:
+        """Read (and empty) the SIM's SMS memory at the next moment the watch loop can."""
+        self._sweep_wanted.set()
+        self._wake.set()
 
     def check_now(self) -> None:
         """Ask for an immediate health check (after a command timed out, say)."""
@@ -308,9 +333,10 @@ class ModemSupervisor:
     def _watch(self, session: ModemSession) -> None:
         """Health checks until the modem is lost or we are stopped: registration and signal every
         check (their first command is also the hang probe), operator, SMSC and storage every
-        FULL_CHECK_EVERY checks or when asked (check_now)."""
+        FULL_CHECK_EVERY checks or when asked (check_now), and the SIM's memories read when
+        `sweep_due` finds a reason."""
         transport = session.transport
-        checks = 0
+        checks = full_checks = 0
         while not self._stop.is_set():
             asked = self._wake.wait(self.settings.check_interval)
             self._wake.clear()
@@ -330,14 +356,24 @@ class ModemSupervisor:
             full = asked or self.health is None or checks % FULL_CHECK_EVERY == 0
             self.health = session.health(None if full else self.health)
             checks += 1
+            full_checks += full
             if self.health.registered:
                 self._serving(ModemState.READY)
             else:
                 self._serving(ModemState.NO_NETWORK, f"registration: {self.health.registration}")
-            if self.health.storage_used:
-                session.sweep(self.handler)  # messages whose +CMTI we never saw, or a full SIM
+            wanted = self._sweep_wanted.is_set()
+            if sweep_due(asked=asked, wanted=wanted, fresh_used=self.health.storage_used if full else None,
+                         left=session.left_on_sim, retry_time=full and full_checks % RETRY_SWEEP_EVERY == 0):
+                self._sweep_wanted.clear()
+                self._sweep(session)
 
     def _events(self, session: ModemSession, stop: threading.Event) -> None:
         session.run_events(self.handler, stop)
         if not session.transport.connected:
             self._wake.set()  # tell the watch loop at once, not at the next check
+
+
+def _memory_full(exc: BaseException) -> bool:
+    """+CMS ERROR: 322, or a failed send caused by it."""
+    cause = getattr(exc, "cause", exc)
+    return isinstance(cause, CmsError) and cause.code == MEMORY_FULL

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
-from modem.diagnostics import Check, CheckOptions, all_passed, run_checks, summary
+from modem.diagnostics import Check, CheckOptions, all_passed, summary
 from modem.virtual.profiles import PROFILES
 
 SIMULATED_RECIPIENT = "+447700900999"

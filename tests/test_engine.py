@@ -31,7 +31,7 @@ class Gateway:
         self.tmp_path = tmp_path
         self.clock = clock
         self.sim = sim or run_simulator(modems, directory=str(tmp_path / "ports"), report_delay=0.1,
-                                        register_delay=0.05, out=None)
+                                        register_delay=0.05, out=None, now=clock.now)
         self.database = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
         db.upgrade(self.database)
         self.queue = Queue(db.sessions(self.database), clock)
@@ -200,7 +200,8 @@ def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, wind
 
 
 def test_limits_survive_a_restart(tmp_path, clock):
-    sim = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.1, register_delay=0.05, out=None)
+    sim = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.1, register_delay=0.05, out=None,
+                        now=clock.now)
     try:
         first = Gateway(tmp_path, clock, limits=Limits(per_minute=2), sim=sim)
         ids = [first.queue.enqueue("+447700900123", f"m{i}").id for i in range(2)]

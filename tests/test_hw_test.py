@@ -72,7 +72,7 @@ def test_json_has_every_check_and_the_summary():
 # (fault, how to inject it, extra arguments, the check that fails, words its reason has)
 FAULTS = {
     "no SIM": (lambda modem: modem.sim("missing"), (), "SIM ready", "SIM not inserted"),
-    "wrong PIN": (lambda modem: modem.sim("pin", pin="1234"), ("--pin", "0000"), "SIM ready", "refused the configured PIN"),
+    "wrong PIN": (lambda modem: modem.sim("pin", pin="1234"), ("--pin", "0000"), "SIM ready", "PIN refused, 2 tries left"),
     "no network": (lambda modem: modem.no_network(), (), "network registration", "no network: registration searching"),
     "hang": (lambda modem: modem.hang(), (), "modem answers", "no answer to AT"),
     "missing port": (None, (), "port", "No such file or directory"),

@@ -764,3 +764,83 @@ def test_barred_sim_refuses_every_number_refused_number_only_itself(sim, hosts):
     assert _send_pdu(host, "+447911000222", "a")[0].startswith("+CMGS: ")
     modem.refuse_number("+447911123456", None)
     assert _send_pdu(host, "+447911123456", "a")[0].startswith("+CMGS: ")
+
+
+# --------------------------------------------------------------------------------------------------
+# SMS memories: status-report storage, URCs inside a listing, memory full per profile
+
+
+def test_e3131_stores_status_reports_in_sr_and_announces_them_there(tmp_path):
+    with _make(tmp_path, "e3131") as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"\^SRVST:2\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            assert host.at("AT+CNMI=2,1,0,2,0") == "\r\nOK\r\n"
+            s.ports["sim1"].modem.inject_sms("+447911000111", "an SMS in SM slot 0", mode="cmti")
+            host.expect(r'\+CMTI: "SM",0\r\n')
+            _send_pdu(host, "+447911123456", "x")
+            assert host.expect(r'\+CDSI: "(\w+)",(\d+)\r\n', timeout=2).groups() == (b"SR", b"0")
+            sms = re.search(r"\+CMGR: \d,,\d+\r\n([0-9A-F]+)", host.at("AT+CMGR=0")).group(1)
+            assert not isinstance(decode(sms), StatusReport)  # mem1 is SM: slot 0 there is the SMS
+            assert host.at('AT+CPMS="SR"') == "\r\n+CPMS: 1,30,1,30,1,30\r\n\r\nOK\r\n"
+            report = re.search(r"\+CMGR: \d,,\d+\r\n([0-9A-F]+)", host.at("AT+CMGR=0")).group(1)
+            assert isinstance(decode(report), StatusReport)
+            assert host.at("AT+CPMS?").startswith('\r\n+CPMS: "SR",1,30,"SM",1,30,"SM",1,30')
+        finally:
+            host.close()
+
+
+def test_urc_inside_a_pair_lands_between_the_header_and_its_pdu(sim, hosts):
+    host = hosts()
+    modem = sim.ports["sim1"].modem
+    modem.inject_sms("+447911000111", "one")
+    host.expect(r"\+CMTI: \"SM\",1\r\n")
+    modem.urc_inside_pair('+CIEV: "SMSFULL",1')
+    listing = host.at("AT+CMGL=4")
+    assert re.fullmatch(r'\r\n\+CMGL: 1,0,"",\d+\r\n\r\n\+CIEV: "SMSFULL",1\r\n\r\n[0-9A-F]+\r\n\r\nOK\r\n',
+                        listing), listing
+
+
+@pytest.mark.parametrize(("profile", "signal"), [("sim800", r'\+CIEV: "SMSFULL",1'),
+                                                   ("e3131", r'\^SMMEMFULL: "SM"'),
+                                                   ("ec25", r'\+QIND: "smsfull","SM"')])
+def test_a_sim_filled_up_says_so_in_its_vendor_signal(tmp_path, profile, signal):
+    with _make(tmp_path, profile) as s:
+        modem = s.ports["sim1"].modem
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"(SMS Ready|PB DONE|\^SRVST:2)\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            host.at("AT+CNMI=2,1,0,0,0")
+            for i in range(modem.storages["SM"].capacity):
+                modem.inject_sms("+447911000111", f"filler {i}", mode="cmti")
+            modem.inject_sms("+447911000111", "one too many", mode="cmti")
+            host.expect(signal + r"\r\n", timeout=5)
+            first = modem.profile.first_index
+            host.at(f"AT+CMGD={first}")
+            host.expect(rf'\+CMTI: "SM",{first}\r\n')  # the network delivers what it held
+        finally:
+            host.close()
+
+
+def test_a_status_report_refused_for_a_full_memory_comes_again_once_there_is_room(tmp_path):
+    with _make(tmp_path, "e3131") as s:
+        modem = s.ports["sim1"].modem
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"\^SRVST:2\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            host.at("AT+CNMI=2,1,0,2,0")
+            modem.storage_full(True)
+            _send_pdu(host, "+447911123456", "x")
+            host.expect(r'\^SMMEMFULL: "SM"\r\n', timeout=2)
+            assert not re.search(rb"\+CDSI", host.quiet(0.4))
+            modem.storage_full(False)
+            host.expect(r'\+CDSI: "SR",0\r\n', timeout=2)
+        finally:
+            host.close()
+

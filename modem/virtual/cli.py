@@ -7,7 +7,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TextIO
 
 from modem.virtual.control import ControlServer
@@ -60,12 +62,14 @@ def run_simulator(
     register_delay: float = 0.2,
     out: TextIO | None = sys.stdout,
     modem_options: dict | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> Simulation:
     """Start `count` modems (profile may be "sim800,e3131,ec25" to cycle models) on one network.
 
     Prints one line per modem: `sim1 <dir>/sim1 msisdn=+447700900001 profile=sim800 [tcp=...]`.
     `record` defaults to `<directory>/submitted.jsonl`; `modem_options` go to every VirtualModem
-    (e.g. {"cnma_timeout": 1.0, "noise_interval": 0.1, "ussd_reply": "..."}).
+    (e.g. {"cnma_timeout": 1.0, "noise_interval": 0.1, "ussd_reply": "..."}); `now` is the network's
+    clock (the gateway's, when it runs on a fake one).
     """
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -74,7 +78,7 @@ def run_simulator(
         if name not in PROFILES:
             raise ValueError(f"unknown profile {name!r}; choose from {', '.join(sorted(PROFILES))}")
     os.makedirs(directory, exist_ok=True)
-    network = VirtualNetwork(report_delay=report_delay,
+    network = VirtualNetwork(report_delay=report_delay, now=now,
                              record=record or os.path.join(directory, "submitted.jsonl"))
     sim = Simulation(network, {})
     try:

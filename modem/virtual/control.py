@@ -36,6 +36,7 @@ MODEM_COMMANDS = {
     "no_network": ("on",),
     "sim": ("state", "pin"),
     "urc_midresponse": ("line",),
+    "urc_inside_pair": ("line",),
     "split_lines": ("on",),
     "ussd_reply": ("text", "status"),
     "storage_full": ("on",),

@@ -3,7 +3,7 @@
 storage-full signals, Huawei's periodic noise).
 
 What arrives while the modem is unregistered or unpowered waits in the network; what cannot be stored
-waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
+(an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
 """
 
 from __future__ import annotations
@@ -114,11 +114,13 @@ class NetworkDelivery:
                              f'"{text_timestamp(rep.discharged_at)}",{rep.status}']
                 self._indicate_direct(lines)
             elif ds == 2:
-                storage = self._storage(2)
+                name = self.profile.report_storage or self.cpms[2]
+                storage = self.storages[name] if self.profile.report_storage else self._storage(2)
                 index = storage.add(REC_UNREAD, pdu)
                 if index is not None:
-                    self._sms_urc([f'+CDSI: "{self.cpms[2]}",{index}'])
+                    self._sms_urc([f'+CDSI: "{name}",{index}'])
                 else:
+                    self._waiting_reports.append(pdu)  # refused: the SMSC tries again once there is room
                     self._memory_full()
 
     def _incoming_deliver(self, pdu: str, mode: str = "auto") -> bool:
@@ -141,7 +143,7 @@ class NetworkDelivery:
             self._waiting_space.append(pdu)
             self._memory_full()
             return False
-        if mode == "cmti" or mt in (1, 3):
+        if mode == "cmti" or (mode == "auto" and mt in (1, 3)):
             self._sms_urc([f'+CMTI: "{self.cpms[2]}",{index}'])
         return True
 
@@ -156,6 +158,9 @@ class NetworkDelivery:
         waiting, self._waiting_space = self._waiting_space, []
         for pdu in waiting:
             self._incoming_deliver(pdu)
+        reports, self._waiting_reports = self._waiting_reports, []
+        for pdu in reports:
+            self.network_status_report(pdu)
 
     def _sms_urc(self, lines: list[str]) -> None:
         """+CMTI/+CMT/+CDS/+CDSI obey AT+CNMI <mode>: 0 buffers them in the modem."""

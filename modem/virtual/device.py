@@ -120,6 +120,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._mid_urcs: list[str] = []
         self._pdu_trailing_zero = False
         self._vendor_noise: Random | None = None
+        self._pair_urcs: list[str] = []
         self._split = False
         self._no_prompt = 0
         self._out_until = 0.0
@@ -127,6 +128,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._waiting_space: list[str] = []
         self._barred: int | None = None  # +CMS ERROR code every send from this SIM gets
         self._refused_numbers: dict[str, int] = {}  # normalised number -> +CMS ERROR code
+        self._waiting_reports: list[str] = []
         self._reset_settings()
         if power_on:
             self.boot()

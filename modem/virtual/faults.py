@@ -29,11 +29,12 @@ class ControlApi:
     def inject_sms(self, sender: str, text: str, mode: str = "auto", split: bool = False,
                    flash: bool = False) -> list[str]:
         """An SMS from `sender` arrives. mode: "auto" follows AT+CNMI like a real modem, "cmti" forces
-        store-and-notify, "cmt" forces direct delivery. split=True delivers the parts of a long text
-        in reverse order, 100 ms apart (networks do not keep order). flash=True sends it as class 0,
-        which comes as +CMT under mt=1 too. Returns the PDUs."""
-        if mode not in ("auto", "cmti", "cmt"):
-            raise ValueError("mode must be 'auto', 'cmti' or 'cmt'")
+        store-and-notify, "cmt" forces direct delivery, "store" stores it with no URC at all (a +CMTI
+        lost on the line, or one printed while no host listened). split=True delivers the parts of a
+        long text in reverse order, 100 ms apart (networks do not keep order). flash=True sends it as
+        class 0, which comes as +CMT under mt=1 too. Returns the PDUs."""
+        if mode not in ("auto", "cmti", "cmt", "store"):
+            raise ValueError("mode must be 'auto', 'cmti', 'cmt' or 'store'")
         pdus = self.network.deliver_pdus(sender, text, message_class=0 if flash else None)
         if split and len(pdus) > 1:
             for i, pdu in enumerate(reversed(pdus)):
@@ -172,6 +173,12 @@ class ControlApi:
         """PDU lines of +CMGR/+CMGL end with ",0", as some phones print them (Gammu strips it)."""
         with self._lock:
             self._pdu_trailing_zero = bool(on)
+
+    def urc_inside_pair(self, line: str) -> None:
+        """Put `line` between the first header of the next +CMGL/+CMGR answer and its PDU (real
+        modems let a URC through there too)."""
+        with self._lock:
+            self._pair_urcs.append(line)
 
     def split_lines(self, on: bool = True) -> None:
         """Write output in 8-byte chunks a few ms apart, and lines ~50 ms apart."""

@@ -196,6 +196,9 @@ class LineDiscipline:
             if reply.paired and pos % 2:
                 pos += 1
             blocks[0:1] = [b for b in (lines[:pos], [self._mid_urcs.pop(0)], lines[pos:]) if b]
+        if self._pair_urcs and reply.paired and blocks:
+            lines = blocks[0]
+            blocks[0:1] = [lines[:1], [self._pair_urcs.pop(0)], lines[1:]]
         for block in blocks:
             self._emit_lines(block)
         self._emit_lines([reply.final])

@@ -76,7 +76,9 @@ class VirtualNetwork:
         outcome: Callable[[str], list[int]] = default_outcome,
         operator: str = "Virtual Tel",
         mccmnc: str = "23415",
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """`now`: the network's clock (service-centre time stamps), the gateway's own in tests."""
         self._own_scheduler = scheduler is None
         self.scheduler: Scheduler = scheduler if scheduler is not None else ThreadScheduler()
         self.report_delay = report_delay
@@ -86,6 +88,7 @@ class VirtualNetwork:
         self.operator = operator
         self.mccmnc = mccmnc
         self._outcome = outcome
+        self._now = now or (lambda: datetime.now(timezone.utc))
         self._overrides: dict[str, list[int]] = {}
         self._numbers = itertools.count(first_msisdn)
         self._modems: dict[str, "VirtualModem"] = {}
@@ -151,7 +154,7 @@ class VirtualNetwork:
             "concat_seq": concat.seq if concat else 1,
             "mr": mr, "raw": raw, "encoding": encoding, "status_report": status_report, **timing,
         })
-        sent_at = datetime.now(timezone.utc).replace(microsecond=0)
+        sent_at = self.now()
         self._route(sender.msisdn, recipient, text, concat, sent_at)
         if status_report:
             for i, status in enumerate(self.outcome(recipient), start=1):
@@ -181,17 +184,21 @@ class VirtualNetwork:
                      message_class: int | None = None) -> list[str]:
         """SMS-DELIVER PDUs (with SMSC) for `text` from `sender`, concatenated when long;
         `message_class` 0 is a flash SMS."""
-        when = when or datetime.now(timezone.utc).replace(microsecond=0)
+        when = when or self.now()
         return encode_deliver(sender, text, when, concat_ref=new_concat_reference(), smsc=self.smsc,
                               message_class=message_class)
 
     def _report(self, sender: "VirtualModem", mr: int, recipient: str, status: int, sent_at: datetime) -> None:
         try:
-            pdu = encode_status_report(mr, recipient, status, sent_at,
-                                       datetime.now(timezone.utc).replace(microsecond=0), smsc=self.smsc)
+            pdu = encode_status_report(mr, recipient, status, sent_at, self.now(), smsc=self.smsc)
         except ValueError:  # e.g. an alphanumeric recipient cannot be put in a report
             return
+        self.record.add_report({"modem": sender.name, "mr": mr, "recipient": recipient, "status": status})
         sender.network_status_report(pdu)
+
+    def now(self) -> datetime:
+        """The SMSC's time, to the second as time stamps carry it."""
+        return self._now().astimezone(timezone.utc).replace(microsecond=0)
 
     def close(self) -> None:
         """Stop the clock (if this network owns it) and close the record file."""

@@ -36,6 +36,9 @@ class Profile:
     cpms_test: str = '+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")'
     capacity: dict[str, int] = field(default_factory=lambda: {"SM": 30, "ME": 50})
     storage_full_urc: str | None = None
+    # Where status reports go under AT+CNMI ds=2 when not mem3 (Huawei: "SR", announced +CDSI: "SR",n);
+    # it must be one of `capacity`.
+    report_storage: str | None = None
     unknown_reply: str | None = None  # non-standard error text for unknown commands (Huawei)
     cops_act: str = ""  # ",<AcT>" suffix in +COPS? answers
     csq: tuple[int, int] = (21, 99)
@@ -100,8 +103,9 @@ E3131 = Profile(
     cnmi_default=(0, 0, 0, 0, 0),
     cscs_test='+CSCS: ("IRA","UCS2","GSM")',
     cpms_test='+CPMS: ("ME","MT","SM","SR"),("ME","MT","SM","SR"),("ME","MT","SM","SR")',
-    capacity={"SM": 30, "ME": 50},
+    capacity={"SM": 30, "ME": 50, "SR": 30},
     storage_full_urc='^SMMEMFULL: "SM"',
+    report_storage="SR",
     unknown_reply="COMMAND NOT SUPPORT",
     cops_act=",2",
     first_index=0,

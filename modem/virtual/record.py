@@ -20,6 +20,7 @@ class SubmitRecord:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.submitted: list[dict[str, Any]] = []
+        self.reports: list[dict[str, Any]] = []  # status reports the network produced (in memory only)
         self._lock = threading.Lock()
         self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None
 
@@ -32,6 +33,11 @@ class SubmitRecord:
                 self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 self._file.flush()
         return entry
+
+    def add_report(self, entry: dict[str, Any]) -> None:
+        """A status report on its way to the sending modem: what a test may expect the gateway to apply."""
+        with self._lock:
+            self.reports.append({"epoch": round(time.time(), 3), **entry})
 
     def close(self) -> None:
         with self._lock:
