@@ -375,10 +375,9 @@ class ModemWorker:
             if after is not None:  # the modem failed before the commit that carries it: recorded next
                 self._accepted = after
         accepted = Accepted(part_id, reference, last, claimed.id)
+        self._accepted = accepted  # recorded by the next part's `submitting` commit...
         if last and self._next is None:
-            self.queue.part_sent(accepted.part_id, accepted.reference, last=True)  # nothing follows at once
-        else:
-            self._accepted = accepted  # recorded while the modem sends the next part
+            self._record_accepted()  # ...or now, when nothing follows at once
         return True
 
     def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:
