@@ -260,6 +260,24 @@ def test_a_status_report_before_its_part_is_recorded_is_applied_when_it_is(queue
     assert queue.get(message.id).status == "delivered"  # the stale failure report matched nothing
 
 
+def test_a_failing_status_hook_fails_the_change(queue):
+    """A status change never commits without what its hooks write (its webhook event)."""
+    message = queue.enqueue("+447700900123", "hello")
+
+    def down(conn, message_id, status):
+        raise RuntimeError("webhook outbox unavailable")
+
+    queue.status_hooks.append(down)
+    with pytest.raises(RuntimeError):
+        queue.cancel(message.id)
+    with pytest.raises(RuntimeError):
+        queue.claim("sim1")  # the send path's group commit too
+    queue.status_hooks.remove(down)
+    stored = queue.get(message.id)
+    assert stored.status == "queued" and [e.status for e in stored.events] == ["queued"]
+    assert queue.claim("sim1").id == message.id
+
+
 def test_times_are_stored_and_returned_aware(queue, database):
     queue.enqueue("+447700900123", "t")
     from gateway.db import sessions
