@@ -476,3 +476,19 @@ def test_the_sweep_settles_what_a_dead_worker_left_sending(gateway_factory, cloc
     clock.advance(3600)  # no send takes an hour
     gw.wait_status(second.id, "expired")
     assert [r["text"] for r in gw.submitted()] == ["code 4321"]
+
+
+def test_a_message_waiting_for_the_limits_between_parts_is_not_left_sending(gateway_factory, clock):
+    """Only a send in progress is `sending` (the sweep relies on it): a long message whose next part
+    must wait for the per-minute cap goes back to the queue until the slot, then on the same SIM."""
+    gw = gateway_factory(modems=2, limits=Limits(per_minute=2))
+    message = gw.queue.enqueue("+447700900123", "q" * 400)  # three parts
+    wait_until(lambda: len(gw.submitted()) == 2 and gw.status(message.id) == "queued", 10,
+               "two parts sent, the third waiting in the queue")
+    sim = gw.queue.get(message.id).sim
+    assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "sent", "pending"]
+    clock.advance(61)
+    gw.engine.wake_all()
+    gw.wait_status(message.id, "sent", "delivered")
+    assert {r["modem"] for r in gw.submitted()} == {sim}  # all three parts from one SIM
+    assert [r["concat_seq"] for r in gw.submitted()] == [1, 2, 3]
