@@ -1,4 +1,5 @@
-"""The send engine: queue, one worker per modem, routing, expiry, and status reports coming back."""
+"""The send engine: queue, one worker per modem, routing, the sweep (expiry, messages stuck in
+`sending`), and status reports coming back."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from modem.session import InboundSms
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")
+SWEEP_INTERVAL = 60.0  # seconds between sweeps when no expiry is nearer
 
-EXPIRY_MAX_WAIT = 60.0  # the expiry loop goes round at least this often
 # How far back a part read off a SIM is looked for among those stored: as long as an SMS can wait on
 # a SIM between being stored and its slot being deleted (a daemon down over a long weekend).
 DUPLICATE_WINDOW = timedelta(days=7)
@@ -48,7 +49,8 @@ class Engine:
     # ---- wiring -----------------------------------------------------------------------------
     def add_modem(self, supervisor: ModemSupervisor, limits: Limits, *, ref16: bool = False) -> ModemWorker:
         worker = ModemWorker(supervisor, self.queue, limits, self.clock, ref16=ref16, retry=self.retry,
-                             may_take=self._may_take_for, pre_send=self.pre_send)
+                             may_take=self._may_take_for, pre_send=self.pre_send,
+                             resend_unknown=self.resend_unknown)
         self.workers[supervisor.name] = worker
         return worker
 
@@ -58,10 +60,10 @@ class Engine:
             log.warning("recovered after restart: %s", counts)
         self._stop.clear()
         if self.liveness is not None:  # a round may also wait out a busy database (30 s)
-            self.liveness.register("engine", 2 * EXPIRY_MAX_WAIT + 30.0)
+            self.liveness.register("engine", 2 * SWEEP_INTERVAL + 30.0)
         for worker in self.workers.values():
             worker.start()
-        self._expiry = threading.Thread(target=self._expire_loop, name="expiry", daemon=True)
+        self._expiry = threading.Thread(target=self._sweep_loop, name="sweep", daemon=True)
         self._expiry.start()
 
     def stop(self, timeout: float = 8.0) -> None:
@@ -109,19 +111,30 @@ class Engine:
         views, now = self.views(), self.clock.time()
         return lambda message: may_take(modem, message.last_sim, views, now, sticky=True)
 
-    # ---- expiry -----------------------------------------------------------------------------
-    def _expire_loop(self) -> None:
+    # ---- the sweep ----------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Settle what each modem's worker lost in `sending` (claimed longer ago than its send could
+        take: the worker died or could not settle it after an error), then expire what is due."""
+        now = self.clock.time()
+        for name, worker in self.workers.items():
+            counts = self.queue.release_stuck([name], older_than=utc(now - worker.longest_send),
+                                              resend_unknown=self.resend_unknown)
+            if any(counts.values()):
+                log.warning("%s: settled messages stuck in sending: %s", name, counts)
+        self.queue.expire_due()
+
+    def _sweep_loop(self) -> None:
         while not self._stop.is_set():
             if self.liveness is not None:
                 self.liveness.tick("engine")
             try:
-                self.queue.expire_due()
+                self.sweep()
                 nearest = self.queue.next_expiry()
             except Exception:
-                log.exception("expiry sweep failed")
+                log.exception("sweep failed")
                 nearest = None
-            wait = EXPIRY_MAX_WAIT if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
-            self.clock.wait(self._expiry_wake, min(wait, EXPIRY_MAX_WAIT))
+            wait = SWEEP_INTERVAL if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
+            self.clock.wait(self._expiry_wake, min(wait, SWEEP_INTERVAL))
             self._expiry_wake.clear()
 
 
@@ -136,7 +149,8 @@ class StoringInbound:
     def on_status_report(self, modem: str, report: StatusReport) -> bool:
         matched = self.engine.queue.apply_report(modem, report)
         if matched is None:
-            log.info("%s: status report for unknown reference %d (%s)", modem, report.reference, report.recipient)
+            log.info("%s: status report for reference %d (%s) matches no recorded part; kept until one is",
+                     modem, report.reference, report.recipient)
         return True
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:

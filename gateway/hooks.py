@@ -20,15 +20,13 @@ After = Callable[[], None]
 def run_in_transaction(hooks: Iterable[Callable[..., After | None]], conn: Connection, *args: Any,
                        afters: list[After] | None = None) -> list[After]:
     """Call each `hook(conn, *args)`; collect what they return to run after the commit (each once).
-    A failing hook is logged and skipped: on SQLite its failed statement was undone, and the change
-    it hears about must not be refused because of it."""
+    A failing hook fails the change it hears about: its error comes out here and the caller's
+    transaction rolls back, so a change never commits without what its hooks write (a status change
+    without its webhook event); the caller's own retry (the send path's recovery, the inbound
+    pipeline taking the part again) runs the change and its hooks again."""
     afters = [] if afters is None else afters
     for hook in hooks:
-        try:
-            after = hook(conn, *args)
-        except Exception:
-            log.exception("hook %s failed for %r", getattr(hook, "__qualname__", hook), args)
-            continue
+        after = hook(conn, *args)
         if after is not None and after not in afters:
             afters.append(after)
     return afters

@@ -130,6 +130,26 @@ class Part(Base):
     )
 
 
+class EarlyReport(Base):
+    """A status report that matched no recorded part when it came: the network can answer before
+    the part's `sent` commit, so it waits here and is applied when that part is recorded with its
+    reference (`part_id` then names it)."""
+
+    __tablename__ = "early_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int] = mapped_column(Integer)  # TP-Status
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    discharged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    part_id: Mapped[int | None] = mapped_column(ForeignKey("message_parts.id"))
+
+    __table_args__ = (Index("ix_early_reports_modem_reference", "modem", "reference", "received_at"),)
+
+
 class MessageEvent(Base):
     """Every state change of a message or one of its parts, with its time."""
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.clock import Clock
 from gateway.db import Prepared, engine_of
 from gateway.group_commit import GroupCommit
 from gateway.hooks import After, run_after_commit, run_in_transaction
-from gateway.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.numbers import normalise
 from modem import report_match
 from modem.encoding import segment_info
@@ -30,6 +30,7 @@ from modem.pdu import StatusReport, new_concat_reference
 log = logging.getLogger("gsmgw.queue")
 MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
 MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
+NOT_SENDING = "its message is no longer being sent by this modem"  # ... when the message was settled meanwhile
 T = TypeVar("T")
 Changes = list[tuple[int, str]]  # (message id, new status) made by one transaction
 # Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
@@ -42,6 +43,9 @@ StatusHook = Callable[[Connection, int, str], After | None]
 MESSAGES = Message.__table__
 PARTS = Part.__table__
 EVENTS = MessageEvent.__table__
+EARLY = EarlyReport.__table__
+NOT_FINAL = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT)
+IN_DOUBT = "the gateway stopped before the modem's answer was recorded"
 
 
 class Candidate(Protocol):
@@ -87,6 +91,7 @@ class Accepted:
     part_id: int
     reference: int | None
     last: bool
+    message_id: int = 0
 
 
 class Queue:
@@ -239,122 +244,120 @@ class Queue:
         return self._write(unit)
 
     # ---- per part ---------------------------------------------------------------------------
-    def part_submitting(self, part_id: int, modem: str, *, unless_more_urgent_than: int | None = None,
+    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
+                        unless_more_urgent_than: int | None = None,
                         hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
         Returns None when the part is now `submitting`, or what held it back (it stays pending).
 
-        It is the only commit between two sends, so it carries nothing else.
-        `unless_more_urgent_than`: a priority; if a more urgent message is due for this modem, the
-        part is held back with MORE_URGENT (a message claimed ahead steps aside for it: a one-time
-        code never waits behind a promotion). `hold_if(connection)`: a last check run inside this
-        transaction, after its first write, so nothing it reads can change before the commit (the
-        consent check: a STOP that lands just before the send is seen); what it returns, if not
-        None, holds the part back.
+        It is the only commit between two sends. `after`: the part the modem answered just before
+        (this modem's previous part), recorded `sent` here whatever becomes of this one, so no part
+        the network has waits for a later commit. The part must be `pending` and its message
+        `sending` on this modem, else NOT_SENDING holds it (its message was settled meanwhile: a
+        failure report, the sweep). `unless_more_urgent_than`: a priority; if a more urgent message
+        is due for this modem, the part is held back with MORE_URGENT (a message claimed ahead steps
+        aside for it: a one-time code never waits behind a promotion). `hold_if(connection)`: a
+        last check run inside this transaction, after its first write, so nothing it reads can
+        change before the commit (the consent check: a STOP that lands just before the send is
+        seen); what it returns, if not None, holds the part back.
         """
         return self._write(lambda conn: _submitting(
-            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if))
-
-    def while_sending(self, modem: str, *, accepted: Accepted | None,
-                      then_claim: Callable[[Candidate], bool] | None) -> Claimed | None:
-        """One commit while the modem works on a part: the previous part's `sent` (accepted by the
-        network, not yet recorded) and, with a routing predicate, the claim of this modem's next
-        message (so it is ready the moment the modem is). Returns what was claimed."""
-        now = self.clock.now()
-
-        def unit(conn: Connection) -> tuple[Claimed | None, Changes]:
-            changes = _sent(conn, accepted, now)[1] if accepted is not None else []
-            claimed = _claim(conn, modem, then_claim, now) if then_claim is not None else None
-            if claimed is not None:
-                changes.append((claimed.id, MessageStatus.SENDING))
-            return claimed, changes
-
-        return self._write(unit)
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
         self._write(lambda conn: _sent(conn, Accepted(part_id, reference, last), self.clock.now()))
 
-    def part_not_sent(self, part_id: int, error: str) -> None:
-        """The modem refused before taking the PDU: the part can go again (its send time still
-        counts against the limits, as the carrier may have counted it)."""
-        self._part_status(part_id, PartStatus.PENDING, error)
-
-    def part_failed(self, part_id: int, error: str) -> None:
-        self._part_status(part_id, PartStatus.FAILED, error)
-
-    def part_unknown(self, part_id: int, error: str) -> None:
-        self._part_status(part_id, PartStatus.UNKNOWN, error)
-
-    def _part_status(self, part_id: int, status: str, error: str) -> None:
+    # ---- per message: each change one guarded statement, the rest of it in the same transaction
+    def finish(self, message_id: int, status: str, detail: str | None = None, *,
+               part: tuple[int, str] | None = None) -> bool:
+        """Move a message that is not final yet to sent/failed/unknown/suppressed/expired/cancelled;
+        `part`: (part id, status) of the part in flight whose fate decided it, in the same commit
+        (a crash between the two would leave the message to be sent again). False if the message
+        was final already (a failure report came first): it stays so."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
-            part = session.get_one(Part, part_id)
-            part.status, part.error = status, error
-            session.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, status=status, at=now,
-                                     detail=error))
 
-    # ---- per message ------------------------------------------------------------------------
-    def finish(self, message_id: int, status: str, detail: str | None = None) -> None:
-        """Move a message to sent/failed/unknown/suppressed/expired/cancelled."""
-        now = self.clock.now()
-        with self._session() as (session, changes):
-            message = session.get_one(Message, message_id)
-            if _settled(message):
-                return
-            _set_status(session, message, status, detail, now)
-            changes.append((message_id, status))
+        def unit(conn: Connection) -> tuple[bool, Changes]:
+            if part is not None:
+                _part_outcome(conn, part[0], part[1], detail, now)
+            values: dict[str, Any] = {}
+            if status == MessageStatus.SENT:
+                values["sent_at"] = now
+            if status in MessageStatus.FINAL:
+                values["finished_at"] = now
+            if detail and status != MessageStatus.SENT:
+                values["last_error"] = detail
+            if not _move(conn, message_id, status, now, NOT_FINAL, values):
+                return False, []
+            SQL["events"](conn, [_event(message_id, status, now, detail)])
+            return True, [(message_id, status)]
 
-    def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int) -> str:
-        """Back to the queue after `delay`, or failed when attempts are used up. Returns the status."""
+        return self._write(unit)
+
+    def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int,
+              part_id: int | None = None) -> str:
+        """Back to the queue after `delay`, or failed when attempts are used up; `part_id`: the part
+        the modem refused before taking it, pending again in the same commit. Returns the status
+        (a message no longer `sending` is left as it is)."""
         now = self.clock.now()
-        with self._session() as (session, changes):
-            message = session.get_one(Message, message_id)
-            if _settled(message):
-                return message.status
-            message.last_error, message.updated_at = error, now
-            if message.attempts >= max_attempts:
-                message.status, message.finished_at = MessageStatus.FAILED, now
-                detail = f"gave up after {message.attempts} attempts: {error}"
+
+        def unit(conn: Connection) -> tuple[str, Changes]:
+            if part_id is not None:
+                _part_outcome(conn, part_id, PartStatus.PENDING, error, now)
+            row = conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id,
+                                                      MESSAGES.c.status == MessageStatus.SENDING)
+                               .values(status=MessageStatus.QUEUED, last_error=error, updated_at=now)
+                               .returning(MESSAGES.c.attempts)).first()
+            if row is None:  # settled meanwhile
+                return conn.execute(select(MESSAGES.c.status).where(MESSAGES.c.id == message_id)).scalar_one(), []
+            values: dict[str, Any]
+            if row.attempts >= max_attempts:
+                status, detail = MessageStatus.FAILED, f"gave up after {row.attempts} attempts: {error}"
+                values = {"status": status, "finished_at": now}
             else:
-                message.status = MessageStatus.QUEUED
-                message.not_before = now + timedelta(seconds=delay)
-                if not _partly_sent(session, message_id):
-                    message.sim = None  # free to go out on another SIM
-                detail = f"retry in {delay:g} s: {error}"
-            session.add(MessageEvent(message_id=message_id, status=message.status, at=now, detail=detail))
-            status = message.status
-            changes.append((message_id, status))
+                status, detail = MessageStatus.QUEUED, f"retry in {delay:g} s: {error}"
+                values = {"not_before": now + timedelta(seconds=delay)}
+                if not _partly_sent(conn, message_id):
+                    values["sim"] = None  # free to go out on another SIM
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
+            SQL["events"](conn, [_event(message_id, status, now, detail)])
+            return status, [(message_id, status)]
+
+        status = self._write(unit)
         self._notify()
         return status
 
-    def release(self, message_id: int, reason: str) -> None:
-        """Give a claimed message back unchanged (shutdown between parts)."""
+    def release(self, message_id: int, reason: str, *, not_before: datetime | None = None,
+                part_id: int | None = None) -> None:
+        """Give a claimed message back unchanged (shutdown between parts, a more urgent message
+        came first, its SIM refused to send); `not_before`: not due again before then (the limits'
+        next slot); `part_id`: the part the modem refused before taking it, pending again in the
+        same commit."""
         now = self.clock.now()
-        with self._session() as (session, changes):
-            message = session.get_one(Message, message_id)
-            if _settled(message):
-                return
-            message.status, message.updated_at = MessageStatus.QUEUED, now
-            message.attempts = max(0, message.attempts - 1)
-            session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now, detail=reason))
-            changes.append((message_id, MessageStatus.QUEUED))
+        values: dict[str, Any] = {"attempts": _one_attempt_less()}
+        if not_before is not None:
+            values["not_before"] = not_before
+
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            if part_id is not None:
+                _part_outcome(conn, part_id, PartStatus.PENDING, reason, now)
+            return _requeue(conn, message_id, now, reason, values)
+
+        self._write(unit)
 
     def defer(self, message_id: int, until: datetime, reason: str) -> None:
         """Back to the queue untouched until `until` (quiet hours): not an attempt, not a failure."""
         now = self.clock.now()
-        with self._session() as (session, changes):
-            message = session.get_one(Message, message_id)
-            if _settled(message):
-                return
-            message.status, message.not_before, message.updated_at = MessageStatus.QUEUED, until, now
-            message.attempts = max(0, message.attempts - 1)
-            if not _partly_sent(session, message_id):
-                message.sim = None
-            session.add(MessageEvent(message_id=message_id, status=MessageStatus.QUEUED, at=now,
-                                     detail=f"deferred until {until.isoformat()}: {reason}"))
-            changes.append((message_id, MessageStatus.QUEUED))
+
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            values: dict[str, Any] = {"attempts": _one_attempt_less(), "not_before": until}
+            changes = _requeue(conn, message_id, now, f"deferred until {until.isoformat()}: {reason}", values)[1]
+            if changes and not _partly_sent(conn, message_id):
+                conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(sim=None))
+            return None, changes
+
+        self._write(unit)
 
     def cancel(self, message_id: int) -> bool:
         """Cancel a message that has not started; False if it is too late."""
@@ -370,18 +373,21 @@ class Queue:
 
     # ---- sweeps -----------------------------------------------------------------------------
     def expire_due(self) -> int:
-        """Queued messages past their expiry become `expired` (an OTP is never sent late)."""
+        """Queued messages past their expiry become `expired` (an OTP is never sent late); a
+        message stuck in `sending` is queued again by `release_stuck` first, then expires here."""
         now = self.clock.now()
-        with self._session() as (session, changes):
-            ids = session.scalars(select(Message.id).where(
-                Message.status == MessageStatus.QUEUED, Message.expires_at.is_not(None),
-                Message.expires_at <= now)).all()
-            for message_id in ids:
-                session.execute(update(Message).where(Message.id == message_id)
-                                .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now))
-                session.add(MessageEvent(message_id=message_id, status=MessageStatus.EXPIRED, at=now))
-                changes.append((message_id, MessageStatus.EXPIRED))
-        return len(ids)
+
+        def unit(conn: Connection) -> tuple[int, Changes]:
+            ids = conn.execute(update(MESSAGES).where(
+                MESSAGES.c.status == MessageStatus.QUEUED, MESSAGES.c.expires_at.is_not(None),
+                MESSAGES.c.expires_at <= now)
+                .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
+                .returning(MESSAGES.c.id)).scalars().all()
+            if ids:
+                SQL["events"](conn, [_event(i, MessageStatus.EXPIRED, now) for i in ids])
+            return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
+
+        return self._write(unit)
 
     def next_expiry(self) -> datetime | None:
         with self.sessions() as session:
@@ -394,32 +400,38 @@ class Queue:
         Only messages of the given modems are touched, so gateways sharing a database do not
         recover each other's work.
         """
+        return self._settle_sending(modems, resend_unknown=resend_unknown, detail="recovered after restart")
+
+    def release_stuck(self, modems: Iterable[str], *, older_than: datetime,
+                      resend_unknown: bool = False) -> dict[str, int]:
+        """The periodic sweep: a message of these modems `sending` with nothing done since
+        `older_than` (longer than its send could take: its worker died or lost it) is settled as a
+        restart would settle it."""
+        return self._settle_sending(modems, resend_unknown=resend_unknown, stale_before=older_than,
+                                    detail="stuck in sending: settled by the sweep")
+
+    def settle(self, message_ids: Iterable[int], *, resend_unknown: bool, detail: str) -> dict[str, int]:
+        """Settle messages still `sending` by what their parts say (a worker that met an error it
+        did not expect, or found nothing left to send): an in-doubt part makes it `unknown`
+        (pending again with `resend_unknown`), a failed part `failed`, all parts accepted `sent`,
+        otherwise it is queued again."""
+        ids = list(message_ids)
         now = self.clock.now()
-        counts = {"unknown": 0, "requeued": 0}
-        with self._session() as (session, changes):
-            query = select(Message).where(Message.status == MessageStatus.SENDING).options(selectinload(Message.parts))
-            if modems is not None:
-                query = query.where(Message.sim.in_(list(modems)))
-            for message in session.scalars(query).all():
-                in_doubt = [p for p in message.parts if p.status == PartStatus.SUBMITTING]
-                for part in in_doubt:
-                    part.status = PartStatus.PENDING if resend_unknown else PartStatus.UNKNOWN
-                    part.error = "the gateway stopped before the modem's answer was recorded"
-                    session.add(MessageEvent(message_id=message.id, part_seq=part.seq, status=part.status,
-                                             at=now, detail=part.error))
-                if in_doubt and not resend_unknown:
-                    message.status, message.finished_at = MessageStatus.UNKNOWN, now
-                    counts["unknown"] += 1
-                elif all(p.status == PartStatus.SENT for p in message.parts):
-                    message.status, message.sent_at = MessageStatus.SENT, message.sent_at or now
-                else:
-                    message.status = MessageStatus.QUEUED
-                    counts["requeued"] += 1
-                message.updated_at = now
-                session.add(MessageEvent(message_id=message.id, status=message.status, at=now,
-                                         detail="recovered after restart"))
-                changes.append((message.id, message.status))
-        return counts
+        return self._write(lambda conn: _settle_all(conn, ids, now, resend_unknown, detail, None))
+
+    def _settle_sending(self, modems: Iterable[str] | None, *, resend_unknown: bool, detail: str,
+                        stale_before: datetime | None = None) -> dict[str, int]:
+        query = select(MESSAGES.c.id).where(MESSAGES.c.status == MessageStatus.SENDING)
+        if modems is not None:
+            query = query.where(MESSAGES.c.sim.in_(list(modems)))
+        if stale_before is not None:
+            query = query.where(MESSAGES.c.updated_at < stale_before)
+        with self.sessions() as session:
+            ids = list(session.execute(query).scalars())
+        if not ids:
+            return {"unknown": 0, "requeued": 0}
+        now = self.clock.now()
+        return self._write(lambda conn: _settle_all(conn, ids, now, resend_unknown, detail, stale_before))
 
     # ---- limits and reports -----------------------------------------------------------------
     def submission_times(self, modem: str, since: datetime) -> list[float]:
@@ -434,10 +446,18 @@ class Queue:
         """Match a status report to the part it answers (same modem, reference and number, sent
         when the report's times say: `modem.report_match`).
 
-        Returns the message id it matched, or None.
+        Returns the message id it matched, or None: then the report is kept (its part may not be
+        recorded yet) and applied when a part of this modem is recorded with its reference.
         """
+        now = self.clock.now()
+
         def unit(conn: Connection) -> tuple[int | None, Changes]:
-            matched, new = _apply_report(conn, modem, report, self.clock.now())
+            matched, new = _apply_report(conn, modem, report, now)
+            if matched is None:
+                SQL["early_store"](conn, {"modem": modem, "reference": report.reference,
+                                          "recipient": report.recipient, "status": report.status,
+                                          "sent_at": report.sent_at, "discharged_at": report.discharged_at,
+                                          "received_at": now})
             return matched, [(matched, new)] if matched is not None and new is not None else []
 
         return self._write(unit)
@@ -455,13 +475,15 @@ class Queue:
 
 def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
-    m, p = MESSAGES.c, PARTS.c
+    m, p, e = MESSAGES.c, PARTS.c, EARLY.c
     earlier = MESSAGES.alias("earlier")
     last_sim = (select(earlier.c.sim)
                 .where(earlier.c.to_number == m.to_number, earlier.c.sim.is_not(None), earlier.c.id < m.id)
                 .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
     due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
            (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
+    ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
+                              m.sim == bindparam("modem")).exists()
     return {
         "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
                              m.priority, m.source, last_sim.label("last_sim"))
@@ -472,20 +494,31 @@ def _statements() -> dict[str, Any]:
         "parts_of": select(p.id, p.seq, p.status).where(p.message_id == bindparam("message_id")),
         "partly_sent": select(func.count()).select_from(PARTS)
         .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
-        "submitting": update(PARTS).where(p.id == bindparam("part_id"))
+        # only a pending part of a message this modem is sending: parts stop once their message
+        # was settled (a failure report, the sweep)
+        "submitting": update(PARTS).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours)
         .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
         .returning(p.message_id, p.seq),
         # the same, unless a more urgent message is due for this modem (one statement: it runs
         # between two sends)
         "submitting_unless_more_urgent": update(PARTS).where(
-            p.id == bindparam("part_id"), ~select(m.id).where(*due, m.priority < bindparam("priority")).exists())
+            p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours,
+            ~select(m.id).where(*due, m.priority < bindparam("priority")).exists())
         .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
         .returning(p.message_id, p.seq),
         "unsubmit": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.PENDING, modem=None, submitted_at=None),
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
-        .returning(p.message_id, p.seq),
+        .returning(p.message_id, p.seq, p.modem),
+        "still_ours": select(p.id).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours),
+        # reports that came before the part they are about was recorded (never before it was submitted)
+        "early_for": select(e.id, e.recipient, e.status, e.sent_at, e.discharged_at).where(
+            e.modem == bindparam("modem"), e.reference == bindparam("ref"), e.part_id.is_(None),
+            e.received_at >= select(p.submitted_at).where(p.id == bindparam("part_id")).scalar_subquery())
+        .order_by(e.id),
+        "early_store": insert(EARLY),
+        "early_matched": update(EARLY).where(e.id == bindparam("early_id")).values(part_id=bindparam("matched")),
         # only from `sending`: a part's failure report may have failed the message already, and a
         # final state stays final
         "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
@@ -569,32 +602,54 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
 
 
 def _submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None) -> tuple[object | None, Changes]:
-    """(None if the part is now `submitting`, else what held it; no message changes status here)."""
+                hold_if: Callable[[Connection], object | None] | None,
+                after: Accepted | None) -> tuple[object | None, Changes]:
+    """(None if the part is now `submitting`, else what held it; `after` is recorded either way)."""
+    changes = _sent(conn, after, now)[1] if after is not None else []
     values = {"part_id": part_id, "modem": modem, "now": now}
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
         row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
         if row is None:
-            return MORE_URGENT, []
+            ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
+            return (MORE_URGENT if ours is not None else NOT_SENDING), changes
     else:
-        row = SQL["submitting"](conn, values).one()
+        row = SQL["submitting"](conn, values).first()
+        if row is None:
+            return NOT_SENDING, changes
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
         SQL["events"](conn, [_event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
     else:
         SQL["unsubmit"](conn, {"part_id": part_id})
-    return held, []
+    return held, changes
 
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
-    """Mark a part sent; after the message's last part, the message too."""
+    """Mark a part sent; after the message's last part, the message too; then the status reports
+    that came for it before this commit."""
     row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [_event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
     moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
     if moved:
         events.append(_event(row.message_id, MessageStatus.SENT, now))
     SQL["events"](conn, events)
-    return None, [(int(row.message_id), MessageStatus.SENT)] if moved else []
+    changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
+    if accepted.reference is not None and row.modem is not None:
+        changes += _early_reports(conn, row.modem, accepted, now)
+    return None, changes
+
+
+def _early_reports(conn: Connection, modem: str, accepted: Accepted, now: datetime) -> Changes:
+    """Apply the kept reports with this part's modem and reference that came after it was submitted."""
+    changes: Changes = []
+    for early in SQL["early_for"](conn, {"modem": modem, "ref": accepted.reference, "part_id": accepted.part_id}).all():
+        report = StatusReport(accepted.reference, early.recipient, early.sent_at, early.discharged_at, early.status)
+        matched, new = _apply_report(conn, modem, report, now)
+        if matched is not None:
+            SQL["early_matched"](conn, {"early_id": early.id, "matched": accepted.part_id})
+            if new is not None:
+                changes.append((matched, new))
+    return changes
 
 
 def _apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
@@ -634,24 +689,100 @@ def _event(message_id: int, status: str, at: datetime, detail: str | None = None
     return {"message_id": message_id, "part_seq": part_seq, "status": status, "at": at, "detail": detail}
 
 
-def _settled(message: Message) -> bool:
-    """A message in a final state stays there: a part's failure report can fail a message while its
-    worker is still busy with the next part, and what the worker does next must not undo that."""
-    if message.status in MessageStatus.FINAL:
-        log.info("message %d is %s already; left so", message.id, message.status)
-        return True
-    return False
+def _move(conn: Connection, message_id: int, status: str, now: datetime, allowed: Sequence[str],
+          values: Mapping[str, Any]) -> bool:
+    """The compare-and-set every per-message change starts with: the message moves only from one
+    of the `allowed` states (a final state stays final: a part's failure report can fail a message
+    while its worker is still busy, and what the worker does next must not undo that). Being a
+    write, it also makes what the transaction reads after it current until the commit."""
+    moved = conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id, MESSAGES.c.status.in_(allowed))
+                         .values(status=status, updated_at=now, **values)).rowcount
+    if not moved:
+        log.info("message %d is no longer %s; left so", message_id, " or ".join(allowed))
+    return bool(moved)
 
 
-def _set_status(session: Session, message: Message, status: str, detail: str | None, now: datetime) -> None:
-    message.status, message.updated_at = status, now
-    if status == MessageStatus.SENT:
-        message.sent_at = now
-    if status in MessageStatus.FINAL:
-        message.finished_at = now
-    if detail and status != MessageStatus.SENT:
-        message.last_error = detail
-    session.add(MessageEvent(message_id=message.id, status=status, at=now, detail=detail))
+def _requeue(conn: Connection, message_id: int, now: datetime, detail: str,
+             values: Mapping[str, Any]) -> tuple[None, Changes]:
+    """A message its worker is `sending` back to `queued` (nothing else is ever put back)."""
+    if not _move(conn, message_id, MessageStatus.QUEUED, now, (MessageStatus.SENDING,), values):
+        return None, []
+    SQL["events"](conn, [_event(message_id, MessageStatus.QUEUED, now, detail)])
+    return None, [(message_id, MessageStatus.QUEUED)]
+
+
+def _one_attempt_less() -> Any:
+    """Giving a claim back does not use up an attempt."""
+    return case((MESSAGES.c.attempts > 0, MESSAGES.c.attempts - 1), else_=0)
+
+
+def _part_outcome(conn: Connection, part_id: int, status: str, error: str | None, now: datetime) -> None:
+    """The fate of the part in flight (`submitting`): refused, failed or in doubt."""
+    row = conn.execute(update(PARTS).where(PARTS.c.id == part_id, PARTS.c.status == PartStatus.SUBMITTING)
+                       .values(status=status, error=error).returning(PARTS.c.message_id, PARTS.c.seq)).first()
+    if row is not None:
+        SQL["events"](conn, [_event(row.message_id, status, now, error, row.seq)])
+
+
+def _settle_all(conn: Connection, message_ids: Sequence[int], now: datetime, resend_unknown: bool, detail: str,
+                stale_before: datetime | None) -> tuple[dict[str, int], Changes]:
+    counts = {"unknown": 0, "requeued": 0}
+    changes: Changes = []
+    for message_id in message_ids:
+        status = _settle(conn, message_id, now, resend_unknown, detail, stale_before)
+        if status is None:
+            continue
+        changes.append((message_id, status))
+        if status == MessageStatus.UNKNOWN:
+            counts["unknown"] += 1
+        elif status == MessageStatus.QUEUED:
+            counts["requeued"] += 1
+    return counts, changes
+
+
+def _settle(conn: Connection, message_id: int, now: datetime, resend_unknown: bool, detail: str,
+            stale_before: datetime | None) -> str | None:
+    """Settle one message still `sending` (and, with `stale_before`, untouched since then) by its
+    parts; its new status, or None if it was not to be settled."""
+    m, p = MESSAGES.c, PARTS.c
+    guard = [m.id == message_id, m.status == MessageStatus.SENDING]
+    if stale_before is not None:
+        guard += [m.updated_at < stale_before,
+                  ~select(p.id).where(p.message_id == message_id, p.submitted_at >= stale_before).exists()]
+    if not conn.execute(update(MESSAGES).where(*guard).values(updated_at=now)).rowcount:
+        return None  # settled or busy meanwhile; the write also makes what is read below current
+    events = []
+    statuses = []
+    for part in conn.execute(select(p.id, p.seq, p.status).where(p.message_id == message_id)).all():
+        status = part.status
+        if status == PartStatus.SUBMITTING:
+            status = PartStatus.PENDING if resend_unknown else PartStatus.UNKNOWN
+            conn.execute(update(PARTS).where(p.id == part.id).values(status=status, error=IN_DOUBT))
+            events.append(_event(message_id, status, now, IN_DOUBT, part.seq))
+        statuses.append(status)
+    new = _by_parts(statuses)
+    values: dict[str, Any] = {"status": new}
+    if new in MessageStatus.FINAL:
+        values["finished_at"] = now
+    if new in (MessageStatus.SENT, MessageStatus.DELIVERED):
+        values["sent_at"] = func.coalesce(m.sent_at, now)
+    conn.execute(update(MESSAGES).where(m.id == message_id).values(**values))
+    events.append(_event(message_id, new, now, detail))
+    SQL["events"](conn, events)
+    return new
+
+
+def _by_parts(statuses: Sequence[str]) -> str:
+    """What a message is when its sending stopped, by its parts' states."""
+    if PartStatus.FAILED in statuses:
+        return MessageStatus.FAILED
+    if PartStatus.UNKNOWN in statuses:
+        return MessageStatus.UNKNOWN
+    if all(s == PartStatus.DELIVERED for s in statuses):
+        return MessageStatus.DELIVERED
+    if all(s in (PartStatus.SENT, PartStatus.DELIVERED) for s in statuses):
+        return MessageStatus.SENT
+    return MessageStatus.QUEUED
 
 
 def _partly_sent(db: Session | Connection, message_id: int) -> bool:

@@ -2,12 +2,15 @@
 
 The worker never leaves its modem idle while a message is due and the limits allow, and never
 resends a part the network already accepted: each part's fate is committed before the next one goes.
-Between two sends there is one commit (the next part `submitting`); everything else is committed
-while the modem works on a PDU (a real modem takes seconds per AT+CMGS): the previous part's `sent`
-and, during a message's last part, the claim of the modem's next message, so the next send can
-start the moment the modem answers. The expiry check runs just before a message goes, and the
+Between two sends there is one commit: the next part `submitting`, which also records the part the
+modem answered just before as `sent` (so no answered part waits for a later commit, and no second
+commit per send is needed). During a message's last part the claim of the modem's next message is
+committed while the modem works on the PDU (a real modem takes seconds per AT+CMGS), so the next send
+can start the moment the modem answers. The expiry check runs just before a message goes, and the
 send-time check (consent, quiet hours) inside the commit that marks its first part `submitting`:
-never at claim time.
+never at claim time. Each outcome (a part's fate with its message's) is one transaction; an error
+the worker does not expect settles what it claimed as a restart would, and what it could not settle
+the engine's sweep does.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from sqlalchemy import Connection
 
 from gateway.clock import Clock
 from gateway.limits import Limits, next_slot, prune
-from gateway.models import MessageStatus
-from gateway.queue import Accepted, Claimed, Queue
+from gateway.models import MessageStatus, PartStatus
+from gateway.queue import NOT_SENDING, Accepted, Claimed, Queue
 from modem.errors import (
     CmeError,
     CmsError,
@@ -40,6 +43,8 @@ from modem.pdu import SubmitPart, encode_submit
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.worker")
+PROMPT_TIMEOUT = 10.0  # the transport's wait for AT+CMGS's `> ` prompt
+DATABASE_WAIT = 30.0  # the longest a commit waits for the database's lock (db.make_engine)
 
 @dataclass(frozen=True)
 class Verdict:
@@ -83,7 +88,8 @@ class ModemWorker:
     def __init__(self, supervisor: ModemSupervisor, queue: Queue, limits: Limits, clock: Clock, *,
                  ref16: bool = False, retry: RetryPolicy | None = None,
                  may_take: Callable[[str], Callable[..., bool]] | None = None,
-                 pre_send: PreSendCheck | None = None, poll_interval: float = 1.0) -> None:
+                 pre_send: PreSendCheck | None = None, poll_interval: float = 1.0,
+                 resend_unknown: bool = False) -> None:
         self.supervisor = supervisor
         self.name = supervisor.name
         self.queue = queue
@@ -94,6 +100,7 @@ class ModemWorker:
         self.may_take = may_take
         self.pre_send = pre_send
         self.poll_interval = poll_interval
+        self.resend_unknown = resend_unknown
         self.wake = threading.Event()
         self.busy_seconds = 0.0  # time spent inside AT+CMGS exchanges (for utilisation figures)
         self._stop = threading.Event()
@@ -157,8 +164,37 @@ class ModemWorker:
             while claimed is not None:
                 self._send(claimed)
                 claimed = self._next_in_line()
-        finally:
             self._record_accepted()
+        except Exception:
+            self._settle_after_error(claimed)
+            raise
+
+    @property
+    def longest_send(self) -> float:
+        """The longest a claimed message can stay `sending` while this worker is alive: two AT+CMGS
+        exchanges (the message claimed ahead waits for the one in flight) and two waits for the
+        database's lock. A message `sending` longer than this was lost by its worker."""
+        settings = self.supervisor.settings
+        return 2 * (PROMPT_TIMEOUT + settings.send_timeout + settings.command_timeout + DATABASE_WAIT)
+
+    def _settle_after_error(self, claimed: Claimed | None) -> None:
+        """After an error the worker did not expect (a database error after the lock wait): record
+        what the network accepted, then settle every message it holds as a restart would (queued
+        again, or `unknown` if a part is in doubt). What fails here too is left to the sweep."""
+        try:
+            self._record_accepted()
+        except Exception:
+            log.exception("%s: could not record the part the modem accepted", self.name)
+        accepted, self._accepted = self._accepted, None
+        held = [c.id for c in (claimed, self._collect_next()) if c is not None]
+        if accepted is not None and accepted.message_id not in held:
+            held.append(accepted.message_id)
+        if not held:
+            return
+        try:
+            self.queue.settle(held, resend_unknown=self.resend_unknown, detail="settled after a worker error")
+        except Exception:
+            log.exception("%s: could not settle messages %s; the sweep will", self.name, held)
 
     def _next_in_line(self) -> Claimed | None:
         """The message claimed ahead, when it can go at once after the one just sent."""
@@ -226,15 +262,13 @@ class ModemWorker:
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.FAILED, f"cannot encode: {exc}")
             return
-        to_send = [part for part in parts if part.seq in claimed.pending_seqs]  # others: accepted earlier
-        if not to_send:
+        to_send = [part for part in parts if part.seq in claimed.pending_seqs]  # others: went or settled earlier
+        if not to_send:  # its parts say what it is (sent, or unknown if one is in doubt)
             self._record_accepted()
-            self.queue.finish(claimed.id, MessageStatus.SENT)
+            self.queue.settle([claimed.id], resend_unknown=False, detail="no part left to send")
             return
         for part in to_send:
-            if not self._wait_for_slot():
-                self._record_accepted()
-                self.queue.release(claimed.id, "gateway stopping")
+            if not self._wait_for_slot(claimed):
                 return
             if not self._submit(claimed, claimed.part_ids[part.seq], part, first=part is to_send[0],
                                 last=part is to_send[-1]):
@@ -267,44 +301,51 @@ class ModemWorker:
             return None
         return lambda conn: verdict if _stops(verdict := within(conn, claimed)) else None
 
-    def _wait_for_slot(self) -> bool:
-        """Between parts: wait for the limits (a long message respects per-minute caps too)."""
-        while not self._stop.is_set():
-            now = self.clock.time()
-            slot = self.next_slot(now)
-            if slot <= now:
-                return True
-            self._record_accepted()
-            self.clock.wait(self._stop, slot - now)
+    def _wait_for_slot(self, claimed: Claimed) -> bool:
+        """Before each part: the limits allow it now (a long message respects per-minute caps too),
+        or the message goes back to the queue until they do, rather than wait in `sending` (which
+        only a send in progress may); being partly sent, only this SIM takes it again."""
+        now = self.clock.time()
+        slot = self.next_slot(now)
+        if slot <= now and not self._stop.is_set():
+            return True
+        self._record_accepted()
+        if self._stop.is_set():
+            self.queue.release(claimed.id, "gateway stopping")
+        else:
+            self.queue.release(claimed.id, "waiting for the limits", not_before=datetime.fromtimestamp(slot, UTC))
         return False
 
     def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, first: bool, last: bool) -> bool:
         """Send one part; record its fate (the message's too after its last part). False when the
         message must not continue now.
 
-        The `submitting` commit runs while the modem answers AT+CMGS with its prompt, and the PDU
-        goes only once that commit is done; the previous part's `sent` and the claim of the next
-        message are committed while the modem works on the PDU."""
+        The `submitting` commit, which also records the part answered before as `sent`, runs
+        while the modem answers AT+CMGS with its prompt, and the PDU goes only once that commit is
+        done; the claim of the next message is committed while the modem works on the last PDU."""
         after = self._take_accepted()
         yield_to = claimed.priority if self._ahead == claimed.id else None
         self._ahead = None
         recheck = self._recheck(claimed) if first else None
 
         def record_submitting() -> None:
-            held = self.queue.part_submitting(part_id, self.name, unless_more_urgent_than=yield_to, hold_if=recheck)
+            nonlocal after
+            held = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
+                                              hold_if=recheck)
+            after = None
             if held is not None:
                 raise _Held(held)
             self._times.append(self.clock.time())
             prune(self._times, self.limits, self.clock.time())
 
         def while_sending() -> None:
-            nonlocal after
+            ahead = self._claim_ahead() if last else None
+            if ahead is None:
+                return
             try:
-                self._next = self.queue.while_sending(self.name, accepted=after,
-                                                      then_claim=self._claim_ahead() if last else None)
-                after = None
-            except Exception:  # the answer must still be read; `after` is recorded below
-                log.exception("%s: could not record while the modem sends", self.name)
+                self._next = self.queue.claim(self.name, may_take=ahead)
+            except Exception:  # the answer must still be read; the next claim is made later
+                log.exception("%s: could not claim ahead while the modem sends", self.name)
 
         started = time.perf_counter()
         try:
@@ -313,12 +354,13 @@ class ModemWorker:
         except _Held as held:  # the modem was told ESC: nothing went
             if isinstance(held.reason, Verdict):
                 self._obey(claimed, held.reason)
+            elif held.reason == NOT_SENDING:
+                log.info("%s: message %d was settled while it was being sent; stopped", self.name, claimed.id)
             else:
                 self.queue.release(claimed.id, str(held.reason))
             return False
         except SubmitUncertain as exc:
-            self.queue.part_unknown(part_id, str(exc))
-            self.queue.finish(claimed.id, MessageStatus.UNKNOWN, str(exc))
+            self.queue.finish(claimed.id, MessageStatus.UNKNOWN, str(exc), part=(part_id, PartStatus.UNKNOWN))
             self.supervisor.check_now()
             return False
         except CmsError as exc:
@@ -332,32 +374,30 @@ class ModemWorker:
             return self._refused(claimed, part_id, exc, permanent=False)
         finally:
             self.busy_seconds += time.perf_counter() - started
-            if after is not None:  # the modem failed before the commit that carries it
-                self.queue.part_sent(after.part_id, after.reference, last=after.last)
-        accepted = Accepted(part_id, reference, last)
+            if after is not None:  # the modem failed before the commit that carries it: recorded next
+                self._accepted = after
+        accepted = Accepted(part_id, reference, last, claimed.id)
+        self._accepted = accepted  # recorded by the next part's `submitting` commit...
         if last and self._next is None:
-            self.queue.part_sent(accepted.part_id, accepted.reference, last=True)  # nothing follows at once
-        else:
-            self._accepted = accepted  # recorded while the modem sends the next part
+            self._record_accepted()  # ...or now, when nothing follows at once
         return True
 
     def _sim_refused(self, claimed: Claimed, part_id: int, exc: CmsError) -> bool:
         """The SIM or its network refused (barred, not subscribed), not the number: the SIM goes out
         of rotation and the message back to the queue, its attempt uncounted, for another SIM."""
         self.supervisor.rest(str(exc))
-        self.queue.part_not_sent(part_id, str(exc))
-        self.queue.release(claimed.id, f"{self.name} out of rotation: {exc}")
+        self.queue.release(claimed.id, f"{self.name} out of rotation: {exc}", part_id=part_id)
         log.warning("%s: out of rotation after %s; message %d back in the queue", self.name, exc, claimed.id)
         return False
 
     def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:
         if permanent:
-            self.queue.part_failed(part_id, str(exc))
-            self.queue.finish(claimed.id, MessageStatus.FAILED, str(exc))
+            self.queue.finish(claimed.id, MessageStatus.FAILED, str(exc), part=(part_id, PartStatus.FAILED))
             log.warning("%s: message %d failed for good: %s", self.name, claimed.id, exc)
             return False
-        self.queue.part_not_sent(part_id, str(exc))
+        # the modem refused before taking the PDU: the part can go again (its send time still
+        # counts against the limits, as the carrier may have counted it)
         status = self.queue.retry(claimed.id, str(exc), delay=self.retry.delay(claimed.attempts),
-                                  max_attempts=self.retry.max_attempts)
+                                  max_attempts=self.retry.max_attempts, part_id=part_id)
         log.info("%s: message %d not sent (%s); %s", self.name, claimed.id, exc, status)
         return False

@@ -3,16 +3,18 @@ modems on ptys. Time for limits and expiry comes from a FakeClock the test moves
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from gateway import db
 from gateway.engine import Engine, StoringInbound
 from gateway.limits import Limits
 from gateway.models import MessageStatus
 from gateway.queue import Queue
-from gateway.worker import RetryPolicy, Verdict
+from gateway.worker import SEND, RetryPolicy, Verdict
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.cli import run_simulator
 
@@ -35,6 +37,7 @@ class Gateway:
         self.database = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
         db.upgrade(self.database)
         self.queue = Queue(db.sessions(self.database), clock)
+        self.images: list = []  # crash images' engines
         self.engine = Engine(self.queue, clock, sticky=sticky, pre_send=pre_send,
                              retry=RetryPolicy(max_attempts=3, first_delay=30, max_delay=60))
         self.inbound = StoringInbound(self.engine, clock)
@@ -59,6 +62,8 @@ class Gateway:
         for supervisor in self.supervisors.values():
             supervisor.stop()
         self.database.dispose()
+        for image in self.images:
+            image.dispose()
         if not keep_modems:
             self.sim.close()
 
@@ -297,3 +302,195 @@ def test_engine_outlives_every_fault(gateway_factory, clock):
     message = gw.queue.enqueue("+447700900123", "after all that")
     gw.wait_status(message.id, "sent", "delivered", timeout=30)
     assert MessageStatus.SENT in {e.status for e in gw.queue.get(message.id).events}
+
+
+class ProcessDied(BaseException):
+    """Not an Exception: nothing on the way catches it, as nothing catches a kill -9. Raised from a
+    hook, it stops the worker where a crash would, its transaction never committed."""
+
+
+def crash_image(gw, path) -> Queue:
+    """The database as a kill -9 at this moment would leave it (what is committed), to restart on."""
+    source = sqlite3.connect(gw.tmp_path / "gsmgw.db")
+    target = sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    image = db.make_engine(f"sqlite:///{path}")
+    gw.images.append(image)
+    return Queue(db.sessions(image), gw.clock)
+
+
+def when_the_modem_sees(modem, nth_cmgs: int, then) -> None:
+    """Run `then()` when the virtual modem gets its `nth_cmgs` AT+CMGS from now, before it answers."""
+    original = modem.feed
+    seen = {"cmgs": 0}
+
+    def feed(data: bytes) -> None:
+        if b"AT+CMGS=" in data:
+            seen["cmgs"] += 1
+            if seen["cmgs"] == nth_cmgs:
+                then()
+        original(data)
+
+    modem.feed = feed
+
+
+def part_status(gw, part_id: int) -> str:
+    with sqlite3.connect(gw.tmp_path / "gsmgw.db") as conn:
+        return conn.execute("SELECT status FROM message_parts WHERE id = ?", (part_id,)).fetchone()[0]
+
+
+def test_a_crash_after_the_next_part_is_in_doubt_keeps_the_answered_part(gateway_factory, tmp_path):
+    """Part 1 answered, part 2's `submitting` committed, its PDU not written yet: a crash there must
+    find part 1 recorded, so a restart with resend_unknown sends part 2 only (not part 1 twice)."""
+    gw = gateway_factory(start=False)
+    message = gw.queue.enqueue("+447700900123", "m" * 200)  # two parts
+    second = gw.queue.get(message.id).parts[1].id
+    images = []
+
+    def at_the_second_prompt() -> None:
+        wait_until(lambda: part_status(gw, second) == "submitting", 5, "part 2 committed submitting")
+        images.append(crash_image(gw, tmp_path / "crash.db"))
+
+    when_the_modem_sees(gw.sim.ports["sim1"].modem, 2, at_the_second_prompt)
+    gw.start()
+    gw.wait_status(message.id, "sent", "delivered")
+    restarted = images[0]
+    restarted.recover(resend_unknown=True, modems=["sim1"])
+    stored = restarted.get(message.id)
+    assert [p.status for p in stored.parts] == ["sent", "pending"]
+    assert stored.parts[0].reference == gw.submitted()[0]["mr"]
+    assert restarted.claim("sim1").pending_seqs == (2,)
+
+
+def test_a_crash_while_the_next_message_goes_leaves_the_sent_one_sent(gateway_factory, tmp_path):
+    """The message claimed ahead is in doubt, its PDU not written yet: the one before, whose only
+    part the modem answered, is `sent` in the crash image, not `unknown`."""
+    gw = gateway_factory(start=False)
+    first = gw.queue.enqueue("+447700900123", "first")
+    second = gw.queue.enqueue("+447700900124", "second")
+    second_part = gw.queue.get(second.id).parts[0].id
+    images = []
+
+    def at_the_second_prompt() -> None:
+        wait_until(lambda: part_status(gw, second_part) == "submitting", 5, "the next message in doubt")
+        images.append(crash_image(gw, tmp_path / "crash.db"))
+
+    when_the_modem_sees(gw.sim.ports["sim1"].modem, 2, at_the_second_prompt)
+    gw.start()
+    gw.wait_status(second.id, "sent", "delivered")
+    restarted = images[0]
+    assert restarted.recover(modems=["sim1"]) == {"unknown": 1, "requeued": 0}
+    assert restarted.get(first.id).status == "sent"
+    assert restarted.get(second.id).status == "unknown"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("fault", ["unknown", "failed"])
+def test_a_crash_while_recording_an_outcome_never_requeues_the_message(gateway_factory, fault):
+    """A part's fate and its message's are one commit: a crash (the status hook's kill) that
+    undoes the message's never leaves the part's behind, which a restart would read as nothing
+    left to send and mark `sent`."""
+    gw = gateway_factory(send_timeout=1.0)
+    modem = gw.sim.ports["sim1"].modem
+
+    def crash(conn, message_id, status):
+        if status == fault:
+            raise ProcessDied
+
+    gw.queue.status_hooks.append(crash)
+    if fault == "unknown":
+        modem.set_latency(3)  # no answer after the PDU: in doubt
+    else:
+        modem.cms_error(21, times=1)  # refused for good
+    message = gw.queue.enqueue("+447700900123", "one part")
+    worker = gw.engine.workers["sim1"]
+    wait_until(lambda: not worker._thread.is_alive(), 10, "the worker to die with the process")
+    gw.queue.status_hooks.remove(crash)
+    assert gw.status(message.id) == "sending"
+    modem.set_latency(0)
+    assert gw.queue.recover(modems=["sim1"]) == {"unknown": 1, "requeued": 0}  # the part is in doubt
+    stored = gw.queue.get(message.id)
+    assert stored.status == "unknown" and [p.status for p in stored.parts] == ["unknown"]
+    assert gw.queue.claim("sim1") is None  # never sent again, never marked sent
+
+
+def events(gw, message_id: int) -> list[tuple[str, str | None]]:
+    return [(e.status, e.detail) for e in gw.queue.get(message_id).events]
+
+
+def test_an_error_the_worker_did_not_expect_settles_what_it_claimed(gateway_factory, clock):
+    """A database error after the lock wait in the send-time check (once): the message goes back
+    to the queue at once and is sent, instead of staying `sending` until a restart."""
+    class LockedOnce:
+        def __init__(self) -> None:
+            self.failed = False
+
+        def __call__(self, claimed):
+            return SEND
+
+        def within(self, conn, claimed):
+            if claimed.attempts == 1:  # the whole first attempt (a unit of work may be run twice)
+                self.failed = True
+                raise OperationalError("SELECT consent", {}, sqlite3.OperationalError("database is locked"))
+            return SEND
+
+    check = LockedOnce()
+    gw = gateway_factory(pre_send=check)
+    message = gw.queue.enqueue("+447700900123", "hello")
+    wait_until(lambda: check.failed and ("queued", "settled after a worker error") in events(gw, message.id), 10,
+               "the claim given back")
+    clock.advance(1.0)  # the worker's pause after an error
+    gw.wait_status(message.id, "sent", "delivered")
+    assert [r["text"] for r in gw.submitted()] == ["hello"]  # once
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_sweep_settles_what_a_dead_worker_left_sending(gateway_factory, clock):
+    """The worker dies (a kill in the first part's commit) holding a one-time code and, before it,
+    a message whose part is in doubt: no restart comes, the engine's periodic sweep settles both
+    once they are `sending` longer than a send could take, and the code expires."""
+    class DiesAtTheSecond:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self, claimed):
+            return SEND
+
+        def within(self, conn, claimed):
+            self.calls += 1
+            if self.calls == 2:
+                raise ProcessDied
+            return SEND
+
+    gw = gateway_factory(start=False, pre_send=DiesAtTheSecond())
+    otp = gw.queue.enqueue("+447700900125", "code 4321", priority="high", expires_in=30)
+    gw.start()
+    gw.wait_status(otp.id, "sent", "delivered")  # the first goes
+    second = gw.queue.enqueue("+447700900126", "code 9876", priority="high", expires_in=30)
+    worker = gw.engine.workers["sim1"]
+    wait_until(lambda: not worker._thread.is_alive(), 10, "the worker to die")
+    assert gw.status(second.id) == "sending"
+    clock.advance(31)  # expired, but a live send could still be going
+    gw.engine.wake_all()
+    assert_stays(lambda: gw.status(second.id) == "sending", 0.3, "sending")
+    clock.advance(3600)  # no send takes an hour
+    gw.wait_status(second.id, "expired")
+    assert [r["text"] for r in gw.submitted()] == ["code 4321"]
+
+
+def test_a_message_waiting_for_the_limits_between_parts_is_not_left_sending(gateway_factory, clock):
+    """Only a send in progress is `sending` (the sweep relies on it): a long message whose next part
+    must wait for the per-minute cap goes back to the queue until the slot, then on the same SIM."""
+    gw = gateway_factory(modems=2, limits=Limits(per_minute=2))
+    message = gw.queue.enqueue("+447700900123", "q" * 400)  # three parts
+    wait_until(lambda: len(gw.submitted()) == 2 and gw.status(message.id) == "queued", 10,
+               "two parts sent, the third waiting in the queue")
+    sim = gw.queue.get(message.id).sim
+    assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "sent", "pending"]
+    clock.advance(61)
+    gw.engine.wake_all()
+    gw.wait_status(message.id, "sent", "delivered")
+    assert {r["modem"] for r in gw.submitted()} == {sim}  # all three parts from one SIM
+    assert [r["concat_seq"] for r in gw.submitted()] == [1, 2, 3]

@@ -168,14 +168,18 @@ def test_default_reply_once_per_period(queue, clock):
         rig.pipeline.stop()
 
 
-def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_harms_nothing(rig):
+def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_fails_the_change(rig):
     seen, consents = [], []
-    rig.pipeline.received_hooks.append(lambda conn, m: (_ for _ in ()).throw(RuntimeError("webhook down")))
+    down = lambda conn, m: (_ for _ in ()).throw(RuntimeError("webhook down"))  # noqa: E731
+    rig.pipeline.received_hooks.append(down)
     rig.pipeline.received_hooks.append(lambda conn, m: seen.append((m.sender, m.text)))
     rig.audience.consent_hooks.append(lambda conn, c, e: consents.append((c.number, e.kind, e.source)))
     rig.receive(CUSTOMER, "STOP")
+    assert messages(rig) == [] and rig.ledger(CUSTOMER) == [] and rig.outbox() == []  # nothing without its events
+    rig.pipeline.received_hooks.remove(down)
+    assert rig.pipeline.recover() == 1  # the part is taken again, hooks and all
     assert seen == [(CUSTOMER, "STOP")]
-    assert consents == [(CUSTOMER, "opt_out", "keyword")]
+    assert consents[-1] == (CUSTOMER, "opt_out", "keyword")
     assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # stored, answered
 
 

@@ -1,12 +1,14 @@
 """The queue on a real SQLite file: validation, ordering, expiry, cancel, crash recovery, reports."""
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.models import Message, MessageStatus, PartStatus
-from gateway.queue import RejectedMessage
+from gateway import db
+from gateway.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
 from modem.pdu import StatusReport
 
 
@@ -147,7 +149,7 @@ def test_failed_report_fails_the_message(queue, clock):
     assert queue.get(message.id).status == "failed"
 
 
-def test_a_part_that_failed_early_fails_the_message_however_the_rest_ends(queue, clock):
+def test_a_part_that_failed_early_fails_the_message_and_stops_its_other_parts(queue, clock):
     message = queue.enqueue("+447700900123", "w" * 200)  # two parts
     claimed = queue.claim("sim1")
     now = clock.now()
@@ -156,13 +158,10 @@ def test_a_part_that_failed_early_fails_the_message_however_the_rest_ends(queue,
     queue.part_sent(claimed.part_ids[1], 50)
     queue.apply_report("sim1", report(50, 0x41))  # part 1 failed while part 2 was still to go
     assert queue.get(message.id).status == "failed"
-    queue.part_submitting(claimed.part_ids[2], "sim1")
-    queue.part_sent(claimed.part_ids[2], 51, last=True)
-    assert queue.get(message.id).status == "failed"  # a final state stays final: no `sent` after it
-    queue.apply_report("sim1", report(51, 0x00))
+    assert queue.part_submitting(claimed.part_ids[2], "sim1") == NOT_SENDING  # part 2 does not go
     stored = queue.get(message.id)
     assert stored.status == "failed"
-    assert [p.status for p in stored.parts] == [PartStatus.FAILED, PartStatus.DELIVERED]
+    assert [p.status for p in stored.parts] == [PartStatus.FAILED, PartStatus.PENDING]
     assert [e.status for e in stored.events if e.part_seq is None] == ["queued", "sending", "failed"]
 
 
@@ -173,9 +172,7 @@ def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next
     queue.part_submitting(claimed.part_ids[1], "sim1")
     queue.part_sent(claimed.part_ids[1], 60)
     queue.apply_report("sim1", StatusReport(60, "+447700900123", now, now, 0x41))  # part 1 can't be delivered
-    queue.part_submitting(claimed.part_ids[2], "sim1")
-    queue.part_not_sent(claimed.part_ids[2], "CMS ERROR 42")  # while part 2 met congestion
-    assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5) == "failed"
+    assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5, part_id=claimed.part_ids[2]) == "failed"
     queue.release(message.id, "gateway stopping")
     queue.defer(message.id, clock.now(), "quiet hours")
     queue.finish(message.id, MessageStatus.UNKNOWN, "no answer")
@@ -183,6 +180,102 @@ def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next
     assert stored.status == "failed"
     assert [e.status for e in stored.events if e.part_seq is None] == ["queued", "sending", "failed"]
     assert queue.claim("sim1") is None  # not queued again
+
+
+@pytest.fixture
+def other(database, clock):
+    """The same database through another engine."""
+    engine = db.make_engine(str(database.url))
+    yield Queue(db.sessions(engine), clock)
+    engine.dispose()
+
+
+class _Between:
+    """Runs `change` in another thread, committed, just before this thread's next UPDATE of a
+    message reaches the database: a change that lands between a read and the write after it
+    (made through its own engine, as another process or an ORM path outside the group commit)."""
+
+    def __init__(self, database, change) -> None:
+        self.database, self.change, self.thread, self.ran = database, change, threading.get_ident(), False
+        event.listen(database, "before_cursor_execute", self)
+
+    def __call__(self, conn, cursor, statement, *args) -> None:
+        if self.ran or threading.get_ident() != self.thread or not statement.lstrip().startswith("UPDATE messages"):
+            return
+        self.ran = True
+        other = threading.Thread(target=self.change)
+        other.start()
+        other.join(10)
+
+    def __enter__(self) -> "_Between":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.database, "before_cursor_execute", self)
+        assert self.ran
+
+
+@pytest.mark.parametrize("worker_step", ["finish", "retry", "release", "defer"])
+def test_a_failure_report_landing_during_a_workers_change_is_kept(queue, clock, database, other, worker_step):
+    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
+    claimed = queue.claim("sim1")
+    now = clock.now()
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    queue.part_sent(claimed.part_ids[1], 61)
+    failure = lambda: other.apply_report("sim1", StatusReport(61, "+447700900123", now, now, 0x41))  # noqa: E731
+    steps = {
+        "finish": lambda: queue.finish(message.id, MessageStatus.SUPPRESSED, "opted out"),
+        "retry": lambda: queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5),
+        "release": lambda: queue.release(message.id, "gateway stopping"),
+        "defer": lambda: queue.defer(message.id, clock.now() + timedelta(hours=8), "quiet hours"),
+    }
+    with _Between(database, failure):
+        steps[worker_step]()
+    assert queue.get(message.id).status == "failed"
+    assert queue.claim("sim1") is None
+
+
+def test_expiry_does_not_overwrite_a_cancel_that_landed_first(queue, clock, database, other):
+    message = queue.enqueue("+447700900123", "code 1234", expires_in=30)
+    clock.advance(31)
+    with _Between(database, lambda: other.cancel(message.id)):
+        queue.expire_due()
+    assert queue.get(message.id).status == "cancelled"
+
+
+def test_a_status_report_before_its_part_is_recorded_is_applied_when_it_is(queue, clock):
+    message = queue.enqueue("+447700900123", "v" * 200)  # two parts
+    claimed = queue.claim("sim1")
+    now = clock.now()
+    stale = StatusReport(70, "+447700900123", now, now, 0x41)
+    assert queue.apply_report("sim1", stale) is None  # an older part's reference: no part was sent yet
+    clock.advance(1)
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    early = StatusReport(70, "+447700900123", now, now, 0x00)
+    assert queue.apply_report("sim1", early) is None  # the network answered before the part was recorded
+    queue.part_submitting(claimed.part_ids[2], "sim1", after=Accepted(claimed.part_ids[1], 70, False))
+    assert [p.status for p in queue.get(message.id).parts] == [PartStatus.DELIVERED, PartStatus.SUBMITTING]
+    queue.part_sent(claimed.part_ids[2], 71, last=True)
+    assert queue.apply_report("sim1", StatusReport(71, "+447700900123", now, now, 0x00)) == message.id
+    assert queue.get(message.id).status == "delivered"  # the stale failure report matched nothing
+
+
+def test_a_failing_status_hook_fails_the_change(queue):
+    """A status change never commits without what its hooks write (its webhook event)."""
+    message = queue.enqueue("+447700900123", "hello")
+
+    def down(conn, message_id, status):
+        raise RuntimeError("webhook outbox unavailable")
+
+    queue.status_hooks.append(down)
+    with pytest.raises(RuntimeError):
+        queue.cancel(message.id)
+    with pytest.raises(RuntimeError):
+        queue.claim("sim1")  # the send path's group commit too
+    queue.status_hooks.remove(down)
+    stored = queue.get(message.id)
+    assert stored.status == "queued" and [e.status for e in stored.events] == ["queued"]
+    assert queue.claim("sim1").id == message.id
 
 
 def test_times_are_stored_and_returned_aware(queue, database):
