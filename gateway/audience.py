@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +23,10 @@ from gateway.clock import Clock
 from gateway.config import ConsentSection
 from gateway.hooks import After, run_after_commit, run_in_transaction
 from gateway.queue import Queue
+from gateway.send_check import rules_from
+from gateway.send_rules import Facts, decide
 
+CONFIRMATION_SOURCE = "consent"  # what queued a "Reply YES to confirm"
 # runs in the transaction that appended the entry; may return an action for after the commit
 ConsentHook = Callable[[Connection, Contact, ConsentEvent], After | None]
 
@@ -30,12 +35,16 @@ ConsentHook = Callable[[Connection, Contact, ConsentEvent], After | None]
 class Outcome:
     contact: Contact
     event: ConsentEvent
-    confirmation_id: int | None = None  # the "Reply YES" message, when the opt-in only asked
-    reason: str = ""  # why it only asked (double opt-in, or the customer's own opt-out)
+    confirmation_id: int | None = None  # the "Reply YES" message, when the opt-in asked just now
+    reason: str = ""  # why it only asked (double opt-in, or the customer's own opt-out; a request still open)
 
     @property
     def requested(self) -> bool:
         return self.event.kind == ConsentKind.REQUESTED
+
+
+class OptInRefused(Exception):
+    """An opt-in that can neither grant consent nor ask for it: the request would not reach them."""
 
 
 class Audience:
@@ -45,6 +54,7 @@ class Audience:
         self.clock = clock
         self.queue = queue
         self.settings = settings or ConsentSection()
+        self.rules = rules_from(self.settings)
         self.default_region = default_region
         self.consent_hooks: list[ConsentHook] = []
 
@@ -63,15 +73,25 @@ class Audience:
 
     def opt_in(self, number: str, *, source: str, detail: str | None = None) -> Outcome:
         """Record an opt-in, or only a request plus the "Reply YES" message where `consent.opt_in_rule`
-        says so (double opt-in; anyone but the customer after the customer's opt-out)."""
+        says so (double opt-in; anyone but the customer after the customer's opt-out). While such a
+        request is open nothing new is recorded or texted (the Outcome is that request's); where the
+        request would be suppressed (STOPALL) nothing is, and OptInRefused says why."""
         e164, _ = contacts.parse_number(number, self.default_region)
         now = self.clock.now()
         confirmation = None
         with self.sessions.begin() as session:
             contact, _ = contacts.find_or_create(session, e164, now=now, source=source)
-            rule = consent.opt_in_rule(consent.state_of(session, contact.id), source,
-                                       double_opt_in=self.settings.double_opt_in)
-            ask = not rule.grant
+            state = consent.state_of(session, contact.id)
+            rule = consent.opt_in_rule(state, source, double_opt_in=self.settings.double_opt_in, now=now,
+                                       within=timedelta(days=self.settings.confirm_within_days),
+                                       request_suppressed=self._request_suppressed(state, now))
+            if rule.action == consent.OptIn.REFUSE:
+                raise OptInRefused(rule.reason)
+            if rule.action == consent.OptIn.ASKED:
+                event = consent.latest_request(session, contact.id)
+                assert event is not None
+                return Outcome(contact, event, None, rule.reason)
+            ask = rule.action == consent.OptIn.ASK
             kind = ConsentKind.REQUESTED if ask else ConsentKind.OPT_IN
             event = consent.record(session, contact, kind, source=source, at=now, detail=detail)
             afters = self.recorded(session, contact, event)
@@ -79,11 +99,19 @@ class Audience:
                 text = keywords.reply_text("confirm", contact.language, self.settings.default_language)
                 assert text is not None
                 (message,), queued = self.queue.enqueue_within(
-                    session.connection(), [{"to": e164, "text": text, "kind": "transactional"}], source="consent")
+                    session.connection(), [{"to": e164, "text": text, "kind": "transactional"}],
+                    source=CONFIRMATION_SOURCE)
                 confirmation = message.id
                 afters.append(queued)
         run_after_commit(afters)
         return Outcome(contact, event, confirmation, rule.reason)
+
+    def _request_suppressed(self, state: consent.ConsentState, now: datetime) -> bool:
+        """Whether the worker would suppress our "Reply YES" (the send-time rules decide, as for any
+        message): after STOPALL it would, so no request may be said to have gone."""
+        facts = Facts(kind="transactional", source=CONFIRMATION_SOURCE, consent=state, sent_in_window=0,
+                      local_tz=ZoneInfo("UTC"))
+        return decide(facts, self.rules, now).action == "suppress"
 
     def recorded(self, session: Session, contact: Contact, event: ConsentEvent) -> list[After]:
         """Run the consent hooks for an entry just appended, in its transaction; what they leave for
