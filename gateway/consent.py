@@ -119,7 +119,7 @@ def opt_in_rule(state: ConsentState, source: str, *, double_opt_in: bool = False
                                            "sent; only their own START opts them in again")
         why = (f"the contact opted out ({state.source}){when}: only their own START or YES to a confirmation "
                "request opts them in again")
-    elif double_opt_in:
+    elif double_opt_in and not state.marketing_allowed:  # one who confirmed already is not asked again
         why = "double opt-in: consent starts when they reply YES"
     else:
         return OptInRule(OptIn.GRANT)

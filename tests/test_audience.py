@@ -109,3 +109,17 @@ def test_where_stopall_lets_transactional_messages_through_the_request_goes(make
     rig = make(transactional_honour_stopall=False)
     rig.audience.opt_out(CUSTOMER, source="staff", scope="all")
     assert rig.audience.opt_in(CUSTOMER, source="api").confirmation_id == confirmations(rig)[0].id
+
+
+def test_double_opt_in_does_not_ask_a_customer_who_already_confirmed(make, clock):
+    """A contact who replied YES has consent: the shop opting them in again (a form sent twice, a
+    nightly sync) must not text them "Reply YES" again, however long after."""
+    rig = make(double_opt_in=True, confirm_within_days=2)
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="form #12")
+    rig.receive(CUSTOMER, "YES")
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_in", "marketing", "keyword")
+    for _ in range(3):
+        clock.advance(30 * DAY)
+        again = rig.audience.opt_in(CUSTOMER, source="import", detail="nightly sync")
+        assert not again.requested and again.confirmation_id is None
+    assert len(confirmations(rig)) == 1
