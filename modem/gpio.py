@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -73,12 +74,17 @@ class StatusLed:
         self.pin = pin
         self.led = _device(LED, pin, "status LED")
         self.pattern: Pattern | None = None
+        self._lock = threading.Lock()  # the supervisor and the sending worker both call show()
 
     def show(self, state: str, sending: bool) -> None:
         pattern = led_pattern(state, sending)
-        if pattern is self.pattern or self.led is None:
-            return
-        self.pattern = pattern
+        with self._lock:
+            if pattern is self.pattern or self.led is None:
+                return
+            self.pattern = pattern
+            self._light(pattern)
+
+    def _light(self, pattern: Pattern) -> None:
         if pattern is Pattern.OFF:
             self.led.off()
         elif pattern is Pattern.STEADY:
