@@ -73,3 +73,17 @@ def test_config_check_prints_the_mistake(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode != 0
     assert "modems[sim1].imei '35693803' must be the 15 digits AT+CGSN shows" in done.stdout + done.stderr
+
+
+def test_config_check_says_how_each_modem_is_found(tmp_path):
+    path = tmp_path / "gsmgw.toml"
+    path.write_text(f'[gateway]\nserial_scan = ["/dev/ttyUSB*"]\n\n[[modems]]\nname = "till"\nport = "/dev/ttyAMA0"\n\n'
+                    f'[[modems]]\nname = "shop"\nimei = "{IMEI}"\n\n'
+                    f'[[modems]]\nname = "sim3"\niccid = "{ICCID}"\nport = "/dev/ttyACM0"\n')
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "config", "check", "--config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1:] == ["  till: on /dev/ttyAMA0",
+                         f"  shop: the modem with IMEI {IMEI}, looked for on /dev/ttyUSB*",
+                         f"  sim3: the modem with ICCID {ICCID}, looked for on /dev/ttyACM0, then /dev/ttyUSB*"]
