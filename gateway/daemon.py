@@ -26,6 +26,8 @@ from gateway.queue import Queue
 from gateway.sd_notify import Notifier, Watchdog
 from gateway.send_check import ConsentCheck, rules_from
 from gateway.webhooks import Webhooks
+from modem import gpio
+from modem.discovery import PortClaims
 from modem.pin import PinMemory
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
 
@@ -33,14 +35,22 @@ log = logging.getLogger("gsmgw")
 WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in waitress's own threads
 
 
-def modem_settings(section: ModemSection) -> ModemSettings:
+def modem_settings(section: ModemSection, scan: tuple[str, ...] = ()) -> ModemSettings:
     return ModemSettings(
-        name=section.name, port=section.port, baudrate=section.baudrate, rtscts=section.rtscts,
+        name=section.name, port=section.port, imei=section.imei, iccid=section.iccid,
+        **({"scan": scan} if scan else {}), power_cycles_per_hour=section.power_cycles_per_hour,
+        baudrate=section.baudrate, rtscts=section.rtscts,
         pin=section.pin, smsc=section.smsc, ref16=section.concat_ref16,
         command_timeout=section.command_timeout_s, send_timeout=section.send_timeout_s,
         prompt_timeout=section.prompt_timeout_s,
         check_interval=section.check_interval_s, registration_timeout=section.registration_timeout_s,
     )
+
+
+def power_settings(section: ModemSection) -> gpio.PowerSettings:
+    return gpio.PowerSettings(kind=section.power_kind, pin=section.power_pin, active_high=section.power_active_high,
+                              off_s=section.power_off_s, uhub_location=section.uhub_location,
+                              uhub_port=section.uhub_port)
 
 
 def stall_allowance(settings: ModemSettings) -> float:
@@ -82,6 +92,7 @@ class Daemon:
         self.simulator: Any = None
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
+        self.gpio_devices: list[Any] = []  # LEDs and power switches, closed at stop
         self.stopping = threading.Event()
         self.liveness = Liveness(self.clock)  # systemd's watchdog is fed while these threads progress
         self.notifier = Notifier()
@@ -145,9 +156,18 @@ class Daemon:
         self.inbound.start()
         # a SIM that refused the configured PIN is not given it again after a restart either
         pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
+        claims = PortClaims()  # a modem found by identity never probes a port another modem holds
+        if self.config.gpio.system_led_pin is not None:
+            system_led = gpio.SystemLed(self.config.gpio.system_led_pin)
+            self.gpio_devices.append(system_led)
+            self.watchdog.fed.append(system_led.beat)
         for section in sections:
-            supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state,
-                                         pin_memory=pins)
+            led = gpio.StatusLed(section.led_pin) if section.led_pin is not None else None
+            power = gpio.power_switch(power_settings(section))
+            self.gpio_devices += [d for d in (led, power) if d is not None]
+            supervisor = ModemSupervisor(modem_settings(section, self.config.gateway.serial_scan), handler,
+                                         on_state=self.engine.on_modem_state, pin_memory=pins,
+                                         power=power, indicator=led, claims=claims)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
 
@@ -215,6 +235,8 @@ class Daemon:
         for thread in threads:
             thread.join(9)
         self.inbound.stop()
+        for device in self.gpio_devices:
+            device.close()
         if self.simulator is not None:
             self.simulator.close()
         self.queue.group.close()
@@ -241,7 +263,7 @@ class Daemon:
         for s in self.supervisors:
             ident = s.identity
             model = f"{ident.manufacturer} {ident.model}" if ident else "?"
-            lines.append(f"  {s.name:<6} {s.state.value:<12} {s.settings.port}  ({model})")
+            lines.append(f"  {s.name:<6} {s.state.value:<12} {s.port or s.settings.port}  ({model})")
         if self.simulator is not None:
             lines.append(f"Virtual modems' record of sent PDUs: {self.simulator.network.record.path}")
             if self.simulator.control is not None:

@@ -198,6 +198,16 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
                 if ack.timer:
                     ack.timer.cancel()
 
+    def power_input(self, on: bool) -> None:
+        """The modem's supply line, for a power switch under test: off cuts the power like a pulled
+        plug (a hung modem forgets its hang), on boots a modem that was off. Wire a GPIO pin to it,
+        e.g. gpiozero's MockConnectedPin driving a DigitalInputDevice whose when_activated and
+        when_deactivated call this with True and False."""
+        if not on:
+            self.power_off()
+        elif not self.powered:
+            self.boot()
+
     def close(self) -> None:
         self.power_off()
         self.network.detach(self)
