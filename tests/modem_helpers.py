@@ -30,10 +30,13 @@ class Inbox:
         self.sms: list[InboundSms] = []
         self.reports: list[StatusReport] = []
         self.refuse = False
+        self.refused = 0  # how many SMS it was given while refusing
         self.lock = threading.Lock()
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
         if self.refuse:
+            with self.lock:
+                self.refused += 1
             raise RuntimeError("handler failure (simulated)")
         with self.lock:
             self.sms.append(sms)
