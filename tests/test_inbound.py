@@ -116,9 +116,19 @@ def test_missing_part_is_stored_after_the_timeout_with_a_marker(rig):
 
 
 def test_a_stop_split_incomplete_is_not_acted_on(rig):
+    """Half a message is stored (nothing received is lost) but never read as a keyword: the
+    subscriber's opt-in stands and no confirmation goes out. A whole STOP from them is, as control."""
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
     rig.receive(CUSTOMER, "STOP", concat=(9, 2, 1))
+    assert messages(rig) == []  # waiting for part 2
     rig.pipeline.flush_expired(rig.clock.time() + 1000)
-    assert rig.ledger(CUSTOMER) == []  # half a message is never read as a keyword
+    (message,) = messages(rig)
+    assert not message.complete and message.text == "STOP[…]" and message.parts_expected == 2
+    assert message.keyword is None and message.action is None
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form")]
+    assert rig.outbox(CUSTOMER) == []
+    rig.receive(CUSTOMER, "STOP")
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword") and len(rig.outbox(CUSTOMER)) == 1
 
 
 def test_parts_stored_before_a_crash_are_processed_at_start(queue, clock):
