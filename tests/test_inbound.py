@@ -12,6 +12,7 @@ from gateway.contacts import groups_of
 
 from .audience_helpers import make_rig
 from .modem_helpers import wait_until
+from .process_helpers import ProcessDied
 
 CUSTOMER = "+447700900123"
 pytestmark = pytest.mark.timeout(30)
@@ -191,10 +192,6 @@ def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_fails_the_
     assert seen == [(CUSTOMER, "STOP")]
     assert consents[-1] == (CUSTOMER, "opt_out", "keyword")
     assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # stored, answered
-
-
-class ProcessDied(BaseException):
-    """Not an Exception: nothing on the way catches it, as nothing catches a kill -9."""
 
 
 def test_what_an_sms_causes_commits_with_it_or_not_at_all(rig):

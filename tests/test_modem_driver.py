@@ -18,9 +18,8 @@ from modem.report_match import matches_any
 from modem.session import SendFailed
 from modem.supervisor import ModemState
 from modem.transport import AtTransport
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import Inbox, fail_nth_send, start_supervisor, wait_until
+from .modem_helpers import Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,11 +34,8 @@ SCRIPTS = {
 
 
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="sim800,e3131", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"count": 2, "profile": "sim800,e3131"}
 
 
 @pytest.fixture
@@ -61,7 +57,7 @@ def submitted(sim, *, to: str | None = None) -> list[dict]:
 
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25", "generic"])
 def test_init_and_identity_on_each_profile(tmp_path, profile):
-    simulation = run_simulator(1, directory=str(tmp_path), profile=profile, register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path, profile=profile, report_delay=1.0)
     try:
         supervisor = start_supervisor("sim1", simulation.ports["sim1"].path, Inbox())
         try:
@@ -208,10 +204,7 @@ def test_a_directly_delivered_sms_is_handled_and_acknowledged(sim, inbox):
     network, in the end, reports it undelivered)."""
     modem = sim.ports["sim1"].modem
     modem.cnma_timeout = 0.5
-    other = serial.serial_for_url(sim.ports["sim1"].path, timeout=1)  # another program left service 1 set
-    other.write(b"AT+CSMS=1\r")
-    assert b"OK" in other.read_until(b"OK\r\n")
-    other.close()
+    another_program_wrote(sim.ports["sim1"].path, b"AT+CSMS=1\r", until=b"OK\r\n")  # SMS service 1 left set
     supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
     try:
         with supervisor.session() as session:
@@ -378,7 +371,7 @@ def test_no_network_then_back(sim, modem1):
 
 
 def test_sim_missing_and_pin(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path, report_delay=1.0)
     try:
         modem = simulation.ports["sim1"].modem
         modem.sim("missing")
@@ -450,11 +443,7 @@ def test_pyserial_is_really_used_on_a_pty(sim):
 
 def test_modem_left_in_a_prompt_by_a_crashed_process(sim, inbox):
     """Another process died after AT+CMGS: the modem swallows input as PDU text until ESC."""
-    leftover = serial.serial_for_url(sim.ports["sim1"].path, timeout=1)
-    leftover.write(b"ATE0\r")
-    leftover.write(b"AT+CMGS=20\r")
-    assert b">" in leftover.read_until(b"> ")
-    leftover.close()
+    another_program_wrote(sim.ports["sim1"].path, b"ATE0\r", b"AT+CMGS=20\r", until=b"> ")
     supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
     try:
         with supervisor.session() as session:
