@@ -55,6 +55,17 @@ def limits_of(section: ModemSection) -> Limits:
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
 
 
+def simulated_section(template: ModemSection | None, name: str, port: str) -> ModemSection:
+    """A virtual modem's section: the first [[modems]] entry, if any, lends it its limits and
+    timeouts (not its port, PIN or SMSC), so a simulated run can be tuned like a real one."""
+    if template is None:
+        return ModemSection(name=name, port=port, limits=LimitsSection())
+    return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
+                        send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
+                        check_interval_s=template.check_interval_s,
+                        registration_timeout_s=template.registration_timeout_s)
+
+
 def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:
     """Give a queue the status hooks every process needs (the contact reachability flag, the webhook
     outbox); the Webhooks returned can also hear an Audience or an InboundPipeline. In the CLI it
@@ -113,8 +124,8 @@ class Daemon:
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
                                            latency=sim.latency_s, report_delay=sim.report_delay_s, out=None,
                                            now=self.clock.now)
-            limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
-            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
+            template = self.config.modems[0] if self.config.modems else None
+            sections = [simulated_section(template, port.name, port.path) for port in self.simulator.ports.values()]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
