@@ -136,17 +136,12 @@ def daemon_factory(tmp_path, clock):
     """daemon_factory(simulate=N, **config sections) -> the real Daemon (gateway.daemon) on N virtual
     modems, the REST API on a free loopback port, time from the test's clock; started, its modems
     ready; stopped at the end of the test."""
-    from gateway import config as config_module
-    from gateway.daemon import Daemon
+    from .daemon_helpers import build_daemon
 
-    made: list[Daemon] = []
+    made: list = []
 
-    def make(simulate: int = 1, **sections) -> Daemon:
-        data = {"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "127.0.0.1:0"},
-                "simulator": {"report_delay_s": 0.2}}
-        for name, values in sections.items():
-            data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
-        daemon = Daemon(config_module.from_dict(data), simulate=simulate, clock=clock)
+    def make(simulate: int = 1, **sections):
+        daemon = build_daemon(tmp_path, clock, simulate, **sections)
         made.append(daemon)
         daemon.start()
         assert daemon.wait_ready(20), daemon.status_line()

@@ -11,15 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway import config as config_module
 from gateway import db
 from gateway.audience_models import InboundMessage
-from gateway.daemon import Daemon
 from gateway.models import InboundPart, MessageStatus
 from gateway.queue import Queue
 from gateway.worker import SEND
 from modem.supervisor import ModemState, ModemSupervisor
 
+from .daemon_helpers import build_daemon
 from .modem_helpers import fail_nth_send, wait_settled, wait_until, when_the_modem_sees
 from .process_helpers import ProcessDied
 
@@ -36,15 +35,11 @@ class Gateway:
                  pre_send=None, start: bool = True, send_timeout: float = 5.0) -> None:
         self.tmp_path = tmp_path
         self.clock = clock
-        config = config_module.from_dict({
-            "gateway": {"data_dir": str(tmp_path), "sticky_sim": sticky},
-            "web": {"listen": "127.0.0.1:0"},
-            "simulator": {"report_delay_s": 0.1},
-            "modems": [{"name": "template", "port": "unused", "limits": {**NO_LIMITS, **(limits or {})},
-                        "command_timeout_s": 1.0, "send_timeout_s": send_timeout, "check_interval_s": 0.5,
-                        "registration_timeout_s": 5.0}],
-        })
-        self.daemon = Daemon(config, simulate=modems, clock=clock)
+        self.daemon = build_daemon(
+            tmp_path, clock, modems, gateway={"sticky_sim": sticky}, simulator={"report_delay_s": 0.1},
+            modems=[{"name": "template", "port": "unused", "limits": {**NO_LIMITS, **(limits or {})},
+                     "command_timeout_s": 1.0, "send_timeout_s": send_timeout, "check_interval_s": 0.5,
+                     "registration_timeout_s": 5.0}])
         if pre_send is not None:
             self.daemon.engine.pre_send = pre_send  # a check that fails on purpose, in place of the consent check
         self.queue = self.daemon.queue
