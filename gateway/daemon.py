@@ -27,7 +27,7 @@ from gateway.sd_notify import Notifier, Watchdog
 from gateway.send_check import ConsentCheck, rules_from
 from gateway.webhooks import Webhooks
 from modem.pin import PinMemory
-from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.supervisor import ModemSettings, ModemState, ModemSupervisor, Timing
 
 log = logging.getLogger("gsmgw")
 WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in waitress's own threads
@@ -86,10 +86,12 @@ def _reach(host: str) -> str:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None,
+                 modem_timing: Timing | None = None) -> None:
         self.config = config
         self.simulate = simulate
         self.clock = clock or Clock()
+        self.modem_timing = modem_timing  # the supervisors' rest periods and backoff; None: real time
         self.simulator: Any = None
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
@@ -158,7 +160,7 @@ class Daemon:
         pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
         for section in sections:
             supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state,
-                                         pin_memory=pins)
+                                         pin_memory=pins, clock=self.modem_timing)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
 

@@ -32,11 +32,11 @@ class Gateway:
     ptys, time from the test's FakeClock."""
 
     def __init__(self, tmp_path, clock, *, modems: int = 1, limits: dict | None = None, sticky: bool = True,
-                 pre_send=None, start: bool = True, send_timeout: float = 5.0) -> None:
+                 pre_send=None, start: bool = True, send_timeout: float = 5.0, modem_timing=None) -> None:
         self.tmp_path = tmp_path
         self.clock = clock
         self.daemon = build_daemon(
-            tmp_path, clock, modems, gateway={"sticky_sim": sticky}, simulator={"report_delay_s": 0.1},
+            tmp_path, clock, modems, modem_timing=modem_timing, gateway={"sticky_sim": sticky}, simulator={"report_delay_s": 0.1},
             modems=[{"name": "template", "port": "unused", "limits": {**NO_LIMITS, **(limits or {})},
                      "command_timeout_s": 1.0, "send_timeout_s": send_timeout, "check_interval_s": 0.5,
                      "registration_timeout_s": 5.0}])

@@ -151,7 +151,7 @@ def test_cms_errors_classified_by_whose_fault_they_are():
 
 
 def test_barred_sim_goes_out_of_rotation_and_its_work_moves_to_another_sim(tmp_path, clock):
-    gw = Gateway(tmp_path, clock, modems=2, supervisor_options={"clock": clock})
+    gw = Gateway(tmp_path, clock, modems=2, modem_timing=clock)
     try:
         barred = gw.sim.ports["sim1"].modem
         barred.barred(8)  # operator determined barring: whatever the number
@@ -174,7 +174,7 @@ def test_barred_sim_goes_out_of_rotation_and_its_work_moves_to_another_sim(tmp_p
 
 
 def test_refused_number_fails_the_message_and_keeps_the_sims(tmp_path, clock):
-    gw = Gateway(tmp_path, clock, modems=2, supervisor_options={"clock": clock})
+    gw = Gateway(tmp_path, clock, modems=2, modem_timing=clock)
     try:
         for port in gw.sim.ports.values():
             port.modem.refuse_number("+447700900155", 1)  # unassigned number
