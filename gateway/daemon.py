@@ -29,7 +29,7 @@ from gateway.webhooks import Webhooks
 from modem import gpio
 from modem.discovery import PortClaims
 from modem.pin import PinMemory
-from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.supervisor import ModemSettings, ModemState, ModemSupervisor, Timing
 
 log = logging.getLogger("gsmgw")
 WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in waitress's own threads
@@ -65,6 +65,17 @@ def limits_of(section: ModemSection) -> Limits:
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
 
 
+def simulated_section(template: ModemSection | None, name: str, port: str) -> ModemSection:
+    """A virtual modem's section: the first [[modems]] entry, if any, lends it its limits and
+    timeouts (not its port, PIN or SMSC), so a simulated run can be tuned like a real one."""
+    if template is None:
+        return ModemSection(name=name, port=port, limits=LimitsSection())
+    return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
+                        send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
+                        check_interval_s=template.check_interval_s,
+                        registration_timeout_s=template.registration_timeout_s)
+
+
 def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:
     """Give a queue the status hooks every process needs (the contact reachability flag, the webhook
     outbox); the Webhooks returned can also hear an Audience or an InboundPipeline. In the CLI it
@@ -85,10 +96,12 @@ def _reach(host: str) -> str:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None,
+                 modem_timing: Timing | None = None) -> None:
         self.config = config
         self.simulate = simulate
         self.clock = clock or Clock()
+        self.modem_timing = modem_timing  # the supervisors' rest periods and backoff; None: real time
         self.simulator: Any = None
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
@@ -124,8 +137,8 @@ class Daemon:
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
                                            latency=sim.latency_s, report_delay=sim.report_delay_s, out=None,
                                            now=self.clock.now)
-            limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
-            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
+            template = self.config.modems[0] if self.config.modems else None
+            sections = [simulated_section(template, port.name, port.path) for port in self.simulator.ports.values()]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
@@ -167,7 +180,8 @@ class Daemon:
             self.gpio_devices += [d for d in (led, power) if d is not None]
             supervisor = ModemSupervisor(modem_settings(section, self.config.gateway.serial_scan), handler,
                                          on_state=self.engine.on_modem_state, pin_memory=pins,
-                                         power=power, indicator=led, claims=claims)
+                                         power=power, indicator=led, claims=claims,
+                                         clock=self.modem_timing)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
 

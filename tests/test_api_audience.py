@@ -230,11 +230,10 @@ def test_an_opt_in_after_the_customers_stop_only_asks_and_says_so(client, make_k
 
 
 def test_a_guessed_timezone_shows_as_one_until_it_is_stated(client, make_key):
-    key = make_key("send,read,contacts")
-
-
     key = make_key("contacts,read")
-    made = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"}).json
+    response = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"})
+    assert response.status_code == 201, response.json
+    made = response.json
     assert (made["timezone"], made["timezone_guessed"]) == ("Europe/Moscow", True)
     stated = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": "Asia/Yekaterinburg"}).json
     assert (stated["timezone"], stated["timezone_guessed"]) == ("Asia/Yekaterinburg", False)

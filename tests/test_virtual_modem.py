@@ -15,9 +15,11 @@ import pytest
 import serial
 
 from modem.pdu import StatusReport, decode, encode_submit
-from modem.virtual import ManualScheduler, Simulation, VirtualModem, VirtualNetwork, run_simulator
+from modem.virtual import ManualScheduler, Simulation, VirtualModem, VirtualNetwork
 from modem.virtual.control import ControlError, apply, send_command
 from modem.virtual.record import duplicates, read_record
+
+from .modem_helpers import virtual_modems
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -83,10 +85,8 @@ def _wait_registered(host: Host) -> None:
 
 
 @pytest.fixture
-def sim(tmp_path):
-    s = run_simulator(2, directory=str(tmp_path), out=None, report_delay=0.2, register_delay=0.05)
-    yield s
-    s.close()
+def sim_options() -> dict:
+    return {"count": 2}
 
 
 @pytest.fixture
@@ -109,8 +109,7 @@ def hosts(sim):
 
 
 def _make(tmp_path, profile: str, **kwargs) -> "Simulation":
-    return run_simulator(1, directory=str(tmp_path), profile=profile, out=None, report_delay=0.2,
-                         register_delay=0.05, **kwargs)
+    return virtual_modems(tmp_path, profile=profile, **kwargs)
 
 
 def _send_pdu(host: Host, number: str, text: str, **kwargs) -> list[str]:
@@ -212,7 +211,7 @@ def test_gsm_character_set_puts_septet_values_on_the_line(sim, hosts):
 
 
 def test_registration_takes_time_after_boot(tmp_path):
-    with run_simulator(1, directory=str(tmp_path), out=None, register_delay=0.4) as s:
+    with virtual_modems(tmp_path, register_delay=0.4, report_delay=1.0) as s:
         host = Host(s.ports["sim1"].path)
         try:
             host.send("AT+CREG?\r")
@@ -231,7 +230,7 @@ def test_cmgs_happy_path_is_recorded(sim, hosts, tmp_path):
     host = hosts()
     assert _send_pdu(host, "+447911123456", "Hello from the gateway") == ["+CMGS: 0\r\n\r\nOK"]
     assert _send_pdu(host, "+447911123456", "again") == ["+CMGS: 1\r\n\r\nOK"]
-    entries = read_record(str(tmp_path / "submitted.jsonl"))
+    entries = read_record(str(tmp_path / "ports" / "submitted.jsonl"))
     assert [e["text"] for e in entries] == ["Hello from the gateway", "again"]
     first = entries[0]
     assert first["modem"] == "sim1" and first["msisdn"] == "+447700900001"
@@ -492,7 +491,7 @@ def test_tcp_with_pyserial_socket_url(tmp_path):
 
 def test_control_socket_and_python_api(tmp_path):
     address = str(tmp_path / "control.sock")
-    with run_simulator(2, directory=str(tmp_path), out=None, control=address, register_delay=0.05) as s:
+    with virtual_modems(tmp_path, 2, control=address, report_delay=1.0) as s:
         listing = send_command(address, {"cmd": "list"})
         assert [m["msisdn"] for m in listing] == ["+447700900001", "+447700900002"]
         host = Host(s.ports["sim2"].path)

@@ -214,7 +214,7 @@ class ControlApi:
                 "echo": self.echo, "cmee": self.cmee, "cmgf": self.cmgf, "cnmi": list(self.cnmi),
                 "stored": {n: s.used for n, s in self.storages.items()},
                 "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,
-                "ussd_open": self.ussd_open,
+                "ussd_open": self.ussd_open, "awaiting_ack": len(self._acks),
 
 
                 "pin_attempts": self.pin_attempts, "pin_tries_left": self._pin_tries, "barred": self._barred,
