@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
-import os
 import random
 import re
 import shutil
