@@ -265,3 +265,22 @@ def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
                 daemon.stop()
         assert modem.status()["pin_attempts"] == 1
         assert (tmp_path / "sim-pin.json").exists()
+
+
+def test_a_modem_that_restarts_without_a_word_is_initialised_again(tmp_path):
+    # a module that reboots on its own and prints nothing (no RDY, no SMS Ready): its echo is back,
+    # CMEE and CNMI at their defaults, so every status report would be dropped (CNMI ds=0)
+    with run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None, profile="generic") as simulation:
+        modem = simulation.ports["sim1"].modem
+        chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
+        supervisor = _supervise(simulation, States())
+        try:
+            assert supervisor.wait_ready(15), supervisor.reason
+            wait_until(lambda: modem.status()["cnmi"] == chosen, 5, "the driver's CNMI on the modem")
+            modem.reset()
+            wait_until(lambda: modem.status()["cnmi"] != chosen, 5, "the reboot")
+            wait_until(lambda: modem.status()["cnmi"] == chosen and not modem.status()["echo"], 10,
+                       "the driver's settings made again")
+            assert supervisor.wait_ready(5), supervisor.reason
+        finally:
+            supervisor.stop()

@@ -534,6 +534,31 @@ def test_hang_answers_nothing_then_recovers(sim, hosts):
     assert host.at("AT") == "\r\nOK\r\n"
 
 
+def test_sms_arriving_during_a_hang_waits_in_the_network(sim, hosts):
+    host = hosts()
+    host.at("AT+CNMI=2,2,0,1,0")
+    modem = sim.ports["sim1"].modem
+    modem.hang(0.4)
+    modem.inject_sms("+447911000444", "while hung")
+    assert host.quiet(0.3) == b""
+    pdu = host.expect(r'\+CMT: "",\d+\r\n([0-9A-F]+)\r\n', timeout=2).group(1).decode()
+    assert decode(pdu).text == "while hung"
+
+
+def test_reset_by_control_reboots_with_a_start_up_window(tmp_path):
+    with _make(tmp_path, "sim800", modem_options={"startup": 0.4}) as sim:
+        host = Host(sim.ports["sim1"].path)
+        try:
+            host.expect(r"SMS Ready\r\n", timeout=3)
+            assert host.at("ATE0").endswith("OK\r\n")
+            apply(sim.ports, {"cmd": "reset", "modem": "sim1"})
+            host.expect(r"RDY\r\n")
+            assert host.at("AT+CMGL=4") == "AT+CMGL=4\r\r\n+CMS ERROR: 500\r\n"  # echo on again, SMS not up yet
+            host.expect(r"SMS Ready\r\n", timeout=3)
+        finally:
+            host.close()
+
+
 def test_cms_and_cme_error_injection(sim, hosts):
     host = hosts()
     modem = sim.ports["sim1"].modem

@@ -31,6 +31,7 @@ MODEM_COMMANDS = {
     "inject_sms": ("sender", "text", "mode", "split", "flash"),
     "set_latency": ("seconds",),
     "hang": ("seconds",),
+    "reset": (),
     "cms_error": ("code", "times", "command"),
     "cme_error": ("code", "times", "command"),
     "barred": ("code",),

@@ -129,6 +129,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._barred: int | None = None  # +CMS ERROR code every send from this SIM gets
         self._refused_numbers: dict[str, int] = {}  # normalised number -> +CMS ERROR code
         self._waiting_reports: list[str] = []
+        self.reports_discarded = 0  # status reports that came while CNMI said not to route them (ds=0)
         self._reset_settings()
         if power_on:
             self.boot()

@@ -55,6 +55,20 @@ class ControlApi:
                 self._hung_forever = True
             else:
                 self._hung_until = self.sched.now() + seconds
+                self._later(seconds, self._hang_over)
+
+    def _hang_over(self) -> None:
+        """A hung modem takes no traffic: what the network held meanwhile comes once it answers again."""
+        if not self._hung() and self.registered:
+            waiting, self._waiting_network = self._waiting_network, []
+            for deliver in waiting:
+                deliver()
+
+    def reset(self) -> None:
+        """The modem restarts by itself (a brown-out, its firmware's watchdog), as after AT+CFUN=1,1:
+        a USB stick re-enumerates, a UART module reboots on the same port; its start-up window follows."""
+        with self._lock:
+            self._reset()
 
     # -- error codes -------------------------------------------------------------------------------
     def cms_error(self, code: int, times: int = 1, command: str = "CMGS") -> None:
@@ -218,4 +232,5 @@ class ControlApi:
 
 
                 "pin_attempts": self.pin_attempts, "pin_tries_left": self._pin_tries, "barred": self._barred,
+                "reports_discarded": self.reports_discarded,
             }
