@@ -228,6 +228,8 @@ class ModemSupervisor:
             raise
         finally:
             self._count_sending(-1)
+            if session.needs_reinit:  # a restart this use noticed: set up again now, not at the next check
+                self._wake.set()
 
     def _count_sending(self, change: int) -> None:
         with self._sending_lock:

@@ -270,7 +270,7 @@ def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
 def test_a_modem_that_restarts_without_a_word_is_initialised_again(tmp_path):
     # a module that reboots on its own and prints nothing (no RDY, no SMS Ready): its echo is back,
     # CMEE and CNMI at their defaults, so every status report would be dropped (CNMI ds=0)
-    with run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None, profile="generic") as simulation:
+    with virtual_modems(tmp_path, profile="generic") as simulation:
         modem = simulation.ports["sim1"].modem
         chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
         supervisor = _supervise(simulation, States())
@@ -282,5 +282,26 @@ def test_a_modem_that_restarts_without_a_word_is_initialised_again(tmp_path):
             wait_until(lambda: modem.status()["cnmi"] == chosen and not modem.status()["echo"], 10,
                        "the driver's settings made again")
             assert supervisor.wait_ready(5), supervisor.reason
+        finally:
+            supervisor.stop()
+
+
+def test_a_silent_restart_seen_by_a_send_is_set_up_again_at_once_not_at_the_next_check(tmp_path):
+    """Every status report the modem gets before its CNMI is set again is dropped: the restart a send
+    notices (its command echoed) wakes the supervisor now, not after the check interval."""
+    with virtual_modems(tmp_path, profile="generic") as simulation:
+        modem = simulation.ports["sim1"].modem
+        chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
+        supervisor = _supervise(simulation, States(), check_interval=60.0)
+        try:
+            assert supervisor.wait_ready(15), supervisor.reason
+            wait_until(lambda: modem.status()["cnmi"] == chosen, 5, "the driver's CNMI on the modem")
+            modem.reset()
+            wait_until(lambda: modem.status()["cnmi"] != chosen, 5, "the reboot")
+            wait_until(lambda: modem.registered, 5, "the network again")
+            with supervisor.session() as session:
+                session.send("+447700900123", "after the reboot")
+            wait_until(lambda: modem.status()["cnmi"] == chosen and not modem.status()["echo"], 5,
+                       "the driver's settings made again well before the next check")
         finally:
             supervisor.stop()
