@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from gateway import config as config_module
-from gateway import keyword_store
-from gateway.audience_models import ConsentEvent, Contact, InboundMessage
-from gateway.clock import FakeClock
-from gateway.contacts import groups_of
+from gateway.core import config as config_module
+from gateway.consent import keyword_store
+from gateway.audience.models import Contact
+from gateway.consent.models import ConsentEvent
+from gateway.inbound.models import InboundMessage
+from gateway.core.clock import FakeClock
+from gateway.audience.contacts import groups_of
 from gateway.daemon import Daemon
-from gateway.models import MessageStatus
+from gateway.outbound.models import MessageStatus
 
 from .modem_helpers import wait_until
 

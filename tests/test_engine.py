@@ -9,12 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gateway import db
-from gateway.engine import Engine, StoringInbound
-from gateway.limits import Limits
-from gateway.models import MessageStatus
-from gateway.queue import Queue
-from gateway.worker import SEND, RetryPolicy, Verdict
+from gateway.store import db
+from gateway.inbound.storing import StoringInbound
+from gateway.outbound.engine import Engine
+from gateway.outbound.limits import Limits
+from gateway.outbound.models import MessageStatus
+from gateway.outbound.queue import Queue
+from gateway.outbound.verdict import SEND, Verdict
+from gateway.outbound.worker import RetryPolicy
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.cli import run_simulator
 

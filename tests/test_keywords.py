@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import keywords
-from gateway.keywords import KeywordRule, Matcher, normalise
+from gateway.consent import keywords
+from gateway.consent.keywords import KeywordRule, Matcher, normalise
 
 
 @pytest.mark.parametrize("text, action", [
@@ -100,7 +100,7 @@ def test_the_migration_turns_seeded_yes_rows_into_confirmations(tmp_path):
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
-    from gateway import db
+    from gateway.store import db
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     config = AlembicConfig()

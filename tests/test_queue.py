@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from gateway.models import Message, MessageStatus, PartStatus
-from gateway import db
-from gateway.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
+from gateway.outbound.models import Message, MessageStatus, PartStatus
+from gateway.store import db
+from gateway.outbound.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
 from modem.pdu import StatusReport
 
 
@@ -280,7 +280,7 @@ def test_a_failing_status_hook_fails_the_change(queue):
 
 def test_times_are_stored_and_returned_aware(queue, database):
     queue.enqueue("+447700900123", "t")
-    from gateway.db import sessions
+    from gateway.store.db import sessions
 
     with sessions(database)() as session:
         message = session.scalar(select(Message))

@@ -1,4 +1,4 @@
-"""/consent: opt-outs and opt-ins recorded in the ledger through gateway.audience (so webhooks hear
+"""/consent: opt-outs and opt-ins recorded in the ledger through gateway.consent.optin (so webhooks hear
 them and double opt-in applies), a number's history, and the opt-out list.
 
 Writes need the `send` scope: a web shop's sign-up form or a till records consent as it happens.
@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway import consent, contacts
-from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+from gateway.consent import ledger
+from gateway.audience import contacts
+from gateway.audience.models import Contact
+from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from web.api.contacts import NUMBER, contact_dict, event_dict
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate
 from web.api.messages import iso
@@ -87,14 +89,14 @@ def register(api: Api) -> None:
             contact = contacts.find(session, number)
             if contact is None:
                 raise ApiError(404, f"no contact with number {number}")
-            return 200, {"number": number, "consent": consent.state_of(session, contact.id).status,
-                         "events": [event_dict(e) for e in consent.history(session, contact.id)]}
+            return 200, {"number": number, "consent": ledger.state_of(session, contact.id).status,
+                         "events": [event_dict(e) for e in ledger.history(session, contact.id)]}
 
     @api.operation("GET", "/opt-outs", summary="Numbers whose newest decision is an opt-out, newest first",
                    tag="consent", scopes=("read",), query={"limit": LIMIT, "cursor": CURSOR},
                    responses={200: ("a page of opt-outs", page_of(OPT_OUT_ROW))})
     def opt_outs(call: Call) -> tuple[int, Any]:
-        latest = consent.latest_decisions().subquery()
+        latest = ledger.latest_decisions().subquery()
         query = (select(ConsentEvent).join(latest, latest.c.event_id == ConsentEvent.id)
                  .where(ConsentEvent.kind == ConsentKind.OPT_OUT))
         return paginate(call, query, ConsentEvent.id, _opt_out_row)

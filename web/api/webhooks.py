@@ -6,7 +6,7 @@ from typing import Any
 
 from datetime import timedelta
 
-from gateway.webhooks import EVENTS, DeliveryStatus, ReplayRefused
+from gateway.webhooks.outbox import EVENTS, DeliveryStatus, ReplayRefused
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor, page_of,
 )
