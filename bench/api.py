@@ -33,11 +33,11 @@ def serve(directory: str, port: int) -> None:
     """The child: the app over waitress on 127.0.0.1:port, until killed."""
     import waitress
 
-    from gateway.store import db
     from gateway.consent.optin import Audience
     from gateway.core.clock import Clock
     from gateway.core.config import Config
     from gateway.outbound.queue import Queue
+    from gateway.store import db
     from gateway.webhooks.outbox import Webhooks
     from web import create_app
     from web.context import WebContext
@@ -85,8 +85,8 @@ def main() -> None:
         return
 
     from gateway.apikeys import keys
-    from gateway.store import db
     from gateway.core.clock import Clock
+    from gateway.store import db
 
     with tempfile.TemporaryDirectory(prefix="gsmgw-bench-api-") as tmp:
         engine = db.make_engine(f"sqlite:///{tmp}/gsmgw.db")

@@ -28,11 +28,11 @@ from _common import emit
 from sqlalchemy import func, insert, select
 
 from gateway.audience import contacts_csv
-from gateway.store import db
 from gateway.audience import segments
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent
 from gateway.core.clock import Clock
+from gateway.store import db
 
 
 def write_csv(path: Path, rows: int, seed: int = 4) -> None:

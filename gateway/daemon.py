@@ -13,19 +13,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gateway.store import db
+from gateway.audience.contacts import ContactHealth
+from gateway.consent.optin import Audience
+from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import Clock
 from gateway.core.config import Config, LimitsSection, ModemSection
-from gateway.consent.optin import Audience
-from gateway.audience.contacts import ContactHealth
+from gateway.core.liveness import Liveness
+from gateway.core.sd_notify import Notifier, Watchdog
+from gateway.inbound.pipeline import InboundPipeline
 from gateway.inbound.storing import StoringInbound
 from gateway.outbound.engine import Engine
-from gateway.inbound.pipeline import InboundPipeline
 from gateway.outbound.limits import Limits
-from gateway.core.liveness import Liveness
 from gateway.outbound.queue import Queue
-from gateway.core.sd_notify import Notifier, Watchdog
-from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.store import db
 from gateway.webhooks.outbox import Webhooks
 from modem.pin import PinMemory
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor

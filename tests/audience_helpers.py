@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from gateway.consent.optin import Audience
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent
+from gateway.consent.optin import Audience
 from gateway.core.clock import FakeClock
 from gateway.core.config import ConsentSection, InboundSection
-from gateway.inbound.pipeline import InboundPipeline
 from gateway.inbound.models import InboundPart
+from gateway.inbound.pipeline import InboundPipeline
 from gateway.outbound.models import Message
 from gateway.outbound.queue import Queue
 

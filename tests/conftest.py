@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store import db
 from gateway.core.clock import FakeClock
 from gateway.outbound.queue import Queue
+from gateway.store import db
 
 
 @pytest.fixture

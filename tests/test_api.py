@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.apikeys import keys
-from gateway.store import db
 from gateway.consent.optin import Audience
 from gateway.core.clock import FakeClock
 from gateway.core.config import Config
 from gateway.outbound.models import Message, MessageStatus
 from gateway.outbound.queue import Queue
+from gateway.store import db
 from gateway.webhooks.outbox import Webhooks
 from web import create_app
 from web.context import WebContext

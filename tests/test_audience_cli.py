@@ -71,8 +71,8 @@ def test_optout_and_double_opt_in(config):
 
 def test_what_the_cli_changes_reaches_webhooks_through_the_outbox(config, tmp_path):
     """The CLI runs no dispatcher: it stores the events, and the daemon's dispatcher delivers them."""
-    from gateway.store import db
     from gateway.core.clock import Clock
+    from gateway.store import db
     from gateway.webhooks.outbox import Webhooks
 
     engine = db.make_engine(f"sqlite:///{tmp_path}/gsmgw.db")

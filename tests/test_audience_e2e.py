@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from gateway.core import config as config_module
-from gateway.consent import keyword_store
-from gateway.audience.models import Contact
-from gateway.consent.models import ConsentEvent
-from gateway.inbound.models import InboundMessage
-from gateway.core.clock import FakeClock
 from gateway.audience.contacts import groups_of
+from gateway.audience.models import Contact
+from gateway.consent import keyword_store
+from gateway.consent.models import ConsentEvent
+from gateway.core import config as config_module
+from gateway.core.clock import FakeClock
 from gateway.daemon import Daemon
+from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import MessageStatus
 
 from .modem_helpers import wait_until

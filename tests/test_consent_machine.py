@@ -25,15 +25,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import select
 
 from gateway.apikeys import keys
-from gateway.consent import ledger
-from gateway.store import db
 from gateway.audience.models import Contact
+from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
+from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import FakeClock
 from gateway.core.config import Config, ConsentSection
 from gateway.outbound.models import Message, MessageStatus
 from gateway.outbound.queue import Queue
-from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.store import db
 from gateway.webhooks.outbox import Webhooks
 
 from .audience_helpers import make_rig

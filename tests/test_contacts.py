@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select, text
 
 from gateway.audience import contacts
-from gateway.store import db
-from gateway.audience.models import Contact
 from gateway.audience.contacts import NumberZone
+from gateway.audience.models import Contact
+from gateway.store import db
 
 
 @pytest.mark.parametrize("number, zone", [

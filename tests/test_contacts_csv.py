@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.audience import contacts_csv
-from gateway.consent.optin import Audience
+from gateway.audience.contacts_csv import CsvFileError, RowResult
 from gateway.audience.models import Contact, GroupMember
 from gateway.consent.models import ConsentEvent
-from gateway.audience.contacts_csv import CsvFileError, RowResult
+from gateway.consent.optin import Audience
 
 FILE = """\ufeffNumber,Name,Birthday,Tags,Groups,Consent,Consent_Proof,City,Timezone,Language
 07700 900001,Ann,1990-04-01,vip;local,newsletter,yes,paper form 2026-05-01,Leeds,,en

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import db
 from gateway.core.clock import Clock
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
+from gateway.store import db
 from modem.virtual.cli import run_simulator
 
 from .modem_helpers import wait_until

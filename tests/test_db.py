@@ -9,9 +9,9 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
 from gateway.audience import contacts
-from gateway.store import db
 from gateway.audience.models import Contact
 from gateway.outbound.models import Message, MessageStatus
+from gateway.store import db
 
 
 def count(sessions) -> int:

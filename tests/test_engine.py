@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gateway.store import db
 from gateway.inbound.storing import StoringInbound
 from gateway.outbound.engine import Engine
 from gateway.outbound.limits import Limits
@@ -17,6 +16,7 @@ from gateway.outbound.models import MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.outbound.verdict import SEND, Verdict
 from gateway.outbound.worker import RetryPolicy
+from gateway.store import db
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.cli import run_simulator
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from gateway.inbound import conversations
-from gateway.consent import keyword_store
-from gateway.audience.models import Contact
-from gateway.inbound.models import Conversation, InboundMessage, InboundMessagePart
-from gateway.core.config import InboundSection
 from gateway.audience.contacts import groups_of
+from gateway.audience.models import Contact
+from gateway.consent import keyword_store
+from gateway.core.config import InboundSection
+from gateway.inbound import conversations
+from gateway.inbound.models import Conversation, InboundMessage, InboundMessagePart
 
 from .audience_helpers import make_rig
 from .modem_helpers import wait_until

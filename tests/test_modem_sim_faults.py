@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from gateway.sims import status
 from gateway.core.clock import FakeClock
 from gateway.core.config import from_dict
 from gateway.daemon import Daemon
+from gateway.sims import status
 from modem.errors import ErrorClass, classify_cms
 from modem.pin import PinMemory
 from modem.session import cnmi_from_test

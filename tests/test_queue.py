@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import event, select
 
 from gateway.outbound.models import Message, MessageStatus, PartStatus
-from gateway.store import db
 from gateway.outbound.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
+from gateway.store import db
 from modem.pdu import StatusReport
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from gateway.audience import contacts_csv
 from gateway.audience import segments
-from gateway.consent.optin import Audience
 from gateway.audience.models import Contact
-from gateway.outbound.models import MessageStatus
 from gateway.audience.segments import SegmentError
+from gateway.consent.optin import Audience
+from gateway.outbound.models import MessageStatus
 
 PEOPLE = """number,name,tags,groups,consent,consent_proof,city
 +447700900001,Ann,vip,fashion,yes,form

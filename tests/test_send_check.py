@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from gateway.consent.optin import Audience
-from gateway.audience.models import Contact
-from gateway.core.config import ConsentSection
 from gateway.audience.contacts import ContactHealth
-from gateway.outbound.models import MessageStatus
+from gateway.audience.models import Contact
+from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.core.config import ConsentSection
+from gateway.outbound.models import MessageStatus
 
 CUSTOMER = "+447700900123"
 NOON_LONDON = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()

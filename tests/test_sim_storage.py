@@ -8,10 +8,10 @@ import contextlib
 
 import pytest
 
-from gateway.store import db
 from gateway.inbound.storing import StoringInbound
 from gateway.outbound.engine import Engine
 from gateway.outbound.queue import Queue
+from gateway.store import db
 from modem.session import InboundSms, SendFailed
 from modem.virtual.cli import run_simulator
 

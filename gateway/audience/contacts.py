@@ -19,11 +19,11 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.core.clock import Clock
-from gateway.store.db import Prepared
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
-from gateway.outbound.models import Message, MessageStatus
+from gateway.core.clock import Clock
 from gateway.core.numbers import normalise
+from gateway.outbound.models import Message, MessageStatus
+from gateway.store.db import Prepared
 
 log = logging.getLogger("gsmgw.contacts")
 UNREACHABLE_AFTER = 3  # consecutive failed messages before a number is flagged unreachable

@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.consent import ledger
 from gateway.audience import contacts
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.core.clock import Clock
 from gateway.core.numbers import normalise

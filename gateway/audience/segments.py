@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import and_, exists, false, not_, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
-from gateway.consent import ledger
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.consent import ledger
 from gateway.outbound.models import Message, MessageStatus
 
 

@@ -24,10 +24,10 @@ def config_of(args: argparse.Namespace, *, required: bool = True) -> config_modu
 def open_queue(cfg: config_module.Config):
     """(engine, queue, webhooks): the queue with the daemon's status hooks, so what a command
     changes reaches webhooks too (the running daemon delivers them)."""
-    from gateway.store import db
     from gateway.core.clock import Clock
     from gateway.daemon import with_status_hooks
     from gateway.outbound.queue import Queue
+    from gateway.store import db
 
     engine = db.make_engine(cfg.database_url)
     db.upgrade(engine)

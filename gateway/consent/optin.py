@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.consent import ledger
 from gateway.audience import contacts
-from gateway.consent import keywords
 from gateway.audience.models import Contact
+from gateway.consent import ledger
+from gateway.consent import keywords
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope
 from gateway.core.clock import Clock
 from gateway.core.config import ConsentSection

@@ -16,14 +16,14 @@ from sqlalchemy import Connection, bindparam, distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience.models import Contact
-from gateway.core.clock import Clock
-from gateway.store.db import Prepared, engine_of
-from gateway.core.config import ConsentSection
 from gateway.consent.ledger import NO_CONSENT, state_of
+from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
+from gateway.core.clock import Clock
+from gateway.core.config import ConsentSection
 from gateway.outbound.models import Message, Part
 from gateway.outbound.queue import Claimed
-from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
 from gateway.outbound.verdict import Verdict
+from gateway.store.db import Prepared, engine_of
 
 log = logging.getLogger("gsmgw.consent")
 

@@ -24,23 +24,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.consent import ledger
 from gateway.audience import contacts
-from gateway.inbound import conversations
+from gateway.audience.models import Contact
+from gateway.consent import ledger
 from gateway.consent import keyword_store
 from gateway.consent import keywords
-from gateway.consent.optin import Audience
-from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
-from gateway.inbound.models import InboundMessage, InboundMessagePart
+from gateway.consent.optin import Audience
 from gateway.core.clock import Clock
 from gateway.core.config import InboundSection
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.inbound.models import InboundPart
-from gateway.outbound.models import Message
 from gateway.core.numbers import normalise
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.inbound import conversations
+from gateway.inbound.models import InboundMessage, InboundMessagePart
+from gateway.inbound.models import InboundPart
 from gateway.inbound.reassembly import Assembled, Piece, Reassembler
+from gateway.outbound.models import Message
+from gateway.outbound.queue import Queue, RejectedMessage
 from modem.errors import InvalidNumber
 
 log = logging.getLogger("gsmgw.inbound")

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.core.clock import Clock
-from gateway.outbound.limits import Limits
 from gateway.core.liveness import Liveness
-from gateway.sims.models import Modem
+from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Candidate, Queue
 from gateway.outbound.routing import ModemView, may_take
 from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
+from gateway.sims.models import Modem
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")

@@ -18,11 +18,11 @@ from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, u
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
+from gateway.core.hooks import After, run_after_commit, run_in_transaction
+from gateway.core.numbers import normalise
+from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.store.db import Prepared, engine_of
 from gateway.store.group_commit import GroupCommit
-from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
-from gateway.core.numbers import normalise
 from modem import report_match
 from modem.encoding import segment_info
 from modem.pdu import StatusReport, new_concat_reference

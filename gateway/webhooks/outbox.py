@@ -45,13 +45,13 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.apikeys.models import ApiKey
-from gateway.webhooks.models import MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from gateway.core.clock import Clock
-from gateway.store.db import Prepared, engine_of
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind
+from gateway.core.clock import Clock
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import Message, Priority
+from gateway.store.db import Prepared, engine_of
+from gateway.webhooks.models import MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.targets import TargetPolicy
 
 # the message.status path's statements, built once (it runs on every status change)

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.consent import ledger
 from gateway.audience import contacts
 from gateway.audience.models import Contact
+from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from web.api.contacts import NUMBER, contact_dict, event_dict
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.consent import ledger
 from gateway.audience import contacts
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.core.numbers import InvalidNumber
 from web.api.core import (

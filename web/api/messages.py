@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import selectinload
 
-from gateway.webhooks.models import MessageCallback
-from gateway.outbound.models import Message, MessageStatus, Priority
 from gateway.core.numbers import normalise
+from gateway.outbound.models import Message, MessageStatus, Priority
 from gateway.outbound.queue import MAX_TEXT, RejectedMessage
+from gateway.webhooks.models import MessageCallback
 from gateway.webhooks.targets import TargetPolicy
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, invalid_all, number_of, page_of,
