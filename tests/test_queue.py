@@ -6,8 +6,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
+from gateway.outbound.claims import Accepted
 from gateway.outbound.models import Message, MessageStatus, PartStatus
-from gateway.outbound.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
+from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.transitions import NOT_SENDING
 from gateway.store import db
 from modem.pdu import StatusReport
 

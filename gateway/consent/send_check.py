@@ -20,8 +20,8 @@ from gateway.consent.ledger import NO_CONSENT, state_of
 from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
 from gateway.core.clock import Clock
 from gateway.core.config import ConsentSection
+from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
-from gateway.outbound.queue import Claimed
 from gateway.outbound.verdict import Verdict
 from gateway.store.db import Prepared, engine_of
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 from gateway.core.clock import Clock
 from gateway.core.liveness import Liveness
+from gateway.outbound.claims import Candidate
 from gateway.outbound.limits import Limits
-from gateway.outbound.queue import Candidate, Queue
+from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
 from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
 from gateway.sims.models import Modem

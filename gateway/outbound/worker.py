@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from gateway.core.clock import Clock
+from gateway.outbound.claims import Accepted, Claimed
 from gateway.outbound.limits import Limits, next_slot, prune
 from gateway.outbound.models import MessageStatus, PartStatus
-from gateway.outbound.queue import NOT_SENDING, Accepted, Claimed, Queue
+from gateway.outbound.queue import Queue
+from gateway.outbound.transitions import NOT_SENDING
 from gateway.outbound.verdict import Verdict
 from modem.errors import (
     CmeError,

@@ -10,6 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.store.base import Base, UtcDateTime
 
 
+class DeliveryStatus:
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after max_attempts; can be replayed
+    CANCELLED = "cancelled"  # its endpoint was deleted or deactivated, or its key revoked, before it went out
+    ALL = (PENDING, DELIVERED, FAILED, CANCELLED)
+
+
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
 

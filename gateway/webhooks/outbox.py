@@ -23,14 +23,8 @@ the previous secret (the current one first).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
-import ipaddress
 import json
 import logging
-import secrets
-import socket
 import threading
 import time
 import urllib.error
@@ -38,7 +32,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -51,8 +45,11 @@ from gateway.core.clock import Clock
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import Message, Priority
 from gateway.store.db import Prepared, engine_of
-from gateway.webhooks.models import MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
+from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.signing import signature_header
 from gateway.webhooks.targets import TargetPolicy
+from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
@@ -71,108 +68,10 @@ log = logging.getLogger("gsmgw.webhooks")
 
 EVENTS = ("message.status", "message.received", "contact.opted_out", "contact.opted_in")
 IDLE_POLL = 10.0  # seconds: events another process stored (`gsmgw send`, `gsmgw consent`) go out within it
-
-
-class DeliveryStatus:
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # gave up after max_attempts; can be replayed
-    CANCELLED = "cancelled"  # its endpoint was deleted or deactivated, or its key revoked, before it went out
-    ALL = (PENDING, DELIVERED, FAILED, CANCELLED)
-
-
-class ReplayRefused(Exception):
-    """A replay that would send an event twice at once, or to a receiver that no longer takes it."""
-
-
 Receiver = tuple[str, int | str]  # ("endpoint", id) or ("callback", url): one at a time each
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """One signature of a body sent at `timestamp`: "sha256=<hex>"."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def signature_header(secrets_: Iterable[str], timestamp: int | str, body: bytes) -> str:
-    """The X-Gsmgw-Signature value: one "sha256=<hex>" per valid secret, the current one first,
-    comma-separated (two during a rotation's grace period)."""
-    return ",".join(sign(secret, timestamp, body) for secret in secrets_)
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook POST is not followed to another address: a redirect is a failed attempt (so a
-    receiver cannot bounce the gateway to a loopback or link-local address)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class RefusedTarget(OSError):
-    """The receiver's host resolves only to addresses the target policy refuses."""
-
-
-def _guarded(connection_class: type[http.client.HTTPConnection], policy: TargetPolicy) -> Callable[..., Any]:
-    """A connection class for urllib whose socket goes only to an address the policy allows: the
-    check is on the address actually connected to, after name resolution, not on the URL's text."""
-
-    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-        connection = connection_class(host, **kwargs)
-        connection._create_connection = (  # type: ignore[attr-defined]
-            lambda address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None:  # type: ignore[attr-defined]
-            _connect(policy, address, timeout, source_address))
-        return connection
-    return make
-
-
-def _connect(policy: TargetPolicy, address: tuple[str, int], timeout: Any, source_address: Any) -> socket.socket:
-    host, port = address
-    refusal: str | None = None
-    last_error: OSError | None = None
-    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        refusal_here = policy.refusal_of_address(host, ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
-        if refusal_here is not None:
-            refusal = refusal_here
-            continue
-        sock = socket.socket(family, kind, proto)
-        try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-    if last_error is not None:
-        raise last_error
-    raise RefusedTarget(refusal or f"{host} has no address")
-
-
-class _GuardedHTTP(urllib.request.HTTPHandler):
-    def __init__(self, policy: TargetPolicy) -> None:
-        super().__init__()
-        self._connection = _guarded(http.client.HTTPConnection, policy)
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(self._connection, req)
-
-
-class _GuardedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, policy: TargetPolicy) -> None:
-        super().__init__()
-        self._connection = _guarded(http.client.HTTPSConnection, policy)
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(self._connection, req, context=self._context)
-
-
-class Webhooks:
+class Webhooks(EndpointAdmin):
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
                  max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
                  batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = (),
@@ -189,8 +88,7 @@ class Webhooks:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
-                                                   _GuardedHTTP(self.policy), _GuardedHTTPS(self.policy))
+        self._opener = guarded_opener(self.policy)
         self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
         self._endpoints_at = 0.0
         self._lock = threading.Lock()
@@ -284,7 +182,7 @@ class Webhooks:
         data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
                 "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
                 "sim": message.sim, "error": message.last_error if status != "sent" else None,
-                "at": _iso(message.updated_at)}
+                "at": iso(message.updated_at)}
         self._store(conn, "message.status", data, targets, message_id)
         return self.wake.set
 
@@ -296,7 +194,7 @@ class Webhooks:
         """One delivery row per receiver of a new event, on the caller's transaction; the event id."""
         now = self.clock.now()
         event_id = "evt_" + uuid.uuid4().hex
-        body = json.dumps({"id": event_id, "type": event_type, "created_at": _iso(now), "data": data},
+        body = json.dumps({"id": event_id, "type": event_type, "created_at": iso(now), "data": data},
                           separators=(",", ":"), ensure_ascii=False)
         _NEW_DELIVERY(conn, [
             {"event_id": event_id, "event_type": event_type, "payload": body, "endpoint_id": endpoint_id,
@@ -311,8 +209,8 @@ class Webhooks:
         return self._store_new(conn, "message.received", {
             "id": message.id, "from": message.sender, "sim": message.modem, "text": message.text,
             "parts": message.parts, "complete": message.complete, "contact_id": message.contact_id,
-            "keyword": message.keyword, "sent_at": _iso(message.sent_at),
-            "received_at": _iso(message.received_at)})
+            "keyword": message.keyword, "sent_at": iso(message.sent_at),
+            "received_at": iso(message.received_at)})
 
     def store_consent(self, conn: Connection, contact: Contact, event: ConsentEvent) -> Callable[[], None] | None:
         """Audience.consent_hooks: a ledger entry is being appended; its event commits with it. A
@@ -322,7 +220,7 @@ class Webhooks:
             return None
         return self._store_new(conn, event_type, {
             "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
-            "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": _iso(event.at)})
+            "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": iso(event.at)})
 
     def store_callbacks(self, conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
         """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
@@ -346,147 +244,6 @@ class Webhooks:
     def _forget_endpoints(self) -> None:
         with self._lock:
             self._endpoints = None
-
-    # ---- endpoints --------------------------------------------------------------------------
-    def create_endpoint(self, url: str, events: Iterable[str], *, secret: str | None = None,
-                        description: str | None = None, active: bool = True) -> dict[str, Any]:
-        """A new endpoint; the returned dict holds its secret (shown at creation only)."""
-        row = WebhookEndpoint(url=url, secret=secret or new_secret(), events=",".join(sorted(set(events))),
-                              description=description, active=active, created_at=self.clock.now())
-        with self.sessions.begin() as session:
-            session.add(row)
-        self._forget_endpoints()
-        return {**endpoint_dict(row), "secret": row.secret}
-
-    def list_endpoints(self) -> list[dict[str, Any]]:
-        with self.sessions() as session:
-            rows = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.deleted_at.is_(None))
-                                   .order_by(WebhookEndpoint.id)).all()
-            return [endpoint_dict(r) for r in rows]
-
-    def get_endpoint(self, endpoint_id: int) -> dict[str, Any] | None:
-        with self.sessions() as session:
-            row = session.get(WebhookEndpoint, endpoint_id)
-            return endpoint_dict(row) if row is not None and row.deleted_at is None else None
-
-    def update_endpoint(self, endpoint_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Change an endpoint. Its pending deliveries follow: a new URL is where they go next, and
-        deactivating it cancels them (they can be replayed once it is active again)."""
-        with self.sessions.begin() as session:
-            row = session.get(WebhookEndpoint, endpoint_id)
-            if row is None or row.deleted_at is not None:
-                return None
-            for key in ("url", "description", "active"):
-                if key in changes:
-                    setattr(row, key, changes[key])
-            if "events" in changes:
-                row.events = ",".join(sorted(set(changes["events"])))
-            if changes.get("active") is False:
-                self._cancel_pending(session, endpoint_id, "endpoint deactivated")
-            result = endpoint_dict(row)
-        self._forget_endpoints()
-        return result
-
-    def rotate_secret(self, endpoint_id: int, *, grace: timedelta, secret: str | None = None) -> dict[str, Any] | None:
-        """A new secret for an endpoint; the one it replaces still signs too (a second signature)
-        until `grace` has passed, so the receiver can switch without refusing a delivery. The
-        returned dict holds the new secret (shown here only)."""
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            row = session.get(WebhookEndpoint, endpoint_id)
-            if row is None or row.deleted_at is not None:
-                return None
-            row.previous_secret = row.secret if grace > timedelta(0) else None
-            row.previous_secret_until = now + grace if grace > timedelta(0) else None
-            row.secret = secret or new_secret()
-            result = {**endpoint_dict(row), "secret": row.secret}
-        self._forget_endpoints()
-        return result
-
-    @staticmethod
-    def _cancel_pending(session: Session, endpoint_id: int, reason: str) -> None:
-        session.execute(update(WebhookDelivery).where(
-            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.CANCELLED, last_error=reason))
-
-    def delete_endpoint(self, endpoint_id: int) -> bool:
-        """Deleted endpoints stay for the record (their delivery log too); pending deliveries stop."""
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            row = session.get(WebhookEndpoint, endpoint_id)
-            if row is None or row.deleted_at is not None:
-                return False
-            row.deleted_at, row.active = now, False
-            self._cancel_pending(session, endpoint_id, "endpoint deleted")
-        self._forget_endpoints()
-        return True
-
-    # ---- outbox -----------------------------------------------------------------------------
-    def deliveries(self, *, endpoint_id: int | None = None, status: str | None = None,
-                   message_id: int | None = None, before: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
-        if endpoint_id is not None:
-            query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
-        if status is not None:
-            query = query.where(WebhookDelivery.status == status)
-        if message_id is not None:
-            query = query.where(WebhookDelivery.message_id == message_id)
-        if before is not None:
-            query = query.where(WebhookDelivery.id < before)
-        with self.sessions() as session:
-            return [delivery_dict(r) for r in session.scalars(query).all()]
-
-    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
-        with self.sessions() as session:
-            row = session.get(WebhookDelivery, delivery_id)
-            if row is None:
-                return None
-            attempts = session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
-                                       .order_by(WebhookAttempt.id)).all()
-            return {**delivery_dict(row), "payload": json.loads(row.payload),
-                    "attempt_log": [attempt_dict(a) for a in attempts]}
-
-    def replay(self, delivery_id: int) -> dict[str, Any] | None:
-        """Send a delivery's event again, as a new delivery to its receiver's current URL; None if
-        there is no such delivery. ReplayRefused while the event is still on its way to that
-        receiver (the delivery, or an earlier replay, is pending), or when the receiver no longer
-        takes it (endpoint deleted or inactive, callback of a revoked key)."""
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            old = session.get(WebhookDelivery, delivery_id)
-            if old is None:
-                return None
-            live = session.scalar(select(WebhookDelivery.id).where(
-                WebhookDelivery.event_id == old.event_id, WebhookDelivery.status == DeliveryStatus.PENDING,
-                WebhookDelivery.endpoint_id == old.endpoint_id if old.endpoint_id is not None
-                else WebhookDelivery.endpoint_id.is_(None) & (WebhookDelivery.url == old.url)).limit(1))
-            if live is not None:
-                raise ReplayRefused(f"delivery {live} of this event to this receiver is still pending "
-                                    "(retried with backoff): wait for it to be delivered or fail")
-            target = _target(session, old, now)
-            if isinstance(target, str):
-                raise ReplayRefused(f"not replayed: {target}")
-            url, secrets_ = target
-            new = WebhookDelivery(event_id=old.event_id, event_type=old.event_type, payload=old.payload,
-                                  endpoint_id=old.endpoint_id, url=url, secret=secrets_[0],
-                                  status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now,
-                                  message_id=old.message_id, replay_of=old.id, created_at=now)
-            session.add(new)
-            session.flush()
-            result = delivery_dict(new)
-        self.wake.set()
-        return result
-
-    def counts(self) -> dict[str, int]:
-        with self.sessions() as session:
-            return dict(tuple(r) for r in session.execute(
-                select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all())
-
-    def failed_attempts(self) -> int:
-        with self.sessions() as session:
-            return session.scalar(select(func.count()).select_from(WebhookAttempt).where(
-                (WebhookAttempt.http_status.is_(None)) | (WebhookAttempt.http_status < 200)
-                | (WebhookAttempt.http_status >= 300))) or 0
 
     # ---- delivering -------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -585,7 +342,7 @@ class Webhooks:
             if not taken:
                 return 0, True
             row = session.get_one(WebhookDelivery, delivery_id)
-            target = _target(session, row, now)
+            target = target_of(session, row, now)
             if isinstance(target, str):
                 row.status, row.last_error = DeliveryStatus.CANCELLED, target
                 return 0, True
@@ -606,7 +363,7 @@ class Webhooks:
                 response.read(1024)
         except urllib.error.HTTPError as exc:
             http_status = exc.code
-            error = f"HTTP {exc.code}: {_excerpt(exc)}"
+            error = f"HTTP {exc.code}: {excerpt(exc)}"
             exc.close()
         except (urllib.error.URLError, OSError, ValueError) as exc:
             error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
@@ -631,27 +388,6 @@ class Webhooks:
         return 1, http_status is not None
 
 
-def _target(session: Session, row: WebhookDelivery, now: datetime) -> tuple[str, list[str]] | str:
-    """Where a delivery goes and the secrets that sign it (current first), as its receiver is now;
-    or why it must not go at all."""
-    if row.endpoint_id is not None:
-        endpoint = session.get(WebhookEndpoint, row.endpoint_id)
-        if endpoint is None or endpoint.deleted_at is not None:
-            return "endpoint deleted"
-        if not endpoint.active:
-            return "endpoint deactivated"
-        secrets_ = [endpoint.secret]
-        if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
-            secrets_.append(endpoint.previous_secret)
-        return endpoint.url, secrets_
-    if row.message_id is not None:
-        revoked = session.scalar(select(ApiKey.revoked_at).join(MessageCallback, MessageCallback.api_key_id == ApiKey.id)
-                                 .where(MessageCallback.message_id == row.message_id))
-        if revoked is not None:
-            return "the API key that asked for this callback was revoked"
-    return row.url, [row.secret]
-
-
 class _RecentIds:
     """A bounded set of ids: the oldest are forgotten first."""
 
@@ -674,42 +410,3 @@ class _RecentIds:
             self._ids.pop(item, None)
 
 
-def endpoint_dict(row: WebhookEndpoint) -> dict[str, Any]:
-    return {"id": row.id, "url": row.url, "events": row.events.split(",") if row.events else [],
-            "description": row.description, "active": row.active, "created_at": _iso(row.created_at),
-            "previous_secret_valid_until": _iso(row.previous_secret_until) if row.previous_secret else None}
-
-
-def delivery_dict(row: WebhookDelivery) -> dict[str, Any]:
-    return {"id": row.id, "event_id": row.event_id, "event_type": row.event_type,
-            "endpoint_id": row.endpoint_id, "url": row.url, "status": row.status, "attempts": row.attempts,
-            "next_attempt_at": _iso(row.next_attempt_at) if row.status == DeliveryStatus.PENDING else None,
-            "last_error": row.last_error, "message_id": row.message_id, "replay_of": row.replay_of,
-            "created_at": _iso(row.created_at), "delivered_at": _iso(row.delivered_at)}
-
-
-def attempt_dict(row: WebhookAttempt) -> dict[str, Any]:
-    return {"at": _iso(row.at), "http_status": row.http_status, "error": row.error, "duration_ms": row.duration_ms}
-
-
-EXCERPT_CHARS = 120  # of a failing receiver's answer, kept in last_error and the attempt log
-
-
-def _excerpt(exc: urllib.error.HTTPError) -> str:
-    """The start of a failing receiver's body as one line of printable text: enough to see what
-    went wrong, never a page of whatever the receiver (or a host it points at) answers."""
-    try:
-        raw = exc.read(EXCERPT_CHARS * 4)
-    except Exception:
-        raw = b""
-    return sanitised(raw.decode("utf-8", "replace")) or sanitised(str(exc.reason)) or "no body"
-
-
-def sanitised(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """`text` without control characters, its whitespace collapsed, cut to `limit` characters."""
-    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
