@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz bench simulate clean
+.PHONY: run test fuzz bench soak simulate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)  ## every benchmark, one JSON line each (~6 min); figures in doc
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/contacts.py
 	$(BIN)/python bench/api.py
+
+soak: $(STAMP)  ## the daemon on virtual modems under random faults for 10 minutes (bench/soak.py); one JSON line
+	$(BIN)/python bench/soak.py
 
 simulate: $(STAMP)
 	$(BIN)/gsmgw simulate 2 --config config/dev.toml

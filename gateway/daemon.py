@@ -27,21 +27,31 @@ from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
 from gateway.store import db
 from gateway.webhooks.outbox import Webhooks
+from modem import gpio
+from modem.discovery import PortClaims
 from modem.pin import PinMemory
-from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.supervisor import ModemSettings, ModemState, ModemSupervisor, Timing
 
 log = logging.getLogger("gsmgw")
 WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in waitress's own threads
 
 
-def modem_settings(section: ModemSection) -> ModemSettings:
+def modem_settings(section: ModemSection, scan: tuple[str, ...] = ()) -> ModemSettings:
     return ModemSettings(
-        name=section.name, port=section.port, baudrate=section.baudrate, rtscts=section.rtscts,
+        name=section.name, port=section.port, imei=section.imei, iccid=section.iccid,
+        **({"scan": scan} if scan else {}), power_cycles_per_hour=section.power_cycles_per_hour,
+        baudrate=section.baudrate, rtscts=section.rtscts,
         pin=section.pin, smsc=section.smsc, ref16=section.concat_ref16,
         command_timeout=section.command_timeout_s, send_timeout=section.send_timeout_s,
         prompt_timeout=section.prompt_timeout_s,
         check_interval=section.check_interval_s, registration_timeout=section.registration_timeout_s,
     )
+
+
+def power_settings(section: ModemSection) -> gpio.PowerSettings:
+    return gpio.PowerSettings(kind=section.power_kind, pin=section.power_pin, active_high=section.power_active_high,
+                              off_s=section.power_off_s, uhub_location=section.uhub_location,
+                              uhub_port=section.uhub_port)
 
 
 def stall_allowance(settings: ModemSettings) -> float:
@@ -54,6 +64,17 @@ def stall_allowance(settings: ModemSettings) -> float:
 def limits_of(section: ModemSection) -> Limits:
     lim = section.limits
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
+
+
+def simulated_section(template: ModemSection | None, name: str, port: str) -> ModemSection:
+    """A virtual modem's section: the first [[modems]] entry, if any, lends it its limits and
+    timeouts (not its port, PIN or SMSC), so a simulated run can be tuned like a real one."""
+    if template is None:
+        return ModemSection(name=name, port=port, limits=LimitsSection())
+    return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
+                        send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
+                        check_interval_s=template.check_interval_s,
+                        registration_timeout_s=template.registration_timeout_s)
 
 
 def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:
@@ -76,13 +97,16 @@ def _reach(host: str) -> str:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, *, simulate: int = 0, clock: Clock | None = None,
+                 modem_timing: Timing | None = None) -> None:
         self.config = config
         self.simulate = simulate
         self.clock = clock or Clock()
+        self.modem_timing = modem_timing  # the supervisors' rest periods and backoff; None: real time
         self.simulator: Any = None
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
+        self.gpio_devices: list[Any] = []  # LEDs and power switches, closed at stop
         self.stopping = threading.Event()
         self.liveness = Liveness(self.clock)  # systemd's watchdog is fed while these threads progress
         self.notifier = Notifier()
@@ -114,8 +138,8 @@ class Daemon:
             self.simulator = run_simulator(self.simulate, directory=str(directory), profile=sim.profile,
                                            latency=sim.latency_s, report_delay=sim.report_delay_s, out=None,
                                            now=self.clock.now)
-            limits = self.config.modems[0].limits if self.config.modems else LimitsSection()
-            sections = [ModemSection(name=port.name, port=port.path, limits=limits) for port in self.simulator.ports.values()]
+            template = self.config.modems[0] if self.config.modems else None
+            sections = [simulated_section(template, port.name, port.path) for port in self.simulator.ports.values()]
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
@@ -146,9 +170,19 @@ class Daemon:
         self.inbound.start()
         # a SIM that refused the configured PIN is not given it again after a restart either
         pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
+        claims = PortClaims()  # a modem found by identity never probes a port another modem holds
+        if self.config.gpio.system_led_pin is not None:
+            system_led = gpio.SystemLed(self.config.gpio.system_led_pin)
+            self.gpio_devices.append(system_led)
+            self.watchdog.fed.append(system_led.beat)
         for section in sections:
-            supervisor = ModemSupervisor(modem_settings(section), handler, on_state=self.engine.on_modem_state,
-                                         pin_memory=pins)
+            led = gpio.StatusLed(section.led_pin) if section.led_pin is not None else None
+            power = gpio.power_switch(power_settings(section))
+            self.gpio_devices += [d for d in (led, power) if d is not None]
+            supervisor = ModemSupervisor(modem_settings(section, self.config.gateway.serial_scan), handler,
+                                         on_state=self.engine.on_modem_state, pin_memory=pins,
+                                         power=power, indicator=led, claims=claims,
+                                         clock=self.modem_timing)
             self.supervisors.append(supervisor)
             self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
 
@@ -216,6 +250,8 @@ class Daemon:
         for thread in threads:
             thread.join(9)
         self.inbound.stop()
+        for device in self.gpio_devices:
+            device.close()
         if self.simulator is not None:
             self.simulator.close()
         self.queue.group.close()
@@ -242,7 +278,7 @@ class Daemon:
         for s in self.supervisors:
             ident = s.identity
             model = f"{ident.manufacturer} {ident.model}" if ident else "?"
-            lines.append(f"  {s.name:<6} {s.state.value:<12} {s.settings.port}  ({model})")
+            lines.append(f"  {s.name:<6} {s.state.value:<12} {s.port or s.settings.port}  ({model})")
         if self.simulator is not None:
             lines.append(f"Virtual modems' record of sent PDUs: {self.simulator.network.record.path}")
             if self.simulator.control is not None:

@@ -161,7 +161,8 @@ class ModemSession:
         self.ack_required = False  # +CSMS service 1: +CMT/+CDS must be acknowledged with +CNMA
         self.cnmi = ""
         self.charset = ""  # what AT+CSCS was set to; "" when the modem would not say
-        self.needs_reinit = False
+        self._restarted = False
+        self._echo_off = False  # init turned the modem's echo off (ATE0 took)
         self.needs_sms_setup = False
         self._ready_at = 0.0
         self._startup_until = 0.0
@@ -182,15 +183,28 @@ class ModemSession:
         self._startup_until = time.monotonic() + self.startup_window
         self._sync()
         self._optional("ATE0")
+        echoed_before = self.transport.last_echo_at
         self._optional("AT+CMEE=1")
         self._unlock_sim()
         self.manufacturer = self._ask("AT+CGMI", "+CGMI:") or ""
         self._vendor_setup()
         self.sms_setup()
+        self._echo_off = self.transport.last_echo_at == echoed_before
         self.needs_reinit = False
         self._ready_at = time.monotonic()
         log.info("%s: ready (%s, CNMI=%s, ack=%s)", self.name, self.manufacturer or "?", self.cnmi,
                  self.ack_required)
+
+    @property
+    def needs_reinit(self) -> bool:
+        """The modem restarted on its own, so its settings are gone: it said so (RDY, +CFUN: 1...),
+        or it echoes commands again after init turned its echo off, as a module that reboots without
+        a word does (its CNMI back at the default would drop every status report)."""
+        return self._restarted or (self._echo_off and self.transport.last_echo_at > self._ready_at)
+
+    @needs_reinit.setter
+    def needs_reinit(self, value: bool) -> None:
+        self._restarted = value
 
     def sms_setup(self) -> None:
         """The SMS settings. Run at init and again once the modem says its SMS service is ready

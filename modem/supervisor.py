@@ -10,6 +10,12 @@ A SIM whose sends the SIM or its network refuses (barred, not subscribed, networ
 out of rotation for `rest_s` (`rest`): it sends nothing meanwhile, so its work goes to other SIMs. The
 configured PIN is tried at most once per SIM until it changes (`modem.pin`), however often the loop
 reconnects.
+
+A modem configured by `imei` or `iccid` is looked for among the serial ports at every connect
+(`modem.discovery`), so it keeps its name on another USB socket. A connection that fails climbs the
+recovery ladder (`modem.recovery`: AT resync, AT+CFUN=1,1, reopening the port, a power cycle where the
+modem has a switch), each step logged and kept in `recovery` for the status page. An `indicator` (the
+modem's LED, `modem.gpio`) is told the state and whether a send is under way.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from modem.errors import (
     SimError,
     not_ready,
 )
+from modem import discovery
 from modem.pin import PinMemory
+from modem.recovery import HOUR, Plan, RecoveryPolicy, Step, next_step
 from modem.session import Health, Identity, InboundHandler, ModemSession
 from modem.transport import AtTransport, SerialFactory
 
@@ -57,7 +65,10 @@ class ModemSettings:
     """What the supervisor needs to know about one modem (built from the config's [[modems]])."""
 
     name: str
-    port: str
+    port: str = ""  # may be empty when imei or iccid names the modem
+    imei: str = ""  # the modem must have this IMEI; looked for among `scan` when port is empty or wrong
+    iccid: str = ""  # ... or hold the SIM with this ICCID
+    scan: tuple[str, ...] = discovery.DEFAULT_SCAN  # where a modem named by identity is looked for
     baudrate: int = 115200
     rtscts: bool = False
     pin: str = ""
@@ -69,7 +80,8 @@ class ModemSettings:
     check_interval: float = 10.0  # how often registration and signal are read (and a hang shows)
     registration_timeout: float = 60.0
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
-    power_cycle_after: int = 5  # failed reconnects before the power-cycle hook is called
+    power_cycles_per_hour: int = 3  # the recovery ladder's power cycles allowed in any hour
+    boot_s: float = 10.0  # how long the modem takes to start after AT+CFUN=1,1 or a power cycle
     rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
     startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out
 
@@ -80,6 +92,18 @@ class Timing(Protocol):
     def time(self) -> float: ...
 
     def wait(self, wake: threading.Event, seconds: float) -> bool: ...
+
+
+class Indicator(Protocol):
+    """Shows a modem's state (a status LED): the state's value, and whether a send is under way."""
+
+    def show(self, state: str, sending: bool) -> None: ...
+
+
+class PowerSwitch(Protocol):
+    """Cuts the modem's power and restores it (a relay, its PWRKEY, a USB hub port)."""
+
+    def cycle(self) -> None: ...
 
 
 class RealTime:
@@ -95,6 +119,7 @@ class RealTime:
 FULL_CHECK_EVERY = 6  # operator, SMSC and SIM storage once a minute at the default interval
 RETRY_SWEEP_EVERY = 5  # full checks between sweeps for SMS a handler refused (5 minutes by default)
 MEMORY_FULL = 322  # +CMS ERROR: memory full
+NO_ANSWER = "no answer"
 
 
 def sweep_due(*, asked: bool, wanted: bool, fresh_used: int | None, left: int, retry_time: bool) -> bool:
@@ -118,7 +143,9 @@ class ModemSupervisor:
         handler: InboundHandler,
         *,
         on_state: Callable[[str, ModemState, str], None] | None = None,
-        power_cycle: Callable[[str], None] | None = None,
+        power: PowerSwitch | None = None,
+        indicator: Indicator | None = None,
+        claims: discovery.PortClaims | None = None,
         open_serial: SerialFactory | None = None,
         pin_memory: PinMemory | None = None,
         clock: Timing | None = None,
@@ -132,7 +159,16 @@ class ModemSupervisor:
         self.health: Health | None = None
         self.ready_since: float | None = None
         self._on_state = on_state
-        self._power_cycle = power_cycle
+        self._power = power
+        self._indicator = indicator
+        self._claims = claims if claims is not None else discovery.PortClaims()
+        if settings.port and not (settings.imei or settings.iccid):
+            self._claims.claim(settings.port, self.name)  # from the start: no scan probes it meanwhile
+        self.port = settings.port  # where the modem was last found
+        self.recovery = ""  # the last recovery step taken, while recovering
+        self._power_cycles: list[float] = []
+        self._sending = 0
+        self._sending_lock = threading.Lock()
         self._open_serial = open_serial
         self._session: ModemSession | None = None
         self._stop = threading.Event()
@@ -180,6 +216,7 @@ class ModemSupervisor:
         session = self._session
         if session is None or self.state is not ModemState.READY:
             raise ModemError(f"{self.name}: not ready ({self.state.value}{': ' + self.reason if self.reason else ''})")
+        self._count_sending(+1)
         try:
             yield session
         except ModemDisconnected:
@@ -189,6 +226,17 @@ class ModemSupervisor:
             if _memory_full(exc):
                 self.sweep_soon()
             raise
+        finally:
+            self._count_sending(-1)
+            if session.needs_reinit:  # a restart this use noticed: set up again now, not at the next check
+                self._wake.set()
+
+    def _count_sending(self, change: int) -> None:
+        with self._sending_lock:
+            self._sending += change
+            sending = self._sending > 0
+        if self._indicator is not None:
+            self._indicator.show(self.state.value, sending)
 
     def sweep_soon(self) -> None:
         """Read (and empty) the SIM's SMS memory at the next moment the watch loop can."""
@@ -231,7 +279,11 @@ class ModemSupervisor:
             self.ready_since = time.monotonic() if state is ModemState.READY else None
             self._changed.notify_all()
         if changed:
+            if state is ModemState.READY:
+                self.recovery = ""
             self._log_state(state, reason)
+            if self._indicator is not None:
+                self._indicator.show(state.value, self._sending > 0)
             if self._on_state is not None:
                 self._on_state(self.name, state, reason)
 
@@ -253,32 +305,135 @@ class ModemSupervisor:
             served = self._serve_once()
             if self._stop.is_set():
                 break
-            failures = 0 if served else failures + 1
-            if failures and failures % self.settings.power_cycle_after == 0 and self._power_cycle:
-                log.warning("%s: %d failed attempts; power-cycling", self.name, failures)
-                self._power_cycle(self.name)
-            delay = self.settings.backoff[min(max(failures - 1, 0), len(self.settings.backoff) - 1)]
-            self._clock.wait(self._stop, delay)
+            # a connection that served and was then lost is the first failure of a new series
+            failures = 1 if served else failures + 1
+            plan, unanswered = self._recover(failures)
+            while unanswered and not self._stop.is_set():  # no use reconnecting: the next rung at once
+                failures += 1
+                plan, unanswered = self._recover(failures)
+            self._clock.wait(self._stop, plan.delay)
         self._set_state(ModemState.STOPPED)
+
+    def _recover(self, failures: int) -> tuple[Plan, bool]:
+        """The ladder's next step, logged, shown in `recovery`, and taken. True with it when the step
+        spoke to the modem and got no answer (a connection attempt would only time out again)."""
+        s = self.settings
+        policy = RecoveryPolicy(backoff=s.backoff, can_power_cycle=self._power is not None,
+                                power_cycles_per_hour=s.power_cycles_per_hour, boot_s=s.boot_s)
+        if self.state is ModemState.SIM_ERROR:  # the modem answers; its SIM is the trouble: retry only
+            policy = RecoveryPolicy(backoff=s.backoff)
+        port_present = self.state not in (ModemState.DISCONNECTED, ModemState.SIM_ERROR)
+        plan = next_step(failures, self._power_cycles, self._clock.time(), policy, port_present=port_present)
+        if plan.step is Step.REOPEN and plan.rung == 1 and not plan.note:
+            return plan, False  # a vanished port is simply looked for again: nothing to say each time
+        line = plan.line(self.name, failures)
+        self.recovery = line
+        log.warning("%s", line)
+        unanswered = False
+        try:
+            if plan.step is Step.RESYNC:
+                answered = self._resync()
+                unanswered = not answered
+                self.recovery += "; the modem answers" if answered else "; no answer"
+            elif plan.step is Step.RESET:
+                outcome = self._restart_modem()
+                unanswered = outcome == NO_ANSWER
+                self.recovery += "; " + outcome
+            elif plan.step is Step.POWER_CYCLE:
+                now = self._clock.time()
+                self._power_cycles = [t for t in self._power_cycles if now - t < HOUR] + [now]
+                self._power.cycle()  # type: ignore[union-attr]
+                self.recovery += "; power restored"
+        except (OSError, ModemError) as exc:
+            self.recovery += f"; failed: {exc}"
+        if self.recovery != line:
+            log.info("%s", self.recovery)
+        return plan, unanswered
+
+    def _step_transport(self) -> AtTransport:
+        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
+        return AtTransport(self.port or self.settings.port, baudrate=self.settings.baudrate,
+                           rtscts=self.settings.rtscts, name=self.name,
+                           command_timeout=self.settings.command_timeout, **kwargs)
+
+    def _resync(self) -> bool:
+        """ESC (a prompt left open) and `AT` on the port as it is (a timed-out `AT` is followed by the
+        transport's own resync: a second `AT`). True if the modem answered."""
+        transport = self._step_transport()
+        transport.open()
+        try:
+            transport.cancel_input()
+            transport.command("AT")
+            return True
+        except (CommandTimeout, CommandFailed):
+            return False
+        finally:
+            transport.close()
+
+    def _restart_modem(self) -> str:
+        """AT+CFUN=1,1: the modem restarts itself (its answer may never come; a hung one ignores it)."""
+        transport = self._step_transport()
+        transport.open()
+        try:
+            transport.cancel_input()
+            transport.command("AT+CFUN=1,1")
+            return "restarting"
+        except CommandTimeout:
+            return NO_ANSWER
+        except CommandFailed as exc:
+            return f"refused: {exc}"
+        finally:
+            transport.close()
+
+    def _locate(self) -> str:
+        """The port to open: the configured one, or the port the modem's IMEI/ICCID is found on."""
+        s = self.settings
+        self._claims.release(self.name)
+        if not (s.imei or s.iccid):
+            self._claims.claim(s.port, self.name)
+            return s.port
+        found, tried = discovery.find(s.scan, self._probe, self._claims, self.name,
+                                      imei=s.imei, iccid=s.iccid, first=s.port)
+        if found is None:
+            where = "; ".join(tried) if tried else f"no free serial port in {', '.join(s.scan)}"
+            raise ModemDisconnected(f"{self.name}: no modem with {discovery.wanted(s.imei, s.iccid)} ({where})")
+        if found != self.port:
+            log.info("%s: found %s on %s", self.name, discovery.wanted(s.imei, s.iccid), found)
+        return found
+
+    def _probe(self, path: str) -> Identity | None:
+        """Who answers on `path`: its IMEI and ICCID, or None for a port that does not speak AT."""
+        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
+        transport = AtTransport(path, baudrate=self.settings.baudrate, rtscts=self.settings.rtscts,
+                                name=f"{self.name}-probe", command_timeout=min(self.settings.command_timeout, 2.0),
+                                **kwargs)
+        try:
+            transport.open()
+            transport.cancel_input()
+            transport.command("AT")
+            return ModemSession(transport).identity()
+        except ModemError:
+            return None
+        finally:
+            transport.close()
 
     def _serve_once(self) -> bool:
         """One connection's life. Returns True if the modem was in service at some point."""
         self._set_state(ModemState.CONNECTING, self.reason)
-        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
-        transport = AtTransport(self.settings.port, baudrate=self.settings.baudrate,
-                                rtscts=self.settings.rtscts, name=self.name,
-                                command_timeout=self.settings.command_timeout, **kwargs)
-        self._transport = transport
         events_stop = threading.Event()
         events: threading.Thread | None = None
         served = False
+        transport: AtTransport | None = None
         try:
+            self.port = self._locate()
+            transport = self._step_transport()
+            self._transport = transport
             transport.open()
             self._set_state(ModemState.INITIALISING)
             session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
                                    ref16=self.settings.ref16, send_timeout=self.settings.send_timeout,
                                    prompt_timeout=self.settings.prompt_timeout,
-                                   pin_memory=self._pin_memory, sim_key=f"port:{self.settings.port}",
+                                   pin_memory=self._pin_memory, sim_key=self._sim_key(),
                                    startup_window=self.settings.startup_window)
             try:
                 session.init()
@@ -306,11 +461,17 @@ class ModemSupervisor:
         finally:
             self._session = None
             events_stop.set()
-            transport.close()
+            if transport is not None:
+                transport.close()
             self._transport = None
             if events is not None:
                 events.join(timeout=5)
         return served
+
+    def _sim_key(self) -> str:
+        """The PIN memory's key for a SIM whose ICCID can't be read: where it sits, or the modem's name
+        when the modem is found by identity (its port may change)."""
+        return f"port:{self.settings.port}" if self.settings.port else f"modem:{self.name}"
 
     def _sweep(self, session: ModemSession) -> None:
         """The stored SMS, read at start: a modem whose SMS service is not up yet says "not yet" (CMS

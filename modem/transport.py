@@ -134,6 +134,7 @@ class AtTransport:
         self._open_serial = open_serial
         self.unsolicited: queue.Queue[Unsolicited] = queue.Queue()
         self.last_received = 0.0
+        self.last_echo_at = 0.0  # time.monotonic() when the modem last echoed a command: its echo is on
         self._serial: Any = None
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -363,6 +364,7 @@ class AtTransport:
                 return
             self._emit(Unsolicited(header))  # the PDU line never came; keep the header anyway
         if pending is not None and line in pending.echoes:
+            self.last_echo_at = time.monotonic()
             return
         if pending is not None and line == ">" and not pending.prompted:
             pending.prompt()  # the prompt, followed by a line end from a chatty modem

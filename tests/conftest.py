@@ -15,11 +15,55 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def sim_options() -> dict:
+    """How many virtual modems the `sim` fixture starts and how (virtual_modems' options); a test
+    module overrides this fixture, e.g. to return {"count": 2, "profile": "ec25"}."""
+    return {}
+
+
+@pytest.fixture
+def sim(tmp_path, sim_options):
+    """Virtual modems on ptys under tmp_path/ports, ended after the test."""
+    from .modem_helpers import virtual_modems
+
+    with virtual_modems(tmp_path / "ports", **sim_options) as simulation:
+        yield simulation
+
+
+@pytest.fixture
 def database(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
     db.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def old_database(tmp_path):
+    """old_database("0005") -> (engine, connection): a SQLite file migrated only to that revision,
+    the connection in a transaction for the test to seed it as an earlier version would have;
+    committed when the with block ends. The test upgrades it with db.upgrade(engine)."""
+    from contextlib import contextmanager
+
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    engines = []
+
+    @contextmanager
+    def at(revision: str):
+        engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        engines.append(engine)
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(db.MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            yield engine, connection
+
+    yield at
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -84,3 +128,25 @@ def make_key(database, clock):
         return SimpleNamespace(headers={"Authorization": f"Bearer {new.token}"}, id=new.info.id, token=new.token,
                                signing_secret=new.signing_secret)
     return make
+
+
+# ---- the whole daemon ---------------------------------------------------------------------------
+@pytest.fixture
+def daemon_factory(tmp_path, clock):
+    """daemon_factory(simulate=N, **config sections) -> the real Daemon (gateway.daemon) on N virtual
+    modems, the REST API on a free loopback port, time from the test's clock; started, its modems
+    ready; stopped at the end of the test."""
+    from .daemon_helpers import build_daemon
+
+    made: list = []
+
+    def make(simulate: int = 1, **sections):
+        daemon = build_daemon(tmp_path, clock, simulate, **sections)
+        made.append(daemon)
+        daemon.start()
+        assert daemon.wait_ready(20), daemon.status_line()
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.stop()

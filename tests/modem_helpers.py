@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import serial
+
 from modem.pdu import StatusReport
 from modem.session import InboundSms
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.virtual.cli import Simulation, run_simulator
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -23,6 +26,27 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def another_program_wrote(port: str, *commands: bytes, until: bytes) -> None:
+    """What another program left behind on the modem: `commands` written to `port`, read up to
+    `until` in the answer, the port closed."""
+    other = serial.serial_for_url(port, timeout=1)
+    try:
+        for command in commands:
+            other.write(command)
+        assert until in other.read_until(until)
+    finally:
+        other.close()
+
+
+def virtual_modems(directory: Any, count: int = 1, **options: Any) -> Simulation:
+    """`count` virtual modems on ptys in `directory`, with the suite's quick timings (registered
+    after 50 ms, status reports after 0.2 s) unless `options` say otherwise; printing nothing.
+    Close it (or use it in `with`) to end them."""
+    values: dict[str, Any] = dict(report_delay=0.2, register_delay=0.05, out=None)
+    values.update(options)
+    return run_simulator(count, directory=str(directory), **values)
+
+
 class Inbox:
     """An inbound handler that records what it is given and can be told to refuse."""
 
@@ -30,10 +54,13 @@ class Inbox:
         self.sms: list[InboundSms] = []
         self.reports: list[StatusReport] = []
         self.refuse = False
+        self.refused = 0  # how many SMS it was given while refusing
         self.lock = threading.Lock()
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
         if self.refuse:
+            with self.lock:
+                self.refused += 1
             raise RuntimeError("handler failure (simulated)")
         with self.lock:
             self.sms.append(sms)
@@ -63,25 +90,40 @@ def start_supervisor(name: str, port: str, inbox: Inbox, **overrides: Any) -> Mo
     return supervisor
 
 
-def assert_stays(predicate: Callable[[], Any], seconds: float = 0.3, what: str = "condition") -> None:
-    """A negative check ("nothing is sent"): the predicate must hold for the whole period."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert predicate(), f"{what} stopped holding"
-        time.sleep(0.02)
+def wait_settled(supervisor: ModemSupervisor, modem: Any, timeout: float = 15.0) -> None:
+    """The event a scenario starts from: the virtual modem is registered and has said what it says
+    at start-up ("Call Ready", "SMS Ready"), the supervisor has read and acted on all of it (SMS
+    settings made again) and is READY. Before this, a claim can meet a modem still initialising."""
+    wait_until(lambda: modem.registered and getattr(modem, "_ready_sent", False), timeout,
+               f"{modem.name} registered and its start-up lines out")
+    with supervisor.session() as session:
+        session.transport.command("AT")  # answered after every line the modem wrote before it
+    supervisor.check_now()
+
+    def acted_on() -> bool:
+        session = supervisor._session
+        return (supervisor.state is ModemState.READY and session is not None and session.transport.unsolicited.empty()
+                and not session.needs_sms_setup and not session.needs_reinit)
+
+    wait_until(acted_on, timeout, f"{supervisor.name} to act on its start-up lines ({supervisor.state})")
 
 
-def fail_nth_send(modem: Any, nth: int, code: int) -> None:
-    """Make the virtual modem answer +CMS ERROR `code` to its `nth` AT+CMGS from now (one part of a
-    multipart message), using its own fault injection at the right moment."""
+def when_the_modem_sees(modem: Any, nth_cmgs: int, then: Callable[[], None]) -> None:
+    """Run `then()` when the virtual modem gets its `nth_cmgs` AT+CMGS from now, before it answers."""
     original = modem.feed
     seen = {"cmgs": 0}
 
     def feed(data: bytes) -> None:
         if b"AT+CMGS=" in data:
             seen["cmgs"] += 1
-            if seen["cmgs"] == nth:
-                modem.cms_error(code, times=1)
+            if seen["cmgs"] == nth_cmgs:
+                then()
         original(data)
 
     modem.feed = feed
+
+
+def fail_nth_send(modem: Any, nth: int, code: int) -> None:
+    """Make the virtual modem answer +CMS ERROR `code` to its `nth` AT+CMGS from now (one part of a
+    multipart message), using its own fault injection at the right moment."""
+    when_the_modem_sees(modem, nth, lambda: modem.cms_error(code, times=1))

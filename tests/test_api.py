@@ -19,6 +19,8 @@ from gateway.webhooks.outbox import Webhooks
 from web import create_app
 from web.context import WebContext
 
+from .modem_helpers import wait_until
+
 TO = "+447700900123"
 PROBLEM = "application/problem+json"
 
@@ -339,10 +341,19 @@ def test_idempotency_key_expires_after_a_day(client, make_key, queue, clock):
 
 
 def test_bad_request_is_not_stored_under_the_idempotency_key_as_a_success(client, make_key, queue):
+    """Sent again with its key, a refused request is refused again (never answered as if queued),
+    and the key stays bound to that request: a different body under it is refused, not sent."""
     key = make_key()
-    bad = post(client, "/messages", {"to": "12", "text": "hi"}, key, **{"Idempotency-Key": "x"})
+    body = {"to": "12", "text": "hi"}
+    bad = post(client, "/messages", body, key, **{"Idempotency-Key": "x"})
     assert bad.status_code == 422
+    again = post(client, "/messages", body, key, **{"Idempotency-Key": "x"})
+    assert again.status_code == 422 and again.json == bad.json
+    other = post(client, "/messages", {"to": TO, "text": "hi"}, key, **{"Idempotency-Key": "x"})
+    assert other.status_code == 422 and "different request" in other.json["detail"]
     assert count_messages(queue) == 0
+    fresh = post(client, "/messages", {"to": TO, "text": "hi"}, key, **{"Idempotency-Key": "y"})
+    assert fresh.status_code == 202 and count_messages(queue) == 1
 
 
 # ---- the rest ---------------------------------------------------------------------------------
@@ -356,15 +367,37 @@ def test_segments(client, make_key):
     assert post(client, "/segments", {}, key).status_code == 422
 
 
-def test_modems_list_and_one(client, make_key, modem_list):
-    key = make_key("read")
-    modem = {"name": "sim1", "state": "ready", "reason": None, "operator": "EE", "registration": "home",
-             "signal": {"bars": 3, "dbm": -85, "csq": 14}, "identity": None,
-             "limits": {"minute": {"used": 2, "left": 4, "cap": 6}}, "next_slot_at": None}
-    modem_list.append(modem)
-    assert get(client, "/modems", key).json == {"items": [modem]}
-    assert get(client, "/modems/sim1", key).json == modem
-    assert get(client, "/modems/sim9", key).status_code == 404
+def test_modems_list_and_one(daemon_factory, clock):
+    """/modems over HTTP from the running daemon: each modem's state, network, identity and the use
+    of its send limits, counted from what it really sent."""
+    import urllib.error
+    import urllib.request
+
+    daemon = daemon_factory(1, modems=[{"name": "limits", "port": "unused", "limits": {"per_minute": 6}}])
+    new = keys.create(daemon.queue.sessions, clock, "t", "read")
+    message = daemon.queue.enqueue(TO, "counted")
+    wait_until(lambda: daemon.queue.get(message.id).status in ("sent", "delivered"), 10, "the message sent")
+
+    def fetch(path: str) -> tuple[int, dict]:
+        request = urllib.request.Request(daemon.api_url() + path, headers={"Authorization": f"Bearer {new.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    status, listing = fetch("/modems")
+    assert status == 200
+    (modem,) = listing["items"]
+    supervisor = daemon.supervisors[0]
+    assert (modem["name"], modem["state"], modem["reason"]) == ("sim1", "ready", None)
+    assert modem["operator"] == "Virtual Tel" and modem["registration"] == "home"
+    assert modem["signal"]["csq"] == supervisor.health.signal.csq and 0 <= modem["signal"]["bars"] <= 5
+    assert modem["identity"]["imei"] == daemon.simulator.ports["sim1"].modem.imei
+    assert modem["identity"]["iccid"] == supervisor.identity.iccid
+    assert modem["limits"]["minute"] == {"used": 1, "left": 5, "cap": 6}
+    assert fetch("/modems/sim1") == (200, modem)
+    assert fetch("/modems/sim9")[0] == 404
 
 
 def test_inbound_list_and_one(client, make_key, web_context, clock):

@@ -231,8 +231,10 @@ def test_an_opt_in_after_the_customers_stop_only_asks_and_says_so(client, make_k
 
 
 def test_a_guessed_timezone_shows_as_one_until_it_is_stated(client, make_key):
-    key = make_key("send,read")
-    made = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"}).json
+    key = make_key("contacts,read")
+    response = call(client, "POST", "/contacts", key, {"number": "+79121234567", "name": "Olga"})
+    assert response.status_code == 201, response.json
+    made = response.json
     assert (made["timezone"], made["timezone_guessed"]) == ("Europe/Moscow", True)
     stated = call(client, "PATCH", f"/contacts/{made['id']}", key, {"timezone": "Asia/Yekaterinburg"}).json
     assert (stated["timezone"], stated["timezone_guessed"]) == ("Asia/Yekaterinburg", False)
@@ -240,3 +242,43 @@ def test_a_guessed_timezone_shows_as_one_until_it_is_stated(client, make_key):
     assert (again["timezone"], again["timezone_guessed"]) == ("Europe/Moscow", True)
     pinned = call(client, "POST", "/contacts", key, {"number": "+74951234567"}).json
     assert (pinned["timezone"], pinned["timezone_guessed"]) == ("Europe/Moscow", False)
+
+
+def receive(web_context, text: str) -> None:
+    with web_context.sessions.begin() as session:
+        part = InboundPart(modem="sim1", sender=TO, text=text, received_at=web_context.clock.now(), raw_pdu="00")
+        session.add(part)
+    web_context.inbound(part)
+
+
+def test_repeated_opt_ins_after_a_stop_text_one_request_and_say_so(client, make_key, web_context, queue):
+    """A till re-syncing its customer list, or staff pressing the button again, is no new request:
+    202 `requested` that names when the open request went and that no second one was sent."""
+    key = make_key("send,read")
+    call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "web_form"})
+    receive(web_context, "STOP")
+    first = call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "staff"}).json
+    web_context.clock.advance(3600)
+    for _ in range(4):
+        again = call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "staff", "detail": "again"})
+        assert again.status_code == 202 and again.json["consent"] == "requested", again.json
+        assert again.json["confirmation_message_id"] is None and again.json["event"] == first["event"]
+        sent_at = first["event"]["at"].replace("Z", "+00:00")
+        assert f"was sent at {sent_at}" in again.json["detail"] and "no second one was sent" in again.json["detail"]
+    with queue.sessions() as session:
+        asks = session.scalars(select(Message.id).where(Message.to_number == TO, Message.source == "consent")).all()
+    assert asks == [first["confirmation_message_id"]]
+
+
+def test_an_opt_in_after_stopall_is_refused_with_the_reason_and_texts_nothing(client, make_key, web_context, queue):
+    key = make_key("send,read")
+    call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "web_form"})
+    receive(web_context, "STOPALL")
+    refused = call(client, "POST", "/consent/opt-in", key, {"number": TO, "source": "staff", "detail": "at the till"})
+    assert refused.status_code == 409 and refused.mimetype == "application/problem+json", refused.json
+    assert refused.json["detail"].startswith("not recorded: the customer asked for no messages at all (STOPALL")
+    assert "only their own START" in refused.json["detail"]
+    with queue.sessions() as session:
+        assert session.scalars(select(Message.source).where(Message.to_number == TO)).all() == ["keyword"]
+    history = call(client, "GET", f"/consent?number={TO}", key).json
+    assert history["consent"] == "opted_out_all" and [e["kind"] for e in history["events"]] == ["opt_in", "opt_out"]

@@ -16,12 +16,11 @@ from gateway.audience.contacts import groups_of
 from gateway.audience.models import Contact
 from gateway.consent import keyword_store
 from gateway.consent.models import ConsentEvent
-from gateway.core import config as config_module
 from gateway.core.clock import FakeClock
-from gateway.daemon import Daemon
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import MessageStatus
 
+from .daemon_helpers import build_daemon
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,15 +31,10 @@ FAST = {"per_minute": 1000, "per_hour": 10000, "per_day": 100000, "per_month": 1
 
 class Shop:
     def __init__(self, tmp_path, *, start: float, consent: dict | None = None) -> None:
-        cfg = config_module.from_dict({
-            "gateway": {"data_dir": str(tmp_path), "timezone": "Europe/London"},
-            "web": {"listen": "127.0.0.1:0"},
-            "simulator": {"report_delay_s": 0.2},
-            "consent": consent or {},
-            "modems": [{"name": "limits", "port": "unused", "limits": FAST}],
-        })
         self.clock = FakeClock(start)
-        self.daemon = Daemon(cfg, simulate=2, clock=self.clock)
+        self.daemon = build_daemon(tmp_path, self.clock, 2, gateway={"timezone": "Europe/London"},
+                                   consent=consent or {},
+                                   modems=[{"name": "limits", "port": "unused", "limits": FAST}])
         self.daemon.start()
         assert self.daemon.wait_ready(20)
         self.queue = self.daemon.queue

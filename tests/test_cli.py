@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from modem.virtual.cli import run_simulator
+from .process_helpers import ROOT, gsmgw
 
-ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.timeout(90)
 
 
-def gsmgw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-
-
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="ec25", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"profile": "ec25"}
 
 
 def test_modem_info(sim):

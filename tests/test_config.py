@@ -22,7 +22,7 @@ def test_defaults_and_override(tmp_path):
     [
         ({"gateway": {"data_dri": "x"}}, "unknown key gateway.data_dri"),
         ({"modems": [{"name": "sim1", "port": "/dev/x", "baudrate": "fast"}]}, "modems[0].baudrate must be a whole number"),
-        ({"modems": [{"name": "sim1"}]}, "modems[0].port is required"),
+        ({"modems": [{"name": "sim1"}]}, "modems[sim1]: give port, imei or iccid"),
         ({"modems": [{"name": "a", "port": "p"}, {"name": "a", "port": "q"}]}, "used twice"),
         ({"modems": [{"name": "a", "port": "p", "limits": {"per_hour": -1}}]}, "must not be negative"),
         ({"web": "8080"}, "[web] must be a table"),

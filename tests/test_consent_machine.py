@@ -3,7 +3,8 @@ polite, START, YES), the shop's actions (opt-ins by staff, a form or the API; ma
 marketing template sent through the API, also asking for `kind: transactional`), sends, time passing
 and restarts (with or without a crash in the middle), no marketing message reaches an opted-out
 number unless the customer's own START or confirmation came after the opt-out, and a consented
-contact's marketing is never held back.
+contact's marketing is never held back. However often the shop opts a customer in again, they get
+at most one confirmation request per open window, and none after STOPALL.
 
 Real parts throughout: a SQLite file, Queue, the inbound pipeline (keywords arrive as stored
 inbound parts, as from a modem), the REST API (Flask's test client) and the send-time check the
@@ -22,12 +23,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.apikeys import keys
 from gateway.audience.models import Contact
 from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
+from gateway.consent.optin import OptInRefused
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import FakeClock
 from gateway.core.config import Config, ConsentSection
@@ -71,7 +73,8 @@ class ConsentMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.opted_in = {n: False for n in NUMBERS}  # the model: consent now
         self.asked_at: dict[str, object] = {}  # the model: an open confirmation request, and when
-        self.unprocessed: list[tuple[str, bool]] = []  # keywords stored but not processed (crash)
+        self.stopped_all = {n: False for n in NUMBERS}  # the model: the newest decision is STOPALL
+        self.unprocessed: list[tuple[str, bool, bool]] = []  # keywords stored, not processed (crash)
         self.marketing_sent: list[tuple[str, int]] = []  # (number, newest ledger id when it went)
         self._open()
 
@@ -100,8 +103,9 @@ class ConsentMachine(RuleBasedStateMachine):
     def _post(self, path: str, body: dict):
         return self.api.post(f"/api/v1{path}", json=body, headers=self.key)
 
-    def _decided(self, number: str, opted_in: bool) -> None:
+    def _decided(self, number: str, opted_in: bool, everything: bool = False) -> None:
         self.opted_in[number] = opted_in
+        self.stopped_all[number] = everything
         self.asked_at.pop(number, None)  # a decision closes any open request
 
     @initialize()
@@ -129,19 +133,37 @@ class ConsentMachine(RuleBasedStateMachine):
             assert response.status_code == 202, response.json
             assert self.queue.get(response.json["id"]).kind == "marketing"
 
-    @rule(number=st.sampled_from(NUMBERS), via=st.sampled_from(("api", "staff", "web_form")))
-    def shop_opts_in(self, number: str, via: str) -> None:
-        """Anyone but the customer: after their opt-out this only asks them to confirm."""
+    @rule(number=st.sampled_from(NUMBERS), via=st.sampled_from(("api", "staff", "web_form")), times=st.integers(1, 3))
+    def shop_opts_in(self, number: str, via: str, times: int) -> None:
+        """Anyone but the customer (a button pressed again, a till re-syncing): after their opt-out
+        this only asks them to confirm, once while a request is open, and never after STOPALL."""
+        for _ in range(times):
+            self._shop_opts_in(number, via)
+
+    def _shop_opts_in(self, number: str, via: str) -> None:
         if via == "api":
             response = self._post("/consent/opt-in", {"number": number, "detail": "the shop's system"})
+            refused = response.status_code == 409
             requested = response.status_code == 202
-            assert response.status_code in (201, 202) and (response.json.get("consent") == "requested") is requested
+            assert response.status_code in (201, 202, 409), response.json
+            assert (response.json.get("consent") == "requested") is requested, response.json
+            texted = requested and response.json["confirmation_message_id"] is not None
         else:
-            requested = self.rig.audience.opt_in(number, source=via, detail="asked at the till").requested
-        assert requested is not self.opted_in[number], (number, requested)  # asks exactly when opted out
-        if requested:
+            try:
+                outcome = self.rig.audience.opt_in(number, source=via, detail="asked at the till")
+            except OptInRefused:
+                refused, requested, texted = True, False, False
+            else:
+                refused, requested, texted = False, outcome.requested, outcome.confirmation_id is not None
+        stopped = not self.opted_in[number]
+        assert refused is (stopped and self.stopped_all[number]), (number, refused)  # STOPALL: nothing goes
+        assert requested is (stopped and not refused), (number, requested)  # asks exactly when opted out
+        asked = self.asked_at.get(number)
+        still_open = asked is not None and self.clock.now() - asked <= WINDOW
+        assert texted is (requested and not still_open), (number, texted, asked)
+        if texted:
             self.asked_at[number] = self.clock.now()
-        else:
+        elif not stopped:
             self._decided(number, True)
 
     # ---- the customer ---------------------------------------------------------------------------
@@ -149,9 +171,14 @@ class ConsentMachine(RuleBasedStateMachine):
     def customer_stops(self, number: str, text: str, processed: bool) -> None:
         self.rig.receive(number, text, deliver=processed)
         if processed:
-            self._decided(number, False)
+            self._decided(number, False, text == "STOPALL")
         else:
-            self.unprocessed.append((number, False))
+            self.unprocessed.append((number, False, text == "STOPALL"))
+
+    @rule(number=st.sampled_from(NUMBERS), processed=st.booleans())
+    def customer_stops_everything(self, number: str, processed: bool) -> None:
+        """STOPALL, as its own rule: what the shop may do after it differs from after a STOP."""
+        self.customer_stops(number, "STOPALL", processed)
 
     @rule(number=st.sampled_from(NUMBERS), text=st.sampled_from(STARTS))
     def customer_starts(self, number: str, text: str) -> None:
@@ -207,8 +234,8 @@ class ConsentMachine(RuleBasedStateMachine):
         self._close()
         self._open()  # the pipeline's start() processes keywords stored before the crash
         self.queue.recover(modems=["sim1"])
-        for number, opted_in in self.unprocessed:
-            self._decided(number, opted_in)
+        for number, opted_in, everything in self.unprocessed:
+            self._decided(number, opted_in, everything)
         self.unprocessed.clear()
 
     # ---- what must always hold ------------------------------------------------------------------
@@ -222,14 +249,14 @@ class ConsentMachine(RuleBasedStateMachine):
         the number's newest opt-out before it is followed by an opt-in the customer texted."""
         with self.queue.sessions() as session:
             for number, upto in self.marketing_sent:
-                entries = session.execute(
+                ledger = session.execute(
                     select(ConsentEvent.kind, ConsentEvent.source, ConsentEvent.inbound_message_id).join(Contact)
                     .where(Contact.number == number, ConsentEvent.id <= upto).order_by(ConsentEvent.id)).all()
-                outs = [i for i, e in enumerate(entries) if e.kind == ConsentKind.OPT_OUT]
+                outs = [i for i, e in enumerate(ledger) if e.kind == ConsentKind.OPT_OUT]
                 if outs:
-                    after = entries[outs[-1] + 1:]
+                    after = ledger[outs[-1] + 1:]
                     assert any(e.kind == ConsentKind.OPT_IN and e.source == ConsentSource.KEYWORD
-                               and e.inbound_message_id is not None for e in after), (number, entries)
+                               and e.inbound_message_id is not None for e in after), (number, ledger)
 
     @invariant()
     def the_ledger_says_what_the_model_says(self) -> None:
@@ -239,6 +266,25 @@ class ConsentMachine(RuleBasedStateMachine):
             for number in NUMBERS:
                 contact_id = session.scalar(select(Contact.id).where(Contact.number == number))
                 assert ledger.state_of(session, contact_id).marketing_allowed is self.opted_in[number], number
+
+    @invariant()
+    def at_most_one_confirmation_request_per_open_window(self) -> None:
+        """From the ledger and the outbox: each "Reply YES" has its request entry, and a second
+        request comes only after a decision closed the first or its window lapsed."""
+        with self.queue.sessions() as session:
+            for number in NUMBERS:
+                ledger = session.execute(select(ConsentEvent.kind, ConsentEvent.at).join(Contact)
+                                         .where(Contact.number == number).order_by(ConsentEvent.id)).all()
+                texted = session.scalar(select(func.count(Message.id)).where(Message.to_number == number,
+                                                                             Message.source == "consent"))
+                assert texted == sum(e.kind == ConsentKind.REQUESTED for e in ledger), number
+                open_since = None
+                for event in ledger:
+                    if event.kind == ConsentKind.REQUESTED:
+                        assert open_since is None or event.at - open_since > WINDOW, (number, ledger)
+                        open_since = event.at
+                    else:
+                        open_since = None  # a decision closes the request
 
     @invariant()
     def no_marketing_template_went_as_transactional(self) -> None:

@@ -33,16 +33,8 @@ def test_a_new_contact_records_the_guess_and_a_stated_zone_replaces_it(queue, cl
     assert (contact.timezone, contact.timezone_guessed) == ("Europe/Moscow", True)
 
 
-def test_contacts_without_a_zone_get_the_guess_when_the_database_is_upgraded(tmp_path):
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
+def test_contacts_without_a_zone_get_the_guess_when_the_database_is_upgraded(old_database):
+    with old_database("0005") as (engine, connection):
         for number, zone in (("+79121234567", None), ("+74951234567", "Europe/Moscow"), ("+447700900123", None),
                              ("+61412345678", "Australia/Perth")):
             connection.execute(text("INSERT INTO contacts (number, timezone, fields, source, created_at, updated_at) "

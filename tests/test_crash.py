@@ -22,9 +22,9 @@ from gateway.core.clock import Clock
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import wait_until
+from .modem_helpers import virtual_modems, wait_until
+from .process_helpers import stop
 
 MESSAGES = 300
 KILLS = 12
@@ -50,8 +50,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
     rng = random.Random(int(os.environ.get("GSMGW_CRASH_SEED", "20261123")))
     # models that keep status reports on the modem (CNMI ds=2; Huawei in "SR"): a report that comes
     # while the daemon is down waits there for the next one
-    sim = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                        latency=0.01, out=None, profile="e3131,ec25")
+    sim = virtual_modems(tmp_path / "ports", 2, latency=0.01, profile="e3131,ec25")
     config = write_config(tmp_path, sim.ports)
     database = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'gsmgw.db'}")
     db.upgrade(database)
@@ -93,13 +92,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
             wait_until(lambda: log_path.read_text(errors="replace").count("gsmgw is running") > started, 30,
                        "the daemon to be up")
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                code = daemon.wait(15)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait(10)
-                raise
+            code = stop(daemon, signal.SIGTERM)
         assert code == 0  # a graceful stop
     finally:
         log.close()

@@ -18,6 +18,7 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 
 from .modem_helpers import wait_until
+from .process_helpers import gsmgw, stop
 
 
 @pytest.mark.timeout(60)
@@ -40,22 +41,15 @@ def test_run_simulate_sends_and_stops_on_ctrl_c_within_10_s(tmp_path):
         assert api, output
         with urllib.request.urlopen(f"{api.group(1)}/health", timeout=10) as response:
             assert json.load(response)["status"] in ("pass", "warn")
-        sent = subprocess.run([sys.executable, "-m", "gateway.cli", "send", "--config", str(config),
-                               "+447700900123", "hello from the CLI"], capture_output=True, text=True, check=True)
+        sent = gsmgw("send", "+447700900123", "hello from the CLI", config=config, check=True)
         message_id = int(sent.stdout.strip())
         engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
         queue = Queue(db.sessions(engine), Clock())
         wait_until(lambda: queue.get(message_id).status == "delivered", 15, "delivery")
         engine.dispose()
     finally:
-        daemon.send_signal(signal.SIGINT)
         started = time.monotonic()
-        try:
-            code = daemon.wait(15)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(10)
-            raise
+        code = stop(daemon, signal.SIGINT)
         stopped_in = time.monotonic() - started
         daemon.stdout.close()
     assert code == 0

@@ -1,73 +1,74 @@
-"""The send engine end to end: queue in a real SQLite file, workers, the real serial driver, virtual
-modems on ptys. Time for limits and expiry comes from a FakeClock the test moves."""
+"""The send engine end to end in the real daemon: queue in a real SQLite file, workers, the consent
+check, the real serial driver, virtual modems on ptys. Time for limits, retries and expiry comes
+from a FakeClock the test moves; a negative check waits for the event that proves it (a worker gone
+idle until a given moment), never for a stretch of real time."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway.inbound.storing import StoringInbound
-from gateway.outbound.engine import Engine
-from gateway.outbound.limits import Limits
+from gateway.inbound.models import InboundMessage
+from gateway.inbound.models import InboundPart
 from gateway.outbound.models import MessageStatus
 from gateway.outbound.queue import Queue
-from gateway.outbound.verdict import SEND, Verdict
-from gateway.outbound.worker import RetryPolicy
+from gateway.outbound.verdict import SEND
 from gateway.store import db
 from modem.supervisor import ModemState, ModemSupervisor
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import assert_stays, fail_nth_send, fast_settings, wait_until
+from .daemon_helpers import build_daemon
+from .modem_helpers import fail_nth_send, wait_settled, wait_until, when_the_modem_sees
+from .process_helpers import ProcessDied
 
 pytestmark = pytest.mark.timeout(90)
-NO_LIMITS = Limits()
+NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 
 
 class Gateway:
-    """A small daemon: queue, engine, one supervisor per virtual modem (like gateway.daemon)."""
+    """The real daemon (gateway.daemon.Daemon): send-time consent check, inbound pipeline, webhooks
+    and contact health attached as in production, the REST API on a free port, virtual modems on
+    ptys, time from the test's FakeClock."""
 
-    def __init__(self, tmp_path, clock, *, modems: int = 1, limits: Limits = NO_LIMITS, sticky: bool = True,
-                 pre_send=None, sim=None, start: bool = True, send_timeout: float = 5.0,
-                 supervisor_options: dict | None = None) -> None:
+    def __init__(self, tmp_path, clock, *, modems: int = 1, limits: dict | None = None, sticky: bool = True,
+                 pre_send=None, start: bool = True, send_timeout: float = 5.0, modem_timing=None) -> None:
         self.tmp_path = tmp_path
         self.clock = clock
-        self.sim = sim or run_simulator(modems, directory=str(tmp_path / "ports"), report_delay=0.1,
-                                        register_delay=0.05, out=None, now=clock.now)
-        self.database = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
-        db.upgrade(self.database)
-        self.queue = Queue(db.sessions(self.database), clock)
+        self.daemon = build_daemon(
+            tmp_path, clock, modems, modem_timing=modem_timing, gateway={"sticky_sim": sticky}, simulator={"report_delay_s": 0.1},
+            modems=[{"name": "template", "port": "unused", "limits": {**NO_LIMITS, **(limits or {})},
+                     "command_timeout_s": 1.0, "send_timeout_s": send_timeout, "check_interval_s": 0.5,
+                     "registration_timeout_s": 5.0}])
+        if pre_send is not None:
+            self.daemon.engine.pre_send = pre_send  # a check that fails on purpose, in place of the consent check
+        self.queue = self.daemon.queue
+        self.engine = self.daemon.engine
+        db.upgrade(self.daemon.db)  # messages may be queued before the start
         self.images: list = []  # crash images' engines
-        self.engine = Engine(self.queue, clock, sticky=sticky, pre_send=pre_send,
-                             retry=RetryPolicy(max_attempts=3, first_delay=30, max_delay=60))
-        self.inbound = StoringInbound(self.engine, clock)
-        self.supervisors: dict[str, ModemSupervisor] = {}
-        for name, port in self.sim.ports.items():
-            supervisor = ModemSupervisor(fast_settings(name, port.path, send_timeout=send_timeout), self.inbound,
-                                         on_state=self.engine.on_modem_state, **(supervisor_options or {}))
-            self.supervisors[name] = supervisor
-            self.engine.add_modem(supervisor, limits)
         if start:
             self.start()
 
     def start(self) -> None:
-        self.engine.start()
-        for supervisor in self.supervisors.values():
-            supervisor.start()
-        for supervisor in self.supervisors.values():
-            assert supervisor.wait_for({ModemState.READY}, 15)
+        """Start the daemon; return once every modem is ready and has settled (see wait_settled)."""
+        self.daemon.start()
+        assert self.daemon.wait_ready(15), self.daemon.status_line()
+        for supervisor in self.daemon.supervisors:
+            wait_settled(supervisor, self.sim.ports[supervisor.name].modem)
 
-    def stop(self, *, keep_modems: bool = False) -> None:
-        self.engine.stop()
-        for supervisor in self.supervisors.values():
-            supervisor.stop()
-        self.database.dispose()
+    @property
+    def sim(self):
+        return self.daemon.simulator
+
+    @property
+    def supervisors(self) -> dict[str, ModemSupervisor]:
+        return {s.name: s for s in self.daemon.supervisors}
+
+    def stop(self) -> None:
+        self.daemon.stop()
         for image in self.images:
             image.dispose()
-        if not keep_modems:
-            self.sim.close()
 
     def status(self, message_id: int) -> str:
         return self.queue.get(message_id).status
@@ -78,6 +79,15 @@ class Gateway:
 
     def submitted(self) -> list[dict]:
         return list(self.sim.network.record.submitted)
+
+    def wait_idle_until(self, thread: str, moment: float, *, since: float) -> None:
+        """The event a negative check rests on: `thread` began, at clock time `since` or later, a
+        wait on the clock that ends at `moment` or later, so it does nothing before then."""
+        def idle() -> bool:
+            waiting = self.clock.waiting(thread)
+            return waiting is not None and waiting[0] >= since and waiting[1] >= moment - 1e-6
+
+        wait_until(idle, 10, f"{thread} idle until {moment} (waits {self.clock.waiting(thread)})")
 
 
 @pytest.fixture
@@ -170,18 +180,21 @@ def test_unknown_when_the_modem_never_answers_after_the_pdu(gateway_factory):
 
 
 def test_suppressed_and_deferred_by_the_send_time_check(gateway_factory, clock):
-    decisions = {"marketing": Verdict("suppress", "opted out")}
-    gw = gateway_factory(pre_send=lambda claimed: decisions.get(claimed.kind, Verdict("send")))
+    """The daemon's consent check at the moment of sending: marketing to a number that never opted
+    in is suppressed, a receipt to it goes; marketing to a subscriber in quiet hours waits in the
+    queue for the morning, then goes."""
+    gw = gateway_factory()  # the clock starts at 08:00 in London, outside quiet hours
     promo = gw.queue.enqueue("+447700900123", "50% off", kind="marketing")
     receipt = gw.queue.enqueue("+447700900123", "your receipt")
     gw.wait_status(promo.id, "suppressed")
     gw.wait_status(receipt.id, "sent", "delivered")
-    decisions["marketing"] = Verdict("defer", "quiet hours", until=clock.now() + timedelta(hours=1))
+    gw.daemon.audience.opt_in("+447700900124", source="web_form", detail="signup form")
+    clock.advance(14 * 3600)  # 22:00: quiet hours
     later = gw.queue.enqueue("+447700900124", "morning offer", kind="marketing")
-    wait_until(lambda: any(e.detail and "deferred" in e.detail for e in gw.queue.get(later.id).events), 5)
+    wait_until(lambda: any(e.detail and "deferred until" in e.detail for e in gw.queue.get(later.id).events), 5,
+               "the deferral")
     assert gw.status(later.id) == "queued"
-    decisions.pop("marketing")
-    clock.advance(3601)
+    clock.advance(10 * 3600 + 1)  # 08:00 the next day
     gw.engine.wake_all()
     gw.wait_status(later.id, "sent", "delivered")
     assert [r["text"] for r in gw.submitted()] == ["your receipt", "morning offer"]
@@ -190,15 +203,18 @@ def test_suppressed_and_deferred_by_the_send_time_check(gateway_factory, clock):
 @pytest.mark.parametrize(("window", "seconds"), [("per_minute", 60), ("per_hour", 3600),
                                                  ("per_day", 86400), ("per_month", 30 * 86400)])
 def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, window, seconds):
-    gw = gateway_factory(limits=Limits(**{window: 3}))
+    gw = gateway_factory(limits={window: 3})
+    start = clock.time()
     two_parts = gw.queue.enqueue("+447700900123", "y" * 200)  # 2 parts
     singles = [gw.queue.enqueue("+447700900124", f"single {i}").id for i in range(3)]
     gw.wait_status(two_parts.id, "sent", "delivered")
     gw.wait_status(singles[0], "sent", "delivered")
-    assert_stays(lambda: len(gw.submitted()) == 3, 0.3, "the cap")  # 2 + 1 parts: the cap is reached
+    gw.wait_idle_until("sim1-worker", start + seconds, since=start)  # 2 + 1 parts: the cap is reached
+    assert len(gw.submitted()) == 3 and gw.status(singles[1]) == "queued"
     clock.advance(seconds - 1)
     gw.engine.wake_all()
-    assert_stays(lambda: len(gw.submitted()) == 3, 0.3, "the cap")  # still inside the rolling window
+    gw.wait_idle_until("sim1-worker", start + seconds, since=start + seconds - 1)  # still inside the window
+    assert len(gw.submitted()) == 3 and gw.status(singles[1]) == "queued"
     clock.advance(1.5)
     gw.engine.wake_all()
     for message_id in singles[1:]:
@@ -207,25 +223,24 @@ def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, wind
 
 
 def test_limits_survive_a_restart(tmp_path, clock):
-    sim = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.1, register_delay=0.05, out=None,
-                        now=clock.now)
+    start = clock.time()
+    first = Gateway(tmp_path, clock, limits={"per_minute": 2})
     try:
-        first = Gateway(tmp_path, clock, limits=Limits(per_minute=2), sim=sim)
         ids = [first.queue.enqueue("+447700900123", f"m{i}").id for i in range(2)]
         for message_id in ids:
             first.wait_status(message_id, "sent", "delivered")
-        first.stop(keep_modems=True)
-        second = Gateway(tmp_path, clock, limits=Limits(per_minute=2), sim=sim)
-        try:
-            third = second.queue.enqueue("+447700900123", "m2").id
-            assert_stays(lambda: second.status(third) == "queued", 0.5, "queued")  # the restart reset nothing
-            clock.advance(61)
-            second.engine.wake_all()
-            second.wait_status(third, "sent", "delivered")
-        finally:
-            second.stop(keep_modems=True)
     finally:
-        sim.close()
+        first.stop()
+    second = Gateway(tmp_path, clock, limits={"per_minute": 2})
+    try:
+        third = second.queue.enqueue("+447700900123", "m2").id
+        second.wait_idle_until("sim1-worker", start + 60, since=start)  # the restart reset nothing
+        assert second.status(third) == "queued"
+        clock.advance(61)
+        second.engine.wake_all()
+        second.wait_status(third, "sent", "delivered")
+    finally:
+        second.stop()
 
 
 def test_routing_failover_when_a_modem_is_unplugged(gateway_factory):
@@ -282,13 +297,22 @@ def test_no_part_resent_after_a_partial_multipart_failure(gateway_factory, clock
 
 
 def test_inbound_sms_is_stored_before_it_leaves_the_sim(gateway_factory):
+    """Stored as a part, then deleted from the SIM, then made a message by the inbound pipeline."""
     gw = gateway_factory()
-    received = []
-    gw.inbound.received.append(received.append)
-    gw.sim.ports["sim1"].modem.inject_sms("+447700900999", "Hi, is the shop open today?", mode="cmti")
-    wait_until(lambda: received, 5)
-    assert received[0].text == "Hi, is the shop open today?" and received[0].sender == "+447700900999"
-    assert received[0].id is not None
+    modem = gw.sim.ports["sim1"].modem
+    modem.inject_sms("+447700900999", "Hi, is the shop open today?", mode="cmti")
+
+    def stored() -> list[InboundMessage]:
+        with gw.queue.sessions() as session:
+            return list(session.scalars(select(InboundMessage)).all())
+
+    wait_until(stored, 5, "the inbound message")
+    (message,) = stored()
+    assert message.text == "Hi, is the shop open today?" and message.sender == "+447700900999"
+    with gw.queue.sessions() as session:
+        (part,) = session.scalars(select(InboundPart)).all()
+    assert part.modem == "sim1" and part.raw_pdu
+    wait_until(lambda: sum(modem.status()["stored"].values()) == 0, 5, "the SIM copy deleted")
 
 
 def test_engine_outlives_every_fault(gateway_factory, clock):
@@ -306,11 +330,6 @@ def test_engine_outlives_every_fault(gateway_factory, clock):
     assert MessageStatus.SENT in {e.status for e in gw.queue.get(message.id).events}
 
 
-class ProcessDied(BaseException):
-    """Not an Exception: nothing on the way catches it, as nothing catches a kill -9. Raised from a
-    hook, it stops the worker where a crash would, its transaction never committed."""
-
-
 def crash_image(gw, path) -> Queue:
     """The database as a kill -9 at this moment would leave it (what is committed), to restart on."""
     source = sqlite3.connect(gw.tmp_path / "gsmgw.db")
@@ -323,40 +342,34 @@ def crash_image(gw, path) -> Queue:
     return Queue(db.sessions(image), gw.clock)
 
 
-def when_the_modem_sees(modem, nth_cmgs: int, then) -> None:
-    """Run `then()` when the virtual modem gets its `nth_cmgs` AT+CMGS from now, before it answers."""
-    original = modem.feed
-    seen = {"cmgs": 0}
-
-    def feed(data: bytes) -> None:
-        if b"AT+CMGS=" in data:
-            seen["cmgs"] += 1
-            if seen["cmgs"] == nth_cmgs:
-                then()
-        original(data)
-
-    modem.feed = feed
-
-
-def part_status(gw, part_id: int) -> str:
+def part_status(gw, to_number: str, seq: int) -> str | None:
+    """A part's status as committed, found by its message's number (the hooks that ask run before
+    the test has read any ids back)."""
     with sqlite3.connect(gw.tmp_path / "gsmgw.db") as conn:
-        return conn.execute("SELECT status FROM message_parts WHERE id = ?", (part_id,)).fetchone()[0]
+        row = conn.execute("SELECT p.status FROM message_parts p JOIN messages m ON m.id = p.message_id "
+                           "WHERE m.to_number = ? AND p.seq = ?", (to_number, seq)).fetchone()
+    return row[0] if row else None
+
+
+def crash_at_the_second_prompt(gw, path, to_number: str, seq: int) -> list[Queue]:
+    """At the modem's second AT+CMGS from now, once the part (`to_number`, `seq`) is committed
+    `submitting`, take a crash image to `path`; the list returned holds it then."""
+    images: list[Queue] = []
+
+    def crash() -> None:
+        wait_until(lambda: part_status(gw, to_number, seq) == "submitting", 5, f"part {seq} to {to_number} in doubt")
+        images.append(crash_image(gw, path))
+
+    when_the_modem_sees(gw.sim.ports["sim1"].modem, 2, crash)
+    return images
 
 
 def test_a_crash_after_the_next_part_is_in_doubt_keeps_the_answered_part(gateway_factory, tmp_path):
     """Part 1 answered, part 2's `submitting` committed, its PDU not written yet: a crash there must
     find part 1 recorded, so a restart with resend_unknown sends part 2 only (not part 1 twice)."""
-    gw = gateway_factory(start=False)
+    gw = gateway_factory()
+    images = crash_at_the_second_prompt(gw, tmp_path / "crash.db", "+447700900123", 2)
     message = gw.queue.enqueue("+447700900123", "m" * 200)  # two parts
-    second = gw.queue.get(message.id).parts[1].id
-    images = []
-
-    def at_the_second_prompt() -> None:
-        wait_until(lambda: part_status(gw, second) == "submitting", 5, "part 2 committed submitting")
-        images.append(crash_image(gw, tmp_path / "crash.db"))
-
-    when_the_modem_sees(gw.sim.ports["sim1"].modem, 2, at_the_second_prompt)
-    gw.start()
     gw.wait_status(message.id, "sent", "delivered")
     restarted = images[0]
     restarted.recover(resend_unknown=True, modems=["sim1"])
@@ -369,18 +382,11 @@ def test_a_crash_after_the_next_part_is_in_doubt_keeps_the_answered_part(gateway
 def test_a_crash_while_the_next_message_goes_leaves_the_sent_one_sent(gateway_factory, tmp_path):
     """The message claimed ahead is in doubt, its PDU not written yet: the one before, whose only
     part the modem answered, is `sent` in the crash image, not `unknown`."""
-    gw = gateway_factory(start=False)
-    first = gw.queue.enqueue("+447700900123", "first")
-    second = gw.queue.enqueue("+447700900124", "second")
-    second_part = gw.queue.get(second.id).parts[0].id
-    images = []
-
-    def at_the_second_prompt() -> None:
-        wait_until(lambda: part_status(gw, second_part) == "submitting", 5, "the next message in doubt")
-        images.append(crash_image(gw, tmp_path / "crash.db"))
-
-    when_the_modem_sees(gw.sim.ports["sim1"].modem, 2, at_the_second_prompt)
-    gw.start()
+    gw = gateway_factory()
+    images = crash_at_the_second_prompt(gw, tmp_path / "crash.db", "+447700900124", 1)
+    # both at once: the second is claimed ahead while the first is sent
+    first, second = gw.queue.enqueue_many([{"to": "+447700900123", "text": "first"},
+                                           {"to": "+447700900124", "text": "second"}], source="api")
     gw.wait_status(second.id, "sent", "delivered")
     restarted = images[0]
     assert restarted.recover(modems=["sim1"]) == {"unknown": 1, "requeued": 0}
@@ -466,17 +472,18 @@ def test_the_sweep_settles_what_a_dead_worker_left_sending(gateway_factory, cloc
                 raise ProcessDied
             return SEND
 
-    gw = gateway_factory(start=False, pre_send=DiesAtTheSecond())
+    gw = gateway_factory(pre_send=DiesAtTheSecond())
     otp = gw.queue.enqueue("+447700900125", "code 4321", priority="high", expires_in=30)
-    gw.start()
     gw.wait_status(otp.id, "sent", "delivered")  # the first goes
     second = gw.queue.enqueue("+447700900126", "code 9876", priority="high", expires_in=30)
     worker = gw.engine.workers["sim1"]
     wait_until(lambda: not worker._thread.is_alive(), 10, "the worker to die")
     assert gw.status(second.id) == "sending"
     clock.advance(31)  # expired, but a live send could still be going
+    swept_from = clock.time()
     gw.engine.wake_all()
-    assert_stays(lambda: gw.status(second.id) == "sending", 0.3, "sending")
+    gw.wait_idle_until("sweep", swept_from, since=swept_from)  # a sweep ran at this time and went back to sleep
+    assert gw.status(second.id) == "sending"
     clock.advance(3600)  # no send takes an hour
     gw.wait_status(second.id, "expired")
     assert [r["text"] for r in gw.submitted()] == ["code 4321"]
@@ -485,7 +492,7 @@ def test_the_sweep_settles_what_a_dead_worker_left_sending(gateway_factory, cloc
 def test_a_message_waiting_for_the_limits_between_parts_is_not_left_sending(gateway_factory, clock):
     """Only a send in progress is `sending` (the sweep relies on it): a long message whose next part
     must wait for the per-minute cap goes back to the queue until the slot, then on the same SIM."""
-    gw = gateway_factory(modems=2, limits=Limits(per_minute=2))
+    gw = gateway_factory(modems=2, limits={"per_minute": 2})
     message = gw.queue.enqueue("+447700900123", "q" * 400)  # three parts
     wait_until(lambda: len(gw.submitted()) == 2 and gw.status(message.id) == "queued", 10,
                "two parts sent, the third waiting in the queue")

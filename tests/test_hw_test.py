@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from modem.diagnostics import PROBE_CHECKS, CheckOptions, Status, scan_ports
-from modem.virtual.cli import run_simulator
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = ("modem-check", "probe", "send-test")
@@ -31,11 +30,8 @@ def hw_test(script: str, *args: str, root: Path = ROOT, env: dict | None = None)
 
 
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="ec25", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"profile": "ec25"}
 
 
 def status_lines(output: str) -> list[str]:

@@ -14,6 +14,7 @@ from gateway.inbound.models import Conversation, InboundMessage, InboundMessageP
 
 from .audience_helpers import make_rig
 from .modem_helpers import wait_until
+from .process_helpers import ProcessDied
 
 CUSTOMER = "+447700900123"
 pytestmark = pytest.mark.timeout(30)
@@ -118,9 +119,19 @@ def test_missing_part_is_stored_after_the_timeout_with_a_marker(rig):
 
 
 def test_a_stop_split_incomplete_is_not_acted_on(rig):
+    """Half a message is stored (nothing received is lost) but never read as a keyword: the
+    subscriber's opt-in stands and no confirmation goes out. A whole STOP from them is, as control."""
+    rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
     rig.receive(CUSTOMER, "STOP", concat=(9, 2, 1))
+    assert messages(rig) == []  # waiting for part 2
     rig.pipeline.flush_expired(rig.clock.time() + 1000)
-    assert rig.ledger(CUSTOMER) == []  # half a message is never read as a keyword
+    (message,) = messages(rig)
+    assert not message.complete and message.text == "STOP[…]" and message.parts_expected == 2
+    assert message.keyword is None and message.action is None
+    assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form")]
+    assert rig.outbox(CUSTOMER) == []
+    rig.receive(CUSTOMER, "STOP")
+    assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword") and len(rig.outbox(CUSTOMER)) == 1
 
 
 def test_parts_stored_before_a_crash_are_processed_at_start(queue, clock):
@@ -183,10 +194,6 @@ def test_hooks_see_the_message_and_consent_changes_and_a_failing_hook_fails_the_
     assert seen == [(CUSTOMER, "STOP")]
     assert consents[-1] == (CUSTOMER, "opt_out", "keyword")
     assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # stored, answered
-
-
-class ProcessDied(BaseException):
-    """Not an Exception: nothing on the way catches it, as nothing catches a kill -9."""
 
 
 def test_what_an_sms_causes_commits_with_it_or_not_at_all(rig):

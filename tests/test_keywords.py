@@ -94,20 +94,13 @@ def test_validate_word():
         keywords.validate_word("?!")
 
 
-def test_the_migration_turns_seeded_yes_rows_into_confirmations(tmp_path):
+def test_the_migration_turns_seeded_yes_rows_into_confirmations(old_database):
     """A database seeded by an earlier version lists YES as an opt-in; after upgrading it says confirm_opt_in."""
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
     from gateway.store import db
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
+    with old_database("0005") as (engine, connection):
         for word, action in (("yes", "opt_in"), ("start", "opt_in"), ("是", "opt_in")):
             connection.execute(text("INSERT INTO keywords (word, label, action, enabled, builtin, created_at) "
                                     "VALUES (:w, :w, :a, 1, 1, '2026-01-01')"), {"w": word, "a": action})

@@ -8,9 +8,8 @@ import logging
 import pytest
 
 from gateway.core import logs
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import Inbox, start_supervisor
+from .modem_helpers import Inbox, start_supervisor, virtual_modems
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def configured(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_the_sim_pin_sent_to_the_modem_is_masked_in_the_serial_log(configured, tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path / "ports"), register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path / "ports", report_delay=1.0)
     try:
         simulation.ports["sim1"].modem.sim("pin", pin="4321")
         start_supervisor("sim1", simulation.ports["sim1"].path, Inbox(), pin="4321").stop()

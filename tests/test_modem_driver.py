@@ -1,8 +1,8 @@
 """The real serial driver (transport, session, supervisor) against virtual modems over ptys.
 
-Each numbered test `test_defect_N_...` covers one defect found in python-gsmmodem-new's transport
-(see the modem issue); each fault kind of the virtual modem is exercised with the modem back in
-service afterwards.
+The first group covers the defects found in python-gsmmodem-new's transport, each test named by the
+behaviour that library got wrong; each fault kind of the virtual modem is exercised with the modem
+back in service afterwards.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from modem.report_match import matches_any
 from modem.session import SendFailed
 from modem.supervisor import ModemState
 from modem.transport import AtTransport
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import Inbox, assert_stays, fail_nth_send, start_supervisor, wait_until
+from .modem_helpers import Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,11 +34,8 @@ SCRIPTS = {
 
 
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="sim800,e3131", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"count": 2, "profile": "sim800,e3131"}
 
 
 @pytest.fixture
@@ -61,7 +57,7 @@ def submitted(sim, *, to: str | None = None) -> list[dict]:
 
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25", "generic"])
 def test_init_and_identity_on_each_profile(tmp_path, profile):
-    simulation = run_simulator(1, directory=str(tmp_path), profile=profile, register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path, profile=profile, report_delay=1.0)
     try:
         supervisor = start_supervisor("sim1", simulation.ports["sim1"].path, Inbox())
         try:
@@ -175,23 +171,53 @@ def test_virtual_modems_text_each_other(sim, modem1, inbox):
 
 # ---- the defects of the plain library -------------------------------------------------------
 
-def test_defect_1_cmti_in_the_middle_of_a_response(sim, modem1, inbox):
+def slot_of(modem, pdu: str) -> tuple[str, int]:
+    """(memory, index) where the virtual modem stored the SMS-DELIVER `pdu`."""
+    for name, storage in modem.storages.items():
+        for index, stored in storage.items():
+            if stored.pdu == pdu:
+                return name, index
+    raise AssertionError("the SMS is not stored")
+
+
+def test_an_sms_announced_in_the_middle_of_an_answer_is_read(sim, inbox):
+    """The +CMTI between the lines of a multi-line answer is the SMS's only announcement (no sweep
+    comes in this test's time): it must be taken as a URC and the answer must stay whole."""
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=600)
+    try:
+        modem = sim.ports["sim1"].modem
+        [pdu] = modem.inject_sms("+447700900002", "announced mid-answer", mode="store")  # no URC of its own
+        memory, index = slot_of(modem, pdu)
+        modem.urc_midresponse(f'+CMTI: "{memory}",{index}')
+        with supervisor.session() as session:
+            health = session.health()  # a multi-line answer: the +CMTI lands between its lines
+        assert health.registered and health.operator == "Virtual Tel" and health.signal.csq is not None
+        wait_until(lambda: "announced mid-answer" in inbox.texts(), 5, "the SMS announced mid-answer")
+        wait_until(lambda: modem.status()["stored"][memory] == 0, 5, "the SMS deleted once stored")
+        assert inbox.texts() == ["announced mid-answer"]
+    finally:
+        supervisor.stop()
+
+
+def test_a_directly_delivered_sms_is_handled_and_acknowledged(sim, inbox):
+    """+CMT under AT+CSMS=1: the host must AT+CNMA each one, or the modem delivers it again (and the
+    network, in the end, reports it undelivered)."""
     modem = sim.ports["sim1"].modem
-    modem.inject_sms("+447700900001", "first", mode="cmti")
-    wait_until(lambda: "first" in inbox.texts(), 5)
-    modem.urc_midresponse('+CMTI: "SM",7')
-    modem.inject_sms("+447700900002", "second", mode="cmti")  # stored; its own +CMTI also goes out
-    with modem1.session() as session:
-        session.health()  # multi-line answers: the injected +CMTI lands between their lines
-    wait_until(lambda: "second" in inbox.texts(), 5, "SMS announced mid-response")
+    modem.cnma_timeout = 0.5
+    another_program_wrote(sim.ports["sim1"].path, b"AT+CSMS=1\r", until=b"OK\r\n")  # SMS service 1 left set
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
+    try:
+        with supervisor.session() as session:
+            assert session.ack_required
+        modem.inject_sms("+447700900003", "direct", mode="cmt")
+        wait_until(lambda: "direct" in inbox.texts(), 5, "the +CMT delivery")
+        wait_until(lambda: modem.status()["awaiting_ack"] == 0, 5, "the +CNMA")
+        assert modem.status()["stored"]["SM"] == 0 and inbox.texts() == ["direct"]
+    finally:
+        supervisor.stop()
 
 
-def test_defect_2_cmt_direct_delivery_is_handled(sim, modem1, inbox):
-    sim.ports["sim1"].modem.inject_sms("+447700900003", "direct", mode="cmt")
-    wait_until(lambda: "direct" in inbox.texts(), 5)
-
-
-def test_defect_3_cds_lines_arriving_apart(sim, modem1, inbox):
+def test_a_status_report_whose_lines_arrive_apart_is_read(sim, modem1, inbox):
     modem = sim.ports["sim1"].modem
     modem.split_lines(True)  # header and PDU line ~50 ms apart, in small chunks
     with modem1.session() as session:
@@ -201,14 +227,14 @@ def test_defect_3_cds_lines_arriving_apart(sim, modem1, inbox):
     modem.split_lines(False)
 
 
-def test_defect_4_non_utf8_bytes_do_not_kill_the_reader(sim, modem1):
+def test_bytes_that_are_not_utf8_do_not_kill_the_reader(sim, modem1):
     sim.ports["sim1"].modem.garbage(b"\xff\xfe\x80 noise \xc3\r\n")
     with modem1.session() as session:
         assert session.health().registered
     assert modem1.state is ModemState.READY
 
 
-def test_defect_5_no_off_by_one_after_a_timeout(sim, modem1):
+def test_after_a_timeout_each_answer_goes_to_its_own_command(sim, modem1):
     modem = sim.ports["sim1"].modem
     with modem1.session() as session:
         modem.hang(1.5)  # the next command gets no answer in time
@@ -221,7 +247,7 @@ def test_defect_5_no_off_by_one_after_a_timeout(sim, modem1):
     assert imsi.isdigit()  # the IMSI, not a late model name or signal line
 
 
-def test_defect_6_missing_prompt_is_cancelled_with_esc(sim, modem1):
+def test_a_missing_prompt_is_cancelled_with_esc(sim, modem1):
     modem = sim.ports["sim1"].modem
     modem.no_prompt(1)
     with modem1.session() as session:
@@ -235,13 +261,13 @@ def test_defect_6_missing_prompt_is_cancelled_with_esc(sim, modem1):
     assert [r["text"] for r in submitted(sim)] == ["after the prompt trouble"]
 
 
-def test_defect_7_ring_inside_ussd_is_not_a_call(sim, modem1):
+def test_ring_inside_a_ussd_answer_is_not_a_call(sim, modem1):
     sim.ports["sim1"].modem.ussd_reply("Call RING now")
     with modem1.session() as session:
         assert session.ussd("*100#", timeout=5) == "Call RING now"
 
 
-def test_defect_8_character_set_stays_gsm(sim, modem1):
+def test_the_character_set_stays_gsm_after_a_ucs2_send(sim, modem1):
     with modem1.session() as session:
         session.send("+447700900123", "UCS-2 text: Привет")
         line = session.transport.command("AT+CSCS?").first("+CSCS:")
@@ -249,7 +275,7 @@ def test_defect_8_character_set_stays_gsm(sim, modem1):
         assert session.health().operator == "Virtual Tel"  # not hex
 
 
-def test_defect_8_operator_decoded_when_another_program_left_ucs2(sim, modem1):
+def test_the_operator_is_decoded_when_another_program_left_ucs2(sim, modem1):
     with modem1.session() as session:
         session.transport.command('AT+CSCS="UCS2"')
         assert session.health().operator == "Virtual Tel"
@@ -257,19 +283,21 @@ def test_defect_8_operator_decoded_when_another_program_left_ucs2(sim, modem1):
         assert session.transport.command("AT+CSCS?").first("+CSCS:") == '+CSCS: "GSM"'
 
 
-def test_defect_9_stored_sms_kept_when_the_handler_fails(sim, modem1, inbox):
+def test_a_stored_sms_stays_on_the_sim_while_the_handler_fails(sim, modem1, inbox):
     modem = sim.ports["sim1"].modem
     inbox.refuse = True
     modem.inject_sms("+447700900004", "must not be lost", mode="cmti")
-    wait_until(lambda: modem.status()["stored"].get("SM", 0) == 1, 5, "SMS stored")
-    assert_stays(lambda: modem.status()["stored"]["SM"] == 1, 0.3, "SMS kept on the SIM")
+    wait_until(lambda: inbox.refused == 1, 5, "the SMS read and refused by the handler")
+    with modem1.session() as session:  # the reader is done with it: a delete would have come before this
+        session.health()
+    assert modem.status()["stored"]["SM"] == 1  # kept on the SIM
     inbox.refuse = False
     modem1.check_now()  # the periodic sweep picks it up
     wait_until(lambda: "must not be lost" in inbox.texts(), 5)
     wait_until(lambda: modem.status()["stored"]["SM"] == 0, 5, "deleted after it was kept")
 
 
-def test_defect_10_encoding_through_the_driver(sim, modem1):
+def test_text_in_any_encoding_goes_through_the_driver(sim, modem1):
     with modem1.session() as session:
         session.send("+447700900123", "ÿ and 🙂")
         with pytest.raises(ValueError):
@@ -278,7 +306,7 @@ def test_defect_10_encoding_through_the_driver(sim, modem1):
     assert record["text"] == "ÿ and 🙂" and record["encoding"] == "ucs2"
 
 
-def test_defect_11_flow_control_is_configurable(sim):
+def test_flow_control_is_configurable(sim):
     port = sim.ports["sim1"].path
     plain = AtTransport(port)
     plain.open()
@@ -343,7 +371,7 @@ def test_no_network_then_back(sim, modem1):
 
 
 def test_sim_missing_and_pin(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path, report_delay=1.0)
     try:
         modem = simulation.ports["sim1"].modem
         modem.sim("missing")
@@ -372,13 +400,25 @@ def test_sim_missing_and_pin(tmp_path):
         simulation.close()
 
 
-def test_storage_full_then_freed(sim, modem1, inbox):
+def test_storage_full_then_freed(sim, inbox):
+    """The SIM fills up with messages nobody announced: the next one waits in the network and the
+    modem says the memory is full. That signal alone (no periodic sweep comes in this test's time)
+    makes the gateway read and free the SIM, and the waiting message then arrives, each once."""
     modem = sim.ports["sim1"].modem
-    modem.storage_full(True)
-    modem.inject_sms("+447700900005", "waits in the network while the SIM is full", mode="cmti")
-    time.sleep(0.3)
-    modem.storage_full(False)
-    wait_until(lambda: "waits in the network while the SIM is full" in inbox.texts(), 10, "delivered once room")
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=600)
+    try:
+        memory = modem.cpms[2]  # where the modem stores what arrives
+        capacity = modem.storages[memory].capacity
+        for i in range(capacity):
+            modem.inject_sms("+447700900005", f"stored {i}", mode="store")
+        assert modem.status()["stored"][memory] == capacity and inbox.texts() == []
+        modem.inject_sms("+447700900006", "waits in the network while the SIM is full", mode="cmti")
+        expected = [f"stored {i}" for i in range(capacity)] + ["waits in the network while the SIM is full"]
+        wait_until(lambda: len(inbox.texts()) >= len(expected), 15, "every message read once there was room")
+        wait_until(lambda: modem.status()["stored"][memory] == 0, 5, "the SIM emptied")
+        assert sorted(inbox.texts()) == sorted(expected)
+    finally:
+        supervisor.stop()
 
 
 def test_unsolicited_noise_everywhere(sim, modem1, inbox):
@@ -403,11 +443,7 @@ def test_pyserial_is_really_used_on_a_pty(sim):
 
 def test_modem_left_in_a_prompt_by_a_crashed_process(sim, inbox):
     """Another process died after AT+CMGS: the modem swallows input as PDU text until ESC."""
-    leftover = serial.serial_for_url(sim.ports["sim1"].path, timeout=1)
-    leftover.write(b"ATE0\r")
-    leftover.write(b"AT+CMGS=20\r")
-    assert b">" in leftover.read_until(b"> ")
-    leftover.close()
+    another_program_wrote(sim.ports["sim1"].path, b"ATE0\r", b"AT+CMGS=20\r", until=b"> ")
     supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
     try:
         with supervisor.session() as session:

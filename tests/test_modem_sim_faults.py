@@ -16,13 +16,13 @@ from modem.errors import ErrorClass, classify_cms
 from modem.pin import PinMemory
 from modem.session import cnmi_from_test
 from modem.supervisor import ModemState, ModemSupervisor
-from modem.virtual.cli import Simulation, run_simulator
+from modem.virtual.cli import Simulation
 from modem.virtual.device import VirtualModem
 from modem.virtual.network import VirtualNetwork
 from modem.virtual.profiles import GENERIC, PROFILES
 from modem.virtual.server import VirtualModemPort
 
-from .modem_helpers import Inbox, fast_settings, wait_until
+from .modem_helpers import Inbox, fast_settings, virtual_modems, wait_until
 from .test_engine import Gateway
 
 pytestmark = pytest.mark.timeout(90)
@@ -46,7 +46,7 @@ class States:
 
 @pytest.fixture
 def one_modem(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path / "ports"), register_delay=0.05, out=None)
+    simulation = virtual_modems(tmp_path / "ports", report_delay=1.0)
     yield simulation
     simulation.close()
 
@@ -86,8 +86,7 @@ def test_wrong_pin_is_sent_once_however_long_the_supervisor_retries(one_modem):
 
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25", "generic"])
 def test_refused_pin_says_how_many_tries_are_left_on_each_model(tmp_path, profile):
-    with run_simulator(1, directory=str(tmp_path), profile=profile, register_delay=0.05,
-                       out=None) as simulation:
+    with virtual_modems(tmp_path, profile=profile, report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         modem.sim("pin", pin="1234")
         states = States()
@@ -152,7 +151,7 @@ def test_cms_errors_classified_by_whose_fault_they_are():
 
 
 def test_barred_sim_goes_out_of_rotation_and_its_work_moves_to_another_sim(tmp_path, clock):
-    gw = Gateway(tmp_path, clock, modems=2, supervisor_options={"clock": clock})
+    gw = Gateway(tmp_path, clock, modems=2, modem_timing=clock)
     try:
         barred = gw.sim.ports["sim1"].modem
         barred.barred(8)  # operator determined barring: whatever the number
@@ -175,7 +174,7 @@ def test_barred_sim_goes_out_of_rotation_and_its_work_moves_to_another_sim(tmp_p
 
 
 def test_refused_number_fails_the_message_and_keeps_the_sims(tmp_path, clock):
-    gw = Gateway(tmp_path, clock, modems=2, supervisor_options={"clock": clock})
+    gw = Gateway(tmp_path, clock, modems=2, modem_timing=clock)
     try:
         for port in gw.sim.ports.values():
             port.modem.refuse_number("+447700900155", 1)  # unassigned number
@@ -191,8 +190,7 @@ def test_refused_number_fails_the_message_and_keeps_the_sims(tmp_path, clock):
 
 # ---- item 6: a starting modem's "not yet" is a wait ------------------------------------------------
 def test_init_waits_out_the_start_up_window(tmp_path):
-    with run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None,
-                       modem_options={"startup": 1.5}) as simulation:
+    with virtual_modems(tmp_path, modem_options={"startup": 1.5}, report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         states = States()
         supervisor = _supervise(simulation, states)  # at once: +CPIN: NOT READY, then CMS 500
@@ -208,8 +206,7 @@ def test_init_waits_out_the_start_up_window(tmp_path):
 
 
 def test_sms_settings_made_again_once_the_modem_says_sms_ready(tmp_path):
-    with run_simulator(1, directory=str(tmp_path), register_delay=0.05, out=None,
-                       modem_options={"startup": 1.5}) as simulation:
+    with virtual_modems(tmp_path, modem_options={"startup": 1.5}, report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         states = States()
         # a driver that stops waiting early: its SMS settings are refused, then forgotten at SMS Ready
@@ -251,7 +248,7 @@ def test_a_modem_that_only_offers_bfr_1_still_gets_indications(tmp_path):
 
 
 def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
-    with run_simulator(1, directory=str(tmp_path / "ports"), register_delay=0.05, out=None) as simulation:
+    with virtual_modems(tmp_path / "ports", report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         modem.sim("pin", pin="1234")
         config = from_dict({"gateway": {"data_dir": str(tmp_path)},
@@ -268,3 +265,43 @@ def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
                 daemon.stop()
         assert modem.status()["pin_attempts"] == 1
         assert (tmp_path / "sim-pin.json").exists()
+
+
+def test_a_modem_that_restarts_without_a_word_is_initialised_again(tmp_path):
+    # a module that reboots on its own and prints nothing (no RDY, no SMS Ready): its echo is back,
+    # CMEE and CNMI at their defaults, so every status report would be dropped (CNMI ds=0)
+    with virtual_modems(tmp_path, profile="generic") as simulation:
+        modem = simulation.ports["sim1"].modem
+        chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
+        supervisor = _supervise(simulation, States())
+        try:
+            assert supervisor.wait_ready(15), supervisor.reason
+            wait_until(lambda: modem.status()["cnmi"] == chosen, 5, "the driver's CNMI on the modem")
+            modem.reset()
+            wait_until(lambda: modem.status()["cnmi"] != chosen, 5, "the reboot")
+            wait_until(lambda: modem.status()["cnmi"] == chosen and not modem.status()["echo"], 10,
+                       "the driver's settings made again")
+            assert supervisor.wait_ready(5), supervisor.reason
+        finally:
+            supervisor.stop()
+
+
+def test_a_silent_restart_seen_by_a_send_is_set_up_again_at_once_not_at_the_next_check(tmp_path):
+    """Every status report the modem gets before its CNMI is set again is dropped: the restart a send
+    notices (its command echoed) wakes the supervisor now, not after the check interval."""
+    with virtual_modems(tmp_path, profile="generic") as simulation:
+        modem = simulation.ports["sim1"].modem
+        chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
+        supervisor = _supervise(simulation, States(), check_interval=60.0)
+        try:
+            assert supervisor.wait_ready(15), supervisor.reason
+            wait_until(lambda: modem.status()["cnmi"] == chosen, 5, "the driver's CNMI on the modem")
+            modem.reset()
+            wait_until(lambda: modem.status()["cnmi"] != chosen, 5, "the reboot")
+            wait_until(lambda: modem.registered, 5, "the network again")
+            with supervisor.session() as session:
+                session.send("+447700900123", "after the reboot")
+            wait_until(lambda: modem.status()["cnmi"] == chosen and not modem.status()["echo"], 5,
+                       "the driver's settings made again well before the next check")
+        finally:
+            supervisor.stop()

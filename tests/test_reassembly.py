@@ -20,11 +20,28 @@ def feed(reassembler, seqs, key=KEY, now=0.0):
 
 @pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1), (2, 3, 1), (1, 1, 2, 3), (3, 3, 3, 1, 2)])
 def test_any_order_and_duplicates_make_one_message(order):
+    """The message comes out once, at the part that completes it; each position keeps the part that
+    came first (a repeat carries other text here, so a repeat that replaced it would show), and the
+    repeats' ids are kept with it."""
     reassembler = Reassembler(timeout=60)
-    done = feed(reassembler, order)
-    assert len(done) == 1
-    assert done[0].complete and done[0].text == "<1><2><3>"
-    assert len(done[0].part_ids) == len(order)  # duplicates are kept with the message, not lost
+    seen: set[int] = set()
+    first_ids, repeat_ids, outcomes = {}, [], []
+    for i, seq in enumerate(order):
+        part_id = 100 + i
+        repeat = seq in seen
+        seen.add(seq)
+        if repeat:
+            repeat_ids.append(part_id)
+        else:
+            first_ids[seq] = part_id
+        outcomes.append(reassembler.add(KEY, Piece(part_id, seq, f"<{seq}{'again' if repeat else ''}>"), 0.0))
+    completing = max(order.index(seq) for seq in (1, 2, 3))  # the index where the last missing part came
+    assert [o is not None for o in outcomes] == [i == completing for i in range(len(order))]
+    done = outcomes[completing]
+    assert done.complete and done.text == "<1><2><3>"
+    assert [p.part_id for p in done.pieces] == [first_ids[1], first_ids[2], first_ids[3]]
+    assert list(done.duplicates) == repeat_ids
+    assert sorted(done.part_ids) == [100 + i for i in range(completing + 1)]  # none lost, none twice
     assert len(reassembler) == 0
 
 

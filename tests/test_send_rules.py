@@ -48,6 +48,29 @@ def test_after_an_opt_out_only_the_customer_opts_in(state, source, double_opt_in
         assert "opted out (" in rule.reason and "2027-01-15" in rule.reason
 
 
+ASKED_AT = ConsentState("opted_out", T0, "keyword", requested_at=T0 + timedelta(days=1))
+
+
+@pytest.mark.parametrize("state, double_opt_in, days, suppressed, action", [
+    (ASKED_AT, False, 2, False, "asked"), (ASKED_AT, False, 8, False, "asked"),  # open for 7 days
+    (ASKED_AT, False, 8.01, False, "ask"),  # lapsed: a new request may go
+    (OPTED_OUT, False, 2, False, "ask"),  # nothing asked since the STOP
+    (ConsentState("pending", T0, "web_form", requested_at=T0), True, 3, False, "asked"),
+    (ConsentState("none"), True, 0, False, "ask"), (ConsentState("opted_in", T0), False, 0, False, "grant"),
+    (ConsentState("opted_out_all", T0, "keyword"), False, 2, True, "refuse"),
+    (ASKED_AT, False, 2, True, "refuse"),  # the request could not reach them whatever was asked before
+])
+def test_the_shop_asks_once_per_window_and_never_when_the_request_would_be_suppressed(
+        state, double_opt_in, days, suppressed, action):
+    rule = opt_in_rule(state, "staff", double_opt_in=double_opt_in, now=T0 + timedelta(days=days),
+                       within=timedelta(days=7), request_suppressed=suppressed)
+    assert rule.action == action, rule
+    if action == "asked":
+        assert f"sent at {state.requested_at.isoformat()}" in rule.reason and "no second one was sent" in rule.reason
+    if action == "refuse" and state.everything_stopped:
+        assert rule.reason.startswith("the customer asked for no messages at all (STOPALL, keyword) on 2027-01-15")
+
+
 @pytest.mark.parametrize("events, now, awaiting", [
     ([(REQ, 0)], 0, True), ([(REQ, 0)], 7 * 86400, True), ([(REQ, 0)], 7 * 86400 + 1, False),
     ([(OUT, 0), (REQ, 10)], 20, True),  # staff asked after the STOP: their YES answers it

@@ -13,17 +13,14 @@ from gateway.outbound.engine import Engine
 from gateway.outbound.queue import Queue
 from gateway.store import db
 from modem.session import InboundSms, SendFailed
-from modem.virtual.cli import run_simulator
 
-from .modem_helpers import Inbox, start_supervisor, wait_until
+from .modem_helpers import Inbox, start_supervisor, virtual_modems, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def simulator(tmp_path, profile: str, **kwargs):
-    options = dict(report_delay=0.2, register_delay=0.05, out=None)
-    options.update(kwargs)
-    return run_simulator(1, directory=str(tmp_path / "ports"), profile=profile, **options)
+    return virtual_modems(tmp_path / "ports", profile=profile, **kwargs)
 
 
 def count_commands(modem, command: bytes) -> dict[str, int]:

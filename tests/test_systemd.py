@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import sqlite3
@@ -21,7 +20,8 @@ import pytest
 from gateway.core.clock import FakeClock
 from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
-from modem.virtual.cli import run_simulator
+
+from .modem_helpers import virtual_modems
 
 ROOT = Path(__file__).parent.parent
 WATCHDOG_USEC = 1_000_000
@@ -66,7 +66,7 @@ def free_port() -> int:
 
 @pytest.mark.timeout(120)
 def test_ready_status_watchdog_and_no_feed_while_a_supervisor_is_wedged(tmp_path):
-    sim = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05, out=None)
+    sim = virtual_modems(tmp_path / "ports", 2)
     notify = NotifySocket(tmp_path / "notify")
     port = free_port()
     modems = "".join(

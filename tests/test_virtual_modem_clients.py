@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from modem.virtual.cli import run_simulator
 
+from .modem_helpers import virtual_modems
 from .system import require
 
 pytestmark = pytest.mark.timeout(60)
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25", "generic"])
 def test_gammu_identifies_and_sends(tmp_path, profile):
     gammu = require("gammu", "gammu")
-    sim = run_simulator(1, directory=str(tmp_path / "ports"), profile=profile, register_delay=0.05,
-                        report_delay=0.2, out=None)
+    sim = virtual_modems(tmp_path / "ports", profile=profile)
     try:
         rc = tmp_path / "gammurc"
         rc.write_text(f"[gammu]\ndevice = {sim.ports['sim1'].path}\nconnection = at115200\n")
@@ -42,8 +41,7 @@ def test_gammu_reads_ussd(tmp_path, profile):
     reads a multi-line answer with characters outside ASCII: the virtual modem's USSD coding per
     profile is what a real client expects of that model."""
     gammu = require("gammu", "gammu")
-    sim = run_simulator(1, directory=str(tmp_path / "ports"), profile=profile, register_delay=0.05, out=None,
-                        modem_options={"ussd_delay": 0.05})
+    sim = virtual_modems(tmp_path / "ports", profile=profile, modem_options={"ussd_delay": 0.05}, report_delay=1.0)
     try:
         modem = sim.ports["sim1"].modem
         modem.ussd_reply("Balance 5.00 GBP\n1 Top up £")

@@ -3,12 +3,7 @@ docs/api.md, fails, then recovers. Backoff runs on the FakeClock: no sleeps."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -17,59 +12,10 @@ from gateway.consent.models import ConsentEvent
 from gateway.outbound.models import MessageStatus
 from web.api.core import parse_time
 
+from .process_helpers import ProcessDied
+from .webhook_helpers import Receiver
+
 TO = "+447700900123"
-
-
-class Receiver:
-    """An HTTP server that answers `fail` times with 500, then 200, and keeps what it got."""
-
-    def __init__(self, secret: str = "", fail: int = 0) -> None:
-        self.secret = secret
-        self.fail = fail
-        self.received: list[dict] = []
-        self.bad_signatures = 0
-        self.got = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.got:
-                    ok = receiver.verify(self.headers, body)
-                    if not ok:
-                        receiver.bad_signatures += 1
-                    failing = receiver.fail > 0
-                    receiver.fail -= 1
-                    if ok and not failing:
-                        receiver.received.append(json.loads(body))
-                    receiver.got.notify_all()
-                self.send_response(500 if failing else (200 if ok else 401))
-                self.end_headers()
-                self.wfile.write(b"nope" if failing else b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def verify(self, headers, body: bytes) -> bool:
-        """The documented recipe: HMAC-SHA256 over "<timestamp>.<body>", hex, after "sha256="; any
-        of the comma-separated values may match (two during a secret rotation)."""
-        timestamp = headers["X-Gsmgw-Timestamp"]
-        expected = hmac.new(self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        self.signatures = headers["X-Gsmgw-Signature"].split(",")
-        return any(hmac.compare_digest(value.strip(), f"sha256={expected}") for value in self.signatures)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
-        with self.got:
-            return self.got.wait_for(lambda: len(self.received) >= count, timeout)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -186,10 +132,6 @@ def test_per_message_callback_url_is_signed_with_the_keys_secret(client, make_ke
     assert [(e["data"]["id"], e["data"]["status"]) for e in receiver.received] == [
         (message_id, "sending"), (message_id, "sent"), (message_id, "delivered")]
     assert receiver.bad_signatures == 0
-
-
-class ProcessDied(BaseException):
-    """Stands for kill -9 right after a commit: nothing that runs after it in the process happens."""
 
 
 def test_a_status_change_and_its_webhook_event_commit_together(client, make_key, queue, webhooks, receivers):
@@ -338,51 +280,6 @@ def test_dispatcher_thread_delivers_without_being_asked(webhooks, receivers):
 
 
 # ---- where deliveries may go ([webhooks] allowed_hosts) ------------------------------------------
-class Answering:
-    """An HTTP server on `host` that answers every POST with `status`, `body` and `headers`, and
-    counts what reached it."""
-
-    def __init__(self, host: str = "127.0.0.1", status: int = 200, body: bytes = b"ok",
-                 headers: dict[str, str] | None = None) -> None:
-        self.hits = 0
-        answering = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers["Content-Length"]))
-                answering.hits += 1
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def answering():
-    made: list[Answering] = []
-
-    def make(**kwargs) -> Answering:
-        made.append(Answering(**kwargs))
-        return made[-1]
-    yield make
-    for server in made:
-        server.close()
-
-
 def strict_webhooks(database, clock, allowed_hosts=()):
     from gateway.store import db
     from gateway.webhooks.outbox import Webhooks
@@ -390,8 +287,8 @@ def strict_webhooks(database, clock, allowed_hosts=()):
     return Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0, allowed_hosts=allowed_hosts)
 
 
-def test_loopback_receivers_are_refused_at_connect_time_also_through_a_name(database, clock, answering):
-    server = answering()
+def test_loopback_receivers_are_refused_at_connect_time_also_through_a_name(database, clock, receivers):
+    server = receivers(check_signature=False)
     hooks = strict_webhooks(database, clock)  # no allowed_hosts: loopback is off limits
     hooks.create_endpoint(f"http://127.0.0.1:{server.port}/hook", ["contact.opted_out"])
     hooks.create_endpoint(f"http://localhost:{server.port}/hook", ["contact.opted_out"])
@@ -408,9 +305,9 @@ def test_loopback_receivers_are_refused_at_connect_time_also_through_a_name(data
     assert {d["status"] for d in allowed.deliveries()} == {"delivered"}
 
 
-def test_a_redirect_is_not_followed_to_a_host_that_is_not_allowed(database, clock, answering):
-    inner = answering(host="127.0.0.2")  # loopback too, but not listed
-    outer = answering(status=307, headers={"Location": f"http://127.0.0.2:{inner.port}/admin"})
+def test_a_redirect_is_not_followed_to_a_host_that_is_not_allowed(database, clock, receivers):
+    inner = receivers(host="127.0.0.2", check_signature=False)  # loopback too, but not listed
+    outer = receivers(check_signature=False, status=307, headers={"Location": f"http://127.0.0.2:{inner.port}/admin"})
     hooks = strict_webhooks(database, clock, allowed_hosts=["127.0.0.1"])
     hooks.create_endpoint(f"http://127.0.0.1:{outer.port}/hook", ["contact.opted_out"])
     hooks.emit("contact.opted_out", {"number": TO})
@@ -419,9 +316,9 @@ def test_a_redirect_is_not_followed_to_a_host_that_is_not_allowed(database, cloc
     assert hooks.deliveries()[0]["last_error"].startswith("HTTP 307")
 
 
-def test_only_a_short_clean_excerpt_of_a_failing_receivers_body_is_kept(webhooks, answering):
+def test_only_a_short_clean_excerpt_of_a_failing_receivers_body_is_kept(webhooks, receivers):
     page = b"\x1b[2J<html>\r\n  <title>Internal\tadmin</title>\x00" + b"A" * 20_000 + b"\nroot:x:0:0"
-    server = answering(status=500, body=page)
+    server = receivers(check_signature=False, status=500, body=page)
     webhooks.create_endpoint(f"http://127.0.0.1:{server.port}/hook", ["contact.opted_out"])
     webhooks.emit("contact.opted_out", {"number": TO})
     webhooks.run_once()

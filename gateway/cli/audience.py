@@ -79,7 +79,7 @@ def _contacts_export(args: argparse.Namespace) -> int:
 
 
 def _consent(args: argparse.Namespace) -> int:
-    from gateway.consent.optin import Audience
+    from gateway.consent.optin import Audience, OptInRefused
     from gateway.core.clock import Clock
 
     cfg = config_of(args)
@@ -92,6 +92,9 @@ def _consent(args: argparse.Namespace) -> int:
                                        detail=args.detail)
         else:
             outcome = audience.opt_in(args.number, source=args.source, detail=args.detail)
+    except OptInRefused as exc:  # STOPALL: a confirmation request would not reach them
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return 1
     except ValueError as exc:  # InvalidNumber: says what is wrong with the number
         print(f"not recorded: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +102,9 @@ def _consent(args: argparse.Namespace) -> int:
         engine.dispose()
     event = outcome.event
     print(f"{outcome.contact.number}: {event.kind} ({event.scope}, {event.source}) recorded at {event.at.isoformat()}")
-    if outcome.requested:
+    if outcome.requested and outcome.confirmation_id is None:
+        print(f"not opted in: {outcome.reason}; consent starts when they reply YES")
+    elif outcome.requested:
         print(f"not opted in: {outcome.reason}; confirmation request queued as message {outcome.confirmation_id}, "
               "consent starts when they reply YES")
     return 0

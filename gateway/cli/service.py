@@ -6,6 +6,7 @@ import argparse
 import threading
 
 from gateway.cli.common import Commands, add_command, config_of, open_queue
+from gateway.core import config as config_module
 from gateway.core import logs
 
 
@@ -72,4 +73,15 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     print(f"{cfg.source}: OK ({len(cfg.modems)} modem(s), database {cfg.database_url})")
+    for modem in cfg.modems:
+        print(f"  {modem.name}: {_found_by(modem, cfg.gateway.serial_scan)}")
     return 0
+
+
+def _found_by(modem: config_module.ModemSection, scan: tuple[str, ...]) -> str:
+    """How the daemon will find a configured modem, for `config check`."""
+    named = " and ".join(f"{key} {value}" for key, value in (("IMEI", modem.imei), ("ICCID", modem.iccid)) if value)
+    if not named:
+        return f"on {modem.port}"
+    first = f"{modem.port}, then " if modem.port else ""
+    return f"the modem with {named}, looked for on {first}{', '.join(scan)}"

@@ -78,26 +78,58 @@ def derive(events: Iterable[EventView]) -> ConsentState:
     return state
 
 
+class OptIn:
+    """What an opt-in from somewhere other than the customer's handset may do."""
+
+    GRANT = "grant"  # record the opt-in
+    ASK = "ask"  # record a request and text "Reply YES to confirm"
+    ASKED = "asked"  # a request is still open: a second one would only pester them, so nothing new
+    REFUSE = "refuse"  # a request could not reach them (they stopped all messages): record nothing
+
+
 @dataclass(frozen=True)
 class OptInRule:
-    """What an opt-in from somewhere may do: grant consent, or only ask the customer to confirm."""
+    """What an opt-in from somewhere may do (`OptIn`), and why when it does not grant."""
 
-    grant: bool
-    reason: str = ""  # why it only asks
+    action: str
+    reason: str = ""
+
+    @property
+    def grant(self) -> bool:
+        return self.action == OptIn.GRANT
 
 
-def opt_in_rule(state: ConsentState, source: str, *, double_opt_in: bool = False) -> OptInRule:
+def opt_in_rule(state: ConsentState, source: str, *, double_opt_in: bool = False, now: datetime | None = None,
+                within: timedelta | None = None, request_suppressed: bool = False) -> OptInRule:
     """After an opt-out, only the customer can opt back in: an opt-in from anyone else (API, CLI,
-    console, import) asks them to confirm and restores nothing until they do."""
+    console, import) asks them to confirm and restores nothing until they do. A request made within
+    `within` of `now` that nothing has answered is still open: asking again would text the customer
+    the same question every time staff press the button or a till re-syncs, so it asks once per
+    window. `request_suppressed`: the send rules would suppress the request (after STOPALL, say), so
+    saying one went would be untrue; the opt-in is refused and nothing is asked."""
     if source == ConsentSource.KEYWORD:
-        return OptInRule(True)  # the customer's own START or YES
+        return OptInRule(OptIn.GRANT)  # the customer's own START or YES
     if state.opted_out:
         when = f" on {state.since:%Y-%m-%d}" if state.since else ""
-        return OptInRule(False, f"the contact opted out ({state.source}){when}: only their own START or YES "
-                                "to a confirmation request opts them in again")
-    if double_opt_in:
-        return OptInRule(False, "double opt-in: consent starts when they reply YES")
-    return OptInRule(True)
+        if request_suppressed:
+            stopped = (f"the customer asked for no messages at all (STOPALL, {state.source}){when}"
+                       if state.everything_stopped else
+                       f"the contact opted out ({state.source}){when} and STOP stops transactional messages too "
+                       "(consent.transactional_honour_stop)")
+            return OptInRule(OptIn.REFUSE, f"{stopped}: a confirmation request would not reach them, so none was "
+                                           "sent; only their own START opts them in again")
+        why = (f"the contact opted out ({state.source}){when}: only their own START or YES to a confirmation "
+               "request opts them in again")
+    elif double_opt_in and not state.marketing_allowed:  # one who confirmed already is not asked again
+        why = "double opt-in: consent starts when they reply YES"
+    else:
+        return OptInRule(OptIn.GRANT)
+    if now is not None and within is not None and state.awaiting_confirmation(now, within):
+        assert state.requested_at is not None
+        return OptInRule(OptIn.ASKED, f"{why}; a confirmation request was sent at {state.requested_at.isoformat()} "
+                                      f"and is open until {(state.requested_at + within).isoformat()}: no second one "
+                                      "was sent")
+    return OptInRule(OptIn.ASK, why)
 
 
 # ---- ledger access ----------------------------------------------------------------------------
@@ -130,6 +162,13 @@ def record(session: Session, contact: Contact, kind: str, *, source: str, at: da
     session.add(event)
     session.flush()
     return event
+
+
+def latest_request(session: Session, contact_id: int) -> ConsentEvent | None:
+    """The contact's newest confirmation request (the open one, when `derive` says one is open)."""
+    return session.scalar(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id,
+                                                     ConsentEvent.kind == ConsentKind.REQUESTED)
+                          .order_by(ConsentEvent.id.desc()).limit(1))
 
 
 def history(session: Session, contact_id: int) -> list[ConsentEvent]:

@@ -27,6 +27,7 @@ class FakeClock(Clock):
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
         self._changed = threading.Condition()
+        self._waiting: dict[str, tuple[float, float]] = {}  # thread name -> (clock time it began, deadline)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._now, UTC)
@@ -40,9 +41,21 @@ class FakeClock(Clock):
             self._changed.notify_all()
 
     def wait(self, wake: threading.Event, seconds: float) -> bool:
-        deadline = self._now + max(0.0, seconds)
+        name = threading.current_thread().name
         with self._changed:
-            while not wake.is_set() and self._now < deadline:
-                # real time is only used to notice `wake`, which a plain Event can't signal here
-                self._changed.wait(0.01)
+            deadline = self._now + max(0.0, seconds)
+            self._waiting[name] = (self._now, deadline)
+            try:
+                while not wake.is_set() and self._now < deadline:
+                    # real time is only used to notice `wake`, which a plain Event can't signal here
+                    self._changed.wait(0.01)
+            finally:
+                self._waiting.pop(name, None)
         return wake.is_set()
+
+    def waiting(self, thread: str) -> tuple[float, float] | None:
+        """(clock time it began, deadline) of the wait the named thread is in now, None if it is not
+        waiting: a test sees that a worker went idle until a given moment (and so does nothing
+        before it) without watching it for a stretch of real time."""
+        with self._changed:
+            return self._waiting.get(thread)

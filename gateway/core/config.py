@@ -30,6 +30,8 @@ class GatewaySection:
     timezone: str = "Europe/London"
     resend_unknown: bool = False
     sticky_sim: bool = True  # the same customer hears from the same SIM, so replies come back to it
+    # where modems named by imei or iccid are looked for (the virtual modems' directory in tests)
+    serial_scan: tuple[str, ...] = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyAMA*")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,9 @@ class LimitsSection:
 @dataclass(frozen=True)
 class ModemSection:
     name: str
-    port: str
+    port: str = ""  # port, imei or iccid (or more than one): at least one
+    imei: str = ""
+    iccid: str = ""
     baudrate: int = 115200
     rtscts: bool = False
     pin: str = ""
@@ -99,6 +103,20 @@ class ModemSection:
     check_interval_s: float = 10.0
     registration_timeout_s: float = 60.0
     limits: LimitsSection = field(default_factory=LimitsSection)
+    # GPIO (BCM numbers) and power switching; see modem/gpio.py
+    led_pin: int | None = None
+    power_kind: str = "relay"  # relay | pwrkey | uhubctl
+    power_pin: int | None = None
+    power_active_high: bool = True
+    power_off_s: float = 5.0
+    uhub_location: str = ""
+    uhub_port: int | None = None
+    power_cycles_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    system_led_pin: int | None = None  # flashes at every watchdog feed
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,7 @@ class Config:
     simulator: SimulatorSection = field(default_factory=SimulatorSection)
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     source: str = "<defaults>"
 
@@ -175,6 +194,7 @@ def load(path: str | None = None, *, required: bool = True) -> Config:
 def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     config = _build(Config, {k: v for k, v in data.items()}, source, "")
     _check_modems(config.modems, source)
+    _check_pins(config, source)
     _check_consent(config.consent, source)
     _check_web(config, source)
     return dataclasses.replace(config, source=source)
@@ -228,8 +248,59 @@ def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
         if modem.name in names:
             raise ConfigError(f"{source}: modems name {modem.name!r} is used twice")
         names.add(modem.name)
-        if not modem.port:
-            raise ConfigError(f"{source}: modems[{modem.name}].port is empty")
+        _check_modem_identity(modem, source)
+        _check_power(modem, source)
+    for key in ("imei", "iccid"):
+        values = [getattr(m, key) for m in modems if getattr(m, key)]
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"{source}: modems {key} {twice[0]} is given to two modems")
+
+
+IMEI_DIGITS = 15
+ICCID_DIGITS = (18, 22)
+GPIO_PINS = range(0, 54)
+
+
+def _check_modem_identity(modem: ModemSection, source: str) -> None:
+    where = f"{source}: modems[{modem.name}]"
+    if not (modem.port or modem.imei or modem.iccid):
+        raise ConfigError(f"{where}: give port, imei or iccid (the modem's port, or what finds it on any port)")
+    if modem.imei and not (modem.imei.isdigit() and len(modem.imei) == IMEI_DIGITS):
+        raise ConfigError(f"{where}.imei {modem.imei!r} must be the {IMEI_DIGITS} digits AT+CGSN shows")
+    low, high = ICCID_DIGITS
+    if modem.iccid and not (modem.iccid.isdigit() and low <= len(modem.iccid) <= high):
+        raise ConfigError(f"{where}.iccid {modem.iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
+
+
+def _check_power(modem: ModemSection, source: str) -> None:
+    where = f"{source}: modems[{modem.name}]"
+    kinds = ("relay", "pwrkey", "uhubctl")
+    if modem.power_kind not in kinds:
+        raise ConfigError(f"{where}.power_kind {modem.power_kind!r} must be one of {', '.join(kinds)}")
+    if modem.power_kind == "uhubctl":
+        if modem.power_pin is not None:
+            raise ConfigError(f"{where}.power_pin is not used with power_kind = \"uhubctl\" (uhub_location and uhub_port are)")
+        if not modem.uhub_location or modem.uhub_port is None:
+            raise ConfigError(f"{where}: power_kind = \"uhubctl\" needs uhub_location and uhub_port (see `uhubctl` alone)")
+    elif modem.uhub_location or modem.uhub_port is not None:
+        raise ConfigError(f"{where}: uhub_location and uhub_port need power_kind = \"uhubctl\"")
+
+
+def _check_pins(config: Config, source: str) -> None:
+    """Each GPIO pin has one job."""
+    used: dict[int, str] = {}
+    pins = [("gpio.system_led_pin", config.gpio.system_led_pin)]
+    for modem in config.modems:
+        pins += [(f"modems[{modem.name}].led_pin", modem.led_pin), (f"modems[{modem.name}].power_pin", modem.power_pin)]
+    for key, pin in pins:
+        if pin is None:
+            continue
+        if pin not in GPIO_PINS:
+            raise ConfigError(f"{source}: {key} {pin} is not a GPIO number (BCM numbering, 0 to 53)")
+        if pin in used:
+            raise ConfigError(f"{source}: {key} GPIO{pin} is already {used[pin]}")
+        used[pin] = key
 
 
 def _check_consent(section: ConsentSection, source: str) -> None:

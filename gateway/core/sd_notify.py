@@ -4,6 +4,8 @@
 (not under systemd, or `Type=simple`) every call does nothing. `WATCHDOG_USEC` is the watchdog's
 period; `Watchdog` sends WATCHDOG=1 at a third of it, but only while the liveness registry says every
 thread makes progress, so a wedged thread lets systemd restart the service (Restart=on-failure).
+Each round that feeds it also calls the `fed` hooks (the system LED's heartbeat), with or without
+systemd, so a steady heartbeat means every thread lives.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from gateway.core.clock import Clock
 from gateway.core.liveness import Liveness
 
 log = logging.getLogger("gsmgw")
+HEARTBEAT_S = 2.0  # a round's interval when only the system LED listens
 
 
 class Notifier:
@@ -60,9 +63,10 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reported: tuple[str, ...] = ()
+        self.fed: list[Callable[[], None]] = []  # called after each round in which nothing was stale
 
     def start(self) -> None:
-        if not self.notifier.enabled:
+        if not self.notifier.enabled and not self.fed:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
@@ -90,11 +94,13 @@ class Watchdog:
         if self.notifier.watchdog_seconds is not None:
             fields["WATCHDOG"] = "1"
         self.notifier.send(**fields)
+        for hook in self.fed:
+            hook()
         return True
 
     def _run(self) -> None:
         period = self.notifier.watchdog_seconds
-        interval = period / 3 if period else 10.0
+        interval = period / 3 if period else (HEARTBEAT_S if self.fed else 10.0)
         while not self._stop.is_set():
             try:
                 self.beat()

@@ -25,6 +25,8 @@ def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | No
             "name": supervisor.name,
             "state": supervisor.state.value,
             "reason": supervisor.reason or None,
+            "port": supervisor.port or None,  # where it was found (a modem named by IMEI moves)
+            "recovery": supervisor.recovery or None,  # the recovery ladder's last step
             "operator": health.operator if health else None,
             "registration": health.registration if health else None,
             "signal": {"bars": health.signal.bars, "dbm": health.signal.dbm, "csq": health.signal.csq} if health else None,

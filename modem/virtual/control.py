@@ -11,6 +11,8 @@ e.g. "sim1"), and the command's arguments by name; each answer is one line
     {"cmd": "inject_sms", "modem": "sim2", "sender": "+447700900123", "text": "hello", "mode": "cmt"}
     {"cmd": "garbage", "modem": "sim1", "hex": "fffe"}
     {"cmd": "unplug", "modem": "sim1", "replug_after": 2.0}
+    {"cmd": "replug", "modem": "sim1", "path": "usb-socket-2"}     (back on another port)
+    {"cmd": "power_input", "modem": "sim1", "on": false}           (its supply cut; true boots it)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MODEM_COMMANDS = {
     "inject_sms": ("sender", "text", "mode", "split", "flash"),
     "set_latency": ("seconds",),
     "hang": ("seconds",),
+    "reset": (),
     "cms_error": ("code", "times", "command"),
     "cme_error": ("code", "times", "command"),
     "barred": ("code",),
@@ -45,8 +48,9 @@ MODEM_COMMANDS = {
     "vendor_noise": ("interval", "seed"),
     "pdu_trailing_zero": ("on",),
     "status": (),
+    "power_input": ("on",),
 }
-PORT_COMMANDS = {"unplug": ("replug_after",), "replug": ("after",)}
+PORT_COMMANDS = {"unplug": ("replug_after",), "replug": ("after", "path")}
 
 
 class ControlError(ValueError):

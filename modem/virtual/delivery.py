@@ -2,7 +2,7 @@
 `VirtualNetwork`, and the unsolicited result codes that announce them (+CMTI, +CMT, +CDS, +CDSI,
 storage-full signals, Huawei's periodic noise).
 
-What arrives while the modem is unregistered or unpowered waits in the network; what cannot be stored
+What arrives while the modem is unregistered, unpowered or hung waits in the network; what cannot be stored
 (an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
 """
 
@@ -92,7 +92,7 @@ class NetworkDelivery:
     def network_deliver(self, pdus: list[str], mode: str = "auto") -> None:
         """SMS-DELIVER parts arriving from the network (held by the network while unregistered)."""
         with self._lock:
-            if not self.powered or not self.registered or self._hung_forever:
+            if not self.powered or not self.registered or self._hung():
                 self._waiting_network.append(lambda: self.network_deliver(pdus, mode))
                 return
             for pdu in pdus:
@@ -100,7 +100,7 @@ class NetworkDelivery:
 
     def network_status_report(self, pdu: str) -> None:
         with self._lock:
-            if not self.powered or not self.registered:
+            if not self.powered or not self.registered or self._hung():
                 self._waiting_network.append(lambda: self.network_status_report(pdu))
                 return
             ds = self.cnmi[3]
@@ -122,6 +122,8 @@ class NetworkDelivery:
                 else:
                     self._waiting_reports.append(pdu)  # refused: the SMSC tries again once there is room
                     self._memory_full()
+            else:
+                self.reports_discarded += 1  # ds=0: not routed to the host (27.005), as after a reboot
 
     def _incoming_deliver(self, pdu: str, mode: str = "auto") -> bool:
         mt = self.cnmi[1]

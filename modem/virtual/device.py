@@ -129,6 +129,7 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
         self._barred: int | None = None  # +CMS ERROR code every send from this SIM gets
         self._refused_numbers: dict[str, int] = {}  # normalised number -> +CMS ERROR code
         self._waiting_reports: list[str] = []
+        self.reports_discarded = 0  # status reports that came while CNMI said not to route them (ds=0)
         self._reset_settings()
         if power_on:
             self.boot()
@@ -197,6 +198,16 @@ class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, Network
             for ack in getattr(self, "_acks", []):
                 if ack.timer:
                     ack.timer.cancel()
+
+    def power_input(self, on: bool) -> None:
+        """The modem's supply line, for a power switch under test: off cuts the power like a pulled
+        plug (a hung modem forgets its hang), on boots a modem that was off. Wire a GPIO pin to it,
+        e.g. gpiozero's MockConnectedPin driving a DigitalInputDevice whose when_activated and
+        when_deactivated call this with True and False."""
+        if not on:
+            self.power_off()
+        elif not self.powered:
+            self.boot()
 
     def close(self) -> None:
         self.power_off()

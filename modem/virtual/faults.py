@@ -55,6 +55,20 @@ class ControlApi:
                 self._hung_forever = True
             else:
                 self._hung_until = self.sched.now() + seconds
+                self._later(seconds, self._hang_over)
+
+    def _hang_over(self) -> None:
+        """A hung modem takes no traffic: what the network held meanwhile comes once it answers again."""
+        if not self._hung() and self.registered:
+            waiting, self._waiting_network = self._waiting_network, []
+            for deliver in waiting:
+                deliver()
+
+    def reset(self) -> None:
+        """The modem restarts by itself (a brown-out, its firmware's watchdog), as after AT+CFUN=1,1:
+        a USB stick re-enumerates, a UART module reboots on the same port; its start-up window follows."""
+        with self._lock:
+            self._reset()
 
     # -- error codes -------------------------------------------------------------------------------
     def cms_error(self, code: int, times: int = 1, command: str = "CMGS") -> None:
@@ -214,8 +228,9 @@ class ControlApi:
                 "echo": self.echo, "cmee": self.cmee, "cmgf": self.cmgf, "cnmi": list(self.cnmi),
                 "stored": {n: s.used for n, s in self.storages.items()},
                 "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,
-                "ussd_open": self.ussd_open,
+                "ussd_open": self.ussd_open, "awaiting_ack": len(self._acks),
 
 
                 "pin_attempts": self.pin_attempts, "pin_tries_left": self._pin_tries, "barred": self._barred,
+                "reports_discarded": self.reports_discarded,
             }

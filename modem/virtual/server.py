@@ -3,7 +3,8 @@
 The gateway's real serial driver opens `port.path`, a stable symlink (`<dir>/sim1 -> /dev/pts/N`)
 the way udev gives real modems stable names. `unplug()` closes the pty master: the driver's next
 read returns EOF / EIO exactly as when a USB stick is pulled, and the symlink disappears.
-`replug()` makes a NEW pty, points the symlink at it and boots the modem (echo on, boot noise).
+`replug()` makes a NEW pty, points the symlink at it and boots the modem (echo on, boot noise);
+`replug(path=...)` puts it behind another name (the stick moved to another USB socket).
 
 One I/O thread per port owns every file descriptor: it reads host bytes into the modem, writes the
 modem's output without ever blocking the interpreter (output is queued), and performs unplug/replug,
@@ -78,12 +79,14 @@ class VirtualModemPort:
         if replug_after is not None:
             self.modem.sched.call_later(replug_after, self.replug)
 
-    def replug(self, after: float = 0.0) -> None:
-        """Plug back in: a new pty behind the same symlink, and the modem boots."""
+    def replug(self, after: float = 0.0, path: str | None = None) -> None:
+        """Plug back in: a new pty behind the same symlink, and the modem boots. With `path` (a name
+        in the port's directory, or a full path) the modem comes back on another port, as when its
+        USB stick is moved to another socket: the old name stays gone."""
         if after > 0:
-            self.modem.sched.call_later(after, self.replug)
+            self.modem.sched.call_later(after, lambda: self.replug(path=path))
             return
-        self._call(self._do_replug)
+        self._call(lambda: self._do_replug(path))
 
     def close(self) -> None:
         """Stop the I/O thread and release every descriptor (the modem itself is left alone)."""
@@ -158,9 +161,11 @@ class VirtualModemPort:
         if os.path.islink(self.path):
             os.unlink(self.path)
 
-    def _do_replug(self) -> None:
+    def _do_replug(self, path: str | None = None) -> None:
         if self.plugged:
             return
+        if path:
+            self.path = os.path.join(self.directory, path)
         self._open_pty()
         with self._out_lock:
             self.plugged = True

@@ -1,4 +1,4 @@
-"""/consent: opt-outs and opt-ins recorded in the ledger through gateway.consent.optin (so webhooks hear
+"""/consent: opt-outs and opt-ins recorded in the ledger through gateway.audience (so webhooks hear
 them and double opt-in applies), a number's history, and the opt-out list.
 
 Writes need the `send` scope: a web shop's sign-up form or a till records consent as it happens.
@@ -14,6 +14,7 @@ from gateway.audience import contacts
 from gateway.audience.models import Contact
 from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
+from gateway.consent.optin import OptInRefused
 from web.api.contacts import NUMBER, contact_dict, event_dict
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate
 from web.api.messages import iso
@@ -37,7 +38,8 @@ EVENT = {"type": "object", "required": ["id", "kind", "scope", "source", "at"], 
 OUTCOME = {"type": "object", "required": ["contact", "event"], "properties": {
     "contact": {"type": "object"}, "event": EVENT,
     "confirmation_message_id": {"type": ["integer", "null"],
-                                "description": "the \"Reply YES to confirm\" SMS, when the opt-in only asked"}}}
+                                "description": "the \"Reply YES to confirm\" SMS, when the opt-in asked just "
+                                               "now (null: a request still open was not sent again)"}}}
 REQUESTED = {"type": "object", "required": ["contact", "event", "consent", "detail", "confirmation_message_id"],
              "properties": {**OUTCOME["properties"],
                             "consent": {"type": "string", "enum": ["requested"],
@@ -67,15 +69,24 @@ def register(api: Api) -> None:
                    scopes=("send",), body=CHANGE_IN, idempotent=True,
                    description="After the customer's own opt-out, and always with double opt-in configured, "
                                "this only records a request and texts \"Reply YES to confirm\" (202, consent "
-                               "`requested`): only the customer's YES grants consent.",
+                               "`requested`): only the customer's YES grants consent. While a request sent within "
+                               "`ledger.confirm_within_days` is unanswered, a further opt-in texts nothing: 202 "
+                               "with that request's event, no `confirmation_message_id`, and a detail saying when "
+                               "it was sent.",
+                   conflict="the customer asked for no messages at all (STOPALL): a confirmation request would "
+                            "not reach them, so none is sent; only their own START opts them in again",
                    responses={201: ("opted in", OUTCOME), 202: ("asked: consent starts with the customer's YES", REQUESTED)})
     def opt_in(call: Call) -> tuple[int, Any]:
         number = number_of(call, call.body["number"], "number")
-        outcome = call.ctx.audience.opt_in(number, source=call.body.get("source", "api"),
-                                           detail=call.body.get("detail"))
+        try:
+            outcome = call.ctx.audience.opt_in(number, source=call.body.get("source", "api"),
+                                               detail=call.body.get("detail"))
+        except OptInRefused as exc:
+            raise ApiError(409, f"not recorded: {exc}") from None
         if outcome.requested:
+            said = "confirmation requested" if outcome.confirmation_id is not None else "no new request"
             return 202, {**_outcome(call, outcome), "consent": "requested",
-                         "detail": f"confirmation requested, not opted in: {outcome.reason}"}
+                         "detail": f"{said}, not opted in: {outcome.reason}"}
         return 201, _outcome(call, outcome)
 
     @api.operation("GET", "/consent", summary="A number's consent and its whole ledger", tag="consent",

@@ -13,6 +13,8 @@ MODEM = {
     "type": "object", "required": ["name", "state", "reason", "operator", "registration", "signal", "limits"],
     "properties": {
         "name": {"type": "string"}, "state": {"type": "string"}, "reason": NULLABLE_STR,
+        "port": {"type": ["string", "null"], "description": "the serial port in use (a modem named by IMEI or ICCID is found on any)"},
+        "recovery": {"type": ["string", "null"], "description": "the recovery ladder's last step while the modem is being recovered"},
         "operator": NULLABLE_STR, "registration": NULLABLE_STR,
         "signal": {"type": ["object", "null"], "properties": {
             "bars": {"type": "integer"}, "dbm": {"type": ["integer", "null"]}, "csq": {"type": ["integer", "null"]}}},

@@ -1,0 +1,24 @@
+"""The real daemon (gateway.daemon.Daemon) for the tests, built from config sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway.core import config as config_module
+from gateway.core.clock import Clock
+from gateway.daemon import Daemon
+from modem.supervisor import Timing
+
+
+def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timing: Timing | None = None,
+                 **sections: Any) -> Daemon:
+    """A Daemon on `simulate` virtual modems, not started: data in `data_dir`, the REST API on a
+    free loopback port, status reports 0.2 s after a send, time from `clock` (and the supervisors'
+    rest periods and backoff from `modem_timing`, if given). `sections` add to or replace config
+    sections, e.g. modems=[{"name": "template", "port": "unused", "limits": {...}}]."""
+    data: dict[str, Any] = {"gateway": {"data_dir": str(data_dir)}, "web": {"listen": "127.0.0.1:0"},
+                            "simulator": {"report_delay_s": 0.2}}
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
+    return Daemon(config_module.from_dict(data), simulate=simulate, clock=clock, modem_timing=modem_timing)
