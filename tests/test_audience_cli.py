@@ -97,8 +97,8 @@ def test_optin_after_an_optout_only_asks(tmp_path):
 def test_optin_after_a_stopall_sends_nothing_and_says_why(tmp_path):
     path = tmp_path / "gsmgw.toml"
     path.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
-    assert gsmgw(path, "optout", "07700 900123", "--all", "--detail", "wants no texts at all").returncode == 0
-    result = gsmgw(path, "optin", "07700 900123", "--detail", "the manager says they changed their mind")
+    assert gsmgw("optout", "07700 900123", "--all", "--detail", "wants no texts at all", config=path).returncode == 0
+    result = gsmgw("optin", "07700 900123", "--detail", "the manager says they changed their mind", config=path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("not recorded: the customer asked for no messages at all"), result.stderr
     assert "START" in result.stderr
