@@ -33,12 +33,12 @@ def serve(directory: str, port: int) -> None:
     """The child: the app over waitress on 127.0.0.1:port, until killed."""
     import waitress
 
-    from gateway import db
-    from gateway.audience import Audience
-    from gateway.clock import Clock
-    from gateway.config import Config
-    from gateway.queue import Queue
-    from gateway.webhooks import Webhooks
+    from gateway.consent.optin import Audience
+    from gateway.core.clock import Clock
+    from gateway.core.config import Config
+    from gateway.outbound.queue import Queue
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
     from web import create_app
     from web.context import WebContext
 
@@ -84,13 +84,14 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]))
         return
 
-    from gateway import apikeys, db
-    from gateway.clock import Clock
+    from gateway.apikeys import keys
+    from gateway.core.clock import Clock
+    from gateway.store import db
 
     with tempfile.TemporaryDirectory(prefix="gsmgw-bench-api-") as tmp:
         engine = db.make_engine(f"sqlite:///{tmp}/gsmgw.db")
         db.upgrade(engine)
-        token = apikeys.create(db.sessions(engine), Clock(), "bench", "send,read").token
+        token = keys.create(db.sessions(engine), Clock(), "bench", "send,read").token
         engine.dispose()
         port = free_port()
         server = subprocess.Popen([sys.executable, __file__, "--serve", tmp, str(port)], cwd=ROOT,

@@ -1,10 +1,10 @@
 """Contacts at shop scale (issue 4): import 100k CSV rows, then a consent-filtered audience query.
 
-The real path: a SQLite file in a temp dir (WAL, synchronous=FULL, migrated by gateway.db.upgrade),
-`gateway.contacts_csv.import_file` on a generated CSV (E.164 normalisation and timezone derivation
+The real path: a SQLite file in a temp dir (WAL, synchronous=FULL, migrated by gateway.store.db.upgrade),
+`gateway.audience.contacts_csv.import_file` on a generated CSV (E.164 normalisation and timezone derivation
 per row, tags, groups, and an opt-in with declared proof for about 60% of rows), then 10% of the
 contacts opt out through `Audience.opt_out` semantics (ledger rows appended after the import, as STOPs
-would be). The audience query is `gateway.segments.audience` for {"any": [tag vip, group
+would be). The audience query is `gateway.audience.segments.audience` for {"any": [tag vip, group
 newsletter]}: consent derived from the ledger (newest opt-in/opt-out per contact), not flagged,
 fetched to a list of numbers, as a campaign would read it.
 
@@ -27,9 +27,12 @@ from _common import emit
 
 from sqlalchemy import func, insert, select
 
-from gateway import contacts_csv, db, segments
-from gateway.audience_models import ConsentEvent, Contact
-from gateway.clock import Clock
+from gateway.audience import contacts_csv
+from gateway.audience import segments
+from gateway.audience.models import Contact
+from gateway.consent.models import ConsentEvent
+from gateway.core.clock import Clock
+from gateway.store import db
 
 
 def write_csv(path: Path, rows: int, seed: int = 4) -> None:

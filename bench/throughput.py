@@ -39,9 +39,9 @@ import time
 
 from _common import emit, percentile, rss_mb, start_simulator
 
-from gateway.config import LimitsSection, ModemSection, from_dict
+from gateway.core.config import LimitsSection, ModemSection, from_dict
 from gateway.daemon import Daemon
-from gateway.models import MessageStatus
+from gateway.outbound.models import MessageStatus
 
 SEND_DELAY = 0.5
 

@@ -1,1 +1,1 @@
-"""The domain and the daemon: config, storage, queue, routing, workers, CLI."""
+"""The domain and the daemon, one package per room (see docs/architecture.md); daemon.py composes them."""

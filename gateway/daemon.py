@@ -13,19 +13,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gateway import db
-from gateway.clock import Clock
-from gateway.config import Config, LimitsSection, ModemSection
-from gateway.audience import Audience
-from gateway.contacts import ContactHealth
-from gateway.engine import Engine, StoringInbound
-from gateway.inbound import InboundPipeline
-from gateway.limits import Limits
-from gateway.liveness import Liveness
-from gateway.queue import Queue
-from gateway.sd_notify import Notifier, Watchdog
-from gateway.send_check import ConsentCheck, rules_from
-from gateway.webhooks import Webhooks
+from gateway.audience.contacts import ContactHealth
+from gateway.consent.optin import Audience
+from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.core.clock import Clock
+from gateway.core.config import Config, LimitsSection, ModemSection
+from gateway.core.liveness import Liveness
+from gateway.core.sd_notify import Notifier, Watchdog
+from gateway.inbound.pipeline import InboundPipeline
+from gateway.inbound.storing import StoringInbound
+from gateway.outbound.engine import Engine
+from gateway.outbound.limits import Limits
+from gateway.outbound.queue import Queue
+from gateway.store import db
+from gateway.webhooks.outbox import Webhooks
 from modem import gpio
 from modem.discovery import PortClaims
 from modem.pin import PinMemory
@@ -187,7 +188,7 @@ class Daemon:
 
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""
-        from gateway import modem_status
+        from gateway.sims import status
         from web import create_app
         from web.context import WebContext
 
@@ -196,7 +197,7 @@ class Daemon:
         pairs = lambda: [(s, self.engine.workers.get(s.name)) for s in self.supervisors]  # noqa: E731
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
                              webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
-                             modems=lambda: modem_status.describe(pairs()))
+                             modems=lambda: status.describe(pairs()))
         host, port = self.config.web.address
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")

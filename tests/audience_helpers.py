@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from gateway.audience import Audience
-from gateway.audience_models import ConsentEvent, Contact
-from gateway.clock import FakeClock
-from gateway.config import ConsentSection, InboundSection
-from gateway.inbound import InboundPipeline
-from gateway.models import InboundPart, Message
-from gateway.queue import Queue
+from gateway.audience.models import Contact
+from gateway.consent.models import ConsentEvent
+from gateway.consent.optin import Audience
+from gateway.core.clock import FakeClock
+from gateway.core.config import ConsentSection, InboundSection
+from gateway.inbound.models import InboundPart
+from gateway.inbound.pipeline import InboundPipeline
+from gateway.outbound.models import Message
+from gateway.outbound.queue import Queue
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import db
-from gateway.clock import FakeClock
-from gateway.queue import Queue
+from gateway.core.clock import FakeClock
+from gateway.outbound.queue import Queue
+from gateway.store import db
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def queue(database, clock) -> Queue:
 # ---- REST API (web/) ----------------------------------------------------------------------------
 @pytest.fixture
 def webhooks(database, clock):
-    from gateway.webhooks import Webhooks
+    from gateway.webhooks.outbox import Webhooks
 
     # the test receivers listen on loopback, which only an allowed_hosts entry permits
     hooks = Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0, allowed_hosts=["127.0.0.1"])
@@ -92,9 +92,9 @@ def modem_list():
 def web_context(queue, database, clock, webhooks, modem_list):
     """What the daemon hands the web app: a real queue, audience and inbound pipeline (not started:
     tests feed it parts by hand), webhooks listening to all three."""
-    from gateway.audience import Audience
-    from gateway.config import Config
-    from gateway.inbound import InboundPipeline
+    from gateway.consent.optin import Audience
+    from gateway.core.config import Config
+    from gateway.inbound.pipeline import InboundPipeline
     from web.context import WebContext
 
     audience = Audience(queue.sessions, clock, queue)
@@ -121,10 +121,10 @@ def make_key(database, clock):
     """make_key("send,read") -> a fresh key of those scopes: .headers, .id, .token, .signing_secret."""
     from types import SimpleNamespace
 
-    from gateway import apikeys
+    from gateway.apikeys import keys
 
     def make(scopes: str = "send,read,admin", name: str = "test") -> SimpleNamespace:
-        new = apikeys.create(db.sessions(database), clock, name, scopes)
+        new = keys.create(db.sessions(database), clock, name, scopes)
         return SimpleNamespace(headers={"Authorization": f"Bearer {new.token}"}, id=new.info.id, token=new.token,
                                signing_secret=new.signing_secret)
     return make

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway import config as config_module
-from gateway.clock import Clock
+from gateway.core import config as config_module
+from gateway.core.clock import Clock
 from gateway.daemon import Daemon
 from modem.supervisor import Timing
 

@@ -8,13 +8,14 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from gateway import apikeys, db
-from gateway.audience import Audience
-from gateway.clock import FakeClock
-from gateway.config import Config
-from gateway.models import Message, MessageStatus
-from gateway.queue import Queue
-from gateway.webhooks import Webhooks
+from gateway.apikeys import keys
+from gateway.consent.optin import Audience
+from gateway.core.clock import FakeClock
+from gateway.core.config import Config
+from gateway.outbound.models import Message, MessageStatus
+from gateway.outbound.queue import Queue
+from gateway.store import db
+from gateway.webhooks.outbox import Webhooks
 from web import create_app
 from web.context import WebContext
 
@@ -223,7 +224,7 @@ def test_no_key_wrong_key_revoked_key_are_401(client, make_key, database, clock)
     assert client.get("/api/v1/messages", headers={"Authorization": "Basic dXNlcjpwdw=="}).status_code == 401
     key = make_key("read")
     assert get(client, "/messages", key).status_code == 200
-    apikeys.revoke(db.sessions(database), clock, key.id)
+    keys.revoke(db.sessions(database), clock, key.id)
     response = get(client, "/messages", key)
     assert response.status_code == 401 and response.mimetype == PROBLEM
     assert "WWW-Authenticate" in response.headers
@@ -319,7 +320,7 @@ def test_idempotency_survives_a_restart(tmp_path, clock):
         return engine, queue, create_app(context).test_client()
 
     engine, queue, client = boot()
-    new = apikeys.create(queue.sessions, clock, "pos", "send")
+    new = keys.create(queue.sessions, clock, "pos", "send")
     headers = {"Authorization": f"Bearer {new.token}", "Idempotency-Key": "booking-7"}
     first = client.post("/api/v1/messages", json={"to": TO, "text": "See you at 10"}, headers=headers)
     engine.dispose()
@@ -373,7 +374,7 @@ def test_modems_list_and_one(daemon_factory, clock):
     import urllib.request
 
     daemon = daemon_factory(1, modems=[{"name": "limits", "port": "unused", "limits": {"per_minute": 6}}])
-    new = apikeys.create(daemon.queue.sessions, clock, "t", "read")
+    new = keys.create(daemon.queue.sessions, clock, "t", "read")
     message = daemon.queue.enqueue(TO, "counted")
     wait_until(lambda: daemon.queue.get(message.id).status in ("sent", "delivered"), 10, "the message sent")
 
@@ -400,7 +401,7 @@ def test_modems_list_and_one(daemon_factory, clock):
 
 
 def test_inbound_list_and_one(client, make_key, web_context, clock):
-    from gateway.models import InboundPart
+    from gateway.inbound.models import InboundPart
 
     def receive(text: str, concat=(None, None, None)) -> None:
         ref, total, seq = concat
@@ -455,15 +456,15 @@ def test_keys_create_list_revoke_through_the_api(client, make_key):
 
 
 def test_keys_are_stored_hashed(database, clock):
-    new = apikeys.create(db.sessions(database), clock, "shop", "send")
+    new = keys.create(db.sessions(database), clock, "shop", "send")
     with database.connect() as connection:
         dump = "\n".join(str(row) for row in connection.exec_driver_sql("SELECT * FROM api_keys"))
-    assert new.token not in dump and apikeys.hash_token(new.token) in dump
+    assert new.token not in dump and keys.hash_token(new.token) in dump
     assert new.token[:12] in dump  # the display prefix
 
 
 def test_apikey_cli_create_list_revoke(tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     config = tmp_path / "gsmgw.toml"
     config.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
@@ -483,7 +484,7 @@ def test_apikey_cli_create_list_revoke(tmp_path, capsys):
 
 def test_apikey_cli_scopes_gives_an_existing_key_the_contacts_scope(tmp_path, capsys):
     """How a till's key from before the `contacts` scope gets it back, without a new token."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     config = tmp_path / "gsmgw.toml"
     config.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
@@ -501,7 +502,7 @@ def test_real_waitress_server_in_the_daemon(tmp_path):
     """The daemon's hook serves the app with waitress on web.listen, and stops it."""
     import urllib.request
 
-    from gateway import config as config_module
+    from gateway.core import config as config_module
     from gateway.daemon import Daemon
 
     cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "127.0.0.1:0"}})
@@ -509,7 +510,7 @@ def test_real_waitress_server_in_the_daemon(tmp_path):
     daemon.start()
     try:
         port = daemon.web_server.effective_port
-        new = apikeys.create(daemon.queue.sessions, daemon.clock, "t", "send,read")
+        new = keys.create(daemon.queue.sessions, daemon.clock, "t", "send,read")
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/messages", method="POST",
             data=json.dumps({"to": TO, "text": "over real HTTP"}).encode(),
@@ -525,7 +526,7 @@ def test_real_waitress_server_in_the_daemon(tmp_path):
 
 
 def test_a_bare_port_listens_on_this_machine_only_and_the_start_up_line_says_where(tmp_path, caplog):
-    from gateway import config as config_module
+    from gateway.core import config as config_module
     from gateway.daemon import Daemon
 
     cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "0"}})
@@ -545,7 +546,7 @@ def test_a_bare_port_listens_on_this_machine_only_and_the_start_up_line_says_whe
     ("8080", ("127.0.0.1", 8080)), ("0.0.0.0:8080", ("0.0.0.0", 8080)), ("[::1]:9000", ("::1", 9000)),
     ("box.lan:80", ("box.lan", 80))])
 def test_listen_is_bound_as_written(listen, address):
-    from gateway import config as config_module
+    from gateway.core import config as config_module
 
     assert config_module.from_dict({"web": {"listen": listen}}).web.address == address
 
@@ -553,7 +554,7 @@ def test_listen_is_bound_as_written(listen, address):
 @pytest.mark.parametrize(("listen", "message"), [(":8080", "has no host"), ("::1:80", "brackets"),
                                                  ("127.0.0.1:http", "port must be a number"), ("99999", "0 to 65535")])
 def test_a_listen_without_a_clear_address_is_refused_at_load(listen, message):
-    from gateway import config as config_module
+    from gateway.core import config as config_module
 
     with pytest.raises(config_module.ConfigError, match=message) as info:
         config_module.from_dict({"web": {"listen": listen}}, source="gsmgw.toml")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.models import InboundPart, Message
+from gateway.inbound.models import InboundPart
+from gateway.outbound.models import Message
 
 TO = "+447700900123"
 OTHER = "+447700900124"
@@ -109,7 +110,7 @@ def test_opt_out_by_api_suppresses_marketing_queued_before(client, make_key, que
     assert out.status_code == 201 and out.json["contact"]["consent"] == "opted_out"
     claimed = queue.claim("sim1")
     assert claimed.id == promo.id
-    from gateway.send_check import ConsentCheck, rules_from
+    from gateway.consent.send_check import ConsentCheck, rules_from
 
     verdict = ConsentCheck(queue.sessions, web_context.clock, rules_from(web_context.config.consent))(claimed)
     assert verdict.action == "suppress"
@@ -137,7 +138,7 @@ def test_erasing_a_contact_keeps_them_suppressed(client, make_key, queue):
 
 
 def test_keywords_configure_the_running_pipeline(client, make_key, web_context, clock, queue):
-    from gateway import keyword_store
+    from gateway.consent import keyword_store
 
     with web_context.sessions.begin() as session:
         keyword_store.seed_defaults(session, clock.now())  # as the daemon does at start

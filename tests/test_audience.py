@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.audience import OptInRefused
-from gateway.config import ConsentSection
+from gateway.consent.optin import OptInRefused
+from gateway.core.config import ConsentSection
 
 from .audience_helpers import make_rig
 

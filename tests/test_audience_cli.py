@@ -65,9 +65,9 @@ def test_optout_and_double_opt_in(config):
 
 def test_what_the_cli_changes_reaches_webhooks_through_the_outbox(config, tmp_path):
     """The CLI runs no dispatcher: it stores the events, and the daemon's dispatcher delivers them."""
-    from gateway import db
-    from gateway.clock import Clock
-    from gateway.webhooks import Webhooks
+    from gateway.core.clock import Clock
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
 
     engine = db.make_engine(f"sqlite:///{tmp_path}/gsmgw.db")
     db.upgrade(engine)
@@ -97,8 +97,8 @@ def test_optin_after_an_optout_only_asks(tmp_path):
 def test_optin_after_a_stopall_sends_nothing_and_says_why(tmp_path):
     path = tmp_path / "gsmgw.toml"
     path.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n')
-    assert gsmgw(path, "optout", "07700 900123", "--all", "--detail", "wants no texts at all").returncode == 0
-    result = gsmgw(path, "optin", "07700 900123", "--detail", "the manager says they changed their mind")
+    assert gsmgw("optout", "07700 900123", "--all", "--detail", "wants no texts at all", config=path).returncode == 0
+    result = gsmgw("optin", "07700 900123", "--detail", "the manager says they changed their mind", config=path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("not recorded: the customer asked for no messages at all"), result.stderr
     assert "START" in result.stderr

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from gateway import keyword_store
-from gateway.audience_models import ConsentEvent, Contact, InboundMessage
-from gateway.clock import FakeClock
-from gateway.contacts import groups_of
-from gateway.models import MessageStatus
+from gateway.audience.contacts import groups_of
+from gateway.audience.models import Contact
+from gateway.consent import keyword_store
+from gateway.consent.models import ConsentEvent
+from gateway.core.clock import FakeClock
+from gateway.inbound.models import InboundMessage
+from gateway.outbound.models import MessageStatus
 
 from .daemon_helpers import build_daemon
 from .modem_helpers import wait_until

@@ -92,9 +92,9 @@ def test_send_and_status_without_a_daemon(tmp_path):
     refused = gsmgw("send", "--config", str(config), "12", "Hello")
     assert refused.returncode == 2 and "to:" in refused.stderr
 
-    from gateway import db
-    from gateway.clock import Clock
-    from gateway.queue import Queue
+    from gateway.core.clock import Clock
+    from gateway.outbound.queue import Queue
+    from gateway.store import db
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
     queue = Queue(db.sessions(engine), Clock())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.config import ConfigError, from_dict, load
+from gateway.core.config import ConfigError, from_dict, load
 
 
 def test_defaults_and_override(tmp_path):

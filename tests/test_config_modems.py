@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, from_dict
+from gateway.core.config import ConfigError, from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 IMEI = "861234000000017"

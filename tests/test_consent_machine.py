@@ -25,15 +25,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import func, select
 
-from gateway import apikeys, consent, db
-from gateway.audience import OptInRefused
-from gateway.audience_models import ConsentEvent, ConsentKind, ConsentSource, Contact
-from gateway.clock import FakeClock
-from gateway.config import Config, ConsentSection
-from gateway.models import Message, MessageStatus
-from gateway.queue import Queue
-from gateway.send_check import ConsentCheck, rules_from
-from gateway.webhooks import Webhooks
+from gateway.apikeys import keys
+from gateway.audience.models import Contact
+from gateway.consent import ledger
+from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
+from gateway.consent.optin import OptInRefused
+from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.core.clock import FakeClock
+from gateway.core.config import Config, ConsentSection
+from gateway.outbound.models import Message, MessageStatus
+from gateway.outbound.queue import Queue
+from gateway.store import db
+from gateway.webhooks.outbox import Webhooks
 
 from .audience_helpers import make_rig
 
@@ -107,7 +110,7 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @initialize()
     def everyone_signed_up(self) -> None:
-        self.key = {"Authorization": f"Bearer {apikeys.create(self.queue.sessions, self.clock, 'shop', 'admin').token}"}
+        self.key = {"Authorization": f"Bearer {keys.create(self.queue.sessions, self.clock, 'shop', 'admin').token}"}
         assert self._post("/templates", {"name": "promo", "kind": "marketing", "body": "Sale!"}).status_code == 201
         for number in NUMBERS:
             self.rig.audience.opt_in(number, source="web_form", detail="signup form")
@@ -242,7 +245,7 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_marketing_after_an_opt_out_without_the_customers_own_opt_in(self) -> None:
-        """Read from the ledger itself, not from consent.derive: for every marketing message sent,
+        """Read from the ledger itself, not from ledger.derive: for every marketing message sent,
         the number's newest opt-out before it is followed by an opt-in the customer texted."""
         with self.queue.sessions() as session:
             for number, upto in self.marketing_sent:
@@ -262,7 +265,7 @@ class ConsentMachine(RuleBasedStateMachine):
         with self.queue.sessions() as session:
             for number in NUMBERS:
                 contact_id = session.scalar(select(Contact.id).where(Contact.number == number))
-                assert consent.state_of(session, contact_id).marketing_allowed is self.opted_in[number], number
+                assert ledger.state_of(session, contact_id).marketing_allowed is self.opted_in[number], number
 
     @invariant()
     def at_most_one_confirmation_request_per_open_window(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from gateway import contacts, db
-from gateway.audience_models import Contact
-from gateway.contacts import NumberZone
+from gateway.audience import contacts
+from gateway.audience.contacts import NumberZone
+from gateway.audience.models import Contact
+from gateway.store import db
 
 
 @pytest.mark.parametrize("number, zone", [

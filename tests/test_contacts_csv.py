@@ -8,10 +8,11 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from gateway import contacts_csv
-from gateway.audience import Audience
-from gateway.audience_models import ConsentEvent, Contact, GroupMember
-from gateway.contacts_csv import CsvFileError, RowResult
+from gateway.audience import contacts_csv
+from gateway.audience.contacts_csv import CsvFileError, RowResult
+from gateway.audience.models import Contact, GroupMember
+from gateway.consent.models import ConsentEvent
+from gateway.consent.optin import Audience
 
 FILE = """\ufeffNumber,Name,Birthday,Tags,Groups,Consent,Consent_Proof,City,Timezone,Language
 07700 900001,Ann,1990-04-01,vip;local,newsletter,yes,paper form 2026-05-01,Leeds,,en

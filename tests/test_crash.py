@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway import db
-from gateway.clock import Clock
-from gateway.models import MessageStatus, PartStatus
-from gateway.queue import Queue
+from gateway.core.clock import Clock
+from gateway.outbound.models import MessageStatus, PartStatus
+from gateway.outbound.queue import Queue
+from gateway.store import db
 
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop

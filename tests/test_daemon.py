@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import db
-from gateway.clock import Clock
-from gateway.queue import Queue
+from gateway.core.clock import Clock
+from gateway.outbound.queue import Queue
+from gateway.store import db
 
 from .modem_helpers import wait_until
 from .process_helpers import gsmgw, stop

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
-from gateway import contacts, db
-from gateway.audience_models import Contact
-from gateway.models import Message, MessageStatus
+from gateway.audience import contacts
+from gateway.audience.models import Contact
+from gateway.outbound.models import Message, MessageStatus
+from gateway.store import db
 
 
 def count(sessions) -> int:

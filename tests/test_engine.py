@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway import db
-from gateway.audience_models import InboundMessage
-from gateway.models import InboundPart, MessageStatus
-from gateway.queue import Queue
-from gateway.worker import SEND
+from gateway.inbound.models import InboundMessage
+from gateway.inbound.models import InboundPart
+from gateway.outbound.models import MessageStatus
+from gateway.outbound.queue import Queue
+from gateway.outbound.verdict import SEND
+from gateway.store import db
 from modem.supervisor import ModemState, ModemSupervisor
 
 from .daemon_helpers import build_daemon

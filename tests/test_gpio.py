@@ -18,10 +18,10 @@ import pytest
 from gpiozero import Device, DigitalInputDevice
 from gpiozero.pins.mock import MockConnectedPin, MockFactory
 
-from gateway import modem_status
-from gateway.clock import FakeClock
-from gateway.liveness import Liveness
-from gateway.sd_notify import Notifier, Watchdog
+from gateway.core.clock import FakeClock
+from gateway.core.liveness import Liveness
+from gateway.core.sd_notify import Notifier, Watchdog
+from gateway.sims import status
 from modem import gpio
 from modem.gpio import Pattern, PowerSettings, StatusLed, SystemLed, led_pattern
 from modem.supervisor import ModemState, ModemSupervisor
@@ -185,7 +185,7 @@ def test_the_power_cycle_step_toggles_the_relay_when_a_modem_stays_hung_and_it_i
         relay_pin.clear_states()
         modem.hang()  # answers nothing until its power is cut
         wait_until(lambda: supervisor.state is ModemState.HUNG, 30, "hang noticed")
-        shown = wait_until(lambda: modem_status.describe([(supervisor, None)])[0]["recovery"], 10, "a step shown")
+        shown = wait_until(lambda: status.describe([(supervisor, None)])[0]["recovery"], 10, "a step shown")
         assert shown.startswith("sim1: recovery step 1/4: AT resync after 1 failed attempt")
         wait_until(lambda: "power cycle" in supervisor.recovery, 60, "the power-cycle step")
         wait_until(lambda: supervisor.state is ModemState.READY, 30, "back in service")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from gateway import db
-from gateway.group_commit import GroupCommit
+from gateway.store import db
+from gateway.store.group_commit import GroupCommit
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from gateway import conversations, keyword_store
-from gateway.audience_models import Contact, Conversation, InboundMessage, InboundMessagePart
-from gateway.config import InboundSection
-from gateway.contacts import groups_of
+from gateway.audience.contacts import groups_of
+from gateway.audience.models import Contact
+from gateway.consent import keyword_store
+from gateway.core.config import InboundSection
+from gateway.inbound import conversations
+from gateway.inbound.models import Conversation, InboundMessage, InboundMessagePart
 
 from .audience_helpers import make_rig
 from .modem_helpers import wait_until
@@ -213,7 +215,7 @@ def test_what_an_sms_causes_commits_with_it_or_not_at_all(rig):
 
 
 def test_double_opt_in_asks_first_and_yes_confirms(queue, clock):
-    from gateway.config import ConsentSection
+    from gateway.core.config import ConsentSection
 
     rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True))
     try:
@@ -244,7 +246,7 @@ def test_yes_after_a_stop_is_a_reply_for_the_inbox_not_a_subscription(queue, clo
 
 
 def test_yes_confirms_only_a_request_made_within_the_window(queue, clock):
-    from gateway.config import ConsentSection
+    from gateway.core.config import ConsentSection
 
     rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True, confirm_within_days=2))
     try:
@@ -283,8 +285,8 @@ def test_after_the_customers_stop_an_opt_in_by_anyone_else_only_asks(rig, source
     assert "Reply YES" in rig.outbox(CUSTOMER)[-1].text and outcome.confirmation_id == rig.outbox(CUSTOMER)[-1].id
     with rig.queue.sessions() as session:
         contact_id = session.scalar(select(Contact.id))
-        from gateway import consent
-        assert consent.state_of(session, contact_id).status == "opted_out"
+        from gateway.consent import ledger
+        assert ledger.state_of(session, contact_id).status == "opted_out"
     rig.receive(CUSTOMER, "yes")
     assert rig.ledger(CUSTOMER)[-2:] == [("opt_in_requested", "marketing", source), ("opt_in", "marketing", "keyword")]
 
@@ -304,7 +306,7 @@ def test_a_stop_that_fails_to_apply_is_retried_until_it_commits(rig):
     """The part stays unprocessed until the opt-out and its reply commit, and is taken again soon
     (with backoff), not only at the next start; a long message waiting for its last part meanwhile
     is still joined once."""
-    from gateway.inbound import RETRY_FIRST_S
+    from gateway.inbound.pipeline import RETRY_FIRST_S
 
     rig.audience.opt_in(CUSTOMER, source="web_form", detail="signup form")
     rig.receive(CUSTOMER, "Hello ", concat=(9, 2, 1))  # waits for its second part

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import keywords
-from gateway.keywords import KeywordRule, Matcher, normalise
+from gateway.consent import keywords
+from gateway.consent.keywords import KeywordRule, Matcher, normalise
 
 
 @pytest.mark.parametrize("text, action", [
@@ -98,7 +98,7 @@ def test_the_migration_turns_seeded_yes_rows_into_confirmations(old_database):
     """A database seeded by an earlier version lists YES as an opt-in; after upgrading it says confirm_opt_in."""
     from sqlalchemy import text
 
-    from gateway import db
+    from gateway.store import db
 
     with old_database("0005") as (engine, connection):
         for word, action in (("yes", "opt_in"), ("start", "opt_in"), ("是", "opt_in")):

@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.limits import DAY, HOUR, MONTH, Limits, next_slot, prune, usage
-from gateway.routing import ModemView, may_take
+from gateway.outbound.limits import DAY, HOUR, MONTH, Limits, next_slot, prune, usage
+from gateway.outbound.routing import ModemView, may_take
 
 T0 = 1_800_000_000.0
 

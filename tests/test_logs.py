@@ -1,5 +1,5 @@
 """Logs carry no secrets: the SIM PIN the driver really sends, API keys and webhook secrets are masked
-in every handler `gateway.logs.configure` sets up."""
+in every handler `gateway.core.logs.configure` sets up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gateway import logs
+from gateway.core import logs
 
 from .modem_helpers import Inbox, start_supervisor, virtual_modems
 

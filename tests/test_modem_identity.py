@@ -105,9 +105,9 @@ def test_the_daemon_finds_a_modem_by_imei_and_drives_its_led(sim, tmp_path):
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
 
-    from gateway import modem_status
-    from gateway.config import from_dict
+    from gateway.core.config import from_dict
     from gateway.daemon import Daemon
+    from gateway.sims import status
 
     previous, Device.pin_factory = Device.pin_factory, MockFactory()
     moved = sim.ports["sim2"]
@@ -127,7 +127,7 @@ def test_the_daemon_finds_a_modem_by_imei_and_drives_its_led(sim, tmp_path):
         wait_until(lambda: shop.state is not ModemState.READY, 10, "unplug noticed")
         moved.replug(path="usb-socket-2")
         wait_until(lambda: shop.state is ModemState.READY, 30, "back under its name")
-        described = {m["name"]: m for m in modem_status.describe([(s, daemon.engine.workers.get(s.name))
+        described = {m["name"]: m for m in status.describe([(s, daemon.engine.workers.get(s.name))
                                                                   for s in daemon.supervisors])}
         assert described["shop"]["port"].endswith("/usb-socket-2")
         assert described["shop"]["identity"]["imei"] == moved.modem.imei

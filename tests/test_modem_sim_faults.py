@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from gateway import modem_status
-from gateway.clock import FakeClock
-from gateway.config import from_dict
+from gateway.core.clock import FakeClock
+from gateway.core.config import from_dict
 from gateway.daemon import Daemon
+from gateway.sims import status
 from modem.errors import ErrorClass, classify_cms
 from modem.pin import PinMemory
 from modem.session import cnmi_from_test
@@ -162,10 +162,10 @@ def test_barred_sim_goes_out_of_rotation_and_its_work_moves_to_another_sim(tmp_p
             assert stored.sim == "sim2" and stored.attempts == 1
         sim1 = gw.supervisors["sim1"]
         assert sim1.state is ModemState.OUT_OF_ROTATION
-        described = {m["name"]: m for m in modem_status.describe([(s, None) for s in gw.supervisors.values()])}
+        described = {m["name"]: m for m in status.describe([(s, None) for s in gw.supervisors.values()])}
         assert described["sim1"]["state"] == "out_of_rotation"
         assert "CMS ERROR: 8" in described["sim1"]["reason"]
-        assert modem_status.health_of(described["sim2"]) == ("pass", "ready")
+        assert status.health_of(described["sim2"]) == ("pass", "ready")
         barred.barred(None)
         clock.advance(sim1.settings.rest_s + 1)
         wait_until(lambda: sim1.state is ModemState.READY, 10, "sim1 back in rotation")

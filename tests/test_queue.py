@@ -6,9 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from gateway.models import Message, MessageStatus, PartStatus
-from gateway import db
-from gateway.queue import NOT_SENDING, Accepted, Queue, RejectedMessage
+from gateway.outbound.claims import Accepted
+from gateway.outbound.models import Message, MessageStatus, PartStatus
+from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.transitions import NOT_SENDING
+from gateway.store import db
 from modem.pdu import StatusReport
 
 
@@ -280,7 +282,7 @@ def test_a_failing_status_hook_fails_the_change(queue):
 
 def test_times_are_stored_and_returned_aware(queue, database):
     queue.enqueue("+447700900123", "t")
-    from gateway.db import sessions
+    from gateway.store.db import sessions
 
     with sessions(database)() as session:
         message = session.scalar(select(Message))

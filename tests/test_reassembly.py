@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.reassembly import MISSING, Piece, Reassembler
+from gateway.inbound.reassembly import MISSING, Piece, Reassembler
 
 KEY = ("sim1", "+447700900123", 42, 3)
 

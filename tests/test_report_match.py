@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.models import MessageStatus
+from gateway.outbound.models import MessageStatus
 from modem.pdu import StatusReport
 from modem.report_match import SMSC_CLOCK_SKEW, SentPart, best_match, could_answer, matches_any
 

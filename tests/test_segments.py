@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway import contacts_csv, segments
-from gateway.audience import Audience
-from gateway.audience_models import Contact
-from gateway.models import MessageStatus
-from gateway.segments import SegmentError
+from gateway.audience import contacts_csv
+from gateway.audience import segments
+from gateway.audience.models import Contact
+from gateway.audience.segments import SegmentError
+from gateway.consent.optin import Audience
+from gateway.outbound.models import MessageStatus
 
 PEOPLE = """number,name,tags,groups,consent,consent_proof,city
 +447700900001,Ann,vip,fashion,yes,form

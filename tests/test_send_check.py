@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from gateway.audience import Audience
-from gateway.audience_models import Contact
-from gateway.config import ConsentSection
-from gateway.contacts import ContactHealth
-from gateway.models import MessageStatus
-from gateway.send_check import ConsentCheck, rules_from
+from gateway.audience.contacts import ContactHealth
+from gateway.audience.models import Contact
+from gateway.consent.optin import Audience
+from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.core.config import ConsentSection
+from gateway.outbound.models import MessageStatus
 
 CUSTOMER = "+447700900123"
 NOON_LONDON = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()

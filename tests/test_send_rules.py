@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.consent import ConsentState, EventView, derive, opt_in_rule
-from gateway.send_rules import Facts, Rules, decide, parse_hhmm, quiet_until
+from gateway.consent.ledger import ConsentState, EventView, derive, opt_in_rule
+from gateway.consent.rules import Facts, Rules, decide, parse_hhmm, quiet_until
 
 T0 = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 IN, OUT, REQ = "opt_in", "opt_out", "opt_in_requested"

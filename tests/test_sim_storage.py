@@ -8,9 +8,10 @@ import contextlib
 
 import pytest
 
-from gateway import db
-from gateway.engine import Engine, StoringInbound
-from gateway.queue import Queue
+from gateway.inbound.storing import StoringInbound
+from gateway.outbound.engine import Engine
+from gateway.outbound.queue import Queue
+from gateway.store import db
 from modem.session import InboundSms, SendFailed
 
 from .modem_helpers import Inbox, start_supervisor, virtual_modems, wait_until

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FakeClock
-from gateway.liveness import Liveness
-from gateway.sd_notify import Notifier, Watchdog
+from gateway.core.clock import FakeClock
+from gateway.core.liveness import Liveness
+from gateway.core.sd_notify import Notifier, Watchdog
 
 from .modem_helpers import virtual_modems
 

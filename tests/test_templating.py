@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.templating import MissingVariable, TemplateError, contact_values, placeholders, render
+from gateway.outbound.templating import MissingVariable, TemplateError, contact_values, placeholders, render
 
 
 @pytest.mark.parametrize("template, values, text", [

@@ -8,8 +8,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from gateway.audience_models import ConsentEvent
-from gateway.models import MessageStatus
+from gateway.consent.models import ConsentEvent
+from gateway.outbound.models import MessageStatus
 from web.api.core import parse_time
 
 from .process_helpers import ProcessDied
@@ -176,7 +176,7 @@ def test_a_rolled_back_status_change_leaves_no_webhook_event(client, make_key, q
 
 def receive(web_context, clock, sender: str, text: str, *, concat=None) -> None:
     """An SMS part stored as the engine stores it, handed to the inbound pipeline."""
-    from gateway.models import InboundPart
+    from gateway.inbound.models import InboundPart
 
     ref, total, seq = concat or (None, None, None)
     with web_context.sessions.begin() as session:
@@ -281,8 +281,8 @@ def test_dispatcher_thread_delivers_without_being_asked(webhooks, receivers):
 
 # ---- where deliveries may go ([webhooks] allowed_hosts) ------------------------------------------
 def strict_webhooks(database, clock, allowed_hosts=()):
-    from gateway import db
-    from gateway.webhooks import Webhooks
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
 
     return Webhooks(db.sessions(database), clock, timeout=2.0, cache_seconds=0.0, allowed_hosts=allowed_hosts)
 
@@ -351,7 +351,7 @@ def test_the_api_refuses_loopback_and_link_local_urls_unless_listed_and_takes_la
 def test_target_policy_rules():
     from ipaddress import ip_address
 
-    from gateway.targets import TargetPolicy
+    from gateway.webhooks.targets import TargetPolicy
 
     none = TargetPolicy.of([])
     for address in ("127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0"):
@@ -371,8 +371,8 @@ def test_target_policy_rules():
 def test_one_hanging_endpoint_does_not_hold_up_the_others(database, clock, receivers):
     import socket
 
-    from gateway import db
-    from gateway.webhooks import Webhooks
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
 
     hanging = socket.socket()  # accepts connections (the kernel does) and never answers
     hanging.bind(("127.0.0.1", 0))

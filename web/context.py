@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.audience import Audience
-from gateway.clock import Clock
-from gateway.config import Config
-from gateway.inbound import InboundPipeline
-from gateway.queue import Queue
-from gateway.webhooks import Webhooks
+from gateway.consent.optin import Audience
+from gateway.core.clock import Clock
+from gateway.core.config import Config
+from gateway.inbound.pipeline import InboundPipeline
+from gateway.outbound.queue import Queue
+from gateway.webhooks.outbox import Webhooks
 
 
 @dataclass
@@ -27,7 +27,7 @@ class WebContext:
     audience: Audience  # the one way to opt in or out (webhooks hear it)
     # the running inbound pipeline, told to reload keywords after a change (None: nothing to tell)
     inbound: InboundPipeline | None = None
-    # status, health and limits of each modem (gateway.modem_status.describe); the daemon supplies
+    # status, health and limits of each modem (gateway.sims.status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
     # API writes run one at a time, so a handler's check-then-write holds (a duplicate number or

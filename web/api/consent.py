@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway import consent, contacts
-from gateway.audience import OptInRefused
-from gateway.audience_models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact
+from gateway.audience import contacts
+from gateway.audience.models import Contact
+from gateway.consent import ledger
+from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
+from gateway.consent.optin import OptInRefused
 from web.api.contacts import NUMBER, contact_dict, event_dict
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate
 from web.api.messages import iso
@@ -68,7 +70,7 @@ def register(api: Api) -> None:
                    description="After the customer's own opt-out, and always with double opt-in configured, "
                                "this only records a request and texts \"Reply YES to confirm\" (202, consent "
                                "`requested`): only the customer's YES grants consent. While a request sent within "
-                               "`consent.confirm_within_days` is unanswered, a further opt-in texts nothing: 202 "
+                               "`ledger.confirm_within_days` is unanswered, a further opt-in texts nothing: 202 "
                                "with that request's event, no `confirmation_message_id`, and a detail saying when "
                                "it was sent.",
                    conflict="the customer asked for no messages at all (STOPALL): a confirmation request would "
@@ -98,14 +100,14 @@ def register(api: Api) -> None:
             contact = contacts.find(session, number)
             if contact is None:
                 raise ApiError(404, f"no contact with number {number}")
-            return 200, {"number": number, "consent": consent.state_of(session, contact.id).status,
-                         "events": [event_dict(e) for e in consent.history(session, contact.id)]}
+            return 200, {"number": number, "consent": ledger.state_of(session, contact.id).status,
+                         "events": [event_dict(e) for e in ledger.history(session, contact.id)]}
 
     @api.operation("GET", "/opt-outs", summary="Numbers whose newest decision is an opt-out, newest first",
                    tag="consent", scopes=("read",), query={"limit": LIMIT, "cursor": CURSOR},
                    responses={200: ("a page of opt-outs", page_of(OPT_OUT_ROW))})
     def opt_outs(call: Call) -> tuple[int, Any]:
-        latest = consent.latest_decisions().subquery()
+        latest = ledger.latest_decisions().subquery()
         query = (select(ConsentEvent).join(latest, latest.c.event_id == ConsentEvent.id)
                  .where(ConsentEvent.kind == ConsentKind.OPT_OUT))
         return paginate(call, query, ConsentEvent.id, _opt_out_row)

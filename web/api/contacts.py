@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway import consent, contacts
-from gateway.audience_models import (
-    ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact, ContactTag, Group, GroupMember, Tag,
-)
-from gateway.numbers import InvalidNumber
+from gateway.audience import contacts
+from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.consent import ledger
+from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
+from gateway.core.numbers import InvalidNumber
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate,
 )
@@ -134,7 +134,7 @@ def register(api: Api) -> None:
             contact.fields, contact.updated_at = {}, now
             session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
             session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
-            number, stopped = contact.number, consent.state_of(session, contact.id).opted_out
+            number, stopped = contact.number, ledger.state_of(session, contact.id).opted_out
         if not stopped:
             call.ctx.audience.opt_out(number, source=ConsentSource.API, scope=ConsentScope.MARKETING,
                                       detail="personal data erased on request")
@@ -248,7 +248,7 @@ def _apply(session: Session, contact: Contact, body: dict[str, Any]) -> None:
 
 
 def _consent_is(state: str) -> Any:
-    """SQL for "the contact's consent is `state`", as consent.derive folds the ledger: the newest
+    """SQL for "the contact's consent is `state`", as ledger.derive folds the ledger: the newest
     opt-in/opt-out decides; a request alone is `pending`."""
     def newest(column: Any) -> Any:
         return (select(column).where(ConsentEvent.contact_id == Contact.id,
@@ -272,7 +272,7 @@ def contact_dict(session: Session, c: Contact) -> dict[str, Any]:
     return {"id": c.id, "number": c.number, "name": c.name, "language": c.language, "timezone": c.timezone,
             "timezone_guessed": bool(c.timezone_guessed),
             "birthday": c.birthday.isoformat() if c.birthday else None, "fields": c.fields or {},
-            "flag": c.flag, "consent": consent.state_of(session, c.id).status, "source": c.source,
+            "flag": c.flag, "consent": ledger.state_of(session, c.id).status, "source": c.source,
             "last_inbound_at": iso(c.last_inbound_at), "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}
 
 
@@ -280,7 +280,7 @@ def detail_dict(session: Session, c: Contact) -> dict[str, Any]:
     tags = session.scalars(select(Tag.name).join(ContactTag, ContactTag.tag_id == Tag.id)
                            .where(ContactTag.contact_id == c.id).order_by(Tag.name)).all()
     return {**contact_dict(session, c), "groups": contacts.groups_of(session, c.id), "tags": list(tags),
-            "consent_history": [event_dict(e) for e in consent.history(session, c.id)]}
+            "consent_history": [event_dict(e) for e in ledger.history(session, c.id)]}
 
 
 def event_dict(e: Any) -> dict[str, Any]:

@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from gateway import apikeys
-from gateway.api_models import IdempotencyRecord
+from gateway.apikeys import keys
+from gateway.apikeys.models import IdempotencyRecord
 from web.context import WebContext
 
 PREFIX = "/api/v1"
@@ -115,7 +115,7 @@ class Call:
     path: dict[str, Any]
     query: dict[str, Any]
     body: Any
-    key: apikeys.KeyInfo | None
+    key: keys.KeyInfo | None
 
 
 Handler = Callable[[Call], "Response | tuple[int, Any] | tuple[int, Any, dict[str, str]]"]
@@ -210,7 +210,7 @@ class Api:
         return self._idempotent(op, call, key, idem)
 
     # ---- auth -------------------------------------------------------------------------------
-    def _authenticate(self, op: Operation) -> apikeys.KeyInfo:
+    def _authenticate(self, op: Operation) -> keys.KeyInfo:
         header = request.headers.get("Authorization", "")
         if not header:  # guesses nothing: not counted, never held off
             raise ApiError(401, "send an API key: Authorization: Bearer gsk_…",
@@ -219,9 +219,9 @@ class Api:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         # the key is checked first: a valid key is never held off, whatever others sent from its address
-        key = apikeys.verify(self.ctx.sessions, token) if scheme.lower() == "bearer" else None
+        key = keys.verify(self.ctx.sessions, token) if scheme.lower() == "bearer" else None
         if key is None:
-            wait = self.limiter.failed(client, token[:len(apikeys.TOKEN_PREFIX) + 8])
+            wait = self.limiter.failed(client, token[:len(keys.TOKEN_PREFIX) + 8])
             if wait:
                 raise ApiError(429, "too many failed authentication attempts from this address with this key; "
                                "try again later", headers={"Retry-After": str(wait)})
@@ -232,7 +232,7 @@ class Api:
         now = self.ctx.clock.time()
         if now - self._touched.get(key.id, 0.0) > 60:  # last_used_at to the minute: no write per request
             self._touched[key.id] = now
-            apikeys.touch(self.ctx.sessions, key.id, self.ctx.clock.now())
+            keys.touch(self.ctx.sessions, key.id, self.ctx.clock.now())
         return key
 
     # ---- input ------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class Api:
         return entry[1]
 
     # ---- idempotency ------------------------------------------------------------------------
-    def _idempotent(self, op: Operation, call: Call, key: apikeys.KeyInfo, idem: str) -> Response:
+    def _idempotent(self, op: Operation, call: Call, key: keys.KeyInfo, idem: str) -> Response:
         if not 1 <= len(idem) <= 255 or not idem.isprintable():
             raise invalid("Idempotency-Key", "must be 1 to 255 printable characters")
         canonical = json.dumps([op.method, request.path, call.body], sort_keys=True, ensure_ascii=False)
@@ -440,7 +440,7 @@ def _alternative(schema: dict[str, Any], body: Any) -> dict[str, Any]:
 def number_of(call: Call, raw: str, field: str) -> str:
     """A phone number from the request in E.164 (national ones in the gateway's region), or a 422
     naming the field."""
-    from gateway.numbers import normalise
+    from gateway.core.numbers import normalise
 
     try:
         return normalise(raw, call.ctx.queue.default_region)

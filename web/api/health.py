@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import text
 
-from gateway.modem_status import health_of
+from gateway.sims.status import health_of
 from web.api.core import Api, Call
 
 CHECK = {"type": "object", "required": ["status", "detail"],

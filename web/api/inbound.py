@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.audience_models import InboundMessage
-from gateway.numbers import normalise
+from gateway.core.numbers import normalise
+from gateway.inbound.models import InboundMessage
 from web.api.core import CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, page_of, paginate
 from web.api.messages import iso
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import apikeys
+from gateway.apikeys import keys
 from web.api.core import ID, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid
 
 SCOPES = {"type": "array", "minItems": 1, "uniqueItems": True,
-          "items": {"type": "string", "enum": list(apikeys.SCOPES)}}
+          "items": {"type": "string", "enum": list(keys.SCOPES)}}
 KEY_IN = {"type": "object", "additionalProperties": False, "required": ["name", "scopes"],
           "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S",
                                    "examples": ["web shop"]}, "scopes": SCOPES}}
@@ -29,19 +29,19 @@ def register(api: Api) -> None:
     def create_key(call: Call) -> tuple[int, Any]:
         if not call.body["name"].strip():
             raise invalid("name", "must not be blank")
-        new = apikeys.create(call.ctx.sessions, call.ctx.clock, call.body["name"], call.body["scopes"])
+        new = keys.create(call.ctx.sessions, call.ctx.clock, call.body["name"], call.body["scopes"])
         return 201, {**new.info.as_dict(), "token": new.token, "signing_secret": new.signing_secret}
 
     @api.operation("GET", "/keys", summary="API keys (never their tokens)", tag="keys", scopes=("admin",),
                    responses={200: ("every key", {"type": "object", "required": ["items"],
                                                   "properties": {"items": {"type": "array", "items": KEY}}})})
     def list_keys(call: Call) -> tuple[int, Any]:
-        return 200, {"items": [k.as_dict() for k in apikeys.list_keys(call.ctx.sessions)]}
+        return 200, {"items": [k.as_dict() for k in keys.list_keys(call.ctx.sessions)]}
 
     @api.operation("GET", "/keys/{key_id}", summary="One API key", tag="keys", scopes=("admin",),
                    path_params={"key_id": ID}, responses={200: ("the key", KEY)})
     def get_key(call: Call) -> tuple[int, Any]:
-        key = apikeys.get(call.ctx.sessions, call.path["key_id"])
+        key = keys.get(call.ctx.sessions, call.path["key_id"])
         if key is None:
             raise ApiError(404, f"no key {call.path['key_id']}")
         return 200, key.as_dict()
@@ -49,7 +49,7 @@ def register(api: Api) -> None:
     @api.operation("DELETE", "/keys/{key_id}", summary="Revoke an API key (kept for the record)", tag="keys",
                    scopes=("admin",), path_params={"key_id": ID}, responses={200: ("the revoked key", KEY)})
     def revoke_key(call: Call) -> tuple[int, Any]:
-        key = apikeys.revoke(call.ctx.sessions, call.ctx.clock, call.path["key_id"])
+        key = keys.revoke(call.ctx.sessions, call.ctx.clock, call.path["key_id"])
         if key is None:
             raise ApiError(404, f"no key {call.path['key_id']}")
         return 200, key.as_dict()

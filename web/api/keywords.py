@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway import keyword_store, keywords
-from gateway.audience_models import Keyword
+from gateway.consent import keyword_store
+from gateway.consent import keywords
+from gateway.consent.models import Keyword
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
 from web.api.messages import iso
 

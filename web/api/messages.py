@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import selectinload
 
-from gateway.api_models import MessageCallback
-from gateway.models import Message, MessageStatus, Priority
-from gateway.numbers import normalise
-from gateway.queue import MAX_TEXT, RejectedMessage
-from gateway.targets import TargetPolicy
+from gateway.core.numbers import normalise
+from gateway.outbound.models import Message, MessageStatus, Priority
+from gateway.outbound.queue import MAX_TEXT, RejectedMessage
+from gateway.webhooks.models import MessageCallback
+from gateway.webhooks.targets import TargetPolicy
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, invalid_all, number_of, page_of,
     paginate,
@@ -186,8 +186,8 @@ def _with_texts(call: Call, items: list[Any], bulk: bool) -> tuple[list[tuple[in
     """Each item (with its index) with its `text`: given, or its template filled in (for that
     recipient's contact); and the errors of those that have neither. Fields of the wrong type are
     the schema's to report and are skipped here."""
-    from gateway import contacts
-    from gateway.templating import MissingVariable, contact_values, render
+    from gateway.audience import contacts
+    from gateway.outbound.templating import MissingVariable, contact_values, render
     from web.api.templates import find
 
     out: list[tuple[int, dict[str, Any]]] = []
@@ -261,7 +261,7 @@ def _check(call: Call, items: list[tuple[int, dict[str, Any]]], bulk: bool) -> l
 
 def url_problem(url: str, policy: TargetPolicy) -> str | None:
     """What is wrong with a webhook or callback URL as written; where its name leads is checked
-    again at every delivery (gateway.targets)."""
+    again at every delivery (gateway.webhooks.targets)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a bad port)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import func, select
 
-from gateway.models import Message, MessageStatus, Part
+from gateway.outbound.models import Message, MessageStatus, Part
 from web.api.core import Api, Call
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.models import MessageTemplate
-from gateway.templating import TemplateError, placeholders
+from gateway.outbound.models import MessageTemplate
+from gateway.outbound.templating import TemplateError, placeholders
 from modem.encoding import segment_info
 from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
 from web.api.messages import iso

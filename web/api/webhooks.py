@@ -6,7 +6,9 @@ from typing import Any
 
 from datetime import timedelta
 
-from gateway.webhooks import EVENTS, DeliveryStatus, ReplayRefused
+from gateway.webhooks.endpoints import ReplayRefused
+from gateway.webhooks.models import DeliveryStatus
+from gateway.webhooks.outbox import EVENTS
 from web.api.core import (
     CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor, page_of,
 )

@@ -1,0 +1,1 @@
+"""API keys for LAN apps: tokens, scopes, revocation."""

@@ -1,0 +1,1 @@
+"""The `gsmgw` command line: one module per command group."""

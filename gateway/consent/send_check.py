@@ -1,0 +1,97 @@
+"""The send-time check the engine runs after claiming a message and before its first part goes.
+
+It reads the consent ledger at that moment, so a STOP that arrived after the message was queued
+still stops it. The decision itself is `gateway.consent.rules.decide` (pure); this class only gathers
+the facts: the message's kind and source, the contact's consent and timezone, and how many messages
+of that kind went to the number in the frequency-cap window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, bindparam, distinct, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.audience.models import Contact
+from gateway.consent.ledger import NO_CONSENT, state_of
+from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
+from gateway.core.clock import Clock
+from gateway.core.config import ConsentSection
+from gateway.outbound.claims import Claimed
+from gateway.outbound.models import Message, Part
+from gateway.outbound.verdict import Verdict
+from gateway.store.db import Prepared, engine_of
+
+log = logging.getLogger("gsmgw.consent")
+
+
+def rules_from(section: ConsentSection) -> Rules:
+    start, end = parse_hhmm(section.quiet_hours_start), parse_hhmm(section.quiet_hours_end)
+    return Rules(
+        quiet_start=None if start == end else start, quiet_end=None if start == end else end,
+        frequency_cap=section.frequency_cap, frequency_days=section.frequency_days,
+        transactional_quiet_hours=section.transactional_quiet_hours,
+        transactional_frequency_cap=section.transactional_frequency_cap,
+        transactional_honour_stop=section.transactional_honour_stop,
+        transactional_honour_stopall=section.transactional_honour_stopall,
+    )
+
+
+_CONTACT_OF = Prepared(select(Contact.id, Contact.timezone, Contact.timezone_guessed)
+                       .where(Contact.number == bindparam("number")))
+GUESSED = "a guess: the main zone of the number's country"
+GATEWAYS = "the gateway's: the contact's is unknown"
+
+
+class ConsentCheck:
+    """`Engine(pre_send=ConsentCheck(...))`: claimed message in, Verdict out."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, rules: Rules, *,
+                 default_timezone: str = "UTC") -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.rules = rules
+        self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
+
+    def __call__(self, claimed: Claimed) -> Verdict:
+        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
+            return self.within(conn, claimed)
+
+    def within(self, conn: Connection, claimed: Claimed) -> Verdict:
+        """The same check on the caller's connection: the worker runs it again inside the commit
+        that marks the first part `submitting`, so a STOP recorded in between is not missed."""
+        now = self.clock.now()
+        contact = _CONTACT_OF(conn, {"number": claimed.to_number}).first()
+        consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
+        sent = self._sent_in_window(conn, claimed, now)
+        tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
+        basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
+        facts = Facts(claimed.kind, claimed.source, consent, sent, tz or self.default_tz, basis)
+        verdict = decide(facts, self.rules, now)
+        if verdict.action != "send":
+            log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
+        return verdict
+
+    def _sent_in_window(self, conn: Connection, claimed: Claimed, now: datetime) -> int:
+        cap = self.rules.frequency_cap if claimed.kind == "marketing" else self.rules.transactional_frequency_cap
+        if not cap:
+            return 0
+        since = now - timedelta(days=self.rules.frequency_days)
+        query = (select(func.count(distinct(Message.id))).select_from(Message)
+                 .join(Part, Part.message_id == Message.id)
+                 .where(Message.to_number == claimed.to_number, Message.kind == claimed.kind,
+                        Message.id != claimed.id, Part.submitted_at >= since))
+        if claimed.kind != "marketing":
+            query = query.where(Message.source != KEYWORD_SOURCE)  # answers to texts don't count
+        return int(conn.scalar(query) or 0)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown timezone %r; using the gateway's", name)
+        return None

@@ -1,0 +1,1 @@
+"""What every room uses: the clock, config, logging, phone numbers, transaction hooks, liveness, systemd."""

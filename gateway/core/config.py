@@ -1,0 +1,339 @@
+"""Configuration: a typed schema in code, a TOML file that only overrides it.
+
+Defaults live here; `config/gsmgw.example.toml` documents every key. A bad file is refused with the
+file, the key and what is wrong (unknown keys included, since a typo must not silently fall back to a
+default), and `gsmgw config check` prints the same without starting anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
+
+
+class ConfigError(ValueError):
+    """Says which file and key are wrong, and why."""
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    data_dir: str = "/var/lib/gsmgw"
+    default_region: str = "GB"
+    timezone: str = "Europe/London"
+    resend_unknown: bool = False
+    sticky_sim: bool = True  # the same customer hears from the same SIM, so replies come back to it
+    # where modems named by imei or iccid are looked for (the virtual modems' directory in tests)
+    serial_scan: tuple[str, ...] = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyAMA*")
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str = ""  # empty: sqlite file in data_dir
+
+
+LOCAL_HOST = "127.0.0.1"  # where a bare port listens: this machine only, unless the config says otherwise
+
+
+@dataclass(frozen=True)
+class WebSection:
+    listen: str = "127.0.0.1:8080"  # "8080" alone: 127.0.0.1:8080; "0.0.0.0:8080" serves the LAN
+    auth_failures_per_minute: int = 10  # wrong tries of one key per client address before 429 (valid keys: never); 0: no limit
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to bind, as written; a bare port is 127.0.0.1 (checked at load)."""
+        return parse_listen(self.listen)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """"8080" -> ("127.0.0.1", 8080); "0.0.0.0:8080", "[::]:8080", "box.lan:8080" as written.
+    ValueError says what is wrong."""
+    text = text.strip()
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = LOCAL_HOST, text
+    elif not host or host == "[]":
+        raise ValueError(f"{text!r} has no host: write 127.0.0.1{text} (this machine) or 0.0.0.0{text} (the LAN)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in host and not text.startswith("["):
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class WebhooksSection:
+    # loopback (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, fe80::/10) receivers are refused
+    # unless listed here (host names, addresses or networks); LAN addresses need no entry
+    allowed_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    per_minute: int = 6
+    per_hour: int = 120
+    per_day: int = 500
+    per_month: int = 10000
+    min_gap_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ModemSection:
+    name: str
+    port: str = ""  # port, imei or iccid (or more than one): at least one
+    imei: str = ""
+    iccid: str = ""
+    baudrate: int = 115200
+    rtscts: bool = False
+    pin: str = ""
+    smsc: str = ""
+    concat_ref16: bool = False
+    command_timeout_s: float = 5.0
+    send_timeout_s: float = 60.0
+    prompt_timeout_s: float = 10.0
+    check_interval_s: float = 10.0
+    registration_timeout_s: float = 60.0
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    # GPIO (BCM numbers) and power switching; see modem/gpio.py
+    led_pin: int | None = None
+    power_kind: str = "relay"  # relay | pwrkey | uhubctl
+    power_pin: int | None = None
+    power_active_high: bool = True
+    power_off_s: float = 5.0
+    uhub_location: str = ""
+    uhub_port: int | None = None
+    power_cycles_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    system_led_pin: int | None = None  # flashes at every watchdog feed
+
+
+@dataclass(frozen=True)
+class SimulatorSection:
+    profile: str = "sim800"
+    latency_s: float = 0.0
+    report_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class ConsentSection:
+    quiet_hours_start: str = "21:00"  # in the contact's timezone; equal start and end: no quiet hours
+    quiet_hours_end: str = "08:00"
+    frequency_cap: int = 4  # marketing messages per contact per frequency_days; 0: no cap
+    frequency_days: float = 7.0
+    transactional_quiet_hours: bool = False
+    transactional_frequency_cap: int = 0
+    transactional_honour_stop: bool = False
+    transactional_honour_stopall: bool = True
+    double_opt_in: bool = False
+    confirm_within_days: float = 7.0  # a YES confirms a request this recent; later it is an ordinary reply
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class InboundSection:
+    reassembly_timeout_s: float = 300.0  # a long SMS whose parts stop coming is stored as it is
+    default_reply: str = ""  # answer to texts that match no keyword; empty: none
+    default_reply_every_h: float = 24.0  # at most one default reply per contact in this many hours
+
+
+@dataclass(frozen=True)
+class Config:
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    web: WebSection = field(default_factory=WebSection)
+    webhooks: WebhooksSection = field(default_factory=WebhooksSection)
+    simulator: SimulatorSection = field(default_factory=SimulatorSection)
+    consent: ConsentSection = field(default_factory=ConsentSection)
+    inbound: InboundSection = field(default_factory=InboundSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
+    modems: tuple[ModemSection, ...] = ()
+    source: str = "<defaults>"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{Path(self.gateway.data_dir).resolve() / 'gsmgw.db'}"
+
+
+def config_path(explicit: str | None = None) -> str:
+    """--config, then GSMGW_CONFIG, then /etc/gsmgw/gsmgw.toml."""
+    return explicit or os.environ.get("GSMGW_CONFIG") or DEFAULT_PATH
+
+
+def load(path: str | None = None, *, required: bool = True) -> Config:
+    """Read and validate a config file; environment overrides applied last."""
+    path = config_path(path)
+    data: dict[str, Any] = {}
+    if Path(path).exists():
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    elif required:
+        raise ConfigError(f"{path}: no such file (set --config or GSMGW_CONFIG)")
+    config = from_dict(data, source=path)
+    if os.environ.get("GSMGW_DATABASE_URL"):
+        config = dataclasses.replace(config, database=DatabaseSection(url=os.environ["GSMGW_DATABASE_URL"]))
+    return config
+
+
+def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
+    config = _build(Config, {k: v for k, v in data.items()}, source, "")
+    _check_modems(config.modems, source)
+    _check_pins(config, source)
+    _check_consent(config.consent, source)
+    _check_web(config, source)
+    return dataclasses.replace(config, source=source)
+
+
+def _build(cls: type, data: Any, source: str, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [{where or 'top'}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {_key(where, unknown[0])} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: {_key(where, f.name)} is required")
+            continue
+        values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name))
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, key)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            if dataclasses.is_dataclass(item):
+                raise ConfigError(f"{source}: {key} must be a list of tables ([[{key}]])")
+            raise ConfigError(f"{source}: {key} must be a list, e.g. [\"a\", \"b\"]")
+        return tuple(_value(item, entry, source, f"{key}[{i}]") for i, entry in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {key} must be {_type_name(hint)}, not {value!r}")
+    if hint in (int, float) and value < 0:
+        raise ConfigError(f"{source}: {key} must not be negative")
+    return value
+
+
+def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
+    names: set[str] = set()
+    for modem in modems:
+        if not modem.name or not modem.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{source}: modems name {modem.name!r} must be letters, digits, - or _")
+        if modem.name in names:
+            raise ConfigError(f"{source}: modems name {modem.name!r} is used twice")
+        names.add(modem.name)
+        _check_modem_identity(modem, source)
+        _check_power(modem, source)
+    for key in ("imei", "iccid"):
+        values = [getattr(m, key) for m in modems if getattr(m, key)]
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"{source}: modems {key} {twice[0]} is given to two modems")
+
+
+IMEI_DIGITS = 15
+ICCID_DIGITS = (18, 22)
+GPIO_PINS = range(0, 54)
+
+
+def _check_modem_identity(modem: ModemSection, source: str) -> None:
+    where = f"{source}: modems[{modem.name}]"
+    if not (modem.port or modem.imei or modem.iccid):
+        raise ConfigError(f"{where}: give port, imei or iccid (the modem's port, or what finds it on any port)")
+    if modem.imei and not (modem.imei.isdigit() and len(modem.imei) == IMEI_DIGITS):
+        raise ConfigError(f"{where}.imei {modem.imei!r} must be the {IMEI_DIGITS} digits AT+CGSN shows")
+    low, high = ICCID_DIGITS
+    if modem.iccid and not (modem.iccid.isdigit() and low <= len(modem.iccid) <= high):
+        raise ConfigError(f"{where}.iccid {modem.iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
+
+
+def _check_power(modem: ModemSection, source: str) -> None:
+    where = f"{source}: modems[{modem.name}]"
+    kinds = ("relay", "pwrkey", "uhubctl")
+    if modem.power_kind not in kinds:
+        raise ConfigError(f"{where}.power_kind {modem.power_kind!r} must be one of {', '.join(kinds)}")
+    if modem.power_kind == "uhubctl":
+        if modem.power_pin is not None:
+            raise ConfigError(f"{where}.power_pin is not used with power_kind = \"uhubctl\" (uhub_location and uhub_port are)")
+        if not modem.uhub_location or modem.uhub_port is None:
+            raise ConfigError(f"{where}: power_kind = \"uhubctl\" needs uhub_location and uhub_port (see `uhubctl` alone)")
+    elif modem.uhub_location or modem.uhub_port is not None:
+        raise ConfigError(f"{where}: uhub_location and uhub_port need power_kind = \"uhubctl\"")
+
+
+def _check_pins(config: Config, source: str) -> None:
+    """Each GPIO pin has one job."""
+    used: dict[int, str] = {}
+    pins = [("gpio.system_led_pin", config.gpio.system_led_pin)]
+    for modem in config.modems:
+        pins += [(f"modems[{modem.name}].led_pin", modem.led_pin), (f"modems[{modem.name}].power_pin", modem.power_pin)]
+    for key, pin in pins:
+        if pin is None:
+            continue
+        if pin not in GPIO_PINS:
+            raise ConfigError(f"{source}: {key} {pin} is not a GPIO number (BCM numbering, 0 to 53)")
+        if pin in used:
+            raise ConfigError(f"{source}: {key} GPIO{pin} is already {used[pin]}")
+        used[pin] = key
+
+
+def _check_consent(section: ConsentSection, source: str) -> None:
+    from gateway.consent.rules import parse_hhmm
+
+    for key in ("quiet_hours_start", "quiet_hours_end"):
+        try:
+            parse_hhmm(getattr(section, key))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: consent.{key}: {exc}") from None
+    if section.confirm_within_days <= 0:
+        raise ConfigError(f"{source}: consent.confirm_within_days must be more than 0")
+    if section.frequency_cap and section.frequency_days <= 0:
+        raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
+
+
+def _check_web(config: Config, source: str) -> None:
+    from gateway.webhooks.targets import parse_allowed
+
+    try:
+        parse_listen(config.web.listen)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: web.listen: {exc}") from None
+    for i, entry in enumerate(config.webhooks.allowed_hosts):
+        try:
+            parse_allowed(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: webhooks.allowed_hosts[{i}]: {exc}") from None
+
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(hint, str(hint))

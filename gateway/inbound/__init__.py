@@ -1,0 +1,1 @@
+"""What comes in: stored parts, reassembly, the inbound pipeline, conversations."""

@@ -1,0 +1,425 @@
+"""The persistent send queue: every change to a message is one short, durable transaction.
+
+The order of commits is what makes a crash harmless: a part is marked `submitting` (committed) before
+its PDU goes to the modem, and `sent` with its reference after the modem answered. After a crash a
+part still `submitting` is in doubt: it becomes `unknown`, and is only resent if configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from gateway.core.clock import Clock
+from gateway.core.hooks import After, run_after_commit, run_in_transaction
+from gateway.core.numbers import normalise
+from gateway.outbound import transitions
+from gateway.outbound.claims import Accepted, Candidate, Claimed
+from gateway.outbound.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
+from gateway.store.db import engine_of
+from gateway.store.group_commit import GroupCommit
+from modem.encoding import segment_info
+from modem.pdu import StatusReport, new_concat_reference
+
+log = logging.getLogger("gsmgw.queue")
+MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
+T = TypeVar("T")
+# Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
+# a contact's flag) commits with the change or not at all; may return an action for after the commit.
+StatusHook = Callable[[Connection, int, str], After | None]
+
+
+class RejectedMessage(ValueError):
+    """A message that cannot be queued, with the field at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.index: int | None = None  # which item of enqueue_many
+
+
+class Queue:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, default_region: str = "GB",
+                 ref16: bool = False) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.default_region = default_region
+        self.ref16 = ref16
+        self.listeners: list[Callable[[], None]] = []  # told when something becomes due
+        self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
+        self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
+
+        self.group = GroupCommit(engine_of(sessions))  # the send path's writes: several workers share a commit
+
+    # ---- in ---------------------------------------------------------------------------------
+    def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
+                sim: str | None = None, expires_in: float | None = None, source: str = "cli") -> Message:
+        """Validate and store a message (state queued); it is sent only because it was stored."""
+        return self.enqueue_many([{"to": to, "text": text, "priority": priority, "kind": kind, "sim": sim,
+                                   "expires_in": expires_in}], source=source)[0]
+
+    def enqueue_many(self, items: Sequence[Mapping[str, Any]], *, source: str,
+                     along: Callable[[Connection, list[Message]], None] | None = None) -> list[Message]:
+        """Store several messages at once, all or none, with consecutive ids. Each item: `to`, `text`
+        and optionally `priority`, `kind`, `sim`, `expires_in` (as enqueue's arguments). A bad item
+        raises RejectedMessage with its `index` before anything is stored. `along(connection,
+        messages)` stores what belongs with them (their callback URLs) in the same transaction."""
+        now = self.clock.now()
+        messages = self._checked(items, source, now)
+
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            stored = transitions.insert_messages(conn, messages, now)
+            if along is not None:
+                along(conn, messages)
+            return stored
+
+        self._write(unit)
+        self._notify()
+        return messages
+
+    def enqueue_within(self, conn: Connection, items: Sequence[Mapping[str, Any]], *,
+                       source: str) -> tuple[list[Message], After]:
+        """The same on the caller's transaction (the reply an SMS asks for commits with that SMS),
+        status hooks included; the caller runs the returned function after its commit."""
+        now = self.clock.now()
+        messages = self._checked(items, source, now)
+        _, changes = transitions.insert_messages(conn, messages, now)
+        afters = self._hooks(conn, changes)
+
+        def committed() -> None:
+            self._committed(changes, afters)
+            self._notify()
+
+        return messages, committed
+
+    def _checked(self, items: Sequence[Mapping[str, Any]], source: str, now: datetime) -> list[Message]:
+        """The messages for `items`, or RejectedMessage with the `index` of the first bad one."""
+        messages = []
+        for index, item in enumerate(items):
+            try:
+                messages.append(self._new_message(item, source, now))
+            except RejectedMessage as exc:
+                exc.index = index
+                raise
+        return messages
+
+    def _new_message(self, item: Mapping[str, Any], source: str, now: datetime) -> Message:
+        """A checked, not yet stored message with its parts (the object enqueue returns)."""
+        number = self._number(item["to"])
+        text, priority = item["text"], item.get("priority") or "normal"
+        kind, expires_in = item.get("kind") or "transactional", item.get("expires_in")
+        if not isinstance(text, str) or not text:
+            raise RejectedMessage("text", "must not be empty")
+        if len(text) > MAX_TEXT:
+            raise RejectedMessage("text", f"is {len(text)} characters; at most {MAX_TEXT}")
+        if priority not in Priority.BY_NAME:
+            raise RejectedMessage("priority", f"must be one of {', '.join(Priority.BY_NAME)}")
+        if kind not in ("transactional", "marketing"):
+            raise RejectedMessage("kind", "must be transactional or marketing")
+        if expires_in is not None and expires_in <= 0:
+            raise RejectedMessage("expires_in", "must be a positive number of seconds")
+        info = segment_info(text, ref16=self.ref16)
+        message = Message(
+            to_number=number, text=text, kind=kind, priority=Priority.BY_NAME[priority],
+            status=MessageStatus.QUEUED, encoding=info.encoding, segments=info.parts,
+            concat_ref=new_concat_reference(self.ref16) if info.parts > 1 else None,
+            sim_requested=item.get("sim"), source=source, attempts=0, created_at=now, not_before=now,
+            expires_at=now + timedelta(seconds=expires_in) if expires_in else None, updated_at=now,
+        )
+        message.parts = [Part(seq=i, total=info.parts, status=PartStatus.PENDING) for i in range(1, info.parts + 1)]
+        return message
+
+    def _number(self, to: str) -> str:
+        try:
+            return normalise(to, self.default_region)
+        except ValueError as exc:
+            raise RejectedMessage("to", str(exc)) from None
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    # ---- status changes: hooks in the transaction, listeners after the commit ----------------
+    def _write(self, unit: Callable[[Connection], tuple[T, Changes]]) -> T:
+        """Run a send-path unit of work (returning its value and the status changes it made) through
+        the group commit, with the status hooks in its transaction."""
+        def run(conn: Connection) -> tuple[T, Changes, list[After]]:
+            value, changes = unit(conn)
+            return value, changes, self._hooks(conn, changes)
+
+        value, changes, afters = self.group.run(run)
+        self._committed(changes, afters)
+        return value
+
+    @contextmanager
+    def _session(self) -> Iterator[tuple[Session, Changes]]:
+        """An ORM transaction for the rarer changes; the caller appends its status changes to the list."""
+        changes: Changes = []
+        with self.sessions.begin() as session:
+            yield session, changes
+            session.flush()
+            afters = self._hooks(session.connection(), changes)
+        self._committed(changes, afters)
+
+    def _hooks(self, conn: Connection, changes: Changes) -> list[After]:
+        afters: list[After] = []
+        for message_id, status in changes:
+            run_in_transaction(self.status_hooks, conn, message_id, status, afters=afters)
+        return afters
+
+    def _committed(self, changes: Changes, afters: list[After]) -> None:
+        run_after_commit(afters)
+        for message_id, status in changes:
+            for listener in self.status_listeners:
+                try:
+                    listener(message_id, status)
+                except Exception:
+                    log.exception("status listener failed for message %d", message_id)
+
+    # ---- claiming ---------------------------------------------------------------------------
+    def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True) -> Claimed | None:
+        """Take the most urgent due message this modem may send; None if there is none."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[Claimed | None, Changes]:
+            claimed = transitions.claim(conn, modem, may_take, now)
+            return claimed, [(claimed.id, MessageStatus.SENDING)] if claimed is not None else []
+
+        return self._write(unit)
+
+    # ---- per part ---------------------------------------------------------------------------
+    def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
+                        unless_more_urgent_than: int | None = None,
+                        hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
+        """Committed before the PDU is written: after a crash this part is known to be in doubt.
+        Returns None when the part is now `submitting`, or what held it back (it stays pending).
+
+        It is the only commit between two sends. `after`: the part the modem answered just before
+        (this modem's previous part), recorded `sent` here whatever becomes of this one, so no part
+        the network has waits for a later commit. The part must be `pending` and its message
+        `sending` on this modem, else NOT_SENDING holds it (its message was settled meanwhile: a
+        failure report, the sweep). `unless_more_urgent_than`: a priority; if a more urgent message
+        is due for this modem, the part is held back with MORE_URGENT (a message claimed ahead steps
+        aside for it: a one-time code never waits behind a promotion). `hold_if(connection)`: a
+        last check run inside this transaction, after its first write, so nothing it reads can
+        change before the commit (the consent check: a STOP that lands just before the send is
+        seen); what it returns, if not None, holds the part back.
+        """
+        return self._write(lambda conn: transitions.submitting(
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after))
+
+    def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
+        """The network accepted a part; `last`: it was the message's last to go, so the message is
+        `sent` in the same commit."""
+        self._write(lambda conn: transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now()))
+
+    # ---- per message: each change one guarded statement, the rest of it in the same transaction
+    def finish(self, message_id: int, status: str, detail: str | None = None, *,
+               part: tuple[int, str] | None = None) -> bool:
+        """Move a message that is not final yet to sent/failed/unknown/suppressed/expired/cancelled;
+        `part`: (part id, status) of the part in flight whose fate decided it, in the same commit
+        (a crash between the two would leave the message to be sent again). False if the message
+        was final already (a failure report came first): it stays so."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[bool, Changes]:
+            if part is not None:
+                transitions.part_outcome(conn, part[0], part[1], detail, now)
+            values: dict[str, Any] = {}
+            if status == MessageStatus.SENT:
+                values["sent_at"] = now
+            if status in MessageStatus.FINAL:
+                values["finished_at"] = now
+            if detail and status != MessageStatus.SENT:
+                values["last_error"] = detail
+            if not transitions.move(conn, message_id, status, now, NOT_FINAL, values):
+                return False, []
+            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            return True, [(message_id, status)]
+
+        return self._write(unit)
+
+    def retry(self, message_id: int, error: str, *, delay: float, max_attempts: int,
+              part_id: int | None = None) -> str:
+        """Back to the queue after `delay`, or failed when attempts are used up; `part_id`: the part
+        the modem refused before taking it, pending again in the same commit. Returns the status
+        (a message no longer `sending` is left as it is)."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[str, Changes]:
+            if part_id is not None:
+                transitions.part_outcome(conn, part_id, PartStatus.PENDING, error, now)
+            row = conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id,
+                                                      MESSAGES.c.status == MessageStatus.SENDING)
+                               .values(status=MessageStatus.QUEUED, last_error=error, updated_at=now)
+                               .returning(MESSAGES.c.attempts)).first()
+            if row is None:  # settled meanwhile
+                return conn.execute(select(MESSAGES.c.status).where(MESSAGES.c.id == message_id)).scalar_one(), []
+            values: dict[str, Any]
+            if row.attempts >= max_attempts:
+                status, detail = MessageStatus.FAILED, f"gave up after {row.attempts} attempts: {error}"
+                values = {"status": status, "finished_at": now}
+            else:
+                status, detail = MessageStatus.QUEUED, f"retry in {delay:g} s: {error}"
+                values = {"not_before": now + timedelta(seconds=delay)}
+                if not transitions.partly_sent(conn, message_id):
+                    values["sim"] = None  # free to go out on another SIM
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
+            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            return status, [(message_id, status)]
+
+        status = self._write(unit)
+        self._notify()
+        return status
+
+    def release(self, message_id: int, reason: str, *, not_before: datetime | None = None,
+                part_id: int | None = None) -> None:
+        """Give a claimed message back unchanged (shutdown between parts, a more urgent message
+        came first, its SIM refused to send); `not_before`: not due again before then (the limits'
+        next slot); `part_id`: the part the modem refused before taking it, pending again in the
+        same commit."""
+        now = self.clock.now()
+        values: dict[str, Any] = {"attempts": transitions.one_attempt_less()}
+        if not_before is not None:
+            values["not_before"] = not_before
+
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            if part_id is not None:
+                transitions.part_outcome(conn, part_id, PartStatus.PENDING, reason, now)
+            return transitions.requeue(conn, message_id, now, reason, values)
+
+        self._write(unit)
+
+    def defer(self, message_id: int, until: datetime, reason: str) -> None:
+        """Back to the queue untouched until `until` (quiet hours): not an attempt, not a failure."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[None, Changes]:
+            values: dict[str, Any] = {"attempts": transitions.one_attempt_less(), "not_before": until}
+            changes = transitions.requeue(conn, message_id, now, f"deferred until {until.isoformat()}: {reason}", values)[1]
+            if changes and not transitions.partly_sent(conn, message_id):
+                conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(sim=None))
+            return None, changes
+
+        self._write(unit)
+
+    def cancel(self, message_id: int) -> bool:
+        """Cancel a message that has not started; False if it is too late."""
+        now = self.clock.now()
+        with self._session() as (session, changes):
+            done = session.execute(
+                update(Message).where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
+                .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
+            if done:
+                session.add(MessageEvent(message_id=message_id, status=MessageStatus.CANCELLED, at=now))
+                changes.append((message_id, MessageStatus.CANCELLED))
+        return bool(done)
+
+    # ---- sweeps -----------------------------------------------------------------------------
+    def expire_due(self) -> int:
+        """Queued messages past their expiry become `expired` (an OTP is never sent late); a
+        message stuck in `sending` is queued again by `release_stuck` first, then expires here."""
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[int, Changes]:
+            ids = conn.execute(update(MESSAGES).where(
+                MESSAGES.c.status == MessageStatus.QUEUED, MESSAGES.c.expires_at.is_not(None),
+                MESSAGES.c.expires_at <= now)
+                .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
+                .returning(MESSAGES.c.id)).scalars().all()
+            if ids:
+                SQL["events"](conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
+            return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
+
+        return self._write(unit)
+
+    def next_expiry(self) -> datetime | None:
+        with self.sessions() as session:
+            return session.scalar(select(func.min(Message.expires_at)).where(
+                Message.status == MessageStatus.QUEUED, Message.expires_at.is_not(None)))
+
+    def recover(self, *, resend_unknown: bool = False, modems: Iterable[str] | None = None) -> dict[str, int]:
+        """After a crash: parts left `submitting` are in doubt; messages left `sending` go back.
+
+        Only messages of the given modems are touched, so gateways sharing a database do not
+        recover each other's work.
+        """
+        return self._settle_sending(modems, resend_unknown=resend_unknown, detail="recovered after restart")
+
+    def release_stuck(self, modems: Iterable[str], *, older_than: datetime,
+                      resend_unknown: bool = False) -> dict[str, int]:
+        """The periodic sweep: a message of these modems `sending` with nothing done since
+        `older_than` (longer than its send could take: its worker died or lost it) is settled as a
+        restart would settle it."""
+        return self._settle_sending(modems, resend_unknown=resend_unknown, stale_before=older_than,
+                                    detail="stuck in sending: settled by the sweep")
+
+    def settle(self, message_ids: Iterable[int], *, resend_unknown: bool, detail: str) -> dict[str, int]:
+        """Settle messages still `sending` by what their parts say (a worker that met an error it
+        did not expect, or found nothing left to send): an in-doubt part makes it `unknown`
+        (pending again with `resend_unknown`), a failed part `failed`, all parts accepted `sent`,
+        otherwise it is queued again."""
+        ids = list(message_ids)
+        now = self.clock.now()
+        return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, None))
+
+    def _settle_sending(self, modems: Iterable[str] | None, *, resend_unknown: bool, detail: str,
+                        stale_before: datetime | None = None) -> dict[str, int]:
+        query = select(MESSAGES.c.id).where(MESSAGES.c.status == MessageStatus.SENDING)
+        if modems is not None:
+            query = query.where(MESSAGES.c.sim.in_(list(modems)))
+        if stale_before is not None:
+            query = query.where(MESSAGES.c.updated_at < stale_before)
+        with self.sessions() as session:
+            ids = list(session.execute(query).scalars())
+        if not ids:
+            return {"unknown": 0, "requeued": 0}
+        now = self.clock.now()
+        return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, stale_before))
+
+    # ---- limits and reports -----------------------------------------------------------------
+    def submission_times(self, modem: str, since: datetime) -> list[float]:
+        """When this modem handed parts to the network (the rolling limit windows' input)."""
+        with self.sessions() as session:
+            rows = session.scalars(select(Part.submitted_at).where(
+                Part.modem == modem, Part.submitted_at.is_not(None), Part.submitted_at > since)
+                .order_by(Part.submitted_at)).all()
+        return [row.timestamp() for row in rows]
+
+    def apply_report(self, modem: str, report: StatusReport) -> int | None:
+        """Match a status report to the part it answers (same modem, reference and number, sent
+        when the report's times say: `modem.report_match`).
+
+        Returns the message id it matched, or None: then the report is kept (its part may not be
+        recorded yet) and applied when a part of this modem is recorded with its reference.
+        """
+        now = self.clock.now()
+
+        def unit(conn: Connection) -> tuple[int | None, Changes]:
+            matched, new = transitions.apply_report(conn, modem, report, now)
+            if matched is None:
+                SQL["early_store"](conn, {"modem": modem, "reference": report.reference,
+                                          "recipient": report.recipient, "status": report.status,
+                                          "sent_at": report.sent_at, "discharged_at": report.discharged_at,
+                                          "received_at": now})
+            return matched, [(matched, new)] if matched is not None and new is not None else []
+
+        return self._write(unit)
+
+    # ---- reading ----------------------------------------------------------------------------
+    def get(self, message_id: int) -> Message | None:
+        with self.sessions() as session:
+            return session.scalar(select(Message).where(Message.id == message_id).options(
+                selectinload(Message.parts), selectinload(Message.events)))
+
+    def depth(self) -> dict[str, int]:
+        with self.sessions() as session:
+            return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())

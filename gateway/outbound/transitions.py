@@ -1,0 +1,354 @@
+"""The queue's state changes, each the body of one transaction on a connection it is given.
+
+`gateway.outbound.queue.Queue` runs them (with group commit and the status hooks); here is only what
+each one reads and writes. Every change of a message is a compare-and-set on its state, so a final
+state stays final.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway.outbound.claims import Accepted, Candidate, Claimed
+from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.store.db import Prepared
+from modem import report_match
+from modem.pdu import StatusReport
+
+log = logging.getLogger("gsmgw.queue")
+MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
+NOT_SENDING = "its message is no longer being sent by this modem"  # ... when the message was settled meanwhile
+Changes = list[tuple[int, str]]  # (message id, new status) made by one transaction
+
+# The send path (claim, submitting, sent, status reports) runs as prepared Core statements on these
+# tables (db.Prepared): it happens several times per message, and the ORM's unit of work or even
+# Connection.execute costs more than the SQL itself.
+MESSAGES = Message.__table__
+PARTS = Part.__table__
+EVENTS = MessageEvent.__table__
+EARLY = EarlyReport.__table__
+NOT_FINAL = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT)
+IN_DOUBT = "the gateway stopped before the modem's answer was recorded"
+
+
+def _statements() -> dict[str, Any]:
+    """The send path's statements, built once: building a statement costs more than running it."""
+    m, p, e = MESSAGES.c, PARTS.c, EARLY.c
+    earlier = MESSAGES.alias("earlier")
+    last_sim = (select(earlier.c.sim)
+                .where(earlier.c.to_number == m.to_number, earlier.c.sim.is_not(None), earlier.c.id < m.id)
+                .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
+    due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
+           (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
+    ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
+                              m.sim == bindparam("modem")).exists()
+    return {
+        "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
+                             m.priority, m.source, last_sim.label("last_sim"))
+        .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
+        "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
+                updated_at=bindparam("now")),
+        "parts_of": select(p.id, p.seq, p.status).where(p.message_id == bindparam("message_id")),
+        "partly_sent": select(func.count()).select_from(PARTS)
+        .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
+        # only a pending part of a message this modem is sending: parts stop once their message
+        # was settled (a failure report, the sweep)
+        "submitting": update(PARTS).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours)
+        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
+        .returning(p.message_id, p.seq),
+        # the same, unless a more urgent message is due for this modem (one statement: it runs
+        # between two sends)
+        "submitting_unless_more_urgent": update(PARTS).where(
+            p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours,
+            ~select(m.id).where(*due, m.priority < bindparam("priority")).exists())
+        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
+        .returning(p.message_id, p.seq),
+        "unsubmit": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.PENDING, modem=None, submitted_at=None),
+        "sent": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
+        .returning(p.message_id, p.seq, p.modem),
+        "still_ours": select(p.id).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours),
+        # reports that came before the part they are about was recorded (never before it was submitted)
+        "early_for": select(e.id, e.recipient, e.status, e.sent_at, e.discharged_at).where(
+            e.modem == bindparam("modem"), e.reference == bindparam("ref"), e.part_id.is_(None),
+            e.received_at >= select(p.submitted_at).where(p.id == bindparam("part_id")).scalar_subquery())
+        .order_by(e.id),
+        "early_store": insert(EARLY),
+        "early_matched": update(EARLY).where(e.id == bindparam("early_id")).values(part_id=bindparam("matched")),
+        # only from `sending`: a part's failure report may have failed the message already, and a
+        # final state stays final
+        "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
+        .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
+        # the parts a report could answer, narrowed by its times (report_match decides among them)
+        "reported": select(p.id, p.message_id, p.seq, p.submitted_at, p.sent_at, m.to_number)
+        .join(MESSAGES, m.id == p.message_id)
+        .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
+               p.submitted_at >= bindparam("earliest"), p.submitted_at <= bindparam("latest"),
+               # spelled out: an IN list is rendered again on every execution
+               or_(p.status == PartStatus.SENT, p.status == PartStatus.DELIVERED, p.status == PartStatus.FAILED))
+        .order_by(p.submitted_at.desc()).limit(20),
+        "report": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(report_status=bindparam("report_status"), report_at=bindparam("now")),
+        "report_final": update(PARTS).where(p.id == bindparam("part_id"))
+        .values(report_status=bindparam("report_status"), report_at=bindparam("now"),
+                status=bindparam("part_status")),
+        # a report moves the message only as far as all its parts allow, in one statement each
+        "delivered_if_all": update(MESSAGES).where(
+            m.id == bindparam("message_id"), m.status != MessageStatus.DELIVERED,
+            ~select(p.id).where(p.message_id == bindparam("message_id"), p.status != PartStatus.DELIVERED).exists())
+        .values(status=MessageStatus.DELIVERED, finished_at=bindparam("now"), updated_at=bindparam("now")),
+        "failed_if_any": update(MESSAGES).where(
+            m.id == bindparam("message_id"), or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING),
+            select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
+        .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
+        "events": insert(EVENTS),
+        "new_message": insert(MESSAGES).returning(m.id),
+        "new_parts": insert(PARTS),
+    }
+
+
+CLAIM_BATCH = 20
+SQL = {name: Prepared(statement) for name, statement in _statements().items()}
+
+
+_MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
+                    "sim_requested", "source", "attempts", "created_at", "not_before", "expires_at", "updated_at")
+
+
+def insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
+    """Store new messages with their parts and `queued` events; sets each message's id."""
+    for message in messages:
+        message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
+    SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
+                            for m in messages for p in m.parts])
+    SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    return None, [(m.id, MessageStatus.QUEUED) for m in messages]
+
+
+def claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
+    """The most urgent due message this modem may take, marked `sending`; None if there is none.
+
+    The head of the queue is nearly always taken, so it is read first; only when it is not (sticky
+    to another SIM, expired) are the next ones read."""
+    head = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": 1}).all()
+    claimed = _take_first(conn, head, modem, may_take, now)
+    if claimed is None and head:
+        rest = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
+        claimed = _take_first(conn, rest, modem, may_take, now)
+    return claimed
+
+
+def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_take: Callable[[Candidate], bool],
+                now: datetime) -> Claimed | None:
+    for message in candidates:
+        if message.expires_at is not None and message.expires_at <= now:
+            continue  # the expiry sweep records it
+        if message.sim is not None and message.sim != modem and partly_sent(conn, message.id):
+            continue  # the rest of a multipart must come from the same number
+        if not may_take(message):
+            continue
+        if not SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).rowcount:
+            continue  # another gateway sharing the database was quicker
+        SQL["events"](conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
+        parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
+        return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
+                       message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
+                       {p.seq: p.id for p in parts}, message.expires_at, message.priority, message.source or "")
+    return None
+
+
+def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
+                hold_if: Callable[[Connection], object | None] | None,
+                after: Accepted | None) -> tuple[object | None, Changes]:
+    """(None if the part is now `submitting`, else what held it; `after` is recorded either way)."""
+    changes = sent(conn, after, now)[1] if after is not None else []
+    values = {"part_id": part_id, "modem": modem, "now": now}
+    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
+        row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
+        if row is None:
+            ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
+            return (MORE_URGENT if ours is not None else NOT_SENDING), changes
+    else:
+        row = SQL["submitting"](conn, values).first()
+        if row is None:
+            return NOT_SENDING, changes
+    held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
+    if held is None:
+        SQL["events"](conn, [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
+    else:
+        SQL["unsubmit"](conn, {"part_id": part_id})
+    return held, changes
+
+
+def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
+    """Mark a part sent; after the message's last part, the message too; then the status reports
+    that came for it before this commit."""
+    row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
+    events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
+    moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
+    if moved:
+        events.append(event(row.message_id, MessageStatus.SENT, now))
+    SQL["events"](conn, events)
+    changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
+    if accepted.reference is not None and row.modem is not None:
+        changes += _early_reports(conn, row.modem, accepted, now)
+    return None, changes
+
+
+def _early_reports(conn: Connection, modem: str, accepted: Accepted, now: datetime) -> Changes:
+    """Apply the kept reports with this part's modem and reference that came after it was submitted."""
+    changes: Changes = []
+    for early in SQL["early_for"](conn, {"modem": modem, "ref": accepted.reference, "part_id": accepted.part_id}).all():
+        report = StatusReport(accepted.reference, early.recipient, early.sent_at, early.discharged_at, early.status)
+        matched, new = apply_report(conn, modem, report, now)
+        if matched is not None:
+            SQL["early_matched"](conn, {"early_id": early.id, "matched": accepted.part_id})
+            if new is not None:
+                changes.append((matched, new))
+    return changes
+
+
+def apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
+    """Match a report to the part this modem sent with that reference and number when the report's
+    times say (report_match): (the message it matched, the message's new status if the report
+    changed it)."""
+    earliest, latest = report_match.submitted_between(report)
+    rows = SQL["reported"](conn, {"modem": modem, "ref": report.reference, "earliest": earliest,
+                                  "latest": latest}).all()
+    best = report_match.best_match(report, (report_match.SentPart(row, row.to_number, report.reference,
+                                                                  row.submitted_at, row.sent_at) for row in rows))
+    if best is None:
+        return None, None
+    part = best.key
+    values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
+    if report.outcome == "pending":
+        SQL["report"](conn, values)
+        return part.message_id, None
+    part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
+    SQL["report_final"](conn, {**values, "part_status": part_status})
+    events = [event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
+    moved = {"message_id": part.message_id, "now": now}
+    new: str | None = None
+    if part_status == PartStatus.DELIVERED and SQL["delivered_if_all"](conn, moved).rowcount:
+        new = MessageStatus.DELIVERED
+    elif SQL["failed_if_any"](conn, moved).rowcount:  # also a part that failed earlier
+        new = MessageStatus.FAILED
+    if new is not None:
+        events.append(event(part.message_id, new, now))
+    SQL["events"](conn, events)
+    return part.message_id, new
+
+
+def event(message_id: int, status: str, at: datetime, detail: str | None = None,
+           part_seq: int | None = None) -> dict[str, Any]:
+    """A message_events row (every key present, so a list of them is one executemany)."""
+    return {"message_id": message_id, "part_seq": part_seq, "status": status, "at": at, "detail": detail}
+
+
+def move(conn: Connection, message_id: int, status: str, now: datetime, allowed: Sequence[str],
+          values: Mapping[str, Any]) -> bool:
+    """The compare-and-set every per-message change starts with: the message moves only from one
+    of the `allowed` states (a final state stays final: a part's failure report can fail a message
+    while its worker is still busy, and what the worker does next must not undo that). Being a
+    write, it also makes what the transaction reads after it current until the commit."""
+    moved = conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id, MESSAGES.c.status.in_(allowed))
+                         .values(status=status, updated_at=now, **values)).rowcount
+    if not moved:
+        log.info("message %d is no longer %s; left so", message_id, " or ".join(allowed))
+    return bool(moved)
+
+
+def requeue(conn: Connection, message_id: int, now: datetime, detail: str,
+             values: Mapping[str, Any]) -> tuple[None, Changes]:
+    """A message its worker is `sending` back to `queued` (nothing else is ever put back)."""
+    if not move(conn, message_id, MessageStatus.QUEUED, now, (MessageStatus.SENDING,), values):
+        return None, []
+    SQL["events"](conn, [event(message_id, MessageStatus.QUEUED, now, detail)])
+    return None, [(message_id, MessageStatus.QUEUED)]
+
+
+def one_attempt_less() -> Any:
+    """Giving a claim back does not use up an attempt."""
+    return case((MESSAGES.c.attempts > 0, MESSAGES.c.attempts - 1), else_=0)
+
+
+def part_outcome(conn: Connection, part_id: int, status: str, error: str | None, now: datetime) -> None:
+    """The fate of the part in flight (`submitting`): refused, failed or in doubt."""
+    row = conn.execute(update(PARTS).where(PARTS.c.id == part_id, PARTS.c.status == PartStatus.SUBMITTING)
+                       .values(status=status, error=error).returning(PARTS.c.message_id, PARTS.c.seq)).first()
+    if row is not None:
+        SQL["events"](conn, [event(row.message_id, status, now, error, row.seq)])
+
+
+def settle_all(conn: Connection, message_ids: Sequence[int], now: datetime, resend_unknown: bool, detail: str,
+                stale_before: datetime | None) -> tuple[dict[str, int], Changes]:
+    counts = {"unknown": 0, "requeued": 0}
+    changes: Changes = []
+    for message_id in message_ids:
+        status = _settle(conn, message_id, now, resend_unknown, detail, stale_before)
+        if status is None:
+            continue
+        changes.append((message_id, status))
+        if status == MessageStatus.UNKNOWN:
+            counts["unknown"] += 1
+        elif status == MessageStatus.QUEUED:
+            counts["requeued"] += 1
+    return counts, changes
+
+
+def _settle(conn: Connection, message_id: int, now: datetime, resend_unknown: bool, detail: str,
+            stale_before: datetime | None) -> str | None:
+    """Settle one message still `sending` (and, with `stale_before`, untouched since then) by its
+    parts; its new status, or None if it was not to be settled."""
+    m, p = MESSAGES.c, PARTS.c
+    guard = [m.id == message_id, m.status == MessageStatus.SENDING]
+    if stale_before is not None:
+        guard += [m.updated_at < stale_before,
+                  ~select(p.id).where(p.message_id == message_id, p.submitted_at >= stale_before).exists()]
+    if not conn.execute(update(MESSAGES).where(*guard).values(updated_at=now)).rowcount:
+        return None  # settled or busy meanwhile; the write also makes what is read below current
+    events = []
+    statuses = []
+    for part in conn.execute(select(p.id, p.seq, p.status).where(p.message_id == message_id)).all():
+        status = part.status
+        if status == PartStatus.SUBMITTING:
+            status = PartStatus.PENDING if resend_unknown else PartStatus.UNKNOWN
+            conn.execute(update(PARTS).where(p.id == part.id).values(status=status, error=IN_DOUBT))
+            events.append(event(message_id, status, now, IN_DOUBT, part.seq))
+        statuses.append(status)
+    new = _by_parts(statuses)
+    values: dict[str, Any] = {"status": new}
+    if new in MessageStatus.FINAL:
+        values["finished_at"] = now
+    if new in (MessageStatus.SENT, MessageStatus.DELIVERED):
+        values["sent_at"] = func.coalesce(m.sent_at, now)
+    conn.execute(update(MESSAGES).where(m.id == message_id).values(**values))
+    events.append(event(message_id, new, now, detail))
+    SQL["events"](conn, events)
+    return new
+
+
+def _by_parts(statuses: Sequence[str]) -> str:
+    """What a message is when its sending stopped, by its parts' states."""
+    if PartStatus.FAILED in statuses:
+        return MessageStatus.FAILED
+    if PartStatus.UNKNOWN in statuses:
+        return MessageStatus.UNKNOWN
+    if all(s == PartStatus.DELIVERED for s in statuses):
+        return MessageStatus.DELIVERED
+    if all(s in (PartStatus.SENT, PartStatus.DELIVERED) for s in statuses):
+        return MessageStatus.SENT
+    return MessageStatus.QUEUED
+
+
+def partly_sent(db: Session | Connection, message_id: int) -> bool:
+    conn = db.connection() if isinstance(db, Session) else db
+    return bool(SQL["partly_sent"](conn, {"message_id": message_id}).scalar())

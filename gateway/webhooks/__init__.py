@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the signed persisted outbox, delivery with retries, allowed targets."""

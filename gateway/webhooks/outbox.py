@@ -1,0 +1,412 @@
+"""Webhooks: events go to a persisted outbox first, a dispatcher delivers them with retries.
+
+Events are stored in the transaction of the change they report, by hooks: `store_status` (a
+message's status, a Queue status hook), `store_received` (an inbound SMS, an InboundPipeline hook)
+and `store_consent` (contact.opted_out / contact.opted_in, an Audience hook), so a crash keeps the
+change and its event or neither. Each event is one delivery row per receiver (each subscribed
+endpoint, and the message's own callback_url); the dispatcher POSTs
+the stored body, signed, and records every attempt. A receiver that fails is retried with
+exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
+Receivers are independent: each is served by one sender thread at a time, so one that hangs delays
+only its own deliveries. A delivery goes where its receiver is now (an endpoint's current URL and
+secrets; none at all once it is deleted or inactive, or once the key of a callback is revoked).
+
+Delivery is at least once: a receiver dedupes by the event id (the same for every receiver of one
+event, and for a replay). Signature, as documented in docs/api.md:
+
+    X-Gsmgw-Timestamp: <unix seconds>
+    X-Gsmgw-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret>
+
+and, for the grace period after a secret rotation, a second comma-separated `sha256=` value made with
+the previous secret (the current one first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.apikeys.models import ApiKey
+from gateway.audience.models import Contact
+from gateway.consent.models import ConsentEvent, ConsentKind
+from gateway.core.clock import Clock
+from gateway.inbound.models import InboundMessage
+from gateway.outbound.models import Message, Priority
+from gateway.store.db import Prepared, engine_of
+from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
+from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.signing import signature_header
+from gateway.webhooks.targets import TargetPolicy
+from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
+
+# the message.status path's statements, built once (it runs on every status change)
+_CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
+                        .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
+                        .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
+_STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
+                               Message.sim, Message.last_error, Message.updated_at)
+                        .where(Message.id == bindparam("message_id")))
+_ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret,
+                                     WebhookEndpoint.events)
+                              .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
+_NEW_DELIVERY = Prepared(insert(WebhookDelivery.__table__))
+_NEW_CALLBACK = Prepared(insert(MessageCallback.__table__))
+
+log = logging.getLogger("gsmgw.webhooks")
+
+EVENTS = ("message.status", "message.received", "contact.opted_out", "contact.opted_in")
+IDLE_POLL = 10.0  # seconds: events another process stored (`gsmgw send`, `gsmgw consent`) go out within it
+Receiver = tuple[str, int | str]  # ("endpoint", id) or ("callback", url): one at a time each
+
+
+class Webhooks(EndpointAdmin):
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
+                 max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
+                 batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = (),
+                 senders: int = 8) -> None:
+        self.sessions = sessions
+        self.policy = TargetPolicy.of(allowed_hosts)
+        self.clock = clock
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.batch = batch
+        self.cache_seconds = cache_seconds
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._opener = guarded_opener(self.policy)
+        self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
+        self._endpoints_at = 0.0
+        self._lock = threading.Lock()
+        # receivers are delivered to independently: each by one sender thread at a time, so one that
+        # hangs until the timeout holds up only its own deliveries
+        self._senders_wanted = senders
+        self._senders: ThreadPoolExecutor | None = None  # made on first use: most processes only store
+        self._busy: set[Receiver] = set()
+        # messages known to have no callback_url: one is only ever stored with its message, so a
+        # message that had none at its first status change never will (saves a read per change)
+        self._no_callback = _RecentIds(4096)
+
+    # ---- wiring -----------------------------------------------------------------------------
+    def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
+        """Listen to a Queue's status changes (message.status), an InboundPipeline's stored messages
+        (message.received: one event per SMS, however many parts it came in) and an Audience's
+        ledger entries (contact.opted_out / contact.opted_in, from any source)."""
+        if self.store_status not in queue.status_hooks:
+            queue.status_hooks.append(self.store_status)
+        if inbound is not None and self.store_received not in inbound.received_hooks:
+            inbound.received_hooks.append(self.store_received)
+        if audience is not None and self.store_consent not in audience.consent_hooks:
+            audience.consent_hooks.append(self.store_consent)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(max_workers=self._senders_wanted, thread_name_prefix="webhook-send")
+            return self._senders
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+        with self._lock:
+            senders, self._senders = self._senders, None
+        if senders is not None:
+            senders.shutdown(wait=True, cancel_futures=True)
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next try after `attempts` failed ones: 10, 20, 40 … capped at an hour."""
+        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
+
+    # ---- events in --------------------------------------------------------------------------
+    def emit(self, event_type: str, data: dict[str, Any]) -> str | None:
+        """Store an event for every subscribed endpoint in a transaction of its own; the event id,
+        or None if nobody listens. Events that belong to a change are stored in the change's own
+        transaction instead (`store_status`, `store_received`, `store_consent`)."""
+        with engine_of(self.sessions).begin() as conn:
+            event_id = self._new_event(conn, event_type, data)
+        if event_id is not None:
+            self.wake.set()
+        return event_id
+
+    def _store_new(self, conn: Connection, event_type: str, data: dict[str, Any]) -> Callable[[], None] | None:
+        """A hook's event on the hook's transaction; what wakes the dispatcher after the commit."""
+        return self.wake.set if self._new_event(conn, event_type, data) is not None else None
+
+    def _new_event(self, conn: Connection, event_type: str, data: dict[str, Any]) -> str | None:
+        if event_type not in EVENTS:
+            raise ValueError(f"unknown event type {event_type!r}")
+        targets = self._subscribers(conn, event_type)
+        if not targets:
+            return None
+        return self._store(conn, event_type, data, targets, None)
+
+    def store_status(self, conn: Connection, message_id: int, status: str) -> Callable[[], None] | None:
+        """Queue.status_hooks: store the message.status event in the transaction that changed the
+        status, so the change and its event commit together. A callback_url hears every state after
+        `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
+        lookup. Returns what wakes the dispatcher after the commit."""
+        targets = self._subscribers(conn, "message.status")
+        if status != "queued" and message_id not in self._no_callback:
+            callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
+            if callback is not None:
+                targets.append((None, callback.url, callback.signing_secret))
+            else:
+                self._no_callback.add(message_id)
+        if not targets:
+            return None
+        message = _STATUS_DATA(conn, {"message_id": message_id}).first()
+        if message is None:
+            return None
+        data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
+                "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
+                "sim": message.sim, "error": message.last_error if status != "sent" else None,
+                "at": iso(message.updated_at)}
+        self._store(conn, "message.status", data, targets, message_id)
+        return self.wake.set
+
+    def _subscribers(self, conn: Connection, event_type: str) -> list[tuple[int | None, str, str]]:
+        return [(eid, url, secret) for eid, url, secret, events in self._active_endpoints(conn) if event_type in events]
+
+    def _store(self, conn: Connection, event_type: str, data: dict[str, Any],
+               targets: list[tuple[int | None, str, str]], message_id: int | None) -> str:
+        """One delivery row per receiver of a new event, on the caller's transaction; the event id."""
+        now = self.clock.now()
+        event_id = "evt_" + uuid.uuid4().hex
+        body = json.dumps({"id": event_id, "type": event_type, "created_at": iso(now), "data": data},
+                          separators=(",", ":"), ensure_ascii=False)
+        _NEW_DELIVERY(conn, [
+            {"event_id": event_id, "event_type": event_type, "payload": body, "endpoint_id": endpoint_id,
+             "url": url, "secret": secret, "status": DeliveryStatus.PENDING, "attempts": 0,
+             "next_attempt_at": now, "message_id": message_id, "created_at": now}
+            for endpoint_id, url, secret in targets])
+        return event_id
+
+    def store_received(self, conn: Connection, message: InboundMessage) -> Callable[[], None] | None:
+        """InboundPipeline.received_hooks: an SMS is being stored (after reassembly); its event
+        commits with it."""
+        return self._store_new(conn, "message.received", {
+            "id": message.id, "from": message.sender, "sim": message.modem, "text": message.text,
+            "parts": message.parts, "complete": message.complete, "contact_id": message.contact_id,
+            "keyword": message.keyword, "sent_at": iso(message.sent_at),
+            "received_at": iso(message.received_at)})
+
+    def store_consent(self, conn: Connection, contact: Contact, event: ConsentEvent) -> Callable[[], None] | None:
+        """Audience.consent_hooks: a ledger entry is being appended; its event commits with it. A
+        double opt-in request is not consent yet, so it is no event; the customer's YES is."""
+        event_type = {ConsentKind.OPT_OUT: "contact.opted_out", ConsentKind.OPT_IN: "contact.opted_in"}.get(event.kind)
+        if event_type is None:
+            return None
+        return self._store_new(conn, event_type, {
+            "contact_id": contact.id, "number": contact.number, "scope": event.scope, "source": event.source,
+            "detail": event.detail, "inbound_message_id": event.inbound_message_id, "at": iso(event.at)})
+
+    def store_callbacks(self, conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
+        """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
+        so a message's first status change already finds its callback."""
+        for message_id, *_ in callbacks:
+            self._no_callback.discard(message_id)  # a SQLite id can come back after a rollback or delete
+        if callbacks:
+            _NEW_CALLBACK(conn, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
+
+    def _active_endpoints(self, conn: Connection) -> list[tuple[int, str, str, frozenset[str]]]:
+        """Cached for `cache_seconds`; read on the caller's connection (a hook's transaction holds
+        the database's write lock: a second connection would only add to its wait)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._endpoints is None or now - self._endpoints_at > self.cache_seconds:
+                rows = _ACTIVE_ENDPOINTS(conn).all()
+                self._endpoints = [(r.id, r.url, r.secret, frozenset(r.events.split(","))) for r in rows]
+                self._endpoints_at = now
+            return self._endpoints
+
+    def _forget_endpoints(self) -> None:
+        with self._lock:
+            self._endpoints = None
+
+    # ---- delivering -------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Try what is due now (up to `batch` per receiver, receivers in parallel) and wait for it;
+        returns how many deliveries were tried."""
+        return sum(future.result() for future in self._dispatch())
+
+    def _dispatch(self) -> list[Future[int]]:
+        """Hand each receiver with due deliveries that no sender is busy with to a sender thread."""
+        now = self.clock.now()
+        due = (WebhookDelivery.status == DeliveryStatus.PENDING) & (WebhookDelivery.next_attempt_at <= now)
+        with self.sessions() as session:
+            found = session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.url).where(due)
+                                    .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.url)).all()
+            receivers: dict[Receiver, Any] = {}
+            for endpoint_id, url in found:
+                if endpoint_id is not None:
+                    receivers[("endpoint", endpoint_id)] = WebhookDelivery.endpoint_id == endpoint_id
+                else:
+                    receivers[("callback", url)] = WebhookDelivery.endpoint_id.is_(None) & (WebhookDelivery.url == url)
+            work: list[tuple[Receiver, list[int]]] = []
+            with self._lock:
+                idle = [r for r in receivers if r not in self._busy]
+            for receiver in idle:
+                ids = session.scalars(select(WebhookDelivery.id).where(due, receivers[receiver])
+                                      .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                                      .limit(self.batch)).all()
+                if ids:
+                    work.append((receiver, list(ids)))
+        futures: list[Future[int]] = []
+        for receiver, ids in work:
+            with self._lock:
+                if receiver in self._busy or self._stop.is_set():
+                    continue
+                self._busy.add(receiver)
+            try:
+                futures.append(self._pool().submit(self._deliver_to, receiver, ids))
+            except RuntimeError:  # the pool is shut down: stopping
+                with self._lock:
+                    self._busy.discard(receiver)
+        return futures
+
+    def _deliver_to(self, receiver: Receiver, ids: list[int]) -> int:
+        """One receiver's due deliveries, oldest first; after one that could not reach it at all
+        (no answer), the rest wait for the next round rather than each waiting out the timeout."""
+        tried = 0
+        try:
+            for delivery_id in ids:
+                if self._stop.is_set():
+                    break
+                try:
+                    attempted, answered = self._deliver(delivery_id)
+                except Exception:  # e.g. the database locked: the lease runs out and it is tried again
+                    log.exception("webhook %d: delivery step failed", delivery_id)
+                    break
+                tried += attempted
+                if attempted and not answered:
+                    break
+        finally:
+            with self._lock:
+                self._busy.discard(receiver)
+            self.wake.set()
+        return tried
+
+    def next_due(self) -> float | None:
+        with self.sessions() as session:
+            when = session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
+                WebhookDelivery.status == DeliveryStatus.PENDING))
+        return when.timestamp() if when else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.wake.clear()  # before looking: a sender finishing from now on wakes the wait below
+            try:
+                started = self._dispatch()
+                due = self.next_due()
+            except Exception:
+                log.exception("webhook dispatcher step failed")
+                started, due = [], None
+            wait = IDLE_POLL if due is None else max(0.0, due - self.clock.time()) + 0.001
+            if not started and due is not None and wait <= 0.002:
+                wait = IDLE_POLL  # what is due belongs to busy receivers: their senders wake us
+            self.clock.wait(self.wake, min(wait, IDLE_POLL))
+
+    def _deliver(self, delivery_id: int) -> tuple[int, bool]:
+        """One attempt: (1 if it was made, whether the receiver answered at all). The receiver's
+        current state decides: an endpoint's URL and secrets now, not when the event was stored;
+        a deleted or inactive endpoint, or the revoked key of a callback, cancels the delivery."""
+        now = self.clock.now()
+        lease = now + timedelta(seconds=self.timeout * 2 + 5)
+        with self.sessions.begin() as session:
+            # a lease, so two gateways sharing a database never send the same row at once
+            taken = session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at <= now).values(next_attempt_at=lease)).rowcount
+            if not taken:
+                return 0, True
+            row = session.get_one(WebhookDelivery, delivery_id)
+            target = target_of(session, row, now)
+            if isinstance(target, str):
+                row.status, row.last_error = DeliveryStatus.CANCELLED, target
+                return 0, True
+            url, secrets_ = target
+            row.url, row.secret = url, secrets_[0]  # the log shows where it went
+            body, event_type, event_id = row.payload.encode("utf-8"), row.event_type, row.event_id
+        timestamp = int(self.clock.time())
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1",
+            "X-Gsmgw-Event": event_type, "X-Gsmgw-Event-Id": event_id, "X-Gsmgw-Delivery": str(delivery_id),
+            "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": signature_header(secrets_, timestamp, body)})
+        started = time.monotonic()
+        http_status: int | None = None
+        error: str | None = None
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                http_status = response.status
+                response.read(1024)
+        except urllib.error.HTTPError as exc:
+            http_status = exc.code
+            error = f"HTTP {exc.code}: {excerpt(exc)}"
+            exc.close()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
+        duration_ms = int((time.monotonic() - started) * 1000)
+        ok = http_status is not None and 200 <= http_status < 300
+        done = self.clock.now()
+        with self.sessions.begin() as session:
+            row = session.get_one(WebhookDelivery, delivery_id)
+            row.attempts += 1
+            session.add(WebhookAttempt(delivery_id=delivery_id, at=done, http_status=http_status,
+                                       error=None if ok else error, duration_ms=duration_ms))
+            if ok:
+                row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, done, None
+            elif row.attempts >= self.max_attempts:
+                row.status, row.last_error = DeliveryStatus.FAILED, error
+                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, row.attempts, error)
+            else:
+                row.last_error = error
+                row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
+                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
+                         self.delay(row.attempts))
+        return 1, http_status is not None
+
+
+class _RecentIds:
+    """A bounded set of ids: the oldest are forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self._ids: dict[int, None] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __contains__(self, item: int) -> bool:
+        return item in self._ids
+
+    def add(self, item: int) -> None:
+        with self._lock:
+            self._ids[item] = None
+            if len(self._ids) > self._size:
+                del self._ids[next(iter(self._ids))]
+
+    def discard(self, item: int) -> None:
+        with self._lock:
+            self._ids.pop(item, None)
+
+
