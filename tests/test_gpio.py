@@ -25,7 +25,6 @@ from gateway.sims import status
 from modem import gpio
 from modem.gpio import Pattern, PowerSettings, StatusLed, SystemLed, led_pattern
 from modem.supervisor import ModemState, ModemSupervisor
-from modem.virtual.cli import run_simulator
 
 from .modem_helpers import Inbox, fast_settings, wait_until
 
@@ -143,11 +142,8 @@ def test_without_gpio_the_leds_and_switches_are_left_out():
 
 
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(1, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="sim800", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"profile": "sim800"}
 
 
 def test_the_status_led_follows_the_supervisor(pins, sim):

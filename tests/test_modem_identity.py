@@ -7,7 +7,6 @@ import pytest
 
 from modem.discovery import PortClaims, candidates
 from modem.supervisor import ModemState, ModemSupervisor
-from modem.virtual.cli import run_simulator
 from modem.virtual.control import apply
 
 from .modem_helpers import Inbox, fast_settings, wait_until
@@ -16,11 +15,8 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def sim(tmp_path):
-    simulation = run_simulator(2, directory=str(tmp_path / "ports"), report_delay=0.2, register_delay=0.05,
-                               profile="sim800", out=None)
-    yield simulation
-    simulation.close()
+def sim_options() -> dict:
+    return {"count": 2, "profile": "sim800"}
 
 
 def scan_of(sim) -> tuple[str, ...]:
