@@ -17,7 +17,7 @@ from gateway.audience.contacts import ContactHealth
 from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import Clock
-from gateway.core.config import Config, LimitsSection, ModemSection
+from gateway.core.config import Config, LimitsSection, ModemSection, SimSection
 from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline
@@ -25,6 +25,7 @@ from gateway.inbound.storing import StoringInbound
 from gateway.outbound.engine import Engine
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
+from gateway.sims.identity import SimLimits
 from gateway.store import db
 from gateway.webhooks.outbox import Webhooks
 from modem import gpio
@@ -61,9 +62,15 @@ def stall_allowance(settings: ModemSettings) -> float:
             + 10 * settings.command_timeout)
 
 
-def limits_of(section: ModemSection) -> Limits:
+def limits_of(section: ModemSection | SimSection) -> Limits:
     lim = section.limits
     return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
+
+
+def sim_limits(config: Config) -> SimLimits:
+    """The `[[sims]]` entries' limits, by ICCID and by IMSI."""
+    return SimLimits(by_iccid={s.iccid: limits_of(s) for s in config.sims if s.iccid},
+                     by_imsi={s.imsi: limits_of(s) for s in config.sims if s.imsi})
 
 
 def simulated_section(template: ModemSection | None, name: str, port: str) -> ModemSection:
@@ -171,6 +178,7 @@ class Daemon:
         # a SIM that refused the configured PIN is not given it again after a restart either
         pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
         claims = PortClaims()  # a modem found by identity never probes a port another modem holds
+        by_sim = sim_limits(self.config)  # a SIM's own limits follow it to any modem
         if self.config.gpio.system_led_pin is not None:
             system_led = gpio.SystemLed(self.config.gpio.system_led_pin)
             self.gpio_devices.append(system_led)
@@ -184,7 +192,10 @@ class Daemon:
                                          power=power, indicator=led, claims=claims,
                                          clock=self.modem_timing)
             self.supervisors.append(supervisor)
-            self.engine.add_modem(supervisor, limits_of(section), ref16=section.concat_ref16)
+            modem_limits = limits_of(section)
+            self.engine.add_modem(supervisor, modem_limits, ref16=section.concat_ref16,
+                                  limits_for=lambda identity, own=modem_limits: by_sim.of(
+                                      identity.iccid if identity else None, identity.imsi if identity else None, own))
 
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""

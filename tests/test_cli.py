@@ -94,13 +94,19 @@ def test_send_and_status_without_a_daemon(tmp_path):
 
     from gateway.core.clock import Clock
     from gateway.outbound.queue import Queue
+    from gateway.sims.history import SendHistory
+    from gateway.sims.identity import sim_key
     from gateway.store import db
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
     queue = Queue(db.sessions(engine), Clock())
+    history = SendHistory(queue.sessions, queue.clock)
     claimed = queue.claim("sim1")
     assert claimed.id == message_id and claimed.to_number == "+447700900123"
-    queue.part_submitting(claimed.part_ids[1], "sim1")
+    # as a worker does: the send counts for the SIM (here one the daemon never saw: by its modem)
+    queue.part_submitting(claimed.part_ids[1], "sim1", hold_if=lambda conn: history.record(
+        conn, sim=sim_key(None, None, "sim1"), modem="sim1", to_number=claimed.to_number,
+        part_id=claimed.part_ids[1]))
     engine.dispose()
 
     status = gsmgw("status", "--config", str(config), "--json")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from datetime import UTC, datetime
 
 from gateway.cli.common import Commands, add_command, config_of, open_queue
 
@@ -46,8 +44,11 @@ def _send(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from gateway.daemon import limits_of
+    from gateway.core.clock import Clock
+    from gateway.daemon import limits_of, sim_limits
     from gateway.outbound.limits import next_slot, usage
+    from gateway.sims.history import SendHistory
+    from gateway.sims.identity import sim_key
     from gateway.sims.models import Modem
 
     cfg = config_of(args)
@@ -56,7 +57,8 @@ def _status(args: argparse.Namespace) -> int:
         with queue.sessions() as session:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
         sections = {section.name: section for section in cfg.modems}
-        now = time.time()
+        clock = Clock()
+        history, by_sim, now = SendHistory(queue.sessions, clock), sim_limits(cfg), clock.monotonic()
         report = {"queue": queue.depth(), "modems": []}
         for name in sorted(set(modems) | set(sections)):
             row = modems.get(name)
@@ -64,9 +66,10 @@ def _status(args: argparse.Namespace) -> int:
                      "reason": row.reason if row else None,
                      "operator": row.operator if row else None,
                      "signal_bars": row.signal_bars if row else None}
-            if name in sections:
-                limits = limits_of(sections[name])
-                times = queue.submission_times(name, datetime.fromtimestamp(now - limits.longest_window, UTC))
+            if name in sections:  # the SIM it held when last seen: its own counts and limits
+                iccid, imsi = (row.iccid, row.imsi) if row else (None, None)
+                limits = by_sim.of(iccid, imsi, limits_of(sections[name]))
+                times = history.times(sim_key(iccid, imsi, name), max(limits.longest_window, limits.min_gap_s))
                 entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
                                    for u in usage(times, limits, now)}
                 entry["next_slot_in_s"] = round(max(0.0, next_slot(times, limits, now) - now), 1)

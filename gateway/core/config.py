@@ -115,6 +115,15 @@ class ModemSection:
 
 
 @dataclass(frozen=True)
+class SimSection:
+    """A SIM's own limits, by its ICCID (or IMSI): they go wherever the SIM is plugged in."""
+
+    iccid: str = ""
+    imsi: str = ""
+    limits: LimitsSection = field(default_factory=LimitsSection)
+
+
+@dataclass(frozen=True)
 class GpioSection:
     system_led_pin: int | None = None  # flashes at every watchdog feed
 
@@ -159,6 +168,7 @@ class Config:
     inbound: InboundSection = field(default_factory=InboundSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
+    sims: tuple[SimSection, ...] = ()
     source: str = "<defaults>"
 
     @property
@@ -194,6 +204,7 @@ def load(path: str | None = None, *, required: bool = True) -> Config:
 def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     config = _build(Config, {k: v for k, v in data.items()}, source, "")
     _check_modems(config.modems, source)
+    _check_sims(config.sims, source)
     _check_pins(config, source)
     _check_consent(config.consent, source)
     _check_web(config, source)
@@ -255,6 +266,23 @@ def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
             raise ConfigError(f"{source}: modems {key} {twice[0]} is given to two modems")
+
+
+def _check_sims(sims: tuple[SimSection, ...], source: str) -> None:
+    low, high = ICCID_DIGITS
+    for i, sim in enumerate(sims):
+        where = f"{source}: sims[{i}]"
+        if not (sim.iccid or sim.imsi):
+            raise ConfigError(f"{where}: give iccid (AT+CCID; printed on the SIM) or imsi (AT+CIMI)")
+        if sim.iccid and not (sim.iccid.isdigit() and low <= len(sim.iccid) <= high):
+            raise ConfigError(f"{where}.iccid {sim.iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
+        if sim.imsi and not (sim.imsi.isdigit() and 6 <= len(sim.imsi) <= 15):
+            raise ConfigError(f"{where}.imsi {sim.imsi!r} must be the up to 15 digits AT+CIMI shows")
+    for key in ("iccid", "imsi"):
+        values = [getattr(s, key) for s in sims if getattr(s, key)]
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"{source}: sims {key} {twice[0]} is given to two [[sims]] entries")
 
 
 IMEI_DIGITS = 15

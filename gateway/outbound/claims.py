@@ -17,7 +17,7 @@ class Candidate(Protocol):
 
     id: int
     to_number: str
-    last_sim: str | None  # the SIM that last sent to this number, for stickiness
+    last_sim: str | None  # the SIM (gateway.sims.identity.sim_key) that last sent to this number, for stickiness
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from gateway.core.clock import Clock
 from gateway.core.liveness import Liveness
 from gateway.outbound.claims import Candidate
+from gateway.outbound.clock_jumps import ClockJumps
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
-from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
+from gateway.outbound.worker import LimitsFor, ModemWorker, PreSendCheck, RetryPolicy
+from gateway.sims.history import SendHistory
 from gateway.sims.models import Modem
 from modem.supervisor import ModemState, ModemSupervisor
 
@@ -33,6 +35,8 @@ class Engine:
         self.retry = retry
         self.pre_send = pre_send
         self.liveness = liveness
+        self.history = SendHistory(queue.sessions, clock)
+        self.clock_jumps = ClockJumps(queue.sessions, clock)  # checked before each claim and sweep
         self.workers: dict[str, ModemWorker] = {}
         self._stop = threading.Event()
         self._expiry_wake = threading.Event()
@@ -40,14 +44,19 @@ class Engine:
         queue.listeners.append(self.wake_all)
 
     # ---- wiring -----------------------------------------------------------------------------
-    def add_modem(self, supervisor: ModemSupervisor, limits: Limits, *, ref16: bool = False) -> ModemWorker:
-        worker = ModemWorker(supervisor, self.queue, limits, self.clock, ref16=ref16, retry=self.retry,
-                             may_take=self._may_take_for, pre_send=self.pre_send,
+    def add_modem(self, supervisor: ModemSupervisor, limits: Limits, *, ref16: bool = False,
+                  limits_for: LimitsFor | None = None) -> ModemWorker:
+        """A worker for the modem; `limits` are the modem entry's, `limits_for` gives those of the
+        SIM it holds (by default the modem's)."""
+        worker = ModemWorker(supervisor, self.queue, limits, self.clock, self.history, limits_for=limits_for,
+                             ref16=ref16, retry=self.retry,
+                             may_take=self._may_take_for, pre_send=self.pre_send, clock_check=self.clock_jumps.check,
                              resend_unknown=self.resend_unknown)
         self.workers[supervisor.name] = worker
         return worker
 
     def start(self) -> None:
+        self.clock_jumps.check()  # a step while the daemon was down, before anything reads the times
         counts = self.queue.recover(resend_unknown=self.resend_unknown, modems=list(self.workers))
         if any(counts.values()):
             log.warning("recovered after restart: %s", counts)
@@ -95,19 +104,22 @@ class Engine:
 
     # ---- routing ----------------------------------------------------------------------------
     def views(self) -> dict[str, ModemView]:
-        return {name: ModemView(name, w.supervisor.state is ModemState.READY, w.next_slot())
-                for name, w in self.workers.items()}
+        """Each SIM in a modem, by its identity."""
+        return {w.holds: ModemView(w.holds, w.supervisor.state is ModemState.READY, w.next_slot())
+                for w in self.workers.values()}
 
     def _may_take_for(self, modem: str) -> Callable[[Candidate], bool]:
+        sim = self.workers[modem].holds
         if not self.sticky or len(self.workers) < 2:
             return lambda message: True
         views, now = self.views(), self.clock.time()
-        return lambda message: may_take(modem, message.last_sim, views, now, sticky=True)
+        return lambda message: may_take(sim, message.last_sim, views, now, sticky=True)
 
     # ---- the sweep ----------------------------------------------------------------------------
     def sweep(self) -> None:
         """Settle what each modem's worker lost in `sending` (claimed longer ago than its send could
         take: the worker died or could not settle it after an error), then expire what is due."""
+        self.clock_jumps.check()
         now = self.clock.time()
         for name, worker in self.workers.items():
             counts = self.queue.release_stuck([name], older_than=utc(now - worker.longest_send),

@@ -385,15 +385,7 @@ class Queue:
         now = self.clock.now()
         return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, stale_before))
 
-    # ---- limits and reports -----------------------------------------------------------------
-    def submission_times(self, modem: str, since: datetime) -> list[float]:
-        """When this modem handed parts to the network (the rolling limit windows' input)."""
-        with self.sessions() as session:
-            rows = session.scalars(select(Part.submitted_at).where(
-                Part.modem == modem, Part.submitted_at.is_not(None), Part.submitted_at > since)
-                .order_by(Part.submitted_at)).all()
-        return [row.timestamp() for row in rows]
-
+    # ---- reports -----------------------------------------------------------------
     def apply_report(self, modem: str, report: StatusReport) -> int | None:
         """Match a status report to the part it answers (same modem, reference and number, sent
         when the report's times say: `modem.report_match`).

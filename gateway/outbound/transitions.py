@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.sims.models import SimSend
 from gateway.store.db import Prepared
 from modem import report_match
 from modem.pdu import StatusReport
@@ -40,10 +41,9 @@ IN_DOUBT = "the gateway stopped before the modem's answer was recorded"
 def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
     m, p, e = MESSAGES.c, PARTS.c, EARLY.c
-    earlier = MESSAGES.alias("earlier")
-    last_sim = (select(earlier.c.sim)
-                .where(earlier.c.to_number == m.to_number, earlier.c.sim.is_not(None), earlier.c.id < m.id)
-                .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
+    sends = SimSend.__table__.c  # the SIM (not the modem) the number last heard from
+    last_sim = (select(sends.sim).where(sends.to_number == m.to_number)
+                .order_by(sends.id.desc()).limit(1).scalar_subquery())
     due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
            (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
     ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,

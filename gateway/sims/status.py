@@ -1,8 +1,7 @@
 """What a status page, /api/v1/modems, /health and /metrics say about each modem/SIM.
 
 `describe` reads the live supervisors (state, identity, health) and workers (limits, next slot);
-the limit use comes from the parts' submission times in the database, the same source the worker
-loads its windows from, so the figures match what the worker will allow.
+the limit use is the worker's own windows of the SIM it holds, so the figures are what it will allow.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.outbound.limits import usage
 
 
 def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | None = None) -> list[dict[str, Any]]:
@@ -36,11 +34,7 @@ def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | No
             "next_slot_at": None,
         }
         if worker is not None:
-            limits = worker.limits
-            since = datetime.fromtimestamp(clock_now - limits.longest_window, UTC)
-            times = worker.queue.submission_times(worker.name, since)
-            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
-                               for u in usage(times, limits, clock_now)}
+            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap} for u in worker.usage()}
             slot = worker.next_slot()
             entry["next_slot_at"] = _iso(max(slot, clock_now))
         result.append(entry)

@@ -1,0 +1,46 @@
+"""What each SIM sent when (`sim_sends`): the input of its rolling limit windows and of stickiness.
+
+A send is recorded inside the commit that marks its part `submitting` (so a crash loses no count),
+stamped on the wall clock and on the monotonic one with its boot. Read back, a send's age is measured
+on the monotonic clock when it belongs to this boot, so a wall-clock jump (NTP after a Pi's boot, while
+the daemon runs or while it was down) neither lets a window overrun (forward) nor stalls it
+(backward). A send of an earlier boot has only its wall-clock time; one that reads as later than now
+counts as sent now, so it holds the window at most one window long.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, insert, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.core.clock import Clock
+from gateway.sims.models import SimSend
+
+SENDS = SimSend.__table__
+
+
+class SendHistory:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def record(self, conn: Connection, *, sim: str, modem: str, to_number: str, part_id: int | None) -> None:
+        """One part handed to the network by `sim`, in the caller's transaction."""
+        conn.execute(insert(SENDS).values(sim=sim, modem=modem, to_number=to_number, part_id=part_id,
+                                          at=self.clock.now(), monotonic=self.clock.monotonic(),
+                                          boot=self.clock.boot_id()))
+
+    def times(self, sim: str, span: float) -> list[float]:
+        """Monotonic times (this boot's clock) of the sends of `sim` in the last `span` seconds, ascending."""
+        mono_now, wall_now, boot = self.clock.monotonic(), self.clock.time(), self.clock.boot_id()
+        c = SENDS.c
+        this_boot = and_(c.boot == boot, c.monotonic.is_not(None))
+        with self.sessions() as session:
+            rows = session.execute(select(c.at, c.monotonic, this_boot.label("this_boot")).where(
+                c.sim == sim,
+                or_(and_(this_boot, c.monotonic > mono_now - span),
+                    and_(~this_boot, c.at > datetime.fromtimestamp(wall_now - span, UTC))))).all()
+        return sorted(row.monotonic if row.this_boot else mono_now - max(0.0, wall_now - row.at.timestamp())
+                      for row in rows)

@@ -1,0 +1,226 @@
+"""Send history keyed by the SIM, on a wall clock that can jump: the real daemon on virtual modems
+(each SIM with its ICCID and IMSI) on ptys, time from the test's FakeClock.
+
+Limit windows and stickiness belong to the SIM: renaming its modem, re-plugging it or moving the SIM
+to another modem keeps its counts and its customers. NTP stepping a Pi's wall clock either way, while
+the daemon runs or while it is down, neither lets a window overrun nor stalls it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.core.clock import FakeClock
+from gateway.sims import status
+from gateway.sims.identity import sim_key
+
+from .daemon_helpers import build_daemon
+from .modem_helpers import wait_settled, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+HOUR, DAY = 3600.0, 86400.0
+NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
+TWO_AN_HOUR = {**NO_LIMITS, "per_hour": 2}
+
+
+@pytest.fixture
+def sim_options() -> dict:
+    return {"count": 2, "profile": "sim800"}
+
+
+class Shop:
+    """The daemon, its modems named in [[modems]] by the port of a virtual modem."""
+
+    def __init__(self, tmp_path, clock: FakeClock, sim, modems: dict[str, str], *,
+                 limits: dict | None = None, sims: list[dict] | None = None) -> None:
+        self.clock = clock
+        self.sim = sim
+        self.ports = modems  # modem name -> virtual modem
+        entries = [{"name": name, "port": sim.ports[port].path, "limits": limits or NO_LIMITS,
+                    "command_timeout_s": 1.0, "send_timeout_s": 5.0, "check_interval_s": 0.5,
+                    "registration_timeout_s": 5.0} for name, port in modems.items()]
+        self.daemon = build_daemon(tmp_path, clock, 0, modems=entries, **({"sims": sims} if sims else {}))
+        self.queue = self.daemon.queue
+        self.daemon.start()
+        assert self.daemon.wait_ready(15), self.daemon.status_line()
+        for supervisor in self.daemon.supervisors:
+            wait_settled(supervisor, sim.ports[modems[supervisor.name]].modem)
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def status(self, message_id: int) -> str:
+        return self.queue.get(message_id).status
+
+    def wait_sent(self, message_id: int) -> None:
+        wait_until(lambda: self.status(message_id) in ("sent", "delivered"), 10,
+                   f"message {message_id} sent (is {self.status(message_id)})")
+
+    def send(self, count: int, *, to: str = "+447700900123", via: str | None = None) -> list[int]:
+        ids = [self.queue.enqueue(to, f"text {i}", sim=via).id for i in range(count)]
+        for message_id in ids:
+            self.wait_sent(message_id)
+        return ids
+
+    def wait_idle_until(self, modem: str, moment: float, *, since: float) -> None:
+        """The event a negative check rests on: the modem's worker began, at wall-clock time `since`
+        or later, a wait that ends at `moment` or later, so it sends nothing before then."""
+        thread = f"{modem}-worker"
+
+        def idle() -> bool:
+            waiting = self.clock.waiting(thread)
+            return waiting is not None and waiting[0] >= since and waiting[1] >= moment - 1e-6
+
+        wait_until(idle, 10, f"{thread} idle until {moment} (waits {self.clock.waiting(thread)})")
+
+    def wake(self) -> None:
+        self.daemon.engine.wake_all()
+
+
+@pytest.fixture
+def shops(tmp_path, clock, sim):
+    made: list[Shop] = []
+
+    def make(modems: dict[str, str], **kwargs) -> Shop:
+        shop = Shop(tmp_path, clock, sim, modems, **kwargs)
+        made.append(shop)
+        return shop
+
+    yield make
+    for shop in made:
+        try:
+            shop.stop()
+        except Exception:
+            pass
+
+
+def swap_sims(sim) -> None:
+    """Take the SIMs out of the two (switched-off) virtual modems and put each into the other."""
+    one, two = sim.ports["sim1"].modem, sim.ports["sim2"].modem
+    (one.iccid, one.imsi), (two.iccid, two.imsi) = (two.iccid, two.imsi), (one.iccid, one.imsi)
+
+
+def test_a_sim_at_its_hourly_limit_moved_to_another_modem_stays_at_its_limit(shops, clock, sim):
+    start = clock.time()
+    first = shops({"till": "sim1", "door": "sim2"}, limits=TWO_AN_HOUR)
+    first.send(2, via="till")  # the till's SIM has used its hour
+    first.stop()
+    swap_sims(sim)
+    second = shops({"till": "sim1", "door": "sim2"}, limits=TWO_AN_HOUR)
+    held = second.queue.enqueue("+447700900124", "from the moved SIM", sim="door").id
+    second.wait_idle_until("door", start + HOUR, since=start)  # its SIM's hour is still used up
+    assert second.status(held) == "queued"
+    second.send(2, via="till")  # the other SIM, now in the till, has its own hour
+    clock.advance(HOUR + 1)
+    second.wake()
+    second.wait_sent(held)
+
+
+def test_renaming_the_modem_keeps_its_sims_counts(shops, clock):
+    start = clock.time()
+    first = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    first.send(2)
+    first.stop()
+    second = shops({"counter": "sim1"}, limits=TWO_AN_HOUR)
+    held = second.queue.enqueue("+447700900123", "third").id
+    second.wait_idle_until("counter", start + HOUR, since=start)
+    assert second.status(held) == "queued"
+    [shown] = status.describe([(s, second.daemon.engine.workers[s.name]) for s in second.daemon.supervisors])
+    assert shown["limits"]["hour"] == {"used": 2, "left": 0, "cap": 2}  # the SIM's use, not a fresh modem's
+
+
+def test_a_sims_own_limits_follow_it_to_another_modem(shops, clock, sim):
+    moved = sim.ports["sim1"].modem.iccid
+    own = [{"iccid": moved, "limits": {**NO_LIMITS, "per_hour": 1}}]
+    first = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
+    wait_until(lambda: first.daemon.engine.workers["till"].sim == f"iccid:{moved}", 5, "the till to hold the SIM")
+    assert first.daemon.engine.workers["till"].limits.per_hour == 1
+    first.stop()
+    swap_sims(sim)
+    second = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
+    workers = second.daemon.engine.workers
+    wait_until(lambda: workers["door"].sim == f"iccid:{moved}" and workers["till"].sim is not None, 5,
+               "each modem to hold its SIM")
+    assert (workers["door"].limits.per_hour, workers["till"].limits.per_hour) == (1, 5)
+    second.send(1, via="door")
+    held = second.queue.enqueue("+447700900124", "over the SIM's own hour", sim="door").id
+    second.wait_idle_until("door", clock.time() + HOUR, since=clock.time())
+    assert second.status(held) == "queued"
+
+
+def test_sticky_routing_follows_the_sim_to_another_modem(shops, clock, sim):
+    first = shops({"till": "sim1", "door": "sim2"})
+    [message] = first.send(1)
+    sent_by = first.queue.get(message).sim
+    first.stop()
+    swap_sims(sim)
+    second = shops({"till": "sim1", "door": "sim2"})
+    other = "door" if sent_by == "till" else "till"  # the modem that holds that SIM now
+    for message_id in second.send(3):
+        assert second.queue.get(message_id).sim == other
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "across a restart"])
+def test_a_forward_jump_right_after_the_sends_does_not_let_the_limit_overrun(shops, clock, restart):
+    start = clock.time()
+    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    shop.send(2)  # the hour used up
+    held = shop.queue.enqueue("+447700900123", "third").id
+    code = shop.queue.enqueue("+447700900125", "your code is 1234", expires_in=2 * HOUR).id
+    shop.wait_idle_until("till", start + HOUR, since=start)
+    clock.jump(DAY)  # NTP: the sends now look a day old on the wall clock
+    if restart:
+        shop.stop()
+        shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    shop.wake()
+    shop.wait_idle_until("till", start + DAY + HOUR, since=start + DAY)  # an hour of real time still
+    shop.daemon.engine.sweep()  # the expiry sweep: the code has two hours of real time, not none
+    assert (shop.status(held), shop.status(code)) == ("queued", "queued")
+    clock.advance(HOUR + 1)
+    shop.wake()
+    shop.wait_sent(held)
+    shop.wait_sent(code)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "across a restart"])
+def test_a_backward_jump_does_not_stall_sending_for_a_day(shops, clock, restart):
+    start = clock.time()
+    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    shop.send(2)  # the hour used up
+    held = shop.queue.enqueue("+447700900123", "queued before the jump").id
+    shop.wait_idle_until("till", start + HOUR, since=start)
+    clock.jump(-DAY)  # NTP: the sends and the queued message now look a day ahead on the wall clock
+    if restart:
+        shop.stop()
+        shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    later = shop.queue.enqueue("+447700900124", "queued after the jump").id
+    shop.wake()
+    shop.wait_idle_until("till", start - DAY + HOUR, since=start - DAY)  # the hour still counts...
+    assert (shop.status(held), shop.status(later)) == ("queued", "queued")
+    clock.advance(HOUR + 1)  # ...but only the hour
+    shop.wake()
+    shop.wait_sent(held)
+    shop.wait_sent(later)
+
+
+def test_sends_of_an_earlier_boot_count_by_the_wall_clock_and_never_from_the_future(shops, clock):
+    start = clock.time()
+    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    shop.send(2)  # the hour used up
+    shop.stop()
+    clock.reboot(boot="second-boot")  # the monotonic readings of the sends mean nothing now
+    clock.jump(-DAY)  # and the wall clock starts a day behind, as on a Pi before NTP
+    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    held = shop.queue.enqueue("+447700900123", "third").id
+    shop.wake()
+    shop.wait_idle_until("till", start - DAY + HOUR, since=start - DAY)  # counted as sent just now
+    assert shop.status(held) == "queued"
+    clock.advance(HOUR + 1)
+    shop.wake()
+    shop.wait_sent(held)
+
+
+def test_the_sim_key_prefers_the_iccid_then_the_imsi_then_the_modem():
+    assert sim_key("8944150000000000017", "234150000000001", "till") == "iccid:8944150000000000017"
+    assert sim_key(None, "234150000000001", "till") == "imsi:234150000000001"
+    assert sim_key("", None, "till") == "modem:till"
