@@ -224,3 +224,30 @@ def test_the_sim_key_prefers_the_iccid_then_the_imsi_then_the_modem():
     assert sim_key("8944150000000000017", "234150000000001", "till") == "iccid:8944150000000000017"
     assert sim_key(None, "234150000000001", "till") == "imsi:234150000000001"
     assert sim_key("", None, "till") == "modem:till"
+
+
+def test_an_upgrade_carries_the_sends_over_to_the_sim_the_modem_held(old_database, clock):
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from gateway.sims.history import SendHistory
+    from gateway.store import db
+
+    sent = clock.now() - timedelta(minutes=10)
+    with old_database("0008") as (engine, conn):
+        conn.execute(text("INSERT INTO modems (name, state, iccid, imsi) VALUES "
+                          "('till', 'ready', '8944150000000000017', '234150000000001'), ('door', 'ready', NULL, NULL)"))
+        for message_id, modem in ((1, "till"), (2, "till"), (3, "door")):
+            conn.execute(text("INSERT INTO messages (id, to_number, text, kind, priority, status, encoding, segments, "
+                              "sim, source, attempts, created_at, not_before, updated_at) VALUES (:id, '+447700900123', "
+                              "'x', 'transactional', 1, 'sent', 'gsm7', 1, :modem, 'cli', 1, :t, :t, :t)"),
+                         {"id": message_id, "modem": modem, "t": sent.replace(tzinfo=None)})
+            conn.execute(text("INSERT INTO message_parts (message_id, seq, total, status, modem, submitted_at) "
+                              "VALUES (:id, 1, 1, 'sent', :modem, :t)"), {"id": message_id, "modem": modem,
+                                                                          "t": sent.replace(tzinfo=None)})
+    db.upgrade(engine)
+    history = SendHistory(db.sessions(engine), clock)
+    assert len(history.times("iccid:8944150000000000017", HOUR)) == 2  # the till's SIM keeps its hour
+    assert len(history.times("modem:door", HOUR)) == 1  # a SIM never identified: by its modem
+    assert history.times("iccid:8944150000000000017", 60) == []  # ten minutes ago, by the wall clock
