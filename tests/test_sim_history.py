@@ -8,6 +8,8 @@ the daemon runs or while it is down, neither lets a window overrun nor stalls it
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway.core.clock import FakeClock
@@ -133,15 +135,15 @@ def test_a_sims_own_limits_follow_it_to_another_modem(shops, clock, sim):
     moved = sim.ports["sim1"].modem.iccid
     own = [{"iccid": moved, "limits": {**NO_LIMITS, "per_hour": 1}}]
     first = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
-    wait_until(lambda: first.daemon.engine.workers["till"].sim == f"iccid:{moved}", 5, "the till to hold the SIM")
-    assert first.daemon.engine.workers["till"].limits.per_hour == 1
+    till = first.daemon.engine.workers["till"].windows
+    wait_until(lambda: till.sim == f"iccid:{moved}", 5, "the till to hold the SIM")
+    assert till.limits.per_hour == 1
     first.stop()
     swap_sims(sim)
     second = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
-    workers = second.daemon.engine.workers
-    wait_until(lambda: workers["door"].sim == f"iccid:{moved}" and workers["till"].sim is not None, 5,
-               "each modem to hold its SIM")
-    assert (workers["door"].limits.per_hour, workers["till"].limits.per_hour) == (1, 5)
+    door, till = (second.daemon.engine.workers[name].windows for name in ("door", "till"))
+    wait_until(lambda: door.sim == f"iccid:{moved}" and till.sim is not None, 5, "each modem to hold its SIM")
+    assert (door.limits.per_hour, till.limits.per_hour) == (1, 5)
     second.send(1, via="door")
     held = second.queue.enqueue("+447700900124", "over the SIM's own hour", sim="door").id
     second.wait_idle_until("door", clock.time() + HOUR, since=clock.time())
@@ -240,8 +242,9 @@ def test_an_upgrade_carries_the_sends_over_to_the_sim_the_modem_held(old_databas
                           "('till', 'ready', '8944150000000000017', '234150000000001'), ('door', 'ready', NULL, NULL)"))
         for message_id, modem in ((1, "till"), (2, "till"), (3, "door")):
             conn.execute(text("INSERT INTO messages (id, to_number, text, kind, priority, status, encoding, segments, "
-                              "sim, source, attempts, created_at, not_before, updated_at) VALUES (:id, '+447700900123', "
-                              "'x', 'transactional', 1, 'sent', 'gsm7', 1, :modem, 'cli', 1, :t, :t, :t)"),
+                              "sim, source, attempts, created_at, not_before, updated_at) VALUES (:id, "
+                              "'+447700900123', 'x', 'transactional', 1, 'sent', 'gsm7', 1, :modem, 'cli', 1, "
+                              ":t, :t, :t)"),
                          {"id": message_id, "modem": modem, "t": sent.replace(tzinfo=None)})
             conn.execute(text("INSERT INTO message_parts (message_id, seq, total, status, modem, submitted_at) "
                               "VALUES (:id, 1, 1, 'sent', :modem, :t)"), {"id": message_id, "modem": modem,
@@ -251,3 +254,16 @@ def test_an_upgrade_carries_the_sends_over_to_the_sim_the_modem_held(old_databas
     assert len(history.times("iccid:8944150000000000017", HOUR)) == 2  # the till's SIM keeps its hour
     assert len(history.times("modem:door", HOUR)) == 1  # a SIM never identified: by its modem
     assert history.times("iccid:8944150000000000017", 60) == []  # ten minutes ago, by the wall clock
+
+
+@pytest.mark.parametrize(("sims", "error"), [
+    ([{"limits": {"per_hour": 1}}], "sims[0]: give iccid"),
+    ([{"iccid": "12ab"}], "sims[0].iccid '12ab' must be 18 to 22 digits"),
+    ([{"imsi": "23415x"}], "sims[0].imsi '23415x' must be"),
+    ([{"iccid": "8944150000000000017"}, {"iccid": "8944150000000000017"}], "sims iccid 8944150000000000017 is given to two"),
+])
+def test_a_bad_sims_entry_is_refused_with_what_to_fix(sims, error):
+    from gateway.core.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        from_dict({"sims": sims})

@@ -269,13 +269,11 @@ def _check_modems(modems: tuple[ModemSection, ...], source: str) -> None:
 
 
 def _check_sims(sims: tuple[SimSection, ...], source: str) -> None:
-    low, high = ICCID_DIGITS
     for i, sim in enumerate(sims):
         where = f"{source}: sims[{i}]"
         if not (sim.iccid or sim.imsi):
             raise ConfigError(f"{where}: give iccid (AT+CCID; printed on the SIM) or imsi (AT+CIMI)")
-        if sim.iccid and not (sim.iccid.isdigit() and low <= len(sim.iccid) <= high):
-            raise ConfigError(f"{where}.iccid {sim.iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
+        _check_iccid(sim.iccid, where)
         if sim.imsi and not (sim.imsi.isdigit() and 6 <= len(sim.imsi) <= 15):
             raise ConfigError(f"{where}.imsi {sim.imsi!r} must be the up to 15 digits AT+CIMI shows")
     for key in ("iccid", "imsi"):
@@ -296,9 +294,13 @@ def _check_modem_identity(modem: ModemSection, source: str) -> None:
         raise ConfigError(f"{where}: give port, imei or iccid (the modem's port, or what finds it on any port)")
     if modem.imei and not (modem.imei.isdigit() and len(modem.imei) == IMEI_DIGITS):
         raise ConfigError(f"{where}.imei {modem.imei!r} must be the {IMEI_DIGITS} digits AT+CGSN shows")
+    _check_iccid(modem.iccid, where)
+
+
+def _check_iccid(iccid: str, where: str) -> None:
     low, high = ICCID_DIGITS
-    if modem.iccid and not (modem.iccid.isdigit() and low <= len(modem.iccid) <= high):
-        raise ConfigError(f"{where}.iccid {modem.iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
+    if iccid and not (iccid.isdigit() and low <= len(iccid) <= high):
+        raise ConfigError(f"{where}.iccid {iccid!r} must be {low} to {high} digits (AT+CCID; printed on the SIM)")
 
 
 def _check_power(modem: ModemSection, source: str) -> None:

@@ -15,8 +15,9 @@ from gateway.outbound.clock_jumps import ClockJumps
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
-from gateway.outbound.worker import LimitsFor, ModemWorker, PreSendCheck, RetryPolicy
+from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
 from gateway.sims.history import SendHistory
+from gateway.sims.windows import LimitsFor, SimWindows
 from gateway.sims.models import Modem
 from modem.supervisor import ModemState, ModemSupervisor
 
@@ -48,8 +49,8 @@ class Engine:
                   limits_for: LimitsFor | None = None) -> ModemWorker:
         """A worker for the modem; `limits` are the modem entry's, `limits_for` gives those of the
         SIM it holds (by default the modem's)."""
-        worker = ModemWorker(supervisor, self.queue, limits, self.clock, self.history, limits_for=limits_for,
-                             ref16=ref16, retry=self.retry,
+        windows = SimWindows(supervisor.name, self.history, self.clock, limits, limits_for)
+        worker = ModemWorker(supervisor, self.queue, windows, self.clock, ref16=ref16, retry=self.retry,
                              may_take=self._may_take_for, pre_send=self.pre_send, clock_check=self.clock_jumps.check,
                              resend_unknown=self.resend_unknown)
         self.workers[supervisor.name] = worker

@@ -25,13 +25,11 @@ from sqlalchemy import Connection
 
 from gateway.core.clock import Clock
 from gateway.outbound.claims import Accepted, Claimed
-from gateway.outbound.limits import Limits, WindowUse, next_slot, prune, usage
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.outbound.transitions import NOT_SENDING
 from gateway.outbound.verdict import Verdict
-from gateway.sims.history import SendHistory
-from gateway.sims.identity import sim_key
+from gateway.sims.windows import SimWindows
 from modem.errors import (
     CmeError,
     CmsError,
@@ -44,7 +42,6 @@ from modem.errors import (
     SubmitUncertain,
 )
 from modem.pdu import SubmitPart, encode_submit
-from modem.session import Identity
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.worker")
@@ -66,7 +63,6 @@ class _Held(Exception):
 
 
 PreSendCheck = Callable[[Claimed], Verdict]  # may also offer within(connection, claimed): run in the commit
-LimitsFor = Callable[[Identity | None], Limits]  # the limits of the SIM a modem holds
 
 
 class RetryPolicy:
@@ -80,8 +76,8 @@ class RetryPolicy:
 
 
 class ModemWorker:
-    def __init__(self, supervisor: ModemSupervisor, queue: Queue, limits: Limits, clock: Clock,
-                 history: SendHistory, *, limits_for: LimitsFor | None = None, ref16: bool = False, retry: RetryPolicy | None = None,
+    def __init__(self, supervisor: ModemSupervisor, queue: Queue, windows: SimWindows, clock: Clock, *,
+                 ref16: bool = False, retry: RetryPolicy | None = None,
                  may_take: Callable[[str], Callable[..., bool]] | None = None,
                  pre_send: PreSendCheck | None = None, clock_check: Callable[[], object] | None = None,
                  poll_interval: float = 1.0,
@@ -89,11 +85,8 @@ class ModemWorker:
         self.supervisor = supervisor
         self.name = supervisor.name
         self.queue = queue
-        self.limits = limits  # the SIM's, once the modem says which SIM it holds
-        self.limits_for = limits_for or (lambda identity: limits)
+        self.windows = windows  # the limits and recent sends of the SIM the modem holds
         self.clock = clock
-        self.history = history
-        self.sim: str | None = None  # the identity of the SIM whose sends _times holds
         self.ref16 = ref16
         self.retry = retry or RetryPolicy()
         self.may_take = may_take
@@ -105,7 +98,6 @@ class ModemWorker:
         self.busy_seconds = 0.0  # time spent inside AT+CMGS exchanges (for utilisation figures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._times: list[float] = []  # the SIM's recent sends, monotonic clock
         self._next: Claimed | None = None  # claimed while the modem sent the last message's last part
         self._accepted: Accepted | None = None  # recorded while the modem sends the next part
         self._ahead: int | None = None  # the message being sent was claimed ahead (it may step aside)
@@ -126,33 +118,12 @@ class ModemWorker:
 
     def next_slot(self) -> float:
         """When (wall clock) the limits next allow a part; now itself when they allow one already."""
-        return self.clock.time() + self._slot_in()
-
-    def usage(self) -> list[WindowUse]:
-        """Parts the SIM used per window now, for display."""
-        return usage(self._times, self.limits, self.clock.monotonic())
-
-    def _slot_in(self) -> float:
-        """Seconds until the limits allow a part, measured on the monotonic clock (0: now)."""
-        now = self.clock.monotonic()
-        return max(0.0, next_slot(self._times, self.limits, now) - now)
+        return self.clock.time() + self.windows.wait()
 
     @property
     def holds(self) -> str:
         """The identity of the SIM the modem holds, as its last init read it (routing names SIMs so)."""
-        identity = self.supervisor.identity
-        return sim_key(identity.iccid if identity else None, identity.imsi if identity else None, self.name)
-
-    def _follow_sim(self) -> None:
-        """The SIM the modem holds now brings its own windows and limits: loaded again from the send
-        history whenever another SIM is in, so its counts are the SIM's."""
-        sim = self.holds
-        if sim == self.sim:
-            return
-        limits = self.limits_for(self.supervisor.identity)
-        times = self.history.times(sim, max(limits.longest_window, limits.min_gap_s))
-        self.limits, self._times, self.sim = limits, times, sim
-        log.info("%s: holds SIM %s (%d sends in its windows)", self.name, sim, len(times))
+        return self.windows.key(self.supervisor.identity)
 
     # ---- loop -------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -176,8 +147,8 @@ class ModemWorker:
             return
         if self.clock_check is not None:
             self.clock_check()
-        self._follow_sim()
-        wait = self._slot_in()
+        self.windows.follow(self.supervisor.identity)
+        wait = self.windows.wait()
         if wait > 0:
             self._give_back_next("waiting for the limits")
             self._idle(wait)
@@ -226,7 +197,7 @@ class ModemWorker:
         """The message claimed ahead, when it can go at once after the one just sent."""
         if self._accepted is None or self._stop.is_set() or self.supervisor.state is not ModemState.READY:
             return None
-        return self._take_next() if self._slot_in() <= 0 else None
+        return self._take_next() if self.windows.wait() <= 0 else None
 
     def _record_accepted(self) -> None:
         """Commit a postponed `sent` now (nothing else is about to carry it)."""
@@ -250,7 +221,7 @@ class ModemWorker:
         last part, if the limits will let it go right after (None: claim nothing ahead)."""
         if self._next is not None or self._stop.is_set():
             return None
-        return self._routing() if self._slot_in() <= 0 else None
+        return self._routing() if self.windows.wait() <= 0 else None
 
     def _collect_next(self) -> Claimed | None:
         claimed, self._next = self._next, None
@@ -326,15 +297,14 @@ class ModemWorker:
         return lambda conn: verdict if _stops(verdict := within(conn, claimed)) else None
 
     def _within_submitting(self, claimed: Claimed, part_id: int,
-                           recheck: Callable[[Connection], Verdict | None] | None) -> Callable[[Connection], object | None]:
+                           recheck: Callable[[Connection], Verdict | None] | None
+                           ) -> Callable[[Connection], object | None]:
         """What runs inside a part's `submitting` commit: the send-time check (first part only),
         then, if the part goes, its send in the SIM's history (the count survives a crash)."""
-        sim = self.sim or sim_key(None, None, self.name)
-
         def run(conn: Connection) -> object | None:
             held = recheck(conn) if recheck is not None else None
             if held is None:
-                self.history.record(conn, sim=sim, modem=self.name, to_number=claimed.to_number, part_id=part_id)
+                self.windows.record(conn, to_number=claimed.to_number, part_id=part_id)
             return held
         return run
 
@@ -342,14 +312,15 @@ class ModemWorker:
         """Before each part: the limits allow it now (a long message respects per-minute caps too),
         or the message goes back to the queue until they do, rather than wait in `sending` (which
         only a send in progress may); being partly sent, only this SIM takes it again."""
-        wait = self._slot_in()
+        wait = self.windows.wait()
         if wait <= 0 and not self._stop.is_set():
             return True
         self._record_accepted()
         if self._stop.is_set():
             self.queue.release(claimed.id, "gateway stopping")
         else:
-            self.queue.release(claimed.id, "waiting for the limits", not_before=self.clock.now() + timedelta(seconds=wait))
+            until = self.clock.now() + timedelta(seconds=wait)
+            self.queue.release(claimed.id, "waiting for the limits", not_before=until)
         return False
 
     def _submit(self, claimed: Claimed, part_id: int, part: SubmitPart, *, first: bool, last: bool) -> bool:
@@ -371,8 +342,7 @@ class ModemWorker:
             after = None
             if held is not None:
                 raise _Held(held)
-            self._times.append(self.clock.monotonic())
-            prune(self._times, self.limits, self.clock.monotonic())
+            self.windows.sent()
 
         def while_sending() -> None:
             ahead = self._claim_ahead() if last else None

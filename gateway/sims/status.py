@@ -34,7 +34,7 @@ def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | No
             "next_slot_at": None,
         }
         if worker is not None:
-            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap} for u in worker.usage()}
+            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap} for u in worker.windows.usage()}
             slot = worker.next_slot()
             entry["next_slot_at"] = _iso(max(slot, clock_now))
         result.append(entry)

@@ -1,0 +1,65 @@
+"""The limit windows of the SIM a modem holds: its recent sends on the monotonic clock, its limits.
+
+A worker sends for whichever SIM its modem holds now: after each init, another SIM in brings its own
+windows (loaded from the send history) and its own limits, so the counts are the SIM's wherever it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from gateway.core.clock import Clock
+from gateway.outbound.limits import Limits, WindowUse, next_slot, prune, usage
+from gateway.sims.history import SendHistory
+from gateway.sims.identity import sim_key
+from modem.session import Identity
+
+log = logging.getLogger("gsmgw.worker")
+LimitsFor = Callable[[Identity | None], Limits]  # the limits of the SIM a modem holds
+
+
+class SimWindows:
+    def __init__(self, modem: str, history: SendHistory, clock: Clock, limits: Limits,
+                 limits_for: LimitsFor | None = None) -> None:
+        self.modem = modem
+        self.history = history
+        self.clock = clock
+        self.limits = limits  # the SIM's, once the modem says which SIM it holds
+        self.limits_for = limits_for or (lambda identity: limits)
+        self.sim: str | None = None  # the identity of the SIM whose sends `_times` holds
+        self._times: list[float] = []  # its recent sends, monotonic clock, ascending
+
+    def key(self, identity: Identity | None) -> str:
+        return sim_key(identity.iccid if identity else None, identity.imsi if identity else None, self.modem)
+
+    def follow(self, identity: Identity | None) -> None:
+        """The modem holds the SIM `identity` names: if it is another SIM, load its windows and limits."""
+        sim = self.key(identity)
+        if sim == self.sim:
+            return
+        limits = self.limits_for(identity)
+        times = self.history.times(sim, max(limits.longest_window, limits.min_gap_s))
+        self.limits, self._times, self.sim = limits, times, sim
+        log.info("%s: holds SIM %s (%d sends in its windows)", self.modem, sim, len(times))
+
+    def wait(self) -> float:
+        """Seconds until the limits allow a part, on the monotonic clock (0: now)."""
+        now = self.clock.monotonic()
+        return max(0.0, next_slot(self._times, self.limits, now) - now)
+
+    def usage(self) -> list[WindowUse]:
+        return usage(self._times, self.limits, self.clock.monotonic())
+
+    def record(self, conn: Connection, *, to_number: str, part_id: int) -> None:
+        """A part goes: in the SIM's history, in the caller's transaction (its `submitting` commit)."""
+        self.history.record(conn, sim=self.sim or self.key(None), modem=self.modem, to_number=to_number,
+                            part_id=part_id)
+
+    def sent(self) -> None:
+        """The part recorded went: it counts in the windows at once."""
+        now = self.clock.monotonic()
+        self._times.append(now)
+        prune(self._times, self.limits, now)
