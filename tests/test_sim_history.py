@@ -162,64 +162,60 @@ def test_sticky_routing_follows_the_sim_to_another_modem(shops, clock, sim):
         assert second.queue.get(message_id).sim == other
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["running", "across a restart"])
-def test_a_forward_jump_right_after_the_sends_does_not_let_the_limit_overrun(shops, clock, restart):
-    start = clock.time()
+def hour_used_up(shops, clock) -> Shop:
+    """The till's SIM at its hourly limit, and a message queued behind it."""
     shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
-    shop.send(2)  # the hour used up
-    held = shop.queue.enqueue("+447700900123", "third").id
-    code = shop.queue.enqueue("+447700900125", "your code is 1234", expires_in=2 * HOUR).id
+    start = clock.time()
+    shop.send(2)
+    shop.queue.enqueue("+447700900123", "queued before the jump")
     shop.wait_idle_until("till", start + HOUR, since=start)
-    clock.jump(DAY)  # NTP: the sends now look a day old on the wall clock
+    return shop
+
+
+def step(shops, shop: Shop, clock, seconds: float, *, restart: bool) -> Shop:
+    """NTP steps the wall clock, while the daemon runs or while it is down."""
     if restart:
         shop.stop()
-        shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    clock.jump(seconds)
+    return shops({"till": "sim1"}, limits=TWO_AN_HOUR) if restart else shop
+
+
+def held_for_one_hour(shop: Shop, clock, *ids: int) -> None:
+    """The till waits out the rest of the hour of real time (and no more), then sends `ids`."""
+    now = clock.time()
     shop.wake()
-    shop.wait_idle_until("till", start + DAY + HOUR, since=start + DAY)  # an hour of real time still
-    shop.daemon.engine.sweep()  # the expiry sweep: the code has two hours of real time, not none
-    assert (shop.status(held), shop.status(code)) == ("queued", "queued")
+    shop.wait_idle_until("till", now + HOUR, since=now)
+    shop.daemon.engine.sweep()  # expiry too reads the times
+    assert [shop.status(i) for i in ids] == ["queued"] * len(ids)
     clock.advance(HOUR + 1)
     shop.wake()
-    shop.wait_sent(held)
-    shop.wait_sent(code)
+    for message_id in ids:
+        shop.wait_sent(message_id)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "across a restart"])
+def test_a_forward_jump_right_after_the_sends_does_not_let_the_limit_overrun(shops, clock, restart):
+    shop = hour_used_up(shops, clock)
+    code = shop.queue.enqueue("+447700900125", "your code is 1234", expires_in=2 * HOUR).id
+    shop = step(shops, shop, clock, DAY, restart=restart)  # the sends now look a day old
+    held_for_one_hour(shop, clock, 3, code)  # and the code does not expire at once
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "across a restart"])
 def test_a_backward_jump_does_not_stall_sending_for_a_day(shops, clock, restart):
-    start = clock.time()
-    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
-    shop.send(2)  # the hour used up
-    held = shop.queue.enqueue("+447700900123", "queued before the jump").id
-    shop.wait_idle_until("till", start + HOUR, since=start)
-    clock.jump(-DAY)  # NTP: the sends and the queued message now look a day ahead on the wall clock
-    if restart:
-        shop.stop()
-        shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
+    shop = hour_used_up(shops, clock)
+    shop = step(shops, shop, clock, -DAY, restart=restart)  # the sends and message 3 now look a day ahead
     later = shop.queue.enqueue("+447700900124", "queued after the jump").id
-    shop.wake()
-    shop.wait_idle_until("till", start - DAY + HOUR, since=start - DAY)  # the hour still counts...
-    assert (shop.status(held), shop.status(later)) == ("queued", "queued")
-    clock.advance(HOUR + 1)  # ...but only the hour
-    shop.wake()
-    shop.wait_sent(held)
-    shop.wait_sent(later)
+    held_for_one_hour(shop, clock, 3, later)
 
 
 def test_sends_of_an_earlier_boot_count_by_the_wall_clock_and_never_from_the_future(shops, clock):
-    start = clock.time()
-    shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
-    shop.send(2)  # the hour used up
-    shop.stop()
+    hour_used_up(shops, clock).stop()
     clock.reboot(boot="second-boot")  # the monotonic readings of the sends mean nothing now
-    clock.jump(-DAY)  # and the wall clock starts a day behind, as on a Pi before NTP
+    clock.jump(-DAY)  # and the wall clock starts a day behind (message 3 waits for NTP to set it)
     shop = shops({"till": "sim1"}, limits=TWO_AN_HOUR)
-    held = shop.queue.enqueue("+447700900123", "third").id
-    shop.wake()
-    shop.wait_idle_until("till", start - DAY + HOUR, since=start - DAY)  # counted as sent just now
-    assert shop.status(held) == "queued"
-    clock.advance(HOUR + 1)
-    shop.wake()
-    shop.wait_sent(held)
+    later = shop.queue.enqueue("+447700900124", "queued after the boot").id
+    held_for_one_hour(shop, clock, later)  # the sends counted as made just now: an hour, not a day
 
 
 def test_the_sim_key_prefers_the_iccid_then_the_imsi_then_the_modem():
