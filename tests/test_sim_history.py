@@ -263,3 +263,26 @@ def test_a_bad_sims_entry_is_refused_with_what_to_fix(sims, error):
 
     with pytest.raises(ConfigError, match=re.escape(error)):
         from_dict({"sims": sims})
+
+
+def test_a_read_that_shows_less_of_the_same_sim_keeps_its_windows(tmp_path, clock):
+    from gateway.outbound.limits import Limits
+    from gateway.sims.history import SendHistory
+    from gateway.sims.windows import SimWindows
+    from gateway.store import db
+    from modem.session import Identity
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+    db.upgrade(engine)
+    windows = SimWindows("till", SendHistory(db.sessions(engine), clock), clock, Limits(per_hour=2))
+    full = Identity("SIMCOM", "SIM800", "1", "861234000000017", "234150000000001", "8944150000000000017")
+    windows.follow(full)
+    with engine.begin() as conn:
+        windows.record(conn, to_number="+447700900123", part_id=None)
+    windows.sent()
+    for less in (Identity("SIMCOM", "SIM800", "1", "861234000000017", "234150000000001", None), None):
+        windows.follow(less)  # AT+CCID timed out, or nothing was read
+        assert windows.sim == "iccid:8944150000000000017" and windows.usage()[0].used == 1
+    windows.follow(Identity("SIMCOM", "SIM800", "1", "861234000000017", "234150000000002", None))
+    assert windows.sim == "imsi:234150000000002" and windows.usage()[0].used == 0  # another SIM
+    engine.dispose()

@@ -122,8 +122,9 @@ class ModemWorker:
 
     @property
     def holds(self) -> str:
-        """The identity of the SIM the modem holds, as its last init read it (routing names SIMs so)."""
-        return self.windows.key(self.supervisor.identity)
+        """The identity of the SIM the modem holds, as its windows know it or its last init read it
+        (routing names SIMs so)."""
+        return self.windows.sim or self.windows.key(self.supervisor.identity)
 
     # ---- loop -------------------------------------------------------------------------------
     def _run(self) -> None:

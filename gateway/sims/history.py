@@ -19,6 +19,7 @@ from gateway.core.clock import Clock
 from gateway.sims.models import SimSend
 
 SENDS = SimSend.__table__
+RECORD = insert(SENDS)  # built once: it runs in every part's `submitting` commit
 
 
 class SendHistory:
@@ -28,9 +29,8 @@ class SendHistory:
 
     def record(self, conn: Connection, *, sim: str, modem: str, to_number: str, part_id: int | None) -> None:
         """One part handed to the network by `sim`, in the caller's transaction."""
-        conn.execute(insert(SENDS).values(sim=sim, modem=modem, to_number=to_number, part_id=part_id,
-                                          at=self.clock.now(), monotonic=self.clock.monotonic(),
-                                          boot=self.clock.boot_id()))
+        conn.execute(RECORD, {"sim": sim, "modem": modem, "to_number": to_number, "part_id": part_id,
+                              "at": self.clock.now(), "monotonic": self.clock.monotonic(), "boot": self.clock.boot_id()})
 
     def times(self, sim: str, span: float) -> list[float]:
         """Monotonic times (this boot's clock) of the sends of `sim` in the last `span` seconds, ascending."""

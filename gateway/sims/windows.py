@@ -30,6 +30,7 @@ class SimWindows:
         self.limits = limits  # the SIM's, once the modem says which SIM it holds
         self.limits_for = limits_for or (lambda identity: limits)
         self.sim: str | None = None  # the identity of the SIM whose sends `_times` holds
+        self._imsi: str | None = None  # that SIM's IMSI, as last read
         self._times: list[float] = []  # its recent sends, monotonic clock, ascending
 
     def key(self, identity: Identity | None) -> str:
@@ -38,12 +39,20 @@ class SimWindows:
     def follow(self, identity: Identity | None) -> None:
         """The modem holds the SIM `identity` names: if it is another SIM, load its windows and limits."""
         sim = self.key(identity)
-        if sim == self.sim:
+        if sim == self.sim or self._read_less(identity):
             return
         limits = self.limits_for(identity)
         times = self.history.times(sim, max(limits.longest_window, limits.min_gap_s))
         self.limits, self._times, self.sim = limits, times, sim
+        self._imsi = identity.imsi if identity else None
         log.info("%s: holds SIM %s (%d sends in its windows)", self.modem, sim, len(times))
+
+    def _read_less(self, identity: Identity | None) -> bool:
+        """The same SIM, its ICCID (or all of it) not read this time (a command that timed out): a
+        SIM swapped in shows its own ICCID or IMSI, so a read that shows less is no other SIM."""
+        if self.sim is None or (identity is not None and identity.iccid):
+            return False
+        return identity is None or identity.imsi is None or identity.imsi == self._imsi
 
     def wait(self) -> float:
         """Seconds until the limits allow a part, on the monotonic clock (0: now)."""
@@ -53,7 +62,7 @@ class SimWindows:
     def usage(self) -> list[WindowUse]:
         return usage(self._times, self.limits, self.clock.monotonic())
 
-    def record(self, conn: Connection, *, to_number: str, part_id: int) -> None:
+    def record(self, conn: Connection, *, to_number: str, part_id: int | None) -> None:
         """A part goes: in the SIM's history, in the caller's transaction (its `submitting` commit)."""
         self.history.record(conn, sim=self.sim or self.key(None), modem=self.modem, to_number=to_number,
                             part_id=part_id)
