@@ -18,6 +18,7 @@ class Candidate(Protocol):
     id: int
     to_number: str
     last_sim: str | None  # the SIM (gateway.sims.identity.sim_key) that last sent to this number, for stickiness
+    sending_on: str | None  # the modem sending an earlier message to this number now (that one goes first)
 
 
 @dataclass(frozen=True)

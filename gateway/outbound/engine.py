@@ -114,7 +114,14 @@ class Engine:
         if not self.sticky or len(self.workers) < 2:
             return lambda message: True
         views, now = self.views(), self.clock.time()
-        return lambda message: may_take(sim, message.last_sim, views, now, sticky=True)
+        holds = {name: w.holds for name, w in self.workers.items()}
+
+        def sticky_to(message: Candidate) -> str | None:
+            """The SIM sending to the number now (messages to one number stay in order), else the one it
+            last heard from."""
+            return holds.get(message.sending_on) if message.sending_on in holds else message.last_sim
+
+        return lambda message: may_take(sim, sticky_to(message), views, now, sticky=True)
 
     # ---- the sweep ----------------------------------------------------------------------------
     def sweep(self) -> None:

@@ -44,13 +44,18 @@ def _statements() -> dict[str, Any]:
     sends = SimSend.__table__.c  # the SIM (not the modem) the number last heard from
     last_sim = (select(sends.sim).where(sends.to_number == m.to_number)
                 .order_by(sends.id.desc()).limit(1).scalar_subquery())
+    earlier = MESSAGES.alias("earlier")  # the modem sending to the number right now, if one is
+    sending_on = (select(earlier.c.sim)
+                  .where(earlier.c.to_number == m.to_number, earlier.c.status == MessageStatus.SENDING,
+                         earlier.c.id < m.id)
+                  .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
     due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
            (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
     ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
                               m.sim == bindparam("modem")).exists()
     return {
         "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
-                             m.priority, m.source, last_sim.label("last_sim"))
+                             m.priority, m.source, last_sim.label("last_sim"), sending_on.label("sending_on"))
         .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
