@@ -194,8 +194,7 @@ class Daemon:
             self.supervisors.append(supervisor)
             modem_limits = limits_of(section)
             self.engine.add_modem(supervisor, modem_limits, ref16=section.concat_ref16,
-                                  limits_for=lambda identity, own=modem_limits: by_sim.of(
-                                      identity.iccid if identity else None, identity.imsi if identity else None, own))
+                                  limits_for=lambda identity, own=modem_limits: by_sim.of(identity, own))
 
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""

@@ -46,10 +46,10 @@ def _status(args: argparse.Namespace) -> int:
 
     from gateway.core.clock import Clock
     from gateway.daemon import limits_of, sim_limits
-    from gateway.outbound.limits import next_slot, usage
     from gateway.sims.history import SendHistory
-    from gateway.sims.identity import sim_key
     from gateway.sims.models import Modem
+    from gateway.sims.windows import SimWindows
+    from modem.session import Identity
 
     cfg = config_of(args)
     engine, queue, _ = open_queue(cfg)
@@ -58,7 +58,7 @@ def _status(args: argparse.Namespace) -> int:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
         sections = {section.name: section for section in cfg.modems}
         clock = Clock()
-        history, by_sim, now = SendHistory(queue.sessions, clock), sim_limits(cfg), clock.monotonic()
+        history, by_sim = SendHistory(queue.sessions, clock), sim_limits(cfg)
         report = {"queue": queue.depth(), "modems": []}
         for name in sorted(set(modems) | set(sections)):
             row = modems.get(name)
@@ -67,12 +67,14 @@ def _status(args: argparse.Namespace) -> int:
                      "operator": row.operator if row else None,
                      "signal_bars": row.signal_bars if row else None}
             if name in sections:  # the SIM it held when last seen: its own counts and limits
-                iccid, imsi = (row.iccid, row.imsi) if row else (None, None)
-                limits = by_sim.of(iccid, imsi, limits_of(sections[name]))
-                times = history.times(sim_key(iccid, imsi, name), max(limits.longest_window, limits.min_gap_s))
+                held = Identity(row.manufacturer or "", row.model or "", "", row.imei or "", row.imsi,
+                                row.iccid) if row else None
+                own = limits_of(sections[name])
+                windows = SimWindows(name, history, clock, own, lambda identity, own=own: by_sim.of(identity, own))
+                windows.follow(held)
                 entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
-                                   for u in usage(times, limits, now)}
-                entry["next_slot_in_s"] = round(max(0.0, next_slot(times, limits, now) - now), 1)
+                                   for u in windows.usage()}
+                entry["next_slot_in_s"] = round(windows.wait(), 1)
             report["modems"].append(entry)
     finally:
         engine.dispose()

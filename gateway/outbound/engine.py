@@ -17,8 +17,8 @@ from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
 from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
 from gateway.sims.history import SendHistory
-from gateway.sims.windows import LimitsFor, SimWindows
 from gateway.sims.models import Modem
+from gateway.sims.windows import LimitsFor, SimWindows
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")

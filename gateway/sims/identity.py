@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.outbound.limits import Limits
+from modem.session import Identity
 
 
 def sim_key(iccid: str | None, imsi: str | None, modem: str) -> str:
@@ -31,9 +32,10 @@ class SimLimits:
     by_iccid: Mapping[str, Limits] = field(default_factory=dict)
     by_imsi: Mapping[str, Limits] = field(default_factory=dict)
 
-    def of(self, iccid: str | None, imsi: str | None, modem_limits: Limits) -> Limits:
-        if iccid and iccid in self.by_iccid:
-            return self.by_iccid[iccid]
-        if imsi and imsi in self.by_imsi:
-            return self.by_imsi[imsi]
+    def of(self, identity: Identity | None, modem_limits: Limits) -> Limits:
+        """The limits of the SIM `identity` names, in a modem whose entry has `modem_limits`."""
+        if identity is not None and identity.iccid and identity.iccid in self.by_iccid:
+            return self.by_iccid[identity.iccid]
+        if identity is not None and identity.imsi and identity.imsi in self.by_imsi:
+            return self.by_imsi[identity.imsi]
         return modem_limits

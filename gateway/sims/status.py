@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-
 def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | None = None) -> list[dict[str, Any]]:
     """[(ModemSupervisor, ModemWorker | None)] -> one dict per modem, JSON-ready."""
     result = []
@@ -34,7 +33,8 @@ def describe(supervisors_and_workers: Iterable[tuple[Any, Any]], now: float | No
             "next_slot_at": None,
         }
         if worker is not None:
-            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap} for u in worker.windows.usage()}
+            entry["limits"] = {u.window: {"used": u.used, "left": u.left, "cap": u.cap}
+                               for u in worker.windows.usage()}
             slot = worker.next_slot()
             entry["next_slot_at"] = _iso(max(slot, clock_now))
         result.append(entry)
