@@ -22,10 +22,13 @@ from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline
 from gateway.inbound.storing import StoringInbound
-from gateway.outbound.engine import Engine
+from gateway.outbound.engine import SWEEP_INTERVAL, Engine
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
+from gateway.scheduler import jobs
+from gateway.scheduler.service import Scheduler
 from gateway.store import db
+from gateway.store.retention import RetentionPolicy
 from gateway.webhooks.outbox import Webhooks
 from modem import gpio
 from modem.discovery import PortClaims
@@ -124,6 +127,9 @@ class Daemon:
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent,
                              liveness=self.liveness)
+        # the periodic jobs (sweep, retention) on the daemon's clock, its job store in the database
+        self.scheduler = Scheduler(self.clock, self.db)
+        self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
@@ -144,6 +150,7 @@ class Daemon:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
         self.engine.start()
+        self._start_scheduler()
         for supervisor in self.supervisors:
             supervisor.start()
             self.liveness.register(f"modem {supervisor.name}", stall_allowance(supervisor.settings),
@@ -151,6 +158,13 @@ class Daemon:
         self._start_web()
         self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
         self.watchdog.start()
+
+    def _start_scheduler(self) -> None:
+        retention = self.config.retention
+        self.scheduler.every(jobs.SWEEP, SWEEP_INTERVAL, self.engine.sweep_round)
+        self.scheduler.every(jobs.RETENTION, retention.prune_every_s,
+                             jobs.pruning(self.db, self.clock, RetentionPolicy.of(retention), retention.batch))
+        self.scheduler.start()
 
     def status_line(self) -> str:
         """systemd's STATUS=: `2 modems ready, 14 queued`, naming the modems that are not."""
@@ -241,6 +255,7 @@ class Daemon:
         """Claim nothing new, let the AT exchange in flight finish, close the ports."""
         self.notifier.send(STOPPING="1")
         self.watchdog.stop()
+        self.scheduler.shutdown()
         self._stop_web()
         self.stopping.set()
         self.engine.stop()

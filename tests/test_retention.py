@@ -21,7 +21,7 @@ from gateway.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDeliv
 from .audience_helpers import make_rig
 
 DAY = 86400.0
-POLICY = RetentionPolicy(messages_days=400, events_days=30, redact_transactional_after_hours=24)
+POLICY = RetentionPolicy(messages_days=400, events_days=30, transactional_text_days=1)
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -163,7 +163,7 @@ def test_zero_days_keeps_for_ever(queue, clock):
 
 def test_retention_config_is_validated():
     config = config_module.from_dict({"retention": {"messages_days": 90, "events_days": 7}})
-    assert RetentionPolicy.of(config.retention) == RetentionPolicy(90, 7, 24)
+    assert RetentionPolicy.of(config.retention) == RetentionPolicy(90, 7, 1)
     assert config_module.from_dict({}).retention.messages_days == 400
     for bad, said in [({"batch": 0}, "retention.batch"), ({"messages_days": -1}, "must not be negative"),
                       ({"messages_days": 10, "events_days": 30}, "less than events_days"),
@@ -175,5 +175,5 @@ def test_retention_config_is_validated():
 def test_the_example_config_has_the_retention_defaults():
     text = (Path(__file__).parent.parent / "config" / "gsmgw.example.toml").read_text()
     assert tomllib.loads(text)["retention"] == {"messages_days": 400.0, "events_days": 30.0,
-                                                "redact_transactional_after_hours": 24.0,
+                                                "transactional_text_days": 1.0,
                                                 "prune_every_s": 3600.0, "batch": 500}

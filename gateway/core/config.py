@@ -152,7 +152,7 @@ class InboundSection:
 class RetentionSection:
     messages_days: float = 400.0  # messages (with parts) and inbound messages (with parts); 0: kept forever
     events_days: float = 30.0  # message events, early status reports, webhook deliveries and attempts; 0: forever
-    redact_transactional_after_hours: float = 24.0  # a finished transactional text (a one-time code); 0: never
+    transactional_text_days: float = 1.0  # a finished transactional text (a one-time code) is redacted; 0: never
     prune_every_s: float = 3600.0  # how often the scheduler prunes
     batch: int = 500  # rows per transaction: the send path never waits long behind pruning
 

@@ -35,13 +35,13 @@ class RetentionPolicy:
 
     messages_days: float = 400.0
     events_days: float = 30.0
-    redact_transactional_after_hours: float = 24.0
+    transactional_text_days: float = 1.0
 
     @classmethod
     def of(cls, section: object) -> RetentionPolicy:
         """From the config's [retention] section."""
         return cls(messages_days=section.messages_days, events_days=section.events_days,  # type: ignore[attr-defined]
-                   redact_transactional_after_hours=section.redact_transactional_after_hours)  # type: ignore[attr-defined]
+                   transactional_text_days=section.transactional_text_days)  # type: ignore[attr-defined]
 
 
 def prune_batch(conn: Connection, now: datetime, policy: RetentionPolicy, batch: int = 500) -> int:
@@ -75,9 +75,9 @@ def _ids(conn: Connection, query) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def _redact_transactional(conn: Connection, now: datetime, policy: RetentionPolicy, batch: int) -> int:
-    if policy.redact_transactional_after_hours <= 0:
+    if policy.transactional_text_days <= 0:
         return 0
-    cutoff = now - timedelta(hours=policy.redact_transactional_after_hours)
+    cutoff = now - timedelta(days=policy.transactional_text_days)
     ids = _ids(conn, select(Message.id).where(
         Message.kind == "transactional", Message.status.in_(_FINAL), Message.finished_at < cutoff,
         Message.text != REDACTED).limit(batch))
