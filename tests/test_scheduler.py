@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
+from gateway.core.clock import FakeClock
 from gateway.scheduler import jobs
 from gateway.scheduler.service import THREAD_NAME, Scheduler
+from gateway.store import db
 from gateway.store.base import Base
 from gateway.store.retention import REDACTED
 
@@ -135,14 +139,12 @@ def test_after_the_clock_goes_back_a_job_runs_at_once_rather_than_stall(schedule
 
 
 def test_the_database_job_store_keeps_a_job_across_a_restart(database, clock):
-    from gateway.store import db
-
     db.upgrade(database)
     RAN.clear()
     first = Scheduler(clock, database)
     first.start(paused=True)
     first.add_job(f"{__name__}:persistent_job", "date", args=["kept"], id="campaign-1",
-                  run_date=clock.now().replace(microsecond=0) + __import__("datetime").timedelta(seconds=30))
+                  run_date=clock.now() + timedelta(seconds=30))
     first.shutdown()
     assert RAN == []
     second = Scheduler(clock, database)
@@ -158,24 +160,35 @@ def test_the_database_job_store_keeps_a_job_across_a_restart(database, clock):
 
 
 def test_alembic_knows_the_job_store_table(database):
-    from gateway.store import db
-
     db.upgrade(database)
     with database.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if "scheduler_jobs" in repr(d)] == []
     with database.connect() as conn:
-        assert "scheduler_jobs" in __import__("sqlalchemy").inspect(conn).get_table_names()
+        assert "scheduler_jobs" in inspect(conn).get_table_names()
+
+
+def test_a_job_added_without_a_time_runs_at_the_clocks_now():
+    clock = FakeClock(start=1_000_000_000.0)  # years behind the wall clock: "now" must be the clock's
+    scheduler = Scheduler(clock)
+    scheduler.start()
+    try:
+        scheduler.add_job(persistent_job, args=["now"], id="once", jobstore="local")
+        assert scheduler.wait_ran("once", clock.time(), 10)
+        assert scheduler.get_job("once") is None
+    finally:
+        scheduler.shutdown()
 
 
 def test_the_running_daemon_redacts_and_prunes_from_the_scheduler(daemon_factory, clock):
     daemon = daemon_factory()
     code = daemon.queue.enqueue("+447700900123", "Your code is 482913", kind="transactional")
-    assert daemon.queue.cancel(code.id)
+    wait_until(lambda: daemon.queue.get(code.id).status == "delivered", 20, "the code to be delivered")
     clock.advance(25 * 3600)  # no one calls the pruning: the scheduler's hourly run comes due
     assert daemon.scheduler.wait_ran(jobs.RETENTION, clock.time(), 20)
     stored = daemon.queue.get(code.id)
-    assert stored.text == REDACTED and stored.status == "cancelled"
+    assert stored.text == REDACTED and stored.status == "delivered"
+    assert [p.status for p in stored.parts] == ["delivered"]
     clock.advance(401 * 86400)
     assert daemon.scheduler.wait_ran(jobs.RETENTION, clock.time(), 20)
     assert daemon.queue.get(code.id) is None

@@ -79,6 +79,8 @@ class Scheduler(BaseScheduler):
                 max_instances: Any = undefined, next_run_time: Any = undefined, jobstore: str = "default",
                 executor: str = "default", replace_existing: bool = False, **trigger_args: Any) -> Job:
         """As APScheduler's, but a job's first run time comes from the Clock, not the wall clock."""
+        if trigger in (None, "date") and "run_date" not in trigger_args:
+            trigger, trigger_args = "date", {**trigger_args, "run_date": self.clock.now()}  # "now" is the Clock's
         if next_run_time is undefined:
             made = self._create_trigger(trigger, trigger_args)
             trigger, trigger_args = made, {}
@@ -98,8 +100,8 @@ class Scheduler(BaseScheduler):
             return self._ran.get(job_id)
 
     def wait_ran(self, job_id: str, since: float, timeout: float) -> bool:
-        """Wait (real time, for tests and shutdown) until the job ran and ended at clock time
-        `since` or later; True if it did."""
+        """Wait up to `timeout` real seconds until the job ran and ended at clock time `since` or
+        later; True if it did (a test's event to wait for instead of a stretch of time)."""
         with self._ran_changed:
             return self._ran_changed.wait_for(lambda: self._ran.get(job_id, -1.0) >= since, timeout)
 
