@@ -219,7 +219,7 @@ class Daemon:
         self._web_thread = threading.Thread(target=self._serve_web, args=(self.web_server,), name="web", daemon=True)
         self.liveness.register("web", WEB_STALL_ALLOWANCE)
         self._web_thread.start()
-        self.webhooks.start()
+        self.webhooks.start(self.scheduler)  # the dispatcher: a job of the scheduler
         log.info("REST API on %s (%s)", self.api_url(), _reach(host))
 
     def api_url(self) -> str:
