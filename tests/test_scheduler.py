@@ -159,6 +159,29 @@ def test_the_database_job_store_keeps_a_job_across_a_restart(database, clock):
         second.shutdown()
 
 
+def test_a_job_another_process_stored_is_seen_within_a_minute(database, clock):
+    db.upgrade(database)
+    RAN.clear()
+    running = Scheduler(clock, database)
+    running.start()
+    other = Scheduler(clock, database)  # `gsmgw` in another process: stores, runs nothing
+    other.start(paused=True)
+    try:
+        start = clock.time()
+        idle_until(clock, start + 1, since=start)  # the running one has read the empty table
+        other.add_job(f"{__name__}:persistent_job", "date", args=["seen"], id="trigger-1",
+                      run_date=clock.now() + timedelta(seconds=5))
+        clock.advance(5)
+        idle_until(clock, start + 60, since=start)  # still asleep: the table is read once a minute
+        assert RAN == []
+        clock.advance(60)
+        assert running.wait_ran("trigger-1", start + 65, 10)
+        assert RAN == ["seen"]
+    finally:
+        other.shutdown()
+        running.shutdown()
+
+
 def test_alembic_knows_the_job_store_table(database):
     db.upgrade(database)
     with database.connect() as conn:

@@ -47,7 +47,54 @@ from gateway.scheduler.models import JOBS_TABLE
 
 log = logging.getLogger("gsmgw.scheduler")
 THREAD_NAME = "scheduler"
+RECHECK_S = 60.0  # how soon a job another process stored in the database is seen
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+
+
+class DatabaseJobStore(SQLAlchemyJobStore):
+    """The database job store, read only when one of its jobs may be due (the scheduler looks at
+    every round, and the engine's and the webhooks' wake-ups make many rounds), when this process
+    changed it, and every RECHECK_S for jobs another process stored."""
+
+    def __init__(self, clock: Clock, engine: Engine) -> None:
+        # its own MetaData: the table is declared on Base in models.py
+        super().__init__(engine=engine, tablename=JOBS_TABLE, metadata=MetaData())
+        self._clock = clock
+        self._next: datetime | None = None
+        self._read_at: float | None = None  # clock time of the last read; None: read at the next look
+
+    def _fresh(self, now: datetime) -> bool:
+        return (self._read_at is not None and 0 <= self._clock.time() - self._read_at < RECHECK_S
+                and (self._next is None or self._next > now))
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        if self._fresh(now):
+            return []
+        jobs = super().get_due_jobs(now)
+        self._read_at = None  # what is due now gets a new time: read the next one afresh
+        return jobs
+
+    def get_next_run_time(self) -> datetime | None:
+        if not self._fresh(self._clock.now()):
+            self._next = super().get_next_run_time()
+            self._read_at = self._clock.time()
+        return self._next
+
+    def add_job(self, job: Job) -> None:
+        self._read_at = None
+        super().add_job(job)
+
+    def update_job(self, job: Job) -> None:
+        self._read_at = None
+        super().update_job(job)
+
+    def remove_job(self, job_id: str) -> None:
+        self._read_at = None
+        super().remove_job(job_id)
+
+    def remove_all_jobs(self) -> None:
+        self._read_at = None
+        super().remove_all_jobs()
 
 
 class Scheduler(BaseScheduler):
@@ -60,8 +107,8 @@ class Scheduler(BaseScheduler):
         self._ran: dict[str, float] = {}  # job id -> clock time its last run ended
         self._ran_changed = threading.Condition()
         stores: dict[str, Any] = {"local": MemoryJobStore()}
-        if engine is not None:  # its own MetaData: the table is declared on Base in models.py
-            stores["default"] = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE, metadata=MetaData())
+        if engine is not None:
+            stores["default"] = DatabaseJobStore(clock, engine)
         super().__init__(timezone=UTC, jobstores=stores, executors={"default": DebugExecutor()},
                          job_defaults=JOB_DEFAULTS)
         self.add_listener(self._after_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
@@ -204,6 +251,9 @@ class Scheduler(BaseScheduler):
                     when = self.clock.now() + timedelta(seconds=self.jobstore_retry_interval)
                 if when is not None and (nearest is None or when < nearest):
                     nearest = when
-        if self.state == STATE_PAUSED or nearest is None:
+        if self.state == STATE_PAUSED:
             return None
-        return min(max(0.0, nearest.timestamp() - self.clock.time()), TIMEOUT_MAX)
+        longest = RECHECK_S if "default" in self._jobstores else TIMEOUT_MAX  # another process's jobs
+        if nearest is None:
+            return longest
+        return min(max(0.0, nearest.timestamp() - self.clock.time()), longest)
