@@ -96,6 +96,9 @@ class DatabaseJobStore(SQLAlchemyJobStore):
         self._read_at = None
         super().remove_all_jobs()
 
+    def shutdown(self) -> None:
+        """Nothing: the engine is the daemon's, which disposes of it last (APScheduler's would now)."""
+
 
 class Scheduler(BaseScheduler):
     """APScheduler driven by a Clock; `every` adds a built-in job, `run_soon` brings one forward."""
