@@ -26,10 +26,18 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-def rig(queue, clock):
+def rig(queue, clock, request):
+    """The inbound pipeline, started (its keywords seeded), so a STOP is filed in the ledger."""
     made = make_rig(queue, clock)
-    yield made
-    made.pipeline.stop()
+    request.addfinalizer(made.pipeline.stop)
+    return made
+
+
+def finished(queue, to: str, text: str, kind: str = "marketing"):
+    """A message in a final state (cancelled), as stored by the queue."""
+    message = queue.enqueue(to, text, kind=kind)
+    assert queue.cancel(message.id)
+    return message
 
 
 def count(queue, model, *where) -> int:
@@ -59,12 +67,10 @@ def test_a_transactional_text_is_redacted_after_a_day_and_its_status_stays(queue
 
 
 def test_old_messages_go_young_and_unfinished_ones_stay(queue, clock):
-    old = queue.enqueue("+447700900123", "old news", kind="marketing")
-    assert queue.cancel(old.id)
+    old = finished(queue, "+447700900123", "old news")
     stuck = queue.enqueue("+447700900124", "still queued", kind="marketing")
     clock.advance(200 * DAY)
-    young = queue.enqueue("+447700900125", "recent", kind="marketing")
-    assert queue.cancel(young.id)
+    young = finished(queue, "+447700900125", "recent")
     clock.advance(201 * DAY)
     run(queue, clock)
     assert count(queue, Message, Message.id == old.id) == 0
@@ -75,8 +81,7 @@ def test_old_messages_go_young_and_unfinished_ones_stay(queue, clock):
 
 
 def test_events_go_after_their_days_but_an_unfinished_message_keeps_its_history(queue, clock):
-    done = queue.enqueue("+447700900123", "done", kind="marketing")
-    assert queue.cancel(done.id)
+    done = finished(queue, "+447700900123", "done")
     waiting = queue.enqueue("+447700900124", "waiting", kind="marketing")
     clock.advance(31 * DAY)
     run(queue, clock)
@@ -86,8 +91,7 @@ def test_events_go_after_their_days_but_an_unfinished_message_keeps_its_history(
 
 
 def test_a_pending_webhook_keeps_its_delivery_and_its_message(queue, clock):
-    message = queue.enqueue("+447700900123", "done", kind="marketing")
-    assert queue.cancel(message.id)
+    message = finished(queue, "+447700900123", "done")
     with queue.sessions.begin() as session:
         pending = WebhookDelivery(event_id="e1", event_type="message.status", payload="{}", url="http://x/",
                                   secret="s", status=DeliveryStatus.PENDING, next_attempt_at=clock.now(),
@@ -154,8 +158,7 @@ def test_a_batch_is_bounded_and_counts_what_it_removed(queue, clock):
 
 
 def test_zero_days_keeps_for_ever(queue, clock):
-    message = queue.enqueue("+447700900123", "Your code is 1", kind="transactional")
-    assert queue.cancel(message.id)
+    message = finished(queue, "+447700900123", "Your code is 1", kind="transactional")
     clock.advance(1000 * DAY)
     assert run(queue, clock, RetentionPolicy(0, 0, 0)) == 0
     assert queue.get(message.id).text == "Your code is 1"

@@ -58,6 +58,15 @@ def add(scheduler: Scheduler, clock, job_id: str, seconds: float, **kwargs) -> C
     return counter
 
 
+def running(scheduler: Scheduler, clock, job_id: str, seconds: float, **kwargs) -> tuple[Counter, float]:
+    """One job on a started scheduler, after its first run: (the job, the clock time it ran)."""
+    start = clock.time()
+    job = add(scheduler, clock, job_id, seconds, **kwargs)
+    scheduler.start()
+    assert scheduler.wait_ran(job_id, start, 10)
+    return job, start
+
+
 def idle_until(clock, moment: float, since: float) -> None:
     """The scheduler went back to sleep, at clock time `since` or later, until `moment` or later:
     nothing runs before then."""
@@ -68,10 +77,7 @@ def idle_until(clock, moment: float, since: float) -> None:
 
 
 def test_a_job_runs_at_start_then_when_the_clock_reaches_its_interval(scheduler, clock):
-    start = clock.time()
-    job = add(scheduler, clock, "tick", 60)
-    scheduler.start()
-    assert scheduler.wait_ran("tick", start, 10)
+    job, start = running(scheduler, clock, "tick", 60)
     clock.advance(59)
     idle_until(clock, start + 60, since=start)  # asleep since its run, until the interval
     assert job.runs == [start]
@@ -81,10 +87,7 @@ def test_a_job_runs_at_start_then_when_the_clock_reaches_its_interval(scheduler,
 
 
 def test_a_late_job_runs_once_not_once_per_missed_interval(scheduler, clock):
-    start = clock.time()
-    job = add(scheduler, clock, "tick", 60)
-    scheduler.start()
-    assert scheduler.wait_ran("tick", start, 10)
+    job, start = running(scheduler, clock, "tick", 60)
     clock.advance(400 * 86400)  # a day's worth of missed runs, many times over
     assert scheduler.wait_ran("tick", start + 400 * 86400, 10)
     idle_until(clock, clock.time() + 1, since=clock.time())
@@ -105,20 +108,14 @@ def test_a_job_that_raises_is_logged_and_the_scheduler_goes_on(scheduler, clock,
 
 
 def test_a_job_asking_to_run_sooner_runs_sooner(scheduler, clock):
-    start = clock.time()
-    job = add(scheduler, clock, "eager", 60, answer=5.0)
-    scheduler.start()
-    assert scheduler.wait_ran("eager", start, 10)
+    job, start = running(scheduler, clock, "eager", 60, answer=5.0)
     clock.advance(5)
     assert scheduler.wait_ran("eager", start + 5, 10)
     assert job.runs == [start, start + 5]
 
 
 def test_run_soon_brings_a_job_forward(scheduler, clock):
-    start = clock.time()
-    job = add(scheduler, clock, "sweep", 60)
-    scheduler.start()
-    assert scheduler.wait_ran("sweep", start, 10)
+    job, start = running(scheduler, clock, "sweep", 60)
     clock.advance(10)
     idle_until(clock, start + 60, since=start)
     scheduler.run_soon("sweep")
@@ -127,10 +124,7 @@ def test_run_soon_brings_a_job_forward(scheduler, clock):
 
 
 def test_after_the_clock_goes_back_a_job_runs_at_once_rather_than_stall(scheduler, clock):
-    start = clock.time()
-    job = add(scheduler, clock, "tick", 60)
-    scheduler.start()
-    assert scheduler.wait_ran("tick", start, 10)
+    job, start = running(scheduler, clock, "tick", 60)
     clock.advance(-3600)  # NTP corrects a clock that ran ahead
     clock.advance(1)  # a wake-up on the new time (a real clock's waits are in real seconds)
     scheduler.wakeup()
