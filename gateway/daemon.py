@@ -22,11 +22,14 @@ from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline
 from gateway.inbound.storing import StoringInbound
-from gateway.outbound.engine import Engine
+from gateway.outbound.engine import SWEEP_INTERVAL, Engine
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
+from gateway.scheduler import jobs
+from gateway.scheduler.service import Scheduler
 from gateway.sims.identity import SimLimits
 from gateway.store import db
+from gateway.store.retention import RetentionPolicy
 from gateway.webhooks.outbox import Webhooks
 from modem import gpio
 from modem.discovery import PortClaims
@@ -131,6 +134,9 @@ class Daemon:
         self.engine = Engine(self.queue, self.clock, sticky=config.gateway.sticky_sim,
                              resend_unknown=config.gateway.resend_unknown, pre_send=self.consent,
                              liveness=self.liveness)
+        # the periodic jobs (sweep, retention) on the daemon's clock, its job store in the database
+        self.scheduler = Scheduler(self.clock, self.db)
+        self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
@@ -151,6 +157,7 @@ class Daemon:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
         self.engine.start()
+        self._start_scheduler()
         for supervisor in self.supervisors:
             supervisor.start()
             self.liveness.register(f"modem {supervisor.name}", stall_allowance(supervisor.settings),
@@ -158,6 +165,13 @@ class Daemon:
         self._start_web()
         self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
         self.watchdog.start()
+
+    def _start_scheduler(self) -> None:
+        retention = self.config.retention
+        self.scheduler.every(jobs.SWEEP, SWEEP_INTERVAL, self.engine.sweep_round)
+        self.scheduler.every(jobs.RETENTION, retention.prune_every_s,
+                             jobs.pruning(self.db, self.clock, RetentionPolicy.of(retention), retention.batch))
+        self.scheduler.start()
 
     def status_line(self) -> str:
         """systemd's STATUS=: `2 modems ready, 14 queued`, naming the modems that are not."""
@@ -215,7 +229,7 @@ class Daemon:
         self._web_thread = threading.Thread(target=self._serve_web, args=(self.web_server,), name="web", daemon=True)
         self.liveness.register("web", WEB_STALL_ALLOWANCE)
         self._web_thread.start()
-        self.webhooks.start()
+        self.webhooks.start(self.scheduler)  # the dispatcher: a job of the scheduler
         log.info("REST API on %s (%s)", self.api_url(), _reach(host))
 
     def api_url(self) -> str:
@@ -251,6 +265,7 @@ class Daemon:
         """Claim nothing new, let the AT exchange in flight finish, close the ports."""
         self.notifier.send(STOPPING="1")
         self.watchdog.stop()
+        self.scheduler.shutdown()
         self._stop_web()
         self.stopping.set()
         self.engine.stop()

@@ -482,7 +482,7 @@ def test_the_sweep_settles_what_a_dead_worker_left_sending(gateway_factory, cloc
     clock.advance(31)  # expired, but a live send could still be going
     swept_from = clock.time()
     gw.engine.wake_all()
-    gw.wait_idle_until("sweep", swept_from, since=swept_from)  # a sweep ran at this time and went back to sleep
+    assert gw.daemon.scheduler.wait_ran("outbound.sweep", swept_from, 10)  # a sweep ran at this time
     assert gw.status(second.id) == "sending"
     clock.advance(3600)  # no send takes an hour
     gw.wait_status(second.id, "expired")

@@ -12,10 +12,21 @@ from gateway.consent.models import ConsentEvent
 from gateway.outbound.models import MessageStatus
 from web.api.core import parse_time
 
+from .modem_helpers import wait_until
 from .process_helpers import ProcessDied
 from .webhook_helpers import Receiver
 
 TO = "+447700900123"
+
+
+@pytest.fixture
+def scheduler(clock):
+    from gateway.scheduler.service import Scheduler
+
+    made = Scheduler(clock)
+    made.start()
+    yield made
+    made.shutdown()
 
 
 @pytest.fixture
@@ -269,14 +280,26 @@ def test_endpoint_crud_and_delete_cancels_pending(client, make_key, webhooks):
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "events[0]"
 
 
-def test_dispatcher_thread_delivers_without_being_asked(webhooks, receivers):
+def test_the_dispatcher_delivers_without_being_asked(webhooks, receivers, scheduler):
     receiver = receivers()
     receiver.secret = webhooks.create_endpoint(receiver.url, ["contact.opted_out"])["secret"]
-    webhooks.start()
+    webhooks.start(scheduler)
     started = time.monotonic()
-    webhooks.emit("contact.opted_out", {"number": TO})
-    assert receiver.wait_for(1, timeout=10), "the dispatcher thread did not deliver"
+    webhooks.emit("contact.opted_out", {"number": TO})  # the clock stands still: the wake-up runs it
+    assert receiver.wait_for(1, timeout=10), "the dispatcher did not deliver"
     assert time.monotonic() - started < 10
+
+
+def test_the_dispatcher_retries_when_the_clock_reaches_the_next_attempt(webhooks, receivers, scheduler, clock):
+    receiver = receivers(fail=1)
+    receiver.secret = webhooks.create_endpoint(receiver.url, ["contact.opted_out"])["secret"]
+    webhooks.start(scheduler)
+    webhooks.emit("contact.opted_out", {"number": TO})
+    wait_until(lambda: webhooks.deliveries()[0]["attempts"] == 1, 10, "the first attempt")
+    assert receiver.received == []
+    clock.advance(webhooks.delay(1))  # no call, no wake-up: the dispatcher's job comes due
+    assert receiver.wait_for(1, timeout=10), "the retry did not come"
+    wait_until(lambda: webhooks.deliveries()[0]["status"] == "delivered", 10, "the delivery to be delivered")
 
 
 # ---- where deliveries may go ([webhooks] allowed_hosts) ------------------------------------------
@@ -368,7 +391,7 @@ def test_target_policy_rules():
 
 
 # ---- receivers follow their current state --------------------------------------------------------
-def test_one_hanging_endpoint_does_not_hold_up_the_others(database, clock, receivers):
+def test_one_hanging_endpoint_does_not_hold_up_the_others(database, clock, receivers, scheduler):
     import socket
 
     from gateway.store import db
@@ -384,7 +407,7 @@ def test_one_hanging_endpoint_does_not_hold_up_the_others(database, clock, recei
         healthy.secret = hooks.create_endpoint(healthy.url, ["contact.opted_out"])["secret"]
         for n in range(3):
             hooks.emit("contact.opted_out", {"number": TO, "n": n})
-        hooks.start()
+        hooks.start(scheduler)
         assert healthy.wait_for(3, timeout=10), "the healthy endpoint waited for the hanging one"
         assert [e["data"]["n"] for e in healthy.received] == [0, 1, 2]
     finally:

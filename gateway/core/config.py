@@ -158,6 +158,15 @@ class InboundSection:
 
 
 @dataclass(frozen=True)
+class RetentionSection:
+    messages_days: float = 400.0  # messages (with parts) and inbound messages (with parts); 0: kept forever
+    events_days: float = 30.0  # message events, early status reports, webhook deliveries and attempts; 0: forever
+    transactional_text_days: float = 1.0  # a finished transactional text (a one-time code) is redacted; 0: never
+    prune_every_s: float = 3600.0  # how often the scheduler prunes
+    batch: int = 500  # rows per transaction: the send path never waits long behind pruning
+
+
+@dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -166,6 +175,7 @@ class Config:
     simulator: SimulatorSection = field(default_factory=SimulatorSection)
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     sims: tuple[SimSection, ...] = ()
@@ -208,6 +218,7 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_pins(config, source)
     _check_consent(config.consent, source)
     _check_web(config, source)
+    _check_retention(config.retention, source)
     return dataclasses.replace(config, source=source)
 
 
@@ -345,6 +356,16 @@ def _check_consent(section: ConsentSection, source: str) -> None:
         raise ConfigError(f"{source}: consent.confirm_within_days must be more than 0")
     if section.frequency_cap and section.frequency_days <= 0:
         raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
+
+
+def _check_retention(section: RetentionSection, source: str) -> None:
+    if section.batch < 1:
+        raise ConfigError(f"{source}: retention.batch must be at least 1")
+    if section.prune_every_s < 60:
+        raise ConfigError(f"{source}: retention.prune_every_s must be at least 60")
+    if 0 < section.messages_days < section.events_days:
+        raise ConfigError(f"{source}: retention.messages_days must not be less than events_days "
+                          "(a message's events go with it)")
 
 
 def _check_web(config: Config, source: str) -> None:

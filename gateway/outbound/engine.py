@@ -1,10 +1,10 @@
 """The send engine: queue, one worker per modem, routing, the sweep (expiry, messages stuck in
-`sending`), and status reports coming back (applied by `gateway.inbound.storing`)."""
+`sending`: `sweep_round`, run by the daemon's scheduler), and status reports coming back (applied
+by `gateway.inbound.storing`)."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -39,9 +39,8 @@ class Engine:
         self.history = SendHistory(queue.sessions, clock)
         self.clock_jumps = ClockJumps(queue.sessions, clock)  # checked before each claim and sweep
         self.workers: dict[str, ModemWorker] = {}
-        self._stop = threading.Event()
-        self._expiry_wake = threading.Event()
-        self._expiry: threading.Thread | None = None
+        # brings the next sweep forward (the scheduler's run_soon): a change may set a nearer expiry
+        self.sweep_soon: Callable[[], None] = lambda: None
         queue.listeners.append(self.wake_all)
 
     # ---- wiring -----------------------------------------------------------------------------
@@ -61,28 +60,21 @@ class Engine:
         counts = self.queue.recover(resend_unknown=self.resend_unknown, modems=list(self.workers))
         if any(counts.values()):
             log.warning("recovered after restart: %s", counts)
-        self._stop.clear()
         if self.liveness is not None:  # a round may also wait out a busy database (30 s)
             self.liveness.register("engine", 2 * SWEEP_INTERVAL + 30.0)
         for worker in self.workers.values():
             worker.start()
-        self._expiry = threading.Thread(target=self._sweep_loop, name="sweep", daemon=True)
-        self._expiry.start()
 
     def stop(self, timeout: float = 8.0) -> None:
-        self._stop.set()
-        self._expiry_wake.set()
         for worker in self.workers.values():
             worker.stop()
         for worker in self.workers.values():
             worker.join(timeout)
-        if self._expiry is not None:
-            self._expiry.join(timeout)
 
     def wake_all(self) -> None:
         for worker in self.workers.values():
             worker.wake.set()
-        self._expiry_wake.set()
+        self.sweep_soon()
 
     def on_modem_state(self, name: str, state: ModemState, reason: str) -> None:
         """A modem changed state: others may now take its work, or it may take theirs."""
@@ -136,19 +128,19 @@ class Engine:
                 log.warning("%s: settled messages stuck in sending: %s", name, counts)
         self.queue.expire_due()
 
-    def _sweep_loop(self) -> None:
-        while not self._stop.is_set():
-            if self.liveness is not None:
-                self.liveness.tick("engine")
-            try:
-                self.sweep()
-                nearest = self.queue.next_expiry()
-            except Exception:
-                log.exception("sweep failed")
-                nearest = None
-            wait = SWEEP_INTERVAL if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
-            self.clock.wait(self._expiry_wake, min(wait, SWEEP_INTERVAL))
-            self._expiry_wake.clear()
+    def sweep_round(self) -> float:
+        """One sweep, as the scheduler runs it every SWEEP_INTERVAL: the seconds until it is wanted
+        again (the next expiry, if nearer). A failure is logged and the round comes again."""
+        if self.liveness is not None:
+            self.liveness.tick("engine")
+        try:
+            self.sweep()
+            nearest = self.queue.next_expiry()
+        except Exception:
+            log.exception("sweep failed")
+            nearest = None
+        wait = SWEEP_INTERVAL if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
+        return min(wait, SWEEP_INTERVAL)
 
 
 def utc(ts: float) -> datetime:

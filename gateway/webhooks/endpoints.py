@@ -8,7 +8,6 @@ stores events and delivers them.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ class EndpointAdmin:
 
     sessions: sessionmaker[Session]
     clock: Clock
-    wake: threading.Event
+    wake: Any  # outbox.Wake: .set() wakes the dispatcher
 
     def _forget_endpoints(self) -> None:
         raise NotImplementedError  # the outbox caches the active endpoints

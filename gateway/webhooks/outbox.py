@@ -8,7 +8,8 @@ endpoint, and the message's own callback_url); the dispatcher POSTs
 the stored body, signed, and records every attempt. A receiver that fails is retried with
 exponential backoff; after `max_attempts` the delivery is `failed` (kept, visible, replayable).
 Receivers are independent: each is served by one sender thread at a time, so one that hangs delays
-only its own deliveries. A delivery goes where its receiver is now (an endpoint's current URL and
+only its own deliveries. The dispatcher is a job of the daemon's scheduler (`start`), every
+IDLE_POLL and brought forward by each wake-up (an event stored, a sender done). A delivery goes where its receiver is now (an endpoint's current URL and
 secrets; none at all once it is deleted or inactive, or once the key of a callback is revoked).
 
 Delivery is at least once: a receiver dedupes by the event id (the same for every receiver of one
@@ -33,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,6 +70,21 @@ log = logging.getLogger("gsmgw.webhooks")
 EVENTS = ("message.status", "message.received", "contact.opted_out", "contact.opted_in")
 IDLE_POLL = 10.0  # seconds: events another process stored (`gsmgw send`, `gsmgw consent`) go out within it
 Receiver = tuple[str, int | str]  # ("endpoint", id) or ("callback", url): one at a time each
+DISPATCH_JOB = "webhooks.dispatch"
+
+if TYPE_CHECKING:
+    from gateway.scheduler.service import Scheduler
+
+
+class Wake:
+    """What wakes the dispatcher (`wake.set()`, also as an after-commit callback): it brings the
+    dispatcher's scheduler job forward; a no-op where no dispatcher runs (the CLI only stores)."""
+
+    def __init__(self) -> None:
+        self.soon: Callable[[], None] = lambda: None
+
+    def set(self) -> None:
+        self.soon()
 
 
 class Webhooks(EndpointAdmin):
@@ -85,9 +101,9 @@ class Webhooks(EndpointAdmin):
         self.max_delay = max_delay
         self.batch = batch
         self.cache_seconds = cache_seconds
-        self.wake = threading.Event()
+        self.wake = Wake()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._scheduler: Scheduler | None = None
         self._opener = guarded_opener(self.policy)
         self._endpoints: list[tuple[int, str, str, frozenset[str]]] | None = None
         self._endpoints_at = 0.0
@@ -119,17 +135,19 @@ class Webhooks(EndpointAdmin):
                 self._senders = ThreadPoolExecutor(max_workers=self._senders_wanted, thread_name_prefix="webhook-send")
             return self._senders
 
-    def start(self) -> None:
+    def start(self, scheduler: Scheduler) -> None:
+        """Run the dispatcher as `scheduler`'s job."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
-        self._thread.start()
+        self._scheduler = scheduler
+        scheduler.every(DISPATCH_JOB, IDLE_POLL, self.dispatch_round)
+        self.wake.soon = lambda: scheduler.run_soon(DISPATCH_JOB)
 
     def stop(self, timeout: float = 8.0) -> None:
         self._stop.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
+        self.wake.soon = lambda: None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.get_job(DISPATCH_JOB) is not None:
+            scheduler.remove_job(DISPATCH_JOB)
         with self._lock:
             senders, self._senders = self._senders, None
         if senders is not None:
@@ -314,19 +332,21 @@ class Webhooks(EndpointAdmin):
                 WebhookDelivery.status == DeliveryStatus.PENDING))
         return when.timestamp() if when else None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.wake.clear()  # before looking: a sender finishing from now on wakes the wait below
-            try:
-                started = self._dispatch()
-                due = self.next_due()
-            except Exception:
-                log.exception("webhook dispatcher step failed")
-                started, due = [], None
-            wait = IDLE_POLL if due is None else max(0.0, due - self.clock.time()) + 0.001
-            if not started and due is not None and wait <= 0.002:
-                wait = IDLE_POLL  # what is due belongs to busy receivers: their senders wake us
-            self.clock.wait(self.wake, min(wait, IDLE_POLL))
+    def dispatch_round(self) -> float:
+        """One round of the dispatcher (the scheduler's job): hand out what is due; the seconds
+        until it is wanted again. A sender finishing during the round brings the next one forward."""
+        if self._stop.is_set():
+            return IDLE_POLL
+        try:
+            started = self._dispatch()
+            due = self.next_due()
+        except Exception:
+            log.exception("webhook dispatcher step failed")
+            started, due = [], None
+        wait = IDLE_POLL if due is None else max(0.0, due - self.clock.time()) + 0.001
+        if not started and due is not None and wait <= 0.002:
+            wait = IDLE_POLL  # what is due belongs to busy receivers: their senders wake us
+        return min(wait, IDLE_POLL)
 
     def _deliver(self, delivery_id: int) -> tuple[int, bool]:
         """One attempt: (1 if it was made, whether the receiver answered at all). The receiver's

@@ -8,6 +8,7 @@ from gateway.audience import models as _audience  # noqa: F401
 from gateway.consent import models as _consent  # noqa: F401
 from gateway.inbound import models as _inbound  # noqa: F401
 from gateway.outbound import models as _outbound  # noqa: F401
+from gateway.scheduler import models as _scheduler  # noqa: F401
 from gateway.sims import models as _sims  # noqa: F401
 from gateway.store.base import Base
 from gateway.webhooks import models as _webhooks  # noqa: F401
