@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from gateway.cli.common import Commands, add_command, config_of, open_queue
+from gateway.cli.common import Commands, add_command, opened
 
 
 def register(commands: Commands) -> None:
@@ -29,16 +29,13 @@ def register(commands: Commands) -> None:
 def _send(args: argparse.Namespace) -> int:
     from gateway.outbound.queue import RejectedMessage
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
-        message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
-                                expires_in=args.expires_in, source="cli")
-    except RejectedMessage as exc:
-        print(f"not queued: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (_, queue, _):
+        try:
+            message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
+                                    expires_in=args.expires_in, source="cli")
+        except RejectedMessage as exc:
+            print(f"not queued: {exc}", file=sys.stderr)
+            return 2
     print(message.id)
     return 0
 
@@ -50,9 +47,7 @@ def _status(args: argparse.Namespace) -> int:
     from gateway.outbound.limits import next_slot, usage
     from gateway.sims.models import Modem
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
+    with opened(args) as (cfg, queue, _):
         with queue.sessions() as session:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
         sections = {section.name: section for section in cfg.modems}
@@ -71,8 +66,6 @@ def _status(args: argparse.Namespace) -> int:
                                    for u in usage(times, limits, now)}
                 entry["next_slot_in_s"] = round(max(0.0, next_slot(times, limits, now) - now), 1)
             report["modems"].append(entry)
-    finally:
-        engine.dispose()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
