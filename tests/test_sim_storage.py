@@ -192,7 +192,8 @@ def test_a_full_sim_is_emptied_the_moment_it_says_so(tmp_path, profile):
 
 def test_cms_322_empties_the_sim_at_once(tmp_path):
     inbox = Inbox()
-    with supervised(tmp_path, "generic", inbox, check_interval=60.0) as (modem, supervisor):  # no vendor signal: the error is all it says
+    # a generic modem has no vendor signal: the error is all it says
+    with supervised(tmp_path, "generic", inbox, check_interval=60.0) as (modem, supervisor):
         modem.inject_sms("+447700900555", "unseen", mode="store")
         modem.cms_error(322, times=1)
         with pytest.raises(SendFailed), supervisor.session() as session:
