@@ -1,4 +1,5 @@
-"""Shared by the benches: virtual modems in a child process, CPU and memory of a process."""
+"""Shared by the benches (and scripts/fuzz_api.py): virtual modems in a child process, a free port,
+stopping a child process, CPU and memory of a process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,12 +33,26 @@ class Simulator:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, signal.SIGTERM, 10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for the daemon's web.listen)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, signum: int, timeout: float) -> int | None:
+    """Send `signum` and wait up to `timeout` for the exit code; a process that outlives it is
+    killed, and None says so."""
+    process.send_signal(signum)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
 
 
 def start_simulator(count: int, directory: str, *, latency: float = 0.0, send_delay: float = 0.0,

@@ -16,7 +16,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import tempfile
 import threading
 import time
 
-from _common import ROOT, emit
+from _common import ROOT, emit, free_port
 
 TO = "+447700900123"
 
@@ -56,12 +55,6 @@ def serve(directory: str, port: int) -> None:
 
 def recipient(i: int) -> str:
     return f"+4477009{10000 + i % 90000:05d}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: object, token: str) -> tuple[int, bytes]:

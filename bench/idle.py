@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,13 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
-from _common import ROOT, emit, proc_cpu_s, rss_mb, start_simulator
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from _common import ROOT, emit, free_port, proc_cpu_s, rss_mb, start_simulator, stop_process
 
 
 def wait_healthy(url: str, modems: int, timeout: float) -> None:
@@ -75,11 +68,7 @@ def main() -> None:
             rss = rss_mb(daemon.pid)
             threads = len(os.listdir(f"/proc/{daemon.pid}/task"))
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(15)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+            stop_process(daemon, signal.SIGTERM, 15)
             sim.stop()
     emit({"modems": len(sim.ports), "seconds": round(wall, 1), "cpu_s": round(cpu, 3),
           "cpu_percent": round(100 * cpu / wall, 3), "rss_mb": rss, "threads": threads})

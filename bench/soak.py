@@ -37,7 +37,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
-from _common import ROOT, emit
+from _common import ROOT, emit, free_port, stop_process
 
 from modem.virtual.cli import Simulation, run_simulator
 from modem.virtual.control import apply
@@ -66,12 +65,6 @@ FILLER = "The quick brown fox jumps over the lazy dog. "
 def recipient(i: int) -> str:
     """A number of no virtual SIM, whose status report says delivered (see modem/virtual/network.py)."""
     return f"+4479{10 * i + 1:08d}"  # ends in 1: never ...0000, ...9998 or ...9999
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_config(directory: Path, ports: dict[str, str], pins: dict[str, str], web_port: int) -> Path:
@@ -409,11 +402,8 @@ class Soak:
         self.stop.set()
         threads[3].join()
         wrong_pin = self.sim.ports[self.wrong_pin_modem].modem.status()
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            code = self.daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
+        code = stop_process(self.daemon, signal.SIGTERM, 30)
+        if code is None:
             code = "killed after 30 s"
         self.log.close()
 

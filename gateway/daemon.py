@@ -52,12 +52,6 @@ def modem_settings(section: ModemSection, scan: tuple[str, ...] = ()) -> ModemSe
     )
 
 
-def power_settings(section: ModemSection) -> gpio.PowerSettings:
-    return gpio.PowerSettings(kind=section.power_kind, pin=section.power_pin, active_high=section.power_active_high,
-                              off_s=section.power_off_s, uhub_location=section.uhub_location,
-                              uhub_port=section.uhub_port)
-
-
 def stall_allowance(settings: ModemSettings) -> float:
     """The longest a healthy supervisor goes without a new health reading or a new state: a
     registration wait, a check interval, a send it waits behind, and a round of commands."""
@@ -199,7 +193,7 @@ class Daemon:
             self.watchdog.fed.append(system_led.beat)
         for section in sections:
             led = gpio.StatusLed(section.led_pin) if section.led_pin is not None else None
-            power = gpio.power_switch(power_settings(section))
+            power = gpio.power_switch(section.power)
             self.gpio_devices += [d for d in (led, power) if d is not None]
             supervisor = ModemSupervisor(modem_settings(section, self.config.gateway.serial_scan), handler,
                                          on_state=self.engine.on_modem_state, pin_memory=pins,

@@ -1,8 +1,7 @@
 """The AT transport: one serial port, one reader thread, one command in flight.
 
-The reader thread turns bytes into lines and routes each line: to the command in flight (its answer
-and final result code) or to the unsolicited queue (+CMTI, +CMT + PDU, +CDS + PDU, RING, vendor
-noise), even when an unsolicited line lands in the middle of an answer. A command that times out is
+The reader thread turns bytes into text that `LineRouter` (`line_router.py`) routes line by line:
+to the command in flight or to the unsolicited queue, even mid-answer. A command that times out is
 abandoned cleanly (ESC if the modem sits in a `> ` prompt, an `AT` resync, a drain of late answers) so
 the next command never receives the previous one's reply. When the port vanishes, every waiter fails at
 once with ModemDisconnected.
@@ -12,37 +11,26 @@ from __future__ import annotations
 
 import codecs
 import logging
-import queue
-import re
 import termios
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import serial
 
-from modem.errors import (
-    CmeError,
-    CmsError,
-    CommandFailed,
-    CommandTimeout,
-    ModemDisconnected,
-    PromptTimeout,
-    SubmitUncertain,
-)
-from modem.lines import Classified, LineKind, classify, open_quote, pdu_line, response_prefix
+from modem.errors import CommandTimeout, ModemDisconnected, PromptTimeout, SubmitUncertain
+from modem.exchange import DISCONNECTED, PendingCommand, Response, Unsolicited
+from modem.line_router import LineRouter
+from modem.lines import response_prefix
+
+__all__ = ["CTRL_Z", "DISCONNECTED", "ESC", "PROMPT_TIMEOUT", "AtTransport", "Response", "SerialFactory",
+           "Unsolicited"]
 
 CTRL_Z = "\x1a"
 ESC = "\x1b"
 PROMPT_TIMEOUT = 10.0  # seconds from AT+CMGS to the modem's "> "
 _AUTO: Any = object()
-# Whitespace and C0 controls (line noise, NULs of a booting modem) are trimmed from the ends of a
-# line only: inside one they are characters (GSM-7 bytes under AT+CSCS="GSM": @ is 0x00, £ 0x01).
-_EDGES = "".join(map(chr, range(33)))
-_LINE_ENDS = re.compile(r"[\r\n]+")
-MAX_CONTINUATION = 32  # lines of one unsolicited code split inside a quoted string
 
 traffic_log = logging.getLogger("gsmgw.serial")
 log = logging.getLogger("gsmgw.modem")
@@ -50,69 +38,9 @@ log = logging.getLogger("gsmgw.modem")
 SerialFactory = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class Unsolicited:
-    """A line the modem sent on its own; `pdu` holds the second line of +CMT / +CDS."""
-
-    line: str
-    pdu: str | None = None
-    received_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def name(self) -> str:
-        """`+CMTI`, `RING`, `^RSSI`... (the text before the colon)."""
-        return self.line.split(":", 1)[0].strip()
-
-
-DISCONNECTED = Unsolicited("<disconnected>")
-
-
-@dataclass
-class Response:
-    """The information lines of one answered command (final code excluded)."""
-
-    command: str
-    lines: list[str]
-
-    def first(self, prefix: str) -> str | None:
-        return next((line for line in self.lines if line.startswith(prefix)), None)
-
-    def text(self) -> str:
-        """The answer as one string, for commands that answer with a bare line (AT+CGMI)."""
-        return "\n".join(self.lines).strip()
-
-
-class _Pending:
-    """The command in flight: collects its lines and learns its outcome from the reader thread."""
-
-    def __init__(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> None:
-        self.command = command
-        self.expecting = expecting
-        self.echoes = {command, *echoes}
-        self.lines: list[str] = []
-        self.error: Exception | None = None
-        self.done = False
-        self.prompted = False
-        self.changed = threading.Condition()
-
-    def finish(self, error: Exception | None) -> None:
-        with self.changed:
-            self.error = error
-            self.done = True
-            self.changed.notify_all()
-
-    def prompt(self) -> None:
-        with self.changed:
-            self.prompted = True
-            self.changed.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(predicate, timeout)
-
-
-class AtTransport:
-    """Owns a serial port and speaks the AT line protocol over it."""
+class AtTransport(LineRouter):
+    """Owns a serial port and speaks the AT line protocol over it (routing received lines as
+    `LineRouter` does)."""
 
     def __init__(
         self,
@@ -125,26 +53,19 @@ class AtTransport:
         command_timeout: float = 5.0,
         open_serial: SerialFactory = serial.serial_for_url,
     ) -> None:
+        super().__init__(name)
         self.url = url
-        self.name = name
         self.baudrate = baudrate
         self.rtscts = rtscts
         self.xonxoff = xonxoff
         self.command_timeout = command_timeout
         self._open_serial = open_serial
-        self.unsolicited: queue.Queue[Unsolicited] = queue.Queue()
         self.last_received = 0.0
-        self.last_echo_at = 0.0  # time.monotonic() when the modem last echoed a command: its echo is on
         self._serial: Any = None
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._command_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._pending: _Pending | None = None
-        self._pdu_header: str | None = None
-        self._continued: list[str] | None = None  # an unsolicited line whose quoted text goes on
-        self._buffer = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -158,9 +79,7 @@ class AtTransport:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise ModemDisconnected(f"{self.name}: {exc}") from exc
         self._stopping.clear()
-        self._buffer = ""
-        self._pdu_header = None
-        self._continued = None
+        self._reset_routing()
         self._decoder.reset()
         self._connected.set()
         self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader", daemon=True)
@@ -245,15 +164,15 @@ class AtTransport:
         with self._command_lock:
             self._write(ESC)
 
-    def _start(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> _Pending:
+    def _start(self, command: str, expecting: str | None, *, echoes: tuple[str, ...] = ()) -> PendingCommand:
         if not self.connected:
             raise ModemDisconnected(f"{self.name}: not connected")
-        pending = _Pending(command, expecting, echoes=echoes)
+        pending = PendingCommand(command, expecting, echoes=echoes)
         with self._state_lock:
             self._pending = pending
         return pending
 
-    def _result(self, pending: _Pending) -> Response:
+    def _result(self, pending: PendingCommand) -> Response:
         with self._state_lock:
             if self._pending is pending:
                 self._pending = None
@@ -261,7 +180,7 @@ class AtTransport:
             raise pending.error
         return Response(pending.command, pending.lines)
 
-    def _abandon(self, pending: _Pending, *, in_prompt: bool) -> None:
+    def _abandon(self, pending: PendingCommand, *, in_prompt: bool) -> None:
         """Forget a command that timed out and bring the line back to a known state."""
         with self._state_lock:
             if self._pending is pending:
@@ -335,91 +254,3 @@ class AtTransport:
         if pending is not None:
             pending.finish(ModemDisconnected(f"{self.name}: {reason}"))
         self.unsolicited.put(DISCONNECTED)
-
-    def feed(self, text: str) -> None:
-        """Split received text into lines and route each one (public for table tests)."""
-        *lines, self._buffer = _LINE_ENDS.split(self._buffer + text)  # the last piece is unfinished
-        for raw in lines:
-            if not raw or self._continued is not None and self._continue(raw):
-                continue
-            line = raw.strip(_EDGES)
-            if line:
-                self._route(line, raw)
-        if self._buffer.strip() == ">":
-            self._buffer = ""
-            with self._state_lock:
-                pending = self._pending
-            if pending is not None:
-                pending.prompt()
-
-    def _route(self, line: str, raw: str | None = None) -> None:
-        """Route one trimmed line; `raw` is the line as received (the end of quoted text is kept)."""
-        with self._state_lock:
-            pending = self._pending
-            header, self._pdu_header = self._pdu_header, None
-        if header is not None:
-            pdu = pdu_line(line)
-            if pdu is not None:
-                self._emit(Unsolicited(header, pdu=pdu))
-                return
-            self._emit(Unsolicited(header))  # the PDU line never came; keep the header anyway
-        if pending is not None and line in pending.echoes:
-            self.last_echo_at = time.monotonic()
-            return
-        if pending is not None and line == ">" and not pending.prompted:
-            pending.prompt()  # the prompt, followed by a line end from a chatty modem
-            return
-        classified = classify(line, expecting=pending.expecting if pending else None)
-        if classified.kind is LineKind.UNSOLICITED_WITH_PDU:
-            with self._state_lock:
-                self._pdu_header = line
-            return
-        if classified.kind is LineKind.UNSOLICITED:
-            if open_quote(line):
-                # `+CUSD: 1,"Menu @` and the menu's lines still to come
-                self._continued = [(raw or line).lstrip(_EDGES)]
-                return
-            self._emit(Unsolicited(line))
-            return
-        if pending is None or pending.done:
-            log.debug("%s: stray line %r", self.name, line)
-            return
-        if classified.kind is LineKind.RESPONSE:
-            pending.lines.append(line)
-        else:
-            pending.finish(_error_for(pending.command, classified))
-
-    def _continue(self, raw: str) -> bool:
-        """Add the `raw` line (untrimmed: inside quotes every byte is a character) to the
-        unsolicited line whose quoted text it continues; False if it is not part of it (an echo, a
-        final result code, a known URC, or too many lines: the quote never closes)."""
-        parts = self._continued
-        assert parts is not None
-        line = raw.strip(_EDGES)
-        with self._state_lock:
-            pending = self._pending
-        echo = pending is not None and line in pending.echoes
-        if not echo and classify(line).kind is LineKind.RESPONSE and len(parts) < MAX_CONTINUATION:
-            parts.append(raw)
-            if open_quote("\n".join(parts)):
-                return True
-            consumed = True
-        else:
-            consumed = False
-        self._continued = None
-        self._emit(Unsolicited("\n".join(parts)))
-        return consumed
-
-    def _emit(self, event: Unsolicited) -> None:
-        log.debug("%s: unsolicited %r", self.name, event.line)
-        self.unsolicited.put(event)
-
-
-def _error_for(command: str, classified: Classified) -> Exception | None:
-    if classified.kind is LineKind.OK:
-        return None
-    if classified.kind is LineKind.CMS_ERROR:
-        return CmsError(command, classified.code if classified.code is not None else -1, classified.text)
-    if classified.kind is LineKind.CME_ERROR:
-        return CmeError(command, classified.code if classified.code is not None else -1, classified.text)
-    return CommandFailed(command, classified.line)

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import free_port, stop_process  # the benches' child-process helpers
+
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
     "response_schema_conformance", "negative_data_rejection", "missing_required_header", "unsupported_method",
@@ -31,12 +33,6 @@ CHECKS = ",".join([
 ])
 # revoking keys by id would revoke the fuzzer's own key and end the run; tests/test_api.py covers it
 EXCLUDED_OPERATIONS = ["revoke_key"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(base: str, timeout: float) -> None:
@@ -93,12 +89,7 @@ def main() -> int:
             print("$", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in command), flush=True)
             code = subprocess.call(command, cwd=tmp)
         finally:
-            daemon.send_signal(signal.SIGINT)
-            try:
-                daemon.wait(20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_process(daemon, signal.SIGINT, 20)
             log.close()
             if os.environ.get("CI") or daemon.returncode not in (0, -signal.SIGINT):
                 tail = (Path(tmp) / "daemon.log").read_text().splitlines()[-40:]

@@ -189,35 +189,26 @@ def test_refused_number_fails_the_message_and_keeps_the_sims(tmp_path, clock):
 
 
 # ---- item 6: a starting modem's "not yet" is a wait ------------------------------------------------
-def test_init_waits_out_the_start_up_window(tmp_path):
+@pytest.mark.parametrize("options", [
+    # at once: +CPIN: NOT READY, then CMS 500; init waits them out
+    pytest.param({}, id="init_waits_out_the_start_up_window"),
+    # a driver that stops waiting early: its SMS settings are refused, then made again at SMS Ready
+    pytest.param({"startup_window": 0.1}, id="sms_settings_made_again_once_the_modem_says_sms_ready"),
+])
+def test_a_starting_modem_gets_its_sms_settings(tmp_path, options):
     with virtual_modems(tmp_path, modem_options={"startup": 1.5}, report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         states = States()
-        supervisor = _supervise(simulation, states)  # at once: +CPIN: NOT READY, then CMS 500
+        supervisor = _supervise(simulation, states, **options)
         try:
             assert supervisor.wait_ready(15), supervisor.reason
-            wait_until(lambda: modem.status()["cnmi"] == [2, 1, 0, 1, 0], 5, "the best CNMI on the modem")
+            wait_until(lambda: modem.status()["cnmi"] == [2, 1, 0, 1, 0], 10, "the best CNMI on the modem")
             with supervisor.session() as session:
                 assert session.cnmi == "2,1,0,1,0"
         finally:
             supervisor.stop()
         troubles = [s for s, _ in states.seen if s in (ModemState.SIM_ERROR, ModemState.HUNG)]
         assert troubles == []
-
-
-def test_sms_settings_made_again_once_the_modem_says_sms_ready(tmp_path):
-    with virtual_modems(tmp_path, modem_options={"startup": 1.5}, report_delay=1.0) as simulation:
-        modem = simulation.ports["sim1"].modem
-        states = States()
-        # a driver that stops waiting early: its SMS settings are refused, then forgotten at SMS Ready
-        supervisor = _supervise(simulation, states, startup_window=0.1)
-        try:
-            assert supervisor.wait_ready(15), supervisor.reason
-            wait_until(lambda: modem.status()["cnmi"] == [2, 1, 0, 1, 0], 10, "CNMI set after SMS Ready")
-            with supervisor.session() as session:
-                assert session.cnmi == "2,1,0,1,0"
-        finally:
-            supervisor.stop()
 
 
 def test_cnmi_derived_from_what_the_modem_offers():

@@ -1,4 +1,4 @@
-"""PDU encode/decode (modem/pdu.py): known vectors, python-gsmmodem defects, gammu cross-checks, fuzz."""
+"""PDU encode/decode (modem/pdu/): known vectors, python-gsmmodem defects, gammu cross-checks, fuzz."""
 
 from __future__ import annotations
 

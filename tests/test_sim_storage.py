@@ -5,6 +5,8 @@ only when there is a reason, memory-full signals answered at once."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,8 @@ from gateway.outbound.engine import Engine
 from gateway.outbound.queue import Queue
 from gateway.store import db
 from modem.session import InboundSms, SendFailed
+from modem.supervisor import ModemSupervisor
+from modem.virtual import VirtualModem
 
 from .modem_helpers import Inbox, start_supervisor, virtual_modems, wait_until
 
@@ -36,6 +40,22 @@ def count_commands(modem, command: bytes) -> dict[str, int]:
     return seen
 
 
+@contextlib.contextmanager
+def supervised(tmp_path, profile: str, inbox: Inbox | StoringInbound,
+               **settings: Any) -> Iterator[tuple[VirtualModem, ModemSupervisor]]:
+    """sim1 of a fresh `profile` simulation and a started supervisor handing its inbound to `inbox`;
+    both stopped after."""
+    sim = simulator(tmp_path, profile)
+    try:
+        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, **settings)
+        try:
+            yield sim.ports["sim1"].modem, supervisor
+        finally:
+            supervisor.stop()
+    finally:
+        sim.close()
+
+
 def stored(modem, storage: str) -> int:
     return modem.status()["stored"].get(storage, 0)
 
@@ -43,25 +63,17 @@ def stored(modem, storage: str) -> int:
 # ---- item 2: the memory named in +CMTI/+CDSI ----------------------------------------------------
 
 def test_a_report_announced_in_sr_is_read_there_and_the_sms_in_the_same_slot_of_sm_stays(tmp_path):
-    sim = simulator(tmp_path, "e3131")
     inbox = Inbox()
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
-        try:
-            inbox.refuse = True  # this SMS stays in SM slot 0
-            modem.inject_sms("+447700900555", "kept on the SIM", mode="cmti")
-            wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS in SM")
-            with supervisor.session() as session:
-                [part] = session.send("+447700900123", "asks for a report")  # +CDSI: "SR",0
-            wait_until(lambda: inbox.reports, 5, "the report read from SR")
-            assert [r.reference for r in inbox.reports] == [part.reference]
-            wait_until(lambda: stored(modem, "SR") == 0, 5, "the report deleted from SR")
-            assert stored(modem, "SM") == 1  # the SMS in slot 0 of SM was not read as a report and deleted
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    with supervised(tmp_path, "e3131", inbox) as (modem, supervisor):
+        inbox.refuse = True  # this SMS stays in SM slot 0
+        modem.inject_sms("+447700900555", "kept on the SIM", mode="cmti")
+        wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS in SM")
+        with supervisor.session() as session:
+            [part] = session.send("+447700900123", "asks for a report")  # +CDSI: "SR",0
+        wait_until(lambda: inbox.reports, 5, "the report read from SR")
+        assert [r.reference for r in inbox.reports] == [part.reference]
+        wait_until(lambda: stored(modem, "SR") == 0, 5, "the report deleted from SR")
+        assert stored(modem, "SM") == 1  # the SMS in slot 0 of SM was not read as a report and deleted
 
 
 # ---- item 3: one reader, delete only what was read, store once ----------------------------------
@@ -106,45 +118,29 @@ def test_the_sweep_and_the_events_thread_never_read_the_same_slots(tmp_path):
 
 
 def test_an_sms_read_again_before_its_slot_was_deleted_is_stored_once(tmp_path, clock, database):
-    sim = simulator(tmp_path, "sim800")
     queue = Queue(db.sessions(database), clock)
     inbound = StoringInbound(Engine(queue, clock), clock)
     announced: list[int] = []
     inbound.received.append(lambda part: announced.append(part.id))
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbound, check_interval=60.0)
-        try:
-            modem.cms_error(500, times=1, command="CMGD")  # stored, then the delete fails (or we crash)
-            modem.inject_sms("+447700900555", "STOP", mode="cmti")
-            wait_until(lambda: announced, 5, "the SMS stored")
-            assert stored(modem, "SM") == 1
-            supervisor.check_now()  # the sweep reads it again
-            wait_until(lambda: stored(modem, "SM") == 0, 5, "deleted the second time")
-            assert len(announced) == 1  # one part, one STOP confirmation
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    with supervised(tmp_path, "sim800", inbound, check_interval=60.0) as (modem, supervisor):
+        modem.cms_error(500, times=1, command="CMGD")  # stored, then the delete fails (or we crash)
+        modem.inject_sms("+447700900555", "STOP", mode="cmti")
+        wait_until(lambda: announced, 5, "the SMS stored")
+        assert stored(modem, "SM") == 1
+        supervisor.check_now()  # the sweep reads it again
+        wait_until(lambda: stored(modem, "SM") == 0, 5, "deleted the second time")
+        assert len(announced) == 1  # one part, one STOP confirmation
 
 
 def test_a_line_between_a_listing_header_and_its_pdu_is_not_taken_for_the_pdu(tmp_path):
-    sim = simulator(tmp_path, "sim800")
     inbox = Inbox()
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
-        try:
-            modem.inject_sms("+447700900555", "listed with noise inside", mode="store")
-            modem.urc_inside_pair("^CSNR: -90,-5")  # a vendor URC the transport does not know
-            supervisor.check_now()
-            wait_until(lambda: stored(modem, "SM") == 0, 5, "the sweep")
-            assert inbox.texts() == ["listed with noise inside"]
-            assert all(sms.error is None for sms in inbox.sms)
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    with supervised(tmp_path, "sim800", inbox, check_interval=60.0) as (modem, supervisor):
+        modem.inject_sms("+447700900555", "listed with noise inside", mode="store")
+        modem.urc_inside_pair("^CSNR: -90,-5")  # a vendor URC the transport does not know
+        supervisor.check_now()
+        wait_until(lambda: stored(modem, "SM") == 0, 5, "the sweep")
+        assert inbox.texts() == ["listed with noise inside"]
+        assert all(sms.error is None for sms in inbox.sms)
 
 
 # ---- item 4: stored reports, sweeps with a reason, memory full -----------------------------------
@@ -173,57 +169,34 @@ def test_reports_stored_while_the_daemon_was_down_are_applied_and_deleted(tmp_pa
 
 
 def test_an_sms_left_on_the_sim_does_not_list_it_every_check(tmp_path):
-    sim = simulator(tmp_path, "sim800")
     inbox = Inbox()
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=0.2)
-        try:
-            inbox.refuse = True  # the handler keeps failing: the SMS stays
-            modem.inject_sms("+447700900555", "refused", mode="cmti")
-            wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS stored")
-            listings, checks = count_commands(modem, b"AT+CMGL"), count_commands(modem, b"AT+CSQ")
-            wait_until(lambda: checks["count"] >= 14, 20, "two full checks")
-            assert listings["count"] <= 2
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    with supervised(tmp_path, "sim800", inbox, check_interval=0.2) as (modem, supervisor):
+        inbox.refuse = True  # the handler keeps failing: the SMS stays
+        modem.inject_sms("+447700900555", "refused", mode="cmti")
+        wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS stored")
+        listings, checks = count_commands(modem, b"AT+CMGL"), count_commands(modem, b"AT+CSQ")
+        wait_until(lambda: checks["count"] >= 14, 20, "two full checks")
+        assert listings["count"] <= 2
 
 
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25"])
 def test_a_full_sim_is_emptied_the_moment_it_says_so(tmp_path, profile):
-    sim = simulator(tmp_path, profile)
     inbox = Inbox()
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
-        try:
-            for i in range(modem.storages["SM"].capacity):
-                modem.inject_sms("+447700900555", f"unseen {i}", mode="store")
-            modem.inject_sms("+447700900556", "waits in the network", mode="cmti")  # -> vendor signal
-            wait_until(lambda: "waits in the network" in inbox.texts(), 15, "the held SMS delivered")
-            assert len(inbox.texts()) == modem.storages["SM"].capacity + 1
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    with supervised(tmp_path, profile, inbox, check_interval=60.0) as (modem, supervisor):
+        for i in range(modem.storages["SM"].capacity):
+            modem.inject_sms("+447700900555", f"unseen {i}", mode="store")
+        modem.inject_sms("+447700900556", "waits in the network", mode="cmti")  # -> vendor signal
+        wait_until(lambda: "waits in the network" in inbox.texts(), 15, "the held SMS delivered")
+        assert len(inbox.texts()) == modem.storages["SM"].capacity + 1
 
 
 def test_cms_322_empties_the_sim_at_once(tmp_path):
-    sim = simulator(tmp_path, "generic")  # no vendor signal: the error is all it says
     inbox = Inbox()
-    try:
-        modem = sim.ports["sim1"].modem
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
-        try:
-            modem.inject_sms("+447700900555", "unseen", mode="store")
-            modem.cms_error(322, times=1)
-            with pytest.raises(SendFailed), supervisor.session() as session:
-                session.send("+447700900123", "memory full")
-            wait_until(lambda: inbox.texts() == ["unseen"], 10, "the SIM read")
-            wait_until(lambda: stored(modem, "SM") == 0, 5, "and emptied")
-        finally:
-            supervisor.stop()
-    finally:
-        sim.close()
+    # a generic modem has no vendor signal: the error is all it says
+    with supervised(tmp_path, "generic", inbox, check_interval=60.0) as (modem, supervisor):
+        modem.inject_sms("+447700900555", "unseen", mode="store")
+        modem.cms_error(322, times=1)
+        with pytest.raises(SendFailed), supervisor.session() as session:
+            session.send("+447700900123", "memory full")
+        wait_until(lambda: inbox.texts() == ["unseen"], 10, "the SIM read")
+        wait_until(lambda: stored(modem, "SM") == 0, 5, "and emptied")

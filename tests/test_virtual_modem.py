@@ -10,6 +10,8 @@ import os
 import re
 import select
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import serial
@@ -112,6 +114,21 @@ def _make(tmp_path, profile: str, **kwargs) -> "Simulation":
     return virtual_modems(tmp_path, profile=profile, **kwargs)
 
 
+@contextmanager
+def _ready_host(tmp_path, profile: str) -> Iterator[tuple[VirtualModem, Host]]:
+    """sim1 of a fresh `profile` simulation and a host on it, once its SMS service is up, echo off,
+    registered."""
+    with _make(tmp_path, profile) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"(SMS Ready|PB DONE|\^SRVST:2)\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            yield s.ports["sim1"].modem, host
+        finally:
+            host.close()
+
+
 def _send_pdu(host: Host, number: str, text: str, **kwargs) -> list[str]:
     answers = []
     for part in encode_submit(number, text, **kwargs):
@@ -142,18 +159,40 @@ def test_echo_until_ate0_and_again_after_atz(sim, hosts):
     host.expect(r"^at\n\r\nOK\r\n")
 
 
-def test_cmee_modes_and_unknown_commands(sim, hosts):
+# Commands and their answers, in order (each answer can depend on the commands before it).
+CONVERSATIONS = {
+    "cmee_modes_and_unknown_commands": [
+        ('AT+CPIN="0000"', "\r\nERROR\r\n"),  # SIM already unlocked
+        ("AT+NOPE", "\r\nERROR\r\n"),
+        ("AT+CMEE=1", "\r\nOK\r\n"),
+        ('AT+CPIN="0000"', "\r\n+CME ERROR: 3\r\n"),
+        ("AT+NOPE", "\r\n+CME ERROR: 4\r\n"),
+        ("AT+CMEE=2", "\r\nOK\r\n"),
+        ('AT+CPIN="0000"', "\r\n+CME ERROR: operation not allowed\r\n"),
+        ("AT+CMEE?", "\r\n+CMEE: 2\r\n\r\nOK\r\n"),
+        ("AT+CMEE=?", "\r\n+CMEE: (0-2)\r\n\r\nOK\r\n"),
+        ("AT+CMGF=?;+CMGF?", "\r\n+CMGF: (0,1)\r\n\r\n+CMGF: 0\r\n\r\nOK\r\n"),
+    ],
+    "network_and_sim_queries": [
+        ("AT+CPIN?", "\r\n+CPIN: READY\r\n\r\nOK\r\n"),
+        ("AT+CREG?", "\r\n+CREG: 0,1\r\n\r\nOK\r\n"),
+        ("AT+CREG=2;+CREG?", '\r\n+CREG: 2,1,"1A2B","00C3"\r\n\r\nOK\r\n'),
+        ("AT+CGREG?", "\r\n+CGREG: 0,1\r\n\r\nOK\r\n"),
+        ("AT+COPS=3,0;+COPS?", '\r\n+COPS: 0,0,"Virtual Tel"\r\n\r\nOK\r\n'),
+        ("AT+CSQ", "\r\n+CSQ: 21,99\r\n\r\nOK\r\n"),
+        ("AT+CSCA?", '\r\n+CSCA: "+447785016005",145\r\n\r\nOK\r\n'),
+        ("AT+CFUN?", "\r\n+CFUN: 1\r\n\r\nOK\r\n"),
+        ("AT+CNUM", '\r\n+CNUM: "","+447700900001",145\r\n\r\nOK\r\n'),
+        ('AT+CSCS="UCS2";+COPS?', '\r\n+COPS: 0,0,"005600690072007400750061006C002000540065006C"\r\n\r\nOK\r\n'),
+    ],
+}
+
+
+@pytest.mark.parametrize("conversation", CONVERSATIONS)
+def test_answers_in_order(sim, hosts, conversation):
     host = hosts()
-    assert host.at('AT+CPIN="0000"') == "\r\nERROR\r\n"  # SIM already unlocked
-    assert host.at("AT+NOPE") == "\r\nERROR\r\n"
-    assert host.at("AT+CMEE=1") == "\r\nOK\r\n"
-    assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 3\r\n"
-    assert host.at("AT+NOPE") == "\r\n+CME ERROR: 4\r\n"
-    assert host.at("AT+CMEE=2") == "\r\nOK\r\n"
-    assert host.at('AT+CPIN="0000"') == "\r\n+CME ERROR: operation not allowed\r\n"
-    assert host.at("AT+CMEE?") == "\r\n+CMEE: 2\r\n\r\nOK\r\n"
-    assert host.at("AT+CMEE=?") == "\r\n+CMEE: (0-2)\r\n\r\nOK\r\n"
-    assert host.at("AT+CMGF=?;+CMGF?") == "\r\n+CMGF: (0,1)\r\n\r\n+CMGF: 0\r\n\r\nOK\r\n"
+    for command, answer in CONVERSATIONS[conversation]:
+        assert host.at(command) == answer, command
 
 
 @pytest.mark.parametrize("profile,model,iccid_ok,iccid_bad,first", [
@@ -184,19 +223,8 @@ def test_identity_per_profile(tmp_path, profile, model, iccid_ok, iccid_bad, fir
             host.close()
 
 
-def test_network_and_sim_queries(sim, hosts):
-    host = hosts()
-    assert host.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
-    assert host.at("AT+CREG?") == "\r\n+CREG: 0,1\r\n\r\nOK\r\n"
-    assert host.at("AT+CREG=2;+CREG?") == '\r\n+CREG: 2,1,"1A2B","00C3"\r\n\r\nOK\r\n'
-    assert host.at("AT+CGREG?") == "\r\n+CGREG: 0,1\r\n\r\nOK\r\n"
-    assert host.at("AT+COPS=3,0;+COPS?") == '\r\n+COPS: 0,0,"Virtual Tel"\r\n\r\nOK\r\n'
-    assert host.at("AT+CSQ") == "\r\n+CSQ: 21,99\r\n\r\nOK\r\n"
-    assert host.at("AT+CSCA?") == '\r\n+CSCA: "+447785016005",145\r\n\r\nOK\r\n'
-    assert host.at("AT+CFUN?") == "\r\n+CFUN: 1\r\n\r\nOK\r\n"
-    assert host.at("AT+CNUM") == '\r\n+CNUM: "","+447700900001",145\r\n\r\nOK\r\n'
-    assert host.at("AT+CSCS=?").startswith('\r\n+CSCS: ("IRA","GSM","UCS2"')
-    assert host.at('AT+CSCS="UCS2";+COPS?') == '\r\n+COPS: 0,0,"005600690072007400750061006C002000540065006C"\r\n\r\nOK\r\n'
+def test_character_sets_offered(sim, hosts):
+    assert hosts().at("AT+CSCS=?").startswith('\r\n+CSCS: ("IRA","GSM","UCS2"')
 
 
 def test_gsm_character_set_puts_septet_values_on_the_line(sim, hosts):
@@ -248,27 +276,18 @@ def test_cmgs_multipart_records_each_part(sim, hosts):
     assert [(p["concat_ref"], p["concat_total"], p["concat_seq"]) for p in parts] == [(42, 2, 1), (42, 2, 2)]
 
 
-def test_cmgs_wrong_length_and_bad_hex_give_cms_304(sim, hosts):
-    host = hosts()
-    part = encode_submit("+447911123456", "hi")[0]
-    host.send(f"AT+CMGS={part.tpdu_length + 1}\r")
-    host.expect(r"\r\n> ")
-    host.send(part.hex + "\x1a")
-    host.expect(r"^\r\n\+CMS ERROR: 304\r\n")
-    host.send(f"AT+CMGS={part.tpdu_length}\r")
-    host.expect(r"\r\n> ")
-    host.send("00ZZ\x1a")
-    host.expect(r"^\r\n\+CMS ERROR: 304\r\n")
-    assert sim.network.record.submitted == []
-
-
-def test_esc_cancels_send(sim, hosts):
+@pytest.mark.parametrize(("extra_length", "body", "answer"), [
+    pytest.param(1, "{hex}\x1a", r"\+CMS ERROR: 304", id="wrong_length"),
+    pytest.param(0, "00ZZ\x1a", r"\+CMS ERROR: 304", id="bad_hex"),
+    pytest.param(0, "{hex}\x1b", "OK", id="esc_cancels"),
+])
+def test_a_cmgs_body_refused_or_cancelled_sends_nothing(sim, hosts, extra_length, body, answer):
     host = hosts()
     part = encode_submit("+447911123456", "never")[0]
-    host.send(f"AT+CMGS={part.tpdu_length}\r")
+    host.send(f"AT+CMGS={part.tpdu_length + extra_length}\r")
     host.expect(r"\r\n> ")
-    host.send(part.hex + "\x1b")
-    host.expect(r"^\r\nOK\r\n")
+    host.send(body.format(hex=part.hex))
+    host.expect(rf"^\r\n{answer}\r\n")
     assert host.at("AT") == "\r\nOK\r\n"
     assert sim.network.record.submitted == []
 
@@ -833,40 +852,24 @@ def test_urc_inside_a_pair_lands_between_the_header_and_its_pdu(sim, hosts):
                                                    ("e3131", r'\^SMMEMFULL: "SM"'),
                                                    ("ec25", r'\+QIND: "smsfull","SM"')])
 def test_a_sim_filled_up_says_so_in_its_vendor_signal(tmp_path, profile, signal):
-    with _make(tmp_path, profile) as s:
-        modem = s.ports["sim1"].modem
-        host = Host(s.ports["sim1"].path)
-        try:
-            host.expect(r"(SMS Ready|PB DONE|\^SRVST:2)\r\n")
-            host.at("ATE0")
-            _wait_registered(host)
-            host.at("AT+CNMI=2,1,0,0,0")
-            for i in range(modem.storages["SM"].capacity):
-                modem.inject_sms("+447911000111", f"filler {i}", mode="cmti")
-            modem.inject_sms("+447911000111", "one too many", mode="cmti")
-            host.expect(signal + r"\r\n", timeout=5)
-            first = modem.profile.first_index
-            host.at(f"AT+CMGD={first}")
-            host.expect(rf'\+CMTI: "SM",{first}\r\n')  # the network delivers what it held
-        finally:
-            host.close()
+    with _ready_host(tmp_path, profile) as (modem, host):
+        host.at("AT+CNMI=2,1,0,0,0")
+        for i in range(modem.storages["SM"].capacity):
+            modem.inject_sms("+447911000111", f"filler {i}", mode="cmti")
+        modem.inject_sms("+447911000111", "one too many", mode="cmti")
+        host.expect(signal + r"\r\n", timeout=5)
+        first = modem.profile.first_index
+        host.at(f"AT+CMGD={first}")
+        host.expect(rf'\+CMTI: "SM",{first}\r\n')  # the network delivers what it held
 
 
 def test_a_status_report_refused_for_a_full_memory_comes_again_once_there_is_room(tmp_path):
-    with _make(tmp_path, "e3131") as s:
-        modem = s.ports["sim1"].modem
-        host = Host(s.ports["sim1"].path)
-        try:
-            host.expect(r"\^SRVST:2\r\n")
-            host.at("ATE0")
-            _wait_registered(host)
-            host.at("AT+CNMI=2,1,0,2,0")
-            modem.storage_full(True)
-            _send_pdu(host, "+447911123456", "x")
-            host.expect(r'\^SMMEMFULL: "SM"\r\n', timeout=2)
-            assert not re.search(rb"\+CDSI", host.quiet(0.4))
-            modem.storage_full(False)
-            host.expect(r'\+CDSI: "SR",0\r\n', timeout=2)
-        finally:
-            host.close()
+    with _ready_host(tmp_path, "e3131") as (modem, host):
+        host.at("AT+CNMI=2,1,0,2,0")
+        modem.storage_full(True)
+        _send_pdu(host, "+447911123456", "x")
+        host.expect(r'\^SMMEMFULL: "SM"\r\n', timeout=2)
+        assert not re.search(rb"\+CDSI", host.quiet(0.4))
+        modem.storage_full(False)
+        host.expect(r'\+CDSI: "SR",0\r\n', timeout=2)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gateway.cli.common import Commands, config_of, open_queue
+from gateway.cli.common import Commands, opened
 
 
 def register(commands: Commands) -> None:
@@ -35,15 +35,12 @@ def _apikey_create(args: argparse.Namespace) -> int:
     from gateway.apikeys import keys
     from gateway.core.clock import Clock
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
-        new = keys.create(queue.sessions, Clock(), args.name, args.scopes)
-    except ValueError as exc:
-        print(f"not created: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (_, queue, _):
+        try:
+            new = keys.create(queue.sessions, Clock(), args.name, args.scopes)
+        except ValueError as exc:
+            print(f"not created: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps({**new.info.as_dict(), "token": new.token, "signing_secret": new.signing_secret}, indent=2))
         return 0
@@ -57,12 +54,8 @@ def _apikey_create(args: argparse.Namespace) -> int:
 def _apikey_list(args: argparse.Namespace) -> int:
     from gateway.apikeys import keys
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
+    with opened(args) as (_, queue, _):
         listed = keys.list_keys(queue.sessions)
-    finally:
-        engine.dispose()
     if args.json:
         print(json.dumps([k.as_dict() for k in listed], indent=2))
         return 0
@@ -79,12 +72,8 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
     from gateway.apikeys import keys
     from gateway.core.clock import Clock
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
+    with opened(args) as (_, queue, _):
         key = keys.revoke(queue.sessions, Clock(), args.id)
-    finally:
-        engine.dispose()
     if key is None:
         print(f"no key {args.id}", file=sys.stderr)
         return 1
@@ -95,15 +84,12 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
 def _apikey_scopes(args: argparse.Namespace) -> int:
     from gateway.apikeys import keys
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
-        key = keys.set_scopes(queue.sessions, args.id, args.scopes)
-    except ValueError as exc:
-        print(f"not changed: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (_, queue, _):
+        try:
+            key = keys.set_scopes(queue.sessions, args.id, args.scopes)
+        except ValueError as exc:
+            print(f"not changed: {exc}", file=sys.stderr)
+            return 2
     if key is None:
         print(f"no key {args.id}", file=sys.stderr)
         return 1

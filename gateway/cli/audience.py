@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from gateway.cli.common import Commands, add_command, config_of, open_queue
+from gateway.cli.common import Commands, add_command, opened
 
 
 def register(commands: Commands) -> None:
@@ -37,20 +37,17 @@ def _contacts_import(args: argparse.Namespace) -> int:
     from gateway.audience import contacts_csv
     from gateway.core.clock import Clock
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
-        with open(args.file, "rb") as handle:
-            report = contacts_csv.import_file(queue.sessions, handle, clock=Clock(),
-                                              default_region=cfg.gateway.default_region)
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except contacts_csv.CsvFileError as exc:
-        print(f"{args.file}: nothing imported: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (cfg, queue, _):
+        try:
+            with open(args.file, "rb") as handle:
+                report = contacts_csv.import_file(queue.sessions, handle, clock=Clock(),
+                                                  default_region=cfg.gateway.default_region)
+        except OSError as exc:
+            print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except contacts_csv.CsvFileError as exc:
+            print(f"{args.file}: nothing imported: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps({"summary": report.summary(), "rows": [asdict(r) for r in report.rows]}, ensure_ascii=False))
     else:
@@ -64,17 +61,13 @@ def _contacts_import(args: argparse.Namespace) -> int:
 def _contacts_export(args: argparse.Namespace) -> int:
     from gateway.audience import contacts_csv
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
+    with opened(args) as (_, queue, _):
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
                 count = contacts_csv.export(queue.sessions, out)
             print(f"{count} contacts written to {args.output}", file=sys.stderr)
         else:
             contacts_csv.export(queue.sessions, sys.stdout)
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -82,24 +75,22 @@ def _consent(args: argparse.Namespace) -> int:
     from gateway.consent.optin import Audience, OptInRefused
     from gateway.core.clock import Clock
 
-    cfg = config_of(args)
-    engine, queue, webhooks = open_queue(cfg)
-    audience = Audience(queue.sessions, Clock(), queue, settings=cfg.consent, default_region=cfg.gateway.default_region)
-    webhooks.attach(queue, audience=audience)
-    try:
-        if args.command == "optout":
-            outcome = audience.opt_out(args.number, source=args.source, scope="all" if args.all else "marketing",
-                                       detail=args.detail)
-        else:
-            outcome = audience.opt_in(args.number, source=args.source, detail=args.detail)
-    except OptInRefused as exc:  # STOPALL: a confirmation request would not reach them
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:  # InvalidNumber: says what is wrong with the number
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (cfg, queue, webhooks):
+        audience = Audience(queue.sessions, Clock(), queue, settings=cfg.consent,
+                            default_region=cfg.gateway.default_region)
+        webhooks.attach(queue, audience=audience)
+        try:
+            if args.command == "optout":
+                outcome = audience.opt_out(args.number, source=args.source,
+                                           scope="all" if args.all else "marketing", detail=args.detail)
+            else:
+                outcome = audience.opt_in(args.number, source=args.source, detail=args.detail)
+        except OptInRefused as exc:  # STOPALL: a confirmation request would not reach them
+            print(f"not recorded: {exc}", file=sys.stderr)
+            return 1
+        except ValueError as exc:  # InvalidNumber: says what is wrong with the number
+            print(f"not recorded: {exc}", file=sys.stderr)
+            return 2
     event = outcome.event
     print(f"{outcome.contact.number}: {event.kind} ({event.scope}, {event.source}) recorded at {event.at.isoformat()}")
     if outcome.requested and outcome.confirmation_id is None:

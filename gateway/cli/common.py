@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gateway.core import config as config_module
@@ -33,3 +35,15 @@ def open_queue(cfg: config_module.Config):
     db.upgrade(engine)
     queue = Queue(db.sessions(engine), Clock(), default_region=cfg.gateway.default_region)
     return engine, queue, with_status_hooks(queue, queue.clock)
+
+
+@contextmanager
+def opened(args: argparse.Namespace) -> Iterator[tuple[config_module.Config, Any, Any]]:
+    """(config, queue, webhooks) for one command (as `open_queue`); its database engine is let go
+    when the command is done with them, however it ends."""
+    cfg = config_of(args)
+    engine, queue, webhooks = open_queue(cfg)
+    try:
+        yield cfg, queue, webhooks
+    finally:
+        engine.dispose()

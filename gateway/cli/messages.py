@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gateway.cli.common import Commands, add_command, config_of, open_queue
+from gateway.cli.common import Commands, add_command, opened
 
 
 def register(commands: Commands) -> None:
@@ -27,16 +27,13 @@ def register(commands: Commands) -> None:
 def _send(args: argparse.Namespace) -> int:
     from gateway.outbound.queue import RejectedMessage
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
-        message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
-                                expires_in=args.expires_in, source="cli")
-    except RejectedMessage as exc:
-        print(f"not queued: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    with opened(args) as (_, queue, _):
+        try:
+            message = queue.enqueue(args.to, args.text, priority=args.priority, kind=args.kind, sim=args.sim,
+                                    expires_in=args.expires_in, source="cli")
+        except RejectedMessage as exc:
+            print(f"not queued: {exc}", file=sys.stderr)
+            return 2
     print(message.id)
     return 0
 
@@ -51,9 +48,7 @@ def _status(args: argparse.Namespace) -> int:
     from gateway.sims.windows import SimWindows
     from modem.session import Identity
 
-    cfg = config_of(args)
-    engine, queue, _ = open_queue(cfg)
-    try:
+    with opened(args) as (cfg, queue, _):
         with queue.sessions() as session:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
         sections = {section.name: section for section in cfg.modems}
@@ -76,8 +71,6 @@ def _status(args: argparse.Namespace) -> int:
                                    for u in windows.usage()}
                 entry["next_slot_in_s"] = round(windows.wait(), 1)
             report["modems"].append(entry)
-    finally:
-        engine.dispose()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

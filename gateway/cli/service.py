@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import threading
 
-from gateway.cli.common import Commands, add_command, config_of, open_queue
+from gateway.cli.common import Commands, add_command, config_of, opened
 from gateway.core import config as config_module
 from gateway.core import logs
 
@@ -63,9 +63,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    cfg = config_of(args)
-    engine, _, _ = open_queue(cfg)
-    engine.dispose()
+    with opened(args) as (cfg, _, _):
+        pass  # opening upgrades the schema
     print(f"database at the newest schema: {cfg.database_url}")
     return 0
 

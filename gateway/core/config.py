@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modem.gpio import POWER_KINDS, PowerSettings
+
 DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
 
 
@@ -103,15 +105,22 @@ class ModemSection:
     check_interval_s: float = 10.0
     registration_timeout_s: float = 60.0
     limits: LimitsSection = field(default_factory=LimitsSection)
-    # GPIO (BCM numbers) and power switching; see modem/gpio.py
+    # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
+    # under their config names, with its defaults
     led_pin: int | None = None
-    power_kind: str = "relay"  # relay | pwrkey | uhubctl
-    power_pin: int | None = None
-    power_active_high: bool = True
-    power_off_s: float = 5.0
-    uhub_location: str = ""
-    uhub_port: int | None = None
+    power_kind: str = PowerSettings.kind  # relay | pwrkey | uhubctl
+    power_pin: int | None = PowerSettings.pin
+    power_active_high: bool = PowerSettings.active_high
+    power_off_s: float = PowerSettings.off_s
+    uhub_location: str = PowerSettings.uhub_location
+    uhub_port: int | None = PowerSettings.uhub_port
     power_cycles_per_hour: int = 3
+
+    @property
+    def power(self) -> PowerSettings:
+        """The modem's power switch as `modem.gpio.power_switch` takes it."""
+        return PowerSettings(kind=self.power_kind, pin=self.power_pin, active_high=self.power_active_high,
+                             off_s=self.power_off_s, uhub_location=self.uhub_location, uhub_port=self.uhub_port)
 
 
 @dataclass(frozen=True)
@@ -316,9 +325,8 @@ def _check_iccid(iccid: str, where: str) -> None:
 
 def _check_power(modem: ModemSection, source: str) -> None:
     where = f"{source}: modems[{modem.name}]"
-    kinds = ("relay", "pwrkey", "uhubctl")
-    if modem.power_kind not in kinds:
-        raise ConfigError(f"{where}.power_kind {modem.power_kind!r} must be one of {', '.join(kinds)}")
+    if modem.power_kind not in POWER_KINDS:
+        raise ConfigError(f"{where}.power_kind {modem.power_kind!r} must be one of {', '.join(POWER_KINDS)}")
     if modem.power_kind == "uhubctl":
         if modem.power_pin is not None:
             raise ConfigError(f"{where}.power_pin is not used with power_kind = \"uhubctl\" (uhub_location and uhub_port are)")

@@ -3,7 +3,8 @@ printer idea): the real serial driver talks AT to them over a pty, unchanged.
 
     device.py    VirtualModem: state and power of one modem (bytes in, bytes out), SIM and SMS memory
     line.py      its byte line discipline: echo, command lines, "> " bodies, answers in order
-    commands.py  its AT command handlers, dispatched by full name (sms_commands.py: SMS memory, sending)
+    commands.py  its AT command handlers, dispatched by full name (setting_commands.py: host settings,
+                 sim_commands.py: SIM, power, registration; sms_commands.py: SMS memory, sending)
     delivery.py  its network side: registration, incoming SMS and status reports, their URCs
     faults.py    its control API: fault injection and run-time switches
     profiles.py  per-model answers and quirks (sim800, e3131, ec25, generic)

@@ -1,6 +1,7 @@
-"""The virtual modem's AT command handlers: dispatch by full command name, result codes, identity,
-settings, SIM and power, network queries (the SMS memory and sending ones are in `sms_commands.py`).
+"""The virtual modem's AT command handlers: dispatch by full command name, result codes, identity.
 
+The other handlers are in `setting_commands.py` (host settings), `sim_commands.py` (SIM, power and
+registration), `sms_commands.py` (SMS memory and sending) and `ussd_service.py` (USSD).
 A handler takes a parsed `Command` and returns a `Reply` (or a `Prompt` for a body); it never writes
 to the line itself. Handlers are registered under the full name with its prefix (`@handles("^CURC")`),
 so `AT+CURC` is not taken for Huawei's `AT^CURC`.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from modem.lines import parse_ranges, payload_of
 from modem.virtual.atparse import EXEC, READ, SET, TEST, Command
 from modem.virtual.line import Prompt, Reply
 from modem.virtual.texts import CME_TEXT, CMS_TEXT, swap_pairs
@@ -68,6 +68,18 @@ class AtCommands:
 
     def _bad(self) -> str:
         return self._cme(50)
+
+    def _chosen(self, cmd: Command, label: str, test: str, current: str,
+                choices: tuple[str, ...]) -> Reply | int:
+        """A setting's `=?` and `?` answers and a bad `=`'s refusal as a Reply, or the value a good
+        `=` chose, which the caller applies."""
+        if cmd.kind == TEST:
+            return Reply([f"{label}: {test}"])
+        if cmd.kind == READ:
+            return Reply([f"{label}: {current}"])
+        if cmd.kind != SET or not cmd.args or cmd.args[0] not in choices:
+            return Reply(final=self._bad())
+        return int(cmd.args[0])
 
     def _sim_error(self, name: str) -> str | None:
         if self.sim_state == "ready" or name not in _SMS_NEEDS_SIM | _NEEDS_SIM:
@@ -169,243 +181,3 @@ class AtCommands:
     @handles("+CPAS")
     def _at_cpas(self, cmd: Command) -> Reply:
         return Reply(["+CPAS: (0-5)"]) if cmd.kind == TEST else Reply(["+CPAS: 0"])
-
-    # -- settings ----------------------------------------------------------------------------------
-    def _int_setting(self, cmd: Command, attr: str, label: str, allowed: range | tuple[int, ...],
-                     test: str) -> Reply:
-        if cmd.kind == TEST:
-            return Reply([f"{label}: {test}"])
-        if cmd.kind == READ:
-            return Reply([f"{label}: {getattr(self, attr)}"])
-        if cmd.kind == SET and len(cmd.args) >= 1 and cmd.args[0].isdigit() and int(cmd.args[0]) in allowed:
-            setattr(self, attr, int(cmd.args[0]))
-            return Reply()
-        if cmd.kind == EXEC:
-            return Reply()
-        return Reply(final=self._bad())
-
-    @handles("+CMEE")
-    def _at_cmee(self, cmd: Command) -> Reply:
-        return self._int_setting(cmd, "cmee", "+CMEE", range(3), "(0-2)")
-
-    @handles("+CMGF")
-    def _at_cmgf(self, cmd: Command) -> Reply:
-        return self._int_setting(cmd, "cmgf", "+CMGF", (0, 1), "(0,1)")
-
-    @handles("^CURC")
-    def _at_curc(self, cmd: Command) -> Reply:
-        if not self.profile.noise:
-            return Reply(final=self._unsupported())
-        was = self.curc
-        reply = self._int_setting(cmd, "curc", "^CURC", (0, 1), "(0,1)")
-        if self.curc and not was:
-            self._later(self.noise_interval, lambda: self._noise(0))
-        return reply
-
-    @handles("+CSCS")
-    def _at_cscs(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply([self.profile.cscs_test])
-        if cmd.kind == READ:
-            return Reply([f'+CSCS: "{self.cscs}"'])
-        if cmd.kind == SET and cmd.args and f'"{cmd.args[0].upper()}"' in self.profile.cscs_test:
-            self.cscs = cmd.args[0].upper()
-            return Reply()
-        return Reply(final=self._bad())
-
-    @handles("+CSMS")
-    def _at_csms(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply(["+CSMS: (0,1)"])
-        if cmd.kind == READ:
-            return Reply([f"+CSMS: {self.csms},1,1,1"])
-        if cmd.kind == SET and cmd.args and cmd.args[0] in ("0", "1"):
-            self.csms = int(cmd.args[0])
-            return Reply(["+CSMS: 1,1,1"])
-        return Reply(final=self._bad())
-
-    @handles("+CSMP")
-    def _at_csmp(self, cmd: Command) -> Reply:
-        if cmd.kind == READ:
-            return Reply(["+CSMP: " + ",".join(map(str, self.csmp))])
-        if cmd.kind == SET:
-            try:
-                for i, value in enumerate(cmd.args[:4]):
-                    if value != "":
-                        self.csmp[i] = int(value)
-            except ValueError:
-                return Reply(final=self._cms(305))
-        return Reply()
-
-    @handles("+CNMI")
-    def _at_cnmi(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply([self.profile.cnmi_test])
-        if cmd.kind == READ:
-            return Reply(["+CNMI: " + ",".join(map(str, self.cnmi))])
-        if cmd.kind != SET:
-            return Reply()
-        allowed = parse_ranges(payload_of(self.profile.cnmi_test))  # what AT+CNMI=? offers, no more
-        values = list(self.cnmi)
-        try:
-            for i, arg in enumerate(cmd.args):
-                if arg == "":
-                    continue
-                if i >= 5 or int(arg) not in allowed[i]:
-                    return Reply(final=self._error())  # modems answer a bare ERROR here
-                values[i] = int(arg)
-        except ValueError:
-            return Reply(final=self._error())
-        self.cnmi = values
-
-        def flush() -> None:
-            buffered, self._urc_buffer = self._urc_buffer, []
-            if values[0] and values[4] == 0:
-                for lines in buffered:
-                    self._urc(lines)
-
-        return Reply(after=flush if values[0] else None)
-
-    @handles("+CSCA")
-    def _at_csca(self, cmd: Command) -> Reply:
-        if cmd.kind == READ:
-            return Reply([f'+CSCA: "{self._text_out(self.smsc)}",145'])
-        if cmd.kind == SET and cmd.args and cmd.args[0]:
-            self.smsc = self._text_in(cmd.args[0])
-            return Reply()
-        return Reply() if cmd.kind == TEST else Reply(final=self._bad())
-
-    # -- SIM and power -----------------------------------------------------------------------------
-    @handles("+CPIN")
-    def _at_cpin(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply()
-        if self.sim_state == "missing":
-            return Reply(final=self._cme(10))
-        if cmd.kind == READ:
-            if self.sched.now() < self._sim_ready_at:
-                return Reply(["+CPIN: NOT READY"])
-            return Reply(["+CPIN: " + {"ready": "READY", "pin": "SIM PIN", "puk": "SIM PUK"}[self.sim_state]])
-        if cmd.kind != SET or not cmd.args:
-            return Reply(final=self._bad())
-        if self.sim_state == "ready":
-            return Reply(final=self._cme(3))
-        self.pin_attempts += 1
-        if self.sim_state == "pin" and len(cmd.args) == 1:
-            if cmd.args[0] == self.pin:
-                return Reply(after=self._sim_unlocked)
-            self._pin_tries -= 1
-            if self._pin_tries <= 0:
-                self.sim_state = "puk"
-            return Reply(final=self._cme(16))
-        if self.sim_state == "puk" and len(cmd.args) == 2:
-            if cmd.args[0] == self.puk:
-                self.pin = cmd.args[1]
-                return Reply(after=self._sim_unlocked)
-            self._puk_tries = max(0, self._puk_tries - 1)
-        return Reply(final=self._cme(16))
-
-    @handles("+CPINR", "+SPIC", "^CPIN", "+QPINC")
-    def _pin_counter(self, cmd: Command) -> Reply:
-        """PIN and PUK tries left, in the one form this model answers."""
-        if cmd.name != self.profile.pin_counter:
-            return Reply(final=self._unsupported())
-        if cmd.kind == TEST:
-            return Reply()
-        if self.sim_state == "missing":
-            return Reply(final=self._cme(10))
-        pin, puk = self._pin_tries, self._puk_tries
-        code, current = {"ready": ("READY", ""), "pin": ("SIM PIN", str(pin)),
-                         "puk": ("SIM PUK", str(puk))}[self.sim_state]
-        line = {"+CPINR": f"+CPINR: SIM PIN,{pin},3",
-                "+SPIC": f"+SPIC: {pin},3,{puk},10",
-                "^CPIN": f"^CPIN: {code},{current},{puk},{pin},10,3",
-                "+QPINC": f'+QPINC: "SC",{pin},{puk}'}[cmd.name]
-        return Reply([line])
-
-    def _sim_unlocked(self) -> None:
-        self.sim_state = "ready"
-        self._pin_tries, self._puk_tries = 3, 10
-        if any("+CPIN" in line for _, line in self.profile.boot_lines):
-            self._urc(["+CPIN: READY"])
-        self._start_registration()
-
-    @handles("+CFUN")
-    def _at_cfun(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply(["+CFUN: (0,1,4),(0,1)"])
-        if cmd.kind == READ:
-            return Reply([f"+CFUN: {self.cfun}"])
-        if cmd.kind != SET or not cmd.args or cmd.args[0] not in ("0", "1", "4"):
-            return Reply(final=self._bad())
-        level = int(cmd.args[0])
-        if len(cmd.args) > 1 and cmd.args[1] == "1":
-            return Reply(after=lambda: self._later(0.05, self._reset))
-        self.cfun = level
-        if level == 1 and not self.registered and self.sim_state == "ready":
-            self._start_registration()
-        elif level != 1:
-            self.reg_stat = 0
-        return Reply()
-
-    def _reset(self) -> None:
-        """AT+CFUN=1,1: a USB stick re-enumerates (the port does that), a UART module just reboots."""
-        if self.reset_hook is not None:
-            self.reset_hook()
-        else:
-            self.boot()
-
-    # -- network -----------------------------------------------------------------------------------
-    def _reg_query(self, cmd: Command, attr: str, label: str) -> Reply:
-        if cmd.kind == TEST:
-            return Reply([f"{label}: (0-2)"])
-        if cmd.kind == SET:
-            if not cmd.args or cmd.args[0] not in ("0", "1", "2"):
-                return Reply(final=self._bad())
-            setattr(self, attr, int(cmd.args[0]))
-            return Reply()
-        n = getattr(self, attr)
-        extra = ',"1A2B","00C3"' if n == 2 and self.registered else ""
-        return Reply([f"{label}: {n},{self.reg_stat}{extra}"])
-
-    @handles("+CREG")
-    def _at_creg(self, cmd: Command) -> Reply:
-        return self._reg_query(cmd, "creg_n", "+CREG")
-
-    @handles("+CGREG")
-    def _at_cgreg(self, cmd: Command) -> Reply:
-        return self._reg_query(cmd, "cgreg_n", "+CGREG")
-
-    @handles("+CEREG")
-    def _at_cereg(self, cmd: Command) -> Reply:
-        return self._reg_query(cmd, "cereg_n", "+CEREG")
-
-    @handles("+COPS")
-    def _at_cops(self, cmd: Command) -> Reply:
-        net = self.network
-        if cmd.kind == TEST:
-            return Reply([f'+COPS: (2,"{net.operator}","VirtTel","{net.mccmnc}"),,(0-4),(0-2)'])
-        if cmd.kind == SET:
-            if not cmd.args or cmd.args[0] not in ("0", "1", "2", "3", "4"):
-                return Reply(final=self._bad())
-            if len(cmd.args) > 1 and cmd.args[1] in ("0", "1", "2"):
-                self.cops_format = int(cmd.args[1])
-            if cmd.args[0] == "2":
-                self._set_reg(0)
-            elif cmd.args[0] in ("0", "1", "4") and not self.registered:
-                self._start_registration()
-            return Reply()
-        if not self.registered:
-            return Reply(["+COPS: 0"])
-        name = {0: net.operator, 1: "VirtTel", 2: net.mccmnc}[self.cops_format]
-        if self.cops_format != 2:
-            name = self._text_out(name)
-        return Reply([f'+COPS: 0,{self.cops_format},"{name}"{self.profile.cops_act}'])
-
-    @handles("+CSQ")
-    def _at_csq(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply(["+CSQ: (0-31,99),(0-7,99)"])
-        if self._no_network or self.cfun != 1:
-            return Reply(["+CSQ: 99,99"])
-        return Reply(["+CSQ: %d,%d" % self.profile.csq])

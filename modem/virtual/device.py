@@ -10,8 +10,9 @@ port's reader thread never interleave inside the interpreter.
 `VirtualModem` holds the state and power; its four jobs are in their own modules:
 
     line.py          the byte line discipline (echo, command lines, "> " bodies, answers in order)
-    commands.py      the AT command handlers (+ sms_commands.py for SMS memory and sending,
-                     ussd_service.py for AT+CUSD and the network's USSD answers)
+    commands.py      the AT command handlers (+ setting_commands.py for the host settings,
+                     sim_commands.py for SIM, power and registration, sms_commands.py for SMS
+                     memory and sending, ussd_service.py for AT+CUSD and the network's USSD answers)
     delivery.py      network delivery (registration, incoming SMS and status reports, their URCs)
     faults.py        the control API (fault injection, run-time switches)
 
@@ -33,6 +34,8 @@ from modem.virtual.line import LineDiscipline, Prompt
 from modem.virtual.network import VirtualNetwork, normalize
 from modem.virtual.profiles import Profile, get_profile
 from modem.virtual.scheduler import Scheduler, Timer
+from modem.virtual.setting_commands import SettingCommands
+from modem.virtual.sim_commands import SimCommands
 from modem.virtual.sms_commands import SmsCommands
 from modem.virtual.storage import Storage
 from modem.virtual.texts import from_ucs2_hex, luhn, ucs2_hex
@@ -41,7 +44,8 @@ from modem.virtual.ussd_service import UssdService
 DEFAULT_USSD_REPLY = "Your balance is 5.00 GBP. RING 123 for offers"
 
 
-class VirtualModem(LineDiscipline, AtCommands, SmsCommands, UssdService, NetworkDelivery, ControlApi):
+class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, SmsCommands, UssdService,
+                   NetworkDelivery, ControlApi):
     """A GSM modem with a virtual SIM on a `VirtualNetwork`.
 
     Control methods (`inject_sms`, `hang`, `cms_error`, ...) are safe to call from any thread.

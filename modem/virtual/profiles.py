@@ -18,9 +18,9 @@ class Profile:
     model: str  # AT+CGMM
     revision: str  # AT+CGMR
     ati: tuple[str, ...]  # ATI lines; may use {imei}
-    gcap: str
     # ICCID: command key ("+CCID", "+QCCID", "^ICCID?") -> answer line; {iccid} or {iccid_swapped}.
     iccid: dict[str, str]
+    gcap: str = "+GCAP: +CGSM"
     # Unsolicited lines after power-on: (seconds after boot, line). {cpin} = SIM state word.
     boot_lines: tuple[tuple[float, str], ...] = ()
     # Lines once the SIM is ready and SMS is usable (SIM800 "Call Ready"/"SMS Ready", EC25 "+QIND").
@@ -33,7 +33,7 @@ class Profile:
     cmt_header: str = "+CMT: ,{length}"  # PDU-mode +CMT; SIM800 prints an empty quoted alpha
     list_alpha: str = ""  # what goes in the <alpha> slot of +CMGL/+CMGR (SIM800: "")
     cscs_test: str = '+CSCS: ("GSM","UCS2","IRA")'
-    cpms_test: str = '+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")'
+    cpms_test: str = '+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")'  # see `cpms_test`
     capacity: dict[str, int] = field(default_factory=lambda: {"SM": 30, "ME": 50})
     storage_full_urc: str | None = None
     # Where status reports go under AT+CNMI ds=2 when not mem3 (Huawei: "SR", announced +CDSI: "SR",n);
@@ -49,13 +49,18 @@ class Profile:
     ussd_coding: str = "text"  # how +CUSD texts go on the line: "text", "ucs2" or "packed" (ussd_service.py)
     # Unsolicited lines no driver asks for, at random moments once `vendor_noise` is on (faults.py).
     vendor_urcs: tuple[str, ...] = ("*RADIOPOWER: 1", "+ZEND")
-
-
     # The command that tells how many PIN/PUK tries are left (+CPINR, SIMCom +SPIC, Huawei ^CPIN,
     # Quectel +QPINC); the others are unknown to the model.
     pin_counter: str = "+CPINR"
     # What SMS commands answer during the start-up window, before "SMS Ready": ("cms"|"cme", code).
     startup_refusal: tuple[str, int] = ("cme", 515)
+
+
+def cpms_test(*memories: str) -> str:
+    """The AT+CPMS=? answer of a model that offers the same memories for reading, writing and
+    receiving (all of these do)."""
+    offered = "(" + ",".join(f'"{memory}"' for memory in memories) + ")"
+    return "+CPMS: " + ",".join([offered] * 3)
 
 
 _COMMON_OK = frozenset(
@@ -69,17 +74,14 @@ SIM800 = Profile(
     model="SIMCOM_SIM800",
     revision="Revision:1418B04SIM800C24",
     ati=("SIM800 R14.18",),
-    gcap="+GCAP: +CGSM",
     iccid={"+CCID": "{iccid}"},
     boot_lines=((0.0, "RDY"), (0.02, "+CFUN: 1"), (0.04, "+CPIN: {cpin}")),
     ready_lines=("Call Ready", "SMS Ready"),
     cnmi_test="+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)",
-    cnmi_default=(2, 1, 0, 0, 0),
     cmt_header='+CMT: "",{length}',
     list_alpha='""',
     cscs_test='+CSCS: ("IRA","GSM","UCS2","HEX","PCCP","PCDN","8859-1")',
-    cpms_test='+CPMS: ("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT"),("SM","ME","SM_P","ME_P","MT")',
-    capacity={"SM": 30, "ME": 50},
+    cpms_test=cpms_test("SM", "ME", "SM_P", "ME_P", "MT"),
     storage_full_urc='+CIEV: "SMSFULL",1',
     vendor_urcs=("+CGEV: NW DETACH", "+CGEV: ME PDN DEACT 1", "*RADIOPOWER: 1"),
     accepted=_COMMON_OK | {"+CSCLK", "+CIURC", "+CLTS", "+CSGS", "+CMGHEX"},
@@ -98,11 +100,10 @@ E3131 = Profile(
     iccid={"^ICCID?": "^ICCID: {iccid_swapped}"},
     boot_lines=((0.0, "^BOOT:20952548,0,0,0,72"), (0.02, "^SIMST:{simst}"), (0.04, "^SRVST:2")),
     noise=("^RSSI:21", "^MODE:5,4", "^BOOT:20952548,0,0,0,72"),
-    noise_interval=2.0,
     cnmi_test="+CNMI: (0,1,2),(0,1,2,3),(0,2),(0,1,2),(0,1)",
     cnmi_default=(0, 0, 0, 0, 0),
     cscs_test='+CSCS: ("IRA","UCS2","GSM")',
-    cpms_test='+CPMS: ("ME","MT","SM","SR"),("ME","MT","SM","SR"),("ME","MT","SM","SR")',
+    cpms_test=cpms_test("ME", "MT", "SM", "SR"),
     capacity={"SM": 30, "ME": 50, "SR": 30},
     storage_full_urc='^SMMEMFULL: "SM"',
     report_storage="SR",
@@ -123,14 +124,12 @@ EC25 = Profile(
     model="EC25",
     revision="EC25EFAR06A06M4G",
     ati=("Quectel", "EC25", "Revision: EC25EFAR06A06M4G"),
-    gcap="+GCAP: +CGSM",
     iccid={"+QCCID": "+QCCID: {iccid}", "+CCID": "+CCID: {iccid}"},
     boot_lines=((0.0, "RDY"), (0.02, "+CFUN: 1"), (0.04, "+CPIN: {cpin}"), (0.06, "+QUSIM: 1")),
     ready_lines=("+QIND: SMS DONE", "+QIND: PB DONE"),
     cnmi_test="+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)",
-    cnmi_default=(2, 1, 0, 0, 0),
     cscs_test='+CSCS: ("GSM","IRA","UCS2")',
-    cpms_test='+CPMS: ("SM","ME","MT"),("SM","ME","MT"),("SM","ME","MT")',
+    cpms_test=cpms_test("SM", "ME", "MT"),
     capacity={"SM": 30, "ME": 255},
     storage_full_urc='+QIND: "smsfull","SM"',
     cops_act=",7",
@@ -148,7 +147,6 @@ GENERIC = Profile(
     model="GSM Modem",
     revision="1.0",
     ati=("Virtual GSM Modem 1.0",),
-    gcap="+GCAP: +CGSM",
     iccid={"+CCID": "+CCID: {iccid}"},
     accepted=_COMMON_OK,
 )

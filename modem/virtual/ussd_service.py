@@ -15,7 +15,7 @@ from __future__ import annotations
 from modem.encoding import from_gsm_text, is_gsm7, to_gsm_text
 from modem.lines import is_hex
 from modem.ussd import pack_text, unpack_text
-from modem.virtual.atparse import READ, SET, TEST, Command
+from modem.virtual.atparse import Command
 from modem.virtual.commands import handles
 from modem.virtual.line import Reply
 from modem.virtual.texts import from_ucs2_hex, ucs2_hex
@@ -28,16 +28,13 @@ class UssdService:
 
     @handles("+CUSD")
     def _at_cusd(self, cmd: Command) -> Reply:
-        if cmd.kind == TEST:
-            return Reply(["+CUSD: (0,1,2)"])
-        if cmd.kind == READ:
-            return Reply([f"+CUSD: {self.cusd_n}"])
-        if cmd.kind != SET or not cmd.args or cmd.args[0] not in ("0", "1", "2"):
-            return Reply(final=self._bad())
-        if cmd.args[0] == "2":
+        n = self._chosen(cmd, "+CUSD", "(0,1,2)", str(self.cusd_n), ("0", "1", "2"))
+        if isinstance(n, Reply):
+            return n
+        if n == 2:
             self.ussd_open = False
             return Reply()
-        self.cusd_n = int(cmd.args[0])
+        self.cusd_n = n
         if len(cmd.args) < 2:
             return Reply()
         if not self.registered:
