@@ -7,13 +7,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from gateway.consent.models import ConsentEvent
 from gateway.core import config as config_module
 from gateway.core.config import ConfigError
 from gateway.inbound.models import InboundMessage, InboundPart
 from gateway.outbound.models import Message, MessageEvent, Part
+from gateway.sims.models import SimSend
 from gateway.store import db
 from gateway.store.retention import REDACTED, RetentionPolicy, prune, prune_batch
 from gateway.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
@@ -180,3 +181,20 @@ def test_the_example_config_has_the_retention_defaults():
     assert tomllib.loads(text)["retention"] == {"messages_days": 400.0, "events_days": 30.0,
                                                 "transactional_text_days": 1.0,
                                                 "prune_every_s": 3600.0, "batch": 500}
+
+
+def test_a_sims_sends_are_kept_for_its_longest_window_even_when_messages_go_sooner(queue, clock):
+    """A SIM's send history outlives a short messages_days (its limits still count the sends) and
+    goes once no window can count it: the part it names may be pruned first."""
+    message = finished(queue, "+447700900123", "sent and done")
+    part_id = queue.get(message.id).parts[0].id
+    with db.engine_of(queue.sessions).begin() as conn:
+        conn.execute(insert(SimSend).values(sim="8944000000000000001", modem="m1", to_number="+447700900123",
+                                            part_id=part_id, at=clock.now(), monotonic=None, boot=""))
+    clock.advance(10 * DAY)
+    run(queue, clock, RetentionPolicy(messages_days=7, events_days=7, transactional_text_days=1))
+    assert count(queue, Message, Message.id == message.id) == 0
+    assert count(queue, SimSend) == 1  # still inside the 30-day window
+    clock.advance(25 * DAY)
+    run(queue, clock)
+    assert count(queue, SimSend) == 0
