@@ -70,6 +70,8 @@ FAULTS = {
     "no SIM": (lambda modem: modem.sim("missing"), (), "SIM ready", "SIM not inserted"),
     "wrong PIN": (lambda modem: modem.sim("pin", pin="1234"), ("--pin", "0000"), "SIM ready", "PIN refused, 2 tries left"),
     "no network": (lambda modem: modem.no_network(), (), "network registration", "no network: registration searching"),
+    "registration denied": (lambda modem: modem.registration_denied(cause=13), (), "network registration",
+                            "no network: registration denied (cause 13: roaming not allowed in this location area)"),
     "hang": (lambda modem: modem.hang(), (), "modem answers", "no answer to AT"),
     "missing port": (None, (), "port", "No such file or directory"),
 }
@@ -97,7 +99,7 @@ def test_a_fault_fails_fast_with_its_reason_and_every_check_still_reported(sim, 
     failed_or_skipped = {line.split(":", 1)[0].split(" ", 1)[1] for line in lines if not line.startswith("PASS")}
     for line in lines:
         if line.startswith("SKIP "):  # says which check it waits for, one that did not pass
-            assert line.split("needs ", 1)[1] in failed_or_skipped, line
+            assert line.split("needs ", 1)[1].split(" (", 1)[0] in failed_or_skipped, line
     assert result.stdout.splitlines()[-1].startswith(f"{sum(x.startswith('PASS') for x in lines)}/{expected} PASS, ")
     assert "Traceback" not in result.stderr
 
@@ -162,7 +164,7 @@ def test_scripts_run_from_a_fresh_clone_and_from_path(tmp_path):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
     result, _ = hw_test("modem-check", "--simulate", root=clone, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "10/10 PASS"
+    assert result.stdout.splitlines()[-1] == f"{len(PROBE_CHECKS) + 2}/{len(PROBE_CHECKS) + 2} PASS"
     assert not (clone / ".venv").exists()  # found a Python; did not need to build one
     # installed: a link on PATH to the script (what the installer makes)
     bin_dir = tmp_path / "bin"
@@ -192,3 +194,33 @@ def test_the_probe_checks_send_nothing_even_when_given_a_number(sim):
     checks = list(run_checks(CheckOptions(port=sim.ports["sim1"].path, send_to="+447700900123"), PROBE_CHECKS))
     assert [c.name for c in checks] == list(PROBE_CHECKS) and all(c.passed for c in checks)
     assert sim.network.record.submitted == []
+
+
+@pytest.mark.parametrize("sim_options", [{"profile": name} for name in ("sim800", "e3131", "ec25", "generic")],
+                         ids=lambda options: options["profile"])
+def test_probe_tells_the_pin_tries_left_in_each_models_own_command(sim):
+    modem = sim.ports["sim1"].modem
+    modem.sim("pin", pin="1234")
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path, "--pin", "0000", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["PIN tries left"]["status"] == "PASS"
+    assert checks["PIN tries left"]["detail"] == f"2 of 3 ({modem.profile.pin_counter})"
+    # each run is one attempt with the wrong PIN: the next one leaves a single try, which fails
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path, "--pin", "0000", "--json")
+    tries = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["PIN tries left"]
+    assert tries["status"] == "FAIL" and tries["detail"].startswith("1 of 3") and "only 1 PIN try left" in tries["fix"]
+
+
+def test_a_denied_registration_keeps_its_signal_and_says_the_networks_reason(sim):
+    modem = sim.ports["sim1"].modem
+    modem.registration_denied(cause=3)
+    result, seconds = hw_test("probe", "--port", sim.ports["sim1"].path, "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    registration = checks["network registration"]
+    assert registration["status"] == "FAIL" and seconds < FAULT_DEADLINE
+    assert registration["detail"] == "no network: registration denied (cause 3: illegal MS)"
+    assert "call the operator" in registration["fix"]
+    assert checks["signal"]["status"] == "PASS"  # it hears the network; the network says no
+    modem.registration_denied(False)
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path)
+    assert result.returncode == 0, result.stdout
