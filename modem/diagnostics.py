@@ -11,12 +11,12 @@ so a missing port fails at once and a modem that answers but finds no network sa
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import TypeVar
 
 from modem import diagnostic_fixes as fixes
 from modem.errors import CommandFailed, CommandTimeout, ModemError, SimError
@@ -25,6 +25,8 @@ from modem.pin import TRIES_COMMANDS, tries_left
 from modem.report_match import matches_any
 from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed
 from modem.transport import AtTransport
+
+T = TypeVar("T")
 
 
 class Status(str, Enum):
@@ -58,6 +60,7 @@ PIN_TRIES, SIGNAL, SMSC, STORAGE = "PIN tries left", "signal", "service centre (
 SEND, REPORT = "send SMS", "delivery report"
 PROBE_CHECKS = (PORT, ANSWERS, IMEI, SIM, PIN_TRIES, REGISTRATION, SIGNAL, SMSC, STORAGE)
 SEND_CHECKS = (PORT, ANSWERS, SIM, REGISTRATION, SEND, REPORT)
+READY_CHECKS = (PORT, ANSWERS, SIM, REGISTRATION)  # what a script needs before its own steps
 ANSWER_TIMEOUT = 3.0  # a modem answers AT in milliseconds; a booting one within a second or two
 
 
@@ -91,59 +94,48 @@ def all_passed(checks: Sequence[Check]) -> bool:
     return bool(checks) and not any(c.status is Status.FAIL for c in checks)
 
 
-def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS) -> Iterator[Check]:
-    """Yield the named checks (in their order above), each one whatever came before it."""
+@dataclass(frozen=True)
+class Step:
+    """A script's own check after the probe's (a USSD code, a loopback, a soak): its name, the check
+    it needs to have passed (SKIP otherwise), and what it does with the probed modem."""
+
+    name: str
+    needs: str | None
+    run: Callable[[Probe], Check]
+
+
+def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS,
+               steps: Sequence[Step] = ()) -> Iterator[Check]:
+    """Yield the named checks (in their order above), each one whatever came before it, then the
+    script's own `steps` in theirs."""
     wanted = set(names)
-    with _Probe(options) as probe:
+    with Probe(options) as probe:
         for name in PROBE_CHECKS + (SEND, REPORT):
             if name in wanted:
                 yield probe.run(name)
             elif name in PROBE_CHECKS:  # read-only, and a wanted check may need what it learns
                 probe.run(name)
+        for step in steps:
+            yield probe.run_step(step)
 
 
-def serial_ports() -> list[tuple[str, str]]:
-    """Serial ports that may hold a modem (USB, ACM, the Pi's UARTs), with what the kernel says of them;
-    legacy ttyS ports with no hardware behind them are left out."""
-    from serial.tools import list_ports
+class Inbox:
+    """Collects status reports; leaves inbound SMS on the SIM for the daemon unless `keep_sms` (a
+    loopback waits for its own text and takes it)."""
 
-    return sorted((port.device, f"{port.description} {port.hwid}".strip())
-                  for port in list_ports.comports() if port.hwid and port.hwid != "n/a")
-
-
-def scan_ports(ports: Sequence[tuple[str, str]], options_for: Callable[[str], CheckOptions]) -> Iterator[Check]:
-    """Probe every port; one that does not answer AT is one SKIP line (a USB stick has several
-    interfaces and only one speaks AT), and FAIL only when no port answered at all."""
-    if not ports:
-        yield Check("serial ports", Status.FAIL, "none found",
-                    "plug the modem in and look at `dmesg | tail`; a Huawei stick seen as a CD drive needs "
-                    "usb_modeswitch (the udev rule runs it)")
-        return
-    yield Check("serial ports", Status.PASS, "; ".join(f"{path} ({about})" for path, about in ports))
-    answered = 0
-    for path, _about in ports:
-        checks = list(run_checks(options_for(path)))
-        name = os.path.basename(path)
-        first_failed = next((c for c in checks[:2] if not c.passed), None)
-        if first_failed is not None:
-            yield Check(name, Status.SKIP, f"not a modem's AT port ({first_failed.detail})")
-            continue
-        answered += 1
-        yield from (replace(check, name=f"{name} {check.name}") for check in checks)
-    if not answered:
-        yield Check("modems found", Status.FAIL, f"none of the {len(ports)} ports answers AT",
-                    "check the modem's power and baud rate (--baudrate), or name the port with --port")
-
-
-class _Reports:
-    """Collects status reports; leaves inbound SMS on the SIM for the daemon."""
-
-    def __init__(self) -> None:
+    def __init__(self, keep_sms: bool = False) -> None:
         self.reports: list[StatusReport] = []
+        self.sms: list[InboundSms] = []
+        self.keep_sms = keep_sms
         self.changed = threading.Condition()
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
-        return False
+        if not self.keep_sms:
+            return False
+        with self.changed:
+            self.sms.append(sms)
+            self.changed.notify_all()
+        return True
 
     def on_status_report(self, modem: str, report: StatusReport) -> bool:
         with self.changed:
@@ -151,7 +143,7 @@ class _Reports:
             self.changed.notify_all()
         return True
 
-    def wait(self, found: Callable[[], StatusReport | None], timeout: float) -> StatusReport | None:
+    def wait(self, found: Callable[[], T | None], timeout: float) -> T | None:
         deadline = time.monotonic() + timeout
         with self.changed:
             while True:
@@ -162,15 +154,15 @@ class _Reports:
                 self.changed.wait(left)
 
 
-class _Probe:
+class Probe:
     """One modem under test: each check runs once, in order, and remembers what later ones need."""
 
-    def __init__(self, options: CheckOptions) -> None:
+    def __init__(self, options: CheckOptions, *, keep_sms: bool = False) -> None:
         self.options = options
         self.transport = AtTransport(options.port, baudrate=options.baudrate, rtscts=options.rtscts,
                                      name="modem")
         self.session = ModemSession(self.transport, pin=options.pin)
-        self.reports = _Reports()
+        self.reports = Inbox(keep_sms)
         self.results: dict[str, Check] = {}
         self.identity: Identity | None = None
         self.health: Health | None = None
@@ -180,7 +172,7 @@ class _Probe:
         self._events_stop = threading.Event()
         self._events: threading.Thread | None = None
 
-    def __enter__(self) -> _Probe:
+    def __enter__(self) -> Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -196,12 +188,19 @@ class _Probe:
             SIGNAL: (ANSWERS, self._signal), SMSC: (SIM, self._smsc), STORAGE: (SIM, self._storage),
             SEND: (REGISTRATION, self._send), REPORT: (SEND, self._report)}
         needs, step = steps[name]
-        if needs is not None and not (needs in self.results and self.results[needs].passed):
-            check = Check(name, Status.SKIP, f"needs {needs}")
+        return self.run_step(Step(name, needs, lambda _probe: step()))
+
+    def run_step(self, step: Step) -> Check:
+        """The step's check, or SKIP naming the check it needs when that one did not pass."""
+        if step.needs is not None and not self.passed(step.needs):
+            check = Check(step.name, Status.SKIP, f"needs {step.needs}")
         else:
-            check = step()
-        self.results[name] = check
+            check = step.run(self)
+        self.results[step.name] = check
         return check
+
+    def passed(self, name: str) -> bool:
+        return name in self.results and self.results[name].passed
 
     # ---- the checks, in order -----------------------------------------------------------------
     def _port(self) -> Check:

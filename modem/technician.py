@@ -14,9 +14,13 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from modem.diagnostics import Check, CheckOptions, all_passed, summary
 from modem.virtual.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from modem.virtual.cli import Simulation
 
 SIMULATED_RECIPIENT = "+447700900999"
 
@@ -58,17 +62,21 @@ def options(args: argparse.Namespace, port: str, **extra: object) -> CheckOption
 
 
 @contextlib.contextmanager
-def modem_port(args: argparse.Namespace) -> Iterator[str | None]:
-    """The port to test: `--port`, or a virtual modem's for as long as the block runs."""
+def modem_port(args: argparse.Namespace, modems: int = 1,
+               simulated: Callable[[argparse.Namespace, Simulation], None] | None = None) -> Iterator[str | None]:
+    """The port to test: `--port`, or the first of `modems` virtual modems for as long as the block
+    runs; `simulated` then sets what else the script takes from them (a peer, its number, a pin)."""
     if not args.simulate:
         yield args.port
         return
     from modem.virtual.cli import run_simulator
 
     with tempfile.TemporaryDirectory(prefix="gsmgw-hwtest-") as directory:
-        simulation = run_simulator(1, directory=directory, profile=args.profile or "sim800", report_delay=0.5,
+        simulation = run_simulator(modems, directory=directory, profile=args.profile or "sim800", report_delay=0.5,
                                    register_delay=0.2, out=None)
         try:
+            if simulated is not None:
+                simulated(args, simulation)
             yield simulation.ports["sim1"].path
         finally:
             simulation.close()
@@ -91,15 +99,17 @@ def report(checks: Iterable[Check], *, as_json: bool) -> int:
 
 def main(arguments: argparse.ArgumentParser, checks: Callable[[argparse.Namespace, str | None], Iterable[Check]],
          argv: list[str] | None = None, *,
-         validate: Callable[[argparse.Namespace], str | None] | None = None) -> int:
+         validate: Callable[[argparse.Namespace], str | None] | None = None, modems: int = 1,
+         simulated: Callable[[argparse.Namespace, Simulation], None] | None = None) -> int:
     """Parse, set up the modem, run the script's checks, print them and return the exit code.
-    `validate` returns a usage error for option combinations argparse cannot express."""
+    `validate` returns a usage error for option combinations argparse cannot express; `modems` and
+    `simulated` are for `--simulate` (see modem_port)."""
     args = parse(arguments, argv)
     problem = validate(args) if validate is not None else None
     if problem:
         arguments.error(problem)
     try:
-        with modem_port(args) as port:
+        with modem_port(args, modems, simulated) as port:
             return report(checks(args, port), as_json=args.json)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

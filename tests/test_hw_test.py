@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from modem.diagnostics import PROBE_CHECKS, CheckOptions, Status, scan_ports
+from modem.diagnostics import PROBE_CHECKS, CheckOptions, Status
+from modem.port_scan import scan_ports
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = ("modem-check", "probe", "send-test")
@@ -77,23 +78,36 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_a_fault_fails_fast_with_its_reason_and_every_check_still_reported(sim, tmp_path, script, fault):
-    inject, extra, failing, reason = FAULTS[fault]
-    port = sim.ports["sim1"].path
+def faulty_port(sim, tmp_path: Path, fault: str) -> str:
+    """sim1's port with `fault` (one of FAULTS) injected, or a path with nothing behind it."""
+    inject = FAULTS[fault][0]
     if inject is None:
-        port = str(tmp_path / "unplugged")
-    else:
-        inject(sim.ports["sim1"].modem)
-    if script == "send-test":
-        extra = (*extra, "--to", "+447700900123")
-    result, seconds = hw_test(script, "--port", port, *extra)
+        return str(tmp_path / "unplugged")
+    inject(sim.ports["sim1"].modem)
+    return sim.ports["sim1"].path
+
+
+def fails_fast(result: subprocess.CompletedProcess, seconds: float, fault: str, prefix: str = "") -> list[str]:
+    """Asserts the run failed within the deadline with the fault's check and reason; its status lines."""
+    _inject, _extra, failing, reason = FAULTS[fault]
     assert result.returncode == 1, result.stdout + result.stderr
     assert seconds < FAULT_DEADLINE
     lines = status_lines(result.stdout)
     failed = next(line for line in lines if line.startswith("FAIL "))
-    assert failed.startswith(f"FAIL {failing}: ") and reason in failed and "; fix: " in failed, result.stdout
+    assert failed.startswith(f"FAIL {prefix}{failing}: ") and reason in failed and "; fix: " in failed, result.stdout
+    assert "Traceback" not in result.stderr
+    return lines
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_fault_fails_fast_with_its_reason_and_every_check_still_reported(sim, tmp_path, script, fault):
+    port = faulty_port(sim, tmp_path, fault)
+    extra = FAULTS[fault][1]
+    if script == "send-test":
+        extra = (*extra, "--to", "+447700900123")
+    result, seconds = hw_test(script, "--port", port, *extra)
+    lines = fails_fast(result, seconds, fault)
     expected = 6 if script == "send-test" else len(PROBE_CHECKS)
     assert len(lines) == expected, result.stdout  # nothing vanishes after the first FAIL
     failed_or_skipped = {line.split(":", 1)[0].split(" ", 1)[1] for line in lines if not line.startswith("PASS")}
