@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from modem.diagnostics import Check, CheckOptions, all_passed, summary
-from modem.virtual.profiles import PROFILES
+from modem.virtual.profiles import PROFILES, get_profile
 
 if TYPE_CHECKING:
     from modem.virtual.cli import Simulation
@@ -32,7 +32,8 @@ def parser(prog: str, description: str, *, port_required: bool = True) -> argpar
     where = result.add_mutually_exclusive_group(required=port_required)
     where.add_argument("--port", help="serial device, pty path or socket://host:port")
     where.add_argument("--simulate", action="store_true", help="dry run on a virtual modem")
-    result.add_argument("--profile", help=f"virtual modem model with --simulate ({', '.join(sorted(PROFILES))})")
+    result.add_argument("--profile", help=f"virtual modem model with --simulate ({', '.join(sorted(PROFILES))}, "
+                        "or a profile file from hw-test/dump)")
     result.add_argument("--baudrate", type=int, default=115200)
     result.add_argument("--rtscts", action="store_true", help="hardware flow control (5-wire UART)")
     result.add_argument("--pin", default="", help="the SIM's PIN, if it asks for one")
@@ -48,8 +49,11 @@ def parse(arguments: argparse.ArgumentParser, argv: list[str] | None = None) -> 
     args = arguments.parse_args(argv)
     if args.profile is not None and not args.simulate:
         arguments.error("--profile only applies with --simulate")
-    if args.simulate and (args.profile or "sim800").lower() not in PROFILES:
-        arguments.error(f"--profile {args.profile}: unknown modem profile; choose from {', '.join(sorted(PROFILES))}")
+    if args.simulate:
+        try:
+            get_profile(args.profile or "sim800")
+        except ValueError as exc:
+            arguments.error(f"--profile {args.profile}: {exc}")
     if not 0 <= args.min_bars <= 5:
         arguments.error("--min-bars must be 0 to 5")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s")
