@@ -19,6 +19,7 @@ from modem.port_scan import scan_ports
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = ("modem-check", "probe", "send-test")
+EVERY_SCRIPT = (*SCRIPTS, "ussd", "loopback", "soak", "dump", "leds", "power-cycle")
 FAULT_DEADLINE = 10.0  # issue 17: a fault is reported within 10 s
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,9 +40,14 @@ def status_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.split(" ", 1)[0] in ("PASS", "FAIL", "SKIP")]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_each_script_passes_on_a_virtual_modem(script):
-    result, _ = hw_test(script, "--simulate")
+def test_every_script_is_in_the_suite():
+    assert sorted(EVERY_SCRIPT) == sorted(p.name for p in (ROOT / "hw-test").iterdir() if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("script", EVERY_SCRIPT)
+def test_each_script_passes_on_a_virtual_modem(script, tmp_path):
+    extra = ("--output", str(tmp_path / "dumped.json")) if script == "dump" else ()
+    result, _ = hw_test(script, "--simulate", *extra)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = status_lines(result.stdout)
     assert lines and all(line.startswith("PASS ") for line in lines), result.stdout
