@@ -78,11 +78,11 @@ def power_cycle_steps(settings: gpio.PowerSettings, back_timeout: float) -> Sequ
 def answers_again(port: str, baudrate: int, timeout: float) -> float | None:
     """Seconds until the modem on `port` opens, answers and initialises again; None after `timeout`."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while (left := timeout - (time.monotonic() - started)) > 0:
         transport = AtTransport(port, baudrate=baudrate, name="modem")
         try:
             transport.open()
-            transport.command("AT", timeout=min(ANSWER_TIMEOUT, timeout))
+            transport.command("AT", timeout=max(0.1, min(ANSWER_TIMEOUT, left)))
             ModemSession(transport).init()
             return round(time.monotonic() - started, 3)
         except ModemError:

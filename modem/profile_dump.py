@@ -9,6 +9,7 @@ shared without the unit's numbers. What a modem would not answer keeps the gener
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from collections.abc import Sequence
@@ -78,7 +79,7 @@ def record_profile(transport: AtTransport, session: ModemSession, port: str) -> 
 
     identity = session.identity()
     profile: dict[str, Any] = {"name": f"dump-{_slug(identity.model or 'modem')}",
-                               "usb": bool(re.search(r"ttyUSB|ttyACM", port))}
+                               "usb": bool(re.search(r"ttyUSB|ttyACM", os.path.realpath(port)))}  # udev's names link there
     for name, command, prefix in ASKED:
         lines = ask(command)
         line = next((x for x in lines or () if x.startswith(prefix) and x.strip()), None)
