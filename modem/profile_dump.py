@@ -22,6 +22,7 @@ from modem.lines import parse_fields, payload_of
 from modem.pin import TRIES_COMMANDS, tries_left
 from modem.session import ModemSession
 from modem.transport import AtTransport
+from modem.virtual.profiles import GENERIC
 
 # (profile field, command, answer prefix or "" for a bare line): what the gateway asks a modem
 ASKED: tuple[tuple[str, str, str], ...] = (
@@ -102,8 +103,6 @@ def record_profile(transport: AtTransport, session: ModemSession, port: str) -> 
             profile["pin_counter"] = command.removeprefix("AT").split("=")[0].rstrip("?")
             break
     accepted = [c.removeprefix("AT").split("=")[0] for c in VENDOR_SETUP if ask(c) is not None]
-    from modem.virtual.profiles import GENERIC
-
     profile["accepted"] = sorted(GENERIC.accepted | set(accepted))
     unit = [(number, label) for number, label in ((identity.imei, "<IMEI>"), (identity.iccid, "<ICCID>"),
                                                  (_swapped(identity.iccid or ""), "<ICCID>")) if number]

@@ -15,7 +15,7 @@ from typing import TextIO
 from modem.virtual.control import ControlServer
 from modem.virtual.device import VirtualModem
 from modem.virtual.network import VirtualNetwork
-from modem.virtual.profiles import PROFILES, get_profile
+from modem.virtual.profiles import get_profile
 from modem.virtual.server import VirtualModemPort
 
 
