@@ -94,5 +94,5 @@ def test_a_modem_that_does_not_come_back_fails_with_the_wiring_fix(sim):
     sim.ports["sim1"].modem.hang()
     result, seconds = hw_test("power-cycle", "--port", sim.ports["sim1"].path, "--power-pin", "27", "--off-s", "0.1",
                               "--back-timeout", "2", env=MOCK_PINS)
-    assert result.returncode == 1 and seconds < 10
+    assert result.returncode == 1 and seconds < 15  # the 3 s answer wait, the 2 s it may take to come back
     assert "FAIL modem answers again: no answer within 2 s of the power coming back; fix: check the switch" in result.stdout
