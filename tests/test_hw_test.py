@@ -186,6 +186,9 @@ def test_scripts_run_from_a_fresh_clone_and_from_path(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == f"{len(PROBE_CHECKS) + 2}/{len(PROBE_CHECKS) + 2} PASS"
     assert not (clone / ".venv").exists()  # found a Python; did not need to build one
+    for script in ("soak", "loopback"):  # the gateway's limits and config, two virtual modems: from the clone too
+        result, _ = hw_test(script, "--simulate", root=clone, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
     # installed: a link on PATH to the script (what the installer makes)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
