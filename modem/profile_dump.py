@@ -87,6 +87,8 @@ def record_profile(transport: AtTransport, session: ModemSession, port: str) -> 
         value = _field(name, line, prefix) if line else None
         if value is not None:
             profile[name] = value
+    selected = re.findall(r'"([A-Z_]+)"', " ".join(answers.get("AT+CPMS?", [])))
+    profile["capacity"] = {**profile.get("capacity", {}), **_capacities(ask, profile.get("cpms_test", ""), selected)}
     ati = ask("ATI")
     if ati:
         profile["ati"] = [_anonymous(x, identity.imei, identity.iccid) for x in ati if x.strip()]
@@ -111,6 +113,21 @@ def record_profile(transport: AtTransport, session: ModemSession, port: str) -> 
             lines = [line.replace(number, label) for line in lines]
         answers[command] = lines
     return answers, profile
+
+
+def _capacities(ask: Any, cpms_test: str, selected: list[str]) -> dict[str, int]:
+    """The size of each memory AT+CPMS=? offers (AT+CPMS? tells only the selected ones), each selected
+    in turn, then the modem's own selection (`selected`, as AT+CPMS? named it) put back."""
+    offered = re.findall(r'"([A-Z_]+)"', cpms_test.split(")")[0])
+    sizes: dict[str, int] = {}
+    for memory in offered:
+        lines = ask(f'AT+CPMS="{memory}"') if memory != "MT" else None  # MT is SM and ME together
+        fields = parse_fields(payload_of(lines[0])) if lines else []
+        if len(fields) >= 2 and fields[1].isdigit():
+            sizes[memory] = int(fields[1])
+    if selected:
+        ask("AT+CPMS=" + ",".join(f'"{memory}"' for memory in selected))
+    return sizes
 
 
 def _field(name: str, line: str, prefix: str) -> Any:

@@ -32,6 +32,7 @@ def test_a_dumped_modem_becomes_a_virtual_one_the_driver_and_the_scripts_run_on(
     assert (profile.manufacturer, profile.model, profile.revision) == ("huawei", "E3131", modem.profile.revision)
     assert profile.iccid == {"^ICCID?": "^ICCID: {iccid_swapped}"} and profile.pin_counter == "^CPIN"
     assert profile.cnmi_test == modem.profile.cnmi_test and profile.cops_act == ",2"
+    assert profile.capacity == modem.profile.capacity  # every memory it offers, not only the selected one
     assert "^CURC" in profile.accepted and "IMEI: {imei}" in profile.ati
     assert json.loads(text)["answers"]["AT+CGMM"] == ["E3131"]
     probe, _ = hw_test("probe", "--simulate", "--profile", str(output))
