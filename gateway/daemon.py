@@ -60,8 +60,7 @@ def stall_allowance(settings: ModemSettings) -> float:
 
 
 def limits_of(section: ModemSection | SimSection) -> Limits:
-    lim = section.limits
-    return Limits(lim.per_minute, lim.per_hour, lim.per_day, lim.per_month, lim.min_gap_s)
+    return Limits.from_config(section.limits)
 
 
 def sim_limits(config: Config) -> SimLimits:

@@ -11,25 +11,29 @@ so a missing port fails at once and a modem that answers but finds no network sa
 
 from __future__ import annotations
 
-import errno
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import TypeVar
 
-from modem.errors import CmeError, CmsError, CommandFailed, CommandTimeout, ModemError, SimError
+from modem import diagnostic_fixes as fixes
+from modem.errors import CommandFailed, CommandTimeout, ModemError, SimError
 from modem.pdu import StatusReport
+from modem.pin import TRIES_COMMANDS, tries_left
 from modem.report_match import matches_any
 from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed
 from modem.transport import AtTransport
+
+T = TypeVar("T")
 
 
 class Status(str, Enum):
     PASS = "PASS"
     FAIL = "FAIL"
     SKIP = "SKIP"
+    WARN = "WARN"  # works now, but will not for long (`gsmgw doctor`: a worn SD card, little disk left)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,11 @@ class Check:
 
 
 PORT, ANSWERS, IMEI, SIM, REGISTRATION = "port", "modem answers", "IMEI", "SIM ready", "network registration"
-SIGNAL, SMSC, STORAGE = "signal", "service centre (SMSC)", "SIM message storage"
+PIN_TRIES, SIGNAL, SMSC, STORAGE = "PIN tries left", "signal", "service centre (SMSC)", "SIM message storage"
 SEND, REPORT = "send SMS", "delivery report"
-PROBE_CHECKS = (PORT, ANSWERS, IMEI, SIM, REGISTRATION, SIGNAL, SMSC, STORAGE)
+PROBE_CHECKS = (PORT, ANSWERS, IMEI, SIM, PIN_TRIES, REGISTRATION, SIGNAL, SMSC, STORAGE)
 SEND_CHECKS = (PORT, ANSWERS, SIM, REGISTRATION, SEND, REPORT)
+READY_CHECKS = (PORT, ANSWERS, SIM, REGISTRATION)  # what a script needs before its own steps
 ANSWER_TIMEOUT = 3.0  # a modem answers AT in milliseconds; a booting one within a second or two
 
 
@@ -77,7 +82,7 @@ def summary(checks: Sequence[Check]) -> str:
     """`9/9 PASS`, or `6/9 PASS, 1 FAIL, 2 SKIP`."""
     passed = sum(c.passed for c in checks)
     text = f"{passed}/{len(checks)} PASS"
-    for status in (Status.FAIL, Status.SKIP):
+    for status in (Status.FAIL, Status.WARN, Status.SKIP):
         count = sum(c.status is status for c in checks)
         if count:
             text += f", {count} {status.value}"
@@ -86,63 +91,53 @@ def summary(checks: Sequence[Check]) -> str:
 
 def all_passed(checks: Sequence[Check]) -> bool:
     """Exit 0 only on this: something checked and nothing failed (a SKIP without FAIL is a check
-    the modem cannot answer, such as storage on a modem that does not report it)."""
+    the modem cannot answer, such as storage on a modem that does not report it; a WARN is a fix
+    to make soon, not a failure)."""
     return bool(checks) and not any(c.status is Status.FAIL for c in checks)
 
 
-def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS) -> Iterator[Check]:
-    """Yield the named checks (in their order above), each one whatever came before it."""
+@dataclass(frozen=True)
+class Step:
+    """A script's own check after the probe's (a USSD code, a loopback, a soak): its name, the check
+    it needs to have passed (SKIP otherwise), and what it does with the probed modem."""
+
+    name: str
+    needs: str | None
+    run: Callable[[Probe], Check]
+
+
+def run_checks(options: CheckOptions, names: Iterable[str] = PROBE_CHECKS,
+               steps: Sequence[Step] = ()) -> Iterator[Check]:
+    """Yield the named checks (in their order above), each one whatever came before it, then the
+    script's own `steps` in theirs."""
     wanted = set(names)
-    with _Probe(options) as probe:
+    with Probe(options) as probe:
         for name in PROBE_CHECKS + (SEND, REPORT):
             if name in wanted:
                 yield probe.run(name)
             elif name in PROBE_CHECKS:  # read-only, and a wanted check may need what it learns
                 probe.run(name)
+        for step in steps:
+            yield probe.run_step(step)
 
 
-def serial_ports() -> list[tuple[str, str]]:
-    """Serial ports that may hold a modem (USB, ACM, the Pi's UARTs), with what the kernel says of them;
-    legacy ttyS ports with no hardware behind them are left out."""
-    from serial.tools import list_ports
+class Inbox:
+    """Collects status reports; leaves inbound SMS on the SIM for the daemon unless `keep_sms` (a
+    loopback waits for its own text and takes it)."""
 
-    return sorted((port.device, f"{port.description} {port.hwid}".strip())
-                  for port in list_ports.comports() if port.hwid and port.hwid != "n/a")
-
-
-def scan_ports(ports: Sequence[tuple[str, str]], options_for: Callable[[str], CheckOptions]) -> Iterator[Check]:
-    """Probe every port; one that does not answer AT is one SKIP line (a USB stick has several
-    interfaces and only one speaks AT), and FAIL only when no port answered at all."""
-    if not ports:
-        yield Check("serial ports", Status.FAIL, "none found",
-                    "plug the modem in and look at `dmesg | tail`; a Huawei stick seen as a CD drive needs "
-                    "usb_modeswitch (the udev rule runs it)")
-        return
-    yield Check("serial ports", Status.PASS, "; ".join(f"{path} ({about})" for path, about in ports))
-    answered = 0
-    for path, _about in ports:
-        checks = list(run_checks(options_for(path)))
-        name = os.path.basename(path)
-        first_failed = next((c for c in checks[:2] if not c.passed), None)
-        if first_failed is not None:
-            yield Check(name, Status.SKIP, f"not a modem's AT port ({first_failed.detail})")
-            continue
-        answered += 1
-        yield from (replace(check, name=f"{name} {check.name}") for check in checks)
-    if not answered:
-        yield Check("modems found", Status.FAIL, f"none of the {len(ports)} ports answers AT",
-                    "check the modem's power and baud rate (--baudrate), or name the port with --port")
-
-
-class _Reports:
-    """Collects status reports; leaves inbound SMS on the SIM for the daemon."""
-
-    def __init__(self) -> None:
+    def __init__(self, keep_sms: bool = False) -> None:
         self.reports: list[StatusReport] = []
+        self.sms: list[InboundSms] = []
+        self.keep_sms = keep_sms
         self.changed = threading.Condition()
 
     def on_sms(self, modem: str, sms: InboundSms) -> bool:
-        return False
+        if not self.keep_sms:
+            return False
+        with self.changed:
+            self.sms.append(sms)
+            self.changed.notify_all()
+        return True
 
     def on_status_report(self, modem: str, report: StatusReport) -> bool:
         with self.changed:
@@ -150,7 +145,7 @@ class _Reports:
             self.changed.notify_all()
         return True
 
-    def wait(self, found: Callable[[], StatusReport | None], timeout: float) -> StatusReport | None:
+    def wait(self, found: Callable[[], T | None], timeout: float) -> T | None:
         deadline = time.monotonic() + timeout
         with self.changed:
             while True:
@@ -161,15 +156,15 @@ class _Reports:
                 self.changed.wait(left)
 
 
-class _Probe:
+class Probe:
     """One modem under test: each check runs once, in order, and remembers what later ones need."""
 
-    def __init__(self, options: CheckOptions) -> None:
+    def __init__(self, options: CheckOptions, *, keep_sms: bool = False) -> None:
         self.options = options
         self.transport = AtTransport(options.port, baudrate=options.baudrate, rtscts=options.rtscts,
                                      name="modem")
         self.session = ModemSession(self.transport, pin=options.pin)
-        self.reports = _Reports()
+        self.reports = Inbox(keep_sms)
         self.results: dict[str, Check] = {}
         self.identity: Identity | None = None
         self.health: Health | None = None
@@ -179,7 +174,7 @@ class _Probe:
         self._events_stop = threading.Event()
         self._events: threading.Thread | None = None
 
-    def __enter__(self) -> _Probe:
+    def __enter__(self) -> Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -191,24 +186,31 @@ class _Probe:
     def run(self, name: str) -> Check:
         steps: dict[str, tuple[str | None, Callable[[], Check]]] = {
             PORT: (None, self._port), ANSWERS: (PORT, self._answers), IMEI: (ANSWERS, self._imei),
-            SIM: (ANSWERS, self._sim), REGISTRATION: (SIM, self._registration),
+            SIM: (ANSWERS, self._sim), PIN_TRIES: (ANSWERS, self._pin_tries), REGISTRATION: (SIM, self._registration),
             SIGNAL: (ANSWERS, self._signal), SMSC: (SIM, self._smsc), STORAGE: (SIM, self._storage),
             SEND: (REGISTRATION, self._send), REPORT: (SEND, self._report)}
         needs, step = steps[name]
-        if needs is not None and not (needs in self.results and self.results[needs].passed):
-            check = Check(name, Status.SKIP, f"needs {needs}")
+        return self.run_step(Step(name, needs, lambda _probe: step()))
+
+    def run_step(self, step: Step) -> Check:
+        """The step's check, or SKIP naming the check it needs when that one did not pass."""
+        if step.needs is not None and not self.passed(step.needs):
+            check = Check(step.name, Status.SKIP, f"needs {step.needs}")
         else:
-            check = step()
-        self.results[name] = check
+            check = step.run(self)
+        self.results[step.name] = check
         return check
+
+    def passed(self, name: str) -> bool:
+        return name in self.results and self.results[name].passed
 
     # ---- the checks, in order -----------------------------------------------------------------
     def _port(self) -> Check:
         try:
             self.transport.open()
         except ModemError as exc:
-            return Check(PORT, Status.FAIL, f"cannot open {self.options.port}: {_cause(exc)}",
-                         _port_fix(exc))
+            return Check(PORT, Status.FAIL, f"cannot open {self.options.port}: {fixes.cause(exc)}",
+                         fixes.port_fix(exc))
         return Check(PORT, Status.PASS, f"{self.options.port} open at {self.options.baudrate} baud")
 
     def _answers(self) -> Check:
@@ -218,7 +220,7 @@ class _Probe:
         except SimError as exc:
             self.sim_error = exc  # the modem itself answers; the SIM check says the rest
         except CommandTimeout as exc:
-            return Check(ANSWERS, Status.FAIL, _timeout_detail(exc),
+            return Check(ANSWERS, Status.FAIL, fixes.timeout_detail(exc),
                          "check the modem has power (its LED blinks), the baud rate (--baudrate) and the "
                          "TX/RX wiring; a modem that hangs needs a power cycle")
         except ModemError as exc:
@@ -255,11 +257,29 @@ class _Probe:
 
     def _sim(self) -> Check:
         if self.sim_error is not None:
-            return Check(SIM, Status.FAIL, str(self.sim_error), _sim_fix(self.sim_error))
+            return Check(SIM, Status.FAIL, str(self.sim_error), fixes.sim_fix(self.sim_error))
         ident = self.identity
         if ident is None or not ident.imsi:
             return Check(SIM, Status.FAIL, "the SIM gives no IMSI (AT+CIMI)", "reseat the SIM with the power off")
         return Check(SIM, Status.PASS, f"IMSI {ident.imsi} ICCID {ident.iccid or '-'}")
+
+    def _pin_tries(self) -> Check:
+        """Asked whatever the SIM's state, each model's way (pin.TRIES_COMMANDS): a technician about
+        to type a PIN wants to know whether one more wrong try locks the SIM."""
+        if self.sim_error is not None and "not inserted" in str(self.sim_error):
+            return Check(PIN_TRIES, Status.SKIP, f"needs {SIM} (no SIM to ask)")
+        for command, prefix in TRIES_COMMANDS:
+            try:
+                line = self.transport.command(command, timeout=ANSWER_TIMEOUT).first(prefix)
+            except ModemError:
+                continue  # not this model's command
+            left = tries_left(line) if line else None
+            if left is not None:
+                detail = f"{left} of 3 ({command.removeprefix('AT').split('=')[0].rstrip('?')})"
+                if left <= 1:
+                    return Check(PIN_TRIES, Status.FAIL, detail, fixes.pin_tries_fix(left))
+                return Check(PIN_TRIES, Status.PASS, detail)
+        return Check(PIN_TRIES, Status.SKIP, "the modem does not tell (no AT+CPINR, +SPIC, ^CPIN or +QPINC)")
 
     def _registration(self) -> Check:
         deadline = time.monotonic() + self.options.register_timeout
@@ -278,8 +298,17 @@ class _Probe:
                 break
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         waited = f" after {self.options.register_timeout:g} s" if registration != "denied" else ""
-        return Check(REGISTRATION, Status.FAIL, f"no network: registration {registration}{waited}",
-                     _registration_fix(registration))
+        cause = self._reject_cause() if registration == "denied" else None
+        return Check(REGISTRATION, Status.FAIL,
+                     f"no network: registration {fixes.registration_reason(registration, cause)}{waited}",
+                     fixes.registration_fix(registration, cause))
+
+    def _reject_cause(self) -> int | None:
+        """The network's reason for a refusal, where the model tells it (AT+CEER)."""
+        try:
+            return fixes.reject_cause(self.transport.command("AT+CEER", timeout=ANSWER_TIMEOUT).first("+CEER:"))
+        except ModemError:
+            return None
 
     def _signal(self) -> Check:
         health = self.health
@@ -324,7 +353,7 @@ class _Probe:
         try:
             self.parts = self.session.send(to, self.options.text)
         except SendFailed as exc:
-            return Check(SEND, Status.FAIL, f"the modem refused the message: {exc.cause}", _send_fix(exc.cause))
+            return Check(SEND, Status.FAIL, f"the modem refused the message: {exc.cause}", fixes.send_fix(exc.cause))
         except (ModemError, ValueError) as exc:
             return Check(SEND, Status.FAIL, str(exc), "check the number (+country code) and run again")
         self.sent_at = time.monotonic()
@@ -346,59 +375,3 @@ class _Probe:
             return Check(REPORT, Status.FAIL, detail, "check the number; the network says it cannot deliver there",
                          seconds=seconds)
         return Check(REPORT, Status.PASS, detail, seconds=seconds)
-
-
-def _cause(exc: BaseException) -> str:
-    root = exc.__cause__ or exc
-    if isinstance(root, OSError) and root.errno is not None:
-        return root.strerror or str(root)
-    return str(root)
-
-
-def _port_fix(exc: BaseException) -> str:
-    root = exc.__cause__
-    code = getattr(root, "errno", None)
-    if code == errno.ENOENT:
-        return "the port is not there: check the USB cable and the path (ls -l /dev/serial/by-id/)"
-    if code in (errno.EACCES, errno.EPERM):
-        return "no permission: add the user to dialout (sudo usermod -aG dialout $USER, then log in again)"
-    if code == errno.EBUSY or "lock" in str(root).lower():
-        return "another program holds the port: stop gsmgw (systemctl stop gsmgw) and ModemManager"
-    return "check the port path and that no other program uses it"
-
-
-def _timeout_detail(exc: CommandTimeout) -> str:
-    if exc.command == "AT":
-        return f"no answer to AT within {exc.seconds:g} s"
-    return f"answered AT, then no answer to {exc.command} within {exc.seconds:g} s"
-
-
-def _sim_fix(exc: SimError) -> str:
-    code = exc.__cause__.code if isinstance(exc.__cause__, CmeError) else None
-    text = str(exc).lower()
-    if code == 10 or "not inserted" in text:
-        return "insert the SIM (power off first), contacts down, and push it fully into the holder"
-    if code == 16 or "refused" in text:
-        return "the PIN is wrong: check it in a phone (after 3 wrong tries the SIM needs its PUK)"
-    if "pin" in text and "puk" not in text:
-        return "pass the SIM's PIN with --pin (pin in the config), or remove the PIN lock in a phone"
-    if "puk" in text:
-        return "unlock the SIM with its PUK in a phone"
-    return "reseat the SIM with the power off, or try another SIM"
-
-
-def _registration_fix(registration: str) -> str:
-    if registration == "denied":
-        return "the network refuses this SIM: check it is activated, paid up and not barred (try it in a phone)"
-    if registration == "searching":
-        return ("check the antenna and the coverage here; a modem just powered up may need a minute: "
-                "run again with --timeout 60")
-    return "the modem is not looking for a network: check the SIM, then power-cycle the modem"
-
-
-def _send_fix(cause: Exception) -> str:
-    if isinstance(cause, CmsError) and cause.transient:
-        return "a network problem: wait a minute and run again"
-    if isinstance(cause, CmsError):
-        return "check the number (+country code) and that the SIM's plan allows SMS there"
-    return "power-cycle the modem and run again"

@@ -82,9 +82,10 @@ class StatusLed:
             if pattern is self.pattern or self.led is None:
                 return
             self.pattern = pattern
-            self._light(pattern)
+            self.light(pattern)
 
-    def _light(self, pattern: Pattern) -> None:
+    def light(self, pattern: Pattern) -> None:
+        """Show `pattern` now (hw-test/leds shows each in turn; the supervisor goes through show)."""
         if pattern is Pattern.OFF:
             self.led.off()
         elif pattern is Pattern.STEADY:

@@ -14,9 +14,13 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from modem.diagnostics import Check, CheckOptions, all_passed, summary
-from modem.virtual.profiles import PROFILES
+from modem.virtual.profiles import PROFILES, get_profile
+
+if TYPE_CHECKING:
+    from modem.virtual.cli import Simulation
 
 SIMULATED_RECIPIENT = "+447700900999"
 
@@ -28,7 +32,8 @@ def parser(prog: str, description: str, *, port_required: bool = True) -> argpar
     where = result.add_mutually_exclusive_group(required=port_required)
     where.add_argument("--port", help="serial device, pty path or socket://host:port")
     where.add_argument("--simulate", action="store_true", help="dry run on a virtual modem")
-    result.add_argument("--profile", help=f"virtual modem model with --simulate ({', '.join(sorted(PROFILES))})")
+    result.add_argument("--profile", help=f"virtual modem model with --simulate ({', '.join(sorted(PROFILES))}, "
+                        "or a profile file from hw-test/dump)")
     result.add_argument("--baudrate", type=int, default=115200)
     result.add_argument("--rtscts", action="store_true", help="hardware flow control (5-wire UART)")
     result.add_argument("--pin", default="", help="the SIM's PIN, if it asks for one")
@@ -44,8 +49,11 @@ def parse(arguments: argparse.ArgumentParser, argv: list[str] | None = None) -> 
     args = arguments.parse_args(argv)
     if args.profile is not None and not args.simulate:
         arguments.error("--profile only applies with --simulate")
-    if args.simulate and (args.profile or "sim800").lower() not in PROFILES:
-        arguments.error(f"--profile {args.profile}: unknown modem profile; choose from {', '.join(sorted(PROFILES))}")
+    if args.simulate:
+        try:
+            get_profile(args.profile or "sim800")
+        except ValueError as exc:
+            arguments.error(f"--profile {args.profile}: {exc}")
     if not 0 <= args.min_bars <= 5:
         arguments.error("--min-bars must be 0 to 5")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s")
@@ -58,17 +66,21 @@ def options(args: argparse.Namespace, port: str, **extra: object) -> CheckOption
 
 
 @contextlib.contextmanager
-def modem_port(args: argparse.Namespace) -> Iterator[str | None]:
-    """The port to test: `--port`, or a virtual modem's for as long as the block runs."""
+def modem_port(args: argparse.Namespace, modems: int = 1,
+               simulated: Callable[[argparse.Namespace, Simulation], None] | None = None) -> Iterator[str | None]:
+    """The port to test: `--port`, or the first of `modems` virtual modems for as long as the block
+    runs; `simulated` then sets what else the script takes from them (a peer, its number, a pin)."""
     if not args.simulate:
         yield args.port
         return
     from modem.virtual.cli import run_simulator
 
     with tempfile.TemporaryDirectory(prefix="gsmgw-hwtest-") as directory:
-        simulation = run_simulator(1, directory=directory, profile=args.profile or "sim800", report_delay=0.5,
+        simulation = run_simulator(modems, directory=directory, profile=args.profile or "sim800", report_delay=0.5,
                                    register_delay=0.2, out=None)
         try:
+            if simulated is not None:
+                simulated(args, simulation)
             yield simulation.ports["sim1"].path
         finally:
             simulation.close()
@@ -91,15 +103,17 @@ def report(checks: Iterable[Check], *, as_json: bool) -> int:
 
 def main(arguments: argparse.ArgumentParser, checks: Callable[[argparse.Namespace, str | None], Iterable[Check]],
          argv: list[str] | None = None, *,
-         validate: Callable[[argparse.Namespace], str | None] | None = None) -> int:
+         validate: Callable[[argparse.Namespace], str | None] | None = None, modems: int = 1,
+         simulated: Callable[[argparse.Namespace, Simulation], None] | None = None) -> int:
     """Parse, set up the modem, run the script's checks, print them and return the exit code.
-    `validate` returns a usage error for option combinations argparse cannot express."""
+    `validate` returns a usage error for option combinations argparse cannot express; `modems` and
+    `simulated` are for `--simulate` (see modem_port)."""
     args = parse(arguments, argv)
     problem = validate(args) if validate is not None else None
     if problem:
         arguments.error(problem)
     try:
-        with modem_port(args) as port:
+        with modem_port(args, modems, simulated) as port:
             return report(checks(args, port), as_json=args.json)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

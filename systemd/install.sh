@@ -37,8 +37,13 @@ unit=/etc/systemd/system/gsmgw.service
 wants=/etc/systemd/system/multi-user.target.wants/gsmgw.service
 rules=/etc/udev/rules.d/99-gsmgw-modems.rules
 sysusers=/etc/sysusers.d/gsmgw.conf
-links=(/usr/local/bin/gsmgw /usr/local/bin/gsmgw-probe /usr/local/bin/gsmgw-send-test /usr/local/bin/gsmgw-modem-check)
-targets=("$prefix/.venv/bin/gsmgw" "$prefix/hw-test/probe" "$prefix/hw-test/send-test" "$prefix/hw-test/modem-check")
+hw_tests=(probe send-test modem-check loopback ussd leds power-cycle soak dump)  # hw-test/, as gsmgw-NAME
+links=(/usr/local/bin/gsmgw)
+targets=("$prefix/.venv/bin/gsmgw")
+for name in "${hw_tests[@]}"; do
+  links+=("/usr/local/bin/gsmgw-$name")
+  targets+=("$prefix/hw-test/$name")
+done
 say() { echo "gsmgw: $*"; }
 
 install_files() {

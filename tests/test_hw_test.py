@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from modem.diagnostics import PROBE_CHECKS, CheckOptions, Status, scan_ports
+from modem.diagnostics import PROBE_CHECKS, CheckOptions, Status
+from modem.port_scan import scan_ports
 
 ROOT = Path(__file__).parent.parent
 SCRIPTS = ("modem-check", "probe", "send-test")
+EVERY_SCRIPT = (*SCRIPTS, "ussd", "loopback", "soak", "dump", "leds", "power-cycle")
 FAULT_DEADLINE = 10.0  # issue 17: a fault is reported within 10 s
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,9 +40,14 @@ def status_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.split(" ", 1)[0] in ("PASS", "FAIL", "SKIP")]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_each_script_passes_on_a_virtual_modem(script):
-    result, _ = hw_test(script, "--simulate")
+def test_every_script_is_in_the_suite():
+    assert sorted(EVERY_SCRIPT) == sorted(p.name for p in (ROOT / "hw-test").iterdir() if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("script", EVERY_SCRIPT)
+def test_each_script_passes_on_a_virtual_modem(script, tmp_path):
+    extra = ("--output", str(tmp_path / "dumped.json")) if script == "dump" else ()
+    result, _ = hw_test(script, "--simulate", *extra)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = status_lines(result.stdout)
     assert lines and all(line.startswith("PASS ") for line in lines), result.stdout
@@ -70,34 +77,49 @@ FAULTS = {
     "no SIM": (lambda modem: modem.sim("missing"), (), "SIM ready", "SIM not inserted"),
     "wrong PIN": (lambda modem: modem.sim("pin", pin="1234"), ("--pin", "0000"), "SIM ready", "PIN refused, 2 tries left"),
     "no network": (lambda modem: modem.no_network(), (), "network registration", "no network: registration searching"),
+    "registration denied": (lambda modem: modem.registration_denied(cause=13), (), "network registration",
+                            "no network: registration denied (cause 13: roaming not allowed in this location area)"),
     "hang": (lambda modem: modem.hang(), (), "modem answers", "no answer to AT"),
     "missing port": (None, (), "port", "No such file or directory"),
 }
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_a_fault_fails_fast_with_its_reason_and_every_check_still_reported(sim, tmp_path, script, fault):
-    inject, extra, failing, reason = FAULTS[fault]
-    port = sim.ports["sim1"].path
+def faulty_port(sim, tmp_path: Path, fault: str) -> str:
+    """sim1's port with `fault` (one of FAULTS) injected, or a path with nothing behind it."""
+    inject = FAULTS[fault][0]
     if inject is None:
-        port = str(tmp_path / "unplugged")
-    else:
-        inject(sim.ports["sim1"].modem)
-    if script == "send-test":
-        extra = (*extra, "--to", "+447700900123")
-    result, seconds = hw_test(script, "--port", port, *extra)
+        return str(tmp_path / "unplugged")
+    inject(sim.ports["sim1"].modem)
+    return sim.ports["sim1"].path
+
+
+def fails_fast(result: subprocess.CompletedProcess, seconds: float, fault: str, prefix: str = "") -> list[str]:
+    """Asserts the run failed within the deadline with the fault's check and reason; its status lines."""
+    _inject, _extra, failing, reason = FAULTS[fault]
     assert result.returncode == 1, result.stdout + result.stderr
     assert seconds < FAULT_DEADLINE
     lines = status_lines(result.stdout)
     failed = next(line for line in lines if line.startswith("FAIL "))
-    assert failed.startswith(f"FAIL {failing}: ") and reason in failed and "; fix: " in failed, result.stdout
+    assert failed.startswith(f"FAIL {prefix}{failing}: ") and reason in failed and "; fix: " in failed, result.stdout
+    assert "Traceback" not in result.stderr
+    return lines
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_fault_fails_fast_with_its_reason_and_every_check_still_reported(sim, tmp_path, script, fault):
+    port = faulty_port(sim, tmp_path, fault)
+    extra = FAULTS[fault][1]
+    if script == "send-test":
+        extra = (*extra, "--to", "+447700900123")
+    result, seconds = hw_test(script, "--port", port, *extra)
+    lines = fails_fast(result, seconds, fault)
     expected = 6 if script == "send-test" else len(PROBE_CHECKS)
     assert len(lines) == expected, result.stdout  # nothing vanishes after the first FAIL
     failed_or_skipped = {line.split(":", 1)[0].split(" ", 1)[1] for line in lines if not line.startswith("PASS")}
     for line in lines:
         if line.startswith("SKIP "):  # says which check it waits for, one that did not pass
-            assert line.split("needs ", 1)[1] in failed_or_skipped, line
+            assert line.split("needs ", 1)[1].split(" (", 1)[0] in failed_or_skipped, line
     assert result.stdout.splitlines()[-1].startswith(f"{sum(x.startswith('PASS') for x in lines)}/{expected} PASS, ")
     assert "Traceback" not in result.stderr
 
@@ -162,8 +184,11 @@ def test_scripts_run_from_a_fresh_clone_and_from_path(tmp_path):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
     result, _ = hw_test("modem-check", "--simulate", root=clone, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "10/10 PASS"
+    assert result.stdout.splitlines()[-1] == f"{len(PROBE_CHECKS) + 2}/{len(PROBE_CHECKS) + 2} PASS"
     assert not (clone / ".venv").exists()  # found a Python; did not need to build one
+    for script in ("soak", "loopback"):  # the gateway's limits and config, two virtual modems: from the clone too
+        result, _ = hw_test(script, "--simulate", root=clone, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
     # installed: a link on PATH to the script (what the installer makes)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -192,3 +217,33 @@ def test_the_probe_checks_send_nothing_even_when_given_a_number(sim):
     checks = list(run_checks(CheckOptions(port=sim.ports["sim1"].path, send_to="+447700900123"), PROBE_CHECKS))
     assert [c.name for c in checks] == list(PROBE_CHECKS) and all(c.passed for c in checks)
     assert sim.network.record.submitted == []
+
+
+@pytest.mark.parametrize("sim_options", [{"profile": name} for name in ("sim800", "e3131", "ec25", "generic")],
+                         ids=lambda options: options["profile"])
+def test_probe_tells_the_pin_tries_left_in_each_models_own_command(sim):
+    modem = sim.ports["sim1"].modem
+    modem.sim("pin", pin="1234")
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path, "--pin", "0000", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["PIN tries left"]["status"] == "PASS"
+    assert checks["PIN tries left"]["detail"] == f"2 of 3 ({modem.profile.pin_counter})"
+    # each run is one attempt with the wrong PIN: the next one leaves a single try, which fails
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path, "--pin", "0000", "--json")
+    tries = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["PIN tries left"]
+    assert tries["status"] == "FAIL" and tries["detail"].startswith("1 of 3") and "only 1 PIN try left" in tries["fix"]
+
+
+def test_a_denied_registration_keeps_its_signal_and_says_the_networks_reason(sim):
+    modem = sim.ports["sim1"].modem
+    modem.registration_denied(cause=3)
+    result, seconds = hw_test("probe", "--port", sim.ports["sim1"].path, "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    registration = checks["network registration"]
+    assert registration["status"] == "FAIL" and seconds < FAULT_DEADLINE
+    assert registration["detail"] == "no network: registration denied (cause 3: illegal MS)"
+    assert "call the operator" in registration["fix"]
+    assert checks["signal"]["status"] == "PASS"  # it hears the network; the network says no
+    modem.registration_denied(False)
+    result, _ = hw_test("probe", "--port", sim.ports["sim1"].path)
+    assert result.returncode == 0, result.stdout

@@ -15,7 +15,7 @@ from typing import TextIO
 from modem.virtual.control import ControlServer
 from modem.virtual.device import VirtualModem
 from modem.virtual.network import VirtualNetwork
-from modem.virtual.profiles import PROFILES
+from modem.virtual.profiles import get_profile
 from modem.virtual.server import VirtualModemPort
 
 
@@ -75,8 +75,7 @@ def run_simulator(
         raise ValueError("count must be at least 1")
     profiles = [p.strip() for p in profile.split(",") if p.strip()]
     for name in profiles:
-        if name not in PROFILES:
-            raise ValueError(f"unknown profile {name!r}; choose from {', '.join(sorted(PROFILES))}")
+        get_profile(name)  # ValueError for an unknown name or a file that is not a profile
     os.makedirs(directory, exist_ok=True)
     network = VirtualNetwork(report_delay=report_delay, now=now,
                              record=record or os.path.join(directory, "submitted.jsonl"))

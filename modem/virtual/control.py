@@ -37,6 +37,7 @@ MODEM_COMMANDS = {
     "barred": ("code",),
     "refuse_number": ("number", "code"),
     "no_network": ("on",),
+    "registration_denied": ("on", "cause"),
     "sim": ("state", "pin"),
     "urc_midresponse": ("line",),
     "urc_inside_pair": ("line",),

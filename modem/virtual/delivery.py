@@ -43,7 +43,7 @@ class NetworkDelivery:
     def _start_registration(self) -> None:
         if self.cfun != 1 or self.sim_state != "ready":
             return
-        self._set_reg(2)
+        self._set_reg(3 if self._denied else 2)
         if not self._no_network:
             self._later(self.register_delay, self._registered)
 

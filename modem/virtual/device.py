@@ -119,6 +119,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
         # Faults and run-time switches (survive reboots: they model the environment).
         self._faults: dict[str, list[_Fault]] = {}
         self._no_network = False
+        self._denied, self._reject_cause = False, None  # registration_denied (faults.py)
         self._hung_until: float | None = None
         self._hung_forever = False
         self._mid_urcs: list[str] = []

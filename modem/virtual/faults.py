@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
+from modem.virtual.atparse import TEST, Command
+from modem.virtual.commands import handles
 from modem.virtual.line import Reply
 from modem.virtual.network import normalize
 
@@ -124,6 +126,29 @@ class ControlApi:
             elif self.powered and not self.registered:
                 self._start_registration()
 
+    def registration_denied(self, on: bool = True, cause: int | None = 3) -> None:
+        """The network refuses this SIM (CREG stat 3), with 3GPP TS 24.008 reject `cause` in AT+CEER
+        (3 illegal MS, 11 PLMN not allowed, 13 roaming not allowed, 15 no suitable cells; None: no
+        cause). The modem still hears the network (CSQ stays); sends fail with +CMS ERROR: 331."""
+        with self._lock:
+            self._denied = bool(on)
+            self._reject_cause = cause if on else None
+            self._no_network = bool(on)
+            if on:
+                self._set_reg(3 if self.sim_state == "ready" and self.cfun == 1 else 0)
+            elif self.powered and not self.registered:
+                self._set_reg(0)
+                self._start_registration()
+
+    @handles("+CEER")
+    def _at_ceer(self, cmd: Command) -> Reply:
+        """The extended error report: why the last registration failed, when the network said."""
+        if cmd.kind == TEST:
+            return Reply()
+        if self._reject_cause is not None:
+            return Reply([f"+CEER: Registration rejected, cause {self._reject_cause}"])
+        return Reply(["+CEER: No cause information available"])
+
     def sim(self, state: str = "ready", pin: str | None = None) -> None:
         """Swap the SIM: "ready" (no PIN lock), "missing", "pin" (locked with `pin`), "puk"."""
         if state not in ("ready", "missing", "pin", "puk"):
@@ -224,7 +249,7 @@ class ControlApi:
         with self._lock:
             return {
                 "name": self.name, "msisdn": self.msisdn, "profile": self.profile.name,
-                "powered": self.powered, "sim": self.sim_state, "creg": self.reg_stat,
+                "powered": self.powered, "sim": self.sim_state, "creg": self.reg_stat, "denied": self._denied,
                 "echo": self.echo, "cmee": self.cmee, "cmgf": self.cmgf, "cnmi": list(self.cnmi),
                 "stored": {n: s.used for n, s in self.storages.items()},
                 "hung": self._hung_forever or self._hung_until is not None, "latency": self.latency,

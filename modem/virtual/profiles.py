@@ -8,7 +8,11 @@ vendors' AT manuals and from dumps of real units (Gammu's tests, python-gsmmodem
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,42 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (SIM800, E3131, EC25, GENERIC
 PROFILES["e173"] = E3131  # same firmware family, same answers
 
 
+def load_profile(path: str | Path) -> Profile:
+    """A profile written by `hw-test/dump` (JSON: {"profile": {field: value}}): a technician's
+    unknown modem, answering as it did. ValueError for a file that is not one."""
+    try:
+        data = json.loads(Path(path).read_text())["profile"]
+        fields = {f.name: f for f in dataclasses.fields(Profile)}
+        unknown = set(data) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown fields {', '.join(sorted(unknown))}")
+        values = {key: _from_json(fields[key].type, value) for key, value in data.items()}
+        return dataclasses.replace(GENERIC, **values)
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a modem profile written by hw-test/dump ({exc})") from None
+
+
+def _from_json(hint: str, value: Any) -> Any:
+    """JSON's lists back into the tuples and frozensets the dataclass holds."""
+    if hint.startswith("frozenset"):
+        return frozenset(value)
+    if hint.startswith("tuple[tuple"):
+        return tuple(tuple(item) for item in value)
+    if hint.startswith("tuple"):
+        return tuple(value)
+    return value
+
+
+def is_profile_file(name: str) -> bool:
+    return name.endswith(".json")
+
+
 def get_profile(name: str | Profile) -> Profile:
+    """A built-in profile by name, or a dumped one by its .json path."""
     if isinstance(name, Profile):
         return name
+    if is_profile_file(name):
+        return load_profile(name)
     try:
         return PROFILES[name.lower()]
     except KeyError:

@@ -137,6 +137,6 @@ class SimCommands:
     def _at_csq(self, cmd: Command) -> Reply:
         if cmd.kind == TEST:
             return Reply(["+CSQ: (0-31,99),(0-7,99)"])
-        if self._no_network or self.cfun != 1:
+        if (self._no_network and not self._denied) or self.cfun != 1:
             return Reply(["+CSQ: 99,99"])
         return Reply(["+CSQ: %d,%d" % self.profile.csq])
