@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, text
 
 from gateway.outbound import transitions
-from web.api.core import encode_cursor
+from web.api.paging import encode_cursor
 
 
 def plan(engine, sql: str, params) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from gateway.consent.models import ConsentEvent
 from gateway.outbound.models import MessageStatus
-from web.api.core import parse_time
+from web.api.validation import parse_time
 
 from .process_helpers import ProcessDied
 from .webhook_helpers import Receiver
