@@ -50,8 +50,8 @@ def _statements() -> dict[str, Any]:
     ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
                               m.sim == bindparam("modem")).exists()
     return {
-        "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
-                             m.priority, m.source, last_sim.label("last_sim"), m.not_before), due),
+        "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim,
+                                                m.expires_at, m.priority, m.source, last_sim.label("last_sim"), m.not_before), due),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                 updated_at=bindparam("now")),
