@@ -22,6 +22,7 @@ from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline
 from gateway.inbound.storing import StoringInbound
+from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.engine import SWEEP_INTERVAL, Engine
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
@@ -133,6 +134,8 @@ class Daemon:
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
+        self.metrics = GatewayMetrics(self.queue.sessions)  # counted as the work happens, for /metrics
+        self.metrics.attach(queue=self.queue, inbound=self.inbound, webhooks=self.webhooks)
 
     def start(self) -> None:
         sections = list(self.config.modems)
@@ -214,7 +217,7 @@ class Daemon:
         pairs = lambda: [(s, self.engine.workers.get(s.name)) for s in self.supervisors]  # noqa: E731
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
                              webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
-                             modems=lambda: status.describe(pairs()))
+                             modems=lambda: status.describe(pairs()), metrics=self.metrics)
         host, port = self.config.web.address
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")

@@ -434,9 +434,9 @@ def test_metrics_are_prometheus_text(client, make_key, queue, modem_list):
     response = get(client, "/metrics", make_key("read"))
     assert response.status_code == 200 and response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
-    for line in ('gsmgw_queue_messages{status="queued"} 1', 'gsmgw_modem_signal_dbm{sim="sim1"} -85',
-                 'gsmgw_sim_limit_used{sim="sim1",window="minute"} 2', "gsmgw_webhook_attempt_failures_total 0",
-                 'gsmgw_modem_up{sim="sim1",state="ready"} 1'):
+    for line in ('gsmgw_queue_messages{status="queued"} 1.0', 'gsmgw_modem_signal_dbm{sim="sim1"} -85.0',
+                 'gsmgw_sim_limit_used{sim="sim1",window="minute"} 2.0', "gsmgw_webhook_deliveries_pending 0.0",
+                 'gsmgw_modem_up{sim="sim1",state="ready"} 1.0', "gsmgw_api_auth_failures_total 0.0"):
         assert line in text.splitlines()
     assert client.get("/api/v1/metrics").status_code == 401
 

@@ -200,6 +200,24 @@ def test_suppressed_and_deferred_by_the_send_time_check(gateway_factory, clock):
     assert [r["text"] for r in gw.submitted()] == ["your receipt", "morning offer"]
 
 
+def test_a_quiet_hours_deferral_costs_the_modem_no_command(gateway_factory, clock):
+    """Quiet hours are known before the prompt: the deferred message never makes the modem open
+    an AT+CMGS (and cancel it with ESC)."""
+    gw = gateway_factory()
+    gw.daemon.audience.opt_in("+447700900124", source="web_form", detail="signup form")
+    seen: list[bytes] = []
+    modem = gw.sim.ports["sim1"].modem
+    original = modem.feed
+    modem.feed = lambda data: (seen.append(data), original(data))[1]
+    clock.advance(14 * 3600)  # 22:00 in London: quiet hours
+    later = gw.queue.enqueue("+447700900124", "morning offer", kind="marketing")
+    wait_until(lambda: any(e.detail and "deferred until" in e.detail for e in gw.queue.get(later.id).events), 5,
+               "the deferral")
+    sent = b"".join(seen)
+    assert b"AT+CMGS" not in sent and b"\x1b" not in sent
+    assert gw.status(later.id) == "queued" and gw.submitted() == []
+
+
 @pytest.mark.parametrize(("window", "seconds"), [("per_minute", 60), ("per_hour", 3600),
                                                  ("per_day", 86400), ("per_month", 30 * 86400)])
 def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, window, seconds):

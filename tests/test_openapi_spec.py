@@ -6,7 +6,7 @@ import re
 
 from jsonschema import Draft202012Validator
 
-from web.api.core import PREFIX
+from web.api.problems import PREFIX
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

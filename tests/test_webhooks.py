@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from gateway.consent.models import ConsentEvent
 from gateway.outbound.models import MessageStatus
-from web.api.core import parse_time
+from web.api.validation import parse_time
 
 from .modem_helpers import wait_until
 from .process_helpers import ProcessDied
@@ -113,7 +113,8 @@ def test_backoff_doubles_and_gives_up_after_max_attempts_then_replay(client, mak
     assert receiver.received[0]["type"] == "contact.opted_out"
     assert receiver.received[0]["id"] == webhooks.delivery(delivery["id"])["event_id"]  # same event id: dedupe
     metrics = client.get("/api/v1/metrics", headers=admin.headers).get_data(as_text=True)
-    assert "gsmgw_webhook_attempt_failures_total 4" in metrics.splitlines()
+    assert 'gsmgw_webhook_attempts_total{outcome="failed"} 4.0' in metrics.splitlines()
+    assert 'gsmgw_webhook_attempts_total{outcome="ok"} 1.0' in metrics.splitlines()
 
 
 def test_an_emitted_event_reaches_the_endpoints_subscribed_to_its_type(webhooks, client, make_key, receivers):

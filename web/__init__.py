@@ -17,7 +17,8 @@ MAX_BODY = 4 * 1024 * 1024  # a 1,000-message bulk of long texts fits; anything 
 
 def create_app(context: WebContext, test_config: dict[str, Any] | None = None) -> Flask:
     from web.api import MODULES
-    from web.api.core import Api, install_errors
+    from web.api.core import Api
+    from web.api.problems import install_errors
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False)

@@ -13,6 +13,7 @@ from gateway.consent.optin import Audience
 from gateway.core.clock import Clock
 from gateway.core.config import Config
 from gateway.inbound.pipeline import InboundPipeline
+from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.queue import Queue
 from gateway.webhooks.outbox import Webhooks
 
@@ -33,3 +34,11 @@ class WebContext:
     # API writes run one at a time, so a handler's check-then-write holds (a duplicate number or
     # name is a 409, not a race); messages need none (a bulk POST is one transaction)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    # what /metrics exposes; the daemon hands in the one its rooms count into, otherwise one is made
+    # here hearing this context's queue, inbound pipeline and webhooks
+    metrics: GatewayMetrics | None = None
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = GatewayMetrics(self.sessions)
+            self.metrics.attach(queue=self.queue, inbound=self.inbound, webhooks=self.webhooks)

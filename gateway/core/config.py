@@ -48,6 +48,7 @@ LOCAL_HOST = "127.0.0.1"  # where a bare port listens: this machine only, unless
 class WebSection:
     listen: str = "127.0.0.1:8080"  # "8080" alone: 127.0.0.1:8080; "0.0.0.0:8080" serves the LAN
     auth_failures_per_minute: int = 10  # wrong tries of one key per client address before 429 (valid keys: never); 0: no limit
+    metrics_public: bool = False  # true: GET /api/v1/metrics needs no key (a Prometheus on the LAN scrapes it)
 
     @property
     def address(self) -> tuple[str, int]:

@@ -72,7 +72,12 @@ class Message(Base):
     parts: Mapped[list[Part]] = relationship(back_populates="message", order_by="Part.seq")
     events: Mapped[list[MessageEvent]] = relationship(back_populates="message", order_by="MessageEvent.id")
 
-    __table_args__ = (Index("ix_messages_due", "status", "priority", "id"),)
+    __table_args__ = (
+        Index("ix_messages_claim", "status", "priority", "not_before", "id"),  # due first, per priority
+        Index("ix_messages_status_id", "status", "id"),  # the list filters, newest first
+        Index("ix_messages_sim_id", "sim", "id"),
+        Index("ix_messages_kind_id", "kind", "id"),
+    )
 
 
 class Part(Base):

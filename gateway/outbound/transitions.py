@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.sims.models import SimSend
@@ -54,9 +55,9 @@ def _statements() -> dict[str, Any]:
     ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
                               m.sim == bindparam("modem")).exists()
     return {
-        "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
-                             m.priority, m.source, last_sim.label("last_sim"), sending_on.label("sending_on"))
-        .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
+        "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim,
+                                                m.expires_at, m.priority, m.source, last_sim.label("last_sim"),
+                                                sending_on.label("sending_on"), m.not_before), due),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                 updated_at=bindparam("now")),

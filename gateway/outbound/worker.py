@@ -250,8 +250,8 @@ class ModemWorker:
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.EXPIRED, "expired before it could be sent")
             return
-        if self.pre_send is not None and not hasattr(self.pre_send, "within") and not self._allowed(claimed):
-            return  # a check that can't run inside the `submitting` commit runs here instead
+        if self.pre_send is not None and not self._allowed(claimed):
+            return  # what is known before the prompt (quiet hours, a STOP) costs the modem no command
         try:
             parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
         except (InvalidNumber, ValueError) as exc:
@@ -271,7 +271,7 @@ class ModemWorker:
                 return
 
     def _allowed(self, claimed: Claimed) -> bool:
-        """The send-time check before AT+CMGS, for a check that has no `within`."""
+        """The send-time check before AT+CMGS; one with `within` runs again in the `submitting` commit."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
         if not _stops(verdict):
@@ -290,8 +290,8 @@ class ModemWorker:
     def _recheck(self, claimed: Claimed) -> Callable[[Connection], Verdict | None] | None:
         """The send-time check inside the first part's `submitting` commit, if it can run on that
         commit's connection (None there means go): nothing can change what it read before the part
-        is marked, so a STOP that arrived any time before is obeyed. A check that says no there costs
-        the modem one AT+CMGS cancelled with ESC, once per message."""
+        is marked, so a STOP that arrived any time before is obeyed. A check that says no only there
+        (a STOP since the check before the prompt) costs the modem one AT+CMGS cancelled with ESC."""
         within = getattr(self.pre_send, "within", None)
         if within is None:
             return None

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.apikeys.models import ApiKey
@@ -164,17 +164,6 @@ class EndpointAdmin:
             result = delivery_dict(new)
         self.wake.set()
         return result
-
-    def counts(self) -> dict[str, int]:
-        with self.sessions() as session:
-            return dict(tuple(r) for r in session.execute(
-                select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all())
-
-    def failed_attempts(self) -> int:
-        with self.sessions() as session:
-            return session.scalar(select(func.count()).select_from(WebhookAttempt).where(
-                (WebhookAttempt.http_status.is_(None)) | (WebhookAttempt.http_status < 200)
-                | (WebhookAttempt.http_status >= 300))) or 0
 
 
 def target_of(session: Session, row: WebhookDelivery, now: datetime) -> tuple[str, list[str]] | str:

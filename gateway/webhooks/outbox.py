@@ -116,6 +116,7 @@ class Webhooks(EndpointAdmin):
         # messages known to have no callback_url: one is only ever stored with its message, so a
         # message that had none at its first status change never will (saves a read per change)
         self._no_callback = _RecentIds(4096)
+        self.on_attempt: Callable[[bool], None] = lambda ok: None  # told each attempt's outcome (metrics)
 
     # ---- wiring -----------------------------------------------------------------------------
     def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
@@ -405,6 +406,7 @@ class Webhooks(EndpointAdmin):
                 row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
                 log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
                          self.delay(row.attempts))
+        self.on_attempt(ok)
         return 1, http_status is not None
 
 

@@ -16,8 +16,11 @@ from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.consent.optin import OptInRefused
 from web.api.contacts import NUMBER, contact_dict, event_dict
-from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate
+from web.api.core import Api, Call, number_of
 from web.api.messages import iso
+from web.api.paging import paginate
+from web.api.problems import ApiError, invalid
+from web.api.schemas import ID, TIMESTAMP
 
 API_SOURCES = sorted(ConsentSource.VALUES - {ConsentSource.KEYWORD})  # an SMS keyword comes from a handset
 DETAIL = {"type": "string", "minLength": 1, "maxLength": 1000,
@@ -103,9 +106,8 @@ def register(api: Api) -> None:
             return 200, {"number": number, "consent": ledger.state_of(session, contact.id).status,
                          "events": [event_dict(e) for e in ledger.history(session, contact.id)]}
 
-    @api.operation("GET", "/opt-outs", summary="Numbers whose newest decision is an opt-out, newest first",
-                   tag="consent", scopes=("read",), query={"limit": LIMIT, "cursor": CURSOR},
-                   responses={200: ("a page of opt-outs", page_of(OPT_OUT_ROW))})
+    @api.listing("/opt-outs", summary="Numbers whose newest decision is an opt-out, newest first", tag="consent",
+                 item=OPT_OUT_ROW, items="opt-outs")
     def opt_outs(call: Call) -> tuple[int, Any]:
         latest = ledger.latest_decisions().subquery()
         query = (select(ConsentEvent).join(latest, latest.c.event_id == ConsentEvent.id)

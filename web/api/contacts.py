@@ -18,10 +18,11 @@ from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.core.numbers import InvalidNumber
-from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid, number_of, page_of, paginate,
-)
+from web.api.core import Api, Call, found, number_of
 from web.api.messages import iso
+from web.api.paging import paginate
+from web.api.problems import ApiError, invalid
+from web.api.schemas import ID, NULLABLE_TIMESTAMP, TIMESTAMP
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 100}
 NUMBER = {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["+447700900123", "07700 900123"]}
@@ -65,12 +66,10 @@ MEMBERS_OUT = {"type": "object", "required": ["added", "already"], "properties":
 
 
 def register(api: Api) -> None:
-    @api.operation("GET", "/contacts", summary="Contacts, newest first", tag="contacts", scopes=("read",),
-                   query={"group": NAME, "tag": NAME, "consent": {"type": "string", "enum": STATES},
+    @api.listing("/contacts", summary="Contacts, newest first", tag="contacts", item=CONTACT, items="contacts",
+                 filters={"group": NAME, "tag": NAME, "consent": {"type": "string", "enum": STATES},
                           "q": {"type": "string", "minLength": 1, "maxLength": 100,
-                                "description": "part of the name or number"},
-                          "limit": LIMIT, "cursor": CURSOR},
-                   responses={200: ("a page of contacts", page_of(CONTACT))})
+                                "description": "part of the name or number"}})
     def list_contacts(call: Call) -> tuple[int, Any]:
         q = call.query
         query = select(Contact)
@@ -106,7 +105,7 @@ def register(api: Api) -> None:
                    responses={200: ("the contact", CONTACT_DETAIL)})
     def get_contact(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            return 200, detail_dict(session, _contact(session, call.path["contact_id"]))
+            return 200, detail_dict(session, found(session, Contact, call.path["contact_id"], "contact"))
 
     @api.operation("PATCH", "/contacts/{contact_id}", summary="Change a contact's details", tag="contacts",
                    scopes=("contacts",), path_params={"contact_id": ID}, body=CONTACT_PATCH,
@@ -114,7 +113,7 @@ def register(api: Api) -> None:
                    responses={200: ("the contact", CONTACT_DETAIL)})
     def update_contact(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            contact = _contact(session, call.path["contact_id"])
+            contact = found(session, Contact, call.path["contact_id"], "contact")
             _apply(session, contact, call.body)
             contact.updated_at = call.ctx.clock.now()
             session.flush()
@@ -129,7 +128,7 @@ def register(api: Api) -> None:
     def erase_contact(call: Call) -> tuple[int, Any]:
         now = call.ctx.clock.now()
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            contact = _contact(session, call.path["contact_id"])
+            contact = found(session, Contact, call.path["contact_id"], "contact")
             contact.name = contact.birthday = contact.language = None
             contact.fields, contact.updated_at = {}, now
             session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
@@ -140,10 +139,8 @@ def register(api: Api) -> None:
                                       detail="personal data erased on request")
         return 204, None
 
-    @api.operation("GET", "/groups", summary="Groups with their member counts", tag="groups", scopes=("read",),
-                   query={"limit": LIMIT, "cursor": CURSOR}, responses={200: ("a page of groups", page_of(GROUP))})
-    def list_groups(call: Call) -> tuple[int, Any]:
-        return paginate(call, select(Group), Group.id, group_dict)
+    api.all_rows("/groups", Group, group_dict, name="list_groups", summary="Groups with their member counts",
+                 tag="groups", item=GROUP, items="groups")
 
     @api.operation("POST", "/groups", summary="Create a group", tag="groups", scopes=("contacts",),
                    body={"type": "object", "additionalProperties": False, "required": ["name"],
@@ -160,13 +157,13 @@ def register(api: Api) -> None:
                    path_params={"group_id": ID}, responses={200: ("the group", GROUP)})
     def get_group(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            return 200, group_dict(session, _group(session, call.path["group_id"]))
+            return 200, group_dict(session, found(session, Group, call.path["group_id"], "group"))
 
     @api.operation("DELETE", "/groups/{group_id}", summary="Delete a group (its contacts stay)", tag="groups",
                    scopes=("contacts",), path_params={"group_id": ID}, responses={204: ("deleted", None)})
     def delete_group(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            group = _group(session, call.path["group_id"])
+            group = found(session, Group, call.path["group_id"], "group")
             session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
             session.delete(group)
         return 204, None
@@ -187,7 +184,7 @@ def register(api: Api) -> None:
             raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors[:50])
         now, added = call.ctx.clock.now(), 0
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            group = _group(session, call.path["group_id"])
+            group = found(session, Group, call.path["group_id"], "group")
             for number in dict.fromkeys(numbers):
                 contact, _ = contacts.find_or_create(session, number, now=now, source="api")
                 added += contacts.add_to_group(session, contact, group.name, source="api", now=now)
@@ -198,7 +195,7 @@ def register(api: Api) -> None:
                    responses={204: ("removed", None)})
     def remove_member(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            group = _group(session, call.path["group_id"])
+            group = found(session, Group, call.path["group_id"], "group")
             gone = session.execute(delete(GroupMember).where(
                 GroupMember.group_id == group.id, GroupMember.contact_id == call.path["contact_id"])).rowcount
         if not gone:
@@ -206,18 +203,6 @@ def register(api: Api) -> None:
         return 204, None
 
 
-def _contact(session: Session, contact_id: int) -> Contact:
-    contact = session.get(Contact, contact_id)
-    if contact is None:
-        raise ApiError(404, f"no contact {contact_id}")
-    return contact
-
-
-def _group(session: Session, group_id: int) -> Group:
-    group = session.get(Group, group_id)
-    if group is None:
-        raise ApiError(404, f"no group {group_id}")
-    return group
 
 
 def _apply(session: Session, contact: Contact, body: dict[str, Any]) -> None:

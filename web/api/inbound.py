@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from gateway.core.numbers import normalise
 from gateway.inbound.models import InboundMessage
-from web.api.core import CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, page_of, paginate
+from web.api.core import Api, Call, found
 from web.api.messages import iso
+from web.api.paging import paginate
+from web.api.schemas import ID, NULLABLE_TIMESTAMP, TIMESTAMP
 
 NULLABLE_STR = {"type": ["string", "null"]}
 INBOUND_PROPERTIES: dict[str, Any] = {
@@ -26,11 +28,10 @@ INBOUND = {"type": "object", "required": list(INBOUND_PROPERTIES), "properties":
 
 
 def register(api: Api) -> None:
-    @api.operation("GET", "/inbound", summary="Received SMS, newest first", tag="inbound", scopes=("read",),
-                   query={"since": {**TIMESTAMP, "description": "received at or after"},
+    @api.listing("/inbound", summary="Received SMS, newest first", tag="inbound", item=INBOUND, items="received SMS",
+                 filters={"since": {**TIMESTAMP, "description": "received at or after"},
                           "from": {"type": "string", "minLength": 1, "maxLength": 32},
-                          "sim": {"type": "string", "maxLength": 64}, "limit": LIMIT, "cursor": CURSOR},
-                   responses={200: ("a page of received SMS", page_of(INBOUND))})
+                          "sim": {"type": "string", "maxLength": 64}})
     def list_inbound(call: Call) -> tuple[int, Any]:
         q = call.query
         query = select(InboundMessage)
@@ -50,9 +51,7 @@ def register(api: Api) -> None:
                    path_params={"inbound_id": ID}, responses={200: ("the SMS", INBOUND)})
     def get_inbound(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            message = session.get(InboundMessage, call.path["inbound_id"])
-            if message is None:
-                raise ApiError(404, f"no inbound message {call.path['inbound_id']}")
+            message = found(session, InboundMessage, call.path["inbound_id"], "inbound message")
             return 200, inbound_dict(session, message)
 
 

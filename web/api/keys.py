@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.apikeys import keys
-from web.api.core import ID, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, invalid
+from web.api.core import Api, Call
+from web.api.problems import ApiError, invalid
+from web.api.schemas import ID, NULLABLE_TIMESTAMP, TIMESTAMP
 
 SCOPES = {"type": "array", "minItems": 1, "uniqueItems": True,
           "items": {"type": "string", "enum": list(keys.SCOPES)}}

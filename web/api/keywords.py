@@ -10,8 +10,10 @@ from sqlalchemy import select
 from gateway.consent import keyword_store
 from gateway.consent import keywords
 from gateway.consent.models import Keyword
-from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
+from web.api.core import Api, Call, found
 from web.api.messages import iso
+from web.api.problems import ApiError, invalid
+from web.api.schemas import ID, TIMESTAMP
 
 KEYWORD_IN = {
     "type": "object", "additionalProperties": False, "required": ["word", "action"],
@@ -38,10 +40,8 @@ KEYWORD = {"type": "object", "required": list(KEYWORD_PROPERTIES), "properties":
 
 
 def register(api: Api) -> None:
-    @api.operation("GET", "/keywords", summary="Keywords, built-in and custom", tag="keywords", scopes=("read",),
-                   query={"limit": LIMIT, "cursor": CURSOR}, responses={200: ("a page of keywords", page_of(KEYWORD))})
-    def list_keywords(call: Call) -> tuple[int, Any]:
-        return paginate(call, select(Keyword), Keyword.id, keyword_dict)
+    api.all_rows("/keywords", Keyword, keyword_dict, name="list_keywords", summary="Keywords, built-in and custom",
+                 tag="keywords", item=KEYWORD, items="keywords")
 
     @api.operation("POST", "/keywords", summary="Add a custom keyword", tag="keywords", scopes=("admin",),
                    body=KEYWORD_IN, idempotent=True, conflict="the keyword exists",
@@ -69,14 +69,14 @@ def register(api: Api) -> None:
                    path_params={"keyword_id": ID}, responses={200: ("the keyword", KEYWORD)})
     def get_keyword(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            return 200, keyword_dict(session, _keyword(session, call.path["keyword_id"]))
+            return 200, keyword_dict(session, found(session, Keyword, call.path["keyword_id"], "keyword"))
 
     @api.operation("PATCH", "/keywords/{keyword_id}", summary="Turn a keyword on or off, or change its reply",
                    tag="keywords", scopes=("admin",), path_params={"keyword_id": ID}, body=KEYWORD_PATCH,
                    conflict="opt-out words cannot be turned off", responses={200: ("the keyword", KEYWORD)})
     def update_keyword(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            row = _keyword(session, call.path["keyword_id"])
+            row = found(session, Keyword, call.path["keyword_id"], "keyword")
             if call.body.get("enabled") is False and row.word in keywords.PROTECTED:
                 raise ApiError(409, f"{row.label!r} is an opt-out word: customers must always be able to use it")
             for name in ("enabled", "reply"):
@@ -92,19 +92,13 @@ def register(api: Api) -> None:
                    responses={204: ("deleted", None)})
     def delete_keyword(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            row = _keyword(session, call.path["keyword_id"])
+            row = found(session, Keyword, call.path["keyword_id"], "keyword")
             if row.builtin:
                 raise ApiError(409, f"{row.label!r} is built in: turn it off with PATCH instead")
             session.delete(row)
         _reload(call)
         return 204, None
 
-
-def _keyword(session: Any, keyword_id: int) -> Keyword:
-    row = session.get(Keyword, keyword_id)
-    if row is None:
-        raise ApiError(404, f"no keyword {keyword_id}")
-    return row
 
 
 def _reload(call: Call) -> None:

@@ -13,10 +13,11 @@ from gateway.outbound.models import Message, MessageStatus, Priority
 from gateway.outbound.queue import MAX_TEXT, RejectedMessage
 from gateway.webhooks.models import MessageCallback
 from gateway.webhooks.targets import TargetPolicy
-from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, PREFIX, TIMESTAMP, Api, ApiError, Call, invalid_all, number_of, page_of,
-    paginate,
-)
+from web.api.core import Api, Call, number_of
+from web.api.paging import paginate
+from web.api.problems import PREFIX, ApiError
+from web.api.schemas import ID, NULLABLE_TIMESTAMP, TIMESTAMP
+from web.api.validation import invalid_all
 
 MAX_BULK = 1000
 MAX_EXPIRES_IN = 30 * 86400
@@ -107,12 +108,10 @@ def register(api: Api) -> None:
     def get_message(call: Call) -> tuple[int, Any]:
         return 200, _detail(call, call.path["message_id"])
 
-    @api.operation("GET", "/messages", summary="Messages, newest first", tag="messages", scopes=("read",),
-                   query={"status": STATUS, "since": {**TIMESTAMP, "description": "created at or after"},
+    @api.listing("/messages", summary="Messages, newest first", tag="messages", item=SUMMARY, items="messages",
+                 filters={"status": STATUS, "since": {**TIMESTAMP, "description": "created at or after"},
                           "to": {"type": "string", "minLength": 1, "maxLength": 32}, "sim": {"type": "string", "maxLength": 64},
-                          "kind": {"type": "string", "enum": ["transactional", "marketing"]},
-                          "limit": LIMIT, "cursor": CURSOR},
-                   responses={200: ("a page of messages", page_of(SUMMARY))})
+                          "kind": {"type": "string", "enum": ["transactional", "marketing"]}})
     def list_messages(call: Call) -> tuple[int, Any]:
         q = call.query
         query = select(Message)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.api.core import Api, ApiError, Call
+from web.api.core import Api, Call
+from web.api.problems import ApiError
 
 NULLABLE_STR = {"type": ["string", "null"]}
 WINDOW = {"type": "object", "required": ["used", "left", "cap"],

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.api.core import PREFIX, PROBLEM, PROBLEM_SCHEMA, Api, Call, Operation
+from web.api.core import Api, Call
+from web.api.operations import Operation
+from web.api.problems import PREFIX, PROBLEM
+from web.api.schemas import PROBLEM_SCHEMA
 
 VERSION = "1.0.0"
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from gateway.outbound.queue import MAX_TEXT
 from modem.encoding import segment_info
-from web.api.core import Api, Call, invalid
+from web.api.core import Api, Call
+from web.api.problems import invalid
 
 TEXT_IN = {"type": "object", "additionalProperties": False, "required": ["text"],
            "properties": {"text": {"type": "string", "maxLength": 10 * MAX_TEXT},

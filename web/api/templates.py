@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from gateway.outbound.models import MessageTemplate
 from gateway.outbound.templating import TemplateError, placeholders
 from modem.encoding import segment_info
-from web.api.core import CURSOR, ID, LIMIT, TIMESTAMP, Api, ApiError, Call, invalid, page_of, paginate
+from web.api.core import Api, Call, found
 from web.api.messages import iso
+from web.api.problems import ApiError, invalid
+from web.api.schemas import ID, TIMESTAMP
 
 NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "examples": ["otp", "table-ready"]}
 BODY = {"type": "string", "minLength": 1, "maxLength": 1600, "examples": ["Hi {first_name}, your table is ready"]}
@@ -33,10 +35,8 @@ TEMPLATE_ID = {"template_id": ID}
 
 
 def register(api: Api) -> None:
-    @api.operation("GET", "/templates", summary="Templates, newest first", tag="templates", scopes=("read",),
-                   query={"limit": LIMIT, "cursor": CURSOR}, responses={200: ("a page of templates", page_of(TEMPLATE))})
-    def list_templates(call: Call) -> tuple[int, Any]:
-        return paginate(call, select(MessageTemplate), MessageTemplate.id, template_dict)
+    api.all_rows("/templates", MessageTemplate, template_dict, name="list_templates", summary="Templates, newest first",
+                 tag="templates", item=TEMPLATE, items="templates")
 
     @api.operation("POST", "/templates", summary="Create a template", tag="templates", scopes=("admin",),
                    body=TEMPLATE_IN, idempotent=True, conflict="a template with this name exists",
@@ -57,7 +57,7 @@ def register(api: Api) -> None:
                    path_params=TEMPLATE_ID, responses={200: ("the template", TEMPLATE)})
     def get_template(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            return 200, template_dict(session, _template(session, call.path["template_id"]))
+            return 200, template_dict(session, found(session, MessageTemplate, call.path["template_id"], "template"))
 
     @api.operation("PATCH", "/templates/{template_id}", summary="Change a template's text or kind",
                    tag="templates", scopes=("admin",), path_params=TEMPLATE_ID, body=TEMPLATE_PATCH,
@@ -66,7 +66,7 @@ def register(api: Api) -> None:
         if "body" in call.body:
             _check_body(call.body["body"])
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            row = _template(session, call.path["template_id"])
+            row = found(session, MessageTemplate, call.path["template_id"], "template")
             for name in ("body", "kind"):
                 if name in call.body:
                     setattr(row, name, call.body[name])
@@ -77,19 +77,13 @@ def register(api: Api) -> None:
                    scopes=("admin",), path_params=TEMPLATE_ID, responses={204: ("deleted", None)})
     def delete_template(call: Call) -> tuple[int, Any]:
         with call.ctx.write_lock, call.ctx.sessions.begin() as session:
-            session.delete(_template(session, call.path["template_id"]))
+            session.delete(found(session, MessageTemplate, call.path["template_id"], "template"))
         return 204, None
 
 
 def find(session: Session, name: str) -> MessageTemplate | None:
     return session.scalar(select(MessageTemplate).where(MessageTemplate.name == name))
 
-
-def _template(session: Session, template_id: int) -> MessageTemplate:
-    row = session.get(MessageTemplate, template_id)
-    if row is None:
-        raise ApiError(404, f"no template {template_id}")
-    return row
 
 
 def _check_body(body: str) -> None:

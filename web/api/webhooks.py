@@ -9,10 +9,11 @@ from datetime import timedelta
 from gateway.webhooks.endpoints import ReplayRefused
 from gateway.webhooks.models import DeliveryStatus
 from gateway.webhooks.outbox import EVENTS
-from web.api.core import (
-    CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, Api, ApiError, Call, decode_cursor, encode_cursor, page_of,
-)
+from web.api.core import Api, Call
 from web.api.messages import url_problem
+from web.api.paging import decode_cursor, encode_cursor
+from web.api.problems import ApiError
+from web.api.schemas import ID, NULLABLE_TIMESTAMP, TIMESTAMP
 
 NULLABLE_STR = {"type": ["string", "null"]}
 URL = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000}
@@ -120,11 +121,9 @@ def register(api: Api) -> None:
             raise ApiError(404, f"no endpoint {call.path['endpoint_id']}")
         return 204, None
 
-    @api.operation("GET", "/webhooks/deliveries", summary="The delivery log, newest first", tag="webhooks",
-                   scopes=("admin",),
-                   query={"endpoint_id": ID, "message_id": ID, "status": {"type": "string", "enum": list(DeliveryStatus.ALL)},
-                          "limit": LIMIT, "cursor": CURSOR},
-                   responses={200: ("a page of deliveries", page_of(DELIVERY))})
+    @api.listing("/webhooks/deliveries", summary="The delivery log, newest first", tag="webhooks", scopes=("admin",),
+                 item=DELIVERY, items="deliveries",
+                 filters={"endpoint_id": ID, "message_id": ID, "status": {"type": "string", "enum": list(DeliveryStatus.ALL)}})
     def list_deliveries(call: Call) -> tuple[int, Any]:
         q = call.query
         rows = call.ctx.webhooks.deliveries(endpoint_id=q.get("endpoint_id"), status=q.get("status"),
