@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.audience.models import ContactTag, Tag
 from gateway.campaigns import progress
 from gateway.campaigns.models import Campaign, Recipient, RecipientState
-from gateway.campaigns.service import CampaignError, Campaigns, VariantIn
+from gateway.campaigns.service import CampaignError, Campaigns, Conflict, VariantIn
 from gateway.campaigns.timing import Sim
 from gateway.outbound.limits import Limits
 from gateway.outbound.models import Message, MessageStatus
@@ -89,6 +89,18 @@ def test_two_runners_on_one_database_text_each_recipient_once(database, queue, c
     assert len(sent) == 9 == len({m.to_number for m in sent})
     with database.connect() as conn:
         assert conn.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == "running"  # messages wait
+
+
+def test_a_batch_whose_recipients_were_queued_meanwhile_stores_nothing(database, queue, clock, campaigns):
+    add_contacts(database, numbers(2), clock.now(), group="all")
+    campaign_id = campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["all"]})
+    campaigns.start(campaign_id)
+    run(campaigns, campaign_id)
+    first = recipients(queue, campaign_id)[0]
+    with pytest.raises(Conflict):  # another runner's batch, read before this one committed
+        campaigns._store(campaign_id, [{"to": "+447700900001", "text": "Sale today", "kind": "marketing"}], [first.id], [])
+    assert len(messages(queue)) == 2
+    assert recipients(queue, campaign_id)[0].message_id == first.message_id
 
 
 def test_at_most_ahead_messages_wait_and_the_rest_follow_as_they_go(database, queue, clock):
