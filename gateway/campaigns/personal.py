@@ -16,7 +16,7 @@ from typing import Any
 from gateway.campaigns.footer import with_footer
 from gateway.outbound.queue import MAX_TEXT
 from gateway.outbound.templating import MissingVariable, Piece, Placeholder, contact_values, parse, render
-from modem.encoding import GSM7, segment_info
+from modem.encoding import GSM7, SegmentInfo, segment_info
 
 
 @dataclass(frozen=True)
@@ -38,26 +38,37 @@ class Body:
         self.footer = footer
         # the variant's own words: literal text and fallbacks, no contact's values
         self.plain = "".join(p if isinstance(p, str) else (p.fallback or "") for p in self.pieces)
+        self.names = ", ".join("{" + p.name + "}" for p in self.pieces if isinstance(p, Placeholder))
+        self._plain_info: dict[str | None, SegmentInfo] = {}  # per footer language
 
-    def for_contact(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None) -> Personal:
+    def text_for(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None) -> Personal:
+        """The contact's text without counting its parts (the queue counts them when it stores it)."""
         try:
             text = render(self.pieces, contact_values(name, fields))
         except MissingVariable as exc:
             return Personal(None, problem=str(exc))
-        base = self.plain
         if self.footer:
-            text, base = with_footer(text, language), with_footer(base, language)
+            text = with_footer(text, language)
         if len(text) > MAX_TEXT:
             return Personal(None, problem=f"the text would be {len(text)} characters (at most {MAX_TEXT})")
-        info = segment_info(text)
-        return Personal(text, info.encoding, info.parts, _warning(info.encoding, info.parts, base, self.pieces))
+        return Personal(text)
 
+    def for_contact(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None) -> Personal:
+        """The contact's text with its encoding and parts, and a warning when its values cost more."""
+        personal = self.text_for(name, fields, language)
+        if personal.text is None:
+            return personal
+        info = segment_info(personal.text)
+        return Personal(personal.text, info.encoding, info.parts, self._warning(info, language))
 
-def _warning(encoding: str, parts: int, base: str, pieces: list[Piece]) -> str | None:
-    plain = segment_info(base)
-    names = ", ".join("{" + p.name + "}" for p in pieces if isinstance(p, Placeholder))
-    if encoding != plain.encoding and plain.encoding == GSM7:
-        return f"the values of {names} need UCS-2: {parts} part{'s' if parts != 1 else ''} instead of {plain.parts}"
-    if parts > plain.parts:
-        return f"the values of {names} make {parts} parts instead of {plain.parts}"
-    return None
+    def _warning(self, info: SegmentInfo, language: str | None) -> str | None:
+        key = language if self.footer else None
+        plain = self._plain_info.get(key)
+        if plain is None:
+            plain = self._plain_info[key] = segment_info(with_footer(self.plain, language) if self.footer else self.plain)
+        if info.encoding != plain.encoding and plain.encoding == GSM7:
+            return (f"the values of {self.names} need UCS-2: {info.parts} part{'s' if info.parts != 1 else ''} "
+                    f"instead of {plain.parts}")
+        if info.parts > plain.parts:
+            return f"the values of {self.names} make {info.parts} parts instead of {plain.parts}"
+        return None

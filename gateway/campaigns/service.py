@@ -327,7 +327,7 @@ class Campaigns:
         for rid, variant_id, number, name, language, tz, fields in rows:
             if window is not None and not window.contains(now, zone(tz, self.default_tz)):
                 continue
-            personal = bodies[variant_id].for_contact(name, fields, language)
+            personal = bodies[variant_id].text_for(name, fields, language)
             if personal.text is None:
                 skipped.append({"rid": rid, "why": personal.problem})
                 continue
