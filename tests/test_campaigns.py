@@ -4,6 +4,7 @@ sending window, and the dry run."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from gateway.outbound.limits import Limits
 from gateway.outbound.models import Message, MessageStatus
 
 from .campaign_helpers import add_contacts
+from .process_helpers import ProcessDied
 
 LIMITS = Limits(per_minute=6, per_hour=120, per_day=500, min_gap_s=2.0)
 
@@ -101,6 +103,28 @@ def test_a_batch_whose_recipients_were_queued_meanwhile_stores_nothing(database,
         campaigns._store(campaign_id, [{"to": "+447700900001", "text": "Sale today", "kind": "marketing"}], [first.id], [])
     assert len(messages(queue)) == 2
     assert recipients(queue, campaign_id)[0].message_id == first.message_id
+
+
+def test_a_crash_inside_a_batch_leaves_it_pending_and_the_next_process_texts_each_once(database, queue, clock):
+    add_contacts(database, numbers(7), clock.now(), group="all")
+    campaigns = Campaigns(queue.sessions, clock, queue, queue_batch=3, ahead=0)
+    campaign_id = campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["all"]})
+    campaigns.start(campaign_id)
+    seen: list[int] = []
+
+    def die_at_the_fifth(_conn, message_id: int, _status: str) -> None:
+        seen.append(message_id)
+        if len(seen) == 5:  # the second batch, half stored: the process dies before its commit
+            raise ProcessDied()
+    queue.status_hooks.append(die_at_the_fifth)
+    with pytest.raises(ProcessDied):
+        run(campaigns, campaign_id)
+    assert len(messages(queue)) == 3  # the first batch only
+    assert Counter(r.state for r in recipients(queue, campaign_id)) == {"queued": 3, "pending": 4}
+    queue.status_hooks.remove(die_at_the_fifth)
+    run(Campaigns(queue.sessions, clock, queue, queue_batch=3, ahead=0), campaign_id)  # the restarted process
+    sent = messages(queue)
+    assert len(sent) == 7 == len({m.to_number for m in sent})
 
 
 def test_at_most_ahead_messages_wait_and_the_rest_follow_as_they_go(database, queue, clock):
