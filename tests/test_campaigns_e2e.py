@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.campaigns import jobs
+from gateway.campaigns import jobs, progress
 from gateway.campaigns.models import Campaign, CampaignStatus
 from gateway.campaigns.service import VariantIn
 from gateway.core.clock import FakeClock
@@ -32,6 +32,9 @@ CUSTOMERS = [
     {"number": "+447700900204", "fields": {"city": "Leeds"}},
 ]
 OPTED_OUT = "+447700900299"
+
+
+NIGHT = datetime(2027, 1, 14, 23, 0, tzinfo=UTC).timestamp()  # quiet hours in London until 08:00
 
 
 class Shop:
@@ -62,9 +65,14 @@ class Shop:
 
 
 @pytest.fixture
-def shop_factory(tmp_path):
+def start_at() -> float:
+    return MORNING
+
+
+@pytest.fixture
+def shop_factory(tmp_path, start_at):
     shops: list[Shop] = []
-    clock = FakeClock(MORNING)
+    clock = FakeClock(start_at)
 
     def make() -> Shop:
         shop = Shop(tmp_path, clock)
@@ -159,3 +167,32 @@ def test_pause_resume_and_cancel_on_the_running_daemon(shop_factory):
     shop.clock.advance(7200)
     shop.settle()
     assert all(p["text"] != "Later" for p in shop.daemon.simulator.network.record.submitted)
+
+
+@pytest.mark.parametrize("start_at", [NIGHT])
+def test_a_member_who_opts_out_mid_campaign_is_never_texted(shop_factory):
+    shop = shop_factory()
+    seed(shop)
+    campaign_id = shop.campaigns.create("sale", [VariantIn("Sale from 08:00")], {"groups": ["vip"]})
+    shop.campaigns.start(campaign_id)  # queued now; the send-time check defers them to 08:00
+    leaving = CUSTOMERS[1]["number"]
+    wait_until(lambda: len(shop.daemon.queue.depth()) and shop.daemon.queue.depth().get("queued") == len(CUSTOMERS),
+               20, "the campaign's messages queued")
+    shop.daemon.simulator.ports["sim1"].modem.inject_sms(leaving, "STOP")
+    wait_until(lambda: shop.parts_to(leaving), 20, "the STOP confirmation")
+    assert "تم إلغاء اشتراكك" in shop.parts_to(leaving)[0]["text"]  # the confirmation, in their language
+    shop.clock.advance(datetime(2027, 1, 15, 8, 1, tzinfo=UTC).timestamp() - NIGHT)
+    for customer in CUSTOMERS:
+        if customer["number"] != leaving:
+            wait_until(lambda: shop.parts_to(customer["number"]), 20, f"the sale to {customer['number']}")
+
+    def leavers_message() -> str:
+        with shop.daemon.queue.sessions() as session:
+            return session.scalar(select(Message.status).where(Message.campaign_id == campaign_id,
+                                                               Message.to_number == leaving))
+    wait_until(lambda: leavers_message() == "suppressed", 20, "the leaver's message suppressed")
+    assert all("Sale" not in p["text"] for p in shop.parts_to(leaving))  # the confirmation only, never the sale
+    with Session(shop.daemon.db) as session:
+        counts = progress.counts(session.connection(), campaign_id)
+    assert counts["suppressed"] == 2  # the opted-out member skipped, the leaver suppressed at send time
+    assert counts["opt_outs"] == 0  # the leaver's STOP came before any campaign message went: not caused by it

@@ -379,12 +379,12 @@ class Conflict(RuntimeError):
 def _mark_queued(conn: Connection, campaign_id: int, ids: list[int], messages: list[Message], now: datetime) -> None:
     """In the transaction that stores the messages: each recipient `queued` with its message (only
     if still pending), and each message named with its campaign."""
-    result = conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid"),
-                                                   RECIPIENTS.c.state == RecipientState.PENDING)
-                          .values(state=RecipientState.QUEUED, message_id=bindparam("mid"), updated_at=now),
-                          [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
-    if result.rowcount not in (-1, len(ids)):
-        raise Conflict(f"campaign {campaign_id}: {len(ids) - result.rowcount} recipients were queued meanwhile")
+    taken = conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id.in_(ids), RECIPIENTS.c.state == RecipientState.PENDING)
+                         .values(state=RecipientState.QUEUED, updated_at=now)).rowcount  # one statement: a sure count
+    if taken != len(ids):
+        raise Conflict(f"campaign {campaign_id}: {len(ids) - taken} recipients were queued meanwhile")
+    conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")),
+                 [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
     messages_table = Message.__table__
     conn.execute(update(messages_table).where(messages_table.c.id.in_([m.id for m in messages]))
                  .values(campaign_id=campaign_id))
