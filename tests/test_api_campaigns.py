@@ -71,6 +71,13 @@ def test_create_preview_start_and_follow_a_campaign(client, make_key, database, 
     assert [c["id"] for c in call(client, "GET", "/campaigns?status=cancelled", key).json["items"]] == [campaign_id]
 
 
+def _nested(depth: int) -> dict:
+    segment: dict = {"tag": "vip"}
+    for _ in range(depth):
+        segment = {"not": segment}
+    return segment
+
+
 @pytest.mark.parametrize("body, field", [
     ({"name": "x", "audience": {"groups": ["vip"]}}, "text"),
     ({"name": "x", "text": "a", "template": "t", "audience": {"groups": ["vip"]}}, "text"),
@@ -83,6 +90,8 @@ def test_create_preview_start_and_follow_a_campaign(client, make_key, database, 
     ({"name": "x", "text": "a", "audience": {"groups": ["vip"]}, "window": {"start": "25:00", "end": "20:00"}},
      "window.start"),
     ({"name": "x", "text": "a", "audience": {"groups": ["vip"]}, "send_at": "tomorrow"}, "send_at"),
+    ({"name": "x\ud800", "text": "a", "audience": {"groups": ["vip"]}}, "name"),
+    ({"name": "x", "text": "a", "audience": {"segment": _nested(500)}}, "audience.segment"),
 ])
 def test_bad_campaigns_get_a_422_naming_the_field(client, make_key, database, clock, body, field):
     add_contacts(database, [{"number": "+447700900001"}], clock.now(), group="vip")

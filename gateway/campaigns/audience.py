@@ -20,6 +20,9 @@ from gateway.consent.ledger import ConsentState, EventView, derive
 from gateway.consent.models import ConsentEvent
 
 
+MAX_DEPTH = 20  # a segment's nesting: deeper is a mistake, and would exhaust the stack turning it into SQL
+
+
 class AudienceError(ValueError):
     """What is wrong with an audience, and the field at fault."""
 
@@ -59,6 +62,8 @@ def resolve(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
             tags.append(name)
     segment = spec.get("segment")
     if segment is not None:
+        if _depth(segment) > MAX_DEPTH:
+            raise AudienceError("audience.segment", f"nested deeper than {MAX_DEPTH} rules")
         try:
             segments.parse(segment)
         except segments.SegmentError as exc:
@@ -66,6 +71,17 @@ def resolve(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
     if not groups and not tags and segment is None:
         raise AudienceError("audience", "name at least one group, tag or segment")
     return {"groups": groups, "tags": tags, "segment": segment}
+
+
+def _depth(value: Any, limit: int = 100) -> int:
+    """How deeply a JSON value nests (counted no further than `limit`), without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth < limit and isinstance(item, (dict, list)):
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def condition(spec: dict[str, Any], now: datetime) -> ColumnElement[bool]:

@@ -100,6 +100,8 @@ def register(api: Api) -> None:
                    responses={201: ("the draft", CREATED)})
     def create_campaign(call: Call) -> tuple[int, Any, dict[str, str]]:
         body = call.body
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in body["name"]):
+            raise invalid("name", "contains an unpaired surrogate (not text)")
         variants = _variants(call)
         send_at = _send_at(body.get("send_at"))
         window = (body["window"]["start"], body["window"]["end"]) if "window" in body else None
