@@ -38,10 +38,10 @@ NIGHT = datetime(2027, 1, 14, 23, 0, tzinfo=UTC).timestamp()  # quiet hours in L
 
 
 class Shop:
-    def __init__(self, tmp_path, clock: FakeClock) -> None:
+    def __init__(self, tmp_path, clock: FakeClock, *, modems: int = 2, limits: dict | None = None) -> None:
         self.tmp_path, self.clock = tmp_path, clock
-        self.daemon = build_daemon(tmp_path, clock, 2, gateway={"timezone": "Europe/London"},
-                                   modems=[{"name": "limits", "port": "unused", "limits": FAST}])
+        self.daemon = build_daemon(tmp_path, clock, modems, gateway={"timezone": "Europe/London"},
+                                   modems=[{"name": "limits", "port": "unused", "limits": limits or FAST}])
         self.daemon.start()
         assert self.daemon.wait_ready(20)
         self.campaigns = self.daemon.campaigns
@@ -74,8 +74,8 @@ def shop_factory(tmp_path, start_at):
     shops: list[Shop] = []
     clock = FakeClock(start_at)
 
-    def make() -> Shop:
-        shop = Shop(tmp_path, clock)
+    def make(**options) -> Shop:
+        shop = Shop(tmp_path, clock, **options)
         shops.append(shop)
         return shop
     yield make
@@ -196,3 +196,28 @@ def test_a_member_who_opts_out_mid_campaign_is_never_texted(shop_factory):
         counts = progress.counts(session.connection(), campaign_id)
     assert counts["suppressed"] == 2  # the opted-out member skipped, the leaver suppressed at send time
     assert counts["opt_outs"] == 0  # the leaver's STOP came before any campaign message went: not caused by it
+
+
+def test_the_window_pauses_at_its_end_and_resumes_the_next_day_in_the_contacts_zone(shop_factory):
+    shop = shop_factory(modems=1, limits={**FAST, "per_day": 2})  # two a day: the third waits
+    people = [{"number": f"+44770090030{i}", "timezone": "Europe/London"} for i in range(1, 4)]
+    add_contacts(shop.daemon.db, people, shop.clock.now(), group="vip")
+    campaign_id = shop.campaigns.create("sale", [VariantIn("Sale 10-20")], {"groups": ["vip"]},
+                                        window=("10:00", "20:00"))
+    shop.campaigns.start(campaign_id)
+    shop.settle()  # 09:00 in London: before the window
+    assert shop.daemon.simulator.network.record.submitted == []
+    shop.clock.advance(3600)  # 10:02
+    wait_until(lambda: len(shop.daemon.simulator.network.record.submitted) == 2, 20, "two sends within the limit")
+    third = next(p["number"] for p in people if not shop.parts_to(p["number"]))
+
+    def messages_to(number: str) -> list[str]:
+        with shop.daemon.queue.sessions() as session:
+            return list(session.scalars(select(Message.status).where(Message.to_number == number).order_by(Message.id)))
+    assert messages_to(third) == ["queued"]  # waiting for the SIM's day
+    shop.clock.advance(10 * 3600)  # 20:02: the window closed with the third still queued
+    wait_until(lambda: messages_to(third) == ["cancelled"], 20, "the third taken back at the window's end")
+    shop.clock.advance(14 * 3600)  # 10:02 the next day: the window opens and the SIM's day has passed
+    wait_until(lambda: shop.parts_to(third), 20, "the third sent the next day")
+    assert messages_to(third)[0] == "cancelled" and len(shop.parts_to(third)) == 1
+    wait_until(lambda: shop.status(campaign_id) == CampaignStatus.DONE or shop.clock.advance(60), 20, "done")
