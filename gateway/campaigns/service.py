@@ -29,6 +29,7 @@ from gateway.campaigns import audience, jobs
 from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientState, Variant
 from gateway.campaigns.personal import Body
 from gateway.campaigns.preview import DryRun
+from gateway.campaigns.progress import WAITING
 from gateway.campaigns.split import variant_index
 from gateway.campaigns.timing import Sim, Window, window_of, zone
 from gateway.consent.rules import Rules, parse_hhmm
@@ -43,7 +44,6 @@ EXPAND_BATCH = 2000  # audience members read and written per transaction
 QUEUE_BATCH = 500  # messages stored per transaction
 AHEAD = 500  # a campaign's messages waiting in the queue at most
 ROUND_BUDGET = 20  # batches per round; then the scheduler's other jobs get their turn
-WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
 RECIPIENTS = Recipient.__table__
 
 
@@ -59,12 +59,16 @@ class CampaignError(ValueError):
 
 @dataclass(frozen=True)
 class VariantIn:
+    """One text of a new campaign: its body (a template's, copied), weight and template."""
+
     body: str
     weight: int = 1
     template_id: int | None = None
 
 
 class Campaigns:
+    """The campaigns of one gateway: the API's and the scheduler job's one way to them."""
+
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, queue: Queue, *,
                  rules: Rules | None = None, default_timezone: str = "UTC", sims: Callable[[], Sequence[Sim]] = lambda: (),
                  ahead: int = AHEAD, queue_batch: int = QUEUE_BATCH, expand_batch: int = EXPAND_BATCH) -> None:
