@@ -91,6 +91,8 @@ def _nested(depth: int) -> dict:
      "window.start"),
     ({"name": "x", "text": "a", "audience": {"groups": ["vip"]}, "send_at": "tomorrow"}, "send_at"),
     ({"name": "x\ud800", "text": "a", "audience": {"groups": ["vip"]}}, "name"),
+    ({"name": "x", "text": "a", "audience": {"groups": ["vip\udc00"]}}, "audience.groups[0]"),
+    ({"name": "x", "variants": [{"text": "a\ud800"}], "audience": {"groups": ["vip"]}}, "variants[0].text"),
     ({"name": "x", "text": "a", "audience": {"segment": _nested(500)}}, "audience.segment"),
 ])
 def test_bad_campaigns_get_a_422_naming_the_field(client, make_key, database, clock, body, field):
@@ -124,3 +126,13 @@ def test_variants_and_templates(client, make_key, database, clock):
     assert sum(1 for i in page if i["variant"] == 1) > sum(1 for i in page if i["variant"] == 0)
     got = call(client, "GET", f"/campaigns/{made['id']}", admin).json
     assert [(v["variant"], v["weight"], v["template_id"] is not None) for v in got["variants"]] == [(0, 1, True), (1, 3, False)]
+
+
+def test_a_template_deleted_later_leaves_the_campaign_its_text(client, make_key, database, clock):
+    add_contacts(database, [{"number": "+447700900001"}], clock.now(), group="vip")
+    admin = make_key("send,read,admin")
+    template = call(client, "POST", "/templates", admin, {"name": "promo", "body": "Promo today"}).json
+    made = call(client, "POST", "/campaigns", admin, {"name": "p", "template": "promo", "audience": {"groups": ["vip"]}}).json
+    assert call(client, "DELETE", f"/templates/{template['id']}", admin).status_code == 204
+    got = call(client, "GET", f"/campaigns/{made['id']}", admin).json
+    assert [(v["text"], v["template_id"]) for v in got["variants"]] == [("Promo today", None)]

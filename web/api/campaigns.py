@@ -100,8 +100,9 @@ def register(api: Api) -> None:
                    responses={201: ("the draft", CREATED)})
     def create_campaign(call: Call) -> tuple[int, Any, dict[str, str]]:
         body = call.body
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in body["name"]):
-            raise invalid("name", "contains an unpaired surrogate (not text)")
+        where = _not_text(body, "")
+        if where is not None:
+            raise invalid(where, "contains an unpaired surrogate (not text)")
         variants = _variants(call)
         send_at = _send_at(body.get("send_at"))
         window = (body["window"]["start"], body["window"]["end"]) if "window" in body else None
@@ -242,10 +243,23 @@ def _variants(call: Call) -> list[VariantIn]:
                     raise invalid(f"{where}template", f"no template named {item['template']!r}")
                 out.append(VariantIn(template.body, item.get("weight", 1), template.id))
             else:
-                if any(0xD800 <= ord(c) <= 0xDFFF for c in item["text"]):
-                    raise invalid(f"{where}text", "contains an unpaired surrogate (not text)")
                 out.append(VariantIn(item["text"], item.get("weight", 1)))
     return out
+
+
+def _not_text(value: Any, where: str) -> str | None:
+    """The field of the first string (or key) holding an unpaired surrogate, which no database
+    stores as text; None if there is none."""
+    if isinstance(value, str):
+        return where or "body" if any(0xD800 <= ord(c) <= 0xDFFF for c in value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        name = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        found = _not_text(key, name) if isinstance(key, str) else None
+        found = found or _not_text(item, name)
+        if found is not None:
+            return found
+    return None
 
 
 def _send_at(text: str | None) -> datetime | None:
