@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audience.contacts import ContactHealth
+from gateway.campaigns.service import Campaigns
+from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import Clock
@@ -131,6 +133,12 @@ class Daemon:
         # the periodic jobs (sweep, retention) on the daemon's clock, its job store in the database
         self.scheduler = Scheduler(self.clock, self.db)
         self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
+        # campaigns: their starts and rounds are jobs in the scheduler's database store
+        self.modem_limits: dict[str, Limits] = {}  # each modem's own limits, for the campaigns' ETA
+        self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.consent.rules,
+                                   default_timezone=config.gateway.timezone,
+                                   sims=lambda: [Sim(name, limits) for name, limits in self.modem_limits.items()])
+        self.campaigns.attach(self.scheduler)
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
@@ -168,6 +176,7 @@ class Daemon:
         self.scheduler.every(jobs.RETENTION, retention.prune_every_s,
                              jobs.pruning(self.db, self.clock, RetentionPolicy.of(retention), retention.batch))
         self.scheduler.start()
+        self.campaigns.restore_jobs()
 
     def status_line(self) -> str:
         """systemd's STATUS=: `2 modems ready, 14 queued`, naming the modems that are not."""
@@ -203,6 +212,7 @@ class Daemon:
                                          clock=self.modem_timing)
             self.supervisors.append(supervisor)
             modem_limits = limits_of(section)
+            self.modem_limits[section.name] = modem_limits
             self.engine.add_modem(supervisor, modem_limits, ref16=section.concat_ref16,
                                   limits_for=lambda identity, own=modem_limits: by_sim.of(identity, own))
 
@@ -217,7 +227,8 @@ class Daemon:
         pairs = lambda: [(s, self.engine.workers.get(s.name)) for s in self.supervisors]  # noqa: E731
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
                              webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
-                             modems=lambda: status.describe(pairs()), metrics=self.metrics)
+                             campaigns=self.campaigns, modems=lambda: status.describe(pairs()),
+                             metrics=self.metrics)
         host, port = self.config.web.address
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.campaigns.service import Campaigns
 from gateway.consent.optin import Audience
 from gateway.core.clock import Clock
 from gateway.core.config import Config
@@ -28,6 +29,8 @@ class WebContext:
     audience: Audience  # the one way to opt in or out (webhooks hear it)
     # the running inbound pipeline, told to reload keywords after a change (None: nothing to tell)
     inbound: InboundPipeline | None = None
+    # campaigns (create, start, the dry run); None: the API answers 503 for them
+    campaigns: Campaigns | None = None
     # status, health and limits of each modem (gateway.sims.status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])

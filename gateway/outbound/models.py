@@ -60,6 +60,7 @@ class Message(Base):
     sim_requested: Mapped[str | None] = mapped_column(String(64))  # pinned by the caller
     sim: Mapped[str | None] = mapped_column(String(64))  # the SIM that sends (or sent) it
     source: Mapped[str] = mapped_column(String(16), default="cli")
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the campaign that queued it
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

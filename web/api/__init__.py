@@ -5,8 +5,9 @@ routes, validation and OpenAPI entries come from the same declarations."""
 from __future__ import annotations
 
 from web.api import (
-    consent, contacts, health, inbound, keys, keywords, messages, metrics, modems, openapi, segments, templates,
+    campaigns, consent, contacts, health, inbound, keys, keywords, messages, metrics, modems, openapi, segments, templates,
     webhooks,
 )
 
-MODULES = (messages, templates, inbound, contacts, consent, keywords, modems, segments, health, metrics, webhooks, keys, openapi)
+MODULES = (messages, templates, inbound, contacts, consent, keywords, campaigns, modems, segments, health, metrics, webhooks,
+           keys, openapi)

@@ -63,6 +63,7 @@ SUMMARY_PROPERTIES: dict[str, Any] = {
     "priority": {"type": "string"}, "kind": {"type": "string"}, "encoding": {"type": "string"},
     "segments": {"type": "integer"}, "sim": NULLABLE_STR, "sim_requested": NULLABLE_STR,
     "source": {"type": "string"}, "attempts": {"type": "integer"}, "last_error": NULLABLE_STR,
+    "campaign_id": {"type": ["integer", "null"], "description": "the campaign that queued it"},
     "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "expires_at": NULLABLE_TIMESTAMP,
     "sent_at": NULLABLE_TIMESTAMP, "finished_at": NULLABLE_TIMESTAMP,
 }
@@ -111,7 +112,8 @@ def register(api: Api) -> None:
     @api.listing("/messages", summary="Messages, newest first", tag="messages", item=SUMMARY, items="messages",
                  filters={"status": STATUS, "since": {**TIMESTAMP, "description": "created at or after"},
                           "to": {"type": "string", "minLength": 1, "maxLength": 32}, "sim": {"type": "string", "maxLength": 64},
-                          "kind": {"type": "string", "enum": ["transactional", "marketing"]}})
+                          "kind": {"type": "string", "enum": ["transactional", "marketing"]},
+                          "campaign_id": {**ID, "description": "only this campaign's messages"}})
     def list_messages(call: Call) -> tuple[int, Any]:
         q = call.query
         query = select(Message)
@@ -125,6 +127,8 @@ def register(api: Api) -> None:
             query = query.where(Message.sim == q["sim"])
         if "kind" in q:
             query = query.where(Message.kind == q["kind"])
+        if "campaign_id" in q:
+            query = query.where(Message.campaign_id == q["campaign_id"])
         return paginate(call, query, Message.id, lambda _session, m: summary(m))
 
     @api.operation("DELETE", "/messages/{message_id}", summary="Cancel a message that has not started sending",
@@ -295,7 +299,8 @@ def summary(m: Message) -> dict[str, Any]:
     return {"id": m.id, "to": m.to_number, "text": m.text, "status": m.status,
             "priority": Priority.NAME.get(m.priority, "normal"), "kind": m.kind, "encoding": m.encoding,
             "segments": m.segments, "sim": m.sim, "sim_requested": m.sim_requested, "source": m.source,
-            "attempts": m.attempts, "last_error": m.last_error, "created_at": iso(m.created_at),
+            "attempts": m.attempts, "last_error": m.last_error, "campaign_id": m.campaign_id,
+            "created_at": iso(m.created_at),
             "updated_at": iso(m.updated_at), "expires_at": iso(m.expires_at), "sent_at": iso(m.sent_at),
             "finished_at": iso(m.finished_at)}
 

@@ -5,6 +5,7 @@ from alembic import context
 # each room's tables join Base.metadata when its models module is imported
 from gateway.apikeys import models as _apikeys  # noqa: F401
 from gateway.audience import models as _audience  # noqa: F401
+from gateway.campaigns import models as _campaigns  # noqa: F401
 from gateway.consent import models as _consent  # noqa: F401
 from gateway.inbound import models as _inbound  # noqa: F401
 from gateway.outbound import models as _outbound  # noqa: F401

@@ -1,0 +1,295 @@
+"""/campaigns: create a campaign (draft), see its dry run, start it (now or at `send_at`), pause,
+resume, cancel it, and follow its progress and recipients. Writes need `send`, reads `read`, as
+for messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.campaigns import progress
+from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientState, Variant
+from gateway.campaigns.preview import planned_dict
+from gateway.campaigns.service import CampaignError, Campaigns, VariantIn
+from gateway.outbound.queue import MAX_TEXT
+from web.api.core import Api, Call
+from web.api.paging import decode_cursor, encode_cursor, paginate
+from web.api.problems import PREFIX, ApiError, invalid
+from web.api.schemas import CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, page_of
+from web.api.validation import parse_time
+from web.api.messages import iso
+
+MAX_VARIANTS = 10
+HHMM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "examples": ["10:00"]}
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "examples": ["Hi {first_name|friend}, 20% off today"],
+        "description": "placeholders: {first_name}, {name}, custom fields; `{first_name|friend}` has a fallback"}
+TEMPLATE_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "description": "a template's name (/templates)"}
+VARIANT_IN = {"type": "object", "additionalProperties": False, "properties": {
+    "text": TEXT, "template": TEMPLATE_NAME, "weight": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1}}}
+AUDIENCE = {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "description": "contacts in any of the groups, with any of the tags, or in the segment; each once; "
+                   "marketing consent and the contact's flag are applied",
+    "properties": {
+        "groups": {"type": "array", "maxItems": 100, "items": {
+            "oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, ID]}},
+        "tags": {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 100}},
+        "segment": {"type": "object", "description": "a rule segment, as POST /segments takes"},
+    },
+}
+CAMPAIGN_IN = {
+    "type": "object", "additionalProperties": False, "required": ["name", "audience"],
+    "description": "`text`, `template` or `variants`: one of the three",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "text": TEXT, "template": TEMPLATE_NAME,
+        "variants": {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": VARIANT_IN},
+        "audience": AUDIENCE,
+        "send_at": {**TIMESTAMP, "description": "start then (POST .../start); by default at once"},
+        "window": {"type": "object", "additionalProperties": False, "required": ["start", "end"],
+                   "description": "send only between these times of day in each contact's timezone",
+                   "properties": {"start": HHMM, "end": HHMM}},
+        "footer": {"type": "boolean", "default": False,
+                   "description": "add the opt-out footer in the contact's language (counted in the parts)"},
+    },
+}
+STATUS = {"type": "string", "enum": list(CampaignStatus.ALL)}
+CREATED = {"type": "object", "required": ["id", "status"], "properties": {"id": ID, "status": STATUS}}
+COUNTS = {"type": "object", "properties": {name: {"type": "integer"} for name in (
+    "recipients", "pending", "queued", "sent", "delivered", "failed", "suppressed", "cancelled", "replies", "opt_outs")}}
+CAMPAIGN_PROPERTIES: dict[str, Any] = {
+    "id": ID, "name": {"type": "string"}, "status": STATUS, "counts": COUNTS,
+    "variants": {"type": "array", "items": {"type": "object", "properties": {
+        "variant": {"type": "integer"}, "text": {"type": "string"}, "template_id": {"type": ["integer", "null"]},
+        "weight": {"type": "integer"}, "recipients": {"type": "integer"}, "sent": {"type": "integer"}}}},
+    "audience": {"type": "object"}, "footer": {"type": "boolean"}, "send_at": NULLABLE_TIMESTAMP,
+    "window": {"type": ["object", "null"]}, "created_at": TIMESTAMP, "started_at": NULLABLE_TIMESTAMP,
+    "finished_at": NULLABLE_TIMESTAMP,
+}
+CAMPAIGN = {"type": "object", "required": list(CAMPAIGN_PROPERTIES), "properties": CAMPAIGN_PROPERTIES}
+NULLABLE_STR = {"type": ["string", "null"]}
+PLANNED = {"type": "object", "properties": {
+    "contact_id": ID, "to": {"type": "string"}, "name": NULLABLE_STR, "variant": {"type": "integer"},
+    "text": NULLABLE_STR, "encoding": {"type": ["string", "null"], "enum": ["gsm7", "ucs2", None]},
+    "parts": {"type": "integer"}, "sim": NULLABLE_STR,
+    "send_at": {**NULLABLE_TIMESTAMP, "description": "the earliest it may go (window, quiet hours)"},
+    "skip": {**NULLABLE_STR, "description": "why it is not sent: opted out, no consent, frequency cap, invalid number..."},
+    "warning": {**NULLABLE_STR, "description": "a value of this contact's pushes the text into UCS-2 or another part"}}}
+TOTALS = {"type": "object", "properties": {
+    "recipients": {"type": "integer"}, "to_send": {"type": "integer"}, "skipped": {"type": "integer"},
+    "skipped_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "parts": {"type": "integer"}, "parts_per_sim": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "warnings": {"type": "integer"},
+    "eta_seconds": {"type": ["number", "null"], "description": "from the SIMs' limits; null without a SIM"}}}
+PREVIEW = {"type": "object", "required": ["items", "next_cursor"], "properties": {
+    **page_of(PLANNED)["properties"], "totals": {**TOTALS, "description": "with `totals=true`: over the whole audience"}}}
+RECIPIENT = {"type": "object", "properties": {
+    "id": ID, "contact_id": ID, "to": {"type": "string"}, "variant": {"type": "integer"},
+    "state": {"type": "string", "enum": [RecipientState.PENDING, RecipientState.QUEUED, RecipientState.SKIPPED,
+                                         RecipientState.CANCELLED]},
+    "reason": NULLABLE_STR, "message_id": {"type": ["integer", "null"]}, "message_status": NULLABLE_STR}}
+CHANGED = {"type": "object", "required": ["id", "status"], "properties": {"id": ID, "status": STATUS}}
+CAMPAIGN_ID = {"campaign_id": ID}
+
+
+def register(api: Api) -> None:
+    @api.operation("POST", "/campaigns", summary="Create a campaign (a draft: nothing is sent until it is started)",
+                   tag="campaigns", scopes=("send",), body=CAMPAIGN_IN, idempotent=True,
+                   responses={201: ("the draft", CREATED)})
+    def create_campaign(call: Call) -> tuple[int, Any, dict[str, str]]:
+        body = call.body
+        where = _not_text(body, "")
+        if where is not None:
+            raise invalid(where, "contains an unpaired surrogate (not text)")
+        variants = _variants(call)
+        send_at = _send_at(body.get("send_at"))
+        window = (body["window"]["start"], body["window"]["end"]) if "window" in body else None
+        try:
+            campaign_id = _service(call).create(body["name"], variants, body["audience"], send_at=send_at,
+                                                window=window, footer=body.get("footer", False))
+        except CampaignError as exc:
+            raise _problem(exc) from None
+        return 201, {"id": campaign_id, "status": CampaignStatus.DRAFT}, {"Location": f"{PREFIX}/campaigns/{campaign_id}"}
+
+    @api.operation("GET", "/campaigns", summary="Campaigns, newest first", tag="campaigns", scopes=("read",),
+                   query={"status": STATUS, "limit": LIMIT, "cursor": CURSOR},
+                   responses={200: ("a page of campaigns", page_of(CAMPAIGN))})
+    def list_campaigns(call: Call) -> tuple[int, Any]:
+        query = select(Campaign)
+        if "status" in call.query:
+            query = query.where(Campaign.status == call.query["status"])
+        return paginate(call, query, Campaign.id, campaign_dict)
+
+    @api.operation("GET", "/campaigns/{campaign_id}", summary="A campaign with its progress, live",
+                   tag="campaigns", scopes=("read",), path_params=CAMPAIGN_ID,
+                   responses={200: ("the campaign", CAMPAIGN)})
+    def get_campaign(call: Call) -> tuple[int, Any]:
+        with call.ctx.sessions() as session:
+            return 200, campaign_dict(session, _campaign(session, call.path["campaign_id"]))
+
+    @api.operation("GET", "/campaigns/{campaign_id}/preview",
+                   summary="The dry run: per recipient the final text, parts, likely SIM, earliest time or why skipped",
+                   tag="campaigns", scopes=("read",), path_params=CAMPAIGN_ID,
+                   query={"limit": LIMIT, "cursor": CURSOR,
+                          "totals": {"type": "boolean", "default": False,
+                                     "description": "add totals and the ETA over the whole audience (slower)"}},
+                   responses={200: ("a page of the dry run", PREVIEW)},
+                   description="Nothing is written. The audience is read as it is now; the send-time check "
+                               "decides again for each message when it goes.")
+    def preview_campaign(call: Call) -> tuple[int, Any]:
+        service = _service(call)
+        after = decode_cursor(call.query.get("cursor")) or 0  # opaque to the client: the last contact id shown
+        with call.ctx.sessions() as session:
+            dry = service.dry_run(session.connection(), _campaign(session, call.path["campaign_id"]))
+            items, last = dry.page(after=after, limit=call.query["limit"])
+            out: dict[str, Any] = {"items": [planned_dict(p) for p in items],
+                                   "next_cursor": encode_cursor(last) if last is not None else None}
+            if call.query.get("totals"):
+                out["totals"] = dry.totals()
+        return 200, out
+
+    @api.operation("POST", "/campaigns/{campaign_id}/start", summary="Start a draft: now, or at its `send_at`",
+                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
+                   conflict="the campaign is not a draft", responses={202: ("running or scheduled", CHANGED)},
+                   description="The start is a job in the scheduler's database store: it survives a restart, and "
+                               "a campaign due while the gateway was off starts when it is back.")
+    def start_campaign(call: Call) -> tuple[int, Any]:
+        return 202, _control(call, Campaigns.start)
+
+    @api.operation("POST", "/campaigns/{campaign_id}/pause",
+                   summary="Pause: nothing more is queued; messages still queued are taken back",
+                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
+                   conflict="the campaign is not running or scheduled", responses={200: ("paused", CHANGED)})
+    def pause_campaign(call: Call) -> tuple[int, Any]:
+        return 200, _control(call, Campaigns.pause)
+
+    @api.operation("POST", "/campaigns/{campaign_id}/resume", summary="Resume a paused campaign",
+                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
+                   conflict="the campaign is not paused", responses={200: ("running", CHANGED)})
+    def resume_campaign(call: Call) -> tuple[int, Any]:
+        return 200, _control(call, Campaigns.resume)
+
+    @api.operation("POST", "/campaigns/{campaign_id}/cancel",
+                   summary="Cancel: queued messages and the recipients not texted yet are cancelled",
+                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
+                   conflict="the campaign is done or cancelled already", responses={200: ("cancelled", CHANGED)})
+    def cancel_campaign(call: Call) -> tuple[int, Any]:
+        return 200, _control(call, Campaigns.cancel)
+
+    @api.operation("GET", "/campaigns/{campaign_id}/recipients",
+                   summary="The campaign's recipients, newest first, with their state and message",
+                   tag="campaigns", scopes=("read",), path_params=CAMPAIGN_ID,
+                   query={"state": RECIPIENT["properties"]["state"], "limit": LIMIT, "cursor": CURSOR},
+                   responses={200: ("a page of recipients", page_of(RECIPIENT))})
+    def list_recipients(call: Call) -> tuple[int, Any]:
+        campaign_id, limit = call.path["campaign_id"], call.query["limit"]
+        query = progress.recipients_query(campaign_id).order_by(Recipient.id.desc()).limit(limit + 1)
+        if "state" in call.query:
+            query = query.where(Recipient.state == call.query["state"])
+        before = decode_cursor(call.query.get("cursor"))
+        if before is not None:
+            query = query.where(Recipient.id < before)
+        with call.ctx.sessions() as session:
+            _campaign(session, campaign_id)
+            rows = session.execute(query).all()
+        page, more = rows[:limit], len(rows) > limit
+        return 200, {"items": [progress.recipient_dict(row) for row in page],
+                     "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+def _service(call: Call) -> Campaigns:
+    if call.ctx.campaigns is None:
+        raise ApiError(503, "campaigns are not available in this process")
+    return call.ctx.campaigns
+
+
+def _control(call: Call, action: Any) -> dict[str, Any]:
+    campaign_id = call.path["campaign_id"]
+    try:
+        status = action(_service(call), campaign_id)
+    except CampaignError as exc:
+        raise _problem(exc) from None
+    return {"id": campaign_id, "status": status}
+
+
+def _problem(exc: CampaignError) -> ApiError:
+    if exc.missing:
+        return ApiError(404, exc.reason)
+    if exc.field is not None:
+        return invalid(exc.field, exc.reason)
+    return ApiError(409, exc.reason)
+
+
+def _variants(call: Call) -> list[VariantIn]:
+    """The texts: `text`, `template` or `variants` (templates read now: the campaign keeps its body)."""
+    from web.api.templates import find
+
+    body = call.body
+    given = [name for name in ("text", "template", "variants") if name in body]
+    if len(given) != 1:
+        raise invalid("text", "give one of text, template or variants")
+    items = body["variants"] if "variants" in body else [body]
+    out: list[VariantIn] = []
+    with call.ctx.sessions() as session:
+        for i, item in enumerate(items):
+            where = f"variants[{i}]." if "variants" in body else ""
+            if ("text" in item) == ("template" in item):
+                raise invalid(f"{where}text", "give either text or template")
+            if "template" in item:
+                template = find(session, item["template"])
+                if template is None:
+                    raise invalid(f"{where}template", f"no template named {item['template']!r}")
+                out.append(VariantIn(template.body, item.get("weight", 1), template.id))
+            else:
+                out.append(VariantIn(item["text"], item.get("weight", 1)))
+    return out
+
+
+def _not_text(value: Any, where: str) -> str | None:
+    """The field of the first string (or key) holding an unpaired surrogate, which no database
+    stores as text; None if there is none."""
+    if isinstance(value, str):
+        return where or "body" if any(0xD800 <= ord(c) <= 0xDFFF for c in value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        name = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        found = _not_text(key, name) if isinstance(key, str) else None
+        found = found or _not_text(item, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _send_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise invalid("send_at", str(exc)) from None
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise ApiError(404, f"no campaign {campaign_id}")
+    return campaign
+
+
+def campaign_dict(session: Session, c: Campaign) -> dict[str, Any]:
+    conn = session.connection()
+    per_variant = progress.variant_counts(conn, c.id)
+    variants = session.scalars(select(Variant).where(Variant.campaign_id == c.id).order_by(Variant.seq)).all()
+    return {
+        "id": c.id, "name": c.name, "status": c.status, "counts": progress.counts(conn, c.id),
+        "variants": [{"variant": v.seq, "text": v.body, "template_id": v.template_id, "weight": v.weight,
+                      **per_variant.get(v.id, {"recipients": 0, "sent": 0})} for v in variants],
+        "audience": c.audience, "footer": c.footer, "send_at": iso(c.send_at),
+        "window": {"start": c.window_start, "end": c.window_end} if c.window_start else None,
+        "created_at": iso(c.created_at), "started_at": iso(c.started_at), "finished_at": iso(c.finished_at),
+    }
+
+
