@@ -67,7 +67,8 @@ def database_url(request, tmp_path) -> str:
     """The URL of this test's database, at the newest schema on PostgreSQL (a copy of the template)
     and empty on SQLite (the file under tmp_path that the daemon's data_dir also names)."""
     if not postgres_server.wanted() or request.node.get_closest_marker("sqlite_only"):
-        return f"sqlite:///{tmp_path / 'gsmgw.db'}"
+        yield f"sqlite:///{tmp_path / 'gsmgw.db'}"
+        return
     server = request.getfixturevalue("postgres")
     url = server.create()
     yield url
