@@ -16,6 +16,8 @@ from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
 from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
 from gateway.sims.models import Modem
+from gateway.store import notify
+from gateway.store.db import engine_of
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")
@@ -37,6 +39,7 @@ class Engine:
         self._stop = threading.Event()
         self._expiry_wake = threading.Event()
         self._expiry: threading.Thread | None = None
+        self._listener: notify.Listener | None = None  # PostgreSQL: messages other gateways queue
         queue.listeners.append(self.wake_all)
 
     # ---- wiring -----------------------------------------------------------------------------
@@ -58,10 +61,14 @@ class Engine:
             worker.start()
         self._expiry = threading.Thread(target=self._sweep_loop, name="sweep", daemon=True)
         self._expiry.start()
+        self._listener = notify.listen(engine_of(self.queue.sessions), self.wake_all)
 
     def stop(self, timeout: float = 8.0) -> None:
         self._stop.set()
         self._expiry_wake.set()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         for worker in self.workers.values():
             worker.stop()
         for worker in self.workers.values():

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.store import notify
 from gateway.store.db import Prepared
 from modem import report_match
 from modem.pdu import StatusReport
@@ -51,7 +52,10 @@ def _statements() -> dict[str, Any]:
     return {
         "candidates": select(m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim, m.expires_at,
                              m.priority, m.source, last_sim.label("last_sim"))
-        .where(*due).order_by(m.priority, m.id).limit(bindparam("limit")),
+        .where(*due).order_by(m.priority, m.id).limit(bindparam("limit"))
+        # PostgreSQL: a message another gateway's claim holds is passed over, not waited for
+        # (SQLite has one writer and renders no FOR UPDATE)
+        .with_for_update(skip_locked=True, of=MESSAGES),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                 updated_at=bindparam("now")),
@@ -130,6 +134,7 @@ def insert_messages(conn: Connection, messages: list[Message], now: datetime) ->
     SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                             for m in messages for p in m.parts])
     SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
 
