@@ -19,6 +19,11 @@ def database_section() -> dict[str, Any]:
     return {"database": {"url": url}} if url else {}
 
 
+def database_url(data_dir: Path) -> str:
+    """The URL of the database a daemon (or CLI) with its data in `data_dir` uses in this test."""
+    return os.environ.get("GSMGW_DATABASE_URL") or f"sqlite:///{Path(data_dir) / 'gsmgw.db'}"
+
+
 def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timing: Timing | None = None,
                  **sections: Any) -> Daemon:
     """A Daemon on `simulate` virtual modems, not started: data in `data_dir`, the REST API on a

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .daemon_helpers import database_url
 from .process_helpers import ROOT, gsmgw
 
 pytestmark = pytest.mark.timeout(90)
@@ -96,7 +97,7 @@ def test_send_and_status_without_a_daemon(tmp_path):
     from gateway.outbound.queue import Queue
     from gateway.store import db
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+    engine = db.make_engine(database_url(tmp_path))
     queue = Queue(db.sessions(engine), Clock())
     claimed = queue.claim("sim1")
     assert claimed.id == message_id and claimed.to_number == "+447700900123"
