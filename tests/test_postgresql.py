@@ -125,3 +125,12 @@ def test_two_gateways_on_one_database_send_each_message_exactly_once(postgres, t
             for daemon in daemons:
                 daemon.stop()
             postgres.drop(url)
+
+
+def test_the_suite_stores_on_the_database_its_mode_names(database, daemon_factory):
+    """GSMGW_TEST_DATABASE=postgresql puts the `database` fixture and the daemons on PostgreSQL."""
+    from . import postgres_server
+
+    expected = "postgresql" if postgres_server.wanted() else "sqlite"
+    assert database.dialect.name == expected
+    assert daemon_factory(1).db.dialect.name == expected
