@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the gateway on two virtual modems, data in ./var
 	$(BIN)/gsmgw run --simulate 2 --config config/dev.toml
 
-DATABASE ?= sqlite
+DATABASE ?= $(or $(GSMGW_TEST_DATABASE),sqlite)
 test: $(STAMP)  ## the suite; `make test DATABASE=postgresql` runs it on a PostgreSQL server it starts itself
 	GSMGW_TEST_DATABASE=$(DATABASE) $(BIN)/python -m pytest
 
