@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the gateway on two virtual modems, data in ./var
 	$(BIN)/gsmgw run --simulate 2 --config config/dev.toml
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+DATABASE ?= $(or $(GSMGW_TEST_DATABASE),sqlite)
+test: $(STAMP)  ## the suite; `make test DATABASE=postgresql` runs it on a PostgreSQL server it starts itself
+	GSMGW_TEST_DATABASE=$(DATABASE) $(BIN)/python -m pytest
 
 fuzz: $(STAMP)  ## schemathesis on the REST API of a daemon on virtual modems (~80 s)
 	$(BIN)/python scripts/fuzz_api.py --max-time 75

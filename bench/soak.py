@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import random
 import re
 import shutil
@@ -343,15 +344,26 @@ class Soak:
                     pass
 
     # -- reading the outcome -----------------------------------------------------------------------
-    def database(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{self.dir / 'data' / 'gsmgw.db'}?mode=ro", uri=True, timeout=30)
+    def query(self, sql: str) -> list[tuple]:
+        """Rows of `sql` from the daemon's database: its SQLite file, read-only, or the database
+        GSMGW_DATABASE_URL names (which the daemon's config takes too)."""
+        url = os.environ.get("GSMGW_DATABASE_URL")
+        if url:
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    return [tuple(row) for row in conn.execute(text(sql))]
+            finally:
+                engine.dispose()
+        with sqlite3.connect(f"file:{self.dir / 'data' / 'gsmgw.db'}?mode=ro", uri=True, timeout=30) as con:
+            return con.execute(sql).fetchall()
 
     def outcome(self) -> dict[str, Any]:
-        with self.database() as con:
-            rows = con.execute("SELECT id, status, sim, sim_requested FROM messages").fetchall()
-            half_sent = {m for (m,) in con.execute(
-                "SELECT DISTINCT message_id FROM message_parts WHERE status != 'pending'")}
-            inbound = [t for (t,) in con.execute("SELECT text FROM inbound_messages")]
+        rows = self.query("SELECT id, status, sim, sim_requested FROM messages")
+        half_sent = {m for (m,) in self.query("SELECT DISTINCT message_id FROM message_parts WHERE status != 'pending'")}
+        inbound = [t for (t,) in self.query("SELECT text FROM inbound_messages")]
         ours = set(self.message_ids)
         statuses = {mid: (status, sim, requested) for mid, status, sim, requested in rows if mid in ours}
         seen = Counter()

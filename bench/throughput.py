@@ -26,6 +26,10 @@ Phases, each on fresh modems and a fresh database:
       it covers wake-up, claim, the `submitting` commit, AT+CMGS, the prompt and the PDU write.
 
     .venv/bin/python bench/throughput.py [--messages 1000] [--slow-messages 60] [--samples 200]
+        [--database postgresql://user@host/db]
+
+With `--database` the gateway stores on that PostgreSQL server instead: each phase on a fresh
+database created there (and dropped after), the URL's own database used only to create it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from _common import emit, percentile, rss_mb, start_simulator
 
@@ -50,8 +56,8 @@ class Gateway:
     """The daemon itself (gateway/daemon.py: its composition, consent check, webhooks and contact
     listeners included) on the simulator's ports, limits off, web server off."""
 
-    def __init__(self, directory: str, ports: dict[str, str]) -> None:
-        config = from_dict({"gateway": {"data_dir": directory}})
+    def __init__(self, directory: str, ports: dict[str, str], database: str | None = None) -> None:
+        config = from_dict({"gateway": {"data_dir": directory}, **({"database": {"url": database}} if database else {})})
         self.daemon = Daemon(config)
         no_caps = LimitsSection(per_minute=0, per_hour=0, per_day=0, per_month=0, min_gap_s=0.0)
         self.daemon.attach_modems([ModemSection(name=name, port=port, limits=no_caps) for name, port in ports.items()])
@@ -83,11 +89,33 @@ def recipient(i: int) -> str:
     return f"+4477009{10000 + i % 80000:05d}"  # never a virtual SIM's own number, never ...9999/0000
 
 
-def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
+@contextmanager
+def fresh_database(server: str | None) -> Iterator[str | None]:
+    """A new database on the PostgreSQL server of URL `server` (its URL), dropped afterwards; None
+    (the SQLite file in the data folder) without one."""
+    if server is None:
+        yield None
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql+psycopg")
+    name = f"gsmgw_bench_{os.getpid()}_{time.monotonic_ns()}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run_batch(modems: int, messages: int, *, send_delay: float, database: str | None = None) -> dict:
     """Queue `messages`, start the engine, time until all are sent."""
-    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp, fresh_database(database) as url:
         sim = start_simulator(modems, tmp, send_delay=send_delay, report_delay=1.0)
-        gateway = Gateway(tmp, sim.ports)
+        gateway = Gateway(tmp, sim.ports, url)
         try:
             gateway.start_modems()
             for i in range(messages):
@@ -117,11 +145,11 @@ def run_batch(modems: int, messages: int, *, send_delay: float) -> dict:
             "rss_mb": rss}
 
 
-def latency(samples: int) -> dict:
+def latency(samples: int, database: str | None = None) -> dict:
     """Enqueue one message on an idle gateway; time until the modem accepted its PDU."""
-    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp, fresh_database(database) as url:
         sim = start_simulator(1, tmp, report_delay=1.0)
-        gateway = Gateway(tmp, sim.ports)
+        gateway = Gateway(tmp, sim.ports, url)
         delays: list[float] = []
         try:
             gateway.start_modems()
@@ -154,17 +182,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000, help="per phase (a) run")
     parser.add_argument("--slow-messages", type=int, default=60, help="per modem in phase (b)")
     parser.add_argument("--samples", type=int, default=200, help="latency samples in phase (c)")
+    parser.add_argument("--database", help="a PostgreSQL server's URL (postgresql://user@host/db): each phase "
+                        "on a fresh database there instead of a SQLite file")
     args = parser.parse_args()
+    db = args.database
 
-    fast1 = run_batch(1, args.messages, send_delay=0.0)
+    fast1 = run_batch(1, args.messages, send_delay=0.0, database=db)
     print(f"(a) 1 modem, zero latency: {fast1['msg_per_s']:.1f} msg/s", flush=True)
-    fast4 = run_batch(4, args.messages, send_delay=0.0)
+    fast4 = run_batch(4, args.messages, send_delay=0.0, database=db)
     print(f"(a) 4 modems, zero latency: {fast4['msg_per_s']:.1f} msg/s {fast4['per_modem']}", flush=True)
-    slow1 = run_batch(1, args.slow_messages, send_delay=SEND_DELAY)
+    slow1 = run_batch(1, args.slow_messages, send_delay=SEND_DELAY, database=db)
     print(f"(b) 1 modem, 0.5 s/AT+CMGS: {slow1['msg_per_s']:.3f} msg/s", flush=True)
-    slow4 = run_batch(4, 4 * args.slow_messages, send_delay=SEND_DELAY)
+    slow4 = run_batch(4, 4 * args.slow_messages, send_delay=SEND_DELAY, database=db)
     print(f"(b) 4 modems, 0.5 s/AT+CMGS: {slow4['msg_per_s']:.3f} msg/s {slow4['per_modem']}", flush=True)
-    lat = latency(args.samples)
+    lat = latency(args.samples, db)
     print(f"(c) enqueue -> PDU at modem: p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms",
           flush=True)
 
@@ -172,6 +203,7 @@ def main() -> None:
         return round(run[key] / (run["modems"] * run["seconds"]), 4)
 
     emit({
+        "database": "postgresql" if db else "sqlite",
         "messages": args.messages, "msg_per_s_1_modem": round(fast1["msg_per_s"], 1),
         "msg_per_s_4_modems": round(fast4["msg_per_s"], 1),
         "seconds_1_modem": round(fast1["seconds"], 3), "seconds_4_modems": round(fast4["seconds"], 3),

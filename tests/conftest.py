@@ -1,8 +1,13 @@
-"""Shared fixtures: a real SQLite file per test, a clock the test moves by hand."""
+"""Shared fixtures: a real database per test (a SQLite file, or a PostgreSQL database when
+GSMGW_TEST_DATABASE=postgresql: see tests/postgres_server.py), a clock the test moves by hand."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
+
+from . import postgres_server
 
 from gateway.core.clock import FakeClock
 from gateway.outbound.queue import Queue
@@ -30,17 +35,69 @@ def sim(tmp_path, sim_options):
         yield simulation
 
 
+def pytest_configure(config) -> None:
+    # a connection a test leaves in a pool (sqlite3 closes its own silently) is ended by the server
+    # when the test's database is dropped; psycopg's warning when it is collected says nothing more
+    if postgres_server.wanted():
+        config.addinivalue_line("filterwarnings", "ignore:<psycopg.Connection:ResourceWarning")
+        config.addinivalue_line("filterwarnings", "ignore:Exception ignored in. <function BaseConnection.__del__"
+                                ":pytest.PytestUnraisableExceptionWarning")
+
+
+def pytest_report_header(config) -> str:
+    return f"database: {'postgresql' if postgres_server.wanted() else 'sqlite'} ({postgres_server.SELECTOR})"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The suite's PostgreSQL server (PostgreSQL mode only), started at first use with a migrated
+    template database, stopped when the session ends."""
+    server = postgres_server.PostgresServer()
+    try:
+        server.start()
+        server.make_template()
+        yield server
+    finally:
+        gc.collect()  # connections tests left behind go now, under the warning filters of a test
+        server.stop()
+
+
 @pytest.fixture
-def database(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+def database_url(request, tmp_path) -> str:
+    """The URL of this test's database, at the newest schema on PostgreSQL (a copy of the template)
+    and empty on SQLite (the file under tmp_path that the daemon's data_dir also names)."""
+    if not postgres_server.wanted() or request.node.get_closest_marker("sqlite_only"):
+        yield f"sqlite:///{tmp_path / 'gsmgw.db'}"
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.create()
+    yield url
+    server.drop(url)
+
+
+@pytest.fixture(autouse=True)
+def _stored_data_on_postgres(request, monkeypatch) -> None:
+    """In PostgreSQL mode every test with a data folder stores on its own PostgreSQL database:
+    GSMGW_DATABASE_URL reaches the config files the CLI and subprocesses load, and
+    tests/daemon_helpers.database_section() the daemons built from sections. Tests whose subject is
+    SQLite itself are marked sqlite_only."""
+    if (postgres_server.wanted() and "tmp_path" in request.fixturenames
+            and not request.node.get_closest_marker("sqlite_only")):
+        monkeypatch.setenv("GSMGW_DATABASE_URL", request.getfixturevalue("database_url"))
+
+
+@pytest.fixture
+def database(database_url):
+    engine = db.make_engine(database_url)
     db.upgrade(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def old_database(tmp_path):
-    """old_database("0005") -> (engine, connection): a SQLite file migrated only to that revision,
+def old_database(request, tmp_path):
+    """old_database("0005") -> (engine, connection): a database (a SQLite file, or an empty
+    PostgreSQL database in PostgreSQL mode) migrated only to that revision,
     the connection in a transaction for the test to seed it as an earlier version would have;
     committed when the with block ends. The test upgrades it with db.upgrade(engine)."""
     from contextlib import contextmanager
@@ -52,7 +109,13 @@ def old_database(tmp_path):
 
     @contextmanager
     def at(revision: str):
-        engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        if postgres_server.wanted() and not request.node.get_closest_marker("sqlite_only"):
+            server = request.getfixturevalue("postgres")
+            url = server.create(migrated=False)
+            request.addfinalizer(lambda: server.drop(url))
+        else:
+            url = f"sqlite:///{tmp_path / 'old.db'}"
+        engine = db.make_engine(url)
         engines.append(engine)
         config = AlembicConfig()
         config.set_main_option("script_location", str(db.MIGRATIONS))
@@ -67,8 +130,10 @@ def old_database(tmp_path):
 
 
 @pytest.fixture
-def queue(database, clock) -> Queue:
-    return Queue(db.sessions(database), clock, default_region="GB")
+def queue(database, clock):
+    made = Queue(db.sessions(database), clock, default_region="GB")
+    yield made
+    made.group.close()  # its kept connection back to the pool before the engine goes
 
 
 # ---- REST API (web/) ----------------------------------------------------------------------------

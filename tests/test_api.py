@@ -19,6 +19,7 @@ from gateway.webhooks.outbox import Webhooks
 from web import create_app
 from web.context import WebContext
 
+from .daemon_helpers import database_section, database_url
 from .modem_helpers import wait_until
 
 TO = "+447700900123"
@@ -308,7 +309,7 @@ def test_idempotency_key_with_a_different_body_is_refused(client, make_key, queu
 
 
 def test_idempotency_survives_a_restart(tmp_path, clock):
-    url = f"sqlite:///{tmp_path / 'gsmgw.db'}"
+    url = database_url(tmp_path)
 
     def boot():
         engine = db.make_engine(url)
@@ -505,7 +506,8 @@ def test_real_waitress_server_in_the_daemon(tmp_path):
     from gateway.core import config as config_module
     from gateway.daemon import Daemon
 
-    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "127.0.0.1:0"}})
+    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "127.0.0.1:0"},
+                                   **database_section()})
     daemon = Daemon(cfg, clock=FakeClock())
     daemon.start()
     try:
@@ -529,7 +531,7 @@ def test_a_bare_port_listens_on_this_machine_only_and_the_start_up_line_says_whe
     from gateway.core import config as config_module
     from gateway.daemon import Daemon
 
-    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "0"}})
+    cfg = config_module.from_dict({"gateway": {"data_dir": str(tmp_path)}, "web": {"listen": "0"}, **database_section()})
     daemon = Daemon(cfg, clock=FakeClock())
     with caplog.at_level("INFO", logger="gsmgw"):
         daemon.start()

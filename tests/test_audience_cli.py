@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .daemon_helpers import database_url
 from .process_helpers import gsmgw
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,7 +70,7 @@ def test_what_the_cli_changes_reaches_webhooks_through_the_outbox(config, tmp_pa
     from gateway.store import db
     from gateway.webhooks.outbox import Webhooks
 
-    engine = db.make_engine(f"sqlite:///{tmp_path}/gsmgw.db")
+    engine = db.make_engine(database_url(tmp_path))
     db.upgrade(engine)
     webhooks = Webhooks(db.sessions(engine), Clock())
     webhooks.create_endpoint("http://127.0.0.1:9/hook", ["message.status", "contact.opted_out"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .daemon_helpers import database_url
 from .process_helpers import ROOT, gsmgw
 
 pytestmark = pytest.mark.timeout(90)
@@ -98,7 +99,7 @@ def test_send_and_status_without_a_daemon(tmp_path):
     from gateway.sims.identity import sim_key
     from gateway.store import db
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+    engine = db.make_engine(database_url(tmp_path))
     queue = Queue(db.sessions(engine), Clock())
     history = SendHistory(queue.sessions, queue.clock)
     claimed = queue.claim("sim1")

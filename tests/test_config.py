@@ -5,6 +5,7 @@ import pytest
 from gateway.core.config import ConfigError, from_dict, load
 
 
+@pytest.mark.sqlite_only  # the default database is the SQLite file in data_dir
 def test_defaults_and_override(tmp_path):
     path = tmp_path / "gsmgw.toml"
     path.write_text(

@@ -23,6 +23,7 @@ from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db
 
+from .daemon_helpers import database_url
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
@@ -52,7 +53,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
     # while the daemon is down waits there for the next one
     sim = virtual_modems(tmp_path / "ports", 2, latency=0.01, profile="e3131,ec25")
     config = write_config(tmp_path, sim.ports)
-    database = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'gsmgw.db'}")
+    database = db.make_engine(database_url(tmp_path / "data"))
     db.upgrade(database)
     queue = Queue(db.sessions(database), Clock())
     texts = {}

@@ -17,6 +17,7 @@ from gateway.core.clock import Clock
 from gateway.outbound.queue import Queue
 from gateway.store import db
 
+from .daemon_helpers import database_url
 from .modem_helpers import wait_until
 from .process_helpers import gsmgw, stop
 
@@ -43,7 +44,7 @@ def test_run_simulate_sends_and_stops_on_ctrl_c_within_10_s(tmp_path):
             assert json.load(response)["status"] in ("pass", "warn")
         sent = gsmgw("send", "+447700900123", "hello from the CLI", config=config, check=True)
         message_id = int(sent.stdout.strip())
-        engine = db.make_engine(f"sqlite:///{tmp_path / 'gsmgw.db'}")
+        engine = db.make_engine(database_url(tmp_path))
         queue = Queue(db.sessions(engine), Clock())
         wait_until(lambda: queue.get(message_id).status == "delivered", 15, "delivery")
         engine.dispose()

@@ -382,6 +382,7 @@ def crash_at_the_second_prompt(gw, path, to_number: str, seq: int) -> list[Queue
     return images
 
 
+@pytest.mark.sqlite_only  # the crash image is a copy of the SQLite file
 def test_a_crash_after_the_next_part_is_in_doubt_keeps_the_answered_part(gateway_factory, tmp_path):
     """Part 1 answered, part 2's `submitting` committed, its PDU not written yet: a crash there must
     find part 1 recorded, so a restart with resend_unknown sends part 2 only (not part 1 twice)."""
@@ -397,6 +398,7 @@ def test_a_crash_after_the_next_part_is_in_doubt_keeps_the_answered_part(gateway
     assert restarted.claim("sim1").pending_seqs == (2,)
 
 
+@pytest.mark.sqlite_only  # the crash image is a copy of the SQLite file
 def test_a_crash_while_the_next_message_goes_leaves_the_sent_one_sent(gateway_factory, tmp_path):
     """The message claimed ahead is in doubt, its PDU not written yet: the one before, whose only
     part the modem answered, is `sent` in the crash image, not `unknown`."""

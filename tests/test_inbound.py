@@ -296,6 +296,14 @@ def refuse_consent_writes(rig, refused: bool) -> None:
     failing database would while a STOP is applied."""
     with rig.queue.sessions.begin() as session:
         conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("CREATE OR REPLACE FUNCTION refuse_consent() RETURNS trigger LANGUAGE plpgsql "
+                                 "AS $$ BEGIN RAISE EXCEPTION 'database is locked'; END $$")
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_consent ON consent_events")
+            if refused:
+                conn.exec_driver_sql("CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_events "
+                                     "FOR EACH ROW EXECUTE FUNCTION refuse_consent()")
+            return
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_consent")
         if refused:
             conn.exec_driver_sql("CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_events "

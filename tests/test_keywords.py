@@ -103,7 +103,7 @@ def test_the_migration_turns_seeded_yes_rows_into_confirmations(old_database):
     with old_database("0005") as (engine, connection):
         for word, action in (("yes", "opt_in"), ("start", "opt_in"), ("是", "opt_in")):
             connection.execute(text("INSERT INTO keywords (word, label, action, enabled, builtin, created_at) "
-                                    "VALUES (:w, :w, :a, 1, 1, '2026-01-01')"), {"w": word, "a": action})
+                                    "VALUES (:w, :w, :a, :on, :on, '2026-01-01')"), {"w": word, "a": action, "on": True})
     db.upgrade(engine)
     with engine.connect() as connection:
         rows = dict(connection.execute(text("SELECT word, action FROM keywords")).all())

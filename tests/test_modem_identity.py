@@ -9,6 +9,7 @@ from modem.discovery import PortClaims, candidates
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.control import apply
 
+from .daemon_helpers import database_section
 from .modem_helpers import Inbox, fast_settings, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -108,7 +109,7 @@ def test_the_daemon_finds_a_modem_by_imei_and_drives_its_led(sim, tmp_path):
     previous, Device.pin_factory = Device.pin_factory, MockFactory()
     moved = sim.ports["sim2"]
     config = from_dict({"gateway": {"data_dir": str(tmp_path), "serial_scan": list(scan_of(sim))},
-                        "gpio": {"system_led_pin": 4},
+                        "gpio": {"system_led_pin": 4}, **database_section(),
                         "modems": [{"name": "till", "port": sim.ports["sim1"].path},
                                    {"name": "shop", "imei": moved.modem.imei, "led_pin": 17, "power_pin": 27}]})
     daemon = Daemon(config)

@@ -22,6 +22,7 @@ from modem.virtual.network import VirtualNetwork
 from modem.virtual.profiles import GENERIC, PROFILES
 from modem.virtual.server import VirtualModemPort
 
+from .daemon_helpers import database_section
 from .modem_helpers import Inbox, fast_settings, virtual_modems, wait_until
 from .test_engine import Gateway
 
@@ -242,7 +243,7 @@ def test_daemon_restarts_never_resend_a_refused_pin(tmp_path):
     with virtual_modems(tmp_path / "ports", report_delay=1.0) as simulation:
         modem = simulation.ports["sim1"].modem
         modem.sim("pin", pin="1234")
-        config = from_dict({"gateway": {"data_dir": str(tmp_path)},
+        config = from_dict({"gateway": {"data_dir": str(tmp_path)}, **database_section(),
                             "modems": [{"name": "sim1", "port": simulation.ports["sim1"].path, "pin": "0000"}]})
         for run in range(3):
             daemon = Daemon(config)

@@ -64,6 +64,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.sqlite_only  # wedged by another process holding SQLite's write lock
 @pytest.mark.timeout(120)
 def test_ready_status_watchdog_and_no_feed_while_a_supervisor_is_wedged(tmp_path):
     sim = virtual_modems(tmp_path / "ports", 2)

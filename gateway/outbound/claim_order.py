@@ -21,8 +21,11 @@ def due_candidates(messages: Table, columns: Sequence[Any], due: Sequence[Any]) 
     """`columns` (which include priority, not_before and id) of the first `:limit` messages
     matching `due`, most urgent first."""
     m = messages.c
+    # PostgreSQL: a message another gateway's claim holds is passed over, not waited for (the lock
+    # sits in each arm: a UNION takes none); SQLite has one writer and renders no FOR UPDATE
     arms = [select(*columns).where(*due, m.priority == priority)
-            .order_by(m.not_before, m.id).limit(bindparam("limit")).subquery(f"p{priority}")
+            .order_by(m.not_before, m.id).limit(bindparam("limit"))
+            .with_for_update(skip_locked=True, of=messages).subquery(f"p{priority}")
             for priority in PRIORITIES]
     together = union_all(*(select(arm) for arm in arms)).subquery("due")
     return (select(together).order_by(together.c.priority, together.c.not_before, together.c.id)

@@ -19,6 +19,7 @@ from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.sims.models import SimSend
+from gateway.store import notify
 from gateway.store.db import Prepared
 from modem import report_match
 from modem.pdu import StatusReport
@@ -136,6 +137,7 @@ def insert_messages(conn: Connection, messages: list[Message], now: datetime) ->
     SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                             for m in messages for p in m.parts])
     SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
 

@@ -1,0 +1,136 @@
+"""What only PostgreSQL has: claims that pass over another gateway's locked rows, hooks in
+savepoints, workers woken by LISTEN/NOTIFY, two gateways sharing one queue.
+
+These run on the suite's PostgreSQL server in both runs (SQLite and PostgreSQL): without the server
+binaries they fail, never skip."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from gateway.core.hooks import run_in_transaction
+from gateway.outbound import transitions
+from gateway.outbound.models import MessageEvent, MessageStatus, PartStatus
+from gateway.outbound.queue import Queue
+from gateway.store import db, notify
+
+from .daemon_helpers import build_daemon
+
+
+@pytest.fixture
+def pg(postgres):
+    """An engine on a fresh PostgreSQL database at the newest schema, whatever the suite's mode."""
+    url = postgres.create()
+    engine = db.make_engine(url)
+    yield engine
+    engine.dispose()
+    postgres.drop(url)
+
+
+@pytest.fixture
+def pg_queue(pg, clock):
+    made = Queue(db.sessions(pg), clock, default_region="GB")
+    yield made
+    made.group.close()
+
+
+def test_a_claim_passes_over_the_message_another_gateway_is_claiming(pg, pg_queue, clock):
+    first = pg_queue.enqueue("+447700900001", "first")
+    second = pg_queue.enqueue("+447700900002", "second")
+    with pg.connect() as holder, pg.connect() as other:
+        taken = transitions.claim(holder, "a1", lambda m: True, clock.now())  # its transaction still open
+        assert taken is not None and taken.id == first.id
+        other.execute(text("SET lock_timeout = '3s'"))  # waiting on the holder's row would fail here
+        passed_over = transitions.claim(other, "b1", lambda m: True, clock.now())
+        assert passed_over is not None and passed_over.id == second.id
+        other.commit()
+        holder.commit()
+
+
+def test_a_failing_hook_leaves_the_transaction_usable_and_still_fails_the_change(pg):
+    def broken(conn, *_):
+        conn.execute(text("SELECT no_such_column FROM messages"))
+
+    with pg.connect() as conn:
+        conn.execute(text("CREATE TEMPORARY TABLE kept (n integer)"))
+        conn.execute(text("INSERT INTO kept VALUES (1)"))
+        with pytest.raises(Exception, match="no_such_column"):
+            run_in_transaction([broken], conn)  # the error still reaches the caller
+        conn.execute(text("INSERT INTO kept VALUES (2)"))  # not "current transaction is aborted"
+        assert conn.execute(text("SELECT count(*) FROM kept")).scalar_one() == 2
+
+
+def test_a_message_queued_by_another_process_wakes_the_listener_at_once(pg, pg_queue):
+    woken = threading.Event()
+    listener = notify.listen(pg, woken.set)
+    assert listener is not None
+    try:
+        assert listener.listening.wait(10)
+        woken.clear()  # it wakes once on starting, for what was queued before
+        pg_queue.enqueue("+447700900001", "hello")
+        assert woken.wait(5), "no notification reached the listener"
+    finally:
+        listener.stop()
+
+
+def test_no_listener_on_sqlite(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    try:
+        assert notify.listen(engine, lambda: None) is None
+    finally:
+        engine.dispose()
+
+
+def test_two_gateways_on_one_database_send_each_message_exactly_once(postgres, tmp_path, clock, sim_options):
+    from .modem_helpers import virtual_modems
+
+    url = postgres.create()
+    count = 24
+    unlimited = {"per_minute": 1000, "per_hour": 1000, "per_day": 1000, "min_gap_s": 0.0}
+    with virtual_modems(tmp_path / "ports", count=2) as sim:
+        names = sorted(sim.ports)
+        daemons = [build_daemon(tmp_path / f"gw{i}", clock, 0, database={"url": url},
+                                modems=[{"name": f"gw{i}-{name}", "port": sim.ports[name].path, "limits": unlimited}])
+                   for i, name in enumerate(names)]
+        try:
+            for daemon in daemons:
+                daemon.start()
+            for daemon in daemons:
+                assert daemon.wait_ready(20), daemon.status_line()
+            for i in range(count):
+                daemons[i % 2].queue.enqueue(f"+4477009{i:05d}", f"message {i}")
+            deadline = time.monotonic() + 60
+            texts: list[str] = []
+            while time.monotonic() < deadline:
+                texts = [r["text"] for r in sim.network.record.submitted]
+                if len(texts) >= count:
+                    break
+                time.sleep(0.1)
+            time.sleep(1.0)  # a second send of any of them would show by now
+            texts = [r["text"] for r in sim.network.record.submitted]
+            assert sorted(texts) == sorted(f"message {i}" for i in range(count))
+            engine = daemons[0].db
+            with engine.connect() as conn:
+                submitting = conn.execute(select(func.count()).select_from(MessageEvent)
+                                          .where(MessageEvent.status == PartStatus.SUBMITTING)).scalar_one()
+                by_sim = dict(conn.execute(text("SELECT sim, count(*) FROM messages GROUP BY sim")).all())
+            assert submitting == count
+            assert set(by_sim) == {f"gw{i}-{name}" for i, name in enumerate(names)}  # both gateways sent
+        finally:
+            for daemon in daemons:
+                daemon.stop()
+            postgres.drop(url)
+
+
+def test_the_suite_stores_on_the_database_its_mode_names(database, daemon_factory):
+    """GSMGW_TEST_DATABASE=postgresql puts the `database` fixture and the daemons on PostgreSQL."""
+    from . import postgres_server
+
+    expected = "postgresql" if postgres_server.wanted() else "sqlite"
+    assert database.dialect.name == expected
+    assert daemon_factory(1).db.dialect.name == expected
