@@ -24,7 +24,6 @@ from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
 from gateway.store.db import engine_of
-from gateway.store.group_commit import GroupCommit
 from modem.encoding import segment_info
 from modem.pdu import StatusReport, new_concat_reference
 
@@ -56,8 +55,7 @@ class Queue:
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
-
-        self.group = GroupCommit(engine_of(sessions))  # the send path's writes: several workers share a commit
+        self.engine = engine_of(sessions)  # the send path's writes: Core statements, no ORM session
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -149,13 +147,11 @@ class Queue:
 
     # ---- status changes: hooks in the transaction, listeners after the commit ----------------
     def _write(self, unit: Callable[[Connection], tuple[T, Changes]]) -> T:
-        """Run a send-path unit of work (returning its value and the status changes it made) through
-        the group commit, with the status hooks in its transaction."""
-        def run(conn: Connection) -> tuple[T, Changes, list[After]]:
+        """Run a send-path unit of work (returning its value and the status changes it made) in one
+        transaction, with the status hooks in it."""
+        with self.engine.begin() as conn:
             value, changes = unit(conn)
-            return value, changes, self._hooks(conn, changes)
-
-        value, changes, afters = self.group.run(run)
+            afters = self._hooks(conn, changes)
         self._committed(changes, afters)
         return value
 
@@ -242,7 +238,7 @@ class Queue:
                 values["last_error"] = detail
             if not transitions.move(conn, message_id, status, now, NOT_FINAL, values):
                 return False, []
-            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            conn.execute(SQL["events"], [transitions.event(message_id, status, now, detail)])
             return True, [(message_id, status)]
 
         return self._write(unit)
@@ -273,7 +269,7 @@ class Queue:
                 if not transitions.partly_sent(conn, message_id):
                     values["sim"] = None  # free to go out on another SIM
             conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
-            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            conn.execute(SQL["events"], [transitions.event(message_id, status, now, detail)])
             return status, [(message_id, status)]
 
         status = self._write(unit)
@@ -336,7 +332,7 @@ class Queue:
                 .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
                 .returning(MESSAGES.c.id)).scalars().all()
             if ids:
-                SQL["events"](conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
+                conn.execute(SQL["events"], [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
             return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
 
         return self._write(unit)
@@ -406,7 +402,7 @@ class Queue:
         def unit(conn: Connection) -> tuple[int | None, Changes]:
             matched, new = transitions.apply_report(conn, modem, report, now)
             if matched is None:
-                SQL["early_store"](conn, {"modem": modem, "reference": report.reference,
+                conn.execute(SQL["early_store"], {"modem": modem, "reference": report.reference,
                                           "recipient": report.recipient, "status": report.status,
                                           "sent_at": report.sent_at, "discharged_at": report.discharged_at,
                                           "received_at": now})
