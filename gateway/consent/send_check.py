@@ -41,7 +41,7 @@ def rules_from(section: ConsentSection) -> Rules:
 
 
 _CONTACT_OF = (select(Contact.id, Contact.timezone, Contact.timezone_guessed)
-                       .where(Contact.number == bindparam("number")))
+               .where(Contact.number == bindparam("number")))
 GUESSED = "a guess: the main zone of the number's country"
 GATEWAYS = "the gateway's: the contact's is unknown"
 
@@ -57,7 +57,7 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
+        with engine_of(self.sessions).connect() as conn:  # Core, not ORM: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:

@@ -53,16 +53,15 @@ from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = (select(MessageCallback.url, ApiKey.signing_secret)
-                        .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
-                        .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
+                .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
+                .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
 _STATUS_DATA = (select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
-                               Message.sim, Message.last_error, Message.updated_at)
-                        .where(Message.id == bindparam("message_id")))
-_ACTIVE_ENDPOINTS = (select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret,
-                                     WebhookEndpoint.events)
-                              .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
-_NEW_DELIVERY = (insert(WebhookDelivery.__table__))
-_NEW_CALLBACK = (insert(MessageCallback.__table__))
+                       Message.sim, Message.last_error, Message.updated_at)
+                .where(Message.id == bindparam("message_id")))
+_ACTIVE_ENDPOINTS = (select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.events)
+                     .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
+_NEW_DELIVERY = insert(WebhookDelivery.__table__)
+_NEW_CALLBACK = insert(MessageCallback.__table__)
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -97,9 +96,6 @@ class Webhooks(EndpointAdmin):
         self._senders_wanted = senders
         self._senders: ThreadPoolExecutor | None = None  # made on first use: most processes only store
         self._busy: set[Receiver] = set()
-        # messages known to have no callback_url: one is only ever stored with its message, so a
-        # message that had none at its first status change never will (saves a read per change)
-        self._no_callback = _RecentIds(4096)
 
     # ---- wiring -----------------------------------------------------------------------------
     def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
@@ -168,12 +164,10 @@ class Webhooks(EndpointAdmin):
         `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
         lookup. Returns what wakes the dispatcher after the commit."""
         targets = self._subscribers(conn, "message.status")
-        if status != "queued" and message_id not in self._no_callback:
+        if status != "queued":
             callback = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
-            else:
-                self._no_callback.add(message_id)
         if not targets:
             return None
         message = conn.execute(_STATUS_DATA, {"message_id": message_id}).first()
@@ -225,8 +219,6 @@ class Webhooks(EndpointAdmin):
     def store_callbacks(self, conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
         """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
         so a message's first status change already finds its callback."""
-        for message_id, *_ in callbacks:
-            self._no_callback.discard(message_id)  # a SQLite id can come back after a rollback or delete
         if callbacks:
             conn.execute(_NEW_CALLBACK, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
@@ -386,27 +378,3 @@ class Webhooks(EndpointAdmin):
                 log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
                          self.delay(row.attempts))
         return 1, http_status is not None
-
-
-class _RecentIds:
-    """A bounded set of ids: the oldest are forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self._ids: dict[int, None] = {}
-        self._size = size
-        self._lock = threading.Lock()
-
-    def __contains__(self, item: int) -> bool:
-        return item in self._ids
-
-    def add(self, item: int) -> None:
-        with self._lock:
-            self._ids[item] = None
-            if len(self._ids) > self._size:
-                del self._ids[next(iter(self._ids))]
-
-    def discard(self, item: int) -> None:
-        with self._lock:
-            self._ids.pop(item, None)
-
-
