@@ -8,7 +8,8 @@ from sqlalchemy import event, select
 
 from gateway.outbound.claims import Accepted
 from gateway.outbound.models import Message, MessageStatus, PartStatus
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.queue import Queue
 from gateway.outbound.transitions import NOT_SENDING
 from gateway.store import db
 from modem.pdu import StatusReport

@@ -27,7 +27,7 @@ def register(commands: Commands) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from gateway.outbound.queue import RejectedMessage
+    from gateway.outbound.new_message import RejectedMessage
 
     cfg = config_of(args)
     engine, queue, _ = open_queue(cfg)

@@ -40,7 +40,8 @@ from gateway.inbound.models import InboundMessage, InboundMessagePart
 from gateway.inbound.models import InboundPart
 from gateway.inbound.reassembly import Assembled, Piece, Reassembler
 from gateway.outbound.models import Message
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.queue import Queue
 from modem.errors import InvalidNumber
 
 log = logging.getLogger("gsmgw.inbound")
