@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
 from gateway.audience import contacts
 from gateway.audience.models import Contact
@@ -43,16 +44,6 @@ def test_writers_in_threads_take_turns_without_losing_a_write(database, clock):
     assert count(sessions) == 100
 
 
-MESSAGES = Message.__table__
-
-
-def a_message(clock, to: str = "+447700900123") -> dict:
-    now = clock.now()
-    return {"to_number": to, "text": "hi", "kind": "transactional", "priority": 1, "status": MessageStatus.QUEUED,
-            "encoding": "gsm7", "segments": 1, "attempts": 0, "created_at": now, "not_before": now,
-            "updated_at": now, "source": "test"}
-
-
 def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
     with database.begin() as conn:
         message_id = conn.execute(insert(MESSAGES).returning(MESSAGES.c.id), a_message(clock)).scalar_one()
@@ -83,3 +74,68 @@ def test_a_second_transaction_in_a_thread_that_holds_one_is_refused_at_once(data
         conn.execute(select(1))
 
 
+# ---- Prepared: the send path's statements, compiled once -----------------------------------------
+MESSAGES = Message.__table__
+NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+BY_ID = select(MESSAGES.c.id, MESSAGES.c.to_number, MESSAGES.c.created_at, MESSAGES.c.expires_at).where(
+    MESSAGES.c.id == bindparam("message_id"))
+SENT = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id")).values(
+    status=MessageStatus.SENT, sent_at=bindparam("now"))
+
+
+def a_message(clock, to: str = "+447700900123") -> dict:
+    now = clock.now()
+    return {"to_number": to, "text": "hi", "kind": "transactional", "priority": 1, "status": MessageStatus.QUEUED,
+            "encoding": "gsm7", "segments": 1, "attempts": 0, "created_at": now, "not_before": now,
+            "updated_at": now, "source": "test"}
+
+
+def test_a_prepared_statement_reads_and_writes_what_connection_execute_does(database, clock):
+    with database.connect() as conn:  # the first statement on this connection is a prepared one
+        message_id = db.Prepared(NEW_MESSAGE)(conn, a_message(clock)).scalar_one()
+        changed = db.Prepared(SENT)(conn, {"message_id": message_id, "now": clock.now()}).rowcount
+        conn.commit()  # commits what the prepared statements did: they ran in this transaction
+    assert changed == 1
+    with database.connect() as conn:
+        prepared = db.Prepared(BY_ID)(conn, {"message_id": message_id}).one()
+        core = conn.execute(BY_ID, {"message_id": message_id}).one()
+        status = conn.scalar(select(MESSAGES.c.status).where(MESSAGES.c.id == message_id))
+    assert tuple(prepared) == tuple(core)
+    assert prepared.created_at == clock.now() and prepared.created_at.tzinfo is not None  # result types applied
+    assert prepared.expires_at is None
+    assert status == MessageStatus.SENT  # the value written into the statement itself went in
+
+
+def test_prepared_statements_roll_back_with_their_transaction_and_run_many_rows_at_once(database, clock):
+    insert_many = db.Prepared(insert(MESSAGES))
+    with database.connect() as conn:
+        insert_many(conn, [a_message(clock, f"+4477009001{i:02d}") for i in range(3)])
+        assert conn.scalar(select(func.count()).select_from(MESSAGES)) == 3
+        conn.rollback()
+        assert conn.scalar(select(func.count()).select_from(MESSAGES)) == 0
+
+
+def test_a_prepared_statement_fails_as_sqlalchemy_does_and_refuses_an_in_list(database, clock):
+    with database.connect() as conn:
+        message_id = db.Prepared(NEW_MESSAGE)(conn, a_message(clock)).scalar_one()
+        with pytest.raises(IntegrityError):  # the group commit tells failures apart by these classes
+            db.Prepared(insert(MESSAGES))(conn, {**a_message(clock), "id": message_id})
+        conn.rollback()
+        with pytest.raises(ValueError, match="IN list"):
+            db.Prepared(select(MESSAGES.c.id).where(MESSAGES.c.status.in_(["queued", "sent"])))(conn)
+        with pytest.raises(NoResultFound):
+            db.Prepared(BY_ID)(conn, {"message_id": message_id}).one()
+
+
+def test_a_prepared_statement_refuses_what_it_would_get_wrong(database, clock):
+    """Column defaults and RETURNING over a list of rows need SQLAlchemy's execution context:
+    refused, rather than a NULL stored or rows lost."""
+    with database.connect() as conn:
+        without_kind = {k: v for k, v in a_message(clock).items() if k != "kind"}
+        with pytest.raises(ValueError, match="kind"):
+            db.Prepared(NEW_MESSAGE)(conn, without_kind)
+        with pytest.raises(ValueError, match="list"):
+            db.Prepared(NEW_MESSAGE)(conn, [a_message(clock), a_message(clock)])
+        db.Prepared(insert(MESSAGES))(conn, [a_message(clock), a_message(clock)])
+        with pytest.raises(MultipleResultsFound):
+            db.Prepared(select(MESSAGES.c.id))(conn).one()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.apikeys.models import ApiKey
 from gateway.core.clock import Clock
-from gateway.store.db import engine_of
+from gateway.store.db import Prepared, engine_of
 
 TOKEN_PREFIX = "gsk_"
 SCOPES = ("send", "contacts", "read", "admin")
@@ -91,7 +91,7 @@ def create(sessions: sessionmaker[Session], clock: Clock, name: str, scopes: str
     return NewKey(_info(row), token, signing_secret)
 
 
-_BY_HASH = select(ApiKey.__table__).where(ApiKey.__table__.c.token_hash == bindparam("digest"))
+_BY_HASH = Prepared(select(ApiKey.__table__).where(ApiKey.__table__.c.token_hash == bindparam("digest")))
 
 
 def verify(sessions: sessionmaker[Session], token: str) -> KeyInfo | None:
@@ -99,8 +99,8 @@ def verify(sessions: sessionmaker[Session], token: str) -> KeyInfo | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    with engine_of(sessions).connect() as conn:  # Core, not ORM: this runs on every request
-        row = conn.execute(_BY_HASH, {"digest": digest}).first()
+    with engine_of(sessions).connect() as conn:  # prepared, not ORM: this runs on every request
+        row = _BY_HASH(conn, {"digest": digest}).first()
     # the lookup is by hash; comparing again in constant time costs nothing and documents intent
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None

@@ -23,6 +23,7 @@ from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.core.clock import Clock
 from gateway.core.numbers import normalise
 from gateway.outbound.models import Message, MessageStatus
+from gateway.store.db import Prepared
 
 log = logging.getLogger("gsmgw.contacts")
 UNREACHABLE_AFTER = 3  # consecutive failed messages before a number is flagged unreachable
@@ -135,12 +136,12 @@ def groups_of(session: Session, contact_id: int) -> list[str]:
 
 
 _RECIPIENT = select(Message.to_number).where(Message.id == bindparam("message_id")).scalar_subquery()
-_CLEAR_UNREACHABLE = (update(Contact).where(Contact.number == _RECIPIENT, Contact.flag == "unreachable")
+_CLEAR_UNREACHABLE = Prepared(update(Contact).where(Contact.number == _RECIPIENT, Contact.flag == "unreachable")
                       .values(flag=None, flag_reason=None, updated_at=bindparam("now")))
-_FLAG_UNREACHABLE = (update(Contact).where(Contact.number == _RECIPIENT, Contact.flag.is_(None))
+_FLAG_UNREACHABLE = Prepared(update(Contact).where(Contact.number == _RECIPIENT, Contact.flag.is_(None))
                      .values(flag="unreachable", flag_reason=f"the last {UNREACHABLE_AFTER} messages failed",
                              updated_at=bindparam("now")).returning(Contact.number))
-_LAST_OUTCOMES = (select(Message.status).where(
+_LAST_OUTCOMES = Prepared(select(Message.status).where(
     Message.to_number == _RECIPIENT, or_(Message.status == MessageStatus.FAILED, Message.status == MessageStatus.DELIVERED))
     .order_by(Message.id.desc()).limit(UNREACHABLE_AFTER))
 
@@ -155,11 +156,11 @@ class ContactHealth:
 
     def __call__(self, conn: Connection, message_id: int, status: str) -> None:
         if status == MessageStatus.DELIVERED:
-            conn.execute(_CLEAR_UNREACHABLE, {"message_id": message_id, "now": self.clock.now()})
+            _CLEAR_UNREACHABLE(conn, {"message_id": message_id, "now": self.clock.now()})
         elif status == MessageStatus.FAILED:
-            outcomes = conn.execute(_LAST_OUTCOMES, {"message_id": message_id}).scalars().all()
+            outcomes = _LAST_OUTCOMES(conn, {"message_id": message_id}).scalars()
             if len(outcomes) == UNREACHABLE_AFTER and all(s == MessageStatus.FAILED for s in outcomes):
-                flagged = conn.execute(_FLAG_UNREACHABLE, {"message_id": message_id, "now": self.clock.now()}).first()
+                flagged = _FLAG_UNREACHABLE(conn, {"message_id": message_id, "now": self.clock.now()}).first()
                 if flagged is not None:
                     log.info("contact %s flagged unreachable", flagged.number)
 

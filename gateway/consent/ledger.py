@@ -17,6 +17,7 @@ from sqlalchemy.sql import Select
 
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
+from gateway.store.db import Prepared
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def opt_in_rule(state: ConsentState, source: str, *, double_opt_in: bool = False
 
 
 # ---- ledger access ----------------------------------------------------------------------------
-_LEDGER_OF = (select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
+_LEDGER_OF = Prepared(select(ConsentEvent.kind, ConsentEvent.scope, ConsentEvent.source, ConsentEvent.at)
               .where(ConsentEvent.contact_id == bindparam("contact_id")).order_by(ConsentEvent.id))
 
 
@@ -141,7 +142,7 @@ def state_of(db: Session | Connection, contact_id: int) -> ConsentState:
     if isinstance(db, Session):
         db.flush()  # what the session holds counts too
     conn = db.connection() if isinstance(db, Session) else db
-    return derive(EventView(*row) for row in conn.execute(_LEDGER_OF, {"contact_id": contact_id}).all())
+    return derive(EventView(*row) for row in _LEDGER_OF(conn, {"contact_id": contact_id}).all())
 
 
 def record(session: Session, contact: Contact, kind: str, *, source: str, at: datetime,

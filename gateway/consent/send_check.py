@@ -23,7 +23,7 @@ from gateway.core.config import ConsentSection
 from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
 from gateway.outbound.verdict import Verdict
-from gateway.store.db import engine_of
+from gateway.store.db import Prepared, engine_of
 
 log = logging.getLogger("gsmgw.consent")
 
@@ -40,7 +40,7 @@ def rules_from(section: ConsentSection) -> Rules:
     )
 
 
-_CONTACT_OF = (select(Contact.id, Contact.timezone, Contact.timezone_guessed)
+_CONTACT_OF = Prepared(select(Contact.id, Contact.timezone, Contact.timezone_guessed)
                .where(Contact.number == bindparam("number")))
 GUESSED = "a guess: the main zone of the number's country"
 GATEWAYS = "the gateway's: the contact's is unknown"
@@ -57,14 +57,14 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with engine_of(self.sessions).connect() as conn:  # Core, not ORM: runs before every send
+        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
         """The same check on the caller's connection: the worker runs it again inside the commit
         that marks the first part `submitting`, so a STOP recorded in between is not missed."""
         now = self.clock.now()
-        contact = conn.execute(_CONTACT_OF, {"number": claimed.to_number}).first()
+        contact = _CONTACT_OF(conn, {"number": claimed.to_number}).first()
         consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
         sent = self._sent_in_window(conn, claimed, now)
         tz = _zone(contact.timezone) if contact is not None and contact.timezone else None

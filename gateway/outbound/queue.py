@@ -172,7 +172,7 @@ class Queue:
                 values["last_error"] = detail
             if not transitions.move(conn, message_id, status, now, NOT_FINAL, values):
                 return False, []
-            conn.execute(SQL["events"], [transitions.event(message_id, status, now, detail)])
+            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
             return True, [(message_id, status)]
 
         return self._write(unit)
@@ -203,7 +203,7 @@ class Queue:
                 if not transitions.partly_sent(conn, message_id):
                     values["sim"] = None  # free to go out on another SIM
             conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
-            conn.execute(SQL["events"], [transitions.event(message_id, status, now, detail)])
+            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
             return status, [(message_id, status)]
 
         status = self._write(unit)
@@ -251,7 +251,7 @@ class Queue:
                                 .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
             if not done:
                 return False, []
-            conn.execute(SQL["events"], [transitions.event(message_id, MessageStatus.CANCELLED, now)])
+            SQL["events"](conn, [transitions.event(message_id, MessageStatus.CANCELLED, now)])
             return True, [(message_id, MessageStatus.CANCELLED)]
 
         return self._write(unit)
@@ -269,7 +269,7 @@ class Queue:
                 .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
                 .returning(MESSAGES.c.id)).scalars().all()
             if ids:
-                conn.execute(SQL["events"], [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
+                SQL["events"](conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
             return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
 
         return self._write(unit)
@@ -336,7 +336,7 @@ class Queue:
         def unit(conn: Connection) -> tuple[int | None, Changes]:
             matched, new = transitions.apply_report(conn, modem, report, now)
             if matched is None:
-                conn.execute(SQL["early_store"], {"modem": modem, "reference": report.reference,
+                SQL["early_store"](conn, {"modem": modem, "reference": report.reference,
                                           "recipient": report.recipient, "status": report.status,
                                           "sent_at": report.sent_at, "discharged_at": report.discharged_at,
                                           "received_at": now})

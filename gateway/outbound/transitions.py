@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.store.db import Prepared
 from modem import report_match
 from modem.pdu import StatusReport
 
@@ -25,8 +26,9 @@ MORE_URGENT = "a more urgent message came first"  # what part_submitting says wh
 NOT_SENDING = "its message is no longer being sent by this modem"  # ... when the message was settled meanwhile
 Changes = list[tuple[int, str]]  # (message id, new status) made by one transaction
 
-# The send path (claim, submitting, sent, status reports) runs as Core statements on these tables:
-# it happens several times per message, and the ORM's unit of work costs more than the SQL itself.
+# The send path (claim, submitting, sent, status reports) runs as prepared Core statements on these
+# tables (db.Prepared): it happens several times per message, and the ORM's unit of work or even
+# Connection.execute costs more than the SQL itself.
 MESSAGES = Message.__table__
 PARTS = Part.__table__
 EVENTS = MessageEvent.__table__
@@ -116,7 +118,7 @@ def _statements() -> dict[str, Any]:
 
 
 CLAIM_BATCH = 20
-SQL = _statements()
+SQL = {name: Prepared(statement) for name, statement in _statements().items()}
 
 
 _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
@@ -126,10 +128,10 @@ _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding
 def insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
     """Store new messages with their parts and `queued` events; sets each message's id."""
     for message in messages:
-        message.id = conn.execute(SQL["new_message"], {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
-    conn.execute(SQL["new_parts"], [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
+        message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
+    SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                             for m in messages for p in m.parts])
-    conn.execute(SQL["events"], [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
 
@@ -138,10 +140,10 @@ def claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], n
 
     The head of the queue is nearly always taken, so it is read first; only when it is not (sticky
     to another SIM, expired) are the next ones read."""
-    head = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": 1}).all()
+    head = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": 1}).all()
     claimed = _take_first(conn, head, modem, may_take, now)
     if claimed is None and head:
-        rest = conn.execute(SQL["candidates"], {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
+        rest = SQL["candidates"](conn, {"now": now, "modem": modem, "limit": CLAIM_BATCH}).all()[1:]
         claimed = _take_first(conn, rest, modem, may_take, now)
     return claimed
 
@@ -155,10 +157,10 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
             continue  # the rest of a multipart must come from the same number
         if not may_take(message):
             continue
-        if not conn.execute(SQL["take"], {"message_id": message.id, "modem": modem, "now": now}).rowcount:
+        if not SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).rowcount:
             continue  # another gateway sharing the database was quicker
-        conn.execute(SQL["events"], [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
-        parts = conn.execute(SQL["parts_of"], {"message_id": message.id}).all()
+        SQL["events"](conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
+        parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
                        message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
                        {p.seq: p.id for p in parts}, message.expires_at, message.priority, message.source or "")
@@ -172,31 +174,31 @@ def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless
     changes = sent(conn, after, now)[1] if after is not None else []
     values = {"part_id": part_id, "modem": modem, "now": now}
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
-        row = conn.execute(SQL["submitting_unless_more_urgent"], {**values, "priority": unless_more_urgent_than}).first()
+        row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
         if row is None:
-            ours = conn.execute(SQL["still_ours"], {"part_id": part_id, "modem": modem}).first()
+            ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
             return (MORE_URGENT if ours is not None else NOT_SENDING), changes
     else:
-        row = conn.execute(SQL["submitting"], values).first()
+        row = SQL["submitting"](conn, values).first()
         if row is None:
             return NOT_SENDING, changes
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
-        conn.execute(SQL["events"], [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
+        SQL["events"](conn, [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
     else:
-        conn.execute(SQL["unsubmit"], {"part_id": part_id})
+        SQL["unsubmit"](conn, {"part_id": part_id})
     return held, changes
 
 
 def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
     """Mark a part sent; after the message's last part, the message too; then the status reports
     that came for it before this commit."""
-    row = conn.execute(SQL["sent"], {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
+    row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
-    moved = accepted.last and conn.execute(SQL["message_sent"], {"message_id": row.message_id, "now": now}).rowcount
+    moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
     if moved:
         events.append(event(row.message_id, MessageStatus.SENT, now))
-    conn.execute(SQL["events"], events)
+    SQL["events"](conn, events)
     changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
     if accepted.reference is not None and row.modem is not None:
         changes += _early_reports(conn, row.modem, accepted, now)
@@ -206,11 +208,11 @@ def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Cha
 def _early_reports(conn: Connection, modem: str, accepted: Accepted, now: datetime) -> Changes:
     """Apply the kept reports with this part's modem and reference that came after it was submitted."""
     changes: Changes = []
-    for early in conn.execute(SQL["early_for"], {"modem": modem, "ref": accepted.reference, "part_id": accepted.part_id}).all():
+    for early in SQL["early_for"](conn, {"modem": modem, "ref": accepted.reference, "part_id": accepted.part_id}).all():
         report = StatusReport(accepted.reference, early.recipient, early.sent_at, early.discharged_at, early.status)
         matched, new = apply_report(conn, modem, report, now)
         if matched is not None:
-            conn.execute(SQL["early_matched"], {"early_id": early.id, "matched": accepted.part_id})
+            SQL["early_matched"](conn, {"early_id": early.id, "matched": accepted.part_id})
             if new is not None:
                 changes.append((matched, new))
     return changes
@@ -221,7 +223,7 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     times say (report_match): (the message it matched, the message's new status if the report
     changed it)."""
     earliest, latest = report_match.submitted_between(report)
-    rows = conn.execute(SQL["reported"], {"modem": modem, "ref": report.reference, "earliest": earliest,
+    rows = SQL["reported"](conn, {"modem": modem, "ref": report.reference, "earliest": earliest,
                                   "latest": latest}).all()
     best = report_match.best_match(report, (report_match.SentPart(row, row.to_number, report.reference,
                                                                   row.submitted_at, row.sent_at) for row in rows))
@@ -230,20 +232,20 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     part = best.key
     values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
     if report.outcome == "pending":
-        conn.execute(SQL["report"], values)
+        SQL["report"](conn, values)
         return part.message_id, None
     part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
-    conn.execute(SQL["report_final"], {**values, "part_status": part_status})
+    SQL["report_final"](conn, {**values, "part_status": part_status})
     events = [event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
     moved = {"message_id": part.message_id, "now": now}
     new: str | None = None
-    if part_status == PartStatus.DELIVERED and conn.execute(SQL["delivered_if_all"], moved).rowcount:
+    if part_status == PartStatus.DELIVERED and SQL["delivered_if_all"](conn, moved).rowcount:
         new = MessageStatus.DELIVERED
-    elif conn.execute(SQL["failed_if_any"], moved).rowcount:  # also a part that failed earlier
+    elif SQL["failed_if_any"](conn, moved).rowcount:  # also a part that failed earlier
         new = MessageStatus.FAILED
     if new is not None:
         events.append(event(part.message_id, new, now))
-    conn.execute(SQL["events"], events)
+    SQL["events"](conn, events)
     return part.message_id, new
 
 
@@ -271,7 +273,7 @@ def requeue(conn: Connection, message_id: int, now: datetime, detail: str,
     """A message its worker is `sending` back to `queued` (nothing else is ever put back)."""
     if not move(conn, message_id, MessageStatus.QUEUED, now, (MessageStatus.SENDING,), values):
         return None, []
-    conn.execute(SQL["events"], [event(message_id, MessageStatus.QUEUED, now, detail)])
+    SQL["events"](conn, [event(message_id, MessageStatus.QUEUED, now, detail)])
     return None, [(message_id, MessageStatus.QUEUED)]
 
 
@@ -285,7 +287,7 @@ def part_outcome(conn: Connection, part_id: int, status: str, error: str | None,
     row = conn.execute(update(PARTS).where(PARTS.c.id == part_id, PARTS.c.status == PartStatus.SUBMITTING)
                        .values(status=status, error=error).returning(PARTS.c.message_id, PARTS.c.seq)).first()
     if row is not None:
-        conn.execute(SQL["events"], [event(row.message_id, status, now, error, row.seq)])
+        SQL["events"](conn, [event(row.message_id, status, now, error, row.seq)])
 
 
 def settle_all(conn: Connection, message_ids: Sequence[int], now: datetime, resend_unknown: bool, detail: str,
@@ -332,7 +334,7 @@ def _settle(conn: Connection, message_id: int, now: datetime, resend_unknown: bo
         values["sent_at"] = func.coalesce(m.sent_at, now)
     conn.execute(update(MESSAGES).where(m.id == message_id).values(**values))
     events.append(event(message_id, new, now, detail))
-    conn.execute(SQL["events"], events)
+    SQL["events"](conn, events)
     return new
 
 
@@ -351,4 +353,4 @@ def _by_parts(statuses: Sequence[str]) -> str:
 
 def partly_sent(db: Session | Connection, message_id: int) -> bool:
     conn = db.connection() if isinstance(db, Session) else db
-    return bool(conn.execute(SQL["partly_sent"], {"message_id": message_id}).scalar())
+    return bool(SQL["partly_sent"](conn, {"message_id": message_id}).scalar())

@@ -44,7 +44,7 @@ from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.core.clock import Clock
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import Message, Priority
-from gateway.store.db import engine_of
+from gateway.store.db import Prepared, engine_of
 from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
 from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.signing import signature_header
@@ -52,16 +52,16 @@ from gateway.webhooks.targets import TargetPolicy
 from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
 
 # the message.status path's statements, built once (it runs on every status change)
-_CALLBACK_OF = (select(MessageCallback.url, ApiKey.signing_secret)
+_CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
                 .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
                 .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
-_STATUS_DATA = (select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
+_STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
                        Message.sim, Message.last_error, Message.updated_at)
                 .where(Message.id == bindparam("message_id")))
-_ACTIVE_ENDPOINTS = (select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.events)
+_ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.events)
                      .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
-_NEW_DELIVERY = insert(WebhookDelivery.__table__)
-_NEW_CALLBACK = insert(MessageCallback.__table__)
+_NEW_DELIVERY = Prepared(insert(WebhookDelivery.__table__))
+_NEW_CALLBACK = Prepared(insert(MessageCallback.__table__))
 
 log = logging.getLogger("gsmgw.webhooks")
 
@@ -165,12 +165,12 @@ class Webhooks(EndpointAdmin):
         lookup. Returns what wakes the dispatcher after the commit."""
         targets = self._subscribers(conn, "message.status")
         if status != "queued":
-            callback = conn.execute(_CALLBACK_OF, {"message_id": message_id}).first()
+            callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
         if not targets:
             return None
-        message = conn.execute(_STATUS_DATA, {"message_id": message_id}).first()
+        message = _STATUS_DATA(conn, {"message_id": message_id}).first()
         if message is None:
             return None
         data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
@@ -190,7 +190,7 @@ class Webhooks(EndpointAdmin):
         event_id = "evt_" + uuid.uuid4().hex
         body = json.dumps({"id": event_id, "type": event_type, "created_at": iso(now), "data": data},
                           separators=(",", ":"), ensure_ascii=False)
-        conn.execute(_NEW_DELIVERY, [
+        _NEW_DELIVERY(conn, [
             {"event_id": event_id, "event_type": event_type, "payload": body, "endpoint_id": endpoint_id,
              "url": url, "secret": secret, "status": DeliveryStatus.PENDING, "attempts": 0,
              "next_attempt_at": now, "message_id": message_id, "created_at": now}
@@ -220,7 +220,7 @@ class Webhooks(EndpointAdmin):
         """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
         so a message's first status change already finds its callback."""
         if callbacks:
-            conn.execute(_NEW_CALLBACK, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
+            _NEW_CALLBACK(conn, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
     def _active_endpoints(self, conn: Connection) -> list[tuple[int, str, str, frozenset[str]]]:
         """Cached for `cache_seconds`; read on the caller's connection (a hook's transaction holds
@@ -228,7 +228,7 @@ class Webhooks(EndpointAdmin):
         now = time.monotonic()
         with self._lock:
             if self._endpoints is None or now - self._endpoints_at > self.cache_seconds:
-                rows = conn.execute(_ACTIVE_ENDPOINTS).all()
+                rows = _ACTIVE_ENDPOINTS(conn).all()
                 self._endpoints = [(r.id, r.url, r.secret, frozenset(r.events.split(","))) for r in rows]
                 self._endpoints_at = now
             return self._endpoints
