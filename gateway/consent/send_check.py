@@ -41,7 +41,7 @@ def rules_from(section: ConsentSection) -> Rules:
 
 
 _CONTACT_OF = Prepared(select(Contact.id, Contact.timezone, Contact.timezone_guessed)
-               .where(Contact.number == bindparam("number")))
+                       .where(Contact.number == bindparam("number")))
 GUESSED = "a guess: the main zone of the number's country"
 GATEWAYS = "the gateway's: the contact's is unknown"
 

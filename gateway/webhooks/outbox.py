@@ -53,13 +53,14 @@ from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
-                .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
-                .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
+                        .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
+                        .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
 _STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
-                       Message.sim, Message.last_error, Message.updated_at)
-                .where(Message.id == bindparam("message_id")))
-_ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.events)
-                     .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
+                               Message.sim, Message.last_error, Message.updated_at)
+                        .where(Message.id == bindparam("message_id")))
+_ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret,
+                                     WebhookEndpoint.events)
+                              .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
 _NEW_DELIVERY = Prepared(insert(WebhookDelivery.__table__))
 _NEW_CALLBACK = Prepared(insert(MessageCallback.__table__))
 
