@@ -254,6 +254,7 @@ class Daemon:
             device.close()
         if self.simulator is not None:
             self.simulator.close()
+        self.queue.group.close()
         self.db.dispose()
 
     def wait_ready(self, timeout: float) -> bool:

@@ -23,6 +23,7 @@ from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
 from gateway.store.db import engine_of
+from gateway.store.group_commit import GroupCommit
 from modem.pdu import StatusReport
 
 log = logging.getLogger("gsmgw.queue")
@@ -42,7 +43,8 @@ class Queue:
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
-        self.engine = engine_of(sessions)  # the send path's writes: Core statements, no ORM session
+        self.engine = engine_of(sessions)
+        self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -91,11 +93,13 @@ class Queue:
 
     # ---- status changes: hooks in the transaction, listeners after the commit ----------------
     def _write(self, unit: Callable[[Connection], tuple[T, Changes]]) -> T:
-        """Run a send-path unit of work (returning its value and the status changes it made) in one
-        transaction, with the status hooks in it."""
-        with self.engine.begin() as conn:
+        """Run a send-path unit of work (returning its value and the status changes it made) through
+        the group commit, with the status hooks in its transaction."""
+        def run(conn: Connection) -> tuple[T, Changes, list[After]]:
             value, changes = unit(conn)
-            afters = self._hooks(conn, changes)
+            return value, changes, self._hooks(conn, changes)
+
+        value, changes, afters = self.group.run(run)
         self._committed(changes, afters)
         return value
 
