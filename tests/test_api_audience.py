@@ -3,7 +3,9 @@ client, a real SQLite file, the real Audience and inbound pipeline."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+
+from sqlalchemy import event, select
 
 from gateway.inbound.models import InboundPart
 from gateway.outbound.models import Message
@@ -38,6 +40,25 @@ def test_contacts_create_read_update_list(client, make_key):
     assert [c["name"] for c in call(client, "GET", "/contacts?q=bor", key).json["items"]] == ["Boris"]
     assert call(client, "GET", f"/contacts/{contact['id']}", key).json["groups"] == []
     assert call(client, "GET", "/contacts/99999", key).status_code == 404
+
+
+def test_the_same_new_contact_posted_twice_at_once_is_made_once_and_the_other_is_told(client, make_key, database):
+    key = make_key("contacts")
+    answers: list[int] = []
+    second = threading.Thread(target=lambda: answers.append(call(client, "POST", "/contacts", key, {"number": TO}).status_code))
+
+    def between(conn, cursor, statement, *args) -> None:  # the first request has checked, and writes now
+        if statement.lstrip().startswith("INSERT INTO contacts") and not second.is_alive() and not answers:
+            second.start()
+            second.join(0.5)  # were the check and the write apart, the second would check now
+
+    event.listen(database, "before_cursor_execute", between)
+    try:
+        answers.append(call(client, "POST", "/contacts", key, {"number": TO}).status_code)
+        second.join(30)
+    finally:
+        event.remove(database, "before_cursor_execute", between)
+    assert sorted(answers) == [201, 409]
 
 
 def test_contact_input_errors_are_precise(client, make_key):

@@ -44,6 +44,36 @@ def test_writers_in_threads_take_turns_without_losing_a_write(database, clock):
     assert count(sessions) == 100
 
 
+def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
+    with database.begin() as conn:
+        message_id = conn.execute(insert(MESSAGES).returning(MESSAGES.c.id), a_message(clock)).scalar_one()
+
+    def one_more(conn) -> None:
+        attempts = conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one()
+        conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(attempts=attempts + 1))
+
+    def other_writer() -> None:
+        with database.begin() as conn:
+            one_more(conn)
+
+    other = threading.Thread(target=other_writer)
+    with database.begin() as conn:
+        attempts = conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one()
+        other.start()
+        other.join(0.5)  # a writer that could go now would (the one below would then lose its write)
+        conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(attempts=attempts + 1))
+    other.join(30)
+    with database.connect() as conn:
+        assert conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one() == 2
+
+
+def test_a_second_transaction_in_a_thread_that_holds_one_is_refused_at_once(database):
+    with database.begin() as conn, pytest.raises(RuntimeError, match="already holds"):
+        with database.begin():
+            pass
+        conn.execute(select(1))
+
+
 # ---- Prepared: the send path's statements, compiled once -----------------------------------------
 MESSAGES = Message.__table__
 NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)

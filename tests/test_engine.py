@@ -469,7 +469,8 @@ def test_an_error_the_worker_did_not_expect_settles_what_it_claimed(gateway_fact
     message = gw.queue.enqueue("+447700900123", "hello")
     wait_until(lambda: check.failed and ("queued", "settled after a worker error") in events(gw, message.id), 10,
                "the claim given back")
-    clock.advance(1.0)  # the worker's pause after an error
+    gw.wait_idle_until("sim1-worker", clock.time() + 1.0, since=clock.time())  # the worker's pause after an error
+    clock.advance(1.0)
     gw.wait_status(message.id, "sent", "delivered")
     assert [r["text"] for r in gw.submitted()] == ["hello"]  # once
 

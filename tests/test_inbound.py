@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from gateway.audience.contacts import groups_of
 from gateway.audience.models import Contact
@@ -69,6 +71,30 @@ def test_start_restores_and_stopall_stops_everything(rig):
     assert rig.ledger(CUSTOMER) == [("opt_out", "all", "keyword"), ("opt_in", "marketing", "keyword")]
     assert [m.text.split(".")[0] for m in rig.outbox()] == [
         "You have been unsubscribed from all messages from this number", "You are subscribed"]
+
+
+def test_a_start_arriving_while_a_stop_is_applied_counts_after_it(rig):
+    """Arrival order is consent order for one sender, whichever modem each text came in on: a START
+    taken while the STOP before it is still being written is applied after that STOP commits."""
+    rig.receive(CUSTOMER, "hello")  # a contact with a conversation already
+    start = rig.receive(CUSTOMER, "START", modem="sim2", deliver=False)
+    later = threading.Thread(target=lambda: rig.pipeline(start))
+
+    def between(conn, cursor, statement, *args) -> None:  # the STOP is being written
+        if statement.lstrip().startswith("INSERT INTO consent_events") and not later.is_alive() and not later.ident:
+            later.start()
+            later.join(0.5)  # were the STOP not one writer's transaction, the START would be read against the old state
+
+    event.listen(rig.queue.engine, "before_cursor_execute", between)
+    try:
+        rig.receive(CUSTOMER, "STOP")
+        later.join(30)
+    finally:
+        event.remove(rig.queue.engine, "before_cursor_execute", between)
+    assert rig.ledger(CUSTOMER)[-2:] == [("opt_out", "marketing", "keyword"), ("opt_in", "marketing", "keyword")]
+    replies = [m.text for m in rig.outbox(CUSTOMER)][-2:]
+    assert replies[0].startswith("You have been unsubscribed") and replies[1].startswith("You are subscribed")
+    assert [m.text for m in messages(rig)] == ["hello", "STOP", "START"]
 
 
 def test_custom_keyword_joins_a_group_opts_in_and_replies(rig):

@@ -8,7 +8,8 @@ from sqlalchemy import event, select
 
 from gateway.outbound.claims import Accepted
 from gateway.outbound.models import Message, MessageStatus, PartStatus
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.queue import Queue
 from gateway.outbound.transitions import NOT_SENDING
 from gateway.store import db
 from modem.pdu import StatusReport
@@ -184,6 +185,19 @@ def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next
     assert queue.claim("sim1") is None  # not queued again
 
 
+def test_a_failure_report_for_a_part_of_a_message_given_back_fails_it(queue, clock):
+    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
+    claimed = queue.claim("sim1")
+    now = clock.now()
+    queue.part_submitting(claimed.part_ids[1], "sim1")
+    queue.part_sent(claimed.part_ids[1], 62)
+    assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5) == "queued"
+    queue.apply_report("sim1", StatusReport(62, "+447700900123", now, now, 0x41))  # part 1 can't be delivered
+    assert queue.get(message.id).status == "failed"
+    clock.advance(11)
+    assert queue.claim("sim1") is None  # its second part is not sent for nothing
+
+
 @pytest.fixture
 def other(database, clock):
     """The same database through another engine."""
@@ -193,32 +207,38 @@ def other(database, clock):
 
 
 class _Between:
-    """Runs `change` in another thread, committed, just before this thread's next UPDATE of a
-    message reaches the database: a change that lands between a read and the write after it
-    (made through its own engine, as another process or an ORM path outside the group commit)."""
+    """Starts `change` in another thread, through its own engine (as another process would), just
+    before this thread's next UPDATE of a message reaches the database: between the read and the
+    write after it. Every transaction is a writer's, so the change waits until this one commits."""
 
     def __init__(self, database, change) -> None:
-        self.database, self.change, self.thread, self.ran = database, change, threading.get_ident(), False
+        self.database, self.change, self.thread, self.other = database, change, threading.get_ident(), None
+        self.result = None
         event.listen(database, "before_cursor_execute", self)
 
     def __call__(self, conn, cursor, statement, *args) -> None:
-        if self.ran or threading.get_ident() != self.thread or not statement.lstrip().startswith("UPDATE messages"):
+        if self.other or threading.get_ident() != self.thread or not statement.lstrip().startswith("UPDATE messages"):
             return
-        self.ran = True
-        other = threading.Thread(target=self.change)
-        other.start()
-        other.join(10)
+        self.other = threading.Thread(target=self._run)
+        self.other.start()
+
+    def _run(self) -> None:
+        self.result = self.change()
 
     def __enter__(self) -> "_Between":
         return self
 
     def __exit__(self, *exc) -> None:
         event.remove(self.database, "before_cursor_execute", self)
-        assert self.ran
+        assert self.other is not None
+        self.other.join(30)
+        assert not self.other.is_alive()
 
 
-@pytest.mark.parametrize("worker_step", ["finish", "retry", "release", "defer"])
-def test_a_failure_report_landing_during_a_workers_change_is_kept(queue, clock, database, other, worker_step):
+@pytest.mark.parametrize(("worker_step", "outcome"), [("finish", "suppressed"), ("retry", "failed"),
+                                                      ("release", "failed"), ("defer", "failed")])
+def test_a_failure_report_arriving_during_a_workers_change_is_applied_after_it(queue, clock, database, other,
+                                                                               worker_step, outcome):
     message = queue.enqueue("+447700900123", "w" * 200)  # two parts
     claimed = queue.claim("sim1")
     now = clock.now()
@@ -233,16 +253,19 @@ def test_a_failure_report_landing_during_a_workers_change_is_kept(queue, clock, 
     }
     with _Between(database, failure):
         steps[worker_step]()
-    assert queue.get(message.id).status == "failed"
+    stored = queue.get(message.id)
+    assert stored.status == outcome  # a final state stays final; one given back fails with its part
+    assert [p.status for p in stored.parts if p.id == claimed.part_ids[1]] == ["failed"]  # the report is kept
     assert queue.claim("sim1") is None
 
 
-def test_expiry_does_not_overwrite_a_cancel_that_landed_first(queue, clock, database, other):
+def test_a_cancel_arriving_while_expiry_runs_finds_the_message_expired(queue, clock, database, other):
     message = queue.enqueue("+447700900123", "code 1234", expires_in=30)
     clock.advance(31)
-    with _Between(database, lambda: other.cancel(message.id)):
+    with _Between(database, lambda: other.cancel(message.id)) as between:
         queue.expire_due()
-    assert queue.get(message.id).status == "cancelled"
+    assert queue.get(message.id).status == "expired"
+    assert between.result is False
 
 
 def test_a_status_report_before_its_part_is_recorded_is_applied_when_it_is(queue, clock):

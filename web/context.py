@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +33,6 @@ class WebContext:
     # status, health and limits of each modem (gateway.sims.status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
-    # API writes run one at a time, so a handler's check-then-write holds (a duplicate number or
-    # name is a 409, not a race); messages need none (a bulk POST is one transaction)
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
     # what /metrics exposes; the daemon hands in the one its rooms count into, otherwise one is made
     # here hearing this context's queue, inbound pipeline and webhooks
     metrics: GatewayMetrics | None = None

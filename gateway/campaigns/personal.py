@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.campaigns.footer import with_footer
-from gateway.outbound.queue import MAX_TEXT
+from gateway.outbound.new_message import MAX_TEXT
 from gateway.outbound.templating import MissingVariable, Piece, Placeholder, contact_values, parse, render
 from modem.encoding import GSM7, SegmentInfo, segment_info
 

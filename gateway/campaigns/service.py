@@ -35,7 +35,8 @@ from gateway.campaigns.timing import Sim, Window, window_of, zone
 from gateway.consent.rules import Rules, parse_hhmm
 from gateway.core.clock import Clock
 from gateway.outbound.models import Message, MessageStatus
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.queue import Queue
 from gateway.store.db import engine_of
 
 log = logging.getLogger("gsmgw.campaigns")

@@ -25,7 +25,7 @@ def register(commands: Commands) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from gateway.outbound.queue import RejectedMessage
+    from gateway.outbound.new_message import RejectedMessage
 
     with opened(args) as (_, queue, _):
         try:

@@ -40,7 +40,8 @@ from gateway.inbound.models import InboundMessage, InboundMessagePart
 from gateway.inbound.models import InboundPart
 from gateway.inbound.reassembly import Assembled, Piece, Reassembler
 from gateway.outbound.models import Message
-from gateway.outbound.queue import Queue, RejectedMessage
+from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.queue import Queue
 from modem.errors import InvalidNumber
 
 log = logging.getLogger("gsmgw.inbound")
@@ -68,7 +69,9 @@ class InboundPipeline:
         self.reassembler = Reassembler(self.settings.reassembly_timeout_s)
         self.matcher = keywords.Matcher()
         self.received_hooks: list[ReceivedHook] = []  # in the transaction that stores a message
-        self._lock = threading.RLock()  # one message at a time: arrival order is consent order
+        # the reassembler and the retry timing, shared by the modems' event threads and the timer; what
+        # a message causes is ordered by the database's write path (one writer transaction at a time)
+        self._state = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,7 +97,7 @@ class InboundPipeline:
     def reload_keywords(self) -> None:
         with self.sessions() as session:
             matcher = keyword_store.load(session)
-        with self._lock:
+        with self._state:
             self.matcher = matcher
 
     def recover(self) -> int:
@@ -122,31 +125,31 @@ class InboundPipeline:
 
     def _failed(self) -> None:
         """Take the unprocessed parts again after the current delay (the timer thread does)."""
-        with self._lock:
+        with self._state:
             if self._retry_at is None:
                 self._retry_at = self.clock.time() + self._retry_delay
         self._wake.set()
 
     def _retry(self) -> None:
         """Take every unprocessed part again; on failure, again later (twice as late, up to a minute)."""
-        with self._lock:
+        with self._state:
             self._retry_at = None
         try:
             self.recover()
         except Exception:
-            with self._lock:
+            with self._state:
                 self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
             log.exception("unprocessed inbound parts still fail; taken again in %g s", self._retry_delay)
             self._failed()
         else:
-            with self._lock:
+            with self._state:
                 self._retry_delay = RETRY_FIRST_S
 
     def _take(self, part: InboundPart, now: float) -> InboundMessage | None:
         total, seq, ref = part.concat_total, part.concat_seq, part.concat_ref
         if total and total > 1 and seq is not None and ref is not None:
             key = (part.modem, part.sender or "", ref, total)
-            with self._lock:
+            with self._state:
                 assembled = self.reassembler.add(key, Piece(part.id, seq, part.text or ""), now)
             if assembled is None:
                 self._wake.set()  # a new deadline, perhaps the nearest
@@ -157,7 +160,7 @@ class InboundPipeline:
 
     def flush_expired(self, now: float | None = None) -> int:
         """Store the messages whose missing parts did not come in time (marked incomplete)."""
-        with self._lock:
+        with self._state:
             groups = self.reassembler.expired(self.clock.time() if now is None else now)
         for group in groups:
             try:
@@ -169,7 +172,7 @@ class InboundPipeline:
 
     def _timer(self) -> None:
         while not self._stop.is_set():
-            with self._lock:
+            with self._state:
                 deadlines = [d for d in (self.reassembler.next_deadline(), self._retry_at) if d is not None]
             wait = 60.0 if not deadlines else min(deadlines) - self.clock.time()
             if wait > 0:  # a deadline passed while the last round ran: no waiting for it
@@ -177,7 +180,7 @@ class InboundPipeline:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            with self._lock:
+            with self._state:
                 retry_due = self._retry_at is not None and self._retry_at <= self.clock.time()
             if retry_due:
                 self._retry()
@@ -187,44 +190,43 @@ class InboundPipeline:
     def _store(self, assembled: Assembled) -> InboundMessage | None:
         replies: list[tuple[str, str, str, str]] = []  # (number, text, sim, source)
         events: list[tuple[Contact, ConsentEvent]] = []
-        with self._lock:
-            now = self.clock.now()
-            with self.sessions.begin() as session:
-                ids = list(assembled.part_ids)
-                taken = set(session.scalars(select(InboundMessagePart.inbound_part_id)
-                                            .where(InboundMessagePart.inbound_part_id.in_(ids))).all())
-                if taken >= set(ids):
-                    return None  # made into a message already
-                rows = session.scalars(select(InboundPart).where(InboundPart.id.in_(ids))).all()
-                first = min(rows, key=lambda r: (r.concat_seq or 0, r.id))
-                received_at = max(r.received_at for r in rows)
-                error = "; ".join(r.error for r in rows if r.error) or None
-                sender = first.sender
-                number = _phone(sender, self.default_region)
-                contact = None
-                if number is not None:
-                    contact, _ = contacts.find_or_create(session, number, now=now, source="inbound")
-                    contact.last_inbound_at = received_at
-                conversation = None
-                if sender:
-                    conversation = conversations.get_or_create(session, number or sender, assembled.key[0],
-                                                               contact.id if contact else None, received_at)
-                    conversation.unread += 1
-                    conversation.last_message_at = max(conversation.last_message_at, received_at)
-                message = InboundMessage(
-                    conversation_id=conversation.id if conversation else None,
-                    contact_id=contact.id if contact else None, modem=assembled.key[0], sender=sender,
-                    text=assembled.text,
-                    parts=len(assembled.pieces), parts_expected=assembled.total, complete=assembled.complete,
-                    sent_at=first.sent_at, received_at=received_at, error=error)
-                session.add(message)
-                session.flush()
-                session.add_all(InboundMessagePart(inbound_part_id=i, inbound_message_id=message.id)
-                                for i in ids if i not in taken)
-                if contact is not None and number is not None and assembled.complete and not error:
-                    fresh = now - received_at <= STALE_AFTER
-                    self._act(session, contact, message, assembled.key[0], now, fresh, replies, events)
-                afters = self._consequences(session, message, replies, events)
+        with self.sessions.begin() as session:
+            ids = list(assembled.part_ids)
+            taken = set(session.scalars(select(InboundMessagePart.inbound_part_id)
+                                        .where(InboundMessagePart.inbound_part_id.in_(ids))).all())
+            now = self.clock.now()  # inside the writer's turn: consequences are in the order they commit
+            if taken >= set(ids):
+                return None  # made into a message already
+            rows = session.scalars(select(InboundPart).where(InboundPart.id.in_(ids))).all()
+            first = min(rows, key=lambda r: (r.concat_seq or 0, r.id))
+            received_at = max(r.received_at for r in rows)
+            error = "; ".join(r.error for r in rows if r.error) or None
+            sender = first.sender
+            number = _phone(sender, self.default_region)
+            contact = None
+            if number is not None:
+                contact, _ = contacts.find_or_create(session, number, now=now, source="inbound")
+                contact.last_inbound_at = received_at
+            conversation = None
+            if sender:
+                conversation = conversations.get_or_create(session, number or sender, assembled.key[0],
+                                                           contact.id if contact else None, received_at)
+                conversation.unread += 1
+                conversation.last_message_at = max(conversation.last_message_at, received_at)
+            message = InboundMessage(
+                conversation_id=conversation.id if conversation else None,
+                contact_id=contact.id if contact else None, modem=assembled.key[0], sender=sender,
+                text=assembled.text,
+                parts=len(assembled.pieces), parts_expected=assembled.total, complete=assembled.complete,
+                sent_at=first.sent_at, received_at=received_at, error=error)
+            session.add(message)
+            session.flush()
+            session.add_all(InboundMessagePart(inbound_part_id=i, inbound_message_id=message.id)
+                            for i in ids if i not in taken)
+            if contact is not None and number is not None and assembled.complete and not error:
+                fresh = now - received_at <= STALE_AFTER
+                self._act(session, contact, message, assembled.key[0], now, fresh, replies, events)
+            afters = self._consequences(session, message, replies, events)
         log.info("%s: message %d from %s (%d/%d parts)%s", message.modem, message.id, sender, message.parts,
                  message.parts_expected, f", keyword {message.keyword}" if message.keyword else "")
         run_after_commit(afters)

@@ -8,8 +8,7 @@ part still `submitting` is in doubt: it becomes `unknown`, and is only resent if
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,32 +17,20 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.core.numbers import normalise
 from gateway.outbound import transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
-from gateway.outbound.models import Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
+from gateway.outbound.new_message import checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
 from gateway.store.db import engine_of
 from gateway.store.group_commit import GroupCommit
-from modem.encoding import segment_info
-from modem.pdu import StatusReport, new_concat_reference
+from modem.pdu import StatusReport
 
 log = logging.getLogger("gsmgw.queue")
-MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
 T = TypeVar("T")
 # Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
 # a contact's flag) commits with the change or not at all; may return an action for after the commit.
 StatusHook = Callable[[Connection, int, str], After | None]
-
-
-class RejectedMessage(ValueError):
-    """A message that cannot be queued, with the field at fault."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.index: int | None = None  # which item of enqueue_many
 
 
 class Queue:
@@ -56,8 +43,8 @@ class Queue:
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
-
-        self.group = GroupCommit(engine_of(sessions))  # the send path's writes: several workers share a commit
+        self.engine = engine_of(sessions)
+        self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -73,7 +60,7 @@ class Queue:
         raises RejectedMessage with its `index` before anything is stored. `along(connection,
         messages)` stores what belongs with them (their callback URLs) in the same transaction."""
         now = self.clock.now()
-        messages = self._checked(items, source, now)
+        messages = checked(items, source, now, region=self.default_region, ref16=self.ref16)
 
         def unit(conn: Connection) -> tuple[None, Changes]:
             stored = transitions.insert_messages(conn, messages, now)
@@ -90,7 +77,7 @@ class Queue:
         """The same on the caller's transaction (the reply an SMS asks for commits with that SMS),
         status hooks included; the caller runs the returned function after its commit."""
         now = self.clock.now()
-        messages = self._checked(items, source, now)
+        messages = checked(items, source, now, region=self.default_region, ref16=self.ref16)
         _, changes = transitions.insert_messages(conn, messages, now)
         afters = self._hooks(conn, changes)
 
@@ -99,49 +86,6 @@ class Queue:
             self._notify()
 
         return messages, committed
-
-    def _checked(self, items: Sequence[Mapping[str, Any]], source: str, now: datetime) -> list[Message]:
-        """The messages for `items`, or RejectedMessage with the `index` of the first bad one."""
-        messages = []
-        for index, item in enumerate(items):
-            try:
-                messages.append(self._new_message(item, source, now))
-            except RejectedMessage as exc:
-                exc.index = index
-                raise
-        return messages
-
-    def _new_message(self, item: Mapping[str, Any], source: str, now: datetime) -> Message:
-        """A checked, not yet stored message with its parts (the object enqueue returns)."""
-        number = self._number(item["to"])
-        text, priority = item["text"], item.get("priority") or "normal"
-        kind, expires_in = item.get("kind") or "transactional", item.get("expires_in")
-        if not isinstance(text, str) or not text:
-            raise RejectedMessage("text", "must not be empty")
-        if len(text) > MAX_TEXT:
-            raise RejectedMessage("text", f"is {len(text)} characters; at most {MAX_TEXT}")
-        if priority not in Priority.BY_NAME:
-            raise RejectedMessage("priority", f"must be one of {', '.join(Priority.BY_NAME)}")
-        if kind not in ("transactional", "marketing"):
-            raise RejectedMessage("kind", "must be transactional or marketing")
-        if expires_in is not None and expires_in <= 0:
-            raise RejectedMessage("expires_in", "must be a positive number of seconds")
-        info = segment_info(text, ref16=self.ref16)
-        message = Message(
-            to_number=number, text=text, kind=kind, priority=Priority.BY_NAME[priority],
-            status=MessageStatus.QUEUED, encoding=info.encoding, segments=info.parts,
-            concat_ref=new_concat_reference(self.ref16) if info.parts > 1 else None,
-            sim_requested=item.get("sim"), source=source, attempts=0, created_at=now, not_before=now,
-            expires_at=now + timedelta(seconds=expires_in) if expires_in else None, updated_at=now,
-        )
-        message.parts = [Part(seq=i, total=info.parts, status=PartStatus.PENDING) for i in range(1, info.parts + 1)]
-        return message
-
-    def _number(self, to: str) -> str:
-        try:
-            return normalise(to, self.default_region)
-        except ValueError as exc:
-            raise RejectedMessage("to", str(exc)) from None
 
     def _notify(self) -> None:
         for listener in self.listeners:
@@ -158,16 +102,6 @@ class Queue:
         value, changes, afters = self.group.run(run)
         self._committed(changes, afters)
         return value
-
-    @contextmanager
-    def _session(self) -> Iterator[tuple[Session, Changes]]:
-        """An ORM transaction for the rarer changes; the caller appends its status changes to the list."""
-        changes: Changes = []
-        with self.sessions.begin() as session:
-            yield session, changes
-            session.flush()
-            afters = self._hooks(session.connection(), changes)
-        self._committed(changes, afters)
 
     def _hooks(self, conn: Connection, changes: Changes) -> list[After]:
         afters: list[After] = []
@@ -314,14 +248,17 @@ class Queue:
     def cancel(self, message_id: int) -> bool:
         """Cancel a message that has not started; False if it is too late."""
         now = self.clock.now()
-        with self._session() as (session, changes):
-            done = session.execute(
-                update(Message).where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
-                .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
-            if done:
-                session.add(MessageEvent(message_id=message_id, status=MessageStatus.CANCELLED, at=now))
-                changes.append((message_id, MessageStatus.CANCELLED))
-        return bool(done)
+
+        def unit(conn: Connection) -> tuple[bool, Changes]:
+            done = conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id,
+                                                       MESSAGES.c.status == MessageStatus.QUEUED)
+                                .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
+            if not done:
+                return False, []
+            SQL["events"](conn, [transitions.event(message_id, MessageStatus.CANCELLED, now)])
+            return True, [(message_id, MessageStatus.CANCELLED)]
+
+        return self._write(unit)
 
     # ---- sweeps -----------------------------------------------------------------------------
     def expire_due(self) -> int:
@@ -378,12 +315,9 @@ class Queue:
             query = query.where(MESSAGES.c.sim.in_(list(modems)))
         if stale_before is not None:
             query = query.where(MESSAGES.c.updated_at < stale_before)
-        with self.sessions() as session:
-            ids = list(session.execute(query).scalars())
-        if not ids:
-            return {"unknown": 0, "requeued": 0}
         now = self.clock.now()
-        return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, stale_before))
+        return self._write(lambda conn: transitions.settle_all(conn, list(conn.execute(query).scalars()), now,
+                                                               resend_unknown, detail, stale_before))
 
     # ---- reports -----------------------------------------------------------------
     def apply_report(self, modem: str, report: StatusReport) -> int | None:

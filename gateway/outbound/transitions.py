@@ -113,7 +113,9 @@ def _statements() -> dict[str, Any]:
             ~select(p.id).where(p.message_id == bindparam("message_id"), p.status != PartStatus.DELIVERED).exists())
         .values(status=MessageStatus.DELIVERED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "failed_if_any": update(MESSAGES).where(
-            m.id == bindparam("message_id"), or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING),
+            m.id == bindparam("message_id"),
+            # queued too: given back after a part went, it cannot be delivered whole any more
+            or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING, m.status == MessageStatus.QUEUED),
             select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
         .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),

@@ -30,14 +30,18 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
-                                                  "factory": _WriteSerialisedConnection})
-        event.listen(engine, "connect", _sqlite_pragmas)
+                                                  "factory": _WriterConnection})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+    # SQLAlchemy's pysqlite recipe: the driver begins nothing itself (it would begin only before
+    # INSERT/UPDATE/DELETE, so a transaction's reads ran outside it); the "begin" event does
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,46 +49,57 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "CREATE", "DROP", "ALTER")
-_write_locks: dict[str, threading.RLock] = {}
-_write_locks_guard = threading.Lock()
+def _begin_immediate(conn: Connection) -> None:
+    conn.connection.driver_connection.begin_immediate()  # type: ignore[union-attr]
 
 
-class _WriteSerialisedConnection(sqlite3.Connection):
-    """A SQLite connection that takes its database's process-wide write lock at its first write and
-    releases it after commit or rollback.
+class _Turn:
+    """One database file's writer turn in this process, and which thread has it."""
 
-    SQLite allows one writer; a second thread that finds the file locked sleeps in SQLite's busy
-    handler in steps of up to 100 ms, so a worker and the status-report thread writing at once cost
-    each other milliseconds per message. A Python lock hands over as soon as the writer commits.
-    Other processes (`gsmgw send` while the daemon runs) still meet SQLite's busy timeout.
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner: int | None = None
+
+
+_writers: dict[str, _Turn] = {}
+_writers_guard = threading.Lock()
+
+
+class _WriterConnection(sqlite3.Connection):
+    """A SQLite connection whose every transaction is a writer's: `BEGIN IMMEDIATE`, so what a
+    transaction reads is still true when it writes (one writer per database file at a time).
+
+    Inside this process the turn is a lock per file, taken before BEGIN IMMEDIATE and released
+    after COMMIT or ROLLBACK: SQLite's own busy handler sleeps in steps of up to 100 ms, a lock
+    hands over the moment the writer is done. Other processes (`gsmgw send` while the daemon runs)
+    wait in SQLite's busy timeout. A thread that opens a second transaction while it holds one
+    would wait for itself: that is refused at once.
     """
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        with _write_locks_guard:
-            self._write_lock = _write_locks.setdefault(str(database), threading.RLock())
+        with _writers_guard:
+            self._turn = _writers.setdefault(str(database), _Turn())
         self._holding = False
 
-    def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
-        return super().cursor(factory or _WriteSerialisedCursor)
-
-    def before_statement(self, sql: str) -> None:
-        head = sql.lstrip()[:9].upper()
-        savepoint = head.startswith("SAVEPOINT")
-        if not self._holding and (savepoint or head.startswith(_WRITES)):
-            if not self._write_lock.acquire(timeout=30):
-                raise sqlite3.OperationalError("database is locked (waited 30 s for this process's writer)")
-            self._holding = True
-        if savepoint and not self.in_transaction:
-            # sqlite3 opens a transaction only before INSERT/UPDATE/DELETE; a SAVEPOINT outside one
-            # would be a transaction of its own, and its RELEASE a commit the outer rollback can't undo
-            super().execute("BEGIN IMMEDIATE")
+    def begin_immediate(self) -> None:
+        if self._turn.owner == threading.get_ident():
+            raise RuntimeError("this thread already holds a transaction on this database")
+        if not self._turn.lock.acquire(timeout=30):
+            raise sqlite3.OperationalError("database is locked (waited 30 s for this process's writer)")
+        self._holding = True
+        self._turn.owner = threading.get_ident()
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
 
     def _release(self) -> None:
         if self._holding:
             self._holding = False
-            self._write_lock.release()
+            self._turn.owner = None
+            self._turn.lock.release()
 
     def commit(self) -> None:
         try:
@@ -103,16 +118,6 @@ class _WriteSerialisedConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
-
-
-class _WriteSerialisedCursor(sqlite3.Cursor):
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        self.connection.before_statement(sql)  # type: ignore[attr-defined]
-        return super().execute(sql, *args)
-
-    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        self.connection.before_statement(sql)  # type: ignore[attr-defined]
-        return super().executemany(sql, *args)
 
 
 def upgrade(engine: Engine) -> None:

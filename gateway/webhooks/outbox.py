@@ -113,9 +113,6 @@ class Webhooks(EndpointAdmin):
         self._senders_wanted = senders
         self._senders: ThreadPoolExecutor | None = None  # made on first use: most processes only store
         self._busy: set[Receiver] = set()
-        # messages known to have no callback_url: one is only ever stored with its message, so a
-        # message that had none at its first status change never will (saves a read per change)
-        self._no_callback = _RecentIds(4096)
         self.on_attempt: Callable[[bool], None] = lambda ok: None  # told each attempt's outcome (metrics)
 
     # ---- wiring -----------------------------------------------------------------------------
@@ -187,12 +184,10 @@ class Webhooks(EndpointAdmin):
         `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
         lookup. Returns what wakes the dispatcher after the commit."""
         targets = self._subscribers(conn, "message.status")
-        if status != "queued" and message_id not in self._no_callback:
+        if status != "queued":
             callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
-            else:
-                self._no_callback.add(message_id)
         if not targets:
             return None
         message = _STATUS_DATA(conn, {"message_id": message_id}).first()
@@ -244,8 +239,6 @@ class Webhooks(EndpointAdmin):
     def store_callbacks(self, conn: Connection, callbacks: list[tuple[int, str, int | None]]) -> None:
         """(message id, callback_url, API key id) rows, on the transaction that stores the messages,
         so a message's first status change already finds its callback."""
-        for message_id, *_ in callbacks:
-            self._no_callback.discard(message_id)  # a SQLite id can come back after a rollback or delete
         if callbacks:
             _NEW_CALLBACK(conn, [{"message_id": m, "url": url, "api_key_id": key} for m, url, key in callbacks])
 
@@ -408,27 +401,3 @@ class Webhooks(EndpointAdmin):
                          self.delay(row.attempts))
         self.on_attempt(ok)
         return 1, http_status is not None
-
-
-class _RecentIds:
-    """A bounded set of ids: the oldest are forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self._ids: dict[int, None] = {}
-        self._size = size
-        self._lock = threading.Lock()
-
-    def __contains__(self, item: int) -> bool:
-        return item in self._ids
-
-    def add(self, item: int) -> None:
-        with self._lock:
-            self._ids[item] = None
-            if len(self._ids) > self._size:
-                del self._ids[next(iter(self._ids))]
-
-    def discard(self, item: int) -> None:
-        with self._lock:
-            self._ids.pop(item, None)
-
-

@@ -14,7 +14,7 @@ from gateway.campaigns import progress
 from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientState, Variant
 from gateway.campaigns.preview import planned_dict
 from gateway.campaigns.service import CampaignError, Campaigns, VariantIn
-from gateway.outbound.queue import MAX_TEXT
+from gateway.outbound.new_message import MAX_TEXT
 from web.api.core import Api, Call
 from web.api.paging import decode_cursor, encode_cursor, paginate
 from web.api.problems import PREFIX, ApiError, invalid

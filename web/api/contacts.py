@@ -92,7 +92,7 @@ def register(api: Api) -> None:
     def create_contact(call: Call) -> tuple[int, Any]:
         number = number_of(call, call.body["number"], "number")
         now = call.ctx.clock.now()
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             if contacts.find(session, number) is not None:
                 raise ApiError(409, f"a contact with number {number} exists")
             contact, _ = contacts.find_or_create(session, number, now=now, source="api")
@@ -112,7 +112,7 @@ def register(api: Api) -> None:
                    description="`tags` replaces the contact's tags; `fields` replaces its custom fields.",
                    responses={200: ("the contact", CONTACT_DETAIL)})
     def update_contact(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             contact = found(session, Contact, call.path["contact_id"], "contact")
             _apply(session, contact, call.body)
             contact.updated_at = call.ctx.clock.now()
@@ -127,7 +127,7 @@ def register(api: Api) -> None:
                    responses={204: ("erased", None)})
     def erase_contact(call: Call) -> tuple[int, Any]:
         now = call.ctx.clock.now()
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             contact = found(session, Contact, call.path["contact_id"], "contact")
             contact.name = contact.birthday = contact.language = None
             contact.fields, contact.updated_at = {}, now
@@ -147,7 +147,7 @@ def register(api: Api) -> None:
                          "properties": {"name": NAME}},
                    idempotent=True, conflict="a group with this name exists", responses={201: ("the group", GROUP)})
     def create_group(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             if session.scalar(select(Group).where(Group.name == call.body["name"])) is not None:
                 raise ApiError(409, f"a group named {call.body['name']!r} exists")
             group = contacts.ensure_group(session, call.body["name"], call.ctx.clock.now())
@@ -162,7 +162,7 @@ def register(api: Api) -> None:
     @api.operation("DELETE", "/groups/{group_id}", summary="Delete a group (its contacts stay)", tag="groups",
                    scopes=("contacts",), path_params={"group_id": ID}, responses={204: ("deleted", None)})
     def delete_group(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             group = found(session, Group, call.path["group_id"], "group")
             session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
             session.delete(group)
@@ -183,7 +183,7 @@ def register(api: Api) -> None:
         if errors:
             raise ApiError(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors[:50])
         now, added = call.ctx.clock.now(), 0
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             group = found(session, Group, call.path["group_id"], "group")
             for number in dict.fromkeys(numbers):
                 contact, _ = contacts.find_or_create(session, number, now=now, source="api")
@@ -194,7 +194,7 @@ def register(api: Api) -> None:
                    tag="groups", scopes=("contacts",), path_params={"group_id": ID, "contact_id": ID},
                    responses={204: ("removed", None)})
     def remove_member(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             group = found(session, Group, call.path["group_id"], "group")
             gone = session.execute(delete(GroupMember).where(
                 GroupMember.group_id == group.id, GroupMember.contact_id == call.path["contact_id"])).rowcount

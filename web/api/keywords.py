@@ -49,7 +49,7 @@ def register(api: Api) -> None:
                    responses={201: ("the keyword", KEYWORD)})
     def create_keyword(call: Call) -> tuple[int, Any]:
         body = call.body
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             try:
                 word = keywords.validate_word(body["word"])
             except ValueError as exc:
@@ -75,7 +75,7 @@ def register(api: Api) -> None:
                    tag="keywords", scopes=("admin",), path_params={"keyword_id": ID}, body=KEYWORD_PATCH,
                    conflict="opt-out words cannot be turned off", responses={200: ("the keyword", KEYWORD)})
     def update_keyword(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             row = found(session, Keyword, call.path["keyword_id"], "keyword")
             if call.body.get("enabled") is False and row.word in keywords.PROTECTED:
                 raise ApiError(409, f"{row.label!r} is an opt-out word: customers must always be able to use it")
@@ -91,7 +91,7 @@ def register(api: Api) -> None:
                    conflict="built-in keywords cannot be deleted (turn them off instead)",
                    responses={204: ("deleted", None)})
     def delete_keyword(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             row = found(session, Keyword, call.path["keyword_id"], "keyword")
             if row.builtin:
                 raise ApiError(409, f"{row.label!r} is built in: turn it off with PATCH instead")

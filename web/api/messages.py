@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from gateway.core.numbers import normalise
 from gateway.outbound.models import Message, MessageStatus, Priority
-from gateway.outbound.queue import MAX_TEXT, RejectedMessage
+from gateway.outbound.new_message import MAX_TEXT, RejectedMessage
 from gateway.webhooks.models import MessageCallback
 from gateway.webhooks.targets import TargetPolicy
 from web.api.core import Api, Call, number_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.outbound.queue import MAX_TEXT
+from gateway.outbound.new_message import MAX_TEXT
 from modem.encoding import segment_info
 from web.api.core import Api, Call
 from web.api.problems import invalid

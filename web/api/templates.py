@@ -44,7 +44,7 @@ def register(api: Api) -> None:
     def create_template(call: Call) -> tuple[int, Any]:
         _check_body(call.body["body"])
         now = call.ctx.clock.now()
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             if find(session, call.body["name"]) is not None:
                 raise ApiError(409, f"a template named {call.body['name']!r} exists")
             row = MessageTemplate(name=call.body["name"], body=call.body["body"],
@@ -65,7 +65,7 @@ def register(api: Api) -> None:
     def update_template(call: Call) -> tuple[int, Any]:
         if "body" in call.body:
             _check_body(call.body["body"])
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             row = found(session, MessageTemplate, call.path["template_id"], "template")
             for name in ("body", "kind"):
                 if name in call.body:
@@ -76,7 +76,7 @@ def register(api: Api) -> None:
     @api.operation("DELETE", "/templates/{template_id}", summary="Delete a template", tag="templates",
                    scopes=("admin",), path_params=TEMPLATE_ID, responses={204: ("deleted", None)})
     def delete_template(call: Call) -> tuple[int, Any]:
-        with call.ctx.write_lock, call.ctx.sessions.begin() as session:
+        with call.ctx.sessions.begin() as session:
             session.delete(found(session, MessageTemplate, call.path["template_id"], "template"))
         return 204, None
 
