@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from gateway.cli.common import Commands, opened
 
@@ -27,9 +29,11 @@ def register(commands: Commands) -> None:
         sub.add_argument("--config")
 
 
-def read_password(stdin=None) -> str | None:
+def read_password(stdin: TextIO | None = None) -> str | None:
     """The new password: asked twice on a terminal, else stdin's first line. None: they differed."""
     stdin = stdin or sys.stdin
+    if stdin is None:  # started with no standard input at all
+        return ""
     if stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != first:
@@ -39,22 +43,21 @@ def read_password(stdin=None) -> str | None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    return _with_password(args, lambda sessions, clock, password: _accounts().add(
+    from gateway.users import accounts
+
+    return _with_password(args, lambda sessions, clock, password: accounts.add(
         sessions, clock, args.name, password, args.role), "added")
 
 
 def _passwd(args: argparse.Namespace) -> int:
-    return _with_password(args, lambda sessions, clock, password: _accounts().set_password(
+    from gateway.users import accounts
+
+    return _with_password(args, lambda sessions, clock, password: accounts.set_password(
         sessions, clock, args.name, password), "password changed")
 
 
-def _accounts():
-    from gateway.users import accounts
-
-    return accounts
-
-
-def _with_password(args: argparse.Namespace, change, done: str) -> int:
+def _with_password(args: argparse.Namespace, change: Callable[..., Any], done: str) -> int:
+    """Read the password, run `change(sessions, clock, password)`, say what came of it."""
     from gateway.core.clock import Clock
     from gateway.users.accounts import UserError
 
