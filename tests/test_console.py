@@ -101,7 +101,9 @@ def test_sign_in_is_throttled_per_user_with_a_clear_message_until_the_window_pas
     assert blocked.status_code == 429
     assert "Too many failed attempts. Try again in 15 minutes." in blocked.get_data(as_text=True)
     clock.advance(window - 60)
-    assert "Try again in 1 minutes" in sign_in(client, "anna", PASSWORD).get_data(as_text=True)
+    assert "Try again in 1 minute." in sign_in(client, "anna", PASSWORD).get_data(as_text=True)
+    russian = sign_in(client, "anna", PASSWORD, headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "Подождите: 1 минута." in russian
     clock.advance(60)
     assert sign_in(client, "anna", PASSWORD).status_code == 302
 

@@ -207,3 +207,12 @@ def _modems(shop):
     from gateway.sims import status
 
     return status.describe([(s, shop.engine.workers.get(s.name)) for s in shop.supervisors])
+
+
+def test_the_chinese_and_russian_consoles_use_their_catalogues(shop, new_page):
+    for language, heading in (("zh", "仪表板"), ("ru", "Обзор")):
+        page = new_page(language)
+        sign_in(page, shop, "anna")
+        assert page.locator("html").get_attribute("lang") == language
+        assert page.locator("h1").inner_text() == heading
+        check(page, f"dashboard-{language}")

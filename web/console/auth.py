@@ -8,11 +8,12 @@ the audit log.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext
+from flask_babel import format_timedelta, gettext
 from flask_login import current_user, login_user, logout_user
 
 from gateway.users import accounts, audit
@@ -29,7 +30,9 @@ def _start_session(account: accounts.Account, context: WebContext) -> None:
 
 
 def _too_many(wait_s: float) -> str:
-    return gettext("Too many failed attempts. Try again in %(minutes)s minutes.", minutes=max(1, math.ceil(wait_s / 60)))
+    """How long to wait, in whole minutes, in the user's language ("15 minutes", "15 минут", "15分钟")."""
+    wait = format_timedelta(timedelta(minutes=max(1, math.ceil(wait_s / 60))), granularity="minute", threshold=1000)
+    return gettext("Too many failed attempts. Try again in %(wait)s.", wait=wait)
 
 
 def register(blueprint: Blueprint, context: WebContext) -> Callable[[], Any]:
