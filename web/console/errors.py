@@ -52,6 +52,6 @@ def register(app: Flask, blueprint: Blueprint) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(exc: NotFound) -> Any:
-        if request.path.startswith(PREFIX) or api_handler is None:
+        if request.path.startswith(PREFIX):
             return api_handler(exc) if api_handler else exc
         return page(404)
