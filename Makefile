@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz bench soak simulate clean
+.PHONY: run test fuzz bench soak simulate catalogues clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ soak: $(STAMP)  ## the daemon on virtual modems under random faults for 10 minut
 
 simulate: $(STAMP)
 	$(BIN)/gsmgw simulate 2 --config config/dev.toml
+
+catalogues: $(STAMP)  ## the console's strings into its .po files (then translate what is new; a test checks)
+	$(BIN)/pybabel extract -F web/console/babel.cfg -k lazy_gettext --no-location -o var/console.pot .
+	for lang in ar ru zh; do $(BIN)/pybabel update -i var/console.pot -d web/console/translations -l $$lang --ignore-obsolete --width 120; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

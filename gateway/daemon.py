@@ -110,6 +110,7 @@ class Daemon:
         self.clock = clock or Clock()
         self.modem_timing = modem_timing  # the supervisors' rest periods and backoff; None: real time
         self.simulator: Any = None
+        self.setup_code: str | None = None  # the first-run code printed at start, while no user exists
         self.web_server: Any = None
         self.supervisors: list[ModemSupervisor] = []
         self.gpio_devices: list[Any] = []  # LEDs and power switches, closed at stop
@@ -160,6 +161,7 @@ class Daemon:
         if not sections:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
+        self._issue_setup_code()
         self.engine.start()
         self._start_scheduler()
         for supervisor in self.supervisors:
@@ -169,6 +171,16 @@ class Daemon:
         self._start_web()
         self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
         self.watchdog.start()
+
+    def _issue_setup_code(self) -> None:
+        """While no console user exists, a new one-time setup code, printed and logged: only someone
+        who sees this output or the log can make the first admin at the console's `/`."""
+        from gateway.users import setup
+
+        self.setup_code = setup.issue(self.queue.sessions, self.clock)
+        if self.setup_code:
+            log.warning("no console user yet: open the console and enter the setup code %s "
+                        "(or: gsmgw user add NAME --role admin)", self.setup_code)
 
     def _start_scheduler(self) -> None:
         retention = self.config.retention
@@ -321,5 +333,8 @@ class Daemon:
         if self.web_server is not None:
             lines.append(f"REST API: {self.api_url()} ({_reach(self.config.web.address[0])}; docs/api.md); a key for it: "
                          f".venv/bin/gsmgw apikey create --config {self.config.source} --name me --scopes send,read")
+        if self.setup_code:
+            lines.append(f"Console: {self.api_url().removesuffix('/api/v1')}/ — first-run setup code {self.setup_code} "
+                         "(valid until the first user is made)")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)

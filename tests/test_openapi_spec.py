@@ -14,8 +14,8 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}
 def routes_of(app) -> set[tuple[str, str]]:
     found = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
+        if rule.endpoint == "static" or rule.endpoint.startswith("console."):
+            continue  # the console's pages are HTML for people, not part of the REST API
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         found |= {(method, path) for method in rule.methods - IGNORED_METHODS}
     return found

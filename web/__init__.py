@@ -1,4 +1,4 @@
-"""Flask console and REST API (served by the daemon).
+"""Flask console (web/console, at `/`) and REST API (web/api, under /api/v1), served by the daemon.
 
 `create_app(context)` is the composition root of the web side (Flask's app-factory pattern): no
 globals, everything a route needs comes from the WebContext.
@@ -29,5 +29,8 @@ def create_app(context: WebContext, test_config: dict[str, Any] | None = None) -
         module.register(api)
     api.install(app)
     install_errors(app)
+    from web import console
+
+    console.install(app, context)  # the console at `/` (after the API's error handlers, which it keeps for /api)
     app.extensions["gsmgw"] = {"context": context, "api": api}
     return app

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import apikey, audience, doctor, messages, modem, service
+from gateway.cli import apikey, audience, doctor, messages, modem, service, user
 from gateway.core import config as config_module
 
 
@@ -32,6 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gsmgw", description="SMS gateway for GSM modems")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command")
-    for group in (service, messages, apikey, audience, modem, doctor):
+    for group in (service, messages, apikey, audience, modem, doctor, user):
         group.register(commands)
     return parser

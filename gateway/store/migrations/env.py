@@ -12,6 +12,7 @@ from gateway.outbound import models as _outbound  # noqa: F401
 from gateway.scheduler import models as _scheduler  # noqa: F401
 from gateway.sims import models as _sims  # noqa: F401
 from gateway.store.base import Base
+from gateway.users import models as _users  # noqa: F401
 from gateway.webhooks import models as _webhooks  # noqa: F401
 
 connection = context.config.attributes.get("connection")

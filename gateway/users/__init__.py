@@ -1,0 +1,1 @@
+"""The console's people: users with roles, their passwords, the first-run setup code, the audit log."""

@@ -1,0 +1,46 @@
+"""The audit log: `record` in the transaction of the change it describes, so both commit or neither.
+
+Pages and commands call `record(session, clock, action, ...)`; admins read it with `recent`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.core.clock import Clock
+from gateway.users.models import AuditEntry
+
+# what the console and the CLI record so far; later pages add theirs (sent, imported, opted in/out…)
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+LOGOUT = "logout"
+SETUP = "setup"
+USER_ADDED = "user_added"
+PASSWORD_CHANGED = "password_changed"
+LANGUAGE_CHANGED = "language_changed"
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    actor: str | None
+    action: str
+    detail: str
+    address: str | None
+
+
+def record(session: Session, clock: Clock, action: str, *, actor: str | None = None, detail: str = "",
+           address: str | None = None) -> None:
+    """Add one entry to the caller's transaction."""
+    session.add(AuditEntry(at=clock.now(), actor=actor, action=action, detail=detail[:2000], address=address))
+
+
+def recent(sessions: sessionmaker[Session], limit: int = 200) -> list[Entry]:
+    """The newest entries first."""
+    with sessions() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
+        return [Entry(r.at, r.actor, r.action, r.detail, r.address) for r in rows]
