@@ -103,7 +103,9 @@ install_files() {
   say "  1. edit /etc/gsmgw/gsmgw.toml ([[modems]] ports), then: gsmgw config check"
   say "  2. prove each modem: gsmgw-probe (or gsmgw-modem-check --port /dev/serial/by-id/...)"
   say "  3. start it: systemctl start gsmgw; its state: systemctl status gsmgw"
-  say "  4. a key for the REST API: sudo -u gsmgw gsmgw apikey create --name admin --scopes send,read,admin"
+  say "  4. the console's first admin: open it ([web] listen in /etc/gsmgw/gsmgw.toml) and enter the setup code from: journalctl -u gsmgw | grep 'setup code'"
+  say "     (or here: sudo -u gsmgw gsmgw user add NAME --role admin)"
+  say "  5. a key for the REST API: sudo -u gsmgw gsmgw apikey create --name admin --scopes send,read,admin"
 }
 
 uninstall_files() {

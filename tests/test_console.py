@@ -282,6 +282,15 @@ def test_the_dashboard_has_a_card_per_modem_and_the_queue_depth(admin_client, mo
     assert '<dt>Waiting</dt><dd>1</dd>' in page
 
 
+def test_a_modem_in_recovery_shows_the_ladders_last_step(admin_client, modem_list):
+    """The technician and the shop see where the recovery ladder is (the line the log has too)."""
+    step = "shop1: recovery step 2/4: reset (AT+CFUN=1,1), next try in 30 s"
+    modem_list += [_modem(state="hung", reason="no answer to AT", recovery=step), _modem("shop2")]
+    page = admin_client.get("/").get_data(as_text=True)
+    assert page.count('class="recovery"') == 1 and step in page
+    assert "Восстановление" in admin_client.get("/", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+
+
 def test_text_from_modems_and_sms_is_escaped_and_keeps_its_own_direction(admin_client, modem_list, web_context):
     from datetime import UTC, datetime
 

@@ -32,6 +32,7 @@ class ModemCard:
     name: str
     state: str
     reason: str | None
+    recovery: str | None  # the recovery ladder's last step, as logged
     operator: str | None
     registration: str | None
     bars: int | None  # 0..5; None: not known yet
@@ -58,7 +59,8 @@ def card(modem: dict[str, Any]) -> ModemCard:
     uses = tuple(LimitUse(w, int(limits[w]["used"]), int(limits[w]["cap"])) for w in WINDOWS if w in limits)
     bars = signal.get("bars")
     return ModemCard(
-        name=modem["name"], state=modem["state"], reason=modem.get("reason"), operator=modem.get("operator"),
+        name=modem["name"], state=modem["state"], reason=modem.get("reason"), recovery=modem.get("recovery"),
+        operator=modem.get("operator"),
         registration=modem.get("registration"), bars=None if bars is None else max(0, min(MAX_BARS, int(bars))),
         dbm=signal.get("dbm"), sim=sim, sim_id=sim_number[-6:] if sim_number else None, limits=uses,
         health=health_of(modem)[0])
