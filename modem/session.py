@@ -43,7 +43,11 @@ CNMI_CHOICES = ("2,1,0,2,0", "2,1,0,1,0", "1,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0")
 CNMI_PREFERENCE = ((2, 1, 3), (1, 3, 2), (0,), (2, 1, 0), (0, 1))  # mode, mt, bm, ds, bfr
 REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown",
                 5: "roaming", 6: "home", 7: "roaming", 8: "emergency only"}
-_REBOOT_MARKERS = frozenset({"RDY", "START", "+CFUN: 1", "+CPIN: READY", "PB DONE"})
+# What only a boot prints, first thing (SIMCom and Quectel "RDY", SIMCom's 3G/LTE "START"). Not
+# `+CFUN: 1`, `+CPIN: READY` or `PB DONE`: a modem prints those again when its SIM is unlocked or its
+# phone book is read, and the end of a boot can come after init is done; taking them for a new boot
+# sets up a modem that never restarted.
+_REBOOT_MARKERS = frozenset({"RDY", "START"})
 # The modem's SMS service is up only now: settings it refused or forgot before are made again.
 _SMS_READY_MARKERS = frozenset({"SMS Ready", "+QIND: SMS DONE", "+QIND: \"SMS DONE\""})
 
@@ -162,6 +166,8 @@ class ModemSession:
         self.cnmi = ""
         self.charset = ""  # what AT+CSCS was set to; "" when the modem would not say
         self._restarted = False
+        # told at once when the modem says it rebooted or its SMS service came up: its settings want making
+        self.on_settings_lost: Callable[[], None] | None = None
         self._echo_off = False  # init turned the modem's echo off (ATE0 took)
         self.needs_sms_setup = False
         self._ready_at = 0.0
@@ -197,7 +203,7 @@ class ModemSession:
 
     @property
     def needs_reinit(self) -> bool:
-        """The modem restarted on its own, so its settings are gone: it said so (RDY, +CFUN: 1...),
+        """The modem restarted on its own, so its settings are gone: it said so (RDY, START),
         or it echoes commands again after init turned its echo off, as a module that reboots without
         a word does (its CNMI back at the default would drop every status report)."""
         return self._restarted or (self._echo_off and self.transport.last_echo_at > self._ready_at)
@@ -620,12 +626,19 @@ class ModemSession:
             elif event.line in _REBOOT_MARKERS and event.received_at > self._ready_at:
                 self.needs_reinit = True  # the modem rebooted on its own: settings are gone
                 self._mem1 = None
+                self._settings_lost()
             elif event.line in _SMS_READY_MARKERS:
-                self.needs_sms_setup = True  # made again at the supervisor's next check
+                self.needs_sms_setup = True
+                self._settings_lost()
         except (ModemDisconnected, CommandTimeout):
             raise
         except ModemError as exc:
             log.warning("%s: could not handle %r: %s", self.name, event.line, exc)
+
+    def _settings_lost(self) -> None:
+        """Every status report that comes before CNMI is set again is dropped (ds=0): say so now."""
+        if self.on_settings_lost is not None:
+            self.on_settings_lost()
 
     def _take_stored(self, event: Unsolicited, handler: InboundHandler) -> None:
         """+CMTI/+CDSI: read the slot in the memory the URC names, under the one storage lock (a

@@ -435,6 +435,7 @@ class ModemSupervisor:
                                    prompt_timeout=self.settings.prompt_timeout,
                                    pin_memory=self._pin_memory, sim_key=self._sim_key(),
                                    startup_window=self.settings.startup_window)
+            session.on_settings_lost = self._wake.set
             try:
                 session.init()
             except SimError:

@@ -2,7 +2,9 @@
 `VirtualNetwork`, and the unsolicited result codes that announce them (+CMTI, +CMT, +CDS, +CDSI,
 storage-full signals, Huawei's periodic noise).
 
-What arrives while the modem is unregistered, unpowered or hung waits in the network; what cannot be stored
+What arrives while the modem is unregistered, unpowered or hung waits in the network; a status report
+that reaches a modem whose SMS service is not up yet (the start-up window after a boot) is not
+acknowledged, and the SMSC tries it again `report_retry` seconds later; what cannot be stored
 (an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
 """
 
@@ -102,6 +104,11 @@ class NetworkDelivery:
         with self._lock:
             if not self.powered or not self.registered or self._hung():
                 self._waiting_network.append(lambda: self.network_status_report(pdu))
+                return
+            if self.sched.now() < self._sms_ready_at:
+                # attached, but its SMS service is not up yet: nothing acknowledges the report, so the
+                # SMSC keeps it and tries again later (store and forward), not the moment it attaches
+                self.network.retry_later(lambda: self.network_status_report(pdu))
                 return
             ds = self.cnmi[3]
             if ds == 1:
