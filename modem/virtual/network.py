@@ -70,7 +70,7 @@ class VirtualNetwork:
         *,
         scheduler: Scheduler | None = None,
         report_delay: float = 1.0,
-        report_retry: float = 5.0,
+        report_retry: float = 30.0,
         delivery_delay: float = 0.05,
         smsc: str = "+447785016005",
         record: SubmitRecord | str | None = None,
@@ -82,7 +82,8 @@ class VirtualNetwork:
     ) -> None:
         """`now`: the network's clock (service-centre time stamps), the gateway's own in tests;
         `report_retry`: how long the SMSC waits before it offers again a status report that a modem
-        attached to the network did not acknowledge (its SMS service still starting)."""
+        attached to the network did not acknowledge (its SMS service still starting); real SMSCs
+        wait minutes between tries."""
         self._own_scheduler = scheduler is None
         self.scheduler: Scheduler = scheduler if scheduler is not None else ThreadScheduler()
         self.report_delay = report_delay
