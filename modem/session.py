@@ -91,6 +91,7 @@ class ModemSession(SimUnlocking, UssdRequests):
         self.ack_required = False  # +CSMS service 1: +CMT/+CDS must be acknowledged with +CNMA
         self.cnmi = ""
         self.charset = ""  # what AT+CSCS was set to; "" when the modem would not say
+        self.charset_lock = threading.RLock()  # a USSD request sets AT+CSCS for its answer; the SMS settings wait
         self._restarted = False
         # told at once when the modem says it rebooted or its SMS service came up: its settings want making
         self.on_settings_lost: Callable[[], None] | None = None
@@ -139,8 +140,8 @@ class ModemSession(SimUnlocking, UssdRequests):
         (`SMS Ready`, `+QIND: SMS DONE`): before that, modems refuse or forget them."""
         self.needs_sms_setup = False
         self._patient("AT+CMGF=0")  # PDU mode is not optional: text mode loses characters
-        # a UCS2 charset left by another program hex-encodes answers
-        self.charset = "GSM" if self._optional('AT+CSCS="GSM"') else ""
+        with self.charset_lock:  # a UCS2 charset left by another program hex-encodes answers
+            self.charset = "GSM" if self._optional('AT+CSCS="GSM"') else ""
         self._optional("AT+CREG=0")  # registration is polled; +CREG URCs would only add noise
         self.ack_required = self._csms_service() == 1
         self.memory.setup()

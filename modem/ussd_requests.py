@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections.abc import Callable
 
 from modem import ussd
@@ -25,6 +26,7 @@ class UssdRequests:
     name: str
     manufacturer: str
     charset: str
+    charset_lock: threading.RLock
     _ussd_replies: queue.Queue[str]
     _optional: Callable[[str], bool]
 
@@ -40,19 +42,20 @@ class UssdRequests:
         while not self._ussd_replies.empty():
             self._ussd_replies.get_nowait()
         packed = "huawei" in self.manufacturer.lower()
-        charset = self.charset if packed or not self._optional('AT+CSCS="UCS2"') else "UCS2"
-        try:
-            request = ussd.encode_request(code, charset=charset, packed=packed)
-            self.transport.command(f'AT+CUSD=1,"{request}",15', timeout=timeout, expect=None)
+        with self.charset_lock:  # the SMS settings must not set AT+CSCS back while the network answers
+            charset = self.charset if packed or not self._optional('AT+CSCS="UCS2"') else "UCS2"
             try:
-                line = self._ussd_replies.get(timeout=timeout)
-            except queue.Empty:
-                self._end_ussd()
-                raise CommandTimeout(f"USSD {code}", timeout) from None
-            answer = ussd.parse_cusd(line, charset=charset, packed=packed)
-        finally:
-            if charset != self.charset and self.charset:
-                self._optional(f'AT+CSCS="{self.charset}"')
+                request = ussd.encode_request(code, charset=charset, packed=packed)
+                self.transport.command(f'AT+CUSD=1,"{request}",15', timeout=timeout, expect=None)
+                try:
+                    line = self._ussd_replies.get(timeout=timeout)
+                except queue.Empty:
+                    self._end_ussd()
+                    raise CommandTimeout(f"USSD {code}", timeout) from None
+                answer = ussd.parse_cusd(line, charset=charset, packed=packed)
+            finally:
+                if charset != self.charset and self.charset:
+                    self._optional(f'AT+CSCS="{self.charset}"')
         if answer.failed:
             raise ussd.UssdFailed(code, answer)
         if answer.needs_reply and not keep_open:
