@@ -815,6 +815,30 @@ def test_a_report_for_a_modem_still_starting_is_kept_by_the_smsc_and_offered_aga
         net.close()
 
 
+def test_a_cnmi_taken_at_the_end_of_the_start_up_window_is_not_undone_by_it():
+    """The window's end (the SMS service's defaults) is a timer; a command that comes in when the
+    window is over but before that timer ran must not be taken and then silently undone: a modem
+    that says nothing (no `SMS Ready`) would drop every status report from then on."""
+    clock = ManualScheduler()
+    net = VirtualNetwork(scheduler=clock)
+    out: list[bytes] = []
+    modem = VirtualModem("m", "generic", network=net, output=out.append, register_delay=0.1, startup=2.0)
+    try:
+        clock.advance(1.0)  # registered; the window's end is due at 2.0
+        clock._now += 1.5  # a late timer: the window is over, its end has not run yet
+        out.clear()
+        modem.feed(b"AT+CNMI=2,1,0,1,0\r")
+        assert b"ERROR" in b"".join(out)  # "not yet", as in the window (CMEE off: a plain ERROR)
+        clock.run_pending()  # the window's end: the defaults
+        out.clear()
+        modem.feed(b"AT+CNMI=2,1,0,1,0\r")
+        assert b"OK" in b"".join(out)
+        assert modem.status()["cnmi"] == [2, 1, 0, 1, 0]
+    finally:
+        modem.close()
+        net.close()
+
+
 def test_barred_sim_refuses_every_number_refused_number_only_itself(sim, hosts):
     host = hosts()
     modem = sim.ports["sim1"].modem
