@@ -19,7 +19,8 @@ from modem.session import SendFailed
 from modem.supervisor import ModemState
 from modem.transport import AtTransport
 
-from .modem_helpers import Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_settled, wait_until
+from .modem_helpers import (Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_settled,
+                            wait_until, when_the_modem_sees)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -246,6 +247,21 @@ def test_after_a_timeout_each_answer_goes_to_its_own_command(sim, modem1):
         imsi = session.transport.command("AT+CIMI", timeout=5).text()
     assert first and first.startswith("+CSQ:")
     assert imsi.isdigit()  # the IMSI, not a late model name or signal line
+
+
+def test_a_late_ok_before_the_prompt_is_not_taken_for_the_send(sim, modem1):
+    """A slow modem's late OK (to an earlier command) that lands right after AT+CMGS is not its
+    answer: the PDU never went, so no part may be recorded sent (with no reference, its status
+    report could never be matched)."""
+    modem = sim.ports["sim1"].modem
+    when_the_modem_sees(modem, 1, lambda: modem.send_urc("OK"))
+    with modem1.session() as session:
+        with pytest.raises(SendFailed) as info:
+            session.send("+447700900123", "after a late OK")
+        assert isinstance(info.value.cause, PromptTimeout) and info.value.sent == []
+        [part] = session.send("+447700900123", "sent again")
+    assert part.reference is not None
+    assert [r["text"] for r in submitted(sim)] == ["sent again"]
 
 
 def test_a_missing_prompt_is_cancelled_with_esc(sim, modem1):
