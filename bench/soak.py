@@ -437,7 +437,9 @@ class Soak:
             "duplicates": out_dups + in_dups, "duplicates_outbound": out_dups, "duplicates_inbound": in_dups,
             "lost_inbound": lost, "sims_locked": len(locked), "locked": sorted(locked),
             "not_final": stuck + unexplained, "awaiting_report": sent,
-            "reports_discarded_by_modems": discarded, "waiting_for_resting_sim": resting, "queued_for_ready_sim": waiting,
+            "reports_discarded_by_modems": discarded,
+            "reports_discarded_per_modem": {n: f"{p.modem.reports_discarded} ({p.modem.profile.name})"
+                                            for n, p in self.sim.ports.items() if p.modem.reports_discarded}, "waiting_for_resting_sim": resting, "queued_for_ready_sim": waiting,
             "final_states": dict(sorted(final_states.items())),
             "parts_submitted": len(self.sim.network.record.submitted),
             "wrong_pin": {"modem": self.wrong_pin_modem, "pin_attempts": wrong_pin["pin_attempts"],

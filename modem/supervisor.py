@@ -25,101 +25,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from enum import Enum
-from typing import Protocol
 
-from modem.errors import (
-    CmsError,
-    CommandFailed,
-    CommandTimeout,
-    ModemDisconnected,
-    ModemError,
-    NotRegistered,
-    SimError,
-    not_ready,
-)
 from modem import discovery
+from modem.errors import CmsError, CommandFailed, CommandTimeout, ModemDisconnected, ModemError, NotRegistered
+from modem.errors import SimError, not_ready
 from modem.pin import PinMemory
-from modem.recovery import HOUR, Plan, RecoveryPolicy, Step, next_step
+from modem.recovery_steps import RecoverySteps
 from modem.session import Health, Identity, InboundHandler, ModemSession
+from modem.supervision import Indicator, ModemSettings, ModemState, PowerSwitch, RealTime, Timing
 from modem.transport import AtTransport, SerialFactory
 
 log = logging.getLogger("gsmgw.modem")
 
 
-class ModemState(str, Enum):
-    CONNECTING = "connecting"
-    INITIALISING = "initialising"
-    READY = "ready"
-    NO_NETWORK = "no_network"
-    SIM_ERROR = "sim_error"
-    OUT_OF_ROTATION = "out_of_rotation"  # answers, but its SIM or network refuses sends for now
-    DISCONNECTED = "disconnected"
-    HUNG = "hung"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class ModemSettings:
-    """What the supervisor needs to know about one modem (built from the config's [[modems]])."""
-
-    name: str
-    port: str = ""  # may be empty when imei or iccid names the modem
-    imei: str = ""  # the modem must have this IMEI; looked for among `scan` when port is empty or wrong
-    iccid: str = ""  # ... or hold the SIM with this ICCID
-    scan: tuple[str, ...] = discovery.DEFAULT_SCAN  # where a modem named by identity is looked for
-    baudrate: int = 115200
-    rtscts: bool = False
-    pin: str = ""
-    smsc: str = ""
-    ref16: bool = False
-    command_timeout: float = 5.0
-    send_timeout: float = 60.0
-    prompt_timeout: float = 10.0  # AT+CMGS to the modem's "> "; longer on a slow or busy modem
-    check_interval: float = 10.0  # how often registration and signal are read (and a hang shows)
-    registration_timeout: float = 60.0
-    backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
-    power_cycles_per_hour: int = 3  # the recovery ladder's power cycles allowed in any hour
-    boot_s: float = 10.0  # how long the modem takes to start after AT+CFUN=1,1 or a power cycle
-    rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
-    startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out
-
-
-class Timing(Protocol):
-    """Time for backoff and rest periods (the gateway's Clock fits; tests move a fake one)."""
-
-    def time(self) -> float: ...
-
-    def wait(self, wake: threading.Event, seconds: float) -> bool: ...
-
-
-class Indicator(Protocol):
-    """Shows a modem's state (a status LED): the state's value, and whether a send is under way."""
-
-    def show(self, state: str, sending: bool) -> None: ...
-
-
-class PowerSwitch(Protocol):
-    """Cuts the modem's power and restores it (a relay, its PWRKEY, a USB hub port)."""
-
-    def cycle(self) -> None: ...
-
-
-class RealTime:
-    """The wall clock, for a supervisor not given one."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def wait(self, wake: threading.Event, seconds: float) -> bool:
-        return wake.wait(max(0.0, seconds))
-
-
 FULL_CHECK_EVERY = 6  # operator, SMSC and SIM storage once a minute at the default interval
 RETRY_SWEEP_EVERY = 5  # full checks between sweeps for SMS a handler refused (5 minutes by default)
 MEMORY_FULL = 322  # +CMS ERROR: memory full
-NO_ANSWER = "no answer"
 
 
 def sweep_due(*, asked: bool, wanted: bool, fresh_used: int | None, left: int, retry_time: bool) -> bool:
@@ -134,7 +55,7 @@ def sweep_due(*, asked: bool, wanted: bool, fresh_used: int | None, left: int, r
     return left > 0 and retry_time
 
 
-class ModemSupervisor:
+class ModemSupervisor(RecoverySteps):
     """One modem's life: connect, initialise, serve, detect trouble, recover."""
 
     def __init__(
@@ -314,109 +235,6 @@ class ModemSupervisor:
             self._clock.wait(self._stop, plan.delay)
         self._set_state(ModemState.STOPPED)
 
-    def _recover(self, failures: int) -> tuple[Plan, bool]:
-        """The ladder's next step, logged, shown in `recovery`, and taken. True with it when the step
-        spoke to the modem and got no answer (a connection attempt would only time out again)."""
-        s = self.settings
-        policy = RecoveryPolicy(backoff=s.backoff, can_power_cycle=self._power is not None,
-                                power_cycles_per_hour=s.power_cycles_per_hour, boot_s=s.boot_s)
-        if self.state is ModemState.SIM_ERROR:  # the modem answers; its SIM is the trouble: retry only
-            policy = RecoveryPolicy(backoff=s.backoff)
-        port_present = self.state not in (ModemState.DISCONNECTED, ModemState.SIM_ERROR)
-        plan = next_step(failures, self._power_cycles, self._clock.time(), policy, port_present=port_present)
-        if plan.step is Step.REOPEN and plan.rung == 1 and not plan.note:
-            return plan, False  # a vanished port is simply looked for again: nothing to say each time
-        line = plan.line(self.name, failures)
-        self.recovery = line
-        log.warning("%s", line)
-        unanswered = False
-        try:
-            if plan.step is Step.RESYNC:
-                answered = self._resync()
-                unanswered = not answered
-                self.recovery += "; the modem answers" if answered else "; no answer"
-            elif plan.step is Step.RESET:
-                outcome = self._restart_modem()
-                unanswered = outcome == NO_ANSWER
-                self.recovery += "; " + outcome
-            elif plan.step is Step.POWER_CYCLE:
-                now = self._clock.time()
-                self._power_cycles = [t for t in self._power_cycles if now - t < HOUR] + [now]
-                self._power.cycle()  # type: ignore[union-attr]
-                self.recovery += "; power restored"
-        except (OSError, ModemError) as exc:
-            self.recovery += f"; failed: {exc}"
-        if self.recovery != line:
-            log.info("%s", self.recovery)
-        return plan, unanswered
-
-    def _step_transport(self) -> AtTransport:
-        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
-        return AtTransport(self.port or self.settings.port, baudrate=self.settings.baudrate,
-                           rtscts=self.settings.rtscts, name=self.name,
-                           command_timeout=self.settings.command_timeout, **kwargs)
-
-    def _resync(self) -> bool:
-        """ESC (a prompt left open) and `AT` on the port as it is (a timed-out `AT` is followed by the
-        transport's own resync: a second `AT`). True if the modem answered."""
-        transport = self._step_transport()
-        transport.open()
-        try:
-            transport.cancel_input()
-            transport.command("AT")
-            return True
-        except (CommandTimeout, CommandFailed):
-            return False
-        finally:
-            transport.close()
-
-    def _restart_modem(self) -> str:
-        """AT+CFUN=1,1: the modem restarts itself (its answer may never come; a hung one ignores it)."""
-        transport = self._step_transport()
-        transport.open()
-        try:
-            transport.cancel_input()
-            transport.command("AT+CFUN=1,1")
-            return "restarting"
-        except CommandTimeout:
-            return NO_ANSWER
-        except CommandFailed as exc:
-            return f"refused: {exc}"
-        finally:
-            transport.close()
-
-    def _locate(self) -> str:
-        """The port to open: the configured one, or the port the modem's IMEI/ICCID is found on."""
-        s = self.settings
-        self._claims.release(self.name)
-        if not (s.imei or s.iccid):
-            self._claims.claim(s.port, self.name)
-            return s.port
-        found, tried = discovery.find(s.scan, self._probe, self._claims, self.name,
-                                      imei=s.imei, iccid=s.iccid, first=s.port)
-        if found is None:
-            where = "; ".join(tried) if tried else f"no free serial port in {', '.join(s.scan)}"
-            raise ModemDisconnected(f"{self.name}: no modem with {discovery.wanted(s.imei, s.iccid)} ({where})")
-        if found != self.port:
-            log.info("%s: found %s on %s", self.name, discovery.wanted(s.imei, s.iccid), found)
-        return found
-
-    def _probe(self, path: str) -> Identity | None:
-        """Who answers on `path`: its IMEI and ICCID, or None for a port that does not speak AT."""
-        kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
-        transport = AtTransport(path, baudrate=self.settings.baudrate, rtscts=self.settings.rtscts,
-                                name=f"{self.name}-probe", command_timeout=min(self.settings.command_timeout, 2.0),
-                                **kwargs)
-        try:
-            transport.open()
-            transport.cancel_input()
-            transport.command("AT")
-            return ModemSession(transport).identity()
-        except ModemError:
-            return None
-        finally:
-            transport.close()
-
     def _serve_once(self) -> bool:
         """One connection's life. Returns True if the modem was in service at some point."""
         self._set_state(ModemState.CONNECTING, self.reason)
@@ -435,6 +253,7 @@ class ModemSupervisor:
                                    prompt_timeout=self.settings.prompt_timeout,
                                    pin_memory=self._pin_memory, sim_key=self._sim_key(),
                                    startup_window=self.settings.startup_window)
+            session.on_settings_lost = self._wake.set
             try:
                 session.init()
             except SimError:

@@ -146,8 +146,12 @@ class AtTransport(LineRouter):
             if not pending.wait(lambda: pending.prompted or pending.done, prompt_timeout):
                 self._abandon(pending, in_prompt=True)
                 raise PromptTimeout(f"{command!r}: no '> ' prompt within {prompt_timeout:g} s")
-            if pending.done:
-                return self._result(pending)
+            if pending.done:  # answered before any prompt: an ERROR is its refusal ...
+                self._result(pending)
+                # ... but an OK is a late answer to an earlier command: the PDU never went, and the
+                # modem may prompt for it yet (ESC cancels it, the resync drains what is left)
+                self._abandon(pending, in_prompt=True)
+                raise PromptTimeout(f"{command!r}: an OK before its '> ' prompt (a late answer); PDU not sent")
             self._write(payload + CTRL_Z)
             if while_sending is not None:
                 while_sending()

@@ -98,14 +98,17 @@ def wait_settled(supervisor: ModemSupervisor, modem: Any, timeout: float = 15.0)
                f"{modem.name} registered and its start-up lines out")
     with supervisor.session() as session:
         session.transport.command("AT")  # answered after every line the modem wrote before it
+    before = supervisor.health
     supervisor.check_now()
 
     def acted_on() -> bool:
         session = supervisor._session
         return (supervisor.state is ModemState.READY and session is not None and session.transport.unsolicited.empty()
-                and not session.needs_sms_setup and not session.needs_reinit)
+                and not session.needs_sms_setup and not session.needs_reinit and supervisor.health is not before)
 
     wait_until(acted_on, timeout, f"{supervisor.name} to act on its start-up lines ({supervisor.state})")
+    with supervisor._session.memory.lock:  # the sweep that check ends with is over
+        pass
 
 
 def when_the_modem_sees(modem: Any, nth_cmgs: int, then: Callable[[], None]) -> None:

@@ -15,7 +15,7 @@ from modem.errors import CommandTimeout, PromptTimeout
 from modem.session import SendFailed
 from modem.ussd import UssdFailed
 
-from .modem_helpers import Inbox, start_supervisor, wait_until
+from .modem_helpers import Inbox, start_supervisor, wait_settled, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -203,6 +203,42 @@ def test_start_marker_reinitialises(sim, modem, inbox):
         assert "AT+CMGF=0" not in seen  # no init without a reason
         modem.send_urc("START")
         wait_until(lambda: "AT+CMGF=0" in seen, 5, "init after START")
+    finally:
+        running.stop()
+
+
+def test_lines_a_modem_prints_again_without_a_reboot_do_not_set_it_up_again(sim, modem, inbox):
+    # +CFUN: 1 and +CPIN: READY come again after a PIN or AT+CFUN=1, PB DONE late in a boot: none
+    # says the settings are gone, and taking them for a reboot set up a modem in the middle of its work
+    wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")
+    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
+    try:
+        wait_settled(running, modem)
+        seen = commands_seen(modem)
+        for line in ("+CFUN: 1", "+CPIN: READY", "PB DONE"):
+            modem.send_urc(line)
+        with running.session() as session:
+            session.transport.command("AT")  # answered after the lines above were read
+        wait_until(lambda: running._session is not None and running._session.transport.unsolicited.empty(),
+                   5, "the lines handled")
+        before = running.health
+        running.check_now()
+        wait_until(lambda: running.health is not before, 5, "a round of the watch loop")
+        assert "AT+CMGF=0" not in seen
+        assert not running._session.needs_reinit
+    finally:
+        running.stop()
+
+
+def test_a_modem_that_says_it_rebooted_is_set_up_at_once_not_at_the_next_check(sim, modem, inbox):
+    # every status report it gets before its CNMI is set again is dropped (ds=0)
+    wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")
+    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
+    try:
+        wait_settled(running, modem)
+        seen = commands_seen(modem)
+        modem.send_urc("RDY")
+        wait_until(lambda: "AT+CMGF=0" in seen, 5, "init right after RDY")
     finally:
         running.stop()
 

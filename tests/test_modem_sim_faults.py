@@ -14,7 +14,7 @@ from gateway.daemon import Daemon
 from gateway.sims import status
 from modem.errors import ErrorClass, classify_cms
 from modem.pin import PinMemory
-from modem.session import cnmi_from_test
+from modem.cnmi import cnmi_from_test
 from modem.supervisor import ModemState, ModemSupervisor
 from modem.virtual.cli import Simulation
 from modem.virtual.device import VirtualModem

@@ -18,7 +18,7 @@ from modem.session import InboundSms, SendFailed
 from modem.supervisor import ModemSupervisor
 from modem.virtual import VirtualModem
 
-from .modem_helpers import Inbox, start_supervisor, virtual_modems, wait_until
+from .modem_helpers import Inbox, start_supervisor, virtual_modems, wait_settled, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -123,6 +123,7 @@ def test_an_sms_read_again_before_its_slot_was_deleted_is_stored_once(tmp_path, 
     announced: list[int] = []
     inbound.received.append(lambda part: announced.append(part.id))
     with supervised(tmp_path, "sim800", inbound, check_interval=60.0) as (modem, supervisor):
+        wait_settled(supervisor, modem)  # its SMS Ready acted on: the next sweep is the one asked for
         modem.cms_error(500, times=1, command="CMGD")  # stored, then the delete fails (or we crash)
         modem.inject_sms("+447700900555", "STOP", mode="cmti")
         wait_until(lambda: announced, 5, "the SMS stored")

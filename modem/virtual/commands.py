@@ -111,7 +111,7 @@ class AtCommands:
 
     def _not_ready_yet(self, name: str) -> str | None:
         """During the start-up window the SMS service answers the model's "not yet"."""
-        if name not in _SMS_SERVICE or self.sched.now() >= self._sms_ready_at:
+        if name not in _SMS_SERVICE or not self._sms_service_down():
             return None
         kind, code = self.profile.startup_refusal
         return self._cms(code) if kind == "cms" else self._cme(code)

@@ -2,7 +2,9 @@
 `VirtualNetwork`, and the unsolicited result codes that announce them (+CMTI, +CMT, +CDS, +CDSI,
 storage-full signals, Huawei's periodic noise).
 
-What arrives while the modem is unregistered, unpowered or hung waits in the network; what cannot be stored
+What arrives while the modem is unregistered, unpowered or hung waits in the network; a status report
+that reaches a modem whose SMS service is not up yet (the start-up window after a boot) is not
+acknowledged, and the SMSC tries it again `report_retry` seconds later; what cannot be stored
 (an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
 """
 
@@ -56,6 +58,7 @@ class NetworkDelivery:
             self._ready_sent, self._ready_gen = True, self._gen
             wait = self._sms_ready_at - self.sched.now()  # "SMS Ready" ends the start-up window
             if wait > 0:
+                self._sms_starting = True
                 self._later(wait, self._sms_service_up)
             else:
                 self._announce_ready()
@@ -66,10 +69,16 @@ class NetworkDelivery:
     def _sms_service_up(self) -> None:
         """The end of a start-up window: the SMS service starts with its own defaults, whatever the
         host set before (as SIM800s do), and says so."""
+        self._sms_starting = False
         self.cnmi = list(self.profile.cnmi_default)
         self.cpms = ["SM", "SM", "SM"]
         self.csms = 0
         self._announce_ready()
+
+    def _sms_service_down(self) -> bool:
+        """In the start-up window, until its end has run (the defaults set): no SMS command is taken
+        before then, or the defaults would silently undo it."""
+        return self.sched.now() < self._sms_ready_at or self._sms_starting
 
     def _announce_ready(self) -> None:
         for line in self.profile.ready_lines:
@@ -102,6 +111,11 @@ class NetworkDelivery:
         with self._lock:
             if not self.powered or not self.registered or self._hung():
                 self._waiting_network.append(lambda: self.network_status_report(pdu))
+                return
+            if self._sms_service_down():
+                # attached, but its SMS service is not up yet: nothing acknowledges the report, so the
+                # SMSC keeps it and tries again later (store and forward), not the moment it attaches
+                self.network.retry_later(lambda: self.network_status_report(pdu))
                 return
             ds = self.cnmi[3]
             if ds == 1:

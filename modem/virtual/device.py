@@ -178,6 +178,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
             self._full_announced = False
             now = self.sched.now()
             self._sim_ready_at, self._sms_ready_at = now + self.startup / 2, now + self.startup
+            self._sms_starting = False  # its end is scheduled at registration (delivery.py)
             if not self._sim_present:
                 self.sim_state = "missing"
             elif self._pin_enabled:

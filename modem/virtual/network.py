@@ -4,7 +4,8 @@ Several `VirtualModem`s attach to one `VirtualNetwork`; each gets an MSISDN (+44
 from Ofcom's drama range, so nothing real is ever texted). A part submitted to another virtual SIM's
 number is delivered to that modem (concatenated parts are collected first, then re-encoded as
 SMS-DELIVERs), and a status report goes back to the sender after `report_delay` seconds if the part
-asked for one.
+asked for one. As a real SMSC does, it holds a report its handset is not attached for, and offers
+again one the handset did not acknowledge (`report_retry` later).
 
 Status-report outcome rule (per recipient, by its last four digits; override with `set_outcome`):
   ...0000  -> one report, TP-Status 0x41 (permanent failure: incompatible destination)
@@ -69,6 +70,7 @@ class VirtualNetwork:
         *,
         scheduler: Scheduler | None = None,
         report_delay: float = 1.0,
+        report_retry: float = 30.0,
         delivery_delay: float = 0.05,
         smsc: str = "+447785016005",
         record: SubmitRecord | str | None = None,
@@ -78,10 +80,14 @@ class VirtualNetwork:
         mccmnc: str = "23415",
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        """`now`: the network's clock (service-centre time stamps), the gateway's own in tests."""
+        """`now`: the network's clock (service-centre time stamps), the gateway's own in tests;
+        `report_retry`: how long the SMSC waits before it offers again a status report that a modem
+        attached to the network did not acknowledge (its SMS service still starting); real SMSCs
+        wait minutes between tries."""
         self._own_scheduler = scheduler is None
         self.scheduler: Scheduler = scheduler if scheduler is not None else ThreadScheduler()
         self.report_delay = report_delay
+        self.report_retry = report_retry
         self.delivery_delay = delivery_delay
         self.smsc = smsc
         self.record = record if isinstance(record, SubmitRecord) else SubmitRecord(record)
@@ -195,6 +201,10 @@ class VirtualNetwork:
             return
         self.record.add_report({"modem": sender.name, "mr": mr, "recipient": recipient, "status": status})
         sender.network_status_report(pdu)
+
+    def retry_later(self, offer: Callable[[], None]) -> None:
+        """A report (or SMS) the handset did not acknowledge: the SMSC keeps it and offers it again."""
+        self.scheduler.call_later(self.report_retry, offer)
 
     def now(self) -> datetime:
         """The SMSC's time, to the second as time stamps carry it."""
