@@ -197,7 +197,7 @@ class Daemon:
         others = [f"{s.name} {s.state.value}" for s in self.supervisors if s.state is not ModemState.READY]
         if others:
             line = f"{len(ready)} of {len(self.supervisors)} modems ready ({', '.join(others)})"
-        return f"{line}, {self.queue.depth().get('queued', 0)} queued"
+        return f"{line}, {self.queue.queued()} queued"
 
     def attach_modems(self, sections: list[ModemSection]) -> None:
         """The schema brought up to date, the inbound pipeline running, and a supervisor and worker

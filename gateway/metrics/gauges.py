@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.outbound.models import Message, MessageStatus
+from gateway.store import db
 from gateway.webhooks.models import DeliveryStatus, WebhookDelivery
 
 OPEN = (MessageStatus.QUEUED, MessageStatus.SENDING)  # on ix_messages_status_id
@@ -21,7 +22,7 @@ class StoredCounts(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.sessions() as session:
+        with self.sessions(bind=db.read_only(db.engine_of(self.sessions))) as session:  # never behind a writer
             depth = dict(tuple(row) for row in session.execute(
                 select(Message.status, func.count()).where(Message.status.in_(OPEN)).group_by(Message.status)))
             pending = session.scalar(select(func.count()).select_from(WebhookDelivery).where(

@@ -22,6 +22,7 @@ from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
+from gateway.store import db
 from gateway.store.db import engine_of
 from gateway.store.group_commit import GroupCommit
 from modem.pdu import StatusReport
@@ -347,5 +348,11 @@ class Queue:
                 selectinload(Message.parts), selectinload(Message.events)))
 
     def depth(self) -> dict[str, int]:
-        with self.sessions() as session:
+        """Messages per status (every status: for a report, not for a hot path)."""
+        with self.sessions(bind=db.read_only(engine_of(self.sessions))) as session:
             return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+
+    def queued(self) -> int:
+        """Messages waiting to be sent: one indexed count that never waits behind a writer."""
+        with self.sessions(bind=db.read_only(engine_of(self.sessions))) as session:
+            return session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUEUED)) or 0

@@ -32,7 +32,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
                                                   "factory": _WriterConnection})
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -49,8 +49,22 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-def _begin_immediate(conn: Connection) -> None:
-    conn.connection.driver_connection.begin_immediate()  # type: ignore[union-attr]
+def _begin(conn: Connection) -> None:
+    driver = conn.connection.driver_connection
+    if conn.get_execution_options().get(_READ_ONLY):
+        driver.execute("BEGIN")  # type: ignore[union-attr]  # deferred: a reader takes no writer turn
+    else:
+        driver.begin_immediate()  # type: ignore[union-attr]
+
+
+_READ_ONLY = "gsmgw_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for transactions that only read (counts for systemd's STATUS, a scrape): on SQLite
+    they begin deferred and take no writer turn, so they never wait behind a writer, in this process
+    or another (WAL: a reader sees the last commit). A write in one fails. PostgreSQL: the same."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 class _Turn:
