@@ -518,7 +518,9 @@ def test_a_message_waiting_for_the_limits_between_parts_is_not_left_sending(gate
     wait_until(lambda: len(gw.submitted()) == 2 and gw.status(message.id) == "queued", 10,
                "two parts sent, the third waiting in the queue")
     sim = gw.queue.get(message.id).sim
-    assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "sent", "pending"]
+    statuses = [p.status for p in gw.queue.get(message.id).parts]
+    # the first two parts' status reports may already be in (they come back in real time)
+    assert set(statuses[:2]) <= {"sent", "delivered"} and statuses[2] == "pending", statuses
     clock.advance(61)
     gw.engine.wake_all()
     gw.wait_status(message.id, "sent", "delivered")

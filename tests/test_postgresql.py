@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from psycopg import pq as psycopg_pq
 from sqlalchemy import func, select, text
 
 from gateway.core.hooks import run_in_transaction
@@ -63,6 +64,41 @@ def test_a_failing_hook_leaves_the_transaction_usable_and_still_fails_the_change
             run_in_transaction([broken], conn)  # the error still reaches the caller
         conn.execute(text("INSERT INTO kept VALUES (2)"))  # not "current transaction is aborted"
         assert conn.execute(text("SELECT count(*) FROM kept")).scalar_one() == 2
+
+
+def _traced(conn, tmp_path, action):
+    """The protocol messages libpq sent and received on `conn` while `action()` ran."""
+    trace = tmp_path / "libpq.trace"
+    pgconn = conn.connection.driver_connection.pgconn
+    with open(trace, "w") as f:
+        pgconn.trace(f.fileno())
+        pgconn.set_trace_flags(psycopg_pq.Trace.SUPPRESS_TIMESTAMPS | psycopg_pq.Trace.REGRESS_MODE)
+        try:
+            action()
+        finally:
+            pgconn.untrace()
+    return trace.read_text().splitlines()
+
+
+def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg, pg_queue, tmp_path):
+    """The send path's round trips: the status hooks run in the group commit without a savepoint
+    (a failing unit of work rolls the whole transaction back there), and the message's `sent` event
+    goes in the same INSERT as its part's."""
+    heard = []
+    pg_queue.status_hooks.append(lambda conn, message_id, status: heard.append(status))
+    message = pg_queue.enqueue("+447700900001", "hello")
+    claimed = pg_queue.claim("a1")
+    part_id = claimed.part_ids[1]
+    assert pg_queue.part_submitting(part_id, "a1") is None
+    lines = _traced(pg_queue.group._conn, tmp_path, lambda: pg_queue.part_sent(part_id, 7, last=True))
+    assert heard[-1] == MessageStatus.SENT
+    assert not [line for line in lines if "SAVEPOINT" in line]
+    inserts = [line for line in lines if '\tCommandComplete\t "INSERT' in line]
+    assert inserts == ['B\t15\tCommandComplete\t "INSERT 0 2"'], lines
+    with pg.connect() as conn:
+        stored = conn.execute(select(MessageEvent.status, MessageEvent.part_seq)
+                              .where(MessageEvent.message_id == message.id).order_by(MessageEvent.id)).all()
+    assert [tuple(row) for row in stored][-2:] == [(PartStatus.SENT, 1), (MessageStatus.SENT, None)]
 
 
 def test_a_message_queued_by_another_process_wakes_the_listener_at_once(pg, pg_queue):

@@ -19,19 +19,21 @@ After = Callable[[], None]
 
 
 def run_in_transaction(hooks: Iterable[Callable[..., After | None]], conn: Connection, *args: Any,
-                       afters: list[After] | None = None) -> list[After]:
+                       afters: list[After] | None = None, savepoint: bool = True) -> list[After]:
     """Call each `hook(conn, *args)`; collect what they return to run after the commit (each once).
     A failing hook fails the change it hears about: its error comes out here and the caller's
     transaction rolls back, so a change never commits without what its hooks write (a status change
     without its webhook event); the caller's own retry (the send path's recovery, the inbound
     pipeline taking the part again) runs the change and its hooks again. On PostgreSQL the hooks run
     in a savepoint: a failed statement aborts the whole transaction there, and the savepoint's
-    rollback leaves it usable for a caller that means to go on without what the hook wrote."""
+    rollback leaves it usable for a caller that means to go on without what the hook wrote.
+    `savepoint=False` where no caller goes on: the send path's group commit rolls the whole
+    transaction back when a unit of work fails (two statements saved per status change)."""
     afters = [] if afters is None else afters
     hooks = list(hooks)
     if not hooks:
         return afters
-    with _savepoint(conn):
+    with _savepoint(conn) if savepoint else nullcontext():
         for hook in hooks:
             after = hook(conn, *args)
             if after is not None and after not in afters:

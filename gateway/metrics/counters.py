@@ -15,16 +15,18 @@ from prometheus_client import CollectorRegistry, Counter, Info
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.hooks import After
 from gateway.inbound.models import InboundMessage
 from gateway.metrics.gauges import StoredCounts
 from gateway.outbound.models import Message, MessageStatus
+from gateway.store.db import Prepared
 
 PER_SIM = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)  # counted with their SIM
 OTHER_ENDS = (MessageStatus.SUPPRESSED, MessageStatus.EXPIRED, MessageStatus.CANCELLED, MessageStatus.UNKNOWN)
+_SIM_OF = Prepared(select(Message.sim).where(Message.id == bindparam("message_id")))  # on every final status
 
 
 def version() -> str:
@@ -72,7 +74,7 @@ class GatewayMetrics:
     def on_status(self, conn: Connection, message_id: int, status: str) -> After | None:
         """Queue.status_hooks: the increment, to run after the change commits."""
         if status in PER_SIM:
-            sim = conn.execute(select(Message.sim).where(Message.id == message_id)).scalar() or ""
+            sim = _SIM_OF(conn, {"message_id": message_id}).scalar() or ""
             return self.by_status[status].labels(sim=sim).inc
         if status in OTHER_ENDS:
             return self.ended.labels(status=status).inc

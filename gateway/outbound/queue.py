@@ -98,16 +98,17 @@ class Queue:
         the group commit, with the status hooks in its transaction."""
         def run(conn: Connection) -> tuple[T, Changes, list[After]]:
             value, changes = unit(conn)
-            return value, changes, self._hooks(conn, changes)
+            # no savepoint: a failing hook fails the unit, and the group commit rolls it all back
+            return value, changes, self._hooks(conn, changes, savepoint=False)
 
         value, changes, afters = self.group.run(run)
         self._committed(changes, afters)
         return value
 
-    def _hooks(self, conn: Connection, changes: Changes) -> list[After]:
+    def _hooks(self, conn: Connection, changes: Changes, *, savepoint: bool = True) -> list[After]:
         afters: list[After] = []
         for message_id, status in changes:
-            run_in_transaction(self.status_hooks, conn, message_id, status, afters=afters)
+            run_in_transaction(self.status_hooks, conn, message_id, status, afters=afters, savepoint=savepoint)
         return afters
 
     def _committed(self, changes: Changes, afters: list[After]) -> None:
@@ -177,7 +178,7 @@ class Queue:
                 values["last_error"] = detail
             if not transitions.move(conn, message_id, status, now, NOT_FINAL, values):
                 return False, []
-            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            transitions.record_events(conn, [transitions.event(message_id, status, now, detail)])
             return True, [(message_id, status)]
 
         return self._write(unit)
@@ -208,7 +209,7 @@ class Queue:
                 if not transitions.partly_sent(conn, message_id):
                     values["sim"] = None  # free to go out on another SIM
             conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
-            SQL["events"](conn, [transitions.event(message_id, status, now, detail)])
+            transitions.record_events(conn, [transitions.event(message_id, status, now, detail)])
             return status, [(message_id, status)]
 
         status = self._write(unit)
@@ -256,7 +257,7 @@ class Queue:
                                 .values(status=MessageStatus.CANCELLED, finished_at=now, updated_at=now)).rowcount
             if not done:
                 return False, []
-            SQL["events"](conn, [transitions.event(message_id, MessageStatus.CANCELLED, now)])
+            transitions.record_events(conn, [transitions.event(message_id, MessageStatus.CANCELLED, now)])
             return True, [(message_id, MessageStatus.CANCELLED)]
 
         return self._write(unit)
@@ -274,7 +275,7 @@ class Queue:
                 .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
                 .returning(MESSAGES.c.id)).scalars().all()
             if ids:
-                SQL["events"](conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
+                transitions.record_events(conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
             return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
 
         return self._write(unit)

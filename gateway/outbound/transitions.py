@@ -126,6 +126,25 @@ def _statements() -> dict[str, Any]:
 
 CLAIM_BATCH = 20
 SQL = {name: Prepared(statement) for name, statement in _statements().items()}
+EVENT_COLUMNS = ("message_id", "part_seq", "status", "at", "detail")
+MULTI_ROW = 4  # up to this many events go as one multi-row INSERT; more (a bulk enqueue) as executemany
+
+
+def _event_rows(n: int) -> Any:
+    return insert(EVENTS).values([{c: bindparam(f"{c}_{i}", type_=EVENTS.c[c].type) for c in EVENT_COLUMNS}
+                                  for i in range(n)])
+
+
+EVENT_ROWS = {n: Prepared(_event_rows(n)) for n in range(2, MULTI_ROW + 1)}
+
+
+def record_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """Store message_events rows (each made by `event`) in one statement: a message's `sent` or
+    `delivered` comes with its part's, and an executemany is a statement per row on PostgreSQL."""
+    if 1 < len(events) <= MULTI_ROW:
+        EVENT_ROWS[len(events)](conn, {f"{c}_{i}": e[c] for i, e in enumerate(events) for c in EVENT_COLUMNS})
+    elif events:
+        SQL["events"](conn, list(events))
 
 
 _MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
@@ -138,7 +157,7 @@ def insert_messages(conn: Connection, messages: list[Message], now: datetime) ->
         message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
     SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
                             for m in messages for p in m.parts])
-    SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+    record_events(conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
     notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
@@ -167,7 +186,7 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
             continue
         if not SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).rowcount:
             continue  # another gateway sharing the database was quicker
-        SQL["events"](conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
+        record_events(conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
         parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
                        message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
@@ -192,7 +211,7 @@ def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless
             return NOT_SENDING, changes
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
-        SQL["events"](conn, [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
+        record_events(conn, [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
     else:
         SQL["unsubmit"](conn, {"part_id": part_id})
     return held, changes
@@ -206,7 +225,7 @@ def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Cha
     moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
     if moved:
         events.append(event(row.message_id, MessageStatus.SENT, now))
-    SQL["events"](conn, events)
+    record_events(conn, events)
     changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
     if accepted.reference is not None and row.modem is not None:
         changes += _early_reports(conn, row.modem, accepted, now)
@@ -253,7 +272,7 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
         new = MessageStatus.FAILED
     if new is not None:
         events.append(event(part.message_id, new, now))
-    SQL["events"](conn, events)
+    record_events(conn, events)
     return part.message_id, new
 
 
@@ -281,7 +300,7 @@ def requeue(conn: Connection, message_id: int, now: datetime, detail: str,
     """A message its worker is `sending` back to `queued` (nothing else is ever put back)."""
     if not move(conn, message_id, MessageStatus.QUEUED, now, (MessageStatus.SENDING,), values):
         return None, []
-    SQL["events"](conn, [event(message_id, MessageStatus.QUEUED, now, detail)])
+    record_events(conn, [event(message_id, MessageStatus.QUEUED, now, detail)])
     return None, [(message_id, MessageStatus.QUEUED)]
 
 
@@ -295,7 +314,7 @@ def part_outcome(conn: Connection, part_id: int, status: str, error: str | None,
     row = conn.execute(update(PARTS).where(PARTS.c.id == part_id, PARTS.c.status == PartStatus.SUBMITTING)
                        .values(status=status, error=error).returning(PARTS.c.message_id, PARTS.c.seq)).first()
     if row is not None:
-        SQL["events"](conn, [event(row.message_id, status, now, error, row.seq)])
+        record_events(conn, [event(row.message_id, status, now, error, row.seq)])
 
 
 def settle_all(conn: Connection, message_ids: Sequence[int], now: datetime, resend_unknown: bool, detail: str,
@@ -342,7 +361,7 @@ def _settle(conn: Connection, message_id: int, now: datetime, resend_unknown: bo
         values["sent_at"] = func.coalesce(m.sent_at, now)
     conn.execute(update(MESSAGES).where(m.id == message_id).values(**values))
     events.append(event(message_id, new, now, detail))
-    SQL["events"](conn, events)
+    record_events(conn, events)
     return new
 
 
