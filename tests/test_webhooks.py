@@ -516,3 +516,34 @@ def test_a_live_delivery_is_not_replayed_beside_itself(client, make_key, webhook
     again = client.post(f"/api/v1/webhooks/deliveries/{retrying['id']}/replay", headers=admin.headers)
     assert again.status_code == 409  # the first replay is still on its way
     assert webhooks.run_once() == 1 and len(receiver.received) == 2
+
+
+def test_a_delivery_cancelled_while_its_attempt_is_out_stays_cancelled(database, clock, receivers):
+    """The attempt's result is written only while the delivery is still pending under this attempt's
+    lease: deleting its endpoint meanwhile cancels it, and the failed answer that comes back after
+    neither fails it nor schedules a retry."""
+    import threading
+
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
+
+    hooks = Webhooks(db.sessions(database), clock, timeout=30.0, max_attempts=1, cache_seconds=0.0,
+                     allowed_hosts=["127.0.0.1"])
+    try:
+        receiver = receivers(fail=1)
+        endpoint = hooks.create_endpoint(receiver.url, ["contact.opted_out"])
+        hooks.emit("contact.opted_out", {"number": TO})
+        [pending] = hooks.deliveries()
+        with receiver.got:  # the receiver cannot answer until the endpoint is deleted
+            attempt = threading.Thread(target=hooks.run_once)
+            attempt.start()
+            wait_until(lambda: parse_time(hooks.delivery(pending["id"])["next_attempt_at"]) > clock.now(),
+                       what="the attempt's lease")
+            assert hooks.delete_endpoint(endpoint["id"])
+        attempt.join(30)
+        assert receiver.hits == 1
+        delivery = hooks.delivery(pending["id"])
+        assert delivery["status"] == "cancelled" and delivery["last_error"] == "endpoint deleted"
+        assert [a["http_status"] for a in delivery["attempt_log"]] == [500]  # the attempt is still logged
+    finally:
+        hooks.stop()

@@ -385,19 +385,30 @@ class Webhooks(EndpointAdmin):
         ok = http_status is not None and 200 <= http_status < 300
         done = self.clock.now()
         with self.sessions.begin() as session:
-            row = session.get_one(WebhookDelivery, delivery_id)
-            row.attempts += 1
             session.add(WebhookAttempt(delivery_id=delivery_id, at=done, http_status=http_status,
                                        error=None if ok else error, duration_ms=duration_ms))
+            attempts = session.get_one(WebhookDelivery, delivery_id).attempts + 1
+            outcome: dict[str, Any]
             if ok:
-                row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, done, None
-            elif row.attempts >= self.max_attempts:
-                row.status, row.last_error = DeliveryStatus.FAILED, error
-                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, row.attempts, error)
+                outcome = {"status": DeliveryStatus.DELIVERED, "delivered_at": done, "last_error": None}
+            elif attempts >= self.max_attempts:
+                outcome = {"status": DeliveryStatus.FAILED, "last_error": error}
             else:
-                row.last_error = error
-                row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
-                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
-                         self.delay(row.attempts))
+                outcome = {"last_error": error, "next_attempt_at": done + timedelta(seconds=self.delay(attempts))}
+            # a compare-and-set on this attempt's lease: a delivery cancelled (or, its lease run out,
+            # taken by another sender) meanwhile keeps what it became; the attempt is only logged
+            ours = session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at == lease).values(
+                    attempts=WebhookDelivery.attempts + 1, **outcome)).rowcount
+            if not ours:
+                session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                .values(attempts=WebhookDelivery.attempts + 1))
+                log.info("webhook %d to %s changed during its attempt: its result (%s) is only logged",
+                         delivery_id, url, "delivered" if ok else error)
+            elif not ok and attempts >= self.max_attempts:
+                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, attempts, error)
+            elif not ok:
+                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error, self.delay(attempts))
         self.on_attempt(ok)
         return 1, http_status is not None
