@@ -92,7 +92,7 @@ def test_backoff_doubles_and_gives_up_after_max_attempts_then_replay(client, mak
     receiver = receivers(fail=100)
     endpoint = register(client, admin, receiver.url, ["contact.opted_out"])
     receiver.secret = endpoint["secret"]
-    webhooks.max_attempts = 4
+    webhooks.retry.max_attempts = 4
     webhooks.emit("contact.opted_out", {"number": TO, "source": "STOP"})
     waits = []
     for _ in range(4):
@@ -298,7 +298,7 @@ def test_the_dispatcher_retries_when_the_clock_reaches_the_next_attempt(webhooks
     webhooks.emit("contact.opted_out", {"number": TO})
     wait_until(lambda: webhooks.deliveries()[0]["attempts"] == 1, 10, "the first attempt")
     assert receiver.received == []
-    clock.advance(webhooks.delay(1))  # no call, no wake-up: the dispatcher's job comes due
+    clock.advance(webhooks.retry.delay(1))  # no call, no wake-up: the dispatcher's job comes due
     assert receiver.wait_for(1, timeout=10), "the retry did not come"
     wait_until(lambda: webhooks.deliveries()[0]["status"] == "delivered", 10, "the delivery to be delivered")
 
@@ -524,10 +524,11 @@ def test_a_delivery_cancelled_while_its_attempt_is_out_stays_cancelled(database,
     neither fails it nor schedules a retry."""
     import threading
 
+    from gateway.core.retry import RetryPolicy
     from gateway.store import db
     from gateway.webhooks.outbox import Webhooks
 
-    hooks = Webhooks(db.sessions(database), clock, timeout=30.0, max_attempts=1, cache_seconds=0.0,
+    hooks = Webhooks(db.sessions(database), clock, timeout=30.0, retry=RetryPolicy(max_attempts=1), cache_seconds=0.0,
                      allowed_hosts=["127.0.0.1"])
     try:
         receiver = receivers(fail=1)

@@ -24,6 +24,7 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from gateway.core.clock import Clock
+from gateway.core.retry import RetryPolicy
 from gateway.outbound.claims import Accepted, Claimed
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
@@ -63,16 +64,6 @@ class _Held(Exception):
 
 
 PreSendCheck = Callable[[Claimed], Verdict]  # may also offer within(connection, claimed): run in the commit
-
-
-class RetryPolicy:
-    def __init__(self, *, max_attempts: int = 6, first_delay: float = 5.0, max_delay: float = 300.0) -> None:
-        self.max_attempts = max_attempts
-        self.first_delay = first_delay
-        self.max_delay = max_delay
-
-    def delay(self, attempts: int) -> float:
-        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
 
 
 class ModemWorker:

@@ -43,6 +43,7 @@ from gateway.apikeys.models import ApiKey
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.core.clock import Clock
+from gateway.core.retry import RetryPolicy
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import Message, Priority
 from gateway.store.db import Prepared, engine_of
@@ -89,16 +90,14 @@ class Wake:
 
 class Webhooks(EndpointAdmin):
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
-                 max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
+                 retry: RetryPolicy | None = None,
                  batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = (),
                  senders: int = 8) -> None:
         self.sessions = sessions
         self.policy = TargetPolicy.of(allowed_hosts)
         self.clock = clock
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.first_delay = first_delay
-        self.max_delay = max_delay
+        self.retry = retry or RetryPolicy(max_attempts=16, first_delay=10.0, max_delay=3600.0)  # 10 s, 20 s … an hour
         self.batch = batch
         self.cache_seconds = cache_seconds
         self.wake = Wake()
@@ -150,10 +149,6 @@ class Webhooks(EndpointAdmin):
             senders, self._senders = self._senders, None
         if senders is not None:
             senders.shutdown(wait=True, cancel_futures=True)
-
-    def delay(self, attempts: int) -> float:
-        """Seconds before the next try after `attempts` failed ones: 10, 20, 40 … capped at an hour."""
-        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
 
     # ---- events in --------------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> str | None:
@@ -391,10 +386,10 @@ class Webhooks(EndpointAdmin):
             outcome: dict[str, Any]
             if ok:
                 outcome = {"status": DeliveryStatus.DELIVERED, "delivered_at": done, "last_error": None}
-            elif attempts >= self.max_attempts:
+            elif attempts >= self.retry.max_attempts:
                 outcome = {"status": DeliveryStatus.FAILED, "last_error": error}
             else:
-                outcome = {"last_error": error, "next_attempt_at": done + timedelta(seconds=self.delay(attempts))}
+                outcome = {"last_error": error, "next_attempt_at": done + timedelta(seconds=self.retry.delay(attempts))}
             # a compare-and-set on this attempt's lease: a delivery cancelled (or, its lease run out,
             # taken by another sender) meanwhile keeps what it became; the attempt is only logged
             ours = session.execute(update(WebhookDelivery).where(
@@ -406,9 +401,10 @@ class Webhooks(EndpointAdmin):
                                 .values(attempts=WebhookDelivery.attempts + 1))
                 log.info("webhook %d to %s changed during its attempt: its result (%s) is only logged",
                          delivery_id, url, "delivered" if ok else error)
-            elif not ok and attempts >= self.max_attempts:
+            elif not ok and attempts >= self.retry.max_attempts:
                 log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, attempts, error)
             elif not ok:
-                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error, self.delay(attempts))
+                log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
+                         self.retry.delay(attempts))
         self.on_attempt(ok)
         return 1, http_status is not None
