@@ -28,8 +28,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,7 +49,7 @@ from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
 from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.signing import signature_header
 from gateway.webhooks.targets import TargetPolicy
-from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
+from gateway.webhooks.transport import guarded_opener, post
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
@@ -359,24 +357,9 @@ class Webhooks(EndpointAdmin):
             row.url, row.secret = url, secrets_[0]  # the log shows where it went
             body, event_type, event_id = row.payload.encode("utf-8"), row.event_type, row.event_id
         timestamp = int(self.clock.time())
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1",
+        http_status, error, duration_ms = post(self._opener, url, body, timeout=self.timeout, headers={
             "X-Gsmgw-Event": event_type, "X-Gsmgw-Event-Id": event_id, "X-Gsmgw-Delivery": str(delivery_id),
             "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": signature_header(secrets_, timestamp, body)})
-        started = time.monotonic()
-        http_status: int | None = None
-        error: str | None = None
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                http_status = response.status
-                response.read(1024)
-        except urllib.error.HTTPError as exc:
-            http_status = exc.code
-            error = f"HTTP {exc.code}: {excerpt(exc)}"
-            exc.close()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
-        duration_ms = int((time.monotonic() - started) * 1000)
         ok = http_status is not None and 200 <= http_status < 300
         done = self.clock.now()
         with self.sessions.begin() as session:
