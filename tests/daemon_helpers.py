@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +37,21 @@ def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timin
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return Daemon(config_module.from_dict(data), simulate=simulate, clock=clock, modem_timing=modem_timing)
+
+
+def write_run_config(tmp_path: Path, ports: dict, extra: str = "") -> Path:
+    """A config for a `gsmgw run` process on the virtual modems `ports` (name -> port): data in
+    tmp_path/data, the API on a free loopback port, no send limits; `extra` is TOML for more sections."""
+    modems = "".join(
+        f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
+        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
+        for name, port in ports.items())
+    path = tmp_path / "gsmgw.toml"
+    path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n\n[web]\nlisten = "127.0.0.1:0"\n\n{extra}{modems}')
+    return path
+
+
+def start_daemon(config: Path, log: Any) -> subprocess.Popen:
+    """`gsmgw run --config <config>`, its output to `log`."""
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
