@@ -50,10 +50,6 @@ PROMPT_TIMEOUT = 10.0  # the transport's wait for AT+CMGS's `> ` prompt
 DATABASE_WAIT = 30.0  # the longest a commit waits for the database's lock (db.make_engine)
 
 
-def _stops(verdict: Verdict) -> bool:
-    return verdict.action == "suppress" or (verdict.action == "defer" and verdict.until is not None)
-
-
 class _Held(Exception):
     """The `submitting` commit held the part back (raised before its PDU goes): a more urgent
     message came first, or the consent check, run again in that commit, said no."""
@@ -265,7 +261,7 @@ class ModemWorker:
         """The send-time check before AT+CMGS; one with `within` runs again in the `submitting` commit."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
-        if not _stops(verdict):
+        if not verdict.stops:
             return True
         self._record_accepted()
         self._obey(claimed, verdict)
@@ -286,7 +282,7 @@ class ModemWorker:
         within = getattr(self.pre_send, "within", None)
         if within is None:
             return None
-        return lambda conn: verdict if _stops(verdict := within(conn, claimed)) else None
+        return lambda conn: verdict if (verdict := within(conn, claimed)).stops else None
 
     def _within_submitting(self, claimed: Claimed, part_id: int,
                            recheck: Callable[[Connection], Verdict | None] | None
