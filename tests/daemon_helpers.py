@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ from gateway.core import config as config_module
 from gateway.core.clock import Clock
 from gateway.daemon import Daemon
 from modem.supervisor import Timing
+
+from .modem_helpers import wait_until
 
 
 def database_section() -> dict[str, Any]:
@@ -55,3 +61,16 @@ def start_daemon(config: Path, log: Any) -> subprocess.Popen:
     """`gsmgw run --config <config>`, its output to `log`."""
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
                             stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+
+
+def sigkill_after_progress(daemon: subprocess.Popen, progress: Callable[[], int], rng: random.Random) -> None:
+    """Kill a running daemon while it really works: once `progress()` has moved (or 30 s passed, or
+    it died), at a random moment within 0.6 s after."""
+    before = progress()
+    try:
+        wait_until(lambda: progress() > before or daemon.poll() is not None, 30, "progress")
+    except AssertionError:
+        pass
+    time.sleep(rng.uniform(0.0, 0.6))
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(10)

@@ -23,7 +23,7 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 
 from .campaign_helpers import add_contacts
-from .daemon_helpers import start_daemon, write_run_config
+from .daemon_helpers import sigkill_after_progress, start_daemon, write_run_config
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
@@ -59,17 +59,12 @@ def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
         kills = 0
         while kills < KILLS and status() != CampaignStatus.DONE:
             daemon = start_daemon(config, log)
-            before = texted()
             if kills == 0:  # the first kill lands while the first round expands and queues, or soon after
                 time.sleep(rng.uniform(0.8, 2.5))
+                daemon.send_signal(signal.SIGKILL)
+                daemon.wait(10)
             else:
-                try:
-                    wait_until(lambda: texted() > before or daemon.poll() is not None, 30, "progress")
-                except AssertionError:
-                    pass
-                time.sleep(rng.uniform(0.0, 0.6))
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
+                sigkill_after_progress(daemon, texted, rng)
             kills += 1
         daemon = start_daemon(config, log)
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -20,7 +19,7 @@ from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db
 
-from .daemon_helpers import database_url, start_daemon, write_run_config
+from .daemon_helpers import database_url, sigkill_after_progress, start_daemon, write_run_config
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
@@ -52,15 +51,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
         kills = 0
         while kills < KILLS and finished() < MESSAGES:
             daemon = start_daemon(config, log)
-            before = finished()
-            # kill once it is really sending: after some progress, at a random moment
-            try:
-                wait_until(lambda: finished() > before or daemon.poll() is not None, 30, "progress")
-            except AssertionError:
-                pass
-            time.sleep(rng.uniform(0.0, 0.6))
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
+            sigkill_after_progress(daemon, finished, rng)
             kills += 1
         log_path = tmp_path / "daemon.log"
         started = log_path.read_text(errors="replace").count("gsmgw is running")
