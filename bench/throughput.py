@@ -45,8 +45,9 @@ from contextlib import contextmanager
 
 from _common import emit, percentile, rss_mb, start_simulator
 
-from gateway.core.config import LimitsSection, ModemSection, from_dict
+from gateway.core.config import ModemSection, from_dict
 from gateway.daemon import Daemon
+from gateway.outbound.limits import Limits
 from gateway.outbound.models import MessageStatus
 
 SEND_DELAY = 0.5
@@ -59,7 +60,7 @@ class Gateway:
     def __init__(self, directory: str, ports: dict[str, str], database: str | None = None) -> None:
         config = from_dict({"gateway": {"data_dir": directory}, **({"database": {"url": database}} if database else {})})
         self.daemon = Daemon(config)
-        no_caps = LimitsSection(per_minute=0, per_hour=0, per_day=0, per_month=0, min_gap_s=0.0)
+        no_caps = Limits()  # 0: no cap
         self.daemon.attach_modems([ModemSection(name=name, port=port, limits=no_caps) for name, port in ports.items()])
         self.queue = self.daemon.queue
         self.engine = self.daemon.engine

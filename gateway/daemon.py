@@ -19,7 +19,7 @@ from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import Clock
-from gateway.core.config import Config, LimitsSection, ModemSection, SimSection
+from gateway.core.config import SAFE_LIMITS, Config, ModemSection, SimSection
 from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline
@@ -63,7 +63,7 @@ def stall_allowance(settings: ModemSettings) -> float:
 
 
 def limits_of(section: ModemSection | SimSection) -> Limits:
-    return Limits.from_config(section.limits)
+    return section.limits
 
 
 def sim_limits(config: Config) -> SimLimits:
@@ -76,7 +76,7 @@ def simulated_section(template: ModemSection | None, name: str, port: str) -> Mo
     """A virtual modem's section: the first [[modems]] entry, if any, lends it its limits and
     timeouts (not its port, PIN or SMSC), so a simulated run can be tuned like a real one."""
     if template is None:
-        return ModemSection(name=name, port=port, limits=LimitsSection())
+        return ModemSection(name=name, port=port, limits=SAFE_LIMITS)
     return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
                         send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
                         check_interval_s=template.check_interval_s,

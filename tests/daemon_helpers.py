@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +16,8 @@ from gateway.core import config as config_module
 from gateway.core.clock import Clock
 from gateway.daemon import Daemon
 from modem.supervisor import Timing
+
+from .modem_helpers import wait_until
 
 
 def database_section() -> dict[str, Any]:
@@ -35,3 +43,34 @@ def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timin
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return Daemon(config_module.from_dict(data), simulate=simulate, clock=clock, modem_timing=modem_timing)
+
+
+def write_run_config(tmp_path: Path, ports: dict, extra: str = "") -> Path:
+    """A config for a `gsmgw run` process on the virtual modems `ports` (name -> port): data in
+    tmp_path/data, the API on a free loopback port, no send limits; `extra` is TOML for more sections."""
+    modems = "".join(
+        f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
+        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
+        for name, port in ports.items())
+    path = tmp_path / "gsmgw.toml"
+    path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n\n[web]\nlisten = "127.0.0.1:0"\n\n{extra}{modems}')
+    return path
+
+
+def start_daemon(config: Path, log: Any) -> subprocess.Popen:
+    """`gsmgw run --config <config>`, its output to `log`."""
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+
+
+def sigkill_after_progress(daemon: subprocess.Popen, progress: Callable[[], int], rng: random.Random) -> None:
+    """Kill a running daemon while it really works: once `progress()` has moved (or 30 s passed, or
+    it died), at a random moment within 0.6 s after."""
+    before = progress()
+    try:
+        wait_until(lambda: progress() > before or daemon.poll() is not None, 30, "progress")
+    except AssertionError:
+        pass
+    time.sleep(rng.uniform(0.0, 0.6))
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(10)

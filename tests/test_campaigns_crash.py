@@ -9,11 +9,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -26,6 +23,7 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 
 from .campaign_helpers import add_contacts
+from .daemon_helpers import sigkill_after_progress, start_daemon, write_run_config
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
@@ -33,28 +31,13 @@ CONTACTS = 300
 KILLS = 6
 
 
-def write_config(tmp_path: Path, ports: dict) -> Path:
-    modems = "".join(
-        f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
-        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
-        for name, port in ports.items())
-    path = tmp_path / "gsmgw.toml"
-    # no quiet hours: the test runs on the wall clock, at any hour
-    path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n\n[web]\nlisten = "127.0.0.1:0"\n\n'
-                    f'[consent]\nquiet_hours_start = "00:00"\nquiet_hours_end = "00:00"\nfrequency_cap = 0\n\n{modems}')
-    return path
-
-
-def start_daemon(config: Path, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
-
-
 @pytest.mark.timeout(300)
 def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
     rng = random.Random(int(os.environ.get("GSMGW_CRASH_SEED", "20261201")))
     sim = virtual_modems(tmp_path / "ports", 2, latency=0.01)
-    config = write_config(tmp_path, sim.ports)
+    # no quiet hours: the test runs on the wall clock, at any hour
+    config = write_run_config(tmp_path, sim.ports, '[consent]\nquiet_hours_start = "00:00"\nquiet_hours_end = "00:00"\n'
+                                                   'frequency_cap = 0\n\n')
     database = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'gsmgw.db'}")
     db.upgrade(database)
     clock = Clock()
@@ -76,17 +59,12 @@ def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
         kills = 0
         while kills < KILLS and status() != CampaignStatus.DONE:
             daemon = start_daemon(config, log)
-            before = texted()
             if kills == 0:  # the first kill lands while the first round expands and queues, or soon after
                 time.sleep(rng.uniform(0.8, 2.5))
+                daemon.send_signal(signal.SIGKILL)
+                daemon.wait(10)
             else:
-                try:
-                    wait_until(lambda: texted() > before or daemon.poll() is not None, 30, "progress")
-                except AssertionError:
-                    pass
-                time.sleep(rng.uniform(0.0, 0.6))
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
+                sigkill_after_progress(daemon, texted, rng)
             kills += 1
         daemon = start_daemon(config, log)
         try:

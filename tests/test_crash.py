@@ -10,11 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -23,27 +19,12 @@ from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db
 
-from .daemon_helpers import database_url
+from .daemon_helpers import database_url, sigkill_after_progress, start_daemon, write_run_config
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
 MESSAGES = 300
 KILLS = 12
-
-
-def write_config(tmp_path: Path, ports: dict) -> Path:
-    modems = "".join(
-        f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
-        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
-        for name, port in ports.items())
-    path = tmp_path / "gsmgw.toml"
-    path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n\n[web]\nlisten = "127.0.0.1:0"\n\n{modems}')
-    return path
-
-
-def start_daemon(config: Path, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
 
 
 @pytest.mark.timeout(300)
@@ -52,7 +33,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
     # models that keep status reports on the modem (CNMI ds=2; Huawei in "SR"): a report that comes
     # while the daemon is down waits there for the next one
     sim = virtual_modems(tmp_path / "ports", 2, latency=0.01, profile="e3131,ec25")
-    config = write_config(tmp_path, sim.ports)
+    config = write_run_config(tmp_path, sim.ports)
     database = db.make_engine(database_url(tmp_path / "data"))
     db.upgrade(database)
     queue = Queue(db.sessions(database), Clock())
@@ -70,15 +51,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_pat
         kills = 0
         while kills < KILLS and finished() < MESSAGES:
             daemon = start_daemon(config, log)
-            before = finished()
-            # kill once it is really sending: after some progress, at a random moment
-            try:
-                wait_until(lambda: finished() > before or daemon.poll() is not None, 30, "progress")
-            except AssertionError:
-                pass
-            time.sleep(rng.uniform(0.0, 0.6))
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(10)
+            sigkill_after_progress(daemon, finished, rng)
             kills += 1
         log_path = tmp_path / "daemon.log"
         started = log_path.read_text(errors="replace").count("gsmgw is running")

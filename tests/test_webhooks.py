@@ -92,7 +92,7 @@ def test_backoff_doubles_and_gives_up_after_max_attempts_then_replay(client, mak
     receiver = receivers(fail=100)
     endpoint = register(client, admin, receiver.url, ["contact.opted_out"])
     receiver.secret = endpoint["secret"]
-    webhooks.max_attempts = 4
+    webhooks.retry.max_attempts = 4
     webhooks.emit("contact.opted_out", {"number": TO, "source": "STOP"})
     waits = []
     for _ in range(4):
@@ -298,7 +298,7 @@ def test_the_dispatcher_retries_when_the_clock_reaches_the_next_attempt(webhooks
     webhooks.emit("contact.opted_out", {"number": TO})
     wait_until(lambda: webhooks.deliveries()[0]["attempts"] == 1, 10, "the first attempt")
     assert receiver.received == []
-    clock.advance(webhooks.delay(1))  # no call, no wake-up: the dispatcher's job comes due
+    clock.advance(webhooks.retry.delay(1))  # no call, no wake-up: the dispatcher's job comes due
     assert receiver.wait_for(1, timeout=10), "the retry did not come"
     wait_until(lambda: webhooks.deliveries()[0]["status"] == "delivered", 10, "the delivery to be delivered")
 
@@ -516,3 +516,35 @@ def test_a_live_delivery_is_not_replayed_beside_itself(client, make_key, webhook
     again = client.post(f"/api/v1/webhooks/deliveries/{retrying['id']}/replay", headers=admin.headers)
     assert again.status_code == 409  # the first replay is still on its way
     assert webhooks.run_once() == 1 and len(receiver.received) == 2
+
+
+def test_a_delivery_cancelled_while_its_attempt_is_out_stays_cancelled(database, clock, receivers):
+    """The attempt's result is written only while the delivery is still pending under this attempt's
+    lease: deleting its endpoint meanwhile cancels it, and the failed answer that comes back after
+    neither fails it nor schedules a retry."""
+    import threading
+
+    from gateway.core.retry import RetryPolicy
+    from gateway.store import db
+    from gateway.webhooks.outbox import Webhooks
+
+    hooks = Webhooks(db.sessions(database), clock, timeout=30.0, retry=RetryPolicy(max_attempts=1), cache_seconds=0.0,
+                     allowed_hosts=["127.0.0.1"])
+    try:
+        receiver = receivers(fail=1)
+        endpoint = hooks.create_endpoint(receiver.url, ["contact.opted_out"])
+        hooks.emit("contact.opted_out", {"number": TO})
+        [pending] = hooks.deliveries()
+        with receiver.got:  # the receiver cannot answer until the endpoint is deleted
+            attempt = threading.Thread(target=hooks.run_once)
+            attempt.start()
+            wait_until(lambda: parse_time(hooks.delivery(pending["id"])["next_attempt_at"]) > clock.now(),
+                       what="the attempt's lease")
+            assert hooks.delete_endpoint(endpoint["id"])
+        attempt.join(30)
+        assert receiver.hits == 1
+        delivery = hooks.delivery(pending["id"])
+        assert delivery["status"] == "cancelled" and delivery["last_error"] == "endpoint deleted"
+        assert [a["http_status"] for a in delivery["attempt_log"]] == [500]  # the attempt is still logged
+    finally:
+        hooks.stop()

@@ -75,11 +75,9 @@ def find(session: Session, number: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.number == number))
 
 
-def find_or_create(session: Session, number: str, *, now: datetime, source: str) -> tuple[Contact, bool]:
-    """The contact for an E.164 number, created (without consent) if new. (contact, created)."""
-    contact = find(session, number)
-    if contact is not None:
-        return contact, False
+def create(session: Session, number: str, *, now: datetime, source: str) -> Contact | None:
+    """A new contact for an E.164 number, without consent; None if the number has one. The unique number
+    decides, so of two transactions adding it at once (a check before would let both through) one gets None."""
     zone = timezone_for(number)
     contact = Contact(number=number, timezone=zone.name, timezone_guessed=zone.guessed, fields={}, source=source,
                       created_at=now, updated_at=now)
@@ -87,10 +85,21 @@ def find_or_create(session: Session, number: str, *, now: datetime, source: str)
         with session.begin_nested():
             session.add(contact)
     except IntegrityError:  # someone else created it a moment ago
-        existing = find(session, number)
-        assert existing is not None
-        return existing, False
-    return contact, True
+        return None
+    return contact
+
+
+def find_or_create(session: Session, number: str, *, now: datetime, source: str) -> tuple[Contact, bool]:
+    """The contact for an E.164 number, created (without consent) if new. (contact, created)."""
+    contact = find(session, number)
+    if contact is not None:
+        return contact, False
+    contact = create(session, number, now=now, source=source)
+    if contact is not None:
+        return contact, True
+    existing = find(session, number)
+    assert existing is not None
+    return existing, False
 
 
 def ensure_group(session: Session, name: str, now: datetime) -> Group:

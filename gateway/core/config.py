@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.outbound.limits import Limits
 from modem.gpio import POWER_KINDS, PowerSettings
 
 DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
@@ -80,13 +81,8 @@ class WebhooksSection:
     allowed_hosts: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class LimitsSection:
-    per_minute: int = 6
-    per_hour: int = 120
-    per_day: int = 500
-    per_month: int = 10000
-    min_gap_s: float = 2.0
+# a new SIM's safe pace: what a [modems.limits] or [[sims]] limits table that leaves a key out keeps
+SAFE_LIMITS = Limits(per_minute=6, per_hour=120, per_day=500, per_month=10000, min_gap_s=2.0)
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ class ModemSection:
     prompt_timeout_s: float = 10.0
     check_interval_s: float = 10.0
     registration_timeout_s: float = 60.0
-    limits: LimitsSection = field(default_factory=LimitsSection)
+    limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
     # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
     # under their config names, with its defaults
     led_pin: int | None = None
@@ -130,7 +126,7 @@ class SimSection:
 
     iccid: str = ""
     imsi: str = ""
-    limits: LimitsSection = field(default_factory=LimitsSection)
+    limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -232,7 +228,7 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     return dataclasses.replace(config, source=source)
 
 
-def _build(cls: type, data: Any, source: str, where: str) -> Any:
+def _build(cls: type, data: Any, source: str, where: str, base: Any = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: [{where or 'top'}] must be a table")
     hints = typing.get_type_hints(cls)
@@ -246,14 +242,17 @@ def _build(cls: type, data: Any, source: str, where: str) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{source}: {_key(where, f.name)} is required")
             continue
-        values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name))
-    return cls(**values)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name), default)
+    return cls(**values) if base is None else dataclasses.replace(base, **values)
 
 
-def _value(hint: Any, value: Any, source: str, key: str) -> Any:
+def _value(hint: Any, value: Any, source: str, key: str, default: Any = None) -> Any:
+    """A key's value checked against its type; a table left partly out keeps the rest of its
+    field's default (so [modems.limits] with only per_minute keeps SAFE_LIMITS' other caps)."""
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, source, key)
+        return _build(hint, value, source, key, default if dataclasses.is_dataclass(default) else None)
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):

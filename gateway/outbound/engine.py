@@ -9,13 +9,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.core.clock import Clock
+from gateway.core.retry import RetryPolicy
 from gateway.core.liveness import Liveness
 from gateway.outbound.claims import Candidate
 from gateway.outbound.clock_jumps import ClockJumps
 from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
 from gateway.outbound.routing import ModemView, may_take
-from gateway.outbound.worker import ModemWorker, PreSendCheck, RetryPolicy
+from gateway.outbound.worker import ModemWorker, PreSendCheck
 from gateway.sims.history import SendHistory
 from gateway.sims.models import Modem
 from gateway.sims.windows import LimitsFor, SimWindows

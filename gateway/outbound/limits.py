@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -32,11 +31,6 @@ class Limits:
         return [(name, span, cap) for name, span, cap in (
             ("minute", MINUTE, self.per_minute), ("hour", HOUR, self.per_hour),
             ("day", DAY, self.per_day), ("month", MONTH, self.per_month)) if cap > 0]
-
-    @classmethod
-    def from_config(cls, section: Any) -> Limits:
-        """From a [modems.limits] section (config.LimitsSection), read by the daemon and hw-test/soak."""
-        return cls(section.per_minute, section.per_hour, section.per_day, section.per_month, section.min_gap_s)
 
     @property
     def longest_window(self) -> float:

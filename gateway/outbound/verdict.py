@@ -18,5 +18,10 @@ class Verdict:
     reason: str = ""
     until: datetime | None = None
 
+    @property
+    def stops(self) -> bool:
+        """Whether the message must not go now: suppressed, or deferred to a known time."""
+        return self.action == "suppress" or (self.action == "defer" and self.until is not None)
+
 
 SEND = Verdict("send")

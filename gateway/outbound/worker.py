@@ -24,6 +24,7 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from gateway.core.clock import Clock
+from gateway.core.retry import RetryPolicy
 from gateway.outbound.claims import Accepted, Claimed
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
@@ -49,10 +50,6 @@ PROMPT_TIMEOUT = 10.0  # the transport's wait for AT+CMGS's `> ` prompt
 DATABASE_WAIT = 30.0  # the longest a commit waits for the database's lock (db.make_engine)
 
 
-def _stops(verdict: Verdict) -> bool:
-    return verdict.action == "suppress" or (verdict.action == "defer" and verdict.until is not None)
-
-
 class _Held(Exception):
     """The `submitting` commit held the part back (raised before its PDU goes): a more urgent
     message came first, or the consent check, run again in that commit, said no."""
@@ -63,16 +60,6 @@ class _Held(Exception):
 
 
 PreSendCheck = Callable[[Claimed], Verdict]  # may also offer within(connection, claimed): run in the commit
-
-
-class RetryPolicy:
-    def __init__(self, *, max_attempts: int = 6, first_delay: float = 5.0, max_delay: float = 300.0) -> None:
-        self.max_attempts = max_attempts
-        self.first_delay = first_delay
-        self.max_delay = max_delay
-
-    def delay(self, attempts: int) -> float:
-        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
 
 
 class ModemWorker:
@@ -274,7 +261,7 @@ class ModemWorker:
         """The send-time check before AT+CMGS; one with `within` runs again in the `submitting` commit."""
         assert self.pre_send is not None
         verdict = self.pre_send(claimed)
-        if not _stops(verdict):
+        if not verdict.stops:
             return True
         self._record_accepted()
         self._obey(claimed, verdict)
@@ -295,7 +282,7 @@ class ModemWorker:
         within = getattr(self.pre_send, "within", None)
         if within is None:
             return None
-        return lambda conn: verdict if _stops(verdict := within(conn, claimed)) else None
+        return lambda conn: verdict if (verdict := within(conn, claimed)).stops else None
 
     def _within_submitting(self, claimed: Claimed, part_id: int,
                            recheck: Callable[[Connection], Verdict | None] | None

@@ -28,8 +28,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +41,7 @@ from gateway.apikeys.models import ApiKey
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.core.clock import Clock
+from gateway.core.retry import RetryPolicy
 from gateway.inbound.models import InboundMessage
 from gateway.outbound.models import Message, Priority
 from gateway.store.db import Prepared, engine_of
@@ -50,7 +49,7 @@ from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
 from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.signing import signature_header
 from gateway.webhooks.targets import TargetPolicy
-from gateway.webhooks.transport import excerpt, guarded_opener, sanitised
+from gateway.webhooks.transport import guarded_opener, post
 
 # the message.status path's statements, built once (it runs on every status change)
 _CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
@@ -89,16 +88,14 @@ class Wake:
 
 class Webhooks(EndpointAdmin):
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, timeout: float = 5.0,
-                 max_attempts: int = 16, first_delay: float = 10.0, max_delay: float = 3600.0,
+                 retry: RetryPolicy | None = None,
                  batch: int = 20, cache_seconds: float = 5.0, allowed_hosts: Iterable[str] = (),
                  senders: int = 8) -> None:
         self.sessions = sessions
         self.policy = TargetPolicy.of(allowed_hosts)
         self.clock = clock
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.first_delay = first_delay
-        self.max_delay = max_delay
+        self.retry = retry or RetryPolicy(max_attempts=16, first_delay=10.0, max_delay=3600.0)  # 10 s, 20 s … an hour
         self.batch = batch
         self.cache_seconds = cache_seconds
         self.wake = Wake()
@@ -150,10 +147,6 @@ class Webhooks(EndpointAdmin):
             senders, self._senders = self._senders, None
         if senders is not None:
             senders.shutdown(wait=True, cancel_futures=True)
-
-    def delay(self, attempts: int) -> float:
-        """Seconds before the next try after `attempts` failed ones: 10, 20, 40 … capped at an hour."""
-        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
 
     # ---- events in --------------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> str | None:
@@ -364,40 +357,37 @@ class Webhooks(EndpointAdmin):
             row.url, row.secret = url, secrets_[0]  # the log shows where it went
             body, event_type, event_id = row.payload.encode("utf-8"), row.event_type, row.event_id
         timestamp = int(self.clock.time())
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1",
+        http_status, error, duration_ms = post(self._opener, url, body, timeout=self.timeout, headers={
             "X-Gsmgw-Event": event_type, "X-Gsmgw-Event-Id": event_id, "X-Gsmgw-Delivery": str(delivery_id),
             "X-Gsmgw-Timestamp": str(timestamp), "X-Gsmgw-Signature": signature_header(secrets_, timestamp, body)})
-        started = time.monotonic()
-        http_status: int | None = None
-        error: str | None = None
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                http_status = response.status
-                response.read(1024)
-        except urllib.error.HTTPError as exc:
-            http_status = exc.code
-            error = f"HTTP {exc.code}: {excerpt(exc)}"
-            exc.close()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
-        duration_ms = int((time.monotonic() - started) * 1000)
         ok = http_status is not None and 200 <= http_status < 300
         done = self.clock.now()
         with self.sessions.begin() as session:
-            row = session.get_one(WebhookDelivery, delivery_id)
-            row.attempts += 1
             session.add(WebhookAttempt(delivery_id=delivery_id, at=done, http_status=http_status,
                                        error=None if ok else error, duration_ms=duration_ms))
+            attempts = session.get_one(WebhookDelivery, delivery_id).attempts + 1
+            outcome: dict[str, Any]
             if ok:
-                row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, done, None
-            elif row.attempts >= self.max_attempts:
-                row.status, row.last_error = DeliveryStatus.FAILED, error
-                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, row.attempts, error)
+                outcome = {"status": DeliveryStatus.DELIVERED, "delivered_at": done, "last_error": None}
+            elif attempts >= self.retry.max_attempts:
+                outcome = {"status": DeliveryStatus.FAILED, "last_error": error}
             else:
-                row.last_error = error
-                row.next_attempt_at = done + timedelta(seconds=self.delay(row.attempts))
+                outcome = {"last_error": error, "next_attempt_at": done + timedelta(seconds=self.retry.delay(attempts))}
+            # a compare-and-set on this attempt's lease: a delivery cancelled (or, its lease run out,
+            # taken by another sender) meanwhile keeps what it became; the attempt is only logged
+            ours = session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at == lease).values(
+                    attempts=WebhookDelivery.attempts + 1, **outcome)).rowcount
+            if not ours:
+                session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                .values(attempts=WebhookDelivery.attempts + 1))
+                log.info("webhook %d to %s changed during its attempt: its result (%s) is only logged",
+                         delivery_id, url, "delivered" if ok else error)
+            elif not ok and attempts >= self.retry.max_attempts:
+                log.warning("webhook %d to %s: gave up after %d attempts: %s", delivery_id, url, attempts, error)
+            elif not ok:
                 log.info("webhook %d to %s failed (%s); retry in %g s", delivery_id, url, error,
-                         self.delay(row.attempts))
+                         self.retry.delay(attempts))
         self.on_attempt(ok)
         return 1, http_status is not None

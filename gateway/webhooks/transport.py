@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -87,6 +88,29 @@ def guarded_opener(policy: TargetPolicy) -> urllib.request.OpenerDirector:
     """The opener webhook POSTs go through: no proxy, no redirects, sockets only to allowed addresses."""
     return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
                                        _GuardedHTTP(policy), _GuardedHTTPS(policy))
+
+
+def post(opener: urllib.request.OpenerDirector, url: str, body: bytes, *, headers: dict[str, str],
+         timeout: float) -> tuple[int | None, str | None, int]:
+    """One JSON POST through `opener`: (the receiver's HTTP status or None if it never answered, the
+    error as one printable line or None, milliseconds taken). A receiver's failure is an answer, never
+    an exception."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "gsmgw-webhooks/1", **headers})
+    started = time.monotonic()
+    http_status: int | None = None
+    error: str | None = None
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            http_status = response.status
+            response.read(1024)
+    except urllib.error.HTTPError as exc:
+        http_status = exc.code
+        error = f"HTTP {exc.code}: {excerpt(exc)}"
+        exc.close()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = sanitised(str(getattr(exc, "reason", None) or exc), 300) or type(exc).__name__
+    return http_status, error, int((time.monotonic() - started) * 1000)
 
 
 EXCERPT_CHARS = 120  # of a failing receiver's answer, kept in last_error and the attempt log

@@ -93,9 +93,10 @@ def register(api: Api) -> None:
         number = number_of(call, call.body["number"], "number")
         now = call.ctx.clock.now()
         with call.ctx.sessions.begin() as session:
-            if contacts.find(session, number) is not None:
+            contact = None if contacts.find(session, number) is not None else contacts.create(
+                session, number, now=now, source="api")
+            if contact is None:
                 raise ApiError(409, f"a contact with number {number} exists")
-            contact, _ = contacts.find_or_create(session, number, now=now, source="api")
             _apply(session, contact, call.body)
             session.flush()
             return 201, detail_dict(session, contact)
