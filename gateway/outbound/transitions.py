@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.new_message import NewMessage
 from gateway.sims.models import SimSend
 from gateway.store import notify
 from gateway.store.db import Prepared
@@ -119,7 +121,6 @@ def _statements() -> dict[str, Any]:
             select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
         .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
-        "new_message": insert(MESSAGES).returning(m.id),
         "new_parts": insert(PARTS),
     }
 
@@ -128,19 +129,38 @@ CLAIM_BATCH = 20
 SQL = {name: Prepared(statement) for name, statement in _statements().items()}
 
 
-_MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
-                    "sim_requested", "source", "attempts", "created_at", "not_before", "expires_at", "updated_at")
+# a batch of new messages is a multi-row INSERT (one per ~1000 rows) returning their ids; their
+# `queued` events one INSERT ... SELECT
+_NEW_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id)
+_NEW_MESSAGES_IN_ORDER = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_QUEUED_EVENTS = insert(EVENTS).from_select(
+    ["message_id", "status", "at"],
+    select(MESSAGES.c.id, literal(MessageStatus.QUEUED, String), bindparam("now", type_=MESSAGES.c.created_at.type))
+    .where(MESSAGES.c.id.in_(bindparam("ids", expanding=True))))
 
 
-def insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
-    """Store new messages with their parts and `queued` events; sets each message's id."""
-    for message in messages:
-        message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
-    SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
-                            for m in messages for p in m.parts])
-    SQL["events"](conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> tuple[None, Changes]:
+    """Store new messages with their pending parts and `queued` events; sets each message's id."""
+    ids = _new_ids(conn, [m.row() for m in messages])
+    for message, message_id in zip(messages, ids, strict=True):
+        message.id = message_id
+    SQL["new_parts"](conn, [{"message_id": m.id, "seq": seq, "total": m.segments, "status": PartStatus.PENDING}
+                            for m in messages for seq in range(1, m.segments + 1)])
+    conn.execute(_QUEUED_EVENTS, {"ids": list(ids), "now": now})
     notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
+
+
+def _new_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """The new messages' ids in the order of `rows`. Where the dialect can keep RETURNING in the
+    rows' order within a multi-row INSERT (PostgreSQL: INSERT ... SELECT ... ORDER BY), it does;
+    otherwise SQLAlchemy would insert row by row, so on SQLite, whose one writer gives rowids in the
+    order of the VALUES, the returned ids are sorted instead."""
+    if conn.dialect.insertmanyvalues_implicit_sentinel & InsertmanyvaluesSentinelOpts.ANY_AUTOINCREMENT:
+        return list(conn.execute(_NEW_MESSAGES_IN_ORDER, rows).scalars())
+    if conn.dialect.name != "sqlite":
+        return [conn.execute(_NEW_MESSAGES, row).scalar_one() for row in rows]
+    return sorted(conn.execute(_NEW_MESSAGES, rows).scalars())
 
 
 def claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
