@@ -121,6 +121,7 @@ def _statements() -> dict[str, Any]:
             select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
         .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
+        "new_message": insert(MESSAGES).returning(m.id),
         "new_parts": insert(PARTS),
     }
 
@@ -129,24 +130,34 @@ CLAIM_BATCH = 20
 SQL = {name: Prepared(statement) for name, statement in _statements().items()}
 
 
-# a batch of new messages is a multi-row INSERT (one per ~1000 rows) returning their ids; their
+# a batch of new messages is a multi-row INSERT (one per ~1000 rows) returning their ids, their
 # `queued` events one INSERT ... SELECT
 _NEW_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id)
 _NEW_MESSAGES_IN_ORDER = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
 _QUEUED_EVENTS = insert(EVENTS).from_select(
     ["message_id", "status", "at"],
-    select(MESSAGES.c.id, literal(MessageStatus.QUEUED, String), bindparam("now", type_=MESSAGES.c.created_at.type))
+    select(MESSAGES.c.id, literal(MessageStatus.QUEUED, String), bindparam("now", type_=EVENTS.c.at.type))
     .where(MESSAGES.c.id.in_(bindparam("ids", expanding=True))))
 
 
 def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> tuple[None, Changes]:
-    """Store new messages with their pending parts and `queued` events; sets each message's id."""
-    ids = _new_ids(conn, [m.row() for m in messages])
+    """Store new messages with their pending parts and `queued` events; sets each message's id.
+
+    One message (an API call, a reply) is prepared statements, as the send path's: its latency is
+    the statements' own. A batch is multi-row statements: a few per 500 messages, not 500."""
+    if not messages:
+        return None, []
+    rows = [m.row() for m in messages]
+    if len(rows) == 1:
+        ids = [SQL["new_message"](conn, rows[0]).scalar_one()]
+        SQL["events"](conn, [event(ids[0], MessageStatus.QUEUED, now)])
+    else:
+        ids = _new_ids(conn, rows)
+        conn.execute(_QUEUED_EVENTS, {"ids": ids, "now": now})
     for message, message_id in zip(messages, ids, strict=True):
         message.id = message_id
     SQL["new_parts"](conn, [{"message_id": m.id, "seq": seq, "total": m.segments, "status": PartStatus.PENDING}
                             for m in messages for seq in range(1, m.segments + 1)])
-    conn.execute(_QUEUED_EVENTS, {"ids": list(ids), "now": now})
     notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
 
