@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Accepted, Candidate, Claimed
@@ -122,6 +121,8 @@ def _statements() -> dict[str, Any]:
         .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
         "new_message": insert(MESSAGES).returning(m.id),
+        "new_messages": insert(MESSAGES),
+        "last_message_id": select(func.max(m.id)),
         "new_parts": insert(PARTS),
     }
 
@@ -130,9 +131,8 @@ CLAIM_BATCH = 20
 SQL = {name: Prepared(statement) for name, statement in _statements().items()}
 
 
-# a batch of new messages is a multi-row INSERT (one per ~1000 rows) returning their ids, their
-# `queued` events one INSERT ... SELECT
-_NEW_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id)
+# a batch's messages in order with their ids (PostgreSQL; see _new_ids), its `queued` events in one
+# INSERT ... SELECT
 _NEW_MESSAGES_IN_ORDER = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
 _QUEUED_EVENTS = insert(EVENTS).from_select(
     ["message_id", "status", "at"],
@@ -144,7 +144,7 @@ def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datet
     """Store new messages with their pending parts and `queued` events; sets each message's id.
 
     One message (an API call, a reply) is prepared statements, as the send path's: its latency is
-    the statements' own. A batch is multi-row statements: a few per 500 messages, not 500."""
+    the statements' own. A batch is a few statements whatever its size (see _new_ids)."""
     if not messages:
         return None, []
     rows = [m.row() for m in messages]
@@ -163,15 +163,20 @@ def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datet
 
 
 def _new_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """The new messages' ids in the order of `rows`. Where the dialect can keep RETURNING in the
-    rows' order within a multi-row INSERT (PostgreSQL: INSERT ... SELECT ... ORDER BY), it does;
-    otherwise SQLAlchemy would insert row by row, so on SQLite, whose one writer gives rowids in the
-    order of the VALUES, the returned ids are sorted instead."""
-    if conn.dialect.insertmanyvalues_implicit_sentinel & InsertmanyvaluesSentinelOpts.ANY_AUTOINCREMENT:
-        return list(conn.execute(_NEW_MESSAGES_IN_ORDER, rows).scalars())
+    """The new messages' ids in the order of `rows`.
+
+    SQLite has one writer at a time (every transaction begins IMMEDIATE) and gives each row the
+    highest rowid plus one, so the rows are one prepared executemany and their ids follow the
+    highest before it (checked against the highest after it). PostgreSQL gets a multi-row
+    INSERT ... RETURNING kept in the rows' order by SQLAlchemy (on SQLite it would go row by row)."""
     if conn.dialect.name != "sqlite":
-        return [conn.execute(_NEW_MESSAGES, row).scalar_one() for row in rows]
-    return sorted(conn.execute(_NEW_MESSAGES, rows).scalars())
+        return list(conn.execute(_NEW_MESSAGES_IN_ORDER, rows).scalars())
+    before = SQL["last_message_id"](conn).scalar_one() or 0
+    SQL["new_messages"](conn, rows)
+    after = SQL["last_message_id"](conn).scalar_one()
+    if after - before != len(rows):
+        raise RuntimeError(f"{len(rows)} messages stored but the highest id moved by {after - before}")
+    return list(range(before + 1, after + 1))
 
 
 def claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:
