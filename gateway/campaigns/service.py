@@ -37,7 +37,7 @@ from gateway.core.clock import Clock
 from gateway.outbound.models import Message, MessageStatus
 from gateway.outbound.new_message import NewMessage, Outgoing, RejectedMessage
 from gateway.outbound.queue import Queue
-from gateway.store.db import engine_of
+from gateway.store.db import Prepared, engine_of
 
 log = logging.getLogger("gsmgw.campaigns")
 SOURCE = "campaign"
@@ -46,6 +46,8 @@ QUEUE_BATCH = 500  # messages stored per transaction
 AHEAD = 500  # a campaign's messages waiting in the queue at most
 ROUND_BUDGET = 20  # batches per round; then the scheduler's other jobs get their turn
 RECIPIENTS = Recipient.__table__
+# each recipient of a batch with its message: prepared, as it runs once per message queued
+_MESSAGE_OF = Prepared(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")))
 
 
 class CampaignError(ValueError):
@@ -388,8 +390,7 @@ def _mark_queued(conn: Connection, campaign_id: int, ids: list[int], messages: l
                          .values(state=RecipientState.QUEUED, updated_at=now)).rowcount  # one statement: a sure count
     if taken != len(ids):
         raise Conflict(f"campaign {campaign_id}: {len(ids) - taken} recipients were queued meanwhile")
-    conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")),
-                 [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
+    _MESSAGE_OF(conn, [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
 
 
 def _verb(status: str) -> str:
