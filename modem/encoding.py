@@ -7,6 +7,7 @@ crash on emoji and `ÿ` and split UTF-16 surrogate pairs across parts. Counting 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gsmmodem.pdu import GSM7_BASIC as _LIB_BASIC
@@ -34,6 +35,12 @@ def _fixed_extension_table() -> dict[str, int]:
 EXTENSION: dict[str, int] = _fixed_extension_table()  # character -> code after ESC
 EXTENSION_BY_CODE: dict[int, str] = {code: ch for ch, code in EXTENSION.items()}
 
+# the same tables as sets and a pattern, so a whole text is checked and counted in C: a campaign
+# counts the parts of every one of its 100k texts
+_GSM7_CHARS = frozenset(_BASIC) | frozenset(EXTENSION)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
 SINGLE = {GSM7: 160, UCS2: 70}
 MULTI_8BIT_REF = {GSM7: 153, UCS2: 67}  # UDH of 6 octets (UDHL + IEI 00, len 3, ref, total, seq)
 MULTI_16BIT_REF = {GSM7: 152, UCS2: 66}  # UDH of 7 octets (IEI 08 carries a 2-octet reference)
@@ -45,14 +52,14 @@ def clean_text(text: str) -> str:
     A Python str can hold lone surrogates (e.g. from JSON "\\ud83d"); they are not text and cannot be
     sent or decoded back, so they become U+FFFD. Any other text is returned unchanged.
     """
-    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+    if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
 
 
 def is_gsm7(text: str) -> bool:
     """True if every character is in the GSM-7 basic or extension table."""
-    return all(ch in _BASIC or ch in EXTENSION for ch in text)
+    return _GSM7_CHARS.issuperset(text)
 
 
 def _char_septets(ch: str) -> int:
@@ -65,12 +72,12 @@ def _char_ucs2_units(ch: str) -> int:
 
 def septet_length(text: str) -> int:
     """Septets needed for `text` in GSM-7; extension characters cost two (ESC + code)."""
-    return sum(_char_septets(ch) for ch in text)
+    return len(text) + sum(text.count(ch) for ch in EXTENSION if ch in text)
 
 
 def ucs2_length(text: str) -> int:
     """UTF-16 code units needed for `text`; an astral character (emoji) costs two."""
-    return sum(_char_ucs2_units(ch) for ch in text)
+    return len(text) + len(_ASTRAL.findall(text))
 
 
 def choose_encoding(text: str) -> str:

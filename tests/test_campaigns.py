@@ -79,6 +79,19 @@ def test_the_audience_is_each_member_once_with_consent_applied(database, queue, 
     assert counts["recipients"] == 7 and counts["queued"] == 4 and counts["suppressed"] == 3
 
 
+def test_a_contact_whose_stored_number_is_not_e164_is_skipped_and_the_rest_queued(database, queue, clock, campaigns):
+    # the queue takes a contact's number as stored (normalised at import) and checks only its form
+    add_contacts(database, [*numbers(1), {"number": "07700 900999"}, *numbers(2, 2)], clock.now(), group="all")
+    campaign_id = campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["all"]})
+    campaigns.start(campaign_id)
+    run(campaigns, campaign_id)
+    rows = recipients(queue, campaign_id)
+    assert [(r.state, r.reason) for r in rows if r.state == RecipientState.SKIPPED] == [
+        ("skipped", "to: '07700 900999' is not an E.164 number (+ and 4 to 15 digits)")]
+    assert sorted(m.to_number for m in messages(queue)) == [f"+4477009{i:05d}" for i in range(1, 4)]
+    assert {m.campaign_id for m in messages(queue)} == {campaign_id}
+
+
 def test_two_runners_on_one_database_text_each_recipient_once(database, queue, clock, campaigns):
     add_contacts(database, numbers(9), clock.now(), group="all")
     campaign_id = campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["all"]})

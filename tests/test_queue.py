@@ -8,7 +8,7 @@ from sqlalchemy import event, select
 
 from gateway.outbound.claims import Accepted
 from gateway.outbound.models import Message, MessageStatus, PartStatus
-from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.new_message import Outgoing, RejectedMessage
 from gateway.outbound.queue import Queue
 from gateway.outbound.transitions import NOT_SENDING
 from gateway.store import db
@@ -57,6 +57,44 @@ def test_enqueue_many_is_all_or_none_with_consecutive_ids(queue):
         (f"+44770090{i:04d}", f"Reminder {i}", "api", 2) for i in range(5)]
     assert all([e.status for e in s.events] == ["queued"] and len(s.parts) == 1 for s in stored)
 
+
+
+def test_a_batch_keeps_each_message_with_its_own_text_parts_and_event(queue):
+    # one, two and three parts mixed in one batch (one multi-row insert): each id gets its own row
+    texts = [f"{i} " + "x" * (170 * (i % 3)) for i in range(12)]
+    messages = queue.enqueue_many([{"to": f"+44770090{i:04d}", "text": text} for i, text in enumerate(texts)],
+                                  source="api")
+    assert [m.segments for m in messages] == [1, 2, 3] * 4
+    for i, message in enumerate(messages):
+        stored = queue.get(message.id)
+        assert (stored.to_number, stored.text, stored.segments) == (f"+44770090{i:04d}", texts[i], message.segments)
+        assert [(p.seq, p.total, p.status) for p in stored.parts] == [
+            (seq, message.segments, "pending") for seq in range(1, message.segments + 1)]
+        assert [(e.status, e.part_seq) for e in stored.events] == [("queued", None)]
+
+
+def test_an_outgoing_item_is_stored_with_its_number_and_campaign(queue):
+    (message,) = queue.enqueue_many([Outgoing("+447700900123", "Sale today", kind="marketing", priority="bulk",
+                                              campaign_id=7)], source="campaign")
+    stored = queue.get(message.id)
+    assert (stored.to_number, stored.kind, stored.priority, stored.campaign_id, stored.source, stored.status) == (
+        "+447700900123", "marketing", 2, 7, "campaign", "queued")
+    assert queue.get(queue.enqueue("+447700900124", "hi").id).campaign_id is None
+
+
+@pytest.mark.parametrize(("item", "field"), [
+    (Outgoing("07700 900123", "Sale"), "to"),  # not normalised: refused, not parsed
+    (Outgoing("+44 7700 900123", "Sale"), "to"),
+    (Outgoing("", "Sale"), "to"),
+    (Outgoing("+447700900123", ""), "text"),
+    (Outgoing("+447700900123", "Sale", priority="urgent"), "priority"),
+    (Outgoing("+447700900123", "Sale", kind="spam"), "kind"),
+])
+def test_a_bad_outgoing_item_is_refused_with_its_index_and_field(queue, item, field):
+    with pytest.raises(RejectedMessage) as info:
+        queue.enqueue_many([Outgoing("+447700900124", "fine"), item], source="campaign")
+    assert (info.value.index, info.value.field) == (1, field)
+    assert queue.depth() == {}
 
 def test_claim_order_priority_then_fifo(queue):
     ids = [queue.enqueue("+447700900123", f"bulk {i}", priority="bulk").id for i in range(2)]

@@ -35,9 +35,9 @@ from gateway.campaigns.timing import Sim, Window, window_of, zone
 from gateway.consent.rules import Rules, parse_hhmm
 from gateway.core.clock import Clock
 from gateway.outbound.models import Message, MessageStatus
-from gateway.outbound.new_message import RejectedMessage
+from gateway.outbound.new_message import NewMessage, Outgoing, RejectedMessage
 from gateway.outbound.queue import Queue
-from gateway.store.db import engine_of
+from gateway.store.db import Prepared, engine_of
 
 log = logging.getLogger("gsmgw.campaigns")
 SOURCE = "campaign"
@@ -46,6 +46,8 @@ QUEUE_BATCH = 500  # messages stored per transaction
 AHEAD = 500  # a campaign's messages waiting in the queue at most
 ROUND_BUDGET = 20  # batches per round; then the scheduler's other jobs get their turn
 RECIPIENTS = Recipient.__table__
+# each recipient of a batch with its message: prepared, as it runs once per message queued
+_MESSAGE_OF = Prepared(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")))
 
 
 class CampaignError(ValueError):
@@ -326,7 +328,7 @@ class Campaigns:
                                 .order_by(Recipient.id).limit(room)).all()
         if not rows:
             return 0, after, False
-        items: list[dict[str, Any]] = []
+        items: list[Outgoing] = []
         ids: list[int] = []
         skipped: list[dict[str, Any]] = []
         for rid, variant_id, number, name, language, tz, fields in rows:
@@ -336,12 +338,12 @@ class Campaigns:
             if personal.text is None:
                 skipped.append({"rid": rid, "why": personal.problem})
                 continue
-            items.append({"to": number, "text": personal.text, "kind": "marketing", "priority": "bulk"})
+            items.append(Outgoing(number, personal.text, kind="marketing", priority="bulk", campaign_id=campaign_id))
             ids.append(rid)
         queued = self._store(campaign_id, items, ids, skipped)
         return queued, rows[-1].id, len(rows) == room
 
-    def _store(self, campaign_id: int, items: list[dict[str, Any]], ids: list[int],
+    def _store(self, campaign_id: int, items: list[Outgoing], ids: list[int],
                skipped: list[dict[str, Any]]) -> int:
         now = self.clock.now()
         if skipped:
@@ -381,18 +383,14 @@ class Conflict(RuntimeError):
     """Recipients were queued by someone else meanwhile: the batch is rolled back, nothing is sent twice."""
 
 
-def _mark_queued(conn: Connection, campaign_id: int, ids: list[int], messages: list[Message], now: datetime) -> None:
-    """In the transaction that stores the messages: each recipient `queued` with its message (only
-    if still pending), and each message named with its campaign."""
+def _mark_queued(conn: Connection, campaign_id: int, ids: list[int], messages: list[NewMessage], now: datetime) -> None:
+    """In the transaction that stores the messages (each named with its campaign): each recipient
+    `queued` with its message, only if still pending."""
     taken = conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id.in_(ids), RECIPIENTS.c.state == RecipientState.PENDING)
                          .values(state=RecipientState.QUEUED, updated_at=now)).rowcount  # one statement: a sure count
     if taken != len(ids):
         raise Conflict(f"campaign {campaign_id}: {len(ids) - taken} recipients were queued meanwhile")
-    conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")),
-                 [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
-    messages_table = Message.__table__
-    conn.execute(update(messages_table).where(messages_table.c.id.in_([m.id for m in messages]))
-                 .values(campaign_id=campaign_id))
+    _MESSAGE_OF(conn, [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
 
 
 def _verb(status: str) -> str:

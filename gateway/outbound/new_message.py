@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.core.numbers import normalise
-from gateway.outbound.models import Message, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.models import MessageStatus, Priority
 from modem.encoding import segment_info
 from modem.pdu import new_concat_reference
 
 MAX_TEXT = 1600  # ten-ish parts: longer texts are a mistake, not a message
+E164 = re.compile(r"\+[1-9][0-9]{3,14}")  # the form normalise gives; lengths per country are its job
 
 
 class RejectedMessage(ValueError):
@@ -24,8 +27,55 @@ class RejectedMessage(ValueError):
         self.index: int | None = None  # which item of enqueue_many
 
 
-def checked(items: Sequence[Mapping[str, Any]], source: str, now: datetime, *, region: str,
-            ref16: bool) -> list[Message]:
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An item whose number is E.164 already (a contact's, normalised when it was stored): the queue
+    checks its form but does not parse it again. The rest is checked as a mapping item's is;
+    `campaign_id` names the campaign that queues it, stored with the message."""
+
+    to_number: str
+    text: str
+    kind: str = "transactional"
+    priority: str = "normal"
+    campaign_id: int | None = None
+    sim: str | None = None
+    expires_in: float | None = None
+
+
+Item = Mapping[str, Any] | Outgoing
+
+
+@dataclass(slots=True)
+class NewMessage:
+    """A checked message as it is stored (one `messages` row; its parts are `segments` pending parts)
+    and as `Queue.enqueue_many` returns it, with `id` set once stored. A plain object: building a
+    batch of ORM objects costs more than storing it."""
+
+    to_number: str
+    text: str
+    kind: str
+    priority: int
+    encoding: str
+    segments: int
+    concat_ref: int | None
+    sim_requested: str | None
+    source: str
+    created_at: datetime
+    expires_at: datetime | None
+    campaign_id: int | None = None
+    status: str = MessageStatus.QUEUED
+    id: int = 0  # 0 until stored
+
+    def row(self) -> dict[str, Any]:
+        """Its `messages` row (every column the insert writes)."""
+        return {"to_number": self.to_number, "text": self.text, "kind": self.kind, "priority": self.priority,
+                "status": self.status, "encoding": self.encoding, "segments": self.segments,
+                "concat_ref": self.concat_ref, "sim_requested": self.sim_requested, "source": self.source,
+                "campaign_id": self.campaign_id, "attempts": 0, "created_at": self.created_at,
+                "not_before": self.created_at, "expires_at": self.expires_at, "updated_at": self.created_at}
+
+
+def checked(items: Sequence[Item], source: str, now: datetime, *, region: str, ref16: bool) -> list[NewMessage]:
     """The messages for `items`, or RejectedMessage with the `index` of the first bad one."""
     messages = []
     for index, item in enumerate(items):
@@ -37,11 +87,15 @@ def checked(items: Sequence[Mapping[str, Any]], source: str, now: datetime, *, r
     return messages
 
 
-def new_message(item: Mapping[str, Any], source: str, now: datetime, *, region: str, ref16: bool) -> Message:
-    """A checked, not yet stored message with its parts (the object enqueue returns)."""
-    number = _number(item["to"], region)
-    text, priority = item["text"], item.get("priority") or "normal"
-    kind, expires_in = item.get("kind") or "transactional", item.get("expires_in")
+def new_message(item: Item, source: str, now: datetime, *, region: str, ref16: bool) -> NewMessage:
+    """A checked, not yet stored message (the object enqueue returns)."""
+    if isinstance(item, Outgoing):
+        number, text, priority, kind = _e164(item.to_number), item.text, item.priority, item.kind
+        sim, expires_in, campaign_id = item.sim, item.expires_in, item.campaign_id
+    else:
+        number, text = _number(item["to"], region), item["text"]
+        priority, kind = item.get("priority") or "normal", item.get("kind") or "transactional"
+        sim, expires_in, campaign_id = item.get("sim"), item.get("expires_in"), None
     if not isinstance(text, str) or not text:
         raise RejectedMessage("text", "must not be empty")
     if len(text) > MAX_TEXT:
@@ -53,15 +107,12 @@ def new_message(item: Mapping[str, Any], source: str, now: datetime, *, region: 
     if expires_in is not None and expires_in <= 0:
         raise RejectedMessage("expires_in", "must be a positive number of seconds")
     info = segment_info(text, ref16=ref16)
-    message = Message(
-        to_number=number, text=text, kind=kind, priority=Priority.BY_NAME[priority],
-        status=MessageStatus.QUEUED, encoding=info.encoding, segments=info.parts,
-        concat_ref=new_concat_reference(ref16) if info.parts > 1 else None,
-        sim_requested=item.get("sim"), source=source, attempts=0, created_at=now, not_before=now,
-        expires_at=now + timedelta(seconds=expires_in) if expires_in else None, updated_at=now,
+    return NewMessage(
+        to_number=number, text=text, kind=kind, priority=Priority.BY_NAME[priority], encoding=info.encoding,
+        segments=info.parts, concat_ref=new_concat_reference(ref16) if info.parts > 1 else None,
+        sim_requested=sim, source=source, created_at=now,
+        expires_at=now + timedelta(seconds=expires_in) if expires_in else None, campaign_id=campaign_id,
     )
-    message.parts = [Part(seq=i, total=info.parts, status=PartStatus.PENDING) for i in range(1, info.parts + 1)]
-    return message
 
 
 def _number(to: str, region: str) -> str:
@@ -69,3 +120,9 @@ def _number(to: str, region: str) -> str:
         return normalise(to, region)
     except ValueError as exc:
         raise RejectedMessage("to", str(exc)) from None
+
+
+def _e164(number: str) -> str:
+    if not isinstance(number, str) or E164.fullmatch(number) is None:
+        raise RejectedMessage("to", f"{number!r} is not an E.164 number (+ and 4 to 15 digits)")
+    return number

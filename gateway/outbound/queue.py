@@ -8,7 +8,7 @@ part still `submitting` is in doubt: it becomes `unknown`, and is only resent if
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,7 +20,7 @@ from gateway.core.hooks import After, run_after_commit, run_in_transaction
 from gateway.outbound import transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
-from gateway.outbound.new_message import checked
+from gateway.outbound.new_message import Item, NewMessage, checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
 from gateway.store import db
 from gateway.store.db import engine_of
@@ -49,15 +49,16 @@ class Queue:
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
-                sim: str | None = None, expires_in: float | None = None, source: str = "cli") -> Message:
+                sim: str | None = None, expires_in: float | None = None, source: str = "cli") -> NewMessage:
         """Validate and store a message (state queued); it is sent only because it was stored."""
         return self.enqueue_many([{"to": to, "text": text, "priority": priority, "kind": kind, "sim": sim,
                                    "expires_in": expires_in}], source=source)[0]
 
-    def enqueue_many(self, items: Sequence[Mapping[str, Any]], *, source: str,
-                     along: Callable[[Connection, list[Message]], None] | None = None) -> list[Message]:
-        """Store several messages at once, all or none, with consecutive ids. Each item: `to`, `text`
-        and optionally `priority`, `kind`, `sim`, `expires_in` (as enqueue's arguments). A bad item
+    def enqueue_many(self, items: Sequence[Item], *, source: str,
+                     along: Callable[[Connection, list[NewMessage]], None] | None = None) -> list[NewMessage]:
+        """Store several messages at once, all or none, with consecutive ids. Each item: a mapping
+        of `to`, `text` and optionally `priority`, `kind`, `sim`, `expires_in` (as enqueue's
+        arguments), or an `Outgoing` (its number E.164 already, as a contact's is). A bad item
         raises RejectedMessage with its `index` before anything is stored. `along(connection,
         messages)` stores what belongs with them (their callback URLs) in the same transaction."""
         now = self.clock.now()
@@ -73,8 +74,8 @@ class Queue:
         self._notify()
         return messages
 
-    def enqueue_within(self, conn: Connection, items: Sequence[Mapping[str, Any]], *,
-                       source: str) -> tuple[list[Message], After]:
+    def enqueue_within(self, conn: Connection, items: Sequence[Item], *,
+                       source: str) -> tuple[list[NewMessage], After]:
         """The same on the caller's transaction (the reply an SMS asks for commits with that SMS),
         status hooks included; the caller runs the returned function after its commit."""
         now = self.clock.now()

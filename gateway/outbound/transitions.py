@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.new_message import NewMessage
 from gateway.sims.models import SimSend
 from gateway.store import notify
 from gateway.store.db import Prepared
@@ -120,6 +121,8 @@ def _statements() -> dict[str, Any]:
         .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
         "events": insert(EVENTS),
         "new_message": insert(MESSAGES).returning(m.id),
+        "new_messages": insert(MESSAGES),
+        "last_message_id": select(func.max(m.id)),
         "new_parts": insert(PARTS),
     }
 
@@ -147,19 +150,52 @@ def record_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None
         SQL["events"](conn, list(events))
 
 
-_MESSAGE_COLUMNS = ("to_number", "text", "kind", "priority", "status", "encoding", "segments", "concat_ref",
-                    "sim_requested", "source", "attempts", "created_at", "not_before", "expires_at", "updated_at")
+# a batch's messages in order with their ids (PostgreSQL; see _new_ids), its `queued` events in one
+# INSERT ... SELECT
+_NEW_MESSAGES_IN_ORDER = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_QUEUED_EVENTS = insert(EVENTS).from_select(
+    ["message_id", "status", "at"],
+    select(MESSAGES.c.id, literal(MessageStatus.QUEUED, String), bindparam("now", type_=EVENTS.c.at.type))
+    .where(MESSAGES.c.id.in_(bindparam("ids", expanding=True))))
 
 
-def insert_messages(conn: Connection, messages: list[Message], now: datetime) -> tuple[None, Changes]:
-    """Store new messages with their parts and `queued` events; sets each message's id."""
-    for message in messages:
-        message.id = SQL["new_message"](conn, {c: getattr(message, c) for c in _MESSAGE_COLUMNS}).scalar_one()
-    SQL["new_parts"](conn, [{"message_id": m.id, "seq": p.seq, "total": p.total, "status": p.status}
-                            for m in messages for p in m.parts])
-    record_events(conn, [event(m.id, MessageStatus.QUEUED, now) for m in messages])
+def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> tuple[None, Changes]:
+    """Store new messages with their pending parts and `queued` events; sets each message's id.
+
+    One message (an API call, a reply) is prepared statements, as the send path's: its latency is
+    the statements' own. A batch is a few statements whatever its size (see _new_ids)."""
+    if not messages:
+        return None, []
+    rows = [m.row() for m in messages]
+    if len(rows) == 1:
+        ids = [SQL["new_message"](conn, rows[0]).scalar_one()]
+        SQL["events"](conn, [event(ids[0], MessageStatus.QUEUED, now)])
+    else:
+        ids = _new_ids(conn, rows)
+        conn.execute(_QUEUED_EVENTS, {"ids": ids, "now": now})
+    for message, message_id in zip(messages, ids, strict=True):
+        message.id = message_id
+    SQL["new_parts"](conn, [{"message_id": m.id, "seq": seq, "total": m.segments, "status": PartStatus.PENDING}
+                            for m in messages for seq in range(1, m.segments + 1)])
     notify.announce(conn)  # other gateways on the database wake at its commit
     return None, [(m.id, MessageStatus.QUEUED) for m in messages]
+
+
+def _new_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """The new messages' ids in the order of `rows`.
+
+    SQLite has one writer at a time (every transaction begins IMMEDIATE) and gives each row the
+    highest rowid plus one, so the rows are one prepared executemany and their ids follow the
+    highest before it (checked against the highest after it). PostgreSQL gets a multi-row
+    INSERT ... RETURNING kept in the rows' order by SQLAlchemy (on SQLite it would go row by row)."""
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(_NEW_MESSAGES_IN_ORDER, rows).scalars())
+    before = SQL["last_message_id"](conn).scalar_one() or 0
+    SQL["new_messages"](conn, rows)
+    after = SQL["last_message_id"](conn).scalar_one()
+    if after - before != len(rows):
+        raise RuntimeError(f"{len(rows)} messages stored but the highest id moved by {after - before}")
+    return list(range(before + 1, after + 1))
 
 
 def claim(conn: Connection, modem: str, may_take: Callable[[Candidate], bool], now: datetime) -> Claimed | None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from gateway.core.numbers import normalise
 from gateway.outbound.models import Message, MessageStatus, Priority
-from gateway.outbound.new_message import MAX_TEXT, RejectedMessage
+from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.webhooks.models import MessageCallback
 from gateway.webhooks.targets import TargetPolicy
 from web.api.core import Api, Call, number_of
@@ -150,7 +150,7 @@ def _enqueue(call: Call, items: list[dict[str, Any]], bulk: bool) -> list[dict[s
     """Store the items, all or none (one transaction, consecutive ids)."""
     key_id = call.key.id if call.key else None
 
-    def callbacks(conn: Connection, messages: list[Message]) -> None:
+    def callbacks(conn: Connection, messages: list[NewMessage]) -> None:
         call.ctx.webhooks.store_callbacks(conn, [(message.id, item["callback_url"], key_id) for item, message
                                                  in zip(items, messages, strict=True) if item.get("callback_url")])
 
