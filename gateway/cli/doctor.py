@@ -190,7 +190,7 @@ def _database_server(url: str) -> Check:
         engine = create_engine(url)
     except ImportError as exc:
         return Check(name, Status.FAIL, f"no driver for {url.split(':', 1)[0]}: {exc}",
-                     "install it in the venv (.venv/bin/pip install psycopg2-binary for PostgreSQL)")
+                     "install it in the venv (.venv/bin/pip install 'psycopg[binary]' for PostgreSQL)")
     except (SQLAlchemyError, ValueError) as exc:
         return Check(name, Status.FAIL, f"the url is not usable: {exc}", fix)
     try:
