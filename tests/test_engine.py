@@ -531,7 +531,9 @@ def test_a_message_waiting_for_the_limits_between_parts_is_not_left_sending(gate
     wait_until(lambda: len(gw.submitted()) == 2 and gw.status(message.id) == "queued", 10,
                "two parts sent, the third waiting in the queue")
     sim = gw.queue.get(message.id).sim
-    assert [p.status for p in gw.queue.get(message.id).parts] == ["sent", "sent", "pending"]
+    *gone, waiting = [p.status for p in gw.queue.get(message.id).parts]
+    # a sent part's status report may already have come back (0.1 s after it went)
+    assert len(gone) == 2 and set(gone) <= {"sent", "delivered"} and waiting == "pending", (gone, waiting)
     clock.advance(61)
     gw.engine.wake_all()
     gw.wait_status(message.id, "sent", "delivered")
