@@ -31,6 +31,7 @@ CONTACTS = 300
 KILLS = 6
 
 
+@pytest.mark.sqlite_only  # campaigns are not yet verified on PostgreSQL (issue 16)
 @pytest.mark.timeout(300)
 def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
     rng = random.Random(int(os.environ.get("GSMGW_CRASH_SEED", "20261201")))

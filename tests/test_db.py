@@ -44,6 +44,7 @@ def test_writers_in_threads_take_turns_without_losing_a_write(database, clock):
     assert count(sessions) == 100
 
 
+@pytest.mark.sqlite_only  # SQLite's writer turn (PostgreSQL: row locks, tests/test_postgresql.py)
 def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
     with database.begin() as conn:
         message_id = conn.execute(insert(MESSAGES).returning(MESSAGES.c.id), a_message(clock)).scalar_one()
@@ -67,6 +68,7 @@ def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
         assert conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one() == 2
 
 
+@pytest.mark.sqlite_only  # SQLite's writer turn
 def test_a_second_transaction_in_a_thread_that_holds_one_is_refused_at_once(database):
     with database.begin() as conn, pytest.raises(RuntimeError, match="already holds"):
         with database.begin():

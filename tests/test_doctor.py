@@ -87,6 +87,7 @@ def test_modemmanager_running_fails_without_the_rule_and_warns_with_it(system):
     assert run(system)["udev rule"].detail == f"/{RULE} lacks ID_MM_DEVICE_IGNORE"
 
 
+@pytest.mark.sqlite_only  # the config's own SQLite database, not the suite's GSMGW_DATABASE_URL
 def test_the_database_folder_must_be_there_and_writable(system, tmp_path):
     blocked = write(tmp_path / "a-file", "")
     write(Path(system["config"]), f'[gateway]\ndata_dir = "{blocked}"\n')
@@ -94,6 +95,7 @@ def test_the_database_folder_must_be_there_and_writable(system, tmp_path):
     assert check.status is Status.FAIL and check.detail == f"{blocked} is not a folder" and "data_dir" in check.fix
 
 
+@pytest.mark.sqlite_only  # the config's own database url, not the suite's GSMGW_DATABASE_URL
 def test_a_database_server_that_does_not_answer_fails_without_showing_the_password(system):
     write(Path(system["config"]), '[database]\nurl = "postgresql://gsmgw:secret@127.0.0.1:1/gsmgw"\n')
     check = run(system)["database writable"]

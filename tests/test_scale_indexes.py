@@ -11,6 +11,8 @@ from sqlalchemy import event, text
 from gateway.outbound import transitions
 from web.api.paging import encode_cursor
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's query plans (EXPLAIN QUERY PLAN)
+
 
 def plan(engine, sql: str, params) -> str:
     with engine.connect() as conn:

@@ -129,6 +129,7 @@ def _cli(tmp_path, *args: str, stdin: str) -> subprocess.CompletedProcess:
                           input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file the CLI wrote
 def test_gsmgw_user_add_and_passwd_read_the_password_from_stdin(tmp_path):
     added = _cli(tmp_path, "add", "anna", "--role", "staff", stdin=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
