@@ -204,12 +204,17 @@ def test_a_starting_modem_gets_its_sms_settings(tmp_path, options):
         try:
             assert supervisor.wait_ready(15), supervisor.reason
             wait_until(lambda: modem.status()["cnmi"] == [2, 1, 0, 1, 0], 10, "the best CNMI on the modem")
-            with supervisor.session() as session:
-                assert session.cnmi == "2,1,0,1,0"
+            # the modem takes the command before the session records its answer: wait for both
+            wait_until(lambda: _session_cnmi(supervisor) == "2,1,0,1,0", 10, "the session's CNMI")
         finally:
             supervisor.stop()
         troubles = [s for s, _ in states.seen if s in (ModemState.SIM_ERROR, ModemState.HUNG)]
         assert troubles == []
+
+
+def _session_cnmi(supervisor: ModemSupervisor) -> str:
+    with supervisor.session() as session:
+        return session.cnmi
 
 
 def test_cnmi_derived_from_what_the_modem_offers():
