@@ -9,6 +9,8 @@ the daemon runs or while it is down, neither lets a window overrun nor stalls it
 from __future__ import annotations
 
 import re
+import sys
+import threading
 
 import pytest
 
@@ -207,6 +209,56 @@ def test_a_backward_jump_does_not_stall_sending_for_a_day(shops, clock, restart)
     shop = step(shops, shop, clock, -DAY, restart=restart)  # the sends and message 3 now look a day ahead
     later = shop.queue.enqueue("+447700900124", "queued after the jump").id
     held_for_one_hour(shop, clock, 3, later)
+
+
+class StepRightAfterTheSweepLooked(FakeClock):
+    """NTP steps the wall clock the moment the expiry sweep has looked for a step
+    (`ClockJumps.check` reading the monotonic clock): the step lands between that look and the
+    sweep's comparison of the clock with the stored expiry times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._step: float | None = None
+
+    def step_after_the_sweep_looks(self, seconds: float) -> None:
+        self._step = seconds
+
+    def monotonic(self) -> float:
+        if self._step is not None and _looking_in_the_sweep():
+            step, self._step = self._step, None
+            self.jump(step)
+        return super().monotonic()
+
+
+def _looking_in_the_sweep() -> bool:
+    frame = sys._getframe(2)
+    if frame.f_code.co_name != "check":
+        return False
+    callers = []
+    while frame is not None and len(callers) < 4:
+        callers.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "sweep" in callers
+
+
+def test_a_step_landing_right_after_the_sweep_looked_does_not_expire_a_code(tmp_path):
+    clock = StepRightAfterTheSweepLooked()
+    daemon = build_daemon(tmp_path, clock, 0)  # no modem: the scheduler's sweep is the only one looking
+    daemon.start()
+    try:
+        since = clock.time()
+        code = daemon.queue.enqueue("+447700900125", "your code is 1234", expires_in=2 * HOUR).id
+        clock.step_after_the_sweep_looks(DAY)
+        daemon.engine.sweep_soon()  # the sweep looks, the clock steps, the sweep compares
+        wait_until(lambda: (clock.waiting("scheduler") or (0, 0))[0] >= since + DAY, 10, "a sweep after the step")
+        assert daemon.queue.get(code).status == "queued"
+        daemon.engine.sweep()  # the next look moves the code's expiry with the clock
+        assert daemon.queue.get(code).expires_at.timestamp() == since + DAY + 2 * HOUR
+        clock.advance(2 * HOUR)
+        daemon.engine.sweep()
+        assert daemon.queue.get(code).status == "expired"  # two hours after it was queued, not at once
+    finally:
+        daemon.stop()
 
 
 def test_sends_of_an_earlier_boot_count_by_the_wall_clock_and_never_from_the_future(shops, clock):

@@ -36,6 +36,7 @@ class Claimed:
     expires_at: datetime | None = None
     priority: int = Priority.NORMAL
     source: str = ""  # who queued it (the send-time check treats answers to texts apart)
+    expires_at_monotonic: float | None = None  # expires_at on the monotonic clock: a wall-clock step can't move it
 
 
 @dataclass(frozen=True)

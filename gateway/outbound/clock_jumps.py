@@ -10,6 +10,11 @@ the monotonic one, against the offset last recorded for this boot (`clock_offset
 while the daemon was down is seen at its start. Only what this boot wrote before the step moves:
 its `updated_at` lies between the boot and the step on the old clock; times stored by an earlier
 boot were made on its own clock.
+
+What compares the clock with the stored times (a claim, the expiry sweep) reads `now()`: the
+monotonic clock plus the offset last recorded, so a step that lands after the check and before the
+comparison is not seen half (the clock moved, the stored times not yet) but at the next check, with
+the times moved in the same stroke.
 """
 
 from __future__ import annotations
@@ -44,9 +49,18 @@ class ClockJumps:
         (cheap when it did not: no database access). Returns the step in seconds (0.0: none)."""
         offset = self.clock.time() - self.clock.monotonic()
         if self._offset is not None and abs(offset - self._offset) <= STEP:
+            self._offset = offset  # NTP's slewing followed, so now() stays the wall clock
             return 0.0
         with self._lock:
             return self._record(offset)
+
+    def now(self) -> datetime:
+        """The wall clock as the stored times know it: checked first, then read as the monotonic
+        clock plus the offset recorded (never a reading taken after a step not yet recorded)."""
+        self.check()
+        with self._lock:
+            offset = self._offset if self._offset is not None else self.clock.time() - self.clock.monotonic()
+            return datetime.fromtimestamp(self.clock.monotonic() + offset, UTC)
 
     def _record(self, offset: float) -> float:
         boot = self.clock.boot_id()
@@ -56,9 +70,9 @@ class ClockJumps:
                 session.execute(OFFSETS.insert().values(boot=boot, wall_offset=offset))
                 self._offset = offset
                 return 0.0
-            step = offset - known
-            if abs(step) <= STEP:
-                self._offset = known
+            step = offset - (self._offset if self._offset is not None else known)
+            if abs(offset - known) <= STEP:
+                self._offset = offset
                 return 0.0
             # compare-and-set: one gateway (or thread) moves the times once
             if not session.execute(update(OFFSETS).where(OFFSETS.c.boot == boot, OFFSETS.c.wall_offset == known)

@@ -7,6 +7,7 @@ part still `submitting` is in doubt: it becomes `unknown`, and is only resent if
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -122,15 +123,21 @@ class Queue:
                     log.exception("status listener failed for message %d", message_id)
 
     # ---- claiming ---------------------------------------------------------------------------
-    def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True) -> Claimed | None:
-        """Take the most urgent due message this modem may send; None if there is none."""
-        now = self.clock.now()
+    def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True,
+              now: datetime | None = None) -> Claimed | None:
+        """Take the most urgent due message this modem may send; None if there is none. `now` is the
+        wall clock as the stored times know it (`ClockJumps.now`); the queue's clock otherwise."""
+        now = now or self.clock.now()
 
         def unit(conn: Connection) -> tuple[Claimed | None, Changes]:
             claimed = transitions.claim(conn, modem, may_take, now)
             return claimed, [(claimed.id, MessageStatus.SENDING)] if claimed is not None else []
 
-        return self._write(unit)
+        claimed = self._write(unit)
+        if claimed is None or claimed.expires_at is None:
+            return claimed
+        left = (claimed.expires_at - now).total_seconds()
+        return dataclasses.replace(claimed, expires_at_monotonic=self.clock.monotonic() + left)
 
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
@@ -264,10 +271,11 @@ class Queue:
         return self._write(unit)
 
     # ---- sweeps -----------------------------------------------------------------------------
-    def expire_due(self) -> int:
+    def expire_due(self, now: datetime | None = None) -> int:
         """Queued messages past their expiry become `expired` (an OTP is never sent late); a
-        message stuck in `sending` is queued again by `release_stuck` first, then expires here."""
-        now = self.clock.now()
+        message stuck in `sending` is queued again by `release_stuck` first, then expires here.
+        `now` as for `claim`."""
+        now = now or self.clock.now()
 
         def unit(conn: Connection) -> tuple[int, Changes]:
             ids = conn.execute(update(MESSAGES).where(

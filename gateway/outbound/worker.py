@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -66,7 +66,7 @@ class ModemWorker:
     def __init__(self, supervisor: ModemSupervisor, queue: Queue, windows: SimWindows, clock: Clock, *,
                  ref16: bool = False, retry: RetryPolicy | None = None,
                  may_take: Callable[[str], Callable[..., bool]] | None = None,
-                 pre_send: PreSendCheck | None = None, clock_check: Callable[[], object] | None = None,
+                 pre_send: PreSendCheck | None = None, wall_now: Callable[[], datetime] | None = None,
                  poll_interval: float = 1.0,
                  resend_unknown: bool = False) -> None:
         self.supervisor = supervisor
@@ -78,7 +78,8 @@ class ModemWorker:
         self.retry = retry or RetryPolicy()
         self.may_take = may_take
         self.pre_send = pre_send
-        self.clock_check = clock_check  # a wall-clock step moves the stored times first (clock_jumps)
+        # the wall clock as the stored times know it (ClockJumps.now: a step moves them first)
+        self.wall_now = wall_now or clock.now
         self.poll_interval = poll_interval
         self.resend_unknown = resend_unknown
         self.wake = threading.Event()
@@ -133,8 +134,6 @@ class ModemWorker:
             self._give_back_next(f"{self.name} is {self.supervisor.state.value}")
             self._idle(self.poll_interval)
             return
-        if self.clock_check is not None:
-            self.clock_check()
         self.windows.follow(self.supervisor.identity)
         wait = self.windows.wait()
         if wait > 0:
@@ -202,7 +201,7 @@ class ModemWorker:
         return self.may_take(self.name) if self.may_take else (lambda m: True)
 
     def _claim(self) -> Claimed | None:
-        return self.queue.claim(self.name, may_take=self._routing())
+        return self.queue.claim(self.name, may_take=self._routing(), now=self.wall_now())
 
     def _claim_ahead(self) -> Callable[..., bool] | None:
         """The routing predicate for claiming the next message while the modem sends a message's
@@ -233,7 +232,7 @@ class ModemWorker:
         self.wake.clear()
 
     def _send(self, claimed: Claimed) -> None:
-        if claimed.expires_at is not None and claimed.expires_at <= self.clock.now():
+        if claimed.expires_at_monotonic is not None and claimed.expires_at_monotonic <= self.clock.monotonic():
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.EXPIRED, "expired before it could be sent")
             return
@@ -337,7 +336,7 @@ class ModemWorker:
             if ahead is None:
                 return
             try:
-                self._next = self.queue.claim(self.name, may_take=ahead)
+                self._next = self.queue.claim(self.name, may_take=ahead, now=self.wall_now())
             except Exception:  # the answer must still be read; the next claim is made later
                 log.exception("%s: could not claim ahead while the modem sends", self.name)
 
