@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,13 @@ from .console_helpers import (  # noqa: F401  (fixtures)
 )
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def web_context(web_context, tmp_path):
+    """The data directory (uploads, the session key) is the test's own."""
+    web_context.config = replace(web_context.config, gateway=replace(web_context.config.gateway, data_dir=str(tmp_path)))
+    return web_context
 
 
 def _contact(web_context, number: str, name: str | None = None, **kwargs) -> int:
@@ -209,7 +217,7 @@ def test_the_live_count_answers_with_the_count_alone(staff_client, web_context):
     token = csrf_of(staff_client.get("/segments/new").get_data(as_text=True))
     answer = staff_client.post("/segments/count", data={"csrf_token": token, **_segment_form("", "any", ("tag", "vip"))})
     html = answer.get_data(as_text=True)
-    assert answer.status_code == 200 and html.lstrip().startswith("<output") and "Contacts who match: 1" in html
+    assert answer.status_code == 200 and "<html" not in html and "<output" not in html and "Contacts who match: 1" in html
     bad = staff_client.post("/segments/count", data={"csrf_token": token,
                                                      **_segment_form("", "all", ("replied_within_days", "soon"))})
     assert "Condition 1: needs a number of days" in bad.get_data(as_text=True)

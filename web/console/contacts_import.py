@@ -165,7 +165,7 @@ def basis_of(form: Any) -> import_mapping.Basis:
 
 def keep(folder: Path, text: str) -> str:
     """Store an upload under a new random token; only the newest KEEP uploads stay."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)  # inside the data directory, which the daemon made
     token = secrets.token_urlsafe(18)
     (folder / f"{token}.csv").write_text(text, encoding="utf-8")
     uploads = sorted(folder.glob("*.csv"), key=lambda p: p.stat().st_mtime_ns)

@@ -146,7 +146,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @blueprint.route("/segments/count", methods=["POST"], endpoint="segment_count")
     @login_required
     def segment_count() -> Any:
-        """The count alone, for htmx to swap in as the rule changes."""
+        """The figures alone, for htmx to swap into the count as the rule changes."""
         form = SegmentForm()
         prepare(form)
         count, rule_error = None, None
@@ -157,7 +157,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 count = saved_segments.count(session, spec_of(form), context.clock.now())
         except (segment_rules.RuleFormError, segments.SegmentError) as exc:
             rule_error = rule_message(exc)
-        return render_template("console/_segment_count.html", count=count, rule_error=rule_error)
+        return render_template("console/_segment_figures.html", count=count, rule_error=rule_error)
 
     @blueprint.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"], endpoint="segment_delete")
     @login_required
