@@ -61,7 +61,7 @@ class ConditionForm(Form):
 
     kind = SelectField(lazy_gettext("Condition"), choices=[], validate_choice=False)
     negate = BooleanField(lazy_gettext("Not"))
-    key = StringField(lazy_gettext("Field name"), validators=[Optional(), Length(max=100)], render_kw={"dir": "auto"})
+    key = StringField(lazy_gettext("Custom field's name (for that condition only)"), validators=[Optional(), Length(max=100)], render_kw={"dir": "auto"})
     value = StringField(lazy_gettext("Value"), validators=[Optional(), Length(max=200)], render_kw={"dir": "auto"})
 
 

@@ -3,6 +3,8 @@ number flags, import outcomes, segment conditions), in the user's language."""
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext
 
 CONSENT = {
@@ -70,6 +72,30 @@ BASES = {
 
 TABLES = {"consent": CONSENT, "kind": KINDS, "source": SOURCES, "flag": FLAGS, "outcome": OUTCOMES,
           "condition": CONDITIONS, "match": MATCH, "column": COLUMNS, "basis": BASES}
+
+
+# the import's reasons (audience.contacts_csv), by how each begins: the words in the user's language,
+# the import's own sentence beside them for the detail
+REASONS = (
+    (re.compile(r"invalid number"), lazy_gettext("The phone number cannot be used.")),
+    (re.compile(r"\d+ more value"), lazy_gettext("The row has more values than the first line has columns.")),
+    (re.compile(r"[^:]*: longer than"), lazy_gettext("A value is too long.")),
+    (re.compile(r"bad language"), lazy_gettext("The language is not a language code.")),
+    (re.compile(r"unknown timezone"), lazy_gettext("The time zone is unknown.")),
+    (re.compile(r"bad date"), lazy_gettext("The birthday is not a date (YYYY-MM-DD).")),
+    (re.compile(r"bad consent"), lazy_gettext("Consent must be yes or no.")),
+    (re.compile(r"consent without proof"), lazy_gettext("Consent without proof: say where and when they agreed.")),
+    (re.compile(r"duplicate of line"), lazy_gettext("The same number as an earlier line: merged into it.")),
+    (re.compile(r"not opted in"), lazy_gettext("Not opted in: the customer opted out, and only they can opt back in.")),
+)
+
+
+def reason_words(reason: str | None) -> str | None:
+    """The import's reason in the user's language; None when it is not one of the known kinds."""
+    for pattern, words in REASONS:
+        if reason and pattern.match(reason):
+            return str(words)
+    return None
 
 
 def contact_label(kind: str, code: str | None) -> str:

@@ -22,7 +22,7 @@ from gateway.consent import history, ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
 from gateway.consent.optin import OptInRefused
 from gateway.users import audit
-from web.console.contact_labels import contact_label
+from web.console.contact_labels import contact_label, reason_words
 from web.console.contact_forms import ConfirmForm, ConsentForm, ContactForm, SearchForm
 from web.console.security import client_address
 from web.context import WebContext
@@ -47,6 +47,7 @@ def staff_detail() -> str:
 def register(blueprint: Blueprint, context: WebContext) -> None:
     region = context.queue.default_region
     blueprint.add_app_template_global(contact_label, "contact_label")
+    blueprint.add_app_template_global(reason_words, "reason_words")
 
     @blueprint.route("/contacts", endpoint="contacts")
     @login_required
