@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -51,13 +51,13 @@ def search(session: Session, query: Search, default_region: str, *, page: int = 
     text = query.text.strip()
     if text:
         statement = statement.where(_text_condition(text, default_region))
-    if query.tag.strip():
-        statement = statement.where(exists(select(ContactTag.contact_id).join(Tag, Tag.id == ContactTag.tag_id)
-                                           .where(ContactTag.contact_id == Contact.id, Tag.name == query.tag.strip())))
+    if query.tag.strip():  # the tag's members from its index, not every contact checked for the tag
+        statement = statement.where(Contact.id.in_(select(ContactTag.contact_id).join(Tag, Tag.id == ContactTag.tag_id)
+                                                   .where(Tag.name == query.tag.strip())))
     if query.group.strip():
-        statement = statement.where(exists(select(GroupMember.contact_id).join(Group, Group.id == GroupMember.group_id)
-                                           .where(GroupMember.contact_id == Contact.id,
-                                                  Group.name == query.group.strip())))
+        statement = statement.where(Contact.id.in_(select(GroupMember.contact_id)
+                                                   .join(Group, Group.id == GroupMember.group_id)
+                                                   .where(Group.name == query.group.strip())))
     if query.before is not None:
         statement = statement.where(Contact.id < query.before)
     rows = list(session.scalars(statement.order_by(Contact.id.desc()).limit(page + 1)).all())
