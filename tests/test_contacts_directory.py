@@ -118,6 +118,23 @@ def test_save_replaces_tags_and_groups_and_keeps_the_number_unique(queue, clock)
                        now=clock.now(), default_region="GB")
 
 
+def test_a_number_with_a_consent_history_is_not_changed(queue, clock):
+    """The history belongs to whoever had the number: an opt-in given from it never covers another."""
+    fresh = _save(queue, clock, "+447700900001", "Typo")
+    with queue.sessions.begin() as session:
+        directory.save(session, session.get(Contact, fresh), directory.Details(number="+447700900009", name="Typo"),
+                       now=clock.now(), default_region="GB")  # no history yet: a typo is corrected
+    with queue.sessions.begin() as session:
+        contact = session.get(Contact, fresh)
+        ledger.record(session, contact, ConsentKind.OPT_IN, source=ConsentSource.STAFF, at=clock.now())
+    with pytest.raises(directory.DetailsError, match="consent history") as refused, queue.sessions.begin() as session:
+        directory.save(session, session.get(Contact, fresh), directory.Details(number="+447700900002"),
+                       now=clock.now(), default_region="GB")
+    assert refused.value.field == "number"
+    with queue.sessions() as session:
+        assert session.get(Contact, fresh).number == "+447700900009"
+
+
 def test_erase_leaves_the_number_and_says_whether_it_needs_its_opt_out(queue, clock):
     contact_id = _save(queue, clock, "+447700900001", "Ann", tags=["a"], groups=["g"], fields={"city": "Leeds"})
     with queue.sessions.begin() as session:

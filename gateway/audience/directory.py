@@ -159,7 +159,8 @@ def checked(details: Details, default_region: str) -> Details:
 def save(session: Session, contact: Contact | None, details: Details, *, now: datetime, default_region: str,
          source: str = "staff") -> Contact:
     """Create (contact None) or change a contact from its details; tags and groups become exactly those
-    given. DetailsError if the number is wrong or another contact has it."""
+    given. DetailsError if the number is wrong, another contact has it, or it would change on a contact
+    with a consent history (an opt-in given from one number never covers another)."""
     details = checked(details, default_region)
     other = contacts.find(session, details.number)
     if other is not None and (contact is None or other.id != contact.id):
@@ -169,6 +170,10 @@ def save(session: Session, contact: Contact | None, details: Details, *, now: da
         if contact is None:
             raise DetailsError("number", f"{details.number} is already the number of another contact")
     elif contact.number != details.number:
+        if ledger.history(session, contact.id):
+            # consent was given (or refused) by whoever had the old number: it must not pass to a new one
+            raise DetailsError("number", f"{contact.number} has a consent history, which belongs to that number: "
+                                         "add the new number as a new contact")
         zone = contacts.timezone_for(details.number)
         contact.number = details.number
         if contact.timezone_guessed or contact.timezone is None:
