@@ -17,9 +17,7 @@ from gateway.consent import ledger
 from gateway.consent.models import ConsentKind, ConsentSource
 from gateway.users import audit
 
-from .console_helpers import (  # noqa: F401  (fixtures)
-    PASSWORD, add_user, admin, admin_client, csrf_of, post_form, sign_in, staff, staff_client,
-)
+from .console_helpers import admin, csrf_of, post_form, staff, staff_client  # noqa: F401  (fixtures)
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
