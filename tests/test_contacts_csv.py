@@ -123,6 +123,15 @@ def test_export_round_trips_and_defuses_formulas(queue, clock):
     assert {r.outcome for r in again.rows if r.number != "+447700900003"} == {"unchanged"}
 
 
+def test_export_defuses_formulas_in_tags_and_groups_too(queue, clock):
+    """Tag and group names come from imports and the API as freely as names do."""
+    run_import(queue, clock, "number,tags,groups\n+447700900003,=cmd|' /C calc'!A0,@SUM(A1)\n")
+    out = io.StringIO()
+    contacts_csv.export(queue.sessions, out)
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["tags"] == "'=cmd|' /C calc'!A0" and row["groups"] == "'@SUM(A1)"
+
+
 def test_a_guessed_timezone_is_recorded_as_one_and_never_exported_as_stated(queue, clock):
     data = "number,name,timezone\n+79121234567,Olga,\n+79121234568,Pavel,Asia/Yekaterinburg\n"
     contacts_csv.import_file(queue.sessions, io.BytesIO(data.encode()), clock=clock)

@@ -51,6 +51,16 @@ def test_segments(people, clock, spec, expected):
     assert names(people, clock, spec) == expected
 
 
+@pytest.mark.parametrize("spec, expected", [
+    ({"not": {"language": "ru"}}, ["Ann", "Bob", "Cat"]),  # nobody's language is known: nobody speaks Russian
+    ({"not": {"field": "city", "equals": "Leeds"}}, ["Ann"]),  # no city is not Leeds
+    ({"not": {"replied_within_days": 30}}, ["Ann", "Bob", "Cat"]),  # never replied: not within 30 days
+])
+def test_not_includes_those_the_rule_knows_nothing_about(people, clock, spec, expected):
+    """SQL's NULL is neither true nor false: "not X" must still hold where X's column is empty."""
+    assert names(people, clock, spec) == expected
+
+
 def test_without_consent_filter(people, clock):
     assert names(people, clock, {"tag": "vip"}, require_consent=False) == ["Ann", "Bob", "Dan", "Eve"]
 

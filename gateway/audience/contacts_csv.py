@@ -41,7 +41,7 @@ YES = {"yes", "y", "true", "1", "opt_in", "opted_in"}
 NO = {"no", "n", "false", "0", ""}
 CHUNK = 2000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 MAX_FIELD = 1000
 EXTRA = "\0extra"  # where DictReader puts values beyond the header
 
@@ -148,7 +148,7 @@ def _record(row: dict[Any, Any], line: int, number_column: str, region: str) -> 
         raise ValueError(f"invalid number: {exc}") from None
     record = Record(line=line, number=number, name=values.get("name") or None)
     if values.get("language"):
-        if not _LANGUAGE.fullmatch(values["language"]):
+        if not LANGUAGE_CODE.fullmatch(values["language"]):
             raise ValueError(f"bad language {values['language']!r} (expected a code like en or pt-BR)")
         record.language = values["language"].lower()
     if values.get("timezone"):
@@ -352,16 +352,17 @@ def export(sessions: sessionmaker[Session], out: IO[str]) -> int:
         for contact in session.scalars(select(Contact).order_by(Contact.id).execution_options(yield_per=2000)):
             fields = contact.fields or {}
             stated_zone = "" if contact.timezone_guessed else contact.timezone or ""  # a guess must not come back as stated
-            writer.writerow([contact.number, _safe(contact.name or ""), contact.language or "", stated_zone,
+            writer.writerow([contact.number, safe_cell(contact.name or ""), contact.language or "", stated_zone,
                              contact.birthday.isoformat() if contact.birthday else "",
-                             ";".join(sorted(tags.get(contact.id, []))), ";".join(sorted(groups.get(contact.id, []))),
+                             safe_cell(";".join(sorted(tags.get(contact.id, [])))),
+                             safe_cell(";".join(sorted(groups.get(contact.id, [])))),
                              states.get(contact.id, "none"), contact.flag or "",
-                             *(_safe(str(fields.get(k, ""))) for k in custom)])
+                             *(safe_cell(str(fields.get(k, ""))) for k in custom)])
             count += 1
     return count
 
 
-def _safe(value: str) -> str:
+def safe_cell(value: str) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas: customer text must stay text."""
     return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:].replace(" ", "").isdigit() else value
 

@@ -16,7 +16,7 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200), index=True)  # the console searches names by prefix
     language: Mapped[str | None] = mapped_column(String(16))  # BCP 47 primary tag: "en", "ru"
     timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; derived from the number when unknown
     timezone_guessed: Mapped[bool] = mapped_column(Boolean, default=False)  # the country's main zone, not stated
@@ -62,3 +62,16 @@ class GroupMember(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True, index=True)
     source: Mapped[str] = mapped_column(String(16))
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Segment(Base):
+    """A named rule segment (`audience.segments` rules as JSON): who matches is decided when it is
+    counted or sent to, so it follows the contacts as they change."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -83,7 +83,8 @@ def _field(spec: dict[str, Any], where: str) -> Rule:
 
 
 def condition(rule: Rule, now: datetime) -> ColumnElement[bool]:
-    """The SQL condition on `Contact` for a rule tree."""
+    """The SQL condition on `Contact` for a rule tree. Every leaf is true or false, never NULL (an
+    empty column is "false", not "unknown"), so `not` holds for contacts the rule knows nothing about."""
     if rule.op == "all":
         return and_(true(), *(condition(c, now) for c in rule.children))
     if rule.op == "any":
@@ -97,7 +98,7 @@ def condition(rule: Rule, now: datetime) -> ColumnElement[bool]:
         return exists(select(GroupMember.contact_id).join(Group, Group.id == GroupMember.group_id)
                       .where(GroupMember.contact_id == Contact.id, Group.name == rule.value))
     if rule.op == "language":
-        return Contact.language == rule.value.lower()
+        return _known(Contact.language, Contact.language == rule.value.lower())
     if rule.op == "field":
         assert rule.key is not None
         value = Contact.fields[rule.key].as_string()
@@ -105,16 +106,21 @@ def condition(rule: Rule, now: datetime) -> ColumnElement[bool]:
             return value.is_not(None)
         if rule.value is False:
             return value.is_(None)
-        return value == rule.value
+        return _known(value, value == rule.value)
     if rule.op == "replied_within_days":
-        return Contact.last_inbound_at >= now - timedelta(days=rule.value)
+        return _known(Contact.last_inbound_at, Contact.last_inbound_at >= now - timedelta(days=rule.value))
     if rule.op == "clicked_within_days":
-        return Contact.last_clicked_at >= now - timedelta(days=rule.value)
+        return _known(Contact.last_clicked_at, Contact.last_clicked_at >= now - timedelta(days=rule.value))
     if rule.op == "never_delivered":
         delivered = exists(select(Message.id).where(Message.to_number == Contact.number,
                                                     Message.status == MessageStatus.DELIVERED))
         return not_(delivered) if rule.value else delivered
     raise SegmentError(f"unknown rule {rule.op!r}")
+
+
+def _known(column: Any, test: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`test`, and false (not NULL) where the column is empty."""
+    return and_(column.is_not(None), test)
 
 
 def audience(segment: Rule | None, now: datetime, *, require_consent: bool = True) -> Select[tuple[Contact]]:

@@ -32,6 +32,8 @@ from gateway.outbound.queue import Queue
 CONFIRMATION_SOURCE = "consent"  # what queued a "Reply YES to confirm"
 # runs in the transaction that appended the entry; may return an action for after the commit
 ConsentHook = Callable[[Connection, Contact, ConsentEvent], After | None]
+# what a caller adds to the transaction of an entry it asked for (an audit entry)
+Along = Callable[[Session, Contact, ConsentEvent], None]
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class Audience:
         self.consent_hooks: list[ConsentHook] = []
 
     def opt_out(self, number: str, *, source: str, scope: str = ConsentScope.MARKETING,
-                detail: str | None = None) -> Outcome:
-        """Record an opt-out now; any queued marketing to the number is suppressed when its turn comes."""
+                detail: str | None = None, along: Along | None = None) -> Outcome:
+        """Record an opt-out now; any queued marketing to the number is suppressed when its turn comes.
+        `along` runs in the same transaction (the console's audit entry commits with the change)."""
         e164, _ = contacts.parse_number(number, self.default_region)
         now = self.clock.now()
         with self.sessions.begin() as session:
@@ -71,14 +74,17 @@ class Audience:
             event = ledger.record(session, contact, ConsentKind.OPT_OUT, source=source, at=now, scope=scope,
                                    detail=detail)
             afters = self.recorded(session, contact, event)
+            if along is not None:
+                along(session, contact, event)
         run_after_commit(afters)
         return Outcome(contact, event)
 
-    def opt_in(self, number: str, *, source: str, detail: str | None = None) -> Outcome:
+    def opt_in(self, number: str, *, source: str, detail: str | None = None, along: Along | None = None) -> Outcome:
         """Record an opt-in, or only a request plus the "Reply YES" message where `ledger.opt_in_rule`
         says so (double opt-in; anyone but the customer after the customer's opt-out). While such a
         request is open nothing new is recorded or texted (the Outcome is that request's); where the
-        request would be suppressed (STOPALL) nothing is, and OptInRefused says why."""
+        request would be suppressed (STOPALL) nothing is, and OptInRefused says why. `along` runs in the
+        transaction of what was recorded (not when nothing was)."""
         e164, _ = contacts.parse_number(number, self.default_region)
         now = self.clock.now()
         confirmation = None
@@ -106,6 +112,8 @@ class Audience:
                     source=CONFIRMATION_SOURCE)
                 confirmation = message.id
                 afters.append(queued)
+            if along is not None:
+                along(session, contact, event)
         run_after_commit(afters)
         return Outcome(contact, event, confirmation, rule.reason)
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.audience import contacts
+from gateway.audience import contacts, directory
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.consent import ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
@@ -130,12 +130,8 @@ def register(api: Api) -> None:
         now = call.ctx.clock.now()
         with call.ctx.sessions.begin() as session:
             contact = found(session, Contact, call.path["contact_id"], "contact")
-            contact.name = contact.birthday = contact.language = None
-            contact.fields, contact.updated_at = {}, now
-            session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
-            session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
-            number, stopped = contact.number, ledger.state_of(session, contact.id).opted_out
-        if not stopped:
+            number, needs_opt_out = contact.number, directory.erase(session, contact, now)
+        if needs_opt_out:
             call.ctx.audience.opt_out(number, source=ConsentSource.API, scope=ConsentScope.MARKETING,
                                       detail="personal data erased on request")
         return 204, None
@@ -227,10 +223,7 @@ def _apply(session: Session, contact: Contact, body: dict[str, Any]) -> None:
     if "fields" in body:
         contact.fields = dict(body["fields"])
     if "tags" in body:
-        session.flush()
-        session.execute(delete(ContactTag).where(ContactTag.contact_id == contact.id))
-        for tag in dict.fromkeys(body["tags"]):
-            contacts.add_tag(session, contact, tag)
+        directory.set_tags(session, contact, body["tags"])
 
 
 def _consent_is(state: str) -> Any:

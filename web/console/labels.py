@@ -49,6 +49,21 @@ ACTIONS = {
     "user_added": lazy_gettext("User added"),
     "password_changed": lazy_gettext("Password changed"),
     "language_changed": lazy_gettext("Language changed"),
+    # page: contacts
+    "contact_added": lazy_gettext("Contact added"),
+    "contact_changed": lazy_gettext("Contact changed"),
+    "contact_erased": lazy_gettext("Contact erased"),
+    "opted_in": lazy_gettext("Opted a contact in"),
+    "opt_in_requested": lazy_gettext("Asked a contact to confirm"),
+    "opted_out": lazy_gettext("Opted a contact out"),
+    "contacts_imported": lazy_gettext("Contacts imported"),
+    "contacts_exported": lazy_gettext("Contacts exported"),
+    "group_added": lazy_gettext("Group added"),
+    "group_changed": lazy_gettext("Group renamed"),
+    "group_deleted": lazy_gettext("Group deleted"),
+    "segment_added": lazy_gettext("Segment added"),
+    "segment_changed": lazy_gettext("Segment changed"),
+    "segment_deleted": lazy_gettext("Segment deleted"),
 }
 
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,

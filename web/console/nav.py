@@ -22,7 +22,7 @@ ITEMS = (
     NavItem("dashboard", lazy_gettext("Dashboard"), "console.dashboard"),
     NavItem("send", lazy_gettext("Send"), None),
     NavItem("inbox", lazy_gettext("Inbox"), None),
-    NavItem("contacts", lazy_gettext("Contacts"), None),
+    NavItem("contacts", lazy_gettext("Contacts"), "console.contacts"),
     NavItem("templates", lazy_gettext("Templates"), None),
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
     NavItem("messages", lazy_gettext("Messages"), None),
