@@ -119,7 +119,8 @@ class Daemon:
         self.notifier = Notifier()
         self.watchdog = Watchdog(self.notifier, self.liveness, self.clock, self.status_line)
         self.db = db.make_engine(config.database_url)
-        self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region)
+        self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region,
+                           report_wait_hours=config.reports.wait_hours)
         # audience and consent (issue 4): send-time check, ledger, inbound pipeline, list hygiene
         self.consent = ConsentCheck(self.queue.sessions, self.clock, rules_from(config.consent),
                                     default_timezone=config.gateway.timezone)

@@ -172,6 +172,18 @@ class RetentionSection:
     batch: int = 500  # rows per transaction: the send path never waits long behind pruning
 
 
+# TP-VP's longest relative validity period (23.040 §9.2.3.12.1): 63 weeks
+LONGEST_VALIDITY_HOURS = 63 * 7 * 24.0
+
+
+@dataclass(frozen=True)
+class ReportsSection:
+    # the validity period every SMS-SUBMIT asks the SMSC for (rounded up to one TP-VP can say), and
+    # how long a sent part waits for its status report: then it is recorded as having none (a
+    # report that still comes later is applied)
+    wait_hours: float = 72.0
+
+
 @dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
@@ -182,6 +194,7 @@ class Config:
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
     retention: RetentionSection = field(default_factory=RetentionSection)
+    reports: ReportsSection = field(default_factory=ReportsSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     sims: tuple[SimSection, ...] = ()
@@ -225,6 +238,7 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_consent(config.consent, source)
     _check_web(config, source)
     _check_retention(config.retention, source)
+    _check_reports(config.reports, source)
     return dataclasses.replace(config, source=source)
 
 
@@ -374,6 +388,12 @@ def _check_retention(section: RetentionSection, source: str) -> None:
     if 0 < section.messages_days < section.events_days:
         raise ConfigError(f"{source}: retention.messages_days must not be less than events_days "
                           "(a message's events go with it)")
+
+
+def _check_reports(section: ReportsSection, source: str) -> None:
+    if not 0 < section.wait_hours <= LONGEST_VALIDITY_HOURS:
+        raise ConfigError(f"{source}: reports.wait_hours must be more than 0 and at most "
+                          f"{LONGEST_VALIDITY_HOURS:g} (63 weeks, the longest validity period an SMS can ask for)")
 
 
 def _check_web(config: Config, source: str) -> None:

@@ -240,7 +240,9 @@ class ModemWorker:
         if self.pre_send is not None and not self._allowed(claimed):
             return  # what is known before the prompt (quiet hours, a STOP) costs the modem no command
         try:
-            parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
+            # the validity period asked for is the queue's report wait: no report comes after it
+            parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16,
+                                  validity_minutes=self.queue.validity_minutes)
         except (InvalidNumber, ValueError) as exc:
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.FAILED, f"cannot encode: {exc}")
