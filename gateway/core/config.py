@@ -14,10 +14,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from gateway.outbound.limits import Limits
 from modem.gpio import POWER_KINDS, PowerSettings
+from modem.supervision import ModemSettings
 
 DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
 
@@ -86,21 +87,13 @@ SAFE_LIMITS = Limits(per_minute=6, per_hour=120, per_day=500, per_month=10000, m
 
 
 @dataclass(frozen=True)
-class ModemSection:
-    name: str
-    port: str = ""  # port, imei or iccid (or more than one): at least one
-    imei: str = ""
-    iccid: str = ""
-    baudrate: int = 115200
-    rtscts: bool = False
-    pin: str = ""
-    smsc: str = ""
-    concat_ref16: bool = False
-    command_timeout_s: float = 5.0
-    send_timeout_s: float = 60.0
-    prompt_timeout_s: float = 10.0
-    check_interval_s: float = 10.0
-    registration_timeout_s: float = 60.0
+class ModemSection(ModemSettings):
+    """A [[modems]] entry: the modem's own settings, as its supervisor takes them (port, imei or
+    iccid, at least one; baud rate, PIN, SMSC, timeouts), and what the gateway adds: its limits,
+    GPIO and power switch."""
+
+    # the modem layer's own timings, and the scan the daemon gives it from [gateway] serial_scan
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window"})
     limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
     # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
     # under their config names, with its defaults
@@ -111,7 +104,6 @@ class ModemSection:
     power_off_s: float = PowerSettings.off_s
     uhub_location: str = PowerSettings.uhub_location
     uhub_port: int | None = PowerSettings.uhub_port
-    power_cycles_per_hour: int = 3
 
     @property
     def power(self) -> PowerSettings:
@@ -246,12 +238,13 @@ def _build(cls: type, data: Any, source: str, where: str, base: Any = None) -> A
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: [{where or 'top'}] must be a table")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    keys = _keys(cls)
+    known = {f.name for f in keys}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown key {_key(where, unknown[0])} (known: {', '.join(sorted(known))})")
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in keys:
         if f.name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{source}: {_key(where, f.name)} is required")
@@ -259,6 +252,12 @@ def _build(cls: type, data: Any, source: str, where: str, base: Any = None) -> A
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name), default)
     return cls(**values) if base is None else dataclasses.replace(base, **values)
+
+
+def _keys(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields of a section that a config file may set."""
+    hidden = {"source", *getattr(cls, "NOT_KEYS", ())}
+    return [f for f in dataclasses.fields(cls) if f.name not in hidden]
 
 
 def _value(hint: Any, value: Any, source: str, key: str, default: Any = None) -> Any:

@@ -160,7 +160,7 @@ class ModemWorker:
         exchanges (the message claimed ahead waits for the one in flight) and two waits for the
         database's lock. A message `sending` longer than this was lost by its worker."""
         settings = self.supervisor.settings
-        return 2 * (PROMPT_TIMEOUT + settings.send_timeout + settings.command_timeout + DATABASE_WAIT)
+        return 2 * (PROMPT_TIMEOUT + settings.send_timeout_s + settings.command_timeout_s + DATABASE_WAIT)
 
     def _settle_after_error(self, claimed: Claimed | None) -> None:
         """After an error the worker did not expect (a database error after the lock wait): record
