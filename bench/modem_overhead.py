@@ -16,6 +16,7 @@ import time
 from _common import emit, rss_mb, self_cpu_s, start_simulator
 
 from modem.session import ModemSession
+from modem.supervision import ModemSettings
 from modem.transport import AtTransport
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gsmgw-bench-") as tmp:
         sim = start_simulator(1, tmp, latency=0.0, report_delay=600.0)
-        transport = AtTransport(sim.ports["sim1"], name="sim1")
+        transport = AtTransport(sim.ports["sim1"], ModemSettings("sim1"))
         try:
             transport.open()
             session = ModemSession(transport)

@@ -19,13 +19,16 @@ Checked at the end, each an invariant (the exit code is 1 if one fails):
   not_final     messages neither final nor queued for a SIM that can take them: `queued`/`sending`
                 messages are fine only while a ready SIM may take them (a half-sent message only
                 on its own SIM), or their SIM rests out of rotation after a SIM/network refusal
-                (`waiting_for_resting_sim`, reported apart: they go when the rest ends); `sent`
-                messages (`awaiting_report`) count only beyond the status reports the modems
-                themselves discarded (`reports_discarded_by_modems`: a report that reaches a modem
-                after it restarted and before the driver set its CNMI again is not routed, ds=0)
+                (`waiting_for_resting_sim`, reported apart: they go when the rest ends); a `sent`
+                message is final once no report can come for it any more (`sent_no_report`: the
+                daemon's sweep gave up the report of a part after `[reports] wait_hours`, here
+                `--report-wait` seconds), and not final while a part still waits for its report
+                (`awaiting_report`). The modems drop some reports themselves, as real ones do
+                (`reports_discarded_by_modems`: a report that reaches a modem after it restarted
+                and before the driver set its CNMI again is not routed, ds=0)
 
     .venv/bin/python bench/soak.py [--minutes 10] [--messages 2000] [--inbound 500] [--modems 4]
-                                   [--seed N] [--drain 240] [--keep DIR]
+                                   [--seed N] [--drain 240] [--report-wait 30] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import requests
 from _common import ROOT, emit, free_port, stop_process
 from soak_faults import Faults
 
+from gateway.outbound.report_wait import message_report
 from modem.virtual.cli import run_simulator
 
 FINAL = {"delivered", "failed", "expired", "cancelled", "unknown", "suppressed"}
@@ -65,15 +69,17 @@ def recipient(i: int) -> str:
     return f"+4479{10 * i + 1:08d}"  # ends in 1: never ...0000, ...9998 or ...9999
 
 
-def write_config(directory: Path, ports: dict[str, str], pins: dict[str, str], web_port: int) -> Path:
+def write_config(directory: Path, ports: dict[str, str], pins: dict[str, str], web_port: int,
+                 report_wait_s: float) -> Path:
     modems = "".join(
         f'[[modems]]\nname = "{name}"\nport = "{path}"\npin = "{pins.get(name, "")}"\n'
         f"check_interval_s = 5.0\ncommand_timeout_s = 3.0\n"
         f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
         for name, path in ports.items())
     path = directory / "gsmgw.toml"
+    # a report not in after report_wait_s will not come: the soak's minutes, not the SMSC's days
     path.write_text(f'[gateway]\ndata_dir = "{directory / "data"}"\n\n[web]\nlisten = "127.0.0.1:{web_port}"\n\n'
-                    f"{modems}")
+                    f"[reports]\nwait_hours = {report_wait_s / 3600!r}\n\n{modems}")
     return path
 
 
@@ -137,7 +143,8 @@ class Soak:
     def start_daemon(self) -> None:
         web_port = free_port()
         pins = {"sim1": SIM_PIN, self.wrong_pin_modem: WRONG_PIN}
-        self.config = write_config(self.dir, {n: p.path for n, p in self.sim.ports.items()}, pins, web_port)
+        self.config = write_config(self.dir, {n: p.path for n, p in self.sim.ports.items()}, pins, web_port,
+                                   self.args.report_wait)
         made = gsmgw("apikey", "create", "--config", str(self.config), "--name", "soak", "--scopes", "send,read",
                      "--json", stdout=subprocess.PIPE, text=True)
         out, _ = made.communicate(60)
@@ -261,7 +268,10 @@ class Soak:
 
     def outcome(self) -> dict[str, Any]:
         rows = self.query("SELECT id, status, sim, sim_requested FROM messages")
-        half_sent = {m for (m,) in self.query("SELECT DISTINCT message_id FROM message_parts WHERE status != 'pending'")}
+        parts: dict[int, list[str]] = {}
+        for message_id, part_status in self.query("SELECT message_id, status FROM message_parts"):
+            parts.setdefault(message_id, []).append(part_status)
+        half_sent = {m for m, statuses in parts.items() if any(s != "pending" for s in statuses)}
         inbound = [t for (t,) in self.query("SELECT text FROM inbound_messages")]
         ours = set(self.message_ids)
         statuses = {mid: (status, sim, requested) for mid, status, sim, requested in rows if mid in ours}
@@ -270,14 +280,22 @@ class Soak:
             match = re.match(r"soak-in-\d+-\d{5}", text)
             if match:
                 seen[match.group(0)] += 1
-        return {"statuses": statuses, "half_sent": half_sent, "inbound": seen}
+        reports = {mid: message_report(parts.get(mid, [])) for mid in ours}
+        return {"statuses": statuses, "half_sent": half_sent, "inbound": seen, "reports": reports}
+
+    @staticmethod
+    def awaiting(outcome: dict[str, Any]) -> tuple[int, int]:
+        """(`sent` messages a part of which still waits for its report, those none will come for)."""
+        sent = [mid for mid, (status, _, _) in outcome["statuses"].items() if status == "sent"]
+        given_up = sum(1 for mid in sent if outcome["reports"][mid] == "none")
+        return len(sent) - given_up, given_up
 
     def settled(self, outcome: dict[str, Any], states: dict[str, str]) -> tuple[int, int, int]:
         """(not final and stuck, waiting for a resting SIM, queued for a ready SIM)."""
         stuck = resting = waiting = 0
         ready = [n for n, s in states.items() if s == "ready"]
         for mid, (status, sim, requested) in outcome["statuses"].items():
-            if status in FINAL or status == "sent":  # sent: its status report is still to come
+            if status in FINAL or status == "sent":  # sent: counted by `awaiting`
                 continue
             needs = requested or (sim if mid in outcome["half_sent"] else None)
             if status == "queued" and (ready if needs is None else needs in ready):
@@ -305,9 +323,8 @@ class Soak:
             states = {m["name"]: m["state"] for m in self.api.get("/modems")["items"]}
             stuck, resting, waiting = self.settled(outcome, states)
             lost = sum(1 for t in self.tokens if not outcome["inbound"][t])
-            sent = sum(1 for s, _, _ in outcome["statuses"].values() if s == "sent")
-            reports_due = sent > sum(p.modem.reports_discarded for p in self.sim.ports.values())
-            if (not stuck and not waiting and not lost and not reports_due) or time.monotonic() > deadline:
+            awaiting, _ = self.awaiting(outcome)
+            if (not stuck and not waiting and not lost and not awaiting) or time.monotonic() > deadline:
                 break
             time.sleep(2)
         self.stop.set()
@@ -324,19 +341,20 @@ class Soak:
         locked = self.ever_puk | self.lost_tries
         if wrong_pin["pin_attempts"] != 1:
             locked.add(self.wrong_pin_modem)
-        # a `sent` message waits for its status report; the only reports allowed to be missing are
-        # those the modems discarded (CNMI ds=0 in the seconds after a reboot, before the driver's init)
+        # a `sent` message is final once the daemon gave up every report still missing (a modem drops
+        # those it gets between a silent reboot and its new CNMI: reports_discarded_by_modems)
+        awaiting, given_up = self.awaiting(outcome)
         discarded = sum(p.modem.reports_discarded for n, p in self.sim.ports.items())
-        unexplained = max(0, sent - discarded)
-        final_states = Counter(s for s, _, _ in outcome["statuses"].values())
+        final_states = Counter("sent_no_report" if s == "sent" and outcome["reports"][mid] == "none" else s
+                               for mid, (s, _, _) in outcome["statuses"].items())
         result = {
             "minutes": self.args.minutes, "modems": self.args.modems, "seed": self.args.seed,
             "messages": len(self.message_ids), "inbound": len(self.tokens),
             "faults": dict(sorted(self.faults.counts.items())),
             "duplicates": out_dups + in_dups, "duplicates_outbound": out_dups, "duplicates_inbound": in_dups,
             "lost_inbound": lost, "sims_locked": len(locked), "locked": sorted(locked),
-            "not_final": stuck + unexplained, "awaiting_report": sent,
-            "reports_discarded_by_modems": discarded,
+            "not_final": stuck + awaiting, "awaiting_report": awaiting, "sent_no_report": given_up,
+            "report_wait_s": self.args.report_wait, "reports_discarded_by_modems": discarded,
             "reports_discarded_per_modem": {n: f"{p.modem.reports_discarded} ({p.modem.profile.name})"
                                             for n, p in self.sim.ports.items() if p.modem.reports_discarded}, "waiting_for_resting_sim": resting, "queued_for_ready_sim": waiting,
             "final_states": dict(sorted(final_states.items())),
@@ -368,6 +386,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="default: from the time, printed")
     parser.add_argument("--fault-gap", type=float, default=3.0, help="mean seconds between two faults")
     parser.add_argument("--drain", type=float, default=240.0, help="most seconds to wait after the faults stop")
+    parser.add_argument("--report-wait", type=float, default=30.0,
+                        help="the daemon's [reports] wait_hours, in seconds: a report not in by then will not come")
     parser.add_argument("--keep", help="work in this directory and keep it (the daemon's log, database, ports)")
     args = parser.parse_args()
     if args.modems < 2:

@@ -7,6 +7,7 @@ SIGTERM: supervisors finish the AT exchange in flight and close their ports.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -44,22 +45,15 @@ WEB_STALL_ALLOWANCE = 30.0  # the web loop polls every second; a request runs in
 
 
 def modem_settings(section: ModemSection, scan: tuple[str, ...] = ()) -> ModemSettings:
-    return ModemSettings(
-        name=section.name, port=section.port, imei=section.imei, iccid=section.iccid,
-        **({"scan": scan} if scan else {}), power_cycles_per_hour=section.power_cycles_per_hour,
-        baudrate=section.baudrate, rtscts=section.rtscts,
-        pin=section.pin, smsc=section.smsc, ref16=section.concat_ref16,
-        command_timeout=section.command_timeout_s, send_timeout=section.send_timeout_s,
-        prompt_timeout=section.prompt_timeout_s,
-        check_interval=section.check_interval_s, registration_timeout=section.registration_timeout_s,
-    )
+    """The entry is the supervisor's settings; a modem named by identity is looked for on `scan`."""
+    return dataclasses.replace(section, scan=scan) if scan else section
 
 
 def stall_allowance(settings: ModemSettings) -> float:
     """The longest a healthy supervisor goes without a new health reading or a new state: a
     registration wait, a check interval, a send it waits behind, and a round of commands."""
-    return (settings.registration_timeout + settings.check_interval + settings.send_timeout
-            + 10 * settings.command_timeout)
+    return (settings.registration_timeout_s + settings.check_interval_s + settings.send_timeout_s
+            + 10 * settings.command_timeout_s)
 
 
 def limits_of(section: ModemSection | SimSection) -> Limits:
@@ -119,7 +113,8 @@ class Daemon:
         self.notifier = Notifier()
         self.watchdog = Watchdog(self.notifier, self.liveness, self.clock, self.status_line)
         self.db = db.make_engine(config.database_url)
-        self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region)
+        self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region,
+                           report_wait_hours=config.reports.wait_hours)
         # audience and consent (issue 4): send-time check, ledger, inbound pipeline, list hygiene
         self.consent = ConsentCheck(self.queue.sessions, self.clock, rules_from(config.consent),
                                     default_timezone=config.gateway.timezone)

@@ -24,6 +24,7 @@ from modem.pdu import StatusReport
 from modem.pin import TRIES_COMMANDS, tries_left
 from modem.report_match import matches_any
 from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed
+from modem.supervision import ModemSettings
 from modem.transport import AtTransport
 
 T = TypeVar("T")
@@ -161,9 +162,10 @@ class Probe:
 
     def __init__(self, options: CheckOptions, *, keep_sms: bool = False) -> None:
         self.options = options
-        self.transport = AtTransport(options.port, baudrate=options.baudrate, rtscts=options.rtscts,
-                                     name="modem")
-        self.session = ModemSession(self.transport, pin=options.pin)
+        settings = ModemSettings("modem", port=options.port, baudrate=options.baudrate, rtscts=options.rtscts,
+                                 pin=options.pin)
+        self.transport = AtTransport(options.port, settings)
+        self.session = ModemSession(self.transport, settings)
         self.reports = Inbox(keep_sms)
         self.results: dict[str, Check] = {}
         self.identity: Identity | None = None

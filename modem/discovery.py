@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from modem.session import Identity
+from modem.health import Identity
 
 # where a Pi's modems appear: udev's stable names first, then the kernel's
 DEFAULT_SCAN = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyAMA*")

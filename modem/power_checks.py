@@ -16,6 +16,7 @@ from modem import gpio
 from modem.diagnostics import ANSWER_TIMEOUT, ANSWERS, PORT, REGISTRATION, Check, Probe, Status, Step
 from modem.errors import ModemError
 from modem.session import ModemSession
+from modem.supervision import ModemSettings
 from modem.transport import AtTransport
 
 NO_GPIOZERO = "install gpiozero (sudo apt install python3-gpiozero, or make in the checkout)"
@@ -79,7 +80,7 @@ def answers_again(port: str, baudrate: int, timeout: float) -> float | None:
     """Seconds until the modem on `port` opens, answers and initialises again; None after `timeout`."""
     started = time.monotonic()
     while (left := timeout - (time.monotonic() - started)) > 0:
-        transport = AtTransport(port, baudrate=baudrate, name="modem")
+        transport = AtTransport(port, ModemSettings("modem", port=port, baudrate=baudrate))
         try:
             transport.open()
             transport.command("AT", timeout=max(0.1, min(ANSWER_TIMEOUT, left)))

@@ -21,6 +21,7 @@ from modem.errors import ModemError
 from modem.lines import parse_fields, payload_of
 from modem.pin import TRIES_COMMANDS, tries_left
 from modem.session import ModemSession
+from modem.supervision import ModemSettings
 from modem.transport import AtTransport
 from modem.virtual.profiles import GENERIC
 
@@ -174,7 +175,7 @@ def replay_check(path: Path) -> Check:
     try:
         with tempfile.TemporaryDirectory(prefix="gsmgw-dump-") as directory:
             with run_simulator(1, directory=directory, profile=str(path), register_delay=0.1, out=None) as simulation:
-                transport = AtTransport(simulation.ports["sim1"].path, name="replay")
+                transport = AtTransport(simulation.ports["sim1"].path, ModemSettings("replay"))
                 try:
                     transport.open()
                     session = ModemSession(transport)

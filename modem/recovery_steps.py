@@ -8,6 +8,7 @@ A part of `ModemSupervisor`; the attributes below are the supervisor's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from modem import discovery
@@ -74,9 +75,7 @@ class RecoverySteps:
 
     def _step_transport(self) -> AtTransport:
         kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
-        return AtTransport(self.port or self.settings.port, baudrate=self.settings.baudrate,
-                           rtscts=self.settings.rtscts, name=self.name,
-                           command_timeout=self.settings.command_timeout, **kwargs)
+        return AtTransport(self.port or self.settings.port, self.settings, **kwargs)
 
     def _resync(self) -> bool:
         """ESC (a prompt left open) and `AT` on the port as it is (a timed-out `AT` is followed by the
@@ -126,9 +125,9 @@ class RecoverySteps:
     def _probe(self, path: str) -> Identity | None:
         """Who answers on `path`: its IMEI and ICCID, or None for a port that does not speak AT."""
         kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
-        transport = AtTransport(path, baudrate=self.settings.baudrate, rtscts=self.settings.rtscts,
-                                name=f"{self.name}-probe", command_timeout=min(self.settings.command_timeout, 2.0),
-                                **kwargs)
+        probe = dataclasses.replace(self.settings, name=f"{self.name}-probe",
+                                    command_timeout_s=min(self.settings.command_timeout_s, 2.0))
+        transport = AtTransport(path, probe, **kwargs)
         try:
             transport.open()
             transport.cancel_input()

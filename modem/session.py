@@ -25,8 +25,9 @@ from modem.health import Health, Identity, normalise_iccid, operator_field, regi
 from modem.lines import decode_ucs2_hex, parse_fields, payload_of
 from modem.pin import PinMemory
 from modem.sim_unlock import SimUnlocking
+from modem.supervision import ModemSettings
 from modem.sms_memory import InboundHandler, InboundSms, SmsMemory, hand_report, hand_sms, read_sms
-from modem.transport import DISCONNECTED, PROMPT_TIMEOUT, AtTransport, Response, Unsolicited
+from modem.transport import DISCONNECTED, AtTransport, Response, Unsolicited
 from modem.ussd_requests import UssdRequests
 
 log = logging.getLogger("gsmgw.modem")
@@ -63,29 +64,20 @@ class ModemSession(SimUnlocking, UssdRequests):
     def __init__(
         self,
         transport: AtTransport,
+        settings: ModemSettings | None = None,
         *,
-        pin: str = "",
-        smsc: str = "",
-        ref16: bool = False,
-        send_timeout: float = 60.0,
-        prompt_timeout: float = PROMPT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         pin_memory: PinMemory | None = None,
         sim_key: str = "",
-        startup_window: float = 30.0,
         busy_retry: float = 0.5,
     ) -> None:
+        """`settings`: the modem's (PIN, SMSC, timeouts, start-up window); by default none of them set."""
         self.transport = transport
         self.name = transport.name
-        self.pin = pin
+        self.settings = settings if settings is not None else ModemSettings(transport.name)
         self.pin_memory = pin_memory if pin_memory is not None else PinMemory()
         self.sim_key = sim_key or f"port:{self.name}"  # the SIM's key when its ICCID can't be read
-        self.startup_window = startup_window  # how long "not yet" answers are waited out after init starts
         self.busy_retry = busy_retry
-        self.smsc = smsc
-        self.ref16 = ref16
-        self.send_timeout = send_timeout
-        self.prompt_timeout = prompt_timeout
         self._sleep = sleep
         self.manufacturer = ""
         self.ack_required = False  # +CSMS service 1: +CMT/+CDS must be acknowledged with +CNMA
@@ -109,7 +101,7 @@ class ModemSession(SimUnlocking, UssdRequests):
         A modem that is still starting (after power-on or AT+CFUN=1,1) answers "not yet" (CME 14/515,
         CMS 500, +CPIN: NOT READY) until its SIM and SMS service are up: those answers are waited out
         for `startup_window` seconds, never taken for "unsupported"."""
-        self._startup_until = time.monotonic() + self.startup_window
+        self._startup_until = time.monotonic() + self.settings.startup_window
         self._sync()
         self._optional("ATE0")
         echoed_before = self.transport.last_echo_at
@@ -146,8 +138,8 @@ class ModemSession(SimUnlocking, UssdRequests):
         self.ack_required = self._csms_service() == 1
         self.memory.setup()
         self.cnmi = self._choose_cnmi()
-        if self.smsc:
-            self._patient(f'AT+CSCA="{self.smsc}",145')
+        if self.settings.smsc:
+            self._patient(f'AT+CSCA="{self.settings.smsc}",145')
 
     def _patient(self, command: str, **kwargs: float) -> Response:
         """A command a starting modem may answer "not yet": asked again until the start-up window
@@ -284,8 +276,8 @@ class ModemSession(SimUnlocking, UssdRequests):
         returned (if it raises, the send is cancelled and its error comes out here). `after_pdu`
         runs while the modem sends the PDU (it must not raise)."""
         response = self.transport.command_with_prompt(
-            f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.prompt_timeout,
-            timeout=self.send_timeout, meanwhile=before_pdu, while_sending=after_pdu)
+            f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.settings.prompt_timeout_s,
+            timeout=self.settings.send_timeout_s, meanwhile=before_pdu, while_sending=after_pdu)
         line = response.first("+CMGS:")
         fields = parse_fields(payload_of(line)) if line else []
         return int(fields[0]) if fields and fields[0].isdigit() else None
@@ -293,7 +285,7 @@ class ModemSession(SimUnlocking, UssdRequests):
     def send(self, number: str, text: str, *, status_report: bool = True,
              concat_ref: int | None = None) -> list[PartSent]:
         """Send a whole message; SendFailed tells which parts the network already has."""
-        parts = pdu.encode_submit(number, text, concat_ref=concat_ref, ref16=self.ref16,
+        parts = pdu.encode_submit(number, text, concat_ref=concat_ref, ref16=self.settings.concat_ref16,
                                   status_report=status_report)
         sent: list[PartSent] = []
         for part in parts:

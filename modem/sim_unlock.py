@@ -12,6 +12,7 @@ from collections.abc import Callable
 from modem.errors import CmeError, CommandFailed, SimError, not_ready
 from modem.lines import payload_of
 from modem.pin import TRIES_COMMANDS, PinMemory, tries_left
+from modem.supervision import ModemSettings
 from modem.transport import AtTransport
 
 
@@ -20,7 +21,7 @@ class SimUnlocking:
 
     transport: AtTransport
     name: str
-    pin: str
+    settings: ModemSettings
     pin_memory: PinMemory
     sim_key: str
     _startup_until: float
@@ -73,21 +74,22 @@ class SimUnlocking:
     def _enter_pin(self) -> None:
         """Send the configured PIN, unless this SIM already refused it (or never answered it): a SIM
         locks itself after three wrong PINs, and every reconnect would send it again."""
-        if not self.pin:
+        pin = self.settings.pin
+        if not pin:
             raise SimError(f"{self.name}: the SIM asks for a PIN; set pin in the config")
         if self.pin_memory.problem:
             raise SimError(f"{self.name}: the SIM asks for its PIN, but {self.pin_memory.problem}")
         key = self._sim_identity()
-        if not self.pin_memory.may_try(key, self.pin):
+        if not self.pin_memory.may_try(key, pin):
             what = ("the configured PIN was sent once and its answer was lost" if self.pin_memory.unanswered(key)
                     else "PIN refused")
             raise SimError(f"{self.name}: {what}, {self._tries_left()}; the configured PIN is not tried again "
                            "until it changes")
-        self.pin_memory.attempting(key, self.pin)
+        self.pin_memory.attempting(key, pin)
         try:
-            self.transport.command(f'AT+CPIN="{self.pin}"', timeout=20.0)
+            self.transport.command(f'AT+CPIN="{pin}"', timeout=20.0)
         except CommandFailed as exc:
-            self.pin_memory.refused(key, self.pin)
+            self.pin_memory.refused(key, pin)
             raise SimError(f"{self.name}: PIN refused, {self._tries_left()} ({exc}); the configured PIN is not "
                            "tried again until it changes") from exc
         self.pin_memory.accepted(key)

@@ -26,7 +26,9 @@ class ModemState(str, Enum):
 
 @dataclass(frozen=True)
 class ModemSettings:
-    """What the supervisor needs to know about one modem (built from the config's [[modems]])."""
+    """What one modem's supervisor, its session and its port need to know: the config's [[modems]]
+    entry is one (`gateway.core.config.ModemSection` adds the gateway's keys), so each field a
+    config key has is named as that key."""
 
     name: str
     port: str = ""  # may be empty when imei or iccid names the modem
@@ -37,14 +39,15 @@ class ModemSettings:
     rtscts: bool = False
     pin: str = ""
     smsc: str = ""
-    ref16: bool = False
-    command_timeout: float = 5.0
-    send_timeout: float = 60.0
-    prompt_timeout: float = 10.0  # AT+CMGS to the modem's "> "; longer on a slow or busy modem
-    check_interval: float = 10.0  # how often registration and signal are read (and a hang shows)
-    registration_timeout: float = 60.0
-    backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
+    concat_ref16: bool = False  # 16-bit concatenation references for long SMS
+    command_timeout_s: float = 5.0
+    send_timeout_s: float = 60.0
+    prompt_timeout_s: float = 10.0  # AT+CMGS to the modem's "> "; longer on a slow or busy modem
+    check_interval_s: float = 10.0  # how often registration and signal are read (and a hang shows)
+    registration_timeout_s: float = 60.0
     power_cycles_per_hour: int = 3  # the recovery ladder's power cycles allowed in any hour
+    # not config keys: the modem layer's own timings
+    backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
     boot_s: float = 10.0  # how long the modem takes to start after AT+CFUN=1,1 or a power cycle
     rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
     startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out

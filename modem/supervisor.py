@@ -248,11 +248,7 @@ class ModemSupervisor(RecoverySteps):
             self._transport = transport
             transport.open()
             self._set_state(ModemState.INITIALISING)
-            session = ModemSession(transport, pin=self.settings.pin, smsc=self.settings.smsc,
-                                   ref16=self.settings.ref16, send_timeout=self.settings.send_timeout,
-                                   prompt_timeout=self.settings.prompt_timeout,
-                                   pin_memory=self._pin_memory, sim_key=self._sim_key(),
-                                   startup_window=self.settings.startup_window)
+            session = ModemSession(transport, self.settings, pin_memory=self._pin_memory, sim_key=self._sim_key())
             session.on_settings_lost = self._wake.set
             try:
                 session.init()
@@ -305,7 +301,7 @@ class ModemSupervisor(RecoverySteps):
 
     def _register(self, session: ModemSession) -> None:
         try:
-            self.health = session.wait_registered(self.settings.registration_timeout, stop=self._stop)
+            self.health = session.wait_registered(self.settings.registration_timeout_s, stop=self._stop)
             self._serving(ModemState.READY)
         except NotRegistered as exc:
             self._set_state(ModemState.NO_NETWORK, str(exc))
@@ -318,7 +314,7 @@ class ModemSupervisor(RecoverySteps):
         transport = session.transport
         checks = full_checks = 0
         while not self._stop.is_set():
-            asked = self._wake.wait(self.settings.check_interval)
+            asked = self._wake.wait(self.settings.check_interval_s)
             self._wake.clear()
             if self._stop.is_set():
                 return

@@ -23,6 +23,7 @@ from modem.errors import CommandTimeout, ModemDisconnected, PromptTimeout, Submi
 from modem.exchange import DISCONNECTED, PendingCommand, Response, Unsolicited
 from modem.line_router import LineRouter
 from modem.lines import response_prefix
+from modem.supervision import ModemSettings
 
 __all__ = ["CTRL_Z", "DISCONNECTED", "ESC", "PROMPT_TIMEOUT", "AtTransport", "Response", "SerialFactory",
            "Unsolicited"]
@@ -42,23 +43,14 @@ class AtTransport(LineRouter):
     """Owns a serial port and speaks the AT line protocol over it (routing received lines as
     `LineRouter` does)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        baudrate: int = 115200,
-        rtscts: bool = False,
-        xonxoff: bool = False,
-        name: str = "modem",
-        command_timeout: float = 5.0,
-        open_serial: SerialFactory = serial.serial_for_url,
-    ) -> None:
-        super().__init__(name)
+    def __init__(self, url: str, settings: ModemSettings | None = None, *,
+                 open_serial: SerialFactory = serial.serial_for_url) -> None:
+        """`url`: the port (a device, a pty, socket://host:port), which may be one discovery found
+        rather than `settings.port`; `settings`: its name, baud rate, flow control and command
+        timeout (by default a modem named "modem" at 115200 baud)."""
+        self.settings = settings if settings is not None else ModemSettings("modem")
+        super().__init__(self.settings.name)
         self.url = url
-        self.baudrate = baudrate
-        self.rtscts = rtscts
-        self.xonxoff = xonxoff
-        self.command_timeout = command_timeout
         self._open_serial = open_serial
         self.last_received = 0.0
         self._serial: Any = None
@@ -73,7 +65,7 @@ class AtTransport(LineRouter):
         """Open the port and start the reader; raises ModemDisconnected if the port is not there."""
         try:
             self._serial = self._open_serial(
-                self.url, baudrate=self.baudrate, rtscts=self.rtscts, xonxoff=self.xonxoff,
+                self.url, baudrate=self.settings.baudrate, rtscts=self.settings.rtscts, xonxoff=False,
                 timeout=1.0, write_timeout=5.0,
             )
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -110,7 +102,7 @@ class AtTransport(LineRouter):
     # ---- commands ---------------------------------------------------------------------------
     def command(self, command: str, *, timeout: float | None = None, expect: Any = _AUTO) -> Response:
         """Send one command and return its information lines, or raise the modem's error."""
-        timeout = self.command_timeout if timeout is None else timeout
+        timeout = self.settings.command_timeout_s if timeout is None else timeout
         expecting = response_prefix(command) if expect is _AUTO else expect
         with self._command_lock:
             pending = self._start(command, expecting)

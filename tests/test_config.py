@@ -70,7 +70,7 @@ def test_prompt_timeout_reaches_the_modem_settings():
 
     config = from_dict({"modems": [{"name": "sim1", "port": "/dev/x", "prompt_timeout_s": 25}]})
     assert config.modems[0].prompt_timeout_s == 25.0
-    assert modem_settings(config.modems[0]).prompt_timeout == 25.0
+    assert modem_settings(config.modems[0]).prompt_timeout_s == 25.0
     assert from_dict({"modems": [{"name": "sim1", "port": "/dev/x"}]}).modems[0].prompt_timeout_s == 10.0
 
 

@@ -233,7 +233,7 @@ def test_lines_a_modem_prints_again_without_a_reboot_do_not_set_it_up_again(sim,
 def test_a_modem_that_says_it_rebooted_is_set_up_at_once_not_at_the_next_check(sim, modem, inbox):
     # every status report it gets before its CNMI is set again is dropped (ds=0)
     wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")
-    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
+    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval_s=60.0)
     try:
         wait_settled(running, modem)
         seen = commands_seen(modem)
@@ -270,7 +270,7 @@ def test_smsc_without_plus_is_digits(supervisor, number):
 
 
 def test_prompt_timeout_is_a_setting(sim, inbox):
-    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, prompt_timeout=0.3)
+    running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, prompt_timeout_s=0.3)
     try:
         sim.ports["sim1"].modem.no_prompt(1)
         with running.session() as session:

@@ -16,7 +16,7 @@ from modem.encoding import segment_info
 from modem.errors import CmsError, CommandTimeout, ErrorClass, PromptTimeout
 from modem.report_match import matches_any
 from modem.session import SendFailed
-from modem.supervisor import ModemState
+from modem.supervisor import ModemSettings, ModemState
 from modem.transport import AtTransport
 
 from .modem_helpers import (Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_settled,
@@ -184,7 +184,7 @@ def slot_of(modem, pdu: str) -> tuple[str, int]:
 def test_an_sms_announced_in_the_middle_of_an_answer_is_read(sim, inbox):
     """The +CMTI between the lines of a multi-line answer is the SMS's only announcement (no sweep
     comes in this test's time): it must be taken as a URC and the answer must stay whole."""
-    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=600)
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval_s=600)
     try:
         modem = sim.ports["sim1"].modem
         [pdu] = modem.inject_sms("+447700900002", "announced mid-answer", mode="store")  # no URC of its own
@@ -331,7 +331,7 @@ def test_flow_control_is_configurable(sim):
         assert plain._serial.rtscts is False
     finally:
         plain.close()
-    hardware = AtTransport(port, rtscts=True)
+    hardware = AtTransport(port, ModemSettings("modem", port=port, rtscts=True))
     hardware.open()
     try:
         assert hardware._serial.rtscts is True
@@ -422,7 +422,7 @@ def test_storage_full_then_freed(sim, inbox):
     modem says the memory is full. That signal alone (no periodic sweep comes in this test's time)
     makes the gateway read and free the SIM, and the waiting message then arrives, each once."""
     modem = sim.ports["sim1"].modem
-    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=600)
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval_s=600)
     try:
         memory = modem.cpms[2]  # where the modem stores what arrives
         capacity = modem.storages[memory].capacity

@@ -289,7 +289,7 @@ def test_a_silent_restart_seen_by_a_send_is_set_up_again_at_once_not_at_the_next
     with virtual_modems(tmp_path, profile="generic") as simulation:
         modem = simulation.ports["sim1"].modem
         chosen = [int(n) for n in cnmi_from_test(GENERIC.cnmi_test).split(",")]
-        supervisor = _supervise(simulation, States(), check_interval=60.0)
+        supervisor = _supervise(simulation, States(), check_interval_s=60.0)
         try:
             assert supervisor.wait_ready(15), supervisor.reason
             wait_until(lambda: modem.status()["cnmi"] == chosen, 5, "the driver's CNMI on the modem")

@@ -41,7 +41,7 @@ UCS2_DELIVER = "0791447758100650040C9144770009103200084250102100004010041F044004
 KNOWN = {
     "hellohello_submit": (
         HELLO_SUBMIT,
-        Submit(0, "+46708251358", "hellohello", GSM7, None, status_report=False),
+        Submit(0, "+46708251358", "hellohello", GSM7, None, status_report=False, validity_minutes=4 * 24 * 60),
     ),
     "wikipedia_deliver": (
         WIKI_DELIVER,
@@ -463,3 +463,13 @@ def test_flash_and_replace_deliver_agree_with_gammu(text: str) -> None:
 def test_bad_message_class_is_refused() -> None:
     with pytest.raises(ValueError):
         encode_deliver("+447700900123", "x", datetime(2024, 5, 1, tzinfo=UTC), message_class=4)
+
+
+@pytest.mark.parametrize(("asked", "said"), [
+    (1, 5), (5, 5), (61, 65), (720, 720), (721, 750), (1440, 1440), (1441, 2 * 1440), (72 * 60, 3 * 1440),
+    (30 * 1440, 30 * 1440), (31 * 1440, 5 * 7 * 1440), (63 * 7 * 1440, 63 * 7 * 1440)])
+def test_a_relative_validity_period_is_the_shortest_one_not_shorter_than_asked(asked, said) -> None:
+    """What the gateway asks the SMSC for (`[reports] wait_hours`) reads back as the period TP-VP says."""
+    submit = decode(encode_submit("+447700900123", "hi", validity_minutes=asked)[0].hex)
+    assert submit.validity_minutes == said
+    assert decode(encode_submit("+447700900123", "hi")[0].hex).validity_minutes is None

@@ -9,10 +9,16 @@ from gateway.inbound.reassembly import MISSING, Piece, Reassembler
 KEY = ("sim1", "+447700900123", 42, 3)
 
 
+def add(reassembler, key, part_id: int, seq: int, text: str, now: float):
+    """Part `seq` of the long SMS `key` (modem, sender, reference, total), stored as `part_id`."""
+    modem, sender, reference, total = key
+    return reassembler.add((modem, sender), Piece(reference, total, seq, part_id, text), now)
+
+
 def feed(reassembler, seqs, key=KEY, now=0.0):
     out = []
     for i, seq in enumerate(seqs):
-        done = reassembler.add(key, Piece(100 + i, seq, f"<{seq}>"), now)
+        done = add(reassembler, key, 100 + i, seq, f"<{seq}>", now)
         if done:
             out.append(done)
     return out
@@ -34,7 +40,7 @@ def test_any_order_and_duplicates_make_one_message(order):
             repeat_ids.append(part_id)
         else:
             first_ids[seq] = part_id
-        outcomes.append(reassembler.add(KEY, Piece(part_id, seq, f"<{seq}{'again' if repeat else ''}>"), 0.0))
+        outcomes.append(add(reassembler, KEY, part_id, seq, f"<{seq}{'again' if repeat else ''}>", 0.0))
     completing = max(order.index(seq) for seq in (1, 2, 3))  # the index where the last missing part came
     assert [o is not None for o in outcomes] == [i == completing for i in range(len(order))]
     done = outcomes[completing]
@@ -68,15 +74,15 @@ def test_missing_parts_are_given_up_after_the_timeout_with_a_marker():
 
 @pytest.mark.parametrize("seq", [0, 4, -1])
 def test_a_part_that_cannot_belong_is_delivered_alone(seq):
-    done = Reassembler(timeout=60).add(KEY, Piece(7, seq, "odd"), 0.0)
+    done = add(Reassembler(timeout=60), KEY, 7, seq, "odd", 0.0)
     assert done is not None and not done.complete and done.text.startswith("odd")
 
 
 def test_the_same_stored_part_given_again_is_held_once():
     """After a failure the pipeline takes every unprocessed part again, also those still waiting here."""
     reassembler = Reassembler(timeout=60)
-    first = Piece(7, 1, "Hello ")
-    assert reassembler.add(KEY[:3] + (2,), first, 0.0) is None
-    assert reassembler.add(KEY[:3] + (2,), first, 5.0) is None
-    done = reassembler.add(KEY[:3] + (2,), Piece(8, 2, "there"), 6.0)
+    first = Piece(42, 2, 1, 7, "Hello ")
+    assert reassembler.add(KEY[:2], first, 0.0) is None
+    assert reassembler.add(KEY[:2], first, 5.0) is None
+    done = add(reassembler, KEY[:3] + (2,), 8, 2, "there", 6.0)
     assert done.text == "Hello there" and done.part_ids == (7, 8)  # each stored part once

@@ -102,7 +102,7 @@ def test_the_sweep_and_the_events_thread_never_read_the_same_slots(tmp_path):
     try:
         modem = sim.ports["sim1"].modem
         inbox = RacingInbox(modem)
-        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval=60.0)
+        supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval_s=60.0)
         try:
             modem.inject_sms("+447700900555", "A", mode="store")  # slot 1, its +CMTI comes later
             supervisor.check_now()
@@ -122,7 +122,7 @@ def test_an_sms_read_again_before_its_slot_was_deleted_is_stored_once(tmp_path, 
     inbound = StoringInbound(Engine(queue, clock), clock)
     announced: list[int] = []
     inbound.received.append(lambda part: announced.append(part.id))
-    with supervised(tmp_path, "sim800", inbound, check_interval=60.0) as (modem, supervisor):
+    with supervised(tmp_path, "sim800", inbound, check_interval_s=60.0) as (modem, supervisor):
         wait_settled(supervisor, modem)  # its SMS Ready acted on: the next sweep is the one asked for
         modem.cms_error(500, times=1, command="CMGD")  # stored, then the delete fails (or we crash)
         modem.inject_sms("+447700900555", "STOP", mode="cmti")
@@ -135,7 +135,7 @@ def test_an_sms_read_again_before_its_slot_was_deleted_is_stored_once(tmp_path, 
 
 def test_a_line_between_a_listing_header_and_its_pdu_is_not_taken_for_the_pdu(tmp_path):
     inbox = Inbox()
-    with supervised(tmp_path, "sim800", inbox, check_interval=60.0) as (modem, supervisor):
+    with supervised(tmp_path, "sim800", inbox, check_interval_s=60.0) as (modem, supervisor):
         modem.inject_sms("+447700900555", "listed with noise inside", mode="store")
         modem.urc_inside_pair("^CSNR: -90,-5")  # a vendor URC the transport does not know
         supervisor.check_now()
@@ -171,7 +171,7 @@ def test_reports_stored_while_the_daemon_was_down_are_applied_and_deleted(tmp_pa
 
 def test_an_sms_left_on_the_sim_does_not_list_it_every_check(tmp_path):
     inbox = Inbox()
-    with supervised(tmp_path, "sim800", inbox, check_interval=0.2) as (modem, supervisor):
+    with supervised(tmp_path, "sim800", inbox, check_interval_s=0.2) as (modem, supervisor):
         inbox.refuse = True  # the handler keeps failing: the SMS stays
         modem.inject_sms("+447700900555", "refused", mode="cmti")
         wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS stored")
@@ -183,7 +183,7 @@ def test_an_sms_left_on_the_sim_does_not_list_it_every_check(tmp_path):
 @pytest.mark.parametrize("profile", ["sim800", "e3131", "ec25"])
 def test_a_full_sim_is_emptied_the_moment_it_says_so(tmp_path, profile):
     inbox = Inbox()
-    with supervised(tmp_path, profile, inbox, check_interval=60.0) as (modem, supervisor):
+    with supervised(tmp_path, profile, inbox, check_interval_s=60.0) as (modem, supervisor):
         for i in range(modem.storages["SM"].capacity):
             modem.inject_sms("+447700900555", f"unseen {i}", mode="store")
         modem.inject_sms("+447700900556", "waits in the network", mode="cmti")  # -> vendor signal
@@ -194,7 +194,7 @@ def test_a_full_sim_is_emptied_the_moment_it_says_so(tmp_path, profile):
 def test_cms_322_empties_the_sim_at_once(tmp_path):
     inbox = Inbox()
     # a generic modem has no vendor signal: the error is all it says
-    with supervised(tmp_path, "generic", inbox, check_interval=60.0) as (modem, supervisor):
+    with supervised(tmp_path, "generic", inbox, check_interval_s=60.0) as (modem, supervisor):
         modem.inject_sms("+447700900555", "unseen", mode="store")
         modem.cms_error(322, times=1)
         with pytest.raises(SendFailed), supervisor.session() as session:

@@ -56,7 +56,7 @@ class _Collector:
 
 def _direct(args: argparse.Namespace, handler: _Collector) -> ModemSupervisor:
     settings = ModemSettings(name="modem", port=args.port, baudrate=args.baudrate, rtscts=args.rtscts,
-                             pin=args.pin, registration_timeout=args.timeout, backoff=(1.0,))
+                             pin=args.pin, registration_timeout_s=args.timeout, backoff=(1.0,))
     supervisor = ModemSupervisor(settings, handler)
     supervisor.start()
     done = {ModemState.READY, ModemState.SIM_ERROR, ModemState.NO_NETWORK}

@@ -14,10 +14,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from gateway.outbound.limits import Limits
 from modem.gpio import POWER_KINDS, PowerSettings
+from modem.supervision import ModemSettings
 
 DEFAULT_PATH = "/etc/gsmgw/gsmgw.toml"
 
@@ -86,21 +87,13 @@ SAFE_LIMITS = Limits(per_minute=6, per_hour=120, per_day=500, per_month=10000, m
 
 
 @dataclass(frozen=True)
-class ModemSection:
-    name: str
-    port: str = ""  # port, imei or iccid (or more than one): at least one
-    imei: str = ""
-    iccid: str = ""
-    baudrate: int = 115200
-    rtscts: bool = False
-    pin: str = ""
-    smsc: str = ""
-    concat_ref16: bool = False
-    command_timeout_s: float = 5.0
-    send_timeout_s: float = 60.0
-    prompt_timeout_s: float = 10.0
-    check_interval_s: float = 10.0
-    registration_timeout_s: float = 60.0
+class ModemSection(ModemSettings):
+    """A [[modems]] entry: the modem's own settings, as its supervisor takes them (port, imei or
+    iccid, at least one; baud rate, PIN, SMSC, timeouts), and what the gateway adds: its limits,
+    GPIO and power switch."""
+
+    # the modem layer's own timings, and the scan the daemon gives it from [gateway] serial_scan
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window"})
     limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
     # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
     # under their config names, with its defaults
@@ -111,7 +104,6 @@ class ModemSection:
     power_off_s: float = PowerSettings.off_s
     uhub_location: str = PowerSettings.uhub_location
     uhub_port: int | None = PowerSettings.uhub_port
-    power_cycles_per_hour: int = 3
 
     @property
     def power(self) -> PowerSettings:
@@ -172,6 +164,18 @@ class RetentionSection:
     batch: int = 500  # rows per transaction: the send path never waits long behind pruning
 
 
+# TP-VP's longest relative validity period (23.040 §9.2.3.12.1): 63 weeks
+LONGEST_VALIDITY_HOURS = 63 * 7 * 24.0
+
+
+@dataclass(frozen=True)
+class ReportsSection:
+    # the validity period every SMS-SUBMIT asks the SMSC for (rounded up to one TP-VP can say), and
+    # how long a sent part waits for its status report: then it is recorded as having none (a
+    # report that still comes later is applied)
+    wait_hours: float = 72.0
+
+
 @dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
@@ -182,6 +186,7 @@ class Config:
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
     retention: RetentionSection = field(default_factory=RetentionSection)
+    reports: ReportsSection = field(default_factory=ReportsSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     sims: tuple[SimSection, ...] = ()
@@ -225,6 +230,7 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_consent(config.consent, source)
     _check_web(config, source)
     _check_retention(config.retention, source)
+    _check_reports(config.reports, source)
     return dataclasses.replace(config, source=source)
 
 
@@ -232,12 +238,13 @@ def _build(cls: type, data: Any, source: str, where: str, base: Any = None) -> A
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: [{where or 'top'}] must be a table")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    keys = _keys(cls)
+    known = {f.name for f in keys}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown key {_key(where, unknown[0])} (known: {', '.join(sorted(known))})")
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in keys:
         if f.name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{source}: {_key(where, f.name)} is required")
@@ -245,6 +252,12 @@ def _build(cls: type, data: Any, source: str, where: str, base: Any = None) -> A
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         values[f.name] = _value(hints[f.name], data[f.name], source, _key(where, f.name), default)
     return cls(**values) if base is None else dataclasses.replace(base, **values)
+
+
+def _keys(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields of a section that a config file may set."""
+    hidden = {"source", *getattr(cls, "NOT_KEYS", ())}
+    return [f for f in dataclasses.fields(cls) if f.name not in hidden]
 
 
 def _value(hint: Any, value: Any, source: str, key: str, default: Any = None) -> Any:
@@ -374,6 +387,12 @@ def _check_retention(section: RetentionSection, source: str) -> None:
     if 0 < section.messages_days < section.events_days:
         raise ConfigError(f"{source}: retention.messages_days must not be less than events_days "
                           "(a message's events go with it)")
+
+
+def _check_reports(section: ReportsSection, source: str) -> None:
+    if not 0 < section.wait_hours <= LONGEST_VALIDITY_HOURS:
+        raise ConfigError(f"{source}: reports.wait_hours must be more than 0 and at most "
+                          f"{LONGEST_VALIDITY_HOURS:g} (63 weeks, the longest validity period an SMS can ask for)")
 
 
 def _check_web(config: Config, source: str) -> None:

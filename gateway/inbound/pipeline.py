@@ -148,14 +148,14 @@ class InboundPipeline:
     def _take(self, part: InboundPart, now: float) -> InboundMessage | None:
         total, seq, ref = part.concat_total, part.concat_seq, part.concat_ref
         if total and total > 1 and seq is not None and ref is not None:
-            key = (part.modem, part.sender or "", ref, total)
             with self._state:
-                assembled = self.reassembler.add(key, Piece(part.id, seq, part.text or ""), now)
+                assembled = self.reassembler.add((part.modem, part.sender or ""),
+                                                 Piece(ref, total, seq, part.id, part.text or ""), now)
             if assembled is None:
                 self._wake.set()  # a new deadline, perhaps the nearest
                 return None
         else:
-            assembled = Assembled((part.modem, part.sender or "", 0, 1), (Piece(part.id, 1, part.text or ""),), True)
+            assembled = Assembled((part.modem, part.sender or "", 0, 1), (Piece(0, 1, 1, part.id, part.text or ""),), True)
         return self._store(assembled)
 
     def flush_expired(self, now: float | None = None) -> int:

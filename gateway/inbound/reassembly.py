@@ -7,18 +7,20 @@ The same stored part given twice is held once. Parts are grouped by (modem, send
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from modem.pdu import Concat
 
 GroupKey = tuple[str, str, int, int]  # modem, sender, reference, total
+Source = tuple[str, str]  # modem, sender
 MISSING = "[…]"  # stands where a part never arrived
 
 
 @dataclass(frozen=True)
-class Piece:
-    """One received part: its stored row id, position and text."""
+class Piece(Concat):
+    """One received part: where it stands in its long SMS (its concatenation header), its stored row and text."""
 
     part_id: int
-    seq: int
     text: str
 
 
@@ -58,13 +60,13 @@ class Reassembler:
         self.timeout = timeout
         self._groups: dict[GroupKey, _Group] = {}
 
-    def add(self, key: GroupKey, piece: Piece, now: float) -> Assembled | None:
-        """Take one part; the whole message when this was the last missing part. The deadline
-        counts from the first part that arrived."""
-        total = key[3]
+    def add(self, source: Source, piece: Piece, now: float) -> Assembled | None:
+        """Take one part from `source`; the whole message when this was the last missing part. The
+        deadline counts from the first part that arrived."""
+        key, total = (*source, piece.reference, piece.total), piece.total
         if not 1 <= piece.seq <= total:
             # a part that can't belong (seq 0 or past the total): deliver it alone rather than lose it
-            return Assembled(key, (Piece(piece.part_id, 1, piece.text),), complete=False)
+            return Assembled(key, (replace(piece, seq=1),), complete=False)
         group = self._groups.setdefault(key, _Group(deadline=now + self.timeout))
         if piece.part_id in group.duplicates or group.pieces.get(piece.seq) == piece:
             return None  # the same stored part again (taken again after a failure): already here

@@ -54,6 +54,8 @@ class GatewayMetrics:
                                              ["sim"], registry=r),
             MessageStatus.FAILED: Counter("gsmgw_messages_failed", "Messages that failed", ["sim"], registry=r),
         }
+        self.no_report = Counter("gsmgw_messages_no_report", "Sent messages for which no status report came within "
+                                 "[reports] wait_hours (they stay sent)", ["sim"], registry=r)
         self.ended = Counter("gsmgw_messages_ended", "Messages ended without a send (suppressed, expired, "
                              "cancelled) or in doubt (unknown)", ["status"], registry=r)
         self.received = Counter("gsmgw_messages_received", "SMS received (joined from their parts)", ["sim"],
@@ -66,6 +68,7 @@ class GatewayMetrics:
         """Hear a queue's status changes, an inbound pipeline's stored SMS and a webhook outbox's attempts."""
         if queue is not None and self.on_status not in queue.status_hooks:
             queue.status_hooks.append(self.on_status)
+            queue.no_report_listeners.append(self.on_no_report)
         if inbound is not None and self.on_received not in inbound.received_hooks:
             inbound.received_hooks.append(self.on_received)
         if webhooks is not None:
@@ -79,6 +82,10 @@ class GatewayMetrics:
         if status in OTHER_ENDS:
             return self.ended.labels(status=status).inc
         return None
+
+    def on_no_report(self, message_id: int, sim: str | None) -> None:
+        """Queue.no_report_listeners: after the commit that gave up its last awaited report."""
+        self.no_report.labels(sim=sim or "").inc()
 
     def on_received(self, conn: Connection, message: InboundMessage) -> After:
         """InboundPipeline.received_hooks: counted once the SMS is stored."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from gateway.core.clock import Clock
 from gateway.core.retry import RetryPolicy
 from gateway.core.liveness import Liveness
+from gateway.outbound import report_wait
 from gateway.outbound.claims import Candidate
 from gateway.outbound.clock_jumps import ClockJumps
 from gateway.outbound.limits import Limits
@@ -126,7 +127,8 @@ class Engine:
     # ---- the sweep ----------------------------------------------------------------------------
     def sweep(self) -> None:
         """Settle what each modem's worker lost in `sending` (claimed longer ago than its send could
-        take: the worker died or could not settle it after an error), then expire what is due."""
+        take: the worker died or could not settle it after an error), then expire what is due and
+        record the sent parts whose wait for a status report is over as having none."""
         wall_now = self.clock_jumps.now()
         now = wall_now.timestamp()
         for name, worker in self.workers.items():
@@ -135,20 +137,28 @@ class Engine:
             if any(counts.values()):
                 log.warning("%s: settled messages stuck in sending: %s", name, counts)
         self.queue.expire_due(wall_now)
+        self.queue.record_no_reports(wall_now)
 
     def sweep_round(self) -> float:
         """One sweep, as the scheduler runs it every SWEEP_INTERVAL: the seconds until it is wanted
-        again (the next expiry, if nearer). A failure is logged and the round comes again."""
+        again (the next expiry, or the next part's report deadline, if nearer). A failure is logged
+        and the round comes again."""
         if self.liveness is not None:
             self.liveness.tick("engine")
+        waits = [SWEEP_INTERVAL]
         try:
             self.sweep()
             nearest = self.queue.next_expiry()
+            if nearest is not None:
+                waits.append(max(0.0, nearest.timestamp() - self.clock.time()) + 0.001)
+            deadline = self.queue.next_report_deadline()
+            report_in = report_wait.next_sweep_in(
+                None if deadline is None else deadline.timestamp() - self.clock.time() + 0.001, self.queue.report_wait)
+            if report_in is not None:
+                waits.append(report_in)
         except Exception:
             log.exception("sweep failed")
-            nearest = None
-        wait = SWEEP_INTERVAL if nearest is None else max(0.0, nearest.timestamp() - self.clock.time()) + 0.001
-        return min(wait, SWEEP_INTERVAL)
+        return min(waits)
 
 
 def utc(ts: float) -> datetime:

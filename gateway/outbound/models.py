@@ -31,7 +31,9 @@ class MessageStatus:
 class PartStatus:
     PENDING = "pending"  # not handed to a modem yet
     SUBMITTING = "submitting"  # written to the modem, answer not recorded yet (in doubt after a crash)
-    SENT = "sent"  # the modem answered +CMGS: <mr>
+    SENT = "sent"  # the modem answered +CMGS: <mr>; its status report is awaited
+    NO_REPORT = "no_report"  # sent, and no status report came within [reports] wait_hours (report_at: when
+    # that was recorded); a report that still comes is applied
     DELIVERED = "delivered"
     FAILED = "failed"
     UNKNOWN = "unknown"
@@ -103,6 +105,7 @@ class Part(Base):
         UniqueConstraint("message_id", "seq"),
         Index("ix_parts_modem_submitted", "modem", "submitted_at"),
         Index("ix_parts_modem_reference", "modem", "reference", "submitted_at"),  # newest first, for reports
+        Index("ix_parts_status_sent", "status", "sent_at"),  # the parts whose wait for a report is over
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound import transitions
+from gateway.outbound import report_wait, transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import Item, NewMessage, checked
@@ -37,14 +37,19 @@ StatusHook = Callable[[Connection, int, str], After | None]
 
 class Queue:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, default_region: str = "GB",
-                 ref16: bool = False) -> None:
+                 ref16: bool = False, report_wait_hours: float = report_wait.DEFAULT_WAIT_HOURS) -> None:
         self.sessions = sessions
         self.clock = clock
         self.default_region = default_region
         self.ref16 = ref16
+        # the validity period the workers ask the SMSC for, and how long a sent part waits for its report
+        self.report_wait = timedelta(hours=report_wait_hours)
+        self.validity_minutes = report_wait.validity_minutes(self.report_wait)
         self.listeners: list[Callable[[], None]] = []  # told when something becomes due
         self.status_hooks: list[StatusHook] = []  # in the transaction of every status change
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
+        # (message id, its SIM), after the commit in which its last awaited report was given up
+        self.no_report_listeners: list[Callable[[int, str | None], None]] = []
         self.engine = engine_of(sessions)
         self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
 
@@ -116,11 +121,7 @@ class Queue:
     def _committed(self, changes: Changes, afters: list[After]) -> None:
         run_after_commit(afters)
         for message_id, status in changes:
-            for listener in self.status_listeners:
-                try:
-                    listener(message_id, status)
-                except Exception:
-                    log.exception("status listener failed for message %d", message_id)
+            _tell(self.status_listeners, message_id, status)
 
     # ---- claiming ---------------------------------------------------------------------------
     def claim(self, modem: str, *, may_take: Callable[[Candidate], bool] = lambda m: True,
@@ -289,6 +290,29 @@ class Queue:
 
         return self._write(unit)
 
+    def record_no_reports(self, now: datetime | None = None, batch: int = 500) -> int:
+        """Parts sent longer ago than the report wait with no final report are recorded as having
+        none (`no_report`, with the time), `batch` parts a transaction; their messages stay `sent`.
+        `now` as for `claim`. Returns how many parts."""
+        hours = self.report_wait.total_seconds() / 3600
+        detail = f"no status report within {hours:g} h"
+        now = now or self.clock.now()
+        total = 0
+        while True:
+            count, ended = self._write(lambda conn: (transitions.no_reports(
+                conn, now - self.report_wait, now, batch, detail), []))
+            total += count
+            for message_id, sim in ended:
+                _tell(self.no_report_listeners, message_id, sim)
+            if count < batch:
+                return total
+
+    def next_report_deadline(self) -> datetime | None:
+        """When the oldest part still awaiting its report has waited long enough (None: none waits)."""
+        with self.sessions() as session:
+            oldest = session.scalar(select(func.min(Part.sent_at)).where(Part.status == PartStatus.SENT))
+        return None if oldest is None else oldest + self.report_wait
+
     def next_expiry(self) -> datetime | None:
         with self.sessions() as session:
             return session.scalar(select(func.min(Message.expires_at)).where(
@@ -366,3 +390,12 @@ class Queue:
         """Messages waiting to be sent: one indexed count that never waits behind a writer."""
         with self.sessions(bind=db.read_only(engine_of(self.sessions))) as session:
             return session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUEUED)) or 0
+
+
+def _tell(listeners: Iterable[Callable[[int, Any], None]], message_id: int, value: Any) -> None:
+    """Listeners after a commit: one that fails is logged and the others are still told."""
+    for listener in listeners:
+        try:
+            listener(message_id, value)
+        except Exception:
+            log.exception("listener %r failed for message %d", listener, message_id)

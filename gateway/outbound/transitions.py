@@ -101,7 +101,8 @@ def _statements() -> dict[str, Any]:
         .where(p.modem == bindparam("modem"), p.reference == bindparam("ref"),
                p.submitted_at >= bindparam("earliest"), p.submitted_at <= bindparam("latest"),
                # spelled out: an IN list is rendered again on every execution
-               or_(p.status == PartStatus.SENT, p.status == PartStatus.DELIVERED, p.status == PartStatus.FAILED))
+               or_(p.status == PartStatus.SENT, p.status == PartStatus.NO_REPORT, p.status == PartStatus.DELIVERED,
+                   p.status == PartStatus.FAILED))
         .order_by(p.submitted_at.desc()).limit(20),
         "report": update(PARTS).where(p.id == bindparam("part_id"))
         .values(report_status=bindparam("report_status"), report_at=bindparam("now")),
@@ -312,6 +313,28 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     return part.message_id, new
 
 
+def no_reports(conn: Connection, sent_before: datetime, now: datetime, batch: int,
+               detail: str) -> tuple[int, list[tuple[int, str | None]]]:
+    """Record up to `batch` parts `sent` before `sent_before` with no final report as having none
+    (oldest first, each a compare-and-set on `sent`, with its event): (how many, and the `sent`
+    messages of which no part awaits a report any more, with their SIM)."""
+    p, m = PARTS.c, MESSAGES.c
+    due = (select(p.id).where(p.status == PartStatus.SENT, p.sent_at <= sent_before)
+           .order_by(p.sent_at).limit(batch))
+    ids = list(conn.execute(due).scalars())
+    if not ids:
+        return 0, []
+    rows = conn.execute(update(PARTS).where(p.id.in_(ids), p.status == PartStatus.SENT)
+                        .values(status=PartStatus.NO_REPORT, report_at=now)
+                        .returning(p.message_id, p.seq)).all()
+    record_events(conn, [event(row.message_id, PartStatus.NO_REPORT, now, detail, row.seq) for row in rows])
+    touched = sorted({row.message_id for row in rows})
+    ended = conn.execute(select(m.id, m.sim).where(
+        m.id.in_(touched), m.status == MessageStatus.SENT,
+        ~select(p.id).where(p.message_id == m.id, p.status == PartStatus.SENT).exists())).all()
+    return len(rows), [(row.id, row.sim) for row in ended]
+
+
 def event(message_id: int, status: str, at: datetime, detail: str | None = None,
            part_seq: int | None = None) -> dict[str, Any]:
     """A message_events row (every key present, so a list of them is one executemany)."""
@@ -409,7 +432,7 @@ def _by_parts(statuses: Sequence[str]) -> str:
         return MessageStatus.UNKNOWN
     if all(s == PartStatus.DELIVERED for s in statuses):
         return MessageStatus.DELIVERED
-    if all(s in (PartStatus.SENT, PartStatus.DELIVERED) for s in statuses):
+    if all(s in (PartStatus.SENT, PartStatus.NO_REPORT, PartStatus.DELIVERED) for s in statuses):
         return MessageStatus.SENT
     return MessageStatus.QUEUED
 

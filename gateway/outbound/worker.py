@@ -159,7 +159,7 @@ class ModemWorker:
         exchanges (the message claimed ahead waits for the one in flight) and two waits for the
         database's lock. A message `sending` longer than this was lost by its worker."""
         settings = self.supervisor.settings
-        return 2 * (PROMPT_TIMEOUT + settings.send_timeout + settings.command_timeout + DATABASE_WAIT)
+        return 2 * (PROMPT_TIMEOUT + settings.send_timeout_s + settings.command_timeout_s + DATABASE_WAIT)
 
     def _settle_after_error(self, claimed: Claimed | None) -> None:
         """After an error the worker did not expect (a database error after the lock wait): record
@@ -239,7 +239,9 @@ class ModemWorker:
         if self.pre_send is not None and not self._allowed(claimed):
             return  # what is known before the prompt (quiet hours, a STOP) costs the modem no command
         try:
-            parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16)
+            # the validity period asked for is the queue's report wait: no report comes after it
+            parts = encode_submit(claimed.to_number, claimed.text, concat_ref=claimed.concat_ref, ref16=self.ref16,
+                                  validity_minutes=self.queue.validity_minutes)
         except (InvalidNumber, ValueError) as exc:
             self._record_accepted()
             self.queue.finish(claimed.id, MessageStatus.FAILED, f"cannot encode: {exc}")

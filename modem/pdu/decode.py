@@ -172,12 +172,21 @@ def _decode_deliver(r: _Reader, first: int, smsc: str | None) -> Deliver:
     return Deliver(sender, text, timestamp, smsc, encoding, concat, pid, _message_class(dcs))
 
 
-def _skip_validity(r: _Reader, first: int) -> None:
+def _read_validity(r: _Reader, first: int) -> int | None:
+    """A relative TP-VP as minutes (23.040 §9.2.3.12.1); an enhanced or absolute one is skipped."""
     vpf = first & 0x18
     if vpf == 0x10:
-        r.take(1)
-    elif vpf in (0x08, 0x18):  # enhanced or absolute: 7 octets
+        vp = r.octet()
+        if vp <= 143:
+            return (vp + 1) * 5
+        if vp <= 167:
+            return 720 + (vp - 143) * 30
+        if vp <= 196:
+            return (vp - 166) * 1440
+        return (vp - 192) * 7 * 1440
+    if vpf in (0x08, 0x18):  # enhanced or absolute: 7 octets
         r.take(7)
+    return None
 
 
 def _decode_submit(r: _Reader, first: int) -> Submit:
@@ -185,9 +194,9 @@ def _decode_submit(r: _Reader, first: int) -> Submit:
     recipient = _read_address(r)
     r.octet()  # TP-PID
     encoding = _alphabet(r.octet())
-    _skip_validity(r, first)
+    validity = _read_validity(r, first)
     text, concat = _read_user_data(r, first, encoding)
-    return Submit(reference, recipient, text, encoding, concat, bool(first & SUBMIT_SRR))
+    return Submit(reference, recipient, text, encoding, concat, bool(first & SUBMIT_SRR), validity)
 
 
 def _decode_status_report(r: _Reader) -> StatusReport:

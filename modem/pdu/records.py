@@ -72,6 +72,7 @@ class Submit:
     encoding: str
     concat: Concat | None
     status_report: bool
+    validity_minutes: int | None = None  # a relative TP-VP, as the period it says; None: none or not relative
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from gateway.core.numbers import normalise
 from gateway.outbound.models import Message, MessageStatus, Priority
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
+from gateway.outbound.report_wait import message_report
 from gateway.webhooks.models import MessageCallback
 from gateway.webhooks.targets import TargetPolicy
 from web.api.core import Api, Call, number_of
@@ -68,11 +69,17 @@ SUMMARY_PROPERTIES: dict[str, Any] = {
     "sent_at": NULLABLE_TIMESTAMP, "finished_at": NULLABLE_TIMESTAMP,
 }
 SUMMARY = {"type": "object", "required": list(SUMMARY_PROPERTIES), "properties": SUMMARY_PROPERTIES}
+REPORTS = ["awaiting", "none", "delivered", "failed"]
 DETAIL = {
-    "type": "object", "required": [*SUMMARY_PROPERTIES, "parts", "events", "callback_url"],
+    "type": "object", "required": [*SUMMARY_PROPERTIES, "parts", "events", "callback_url", "report"],
     "properties": {
         **SUMMARY_PROPERTIES,
         "callback_url": NULLABLE_STR,
+        "report": {"type": ["string", "null"], "enum": [*REPORTS, None],
+                   "description": "what the status reports say: `awaiting` (a part went, its report may still "
+                                  "come), `none` (no report came for a part within [reports] wait_hours, so none "
+                                  "will: the message stays `sent`; a later one is still applied), `delivered`, "
+                                  "`failed`; null while no part went"},
         "parts": {"type": "array", "items": {"type": "object", "properties": {
             "seq": {"type": "integer"}, "total": {"type": "integer"}, "status": {"type": "string"},
             "modem": NULLABLE_STR, "reference": {"type": ["integer", "null"]},
@@ -287,6 +294,7 @@ def _detail(call: Call, message_id: int) -> dict[str, Any]:
         return {
             **summary(message),
             "callback_url": callback.url if callback else None,
+            "report": message_report(p.status for p in message.parts),
             "parts": [{"seq": p.seq, "total": p.total, "status": p.status, "modem": p.modem, "reference": p.reference,
                        "submitted_at": iso(p.submitted_at), "sent_at": iso(p.sent_at), "report_status": p.report_status,
                        "report_at": iso(p.report_at), "error": p.error} for p in message.parts],
