@@ -102,11 +102,6 @@ def lines(session: Session, after: Cursor | None = None, limit: int | None = Non
     return Page(out, following)
 
 
-def unread_numbers(session: Session) -> int:
-    """How many customer numbers have something unread (the navigation's badge)."""
-    return int(session.scalar(select(func.count(func.distinct(Conversation.number))).where(Conversation.unread > 0)) or 0)
-
-
 @dataclass(frozen=True)
 class Entry:
     """One message of a conversation: what the customer wrote ("in") or what we sent ("out")."""

@@ -34,7 +34,7 @@ SOURCE = "console"
 
 
 class ReplyForm(FlaskForm):
-    text = TextAreaField(lazy_gettext("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT)])
+    text = TextAreaField(lazy_gettext("Your reply"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     submit = SubmitField(lazy_gettext("Send reply"))
 
 
