@@ -349,6 +349,28 @@ def test_template_text_is_escaped_everywhere_it_is_shown(admin_client, web_conte
         assert "<script>alert" not in page and "<img src=x" not in page, path
 
 
+def test_a_delete_without_its_csrf_token_is_refused_and_the_template_stays(admin_client, web_context):
+    made = _template(web_context)
+    refused = admin_client.post(f"/templates/{made}/delete", data={})
+    assert refused.status_code == 400 and "security token" in refused.get_data(as_text=True)
+    with web_context.sessions() as session:
+        assert session.get(MessageTemplate, made) is not None
+
+
+@pytest.mark.parametrize("name, body, kind, field", [
+    ("", "Hi", "marketing", "name"), ("-dash-first", "Hi", "marketing", "name"), ("x" * 101, "Hi", "marketing", "name"),
+    ("ok", "", "marketing", "body"), ("ok", "x" * 1601, "marketing", "body"), ("ok", "Hi {a.b}", "marketing", "body"),
+    ("ok", "Hi", "spam", "kind"),
+])
+def test_the_template_book_refuses_what_the_api_refuses_naming_the_field(database, clock, name, body, kind, field):
+    from gateway.store import db
+
+    with db.sessions(database).begin() as session:
+        with pytest.raises(template_book.TemplateRefused) as refused:
+            template_book.create(session, name, body, kind, clock.now())
+    assert refused.value.field == field
+
+
 def test_a_template_page_of_no_template_is_404(admin_client):
     assert admin_client.get("/templates/999").status_code == 404
     assert admin_client.get("/templates/999/delete").status_code == 404

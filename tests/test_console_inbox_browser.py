@@ -15,12 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from gateway.audience import contacts
 from gateway.core.clock import FakeClock
 from gateway.inbound.models import Conversation, InboundMessage
 from gateway.outbound import template_book
+from gateway.outbound.models import Message
 from gateway.users import accounts
 
 from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
@@ -64,7 +66,7 @@ def _signed_in(browser, shop, language: str):
     page.fill("#name", "anna")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit].primary")
-    assert page.locator("h1").count() == 1 and "/login" not in page.url
+    page.wait_for_url(f"{shop.url}/")  # signed in: the dashboard
     return context, page
 
 
@@ -125,7 +127,7 @@ def test_a_customers_text_appears_unread_and_opening_it_marks_it_read(shop, engl
     assert "Do you deliver on Sundays?" in line(english, ASKING).inner_text()
     check(english, "inbox")
     line(english, ASKING).locator("a").click()
-    assert english.locator("h1").inner_text() == ASKING
+    expect(english.locator("h1")).to_have_text(ASKING)  # the conversation's page, once it has loaded
     assert english.locator("#thread .entry.in .text").last.inner_text() == "Do you deliver on Sundays?"
     assert english.locator("#thread .entry.in .text").last.get_attribute("dir") == "auto"
     assert unread(shop, ASKING) == 0
@@ -140,7 +142,7 @@ def test_a_reply_from_the_conversation_reaches_the_network(shop, english):
     english.goto(f"{shop.url}/inbox/{REPLYING}")
     english.fill("textarea[name=text]", "Yes, until 4 pm.")
     english.click("form.reply button[type=submit]")
-    assert "Reply queued." in english.inner_text("main")
+    expect(english.locator("main .flash")).to_have_text("Reply queued.")  # the page after the redirect
     taken = wait_until(lambda: [e for e in shop.simulator.network.record.submitted if e["recipient"] == REPLYING], 20,
                        "the reply at the network")
     assert [e["text"] for e in taken] == ["Yes, until 4 pm."]
@@ -200,10 +202,11 @@ def test_a_template_preview_fills_in_a_cyrillic_and_an_arabic_name(shop, english
     assert english.locator(".templates h2 a").all_inner_texts() == ["welcome-back"]
     check(english, "templates")
     english.locator(".templates h2 a").click()
+    expect(english.locator("#number")).to_be_visible()
     for number, text in ((ZARINA, "Hi Зарина, 10% off today"), (SARA, "Hi سارة, 10% off today")):
         english.fill("#number", number)
         english.click("form.pick button[type=submit]")
-        assert english.locator(".preview .final").inner_text() == text
+        expect(english.locator(".preview .final")).to_have_text(text)  # the page of this number, once loaded
         assert "Unicode (UCS-2)" in english.locator(".preview .figures").inner_text()
     check(english, "template-edit")
     arabic.goto(f"{shop.url}/templates/{made}?number={SARA.replace('+', '%2B')}")
@@ -211,3 +214,18 @@ def test_a_template_preview_fills_in_a_cyrillic_and_an_arabic_name(shop, english
     check(arabic, "template-edit-ar")
     arabic.goto(f"{shop.url}/templates")
     check(arabic, "templates-ar")
+
+
+def test_the_pages_need_a_login_and_a_post_without_its_token_is_refused(browser, shop, english):
+    stranger = browser.new_context(viewport={"width": WIDTHS["phone"], "height": 900})
+    try:
+        page = stranger.new_page()
+        for path in ("/inbox", f"/inbox/{ASKING}", "/templates", "/templates/new"):
+            page.goto(f"{shop.url}{path}")
+            assert page.url.startswith(f"{shop.url}/login"), path
+    finally:
+        stranger.close()
+    answer = english.request.post(f"{shop.url}/inbox/{ASKING}/reply", form={"text": "no token"})
+    assert answer.status == 400 and "security token" in answer.text()
+    with shop.queue.sessions() as session:
+        assert session.scalar(select(Message).where(Message.text == "no token")) is None  # nothing was queued
