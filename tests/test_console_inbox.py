@@ -102,6 +102,28 @@ def test_a_page_of_the_inbox_reads_conversations_only_through_indexes(rig, web_c
     assert "ix_conversations_latest (last_message_at<?)" in plan and "ix_conversations_number_latest" in plan, plan
 
 
+@pytest.mark.sqlite_only
+def test_a_conversation_reads_its_messages_through_indexes(rig, web_context):
+    rig.receive(CUSTOMER, "hi", modem="sim1")
+    rig.receive(CUSTOMER, "again", modem="sim2")
+    web_context.queue.enqueue(CUSTOMER, "hello")
+    with web_context.sessions() as session:
+        engine = session.get_bind()
+        captured = []
+
+        def keep(conn, cursor, statement, parameters, context, executemany):
+            captured.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            inbox.thread(session, CUSTOMER)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        plans = [" | ".join(row[-1] for row in session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters).all()) for statement, parameters in captured]
+    assert plans and all("SCAN" not in plan for plan in plans), plans
+
+
 def test_a_thread_interleaves_what_came_in_and_what_went_out_by_time(rig, web_context, clock):
     rig.receive(CUSTOMER, "Is my order ready?", modem="sim1")
     clock.advance(30)

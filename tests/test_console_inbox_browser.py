@@ -37,14 +37,17 @@ STOPPING = "+447700900202"
 HOSTILE = "+447700900203"
 LATE = "+447700900204"
 REPLYING = "+447700900207"
+NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 ZARINA = "+447700900205"
 SARA = "+971500000206"
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    """The daemon on one virtual modem, with an admin."""
-    daemon = build_daemon(tmp_path_factory.mktemp("inbox"), FakeClock(), 1)
+    """The daemon on one virtual modem without send limits (the FakeClock stands still, so a gap
+    between sends would never pass), with an admin."""
+    daemon = build_daemon(tmp_path_factory.mktemp("inbox"), FakeClock(), 1, modems=[{"name": "template", "port": "unused",
+                                                                                     "limits": NO_LIMITS}])
     daemon.start()
     try:
         assert daemon.wait_ready(20), daemon.status_line()
@@ -157,6 +160,12 @@ def test_a_stop_is_marked_as_a_keyword_and_the_contact_shown_opted_out(shop, eng
     assert english.locator("#thread .entry.in .badge.keyword").first.inner_text() == "keyword STOP"
     assert "Opted out of marketing." in english.locator("section.consent").inner_text()
     check(english, "conversation-stop")
+    english.fill("textarea[name=text]", "Done. Your order 1042 still ships today.")
+    english.click("form.reply button[type=submit]")
+    expect(english.locator("main .flash")).to_have_text("Reply queued.")
+    # opted out of marketing: a transactional answer to them still goes (consent rules)
+    wait_until(lambda: [e for e in shop.simulator.network.record.submitted if e["recipient"] == STOPPING
+                        and e["text"] == "Done. Your order 1042 still ships today."], 20, "the reply at the network")
     arabic.goto(f"{shop.url}/inbox/{STOPPING}")
     assert (arabic.locator("html").get_attribute("dir"), arabic.locator("h1 bdi").get_attribute("dir")) == ("rtl", "ltr")
     assert "ألغى الاشتراك في التسويق." in arabic.locator("section.consent").inner_text()
@@ -175,7 +184,7 @@ def test_hostile_sms_renders_as_text_in_the_list_and_the_conversation(shop, engl
     assert english.dialogs == []
 
 
-def test_the_open_inbox_shows_a_new_text_on_its_next_refresh(shop, english):
+def test_the_open_inbox_and_conversation_show_a_new_text_on_their_next_refresh(shop, english):
     english.goto(f"{shop.url}/inbox")
     assert line(english, LATE).count() == 0
     text_in(shop, LATE, "Is the shop open late today?")
@@ -184,6 +193,16 @@ def test_the_open_inbox_shows_a_new_text_on_its_next_refresh(shop, english):
         english.clock.run_for(10_000)  # htmx's "every 10s"
     line(english, LATE).wait_for()
     assert line(english, LATE).get_attribute("class") == "line unread"
+    line(english, LATE).locator("a").click()
+    expect(english.locator("h1")).to_have_text(LATE)
+    text_in(shop, LATE, "Until 9 would be great")
+    wait_until(lambda: stored(shop, LATE, "Until 9 would be great"), 20, "the second text filed")
+    assert unread(shop, LATE) == 1
+    with english.expect_response(lambda r: r.url.endswith("/entries")) as polled:
+        english.clock.run_for(10_000)
+    assert polled.value.ok
+    expect(english.locator("#thread .entry.in .text").last).to_have_text("Until 9 would be great")
+    assert unread(shop, LATE) == 0  # the open conversation showed it, so it is read
 
 
 def _template_with_contacts(shop) -> int:
