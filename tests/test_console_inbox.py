@@ -307,6 +307,17 @@ def test_a_broken_or_taken_template_is_refused_with_the_reason_and_nothing_is_st
         assert [t.name for t in template_book.listing(session)] == ["welcome"]
 
 
+def test_an_edit_that_breaks_the_template_is_refused_and_the_stored_one_stays(admin_client, web_context):
+    made = _template(web_context)
+    broken = post_form(admin_client, f"/templates/{made}", {"body": "Hi {first_name.upper}", "kind": "marketing"})
+    assert broken.status_code == 400 and 'id="body-error"' in broken.get_data(as_text=True)
+    odd_kind = post_form(admin_client, f"/templates/{made}", {"body": "Hi", "kind": "spam"})
+    assert odd_kind.status_code == 400
+    with web_context.sessions() as session:
+        row = session.get(MessageTemplate, made)
+        assert (row.body, row.kind) == ("Hi {first_name|friend}, 10% off today", "marketing")
+
+
 def test_the_api_and_the_console_refuse_the_same_template(client, make_key):
     """One rule: the API's answer names the same fault the console shows."""
     answer = client.post("/api/v1/templates", json={"name": "broken", "body": "Hi {first_name"}, headers=make_key().headers)
