@@ -62,9 +62,11 @@ def test_the_inbox_has_one_line_per_number_newest_first_with_the_unread_of_all_i
 
 def test_the_inbox_pages_by_a_cursor_through_every_number_once(rig, web_context, clock):
     numbers = [f"+4477009001{i:02d}" for i in range(7)]
-    for number in numbers:
+    for i, number in enumerate(numbers):
         rig.receive(number, f"hi from {number}")
-        clock.advance(1)
+        if i % 3 == 2:
+            clock.advance(1.000001)  # the others arrive at the same instant: the cursor's id breaks the ties
+    clock.advance(1)
     rig.receive(numbers[0], "again")  # the oldest number comes first again
     seen, after = [], None
     with web_context.sessions() as session:
@@ -76,6 +78,7 @@ def test_the_inbox_pages_by_a_cursor_through_every_number_once(rig, web_context,
                 break
     assert seen == [numbers[0], *reversed(numbers[1:])]
     assert inbox.Cursor.decode("not-a-cursor") is None and inbox.Cursor.decode(None) is None
+    assert inbox.Cursor.decode("99999999999999999999_1") is None
 
 
 @pytest.mark.sqlite_only
@@ -92,7 +95,7 @@ def test_a_page_of_the_inbox_reads_conversations_only_through_indexes(rig, web_c
 
         event.listen(engine, "before_cursor_execute", keep)
         try:
-            inbox.lines(session, inbox.Cursor.decode("1700000000.0_5"))
+            inbox.lines(session, inbox.Cursor.decode("1700000000000000_5"))
         finally:
             event.remove(engine, "before_cursor_execute", keep)
         statement, parameters = captured[0]

@@ -11,7 +11,7 @@ costs the same with a million messages stored as with ten.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -22,6 +22,8 @@ from gateway.outbound.models import Message
 
 PAGE = 50
 THREAD = 200  # the newest entries of a conversation shown; older ones are in the messages log
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -32,19 +34,17 @@ class Cursor:
     id: int
 
     def encode(self) -> str:
-        return f"{self.at.timestamp():.6f}_{self.id}"
+        return f"{(self.at - EPOCH) // MICROSECOND}_{self.id}"  # exact: no float in between
 
     @classmethod
     def decode(cls, text: str | None) -> Cursor | None:
         """None for no cursor or one that is not ours (a hand-edited link shows the first page)."""
-        from datetime import UTC
-
         if not text:
             return None
         stamp, _, ident = text.partition("_")
         try:
-            return cls(datetime.fromtimestamp(float(stamp), UTC), int(ident))
-        except (ValueError, OverflowError, OSError):
+            return cls(EPOCH + int(stamp) * MICROSECOND, int(ident))
+        except (ValueError, OverflowError):
             return None
 
 
