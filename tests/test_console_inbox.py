@@ -363,7 +363,15 @@ def test_a_long_arabic_name_warns_that_the_contacts_values_cost_more(admin_clien
     with web_context.sessions.begin() as session:
         contacts.create(session, CUSTOMER, now=web_context.clock.now(), source="staff").name = "سارة"
     page = admin_client.get(f"/templates/{made}", query_string={"number": CUSTOMER}).get_data(as_text=True)
-    assert "<dt>Parts</dt><dd>2</dd>" in page and "need UCS-2: 2 parts instead of 1" in page
+    assert "<dt>Parts</dt><dd>2</dd>" in page and "need Unicode (UCS-2): 2 parts; the template's own words alone: 1." in page
+
+
+def test_a_long_latin_name_warns_that_it_costs_a_part(admin_client, web_context):
+    made = _template(web_context, "long-latin", "Dear {name}, " + "x" * 140, "transactional")
+    with web_context.sessions.begin() as session:
+        contacts.create(session, CUSTOMER, now=web_context.clock.now(), source="staff").name = "Bartholomew Smithson"
+    page = admin_client.get(f"/templates/{made}", query_string={"number": CUSTOMER}).get_data(as_text=True)
+    assert "<dd>GSM-7 (plain)</dd>" in page and "make 2 parts; the template's own words alone: 1." in page
 
 
 def test_the_preview_says_what_is_missing_or_who_is_unknown(admin_client, web_context):

@@ -91,14 +91,17 @@ class Preview:
     encoding: str | None
     parts: int
     characters: int
-    warning: str | None
+    warning: str | None  # the contact's values cost UCS-2 or a part more than the template's own words
     problem: str | None
+    plain_parts: int  # the template's own words (literal text and fallbacks) alone
 
 
 def preview(body: str, name: str | None, fields: dict | None, language: str | None = None) -> Preview:
     """The text a contact with this name and these fields would get, and what it costs."""
     from gateway.campaigns.personal import Body
+    from modem.encoding import segment_info
 
-    personal = Body(body, footer=False).for_contact(name, fields, language)
+    parsed = Body(body, footer=False)
+    personal = parsed.for_contact(name, fields, language)
     return Preview(personal.text, personal.encoding, personal.parts, len(personal.text or ""), personal.warning,
-                   personal.problem)
+                   personal.problem, segment_info(parsed.plain).parts)
