@@ -144,6 +144,18 @@ def test_a_thread_interleaves_what_came_in_and_what_went_out_by_time(rig, web_co
     assert thread.sim == "sim1" and thread.unread == 2 and _unread(web_context, CUSTOMER) == 0
 
 
+def test_marking_what_was_shown_read_leaves_a_text_that_came_in_since_unread(rig, web_context, clock):
+    rig.receive(CUSTOMER, "first", modem="sim1")
+    rig.receive(CUSTOMER, "on the other sim", modem="sim2")
+    with web_context.sessions() as session:
+        shown = inbox.thread(session, CUSTOMER)
+    clock.advance(1)
+    rig.receive(CUSTOMER, "while the page was being made", modem="sim2")
+    with web_context.sessions.begin() as session:
+        assert inbox.mark_read(session, CUSTOMER, shown) == 1  # sim1's thread: all of it was shown
+    assert _unread(web_context, CUSTOMER) == 2
+
+
 # ---- the inbox pages ------------------------------------------------------------------------------------
 def test_the_inbox_and_conversations_need_a_login(client, admin):
     for path in ("/inbox", "/inbox/lines", f"/inbox/{CUSTOMER}", f"/inbox/{CUSTOMER}/entries", "/templates",

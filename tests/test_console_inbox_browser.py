@@ -189,20 +189,18 @@ def test_the_open_inbox_and_conversation_show_a_new_text_on_their_next_refresh(s
     assert line(english, LATE).count() == 0
     text_in(shop, LATE, "Is the shop open late today?")
     wait_until(lambda: stored(shop, LATE, "Is the shop open late today?"), 20, "the text filed in the inbox")
-    with english.expect_response(lambda r: r.url.endswith("/inbox/lines")):
-        english.clock.run_for(10_000)  # htmx's "every 10s"
-    line(english, LATE).wait_for()
+    # htmx's "every 10s", on the page's clock; the page's time also flows, so a poll already on its
+    # way may take this turn (htmx drops a trigger while a request is out): the next one brings it
+    english.clock.run_for(10_000)
+    expect(line(english, LATE)).to_have_count(1, timeout=25_000)
     assert line(english, LATE).get_attribute("class") == "line unread"
     line(english, LATE).locator("a").click()
     expect(english.locator("h1")).to_have_text(LATE)
     text_in(shop, LATE, "Until 9 would be great")
     wait_until(lambda: stored(shop, LATE, "Until 9 would be great"), 20, "the second text filed")
-    assert unread(shop, LATE) == 1
-    with english.expect_response(lambda r: r.url.endswith("/entries")) as polled:
-        english.clock.run_for(10_000)
-    assert polled.value.ok
-    expect(english.locator("#thread .entry.in .text").last).to_have_text("Until 9 would be great")
-    assert unread(shop, LATE) == 0  # the open conversation showed it, so it is read
+    english.clock.run_for(10_000)
+    expect(english.locator("#thread .entry.in .text").last).to_have_text("Until 9 would be great", timeout=25_000)
+    assert unread(shop, LATE) == 0  # the refresh that showed it marked it read, in the same transaction
 
 
 def _template_with_contacts(shop) -> int:

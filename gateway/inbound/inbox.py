@@ -155,8 +155,13 @@ def thread(session: Session, number: str, limit: int = THREAD) -> Thread | None:
                   sim=rows[0][1] if rows else None, entries=entries[-limit:], unread=sum(int(r[3]) for r in rows))
 
 
-def mark_read(session: Session, number: str) -> int:
-    """Every conversation of the number read (in the caller's transaction); how many had unread."""
-    result = session.execute(update(Conversation).where(Conversation.number == number, Conversation.unread > 0)
-                             .values(unread=0))
-    return int(result.rowcount or 0)
+def mark_read(session: Session, number: str, seen: Thread | None = None) -> int:
+    """The number's conversations read (in the caller's transaction); how many had unread. Given the
+    thread that was shown, only those whose newest text it showed: one that came in since stays unread."""
+    query = update(Conversation).where(Conversation.number == number, Conversation.unread > 0)
+    if seen is not None:
+        newest = max((e.at for e in seen.entries if e.direction == "in"), default=None)
+        if newest is None:
+            return 0
+        query = query.where(Conversation.last_message_at <= newest)
+    return int(session.execute(query.values(unread=0)).rowcount or 0)

@@ -68,7 +68,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             if found is None:
                 abort(404)
             if found.unread:
-                inbox.mark_read(session, number)
+                inbox.mark_read(session, number, found)
         return found
 
     def conversation_page(key: str, form: ReplyForm, status: int = 200) -> Any:
