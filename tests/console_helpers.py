@@ -70,16 +70,30 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 
+_RUNNING: dict[str, Any] = {"users": 0}  # the one Playwright and Chromium of this run, and how many hold it
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the whole run. A missing browser fails the tests: never a skip."""
+    """One headless Chromium for the whole run. A missing browser fails the tests: never a skip.
+    Each test module that imports this fixture gets its own session-scoped copy of it, and a second
+    Playwright cannot start while one runs in this thread, so the copies share one and the last
+    to finish closes it."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    if not _RUNNING["users"]:
+        playwright = sync_playwright().start()
+        _RUNNING.update(playwright=playwright, browser=playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS))
+    _RUNNING["users"] += 1
+    try:
+        yield _RUNNING["browser"]
+    finally:
+        _RUNNING["users"] -= 1
+        if not _RUNNING["users"]:
+            _RUNNING.pop("browser").close()
+            _RUNNING.pop("playwright").stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.base import Base, UtcDateTime
@@ -41,7 +41,11 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (UniqueConstraint("number", "sim"),)
+    __table_args__ = (
+        UniqueConstraint("number", "sim"),
+        Index("ix_conversations_latest", "last_message_at", "id"),  # the inbox, newest first
+        Index("ix_conversations_number_latest", "number", "last_message_at", "id"),  # a number's newest thread
+    )
 
 
 class InboundMessage(Base):

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.outbound import template_book
 from gateway.outbound.models import MessageTemplate
-from gateway.outbound.templating import TemplateError, placeholders
+from gateway.outbound.templating import placeholders
 from modem.encoding import segment_info
 from web.api.core import Api, Call, found
 from web.api.messages import iso
 from web.api.problems import ApiError, invalid
 from web.api.schemas import ID, TIMESTAMP
 
-NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "examples": ["otp", "table-ready"]}
-BODY = {"type": "string", "minLength": 1, "maxLength": 1600, "examples": ["Hi {first_name}, your table is ready"]}
-KIND = {"type": "string", "enum": ["transactional", "marketing"], "default": "transactional"}
+NAME = {"type": "string", "pattern": template_book.NAME_PATTERN, "examples": ["otp", "table-ready"]}
+BODY = {"type": "string", "minLength": 1, "maxLength": template_book.MAX_BODY, "examples": ["Hi {first_name}, your table is ready"]}
+KIND = {"type": "string", "enum": list(template_book.KINDS), "default": "transactional"}
 TEMPLATE_IN = {"type": "object", "additionalProperties": False, "required": ["name", "body"],
                "properties": {"name": NAME, "body": BODY, "kind": KIND}}
 TEMPLATE_PATCH = {"type": "object", "additionalProperties": False, "minProperties": 1,
@@ -82,15 +82,14 @@ def register(api: Api) -> None:
 
 
 def find(session: Session, name: str) -> MessageTemplate | None:
-    return session.scalar(select(MessageTemplate).where(MessageTemplate.name == name))
+    return template_book.find(session, name)
 
 
 
 def _check_body(body: str) -> None:
-    try:
-        placeholders(body)
-    except TemplateError as exc:
-        raise invalid("body", str(exc)) from None
+    problem = template_book.body_problem(body)
+    if problem:
+        raise invalid("body", problem)
 
 
 def template_dict(_session: Session, t: MessageTemplate) -> dict[str, Any]:

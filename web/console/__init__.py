@@ -14,7 +14,8 @@ from web.context import WebContext
 
 
 def install(app: Flask, context: WebContext) -> None:
-    from web.console import auth, contacts, contacts_import, errors, groups, i18n, pages, security
+    from web.console import (auth, contacts, contacts_import, errors, groups, i18n, inbox, pages, security,
+                             template_pages)
 
     blueprint = Blueprint("console", __name__, url_prefix="/", template_folder="templates",
                           static_folder="static/console", static_url_path="/console-static")
@@ -25,5 +26,7 @@ def install(app: Flask, context: WebContext) -> None:
     contacts.register(blueprint, context)
     contacts_import.register(blueprint, context)
     groups.register(blueprint, context)
+    inbox.register(blueprint, context)
+    template_pages.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

@@ -64,10 +64,41 @@ ACTIONS = {
     "segment_added": lazy_gettext("Segment added"),
     "segment_changed": lazy_gettext("Segment changed"),
     "segment_deleted": lazy_gettext("Segment deleted"),
+    # page: inbox, templates
+    "reply_sent": lazy_gettext("Reply sent"),
+    "template_created": lazy_gettext("Template created"),
+    "template_changed": lazy_gettext("Template changed"),
+    "template_deleted": lazy_gettext("Template deleted"),
+}
+
+MESSAGE_STATUSES = {
+    "queued": lazy_gettext("Waiting"),
+    "sending": lazy_gettext("Sending"),
+    "sent": lazy_gettext("Sent, awaiting report"),
+    "delivered": lazy_gettext("Delivered"),
+    "failed": lazy_gettext("Failed"),
+    "expired": lazy_gettext("Expired"),
+    "cancelled": lazy_gettext("Cancelled"),
+    "unknown": lazy_gettext("Outcome unknown"),
+    "suppressed": lazy_gettext("Not sent (consent or limits)"),
+}
+KEYWORD_ACTIONS = {
+    "opt_out": lazy_gettext("opted out of marketing"),
+    "opt_out_all": lazy_gettext("opted out of all messages"),
+    "opt_in": lazy_gettext("opted in"),
+    "confirm_opt_in": lazy_gettext("confirmed the opt-in"),
+    "help": lazy_gettext("asked for help"),
+    "join": lazy_gettext("joined a group"),
+    "reply": lazy_gettext("auto-reply sent"),
+}
+ENCODINGS = {
+    "gsm7": lazy_gettext("GSM-7 (plain)"),
+    "ucs2": lazy_gettext("Unicode (UCS-2)"),
 }
 
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,
-          "action": ACTIONS}
+          "action": ACTIONS, "message_status": MESSAGE_STATUSES, "keyword_action": KEYWORD_ACTIONS,
+          "encoding": ENCODINGS}
 
 
 def label(kind: str, code: str | None) -> str:

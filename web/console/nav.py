@@ -21,9 +21,9 @@ class NavItem:
 ITEMS = (
     NavItem("dashboard", lazy_gettext("Dashboard"), "console.dashboard"),
     NavItem("send", lazy_gettext("Send"), None),
-    NavItem("inbox", lazy_gettext("Inbox"), None),
+    NavItem("inbox", lazy_gettext("Inbox"), "console.inbox"),
     NavItem("contacts", lazy_gettext("Contacts"), "console.contacts"),
-    NavItem("templates", lazy_gettext("Templates"), None),
+    NavItem("templates", lazy_gettext("Templates"), "console.templates"),
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
     NavItem("messages", lazy_gettext("Messages"), None),
     NavItem("modems", lazy_gettext("Modems"), None),

@@ -1,0 +1,136 @@
+"""The inbox (`/inbox`): one line per customer number, newest first, unread marked; a number's
+conversation (`/inbox/<number or contact id>`) with the reply box.
+
+Reads go through `gateway.inbound.inbox` (paged on indexes), consent through the ledger, a reply
+through `Queue.enqueue` as the REST API's POST /messages does: transactional (it answers what the
+customer asked, so an opt-out from marketing does not stop it; the send-time check still applies
+STOPALL and `consent.transactional_honour_stop`), from the SIM they wrote to, with its audit entry
+in the same transaction. Opening a conversation marks it read. The list and an open conversation
+refresh themselves every 10 s with htmx (a fragment each); without JavaScript they are plain pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+from wtforms import SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from gateway.consent import ledger
+from gateway.inbound import inbox
+from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
+from gateway.users import audit
+from web.console.security import client_address
+from web.context import WebContext
+
+REPLY_SENT = "reply_sent"
+SOURCE = "console"
+
+
+class ReplyForm(FlaskForm):
+    text = TextAreaField(lazy_gettext("Your reply"), validators=[DataRequired(), Length(max=MAX_TEXT)])
+    submit = SubmitField(lazy_gettext("Send reply"))
+
+
+def _is_phone(number: str) -> bool:
+    """A number a reply can go to (E.164); an alphanumeric sender ("VODAFONE") cannot be answered."""
+    return number.startswith("+") and number[1:].isdigit()
+
+
+def register(blueprint: Blueprint, context: WebContext) -> None:
+    def number_for(key: str) -> str:
+        """The number a conversation link names: a contact id (digits) or the number itself."""
+        if key.isdigit():
+            with context.sessions() as session:
+                number = inbox.number_of_contact(session, int(key))
+            if number is None:
+                abort(404)
+            return number
+        return key
+
+    def consent_of(contact_id: int | None) -> str:
+        if contact_id is None:
+            return "none"
+        with context.sessions() as session:
+            return ledger.state_of(session, contact_id).status
+
+    def opened(key: str) -> inbox.Thread:
+        """The conversation, marked read (the person looking at it has seen what it shows)."""
+        number = number_for(key)
+        with context.sessions.begin() as session:
+            found = inbox.thread(session, number)
+            if found is None:
+                abort(404)
+            if found.unread:
+                inbox.mark_read(session, number, found)
+        return found
+
+    def conversation_page(key: str, form: ReplyForm, status: int = 200) -> Any:
+        found = opened(key)
+        consent = context.config.consent
+        return render_template("console/conversation.html", thread=found, key=key, form=form,
+                               consent=consent_of(found.contact_id), can_reply=_is_phone(found.number),
+                               honour_stop=consent.transactional_honour_stop,
+                               honour_stopall=consent.transactional_honour_stopall), status
+
+    @blueprint.route("/inbox", endpoint="inbox")
+    @login_required
+    def inbox_page() -> Any:
+        return render_template("console/inbox.html", **_listing(context))
+
+    @blueprint.route("/inbox/lines", endpoint="inbox_lines")
+    @login_required
+    def inbox_lines() -> Any:
+        return render_template("console/_inbox_lines.html", **_listing(context))
+
+    @blueprint.route("/inbox/<key>", endpoint="conversation")
+    @login_required
+    def conversation(key: str) -> Any:
+        return conversation_page(key, ReplyForm())
+
+    @blueprint.route("/inbox/<key>/entries", endpoint="conversation_entries")
+    @login_required
+    def conversation_entries(key: str) -> Any:
+        return render_template("console/_thread.html", thread=opened(key), key=key)
+
+    @blueprint.route("/inbox/<key>/reply", methods=["POST"], endpoint="reply")
+    @login_required
+    def reply(key: str) -> Any:
+        form = ReplyForm()
+        if not form.validate_on_submit():
+            return conversation_page(key, form, 400)
+        number = number_for(key)
+        with context.sessions() as session:
+            found = inbox.thread(session, number)
+        if found is None:
+            abort(404)
+        sims = {m["name"] for m in context.modems()} | {m.name for m in context.config.modems}
+        sim = found.sim if found.sim in sims else None  # from the SIM they wrote to, while it is ours
+
+        def along(conn: Connection, messages: list[NewMessage]) -> None:
+            with Session(bind=conn) as session:  # joins the enqueue's transaction: both commit or neither
+                audit.record(session, context.clock, REPLY_SENT, actor=current_user.account.name,
+                             detail=f"message {messages[0].id} to {number}", address=client_address())
+                session.flush()
+
+        try:
+            context.queue.enqueue_many([{"to": number, "text": form.text.data, "kind": "transactional", "sim": sim}],
+                                       source=SOURCE, along=along)
+        except RejectedMessage as exc:
+            form.text.errors = [*form.text.errors, str(exc)]
+            return conversation_page(key, form, 400)
+        flash(gettext("Reply queued."), "info")
+        return redirect(url_for("console.conversation", key=key))
+
+
+def _listing(context: WebContext) -> dict[str, Any]:
+    after = inbox.Cursor.decode(request.args.get("after"))
+    with context.sessions() as session:
+        page = inbox.lines(session, after)
+    return {"page": page, "after": request.args.get("after") if after else None}
