@@ -172,13 +172,24 @@ def test_a_template_fills_the_text_and_a_marketing_one_stays_marketing(web_conte
     assert refused.status_code == 422 and "is marketing: it cannot be sent as transactional" in refused.get_data(as_text=True)
 
 
-def test_placeholders_are_filled_for_the_contact_and_counted_for_them(web_context, staff_client):
+def test_a_templates_placeholders_are_filled_for_the_contact_and_counted_for_them(web_context, staff_client):
     _contact(web_context, NUMBER, "Алексей Смирнов")
-    checked = _send(staff_client, text="Hi {first_name|there}, your order is ready", send="", check="Check")
+    ready = str(_template(web_context, "ready", "Hi {first_name|there}, your order is ready"))
+    checked = _send(staff_client, template=ready, text="Hi {first_name|there}, your order is ready", send="",
+                    check="Check")
     assert "For this contact: 1 SMS, Unicode (UCS-2)." in checked.get_data(as_text=True)
-    sent = _send(staff_client, text="Hi {first_name|there}, your order is ready")
+    sent = _send(staff_client, template=ready, text="Hi {first_name|there}, your order is ready")
     message = web_context.queue.get(int(sent.headers["Location"].split("/")[2].split("?")[0]))
     assert message.text == "Hi Алексей, your order is ready" and message.encoding == "ucs2"
+    free = _send(staff_client, text="Braces {as typed}")  # free text is not a template
+    assert web_context.queue.get(int(free.headers["Location"].split("/")[2].split("?")[0])).text == "Braces {as typed}"
+
+
+def test_a_templates_missing_value_is_named(web_context, staff_client):
+    code = str(_template(web_context, "code", "Your code is {code}"))
+    answer = _send(staff_client, template=code, text="Your code is {code}")
+    assert answer.status_code == 422 and "This contact has no value for {code}." in answer.get_data(as_text=True)
+    assert web_context.queue.depth() == {}
 
 
 def test_the_counter_fragment_names_the_character_and_needs_the_token(staff_client):

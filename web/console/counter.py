@@ -131,7 +131,8 @@ def spread(body: str, values: Iterable[Mapping[str, Any]], *, ref16: bool = Fals
 
 
 def register(blueprint: Any, context: Any) -> None:
-    """POST /counter: the counter fragment for the form's `text` (and its contact, `to`), which
+    """POST /counter: the counter fragment for the form's `text` (and, for a template's text, its
+    contact `to`), which
     htmx swaps in while the user types; the same fragment the page renders after "Check"."""
     from flask import render_template, request
     from flask_login import login_required
@@ -146,7 +147,8 @@ def register(blueprint: Any, context: Any) -> None:
         text = request.form.get("text", "")[: 10 * MAX_TEXT]
         values = None
         raw = request.form.get("to", "").strip()
-        if raw and has_placeholders(text):
+        templated = bool(request.form.get("template")) and has_placeholders(text)  # free text goes as typed
+        if raw and templated:
             try:
                 number = normalise(raw, context.queue.default_region)
             except ValueError:
@@ -158,4 +160,4 @@ def register(blueprint: Any, context: Any) -> None:
                         values = [contact_values(contact.name, contact.fields)]
         return render_template("console/_counter.html", count=count(text, ref16=context.queue.ref16),
                                spread=spread(text, values, ref16=context.queue.ref16) if values else None,
-                               placeholders=has_placeholders(text))
+                               placeholders=templated)

@@ -35,8 +35,7 @@ from web.console.security import client_address
 from web.context import WebContext
 
 SOURCE = "console"
-KINDS = (("transactional", lazy_gettext("Transactional (a receipt, a code, an answer)")),
-         ("marketing", lazy_gettext("Marketing (an offer: needs the contact's consent)")))
+KINDS = (("transactional", lazy_gettext("Transactional")), ("marketing", lazy_gettext("Marketing")))
 
 
 class SendForm(FlaskForm):
@@ -109,12 +108,13 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             except ValueError:
                 chosen = None
         text = form.text.data or ""
+        templated = bool(form.template.data) and counter.has_placeholders(text)  # free text is sent as typed
         spread = (counter.spread(text, [contact_values(chosen.contact.name, chosen.contact.fields)],
                                  ref16=context.queue.ref16)
-                  if chosen is not None and chosen.contact is not None else None)
+                  if templated and chosen is not None and chosen.contact is not None else None)
         return render_template("console/send.html", form=form, errors=errors or [], query=query, found=found,
                                count=counter.count(text, ref16=context.queue.ref16), spread=spread,
-                               chosen=chosen, placeholders=counter.has_placeholders(text),
+                               chosen=chosen, placeholders=templated,
                                kinds={str(t.id): t.kind for t in choices}), status
 
     @blueprint.route("/send", methods=["GET", "POST"], endpoint="send")
@@ -149,7 +149,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             return page(form, errors=[gettext("The template %(name)s is marketing: it cannot be sent as transactional.",
                                               name=template.name)], status=422)
         text = form.text.data or ""
-        if counter.has_placeholders(text):
+        if template is not None and counter.has_placeholders(text):  # a template's; free text goes as typed
             try:
                 text = render(text, contact_values(to.contact.name, to.contact.fields) if to.contact else {})
             except MissingVariable as exc:
