@@ -64,6 +64,7 @@ class Statuses:
             self.changed.notify_all()
 
     def wait(self, message_ids: list[int], status: str, timeout: float = 60) -> None:
+        """Until each of the messages was announced in `status` (a notification, not a poll)."""
         with self.changed:
             done = self.changed.wait_for(lambda: all(status in self.seen[i] for i in message_ids), timeout)
         assert done, {i: sorted(self.seen[i]) for i in message_ids}
@@ -258,3 +259,31 @@ def test_a_send_without_its_csrf_token_is_refused(shop, pages):
     answer = page.request.post(f"{shop.url}/send", form={"to": "+447700900900", "text": "no token", "send": "Send"})
     assert answer.status == 400 and "security token" in answer.text()
     assert shop.queue.depth() == before
+
+
+def test_a_contact_found_by_name_and_a_template_fill_the_form_and_the_counter_counts_for_them(shop, pages):
+    from gateway.audience import contacts
+    from gateway.outbound.models import MessageTemplate
+
+    with shop.queue.sessions.begin() as session:
+        contact, _ = contacts.find_or_create(session, "+447700900950", now=shop.clock.now(), source="staff")
+        contact.name = "Юлия Смирнова"
+        session.add(MessageTemplate(name="ready", body="Hi {first_name|there}, your order is ready", kind="transactional",
+                                    created_at=shop.clock.now(), updated_at=shop.clock.now()))
+    page = pages()
+    page.goto(f"{shop.url}/send")
+    page.fill("#q", "юлия")
+    with page.expect_navigation():
+        page.click("form.search button[type=submit]")
+    with page.expect_navigation():
+        page.locator(".pick a").filter(has_text="Юлия").click()
+    assert page.input_value("#to") == "+447700900950"
+    page.select_option("#template", label="ready")
+    with page.expect_navigation():
+        page.click("#use_template")
+    assert page.input_value("#text") == "Hi {first_name|there}, your order is ready"
+    assert "For this contact: 1 SMS, Unicode (UCS-2)." in page.inner_text("#counter")
+    with page.expect_navigation():
+        page.click("#send")
+    message_id = int(page.url.split("/messages/")[1].split("?")[0])
+    assert shop.queue.get(message_id).text == "Hi Юлия, your order is ready"
