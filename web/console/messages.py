@@ -79,9 +79,15 @@ def read_filters(args: Any, region: str, zone: ZoneInfo) -> LogQuery:
                                          campaign_id=campaign), before, tuple(problems))
 
 
+# the states whose detail is the reason (an error, a refusal); the others' (a reference, a SIM) the parts table shows
+EXPLAINED = frozenset({"failed", "unknown", "suppressed", "expired", "queued"})
+
+
 def timeline(message: Message) -> list[dict[str, Any]]:
-    """The message's changes, oldest first: each a state, its time, the part it is about and the detail."""
-    return [{"status": e.status, "at": e.at, "part": e.part_seq, "detail": e.detail} for e in message.events]
+    """The message's changes, oldest first: each a state, its time, the part it is about and, where
+    it says why (a retry's error, a refusal), the detail."""
+    return [{"status": e.status, "at": e.at, "part": e.part_seq,
+             "detail": e.detail if e.status in EXPLAINED else None} for e in message.events]
 
 
 def register(blueprint: Blueprint, context: WebContext) -> None:
