@@ -281,3 +281,10 @@ def test_the_phone_bar_has_the_four_daily_pages_and_the_rest_under_more(admin_cl
     assert re.findall(r'<li><(?:a href="[^"]*"[^>]*|span class="soon")>([^<]+)<', top) == ["Dashboard", "Inbox", "Send", "Contacts"]
     assert "<summary>More</summary>" in more and 'href="/messages"' in more and 'href="/audit"' in more
     assert 'aria-current="page">Send<' in top
+
+
+def test_the_gsm7_text_is_offered_and_taken_with_one_button(staff_client):
+    page = _send(staff_client, text="It’s “open” – come in", send="", use_gsm7="1")
+    assert page.status_code == 200 and 'It&#39;s &#34;open&#34; - come in</textarea>' in page.get_data(as_text=True)
+    offered = _send(staff_client, text="It’s open", send="", check="1").get_data(as_text=True)
+    assert 'name="use_gsm7"' in offered

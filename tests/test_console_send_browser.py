@@ -181,6 +181,11 @@ def test_the_ucs2_warning_names_the_character_and_offers_the_gsm7_text(shop, pag
     assert "replace it with '" in warning
     assert page.locator("#counter .fixed-text").inner_text().startswith("We're open")
     check(page, "send-warning")
+    with page.expect_navigation():
+        page.click("#counter button[name=use_gsm7]")
+    assert page.input_value("#text") == "We're open until 9pm today. " * 5
+    assert page.get_attribute("#counter [data-encoding]", "data-encoding") == "gsm7"
+    assert page.get_attribute("#counter [data-parts]", "data-parts") == "1"
 
 
 def test_each_page_passes_axe_and_is_photographed_in_english_and_arabic(shop, pages):

@@ -32,7 +32,8 @@ REPLACEMENTS: dict[str, str] = {
     "\u00e1": "a", "\u00ed": "i", "\u00f3": "o", "\u00fa": "u", "\u00e2": "a", "\u00ea": "e",
     "\u00ee": "i", "\u00f4": "o", "\u00fb": "u", "\u00eb": "e", "\u00ef": "i", "\u00e3": "a", "\u00f5": "o",
 }
-MAX_NAMED = 3  # more distinct characters than this: the script itself needs Unicode, nothing to fix
+MAX_NAMED = 3  # more characters without a replacement: the script itself needs Unicode, nothing to fix
+MAX_LISTED = 8  # at most this many characters are named, each with its fix
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def count(text: str, *, ref16: bool = False) -> Count:
     parts_without = fixed = None
     if info.encoding != GSM7:
         odd = list(dict.fromkeys(ch for ch in clean_text(text) if not is_gsm7(ch)))
-        if len(odd) <= MAX_NAMED:
+        if len([ch for ch in odd if _replacement(ch) is None]) <= MAX_NAMED and len(odd) <= MAX_LISTED:
             culprits = tuple(Culprit(ch, _name(ch), _replacement(ch)) for ch in odd)
             without = "".join(c if is_gsm7(c) else (_replacement(c) or "") for c in clean_text(text))
             parts_without = segment_info(without, ref16=ref16).parts if without else 0
@@ -160,4 +161,4 @@ def register(blueprint: Any, context: Any) -> None:
                         values = [contact_values(contact.name, contact.fields)]
         return render_template("console/_counter.html", count=count(text, ref16=context.queue.ref16),
                                spread=spread(text, values, ref16=context.queue.ref16) if values else None,
-                               placeholders=templated)
+                               placeholders=templated, offer_fix=request.form.get("offer_fix") == "1")

@@ -45,6 +45,7 @@ class SendForm(FlaskForm):
     kind = SelectField(lazy_gettext("Kind"), choices=[], default="transactional")
     use_template = SubmitField(lazy_gettext("Use template"))
     check = SubmitField(lazy_gettext("Check"))
+    use_gsm7 = SubmitField(lazy_gettext("Use the GSM-7 text"))
     send = SubmitField(lazy_gettext("Send"))
 
 
@@ -115,7 +116,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return render_template("console/send.html", form=form, errors=errors or [], query=query, found=found,
                                count=counter.count(text, ref16=context.queue.ref16), spread=spread,
                                chosen=chosen, placeholders=templated,
-                               kinds={str(t.id): t.kind for t in choices}), status
+                               offer_fix=True), status
 
     @blueprint.route("/send", methods=["GET", "POST"], endpoint="send")
     @login_required
@@ -132,6 +133,11 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             if template is not None:
                 form.text.data = template.body
                 form.kind.data = template.kind
+            return page(form)
+        if form.use_gsm7.data:
+            fixed = counter.count(form.text.data or "", ref16=context.queue.ref16).fixed_text
+            if fixed is not None:
+                form.text.data = fixed
             return page(form)
         if not form.send.data:  # "Check", or Enter in a field
             return page(form)
