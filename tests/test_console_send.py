@@ -288,3 +288,14 @@ def test_the_gsm7_text_is_offered_and_taken_with_one_button(staff_client):
     assert page.status_code == 200 and 'It&#39;s &#34;open&#34; - come in</textarea>' in page.get_data(as_text=True)
     offered = _send(staff_client, text="It’s open", send="", check="1").get_data(as_text=True)
     assert 'name="use_gsm7"' in offered
+
+
+def test_marketing_in_the_contacts_quiet_hours_is_queued_and_says_when_it_goes(web_context, client, staff):
+    web_context.audience.opt_in(NUMBER, source=ConsentSource.KEYWORD)
+    web_context.clock.advance(14 * 3600)  # 22:00 in London: quiet until 08:00
+    sign_in(client, "sam")
+    answer = _send(client, kind="marketing", text="20% off tomorrow")
+    assert answer.status_code == 302 and "sent=1" not in answer.headers["Location"]
+    message = web_context.queue.get(int(answer.headers["Location"].split("/")[2]))
+    assert message.status == "queued" and message.kind == "marketing"
+    assert "quiet hours for this contact, so it goes out at" in client.get(answer.headers["Location"]).get_data(as_text=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime, gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import Connection, select
@@ -184,5 +184,9 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                                                  along=audited)[0]
         except RejectedMessage as exc:
             return page(form, errors=[gettext("The message cannot be queued: %(reason)s", reason=exc.reason)], status=422)
+        if verdict.action == "defer" and verdict.until is not None:
+            flash(gettext("Queued: quiet hours for this contact, so it goes out at %(when)s.",
+                          when=format_datetime(verdict.until, "short")), "info")
+            return redirect(url_for("console.message", message_id=message.id))
         return redirect(url_for("console.message", message_id=message.id, sent=1))
 
