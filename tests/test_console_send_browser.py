@@ -213,7 +213,7 @@ def test_the_phone_bar_is_in_thumb_reach_and_mirrored_in_arabic(shop, pages):
             assert not page.locator("nav.nav").is_visible()
             bar = page.locator("nav.tabbar")
             box = bar.bounding_box()
-            assert box["y"] + box["height"] == 800  # at the bottom of the screen
+            assert abs(box["y"] + box["height"] - 800) < 1  # at the bottom of the screen
             links = bar.locator(":scope > ul > li")
             assert links.count() == 5
             first, last = links.nth(0).bounding_box(), links.nth(4).bounding_box()
@@ -260,10 +260,10 @@ def test_the_pages_need_a_login_and_a_post_needs_its_token(shop, browser):
 
 def test_a_send_without_its_csrf_token_is_refused(shop, pages):
     page = pages()
-    before = shop.queue.depth()
+    before = sum(shop.queue.depth().values())  # earlier messages may still change state: count them all
     answer = page.request.post(f"{shop.url}/send", form={"to": "+447700900900", "text": "no token", "send": "Send"})
     assert answer.status == 400 and "security token" in answer.text()
-    assert shop.queue.depth() == before
+    assert sum(shop.queue.depth().values()) == before
 
 
 def test_a_contact_found_by_name_and_a_template_fill_the_form_and_the_counter_counts_for_them(shop, pages):
