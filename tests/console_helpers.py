@@ -70,9 +70,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole run. A missing browser fails the tests: never a skip."""
+    """One headless Chromium per test module that imports this fixture (each such module has its
+    own fixture: a session-wide one per module would start a second Playwright while the first
+    runs). A missing browser fails the tests: never a skip."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright

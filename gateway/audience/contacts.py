@@ -174,7 +174,6 @@ class ContactHealth:
                     log.info("contact %s flagged unreachable", flagged.number)
 
 
-
 def matching(session: Session, text: str, *, limit: int = 20) -> list[Contact]:
     """Contacts whose name contains `text` (any case) or whose number contains its digits, by
     name: what a compose box's contact picker offers."""

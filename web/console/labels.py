@@ -60,6 +60,7 @@ def label(kind: str, code: str | None) -> str:
         return "—"
     return str(TABLES[kind].get(code, code))
 
+
 MESSAGE_STATES = {
     "queued": lazy_gettext("Queued"),
     "sending": lazy_gettext("Sending"),
