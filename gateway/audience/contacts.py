@@ -15,7 +15,7 @@ from datetime import datetime
 
 import phonenumbers
 from phonenumbers import timezone as number_timezones
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -173,3 +173,19 @@ class ContactHealth:
                 if flagged is not None:
                     log.info("contact %s flagged unreachable", flagged.number)
 
+
+def matching(session: Session, text: str, *, limit: int = 20) -> list[Contact]:
+    """Contacts whose name contains `text` (any case) or whose number contains its digits, by
+    name: what a compose box's contact picker offers."""
+    text = text.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not text:
+        return []
+    # SQLite's lower() folds only ASCII: the usual spellings of a Cyrillic or Greek name are tried as written
+    conditions = [func.lower(Contact.name).contains(text.lower(), autoescape=True)]
+    conditions += [Contact.name.contains(form, autoescape=True)
+                   for form in dict.fromkeys((text, text.capitalize(), text.title(), text.upper()))]
+    if digits:
+        conditions.append(Contact.number.contains(digits, autoescape=True))
+    return list(session.scalars(select(Contact).where(or_(*conditions))
+                                .order_by(Contact.name, Contact.id).limit(limit)))

@@ -63,28 +63,38 @@ class ConsentCheck:
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
         """The same check on the caller's connection: the worker runs it again inside the commit
         that marks the first part `submitting`, so a STOP recorded in between is not missed."""
-        now = self.clock.now()
-        contact = _CONTACT_OF(conn, {"number": claimed.to_number}).first()
-        consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
-        sent = self._sent_in_window(conn, claimed, now)
-        tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
-        basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
-        facts = Facts(claimed.kind, claimed.source, consent, sent, tz or self.default_tz, basis)
-        verdict = decide(facts, self.rules, now)
+        verdict = self._verdict(conn, claimed.to_number, claimed.kind, claimed.source, claimed.id)
         if verdict.action != "send":
             log.info("message %d to %s: %s (%s)", claimed.id, claimed.to_number, verdict.action, verdict.reason)
         return verdict
 
-    def _sent_in_window(self, conn: Connection, claimed: Claimed, now: datetime) -> int:
-        cap = self.rules.frequency_cap if claimed.kind == "marketing" else self.rules.transactional_frequency_cap
+    def before_queueing(self, to_number: str, kind: str, source: str) -> Verdict:
+        """What the send-time check would say now about a message not queued yet (the console's
+        quick send refuses at once, in words, what would only be suppressed later)."""
+        with engine_of(self.sessions).connect() as conn:
+            return self._verdict(conn, to_number, kind, source, None)
+
+    def _verdict(self, conn: Connection, to_number: str, kind: str, source: str, message_id: int | None) -> Verdict:
+        now = self.clock.now()
+        contact = _CONTACT_OF(conn, {"number": to_number}).first()
+        consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
+        sent = self._sent_in_window(conn, to_number, kind, message_id, now)
+        tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
+        basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
+        facts = Facts(kind, source, consent, sent, tz or self.default_tz, basis)
+        return decide(facts, self.rules, now)
+
+    def _sent_in_window(self, conn: Connection, to_number: str, kind: str, message_id: int | None,
+                        now: datetime) -> int:
+        cap = self.rules.frequency_cap if kind == "marketing" else self.rules.transactional_frequency_cap
         if not cap:
             return 0
         since = now - timedelta(days=self.rules.frequency_days)
         query = (select(func.count(distinct(Message.id))).select_from(Message)
                  .join(Part, Part.message_id == Message.id)
-                 .where(Message.to_number == claimed.to_number, Message.kind == claimed.kind,
-                        Message.id != claimed.id, Part.submitted_at >= since))
-        if claimed.kind != "marketing":
+                 .where(Message.to_number == to_number, Message.kind == kind,
+                        Message.id != (message_id or 0), Part.submitted_at >= since))
+        if kind != "marketing":
             query = query.where(Message.source != KEYWORD_SOURCE)  # answers to texts don't count
         return int(conn.scalar(query) or 0)
 

@@ -256,8 +256,9 @@ class Queue:
 
         self._write(unit)
 
-    def cancel(self, message_id: int) -> bool:
-        """Cancel a message that has not started; False if it is too late."""
+    def cancel(self, message_id: int, *, along: Callable[[Connection], None] | None = None) -> bool:
+        """Cancel a message that has not started; False if it is too late. `along(connection)`
+        stores what belongs with the cancellation (its audit entry) in the same transaction."""
         now = self.clock.now()
 
         def unit(conn: Connection) -> tuple[bool, Changes]:
@@ -267,6 +268,8 @@ class Queue:
             if not done:
                 return False, []
             transitions.record_events(conn, [transitions.event(message_id, MessageStatus.CANCELLED, now)])
+            if along is not None:
+                along(conn)
             return True, [(message_id, MessageStatus.CANCELLED)]
 
         return self._write(unit)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.clock import Clock
@@ -22,6 +22,8 @@ SETUP = "setup"
 USER_ADDED = "user_added"
 PASSWORD_CHANGED = "password_changed"
 LANGUAGE_CHANGED = "language_changed"
+MESSAGE_SENT = "message_sent"
+MESSAGE_CANCELLED = "message_cancelled"
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,11 @@ def recent(sessions: sessionmaker[Session], limit: int = 200) -> list[Entry]:
     with sessions() as session:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
         return [Entry(r.at, r.actor, r.action, r.detail, r.address) for r in rows]
+
+
+def record_within(conn: Connection, clock: Clock, action: str, *, actor: str | None = None, detail: str = "",
+                  address: str | None = None) -> None:
+    """The same entry on the caller's Core connection: for a change made by a room's own
+    transaction (the queue's enqueue and cancel hand theirs to an `along` callback)."""
+    conn.execute(insert(AuditEntry).values(at=clock.now(), actor=actor, action=action, detail=detail[:2000],
+                                           address=address))

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import selectinload
 
 from gateway.core.numbers import normalise
+from gateway.outbound import listing
 from gateway.outbound.models import Message, MessageStatus, Priority
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.outbound.report_wait import message_report
@@ -123,20 +124,10 @@ def register(api: Api) -> None:
                           "campaign_id": {**ID, "description": "only this campaign's messages"}})
     def list_messages(call: Call) -> tuple[int, Any]:
         q = call.query
-        query = select(Message)
-        if "status" in q:
-            query = query.where(Message.status == q["status"])
-        if "since" in q:
-            query = query.where(Message.created_at >= q["since"])
-        if "to" in q:
-            query = query.where(Message.to_number == number_of(call, q["to"], "to"))
-        if "sim" in q:
-            query = query.where(Message.sim == q["sim"])
-        if "kind" in q:
-            query = query.where(Message.kind == q["kind"])
-        if "campaign_id" in q:
-            query = query.where(Message.campaign_id == q["campaign_id"])
-        return paginate(call, query, Message.id, lambda _session, m: summary(m))
+        filters = listing.Filters(status=q.get("status"), since=q.get("since"),
+                                  to_number=number_of(call, q["to"], "to") if "to" in q else None,
+                                  sim=q.get("sim"), kind=q.get("kind"), campaign_id=q.get("campaign_id"))
+        return paginate(call, listing.query(filters), Message.id, lambda _session, m: summary(m))
 
     @api.operation("DELETE", "/messages/{message_id}", summary="Cancel a message that has not started sending",
                    tag="messages", scopes=("send",), path_params=MESSAGE_ID,

@@ -14,8 +14,8 @@ from web.context import WebContext
 
 
 def install(app: Flask, context: WebContext) -> None:
-    from web.console import (auth, contacts, contacts_import, errors, groups, i18n, inbox, pages, security,
-                             template_pages)
+    from web.console import (auth, contacts, contacts_import, counter, errors, groups, i18n, inbox, messages,
+                             pages, security, send, template_pages)
 
     blueprint = Blueprint("console", __name__, url_prefix="/", template_folder="templates",
                           static_folder="static/console", static_url_path="/console-static")
@@ -28,5 +28,8 @@ def install(app: Flask, context: WebContext) -> None:
     groups.register(blueprint, context)
     inbox.register(blueprint, context)
     template_pages.register(blueprint, context)
+    counter.register(blueprint, context)
+    send.register(blueprint, context)
+    messages.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

@@ -105,3 +105,28 @@ def label(kind: str, code: str | None) -> str:
     if code is None:
         return "—"
     return str(TABLES[kind].get(code, code))
+
+
+MESSAGE_STATES = {
+    "queued": lazy_gettext("Queued"),
+    "sending": lazy_gettext("Sending"),
+    "sent": lazy_gettext("Sent"),
+    "delivered": lazy_gettext("Delivered"),
+    "failed": lazy_gettext("Failed"),
+    "expired": lazy_gettext("Expired"),
+    "cancelled": lazy_gettext("Cancelled"),
+    "unknown": lazy_gettext("Unknown: may or may not have gone"),
+    "suppressed": lazy_gettext("Not sent (consent rules)"),
+}
+PART_STATES = {
+    "pending": lazy_gettext("Waiting"),
+    "submitting": lazy_gettext("Handed to the modem"),
+    "sent": lazy_gettext("Sent"),
+    "delivered": lazy_gettext("Delivered"),
+    "failed": lazy_gettext("Failed"),
+    "unknown": lazy_gettext("Unknown: may or may not have gone"),
+}
+ENCODINGS = {"gsm7": lazy_gettext("GSM-7"), "ucs2": lazy_gettext("Unicode (UCS-2)")}
+KINDS = {"transactional": lazy_gettext("Transactional"), "marketing": lazy_gettext("Marketing")}
+ACTIONS.update({"message_sent": lazy_gettext("Message sent"), "message_cancelled": lazy_gettext("Message cancelled")})
+TABLES.update(message=MESSAGE_STATES, part=PART_STATES, encoding=ENCODINGS, kind=KINDS)

@@ -20,12 +20,12 @@ class NavItem:
 
 ITEMS = (
     NavItem("dashboard", lazy_gettext("Dashboard"), "console.dashboard"),
-    NavItem("send", lazy_gettext("Send"), None),
+    NavItem("send", lazy_gettext("Send"), "console.send"),
     NavItem("inbox", lazy_gettext("Inbox"), "console.inbox"),
     NavItem("contacts", lazy_gettext("Contacts"), "console.contacts"),
     NavItem("templates", lazy_gettext("Templates"), "console.templates"),
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
-    NavItem("messages", lazy_gettext("Messages"), None),
+    NavItem("messages", lazy_gettext("Messages"), "console.messages"),
     NavItem("modems", lazy_gettext("Modems"), None),
     NavItem("settings", lazy_gettext("Settings"), None, admin_only=True),
     NavItem("audit", lazy_gettext("Audit log"), "console.audit", admin_only=True),
@@ -34,3 +34,16 @@ ITEMS = (
 
 def visible(is_admin: bool) -> list[NavItem]:
     return [item for item in ITEMS if is_admin or not item.admin_only]
+
+
+# the phone's bottom bar: the four daily actions within a thumb's reach; the rest go under "More"
+PHONE_BAR = ("dashboard", "inbox", "send", "contacts")
+
+
+def phone_bar(items: list[NavItem]) -> list[NavItem]:
+    by_key = {item.key: item for item in items}
+    return [by_key[key] for key in PHONE_BAR if key in by_key]
+
+
+def phone_more(items: list[NavItem]) -> list[NavItem]:
+    return [item for item in items if item.key not in PHONE_BAR]
