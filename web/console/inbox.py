@@ -26,6 +26,7 @@ from gateway.consent import ledger
 from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.users import audit
+from web.console import counter
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -75,6 +76,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         found = opened(key)
         consent = context.config.consent
         return render_template("console/conversation.html", thread=found, key=key, form=form,
+                               count=counter.count(form.text.data or "", ref16=context.queue.ref16),
                                consent=consent_of(found.contact_id), can_reply=_is_phone(found.number),
                                honour_stop=consent.transactional_honour_stop,
                                honour_stopall=consent.transactional_honour_stopall), status

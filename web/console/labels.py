@@ -71,17 +71,6 @@ ACTIONS = {
     "template_deleted": lazy_gettext("Template deleted"),
 }
 
-MESSAGE_STATUSES = {
-    "queued": lazy_gettext("Waiting"),
-    "sending": lazy_gettext("Sending"),
-    "sent": lazy_gettext("Sent, awaiting report"),
-    "delivered": lazy_gettext("Delivered"),
-    "failed": lazy_gettext("Failed"),
-    "expired": lazy_gettext("Expired"),
-    "cancelled": lazy_gettext("Cancelled"),
-    "unknown": lazy_gettext("Outcome unknown"),
-    "suppressed": lazy_gettext("Not sent (consent or limits)"),
-}
 KEYWORD_ACTIONS = {
     "opt_out": lazy_gettext("opted out of marketing"),
     "opt_out_all": lazy_gettext("opted out of all messages"),
@@ -91,14 +80,8 @@ KEYWORD_ACTIONS = {
     "join": lazy_gettext("joined a group"),
     "reply": lazy_gettext("auto-reply sent"),
 }
-ENCODINGS = {
-    "gsm7": lazy_gettext("GSM-7 (plain)"),
-    "ucs2": lazy_gettext("Unicode (UCS-2)"),
-}
-
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,
-          "action": ACTIONS, "message_status": MESSAGE_STATUSES, "keyword_action": KEYWORD_ACTIONS,
-          "encoding": ENCODINGS}
+          "action": ACTIONS, "keyword_action": KEYWORD_ACTIONS}
 
 
 def label(kind: str, code: str | None) -> str:
