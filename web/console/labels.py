@@ -49,6 +49,9 @@ ACTIONS = {
     "user_added": lazy_gettext("User added"),
     "password_changed": lazy_gettext("Password changed"),
     "language_changed": lazy_gettext("Language changed"),
+    "test_sms": lazy_gettext("Test SMS queued"),
+    "ussd": lazy_gettext("USSD code run"),
+    "modem_restart": lazy_gettext("Modem restarted"),
 }
 
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,

@@ -26,7 +26,7 @@ ITEMS = (
     NavItem("templates", lazy_gettext("Templates"), None),
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
     NavItem("messages", lazy_gettext("Messages"), None),
-    NavItem("modems", lazy_gettext("Modems"), None),
+    NavItem("modems", lazy_gettext("Modems"), "console.modems"),
     NavItem("settings", lazy_gettext("Settings"), None, admin_only=True),
     NavItem("audit", lazy_gettext("Audit log"), "console.audit", admin_only=True),
 )
