@@ -22,6 +22,8 @@ SETUP = "setup"
 USER_ADDED = "user_added"
 PASSWORD_CHANGED = "password_changed"
 LANGUAGE_CHANGED = "language_changed"
+USER_DISABLED = "user_disabled"
+USER_ENABLED = "user_enabled"
 
 
 @dataclass(frozen=True)

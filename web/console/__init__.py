@@ -14,7 +14,7 @@ from web.context import WebContext
 
 
 def install(app: Flask, context: WebContext) -> None:
-    from web.console import auth, errors, i18n, modems, pages, security
+    from web.console import auth, errors, i18n, modems, pages, security, settings
 
     blueprint = Blueprint("console", __name__, url_prefix="/", template_folder="templates",
                           static_folder="static/console", static_url_path="/console-static")
@@ -23,5 +23,6 @@ def install(app: Flask, context: WebContext) -> None:
     setup = auth.register(blueprint, context)
     pages.register(blueprint, context, setup)
     modems.register(blueprint, context)
+    settings.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

@@ -52,10 +52,29 @@ ACTIONS = {
     "test_sms": lazy_gettext("Test SMS queued"),
     "ussd": lazy_gettext("USSD code run"),
     "modem_restart": lazy_gettext("Modem restarted"),
+    "key_created": lazy_gettext("API key created"),
+    "key_revoked": lazy_gettext("API key revoked"),
+    "webhook_added": lazy_gettext("Webhook added"),
+    "webhook_tested": lazy_gettext("Webhook test sent"),
+    "webhook_replayed": lazy_gettext("Webhook delivery sent again"),
+    "webhook_deactivated": lazy_gettext("Webhook deactivated"),
+    "webhook_activated": lazy_gettext("Webhook activated"),
+    "webhook_secret_rotated": lazy_gettext("Webhook secret renewed"),
+    "user_disabled": lazy_gettext("User disabled"),
+    "user_enabled": lazy_gettext("User enabled"),
+    "keyword_added": lazy_gettext("Keyword added"),
+    "keyword_changed": lazy_gettext("Keyword changed"),
+    "keyword_deleted": lazy_gettext("Keyword deleted"),
+}
+DELIVERIES = {
+    "pending": lazy_gettext("waiting"),
+    "delivered": lazy_gettext("delivered"),
+    "failed": lazy_gettext("failed"),
+    "cancelled": lazy_gettext("cancelled"),
 }
 
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,
-          "action": ACTIONS}
+          "action": ACTIONS, "delivery": DELIVERIES}
 
 
 def label(kind: str, code: str | None) -> str:

@@ -27,7 +27,7 @@ ITEMS = (
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
     NavItem("messages", lazy_gettext("Messages"), None),
     NavItem("modems", lazy_gettext("Modems"), "console.modems"),
-    NavItem("settings", lazy_gettext("Settings"), None, admin_only=True),
+    NavItem("settings", lazy_gettext("Settings"), "console.settings", admin_only=True),
     NavItem("audit", lazy_gettext("Audit log"), "console.audit", admin_only=True),
 )
 
