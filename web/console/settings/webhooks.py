@@ -4,7 +4,7 @@ secret, shown once), each with its delivery log (status, attempts, the receiver'
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -87,15 +87,16 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def endpoint_page(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
+        endpoint = {**endpoint, "previous_secret_valid_until": _time(endpoint["previous_secret_valid_until"])}
         return render_template("console/settings/webhook.html", endpoint=endpoint, form=ActionForm(),
-                               deliveries=hooks.deliveries(endpoint_id=endpoint_id, limit=LOG_LENGTH))
+                               deliveries=shown(hooks.deliveries(endpoint_id=endpoint_id, limit=LOG_LENGTH)))
 
     @blueprint.route("/settings/webhooks/<int:endpoint_id>/log", endpoint="settings_webhook_log")
     @admin_required
     def delivery_log(endpoint_id: int) -> Any:
         endpoint_or_404(endpoint_id)
         return render_template("console/settings/_deliveries.html", endpoint_id=endpoint_id, form=ActionForm(),
-                               deliveries=hooks.deliveries(endpoint_id=endpoint_id, limit=LOG_LENGTH))
+                               deliveries=shown(hooks.deliveries(endpoint_id=endpoint_id, limit=LOG_LENGTH)))
 
     @blueprint.route("/settings/webhooks/<int:endpoint_id>/test", methods=["POST"], endpoint="settings_webhook_test")
     @admin_required
@@ -163,6 +164,15 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         rotated = hooks.rotate_secret(endpoint_id, grace=ROTATION_GRACE)
         record(context, WEBHOOK_ROTATED, f"{endpoint_id}: {endpoint['url']}")
         return render_template("console/settings/webhook_secret.html", endpoint=rotated, new=False)
+
+
+def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deliveries as the log shows them: their times as datetimes, for Babel to write in the user's locale."""
+    return [{**row, "created_at": _time(row["created_at"])} for row in rows]
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _refusal(reason: str) -> str:
