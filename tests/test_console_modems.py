@@ -110,17 +110,23 @@ def test_a_ussd_answer_is_shown_when_it_comes_and_escaped(admin_client, live, we
 
 def test_a_ussd_answer_not_there_yet_polls_its_fragment(admin_client, live, web_context):
     _, device = live
-    device.ussd_text = None  # the network never answers
-    web_context.control = ModemControl(web_context.control._modems, ussd_timeout=1.0)
+    device.ussd_text = None  # the network never answers: the job waits (30 s) for it
     page = admin_client.get("/modems").get_data(as_text=True)
     location = admin_client.post("/modems/shop1/ussd", data={
         "mshop1-csrf_token": _form_token(page, "/modems/shop1/ussd"), "mshop1-code": "*100#"}).headers["Location"]
     job_id = int(re.search(r"ussd=(\d+)", location).group(1))
     waiting = admin_client.get(f"/modems/ussd/{job_id}").get_data(as_text=True)
-    if not web_context.control.job(job_id).finished:  # it is, only if the timeout passed in between
-        assert f'hx-get="/modems/ussd/{job_id}"' in waiting and "Waiting for the network" in waiting
-    assert web_context.control.job(job_id).done.wait(10)
-    assert "No answer:" in admin_client.get(f"/modems/ussd/{job_id}").get_data(as_text=True)
+    assert f'hx-get="/modems/ussd/{job_id}"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert "Waiting for the network" in waiting and f"/modems?ussd={job_id}#ussd-{job_id}" in waiting  # without JS: reload
+
+
+def test_a_ussd_refusal_is_shown_as_no_answer_with_the_reason(admin_client, live, web_context):
+    _, device = live
+    device.ussd_status = 4  # the network does not support the code
+    job = web_context.control.ussd("shop1", "*100#")
+    assert job.done.wait(15)
+    shown = admin_client.get(f"/modems/ussd/{job.id}").get_data(as_text=True)
+    assert "No answer:" in shown and "USSD *100#" in shown and "hx-get" not in shown
 
 
 def test_a_bad_ussd_code_is_refused_before_the_modem(admin_client, live, web_context):
