@@ -70,16 +70,31 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 
+_CHROMIUM: dict = {}  # the one Playwright and Chromium of this test process, and how many fixtures hold it
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the whole run. A missing browser fails the tests: never a skip."""
+    """One headless Chromium for the whole run. A missing browser fails the tests: never a skip.
+
+    Each test module imports this fixture, which makes one fixture per module; Playwright's sync API
+    runs one instance per thread, so they share the one started first and the last to end closes it."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    if not _CHROMIUM:
+        playwright = sync_playwright().start()
+        _CHROMIUM.update(playwright=playwright, users=0, browser=playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS))
+    _CHROMIUM["users"] += 1
+    try:
+        yield _CHROMIUM["browser"]
+    finally:
+        _CHROMIUM["users"] -= 1
+        if not _CHROMIUM["users"]:
+            _CHROMIUM["browser"].close()
+            _CHROMIUM["playwright"].stop()
+            _CHROMIUM.clear()
