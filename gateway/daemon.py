@@ -226,6 +226,7 @@ class Daemon:
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""
         from gateway.sims import status
+        from gateway.sims.control import ModemControl
         from web import create_app
         from web.context import WebContext
 
@@ -235,7 +236,7 @@ class Daemon:
         context = WebContext(queue=self.queue, sessions=self.queue.sessions, clock=self.clock, config=self.config,
                              webhooks=self.webhooks, audience=self.audience, inbound=self.inbound,
                              campaigns=self.campaigns, modems=lambda: status.describe(pairs()),
-                             metrics=self.metrics)
+                             control=ModemControl(lambda: self.supervisors), metrics=self.metrics)
         host, port = self.config.web.address
         app = create_app(context, {"AUTH_FAILURES_PER_MINUTE": self.config.web.auth_failures_per_minute})
         self.web_server = waitress.create_server(app, host=host, port=port, threads=8, ident="gsmgw")

@@ -73,6 +73,20 @@ class RecoverySteps:
             log.info("%s", self.recovery)
         return plan, unanswered
 
+    def _restart_on_request(self) -> float:
+        """The reset step because a person asked for it (the port is closed already): logged, shown
+        in `recovery`, taken. Returns how long to let the modem boot."""
+        line = f"{self.name}: restart asked: {Step.RESET.value}"
+        self.recovery = line
+        log.warning("%s", line)
+        try:
+            outcome = self._restart_modem()
+        except (OSError, ModemError) as exc:
+            outcome = f"failed: {exc}"
+        self.recovery = f"{line}; {outcome}"
+        log.info("%s", self.recovery)
+        return self.settings.boot_s
+
     def _step_transport(self) -> AtTransport:
         kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
         return AtTransport(self.port or self.settings.port, self.settings, **kwargs)

@@ -90,6 +90,8 @@ class ModemSupervisor(RecoverySteps):
         self._power_cycles: list[float] = []
         self._sending = 0
         self._sending_lock = threading.Lock()
+        self._sending_done = threading.Condition(self._sending_lock)  # a restart waits for sends in flight
+        self._restart_asked = threading.Event()
         self._open_serial = open_serial
         self._session: ModemSession | None = None
         self._stop = threading.Event()
@@ -156,12 +158,20 @@ class ModemSupervisor(RecoverySteps):
         with self._sending_lock:
             self._sending += change
             sending = self._sending > 0
+            self._sending_done.notify_all()
         if self._indicator is not None:
             self._indicator.show(self.state.value, sending)
 
     def sweep_soon(self) -> None:
         """Read (and empty) the SIM's SMS memory at the next moment the watch loop can."""
         self._sweep_wanted.set()
+        self._wake.set()
+
+    def restart(self) -> None:
+        """Restart the modem (AT+CFUN=1,1) as the recovery ladder's reset step does, then connect and
+        initialise it again: asked for by a person. A send in flight finishes first; nothing new is
+        given to the modem meanwhile."""
+        self._restart_asked.set()
         self._wake.set()
 
     def check_now(self) -> None:
@@ -223,9 +233,16 @@ class ModemSupervisor(RecoverySteps):
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            if self._restart_asked.is_set():
+                self._restart_asked.clear()
+                failures = 0
+                self._clock.wait(self._stop, self._restart_on_request())
+                continue
             served = self._serve_once()
             if self._stop.is_set():
                 break
+            if self._restart_asked.is_set():
+                continue
             # a connection that served and was then lost is the first failure of a new series
             failures = 1 if served else failures + 1
             plan, unanswered = self._recover(failures)
@@ -318,6 +335,9 @@ class ModemSupervisor(RecoverySteps):
             self._wake.clear()
             if self._stop.is_set():
                 return
+            if self._restart_asked.is_set():
+                self._leave_for_restart()
+                return
             if not transport.connected:
                 raise ModemDisconnected(f"{self.name}: port lost")
             if session.needs_reinit:
@@ -342,6 +362,13 @@ class ModemSupervisor(RecoverySteps):
                          left=session.left_on_sim, retry_time=full and full_checks % RETRY_SWEEP_EVERY == 0):
                 self._sweep_wanted.clear()
                 self._sweep(session)
+
+    def _leave_for_restart(self) -> None:
+        """Out of service (no new send starts), then wait for the sends in flight to be answered."""
+        self._set_state(ModemState.INITIALISING, "restart asked")
+        limit = self.settings.send_timeout + self.settings.command_timeout
+        with self._sending_done:
+            self._sending_done.wait_for(lambda: self._sending == 0, limit)
 
     def _events(self, session: ModemSession, stop: threading.Event) -> None:
         session.run_events(self.handler, stop)

@@ -15,6 +15,7 @@ from gateway.core.config import Config
 from gateway.inbound.pipeline import InboundPipeline
 from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.queue import Queue
+from gateway.sims.control import ModemControl
 from gateway.webhooks.outbox import Webhooks
 
 
@@ -33,6 +34,8 @@ class WebContext:
     # status, health and limits of each modem (gateway.sims.status.describe); the daemon supplies
     # it from its supervisors and workers, tests from whatever they like
     modems: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
+    # restart and USSD on the running modems; None: the console offers neither
+    control: ModemControl | None = None
     # what /metrics exposes; the daemon hands in the one its rooms count into, otherwise one is made
     # here hearing this context's queue, inbound pipeline and webhooks
     metrics: GatewayMetrics | None = None

@@ -48,6 +48,28 @@ def add(session: Session, label: str, action: str, *, now: datetime, group: str 
     return row
 
 
+class KeywordRefused(ValueError):
+    """A change the keyword rules do not allow (an opt-out word off, a built-in word deleted)."""
+
+
+def change(session: Session, row: Keyword, changes: dict) -> Keyword:
+    """Turn a keyword on or off (`enabled`) or set its reply (`reply`, None: the default text).
+    Opt-out words stay on: customers must always be able to use them."""
+    if changes.get("enabled") is False and row.word in keywords.PROTECTED:
+        raise KeywordRefused(f"{row.label!r} is an opt-out word: customers must always be able to use it")
+    for name in ("enabled", "reply"):
+        if name in changes:
+            setattr(row, name, changes[name])
+    return row
+
+
+def delete(session: Session, row: Keyword) -> None:
+    """Delete a custom keyword; built-in ones are turned off instead."""
+    if row.builtin:
+        raise KeywordRefused(f"{row.label!r} is built in: turn it off instead")
+    session.delete(row)
+
+
 def load(session: Session) -> keywords.Matcher:
     rows = session.scalars(select(Keyword)).all()
     configured = tuple(keywords.KeywordRule(r.word, r.action, r.label, r.language, r.group_name, r.reply, r.builtin)

@@ -38,6 +38,7 @@ class Account:
     language: str | None
     # changes with the password, so a new password signs out every session made with the old one
     session_key: str
+    disabled: bool = False  # cannot sign in; their sessions end
 
     @property
     def is_admin(self) -> bool:
@@ -45,8 +46,9 @@ class Account:
 
 
 def _account(user: User) -> Account:
-    key = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-    return Account(user.id, user.name, user.role, user.language, key)
+    ended = f":{user.sessions_ended_at.timestamp():.6f}" if user.sessions_ended_at else ""
+    key = hashlib.sha256((user.password_hash + ended).encode()).hexdigest()[:16]
+    return Account(user.id, user.name, user.role, user.language, key, user.disabled_at is not None)
 
 
 def check_name(name: str) -> str:
@@ -122,6 +124,8 @@ def authenticate(sessions: sessionmaker[Session], name: str, password: str) -> A
         if not passwords.verify(user.password_hash if user else None, password[:MAX_PASSWORD]):
             return None
         assert user is not None
+        if user.disabled_at is not None:
+            return None
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
         return _account(user)
@@ -131,6 +135,38 @@ def get(sessions: sessionmaker[Session], user_id: int) -> Account | None:
     with sessions() as session:
         user = session.get(User, user_id)
         return _account(user) if user else None
+
+
+def all_users(sessions: sessionmaker[Session]) -> list[Account]:
+    """Every user, by name."""
+    with sessions() as session:
+        return [_account(u) for u in session.scalars(select(User).order_by(User.name)).all()]
+
+
+def set_disabled(sessions: sessionmaker[Session], clock: Clock, user_id: int, disabled: bool, *,
+                 actor: str, address: str | None = None) -> Account:
+    """Disable a user (they cannot sign in, their sessions end; kept for the audit log) or enable
+    them again. Nobody disables themselves, so an admin cannot lock themselves out, and the last
+    admin who can sign in stays. UserError says why not."""
+    with sessions.begin() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise UserError("no such user")
+        if disabled and user.name == actor:
+            raise UserError("you cannot disable yourself")
+        if disabled and user.role == "admin":
+            admins = session.scalar(select(func.count()).select_from(User).where(
+                User.role == "admin", User.disabled_at.is_(None), User.id != user.id))
+            if not admins:
+                raise UserError("the last admin cannot be disabled")
+        if (user.disabled_at is not None) != disabled:
+            user.disabled_at = clock.now() if disabled else None
+            user.updated_at = clock.now()
+            if disabled:
+                user.sessions_ended_at = clock.now()
+            audit.record(session, clock, audit.USER_DISABLED if disabled else audit.USER_ENABLED, actor=actor,
+                         detail=user.name, address=address)
+        return _account(user)
 
 
 def set_language(sessions: sessionmaker[Session], clock: Clock, user_id: int, language: str | None, *,

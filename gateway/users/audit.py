@@ -24,6 +24,8 @@ PASSWORD_CHANGED = "password_changed"
 LANGUAGE_CHANGED = "language_changed"
 MESSAGE_SENT = "message_sent"
 MESSAGE_CANCELLED = "message_cancelled"
+USER_DISABLED = "user_disabled"
+USER_ENABLED = "user_enabled"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ class User(Base):
     language: Mapped[str | None] = mapped_column(String(8))  # None: the browser's choice
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # set: cannot sign in (kept for the record)
+    # when the user's sessions were last ended other than by a new password (a disable): part of
+    # the session key, so enabling them again does not bring an old session back
+    sessions_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SetupCode(Base):

@@ -21,6 +21,9 @@ from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAtte
 from gateway.webhooks.signing import new_secret
 
 
+TEST_EVENT = "webhook.test"  # sent by an admin's "send test", to one endpoint only
+
+
 class ReplayRefused(Exception):
     """A replay that would send an event twice at once, or to a receiver that no longer takes it."""
 
@@ -34,6 +37,10 @@ class EndpointAdmin:
 
     def _forget_endpoints(self) -> None:
         raise NotImplementedError  # the outbox caches the active endpoints
+
+    def _store(self, conn: Any, event_type: str, data: dict[str, Any],
+               targets: list[tuple[int | None, str, str]], message_id: int | None) -> str:
+        raise NotImplementedError  # the outbox stores an event's deliveries
 
     # ---- endpoints --------------------------------------------------------------------------
     def create_endpoint(self, url: str, events: Iterable[str], *, secret: str | None = None,
@@ -108,6 +115,25 @@ class EndpointAdmin:
             self._cancel_pending(session, endpoint_id, "endpoint deleted")
         self._forget_endpoints()
         return True
+
+    def send_test(self, endpoint_id: int) -> dict[str, Any] | None:
+        """A `webhook.test` event for this endpoint alone (whatever events it takes), delivered,
+        signed and logged like any other, so an admin sees the receiver answer; None if there is no
+        such endpoint. ReplayRefused for a deactivated one (it takes nothing)."""
+        with self.sessions.begin() as session:
+            row = session.get(WebhookEndpoint, endpoint_id)
+            if row is None or row.deleted_at is not None:
+                return None
+            if not row.active:
+                raise ReplayRefused("not sent: endpoint deactivated")
+            now = self.clock.now()
+            self._store(session.connection(), TEST_EVENT, {"endpoint_id": row.id, "at": iso(now)},
+                        [(row.id, row.url, row.secret)], None)
+            new = session.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+                                  .order_by(WebhookDelivery.id.desc()).limit(1)).one()
+            result = delivery_dict(new)
+        self.wake.set()
+        return result
 
     # ---- outbox -----------------------------------------------------------------------------
     def deliveries(self, *, endpoint_id: int | None = None, status: str | None = None,

@@ -77,11 +77,10 @@ def register(api: Api) -> None:
     def update_keyword(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions.begin() as session:
             row = found(session, Keyword, call.path["keyword_id"], "keyword")
-            if call.body.get("enabled") is False and row.word in keywords.PROTECTED:
-                raise ApiError(409, f"{row.label!r} is an opt-out word: customers must always be able to use it")
-            for name in ("enabled", "reply"):
-                if name in call.body:
-                    setattr(row, name, call.body[name])
+            try:
+                keyword_store.change(session, row, call.body)
+            except keyword_store.KeywordRefused as exc:
+                raise ApiError(409, str(exc)) from None
             result = keyword_dict(session, row)
         _reload(call)
         return 200, result
@@ -93,9 +92,10 @@ def register(api: Api) -> None:
     def delete_keyword(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions.begin() as session:
             row = found(session, Keyword, call.path["keyword_id"], "keyword")
-            if row.builtin:
-                raise ApiError(409, f"{row.label!r} is built in: turn it off with PATCH instead")
-            session.delete(row)
+            try:
+                keyword_store.delete(session, row)
+            except keyword_store.KeywordRefused as exc:
+                raise ApiError(409, f"{exc} (PATCH enabled: false)") from None
         _reload(call)
         return 204, None
 

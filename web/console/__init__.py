@@ -15,7 +15,7 @@ from web.context import WebContext
 
 def install(app: Flask, context: WebContext) -> None:
     from web.console import (auth, contacts, contacts_import, counter, errors, groups, i18n, inbox, messages,
-                             pages, security, send, template_pages)
+                             modems, pages, security, send, settings, template_pages)
 
     blueprint = Blueprint("console", __name__, url_prefix="/", template_folder="templates",
                           static_folder="static/console", static_url_path="/console-static")
@@ -31,5 +31,7 @@ def install(app: Flask, context: WebContext) -> None:
     counter.register(blueprint, context)
     send.register(blueprint, context)
     messages.register(blueprint, context)
+    modems.register(blueprint, context)
+    settings.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

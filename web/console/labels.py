@@ -69,6 +69,29 @@ ACTIONS = {
     "template_created": lazy_gettext("Template created"),
     "template_changed": lazy_gettext("Template changed"),
     "template_deleted": lazy_gettext("Template deleted"),
+    # page: modems, settings
+    "test_sms": lazy_gettext("Test SMS queued"),
+    "ussd": lazy_gettext("USSD code run"),
+    "modem_restart": lazy_gettext("Modem restarted"),
+    "key_created": lazy_gettext("API key created"),
+    "key_revoked": lazy_gettext("API key revoked"),
+    "webhook_added": lazy_gettext("Webhook added"),
+    "webhook_tested": lazy_gettext("Webhook test sent"),
+    "webhook_replayed": lazy_gettext("Webhook delivery sent again"),
+    "webhook_deactivated": lazy_gettext("Webhook deactivated"),
+    "webhook_activated": lazy_gettext("Webhook activated"),
+    "webhook_secret_rotated": lazy_gettext("Webhook secret renewed"),
+    "user_disabled": lazy_gettext("User disabled"),
+    "user_enabled": lazy_gettext("User enabled"),
+    "keyword_added": lazy_gettext("Keyword added"),
+    "keyword_changed": lazy_gettext("Keyword changed"),
+    "keyword_deleted": lazy_gettext("Keyword deleted"),
+}
+DELIVERIES = {
+    "pending": lazy_gettext("waiting"),
+    "delivered": lazy_gettext("delivered"),
+    "failed": lazy_gettext("failed"),
+    "cancelled": lazy_gettext("cancelled"),
 }
 
 KEYWORD_ACTIONS = {
@@ -81,7 +104,7 @@ KEYWORD_ACTIONS = {
     "reply": lazy_gettext("auto-reply sent"),
 }
 TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window": WINDOWS, "queue": QUEUE,
-          "action": ACTIONS, "keyword_action": KEYWORD_ACTIONS}
+          "action": ACTIONS, "keyword_action": KEYWORD_ACTIONS, "delivery": DELIVERIES}
 
 
 def label(kind: str, code: str | None) -> str:

@@ -26,8 +26,8 @@ ITEMS = (
     NavItem("templates", lazy_gettext("Templates"), "console.templates"),
     NavItem("campaigns", lazy_gettext("Campaigns"), None),
     NavItem("messages", lazy_gettext("Messages"), "console.messages"),
-    NavItem("modems", lazy_gettext("Modems"), None),
-    NavItem("settings", lazy_gettext("Settings"), None, admin_only=True),
+    NavItem("modems", lazy_gettext("Modems"), "console.modems"),
+    NavItem("settings", lazy_gettext("Settings"), "console.settings", admin_only=True),
     NavItem("audit", lazy_gettext("Audit log"), "console.audit", admin_only=True),
 )
 

@@ -134,7 +134,7 @@ def install(app: Flask, blueprint: Blueprint, context: WebContext) -> None:
         if not ident.isdigit():
             return None
         account = accounts.get(context.sessions, int(ident))
-        if account is None or account.session_key != key:
+        if account is None or account.session_key != key or account.disabled:
             return None
         return ConsoleUser(account)
 

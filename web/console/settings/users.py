@@ -1,0 +1,126 @@
+"""/settings/users: who signs in to the console. Add with a role, set a new password (their sessions
+end), disable or enable again; nobody disables themselves and the last admin stays (the domain's
+rules, gateway.users.accounts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from gateway.users import accounts
+from gateway.users.accounts import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD
+from web.console.security import admin_required, client_address
+from web.context import WebContext
+
+
+class UserForm(FlaskForm):
+    name = StringField(lazy_gettext("User name"), validators=[DataRequired(), Length(max=MAX_NAME)])
+    role = SelectField(lazy_gettext("Role"), choices=[])
+    password = PasswordField(lazy_gettext("Password"),
+                             validators=[DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)])
+    submit = SubmitField(lazy_gettext("Add the user"))
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(lazy_gettext("New password"),
+                             validators=[DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)])
+    confirm = PasswordField(lazy_gettext("Password again"),
+                            validators=[DataRequired(), EqualTo("password", message=lazy_gettext("The passwords differ."))])
+    submit = SubmitField(lazy_gettext("Set the password"))
+
+
+class DisableForm(FlaskForm):
+    submit = SubmitField(lazy_gettext("Confirm"))
+
+
+def role_choices() -> list[tuple[str, str]]:
+    return [("staff", gettext("Staff: send, inbox, contacts, campaigns")),
+            ("admin", gettext("Admin: everything, settings too"))]
+
+
+def register(blueprint: Blueprint, context: WebContext) -> None:
+    def user_or_404(user_id: int) -> accounts.Account:
+        account = accounts.get(context.sessions, user_id)
+        if account is None:
+            abort(404)
+        return account
+
+    @blueprint.route("/settings/users", methods=["GET", "POST"], endpoint="settings_users")
+    @admin_required
+    def users_page() -> Any:
+        form = UserForm()
+        form.role.choices = role_choices()
+        status = 200
+        if form.is_submitted():
+            if form.validate():
+                try:
+                    made = accounts.add(context.sessions, context.clock, form.name.data, form.password.data,
+                                        form.role.data, actor=current_user.account.name, address=client_address())
+                except accounts.UserError as exc:
+                    form.name.errors = [_user_error(str(exc))]
+                else:
+                    flash(gettext("%(name)s can sign in now.", name=made.name), "info")
+                    return redirect(url_for("console.settings_users"))
+            status = 400
+        return render_template("console/settings/users.html", form=form,
+                               users=accounts.all_users(context.sessions)), status
+
+    @blueprint.route("/settings/users/<int:user_id>/password", methods=["GET", "POST"],
+                     endpoint="settings_user_password")
+    @admin_required
+    def password(user_id: int) -> Any:
+        account = user_or_404(user_id)
+        form = PasswordForm()
+        status = 200
+        if form.is_submitted():
+            if form.validate():
+                accounts.set_password(context.sessions, context.clock, account.name, form.password.data,
+                                      actor=current_user.account.name, address=client_address())
+                flash(gettext("New password set for %(name)s; their sessions have ended.", name=account.name), "info")
+                if account.id == current_user.account.id:
+                    return redirect(url_for("console.login"))
+                return redirect(url_for("console.settings_users"))
+            status = 400
+        return render_template("console/settings/user_password.html", account=account, form=form), status
+
+    @blueprint.route("/settings/users/<int:user_id>/disabled", methods=["GET", "POST"],
+                     endpoint="settings_user_disabled")
+    @admin_required
+    def disabled(user_id: int) -> Any:
+        account = user_or_404(user_id)
+        form = DisableForm()
+        if request.method == "GET":
+            return render_template("console/settings/user_disable.html", account=account, form=form,
+                                   yourself=account.id == current_user.account.id)
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            accounts.set_disabled(context.sessions, context.clock, user_id, not account.disabled,
+                                  actor=current_user.account.name, address=client_address())
+        except accounts.UserError as exc:
+            flash(_user_error(str(exc)), "error")
+        else:
+            flash(gettext("%(name)s is enabled again.", name=account.name) if account.disabled
+                  else gettext("%(name)s is disabled and signed out.", name=account.name), "info")
+        return redirect(url_for("console.settings_users"))
+
+
+def _user_error(message: str) -> str:
+    """The domain's refusal in the user's language."""
+    if message.startswith("a user named"):
+        return gettext("That user name is taken.")
+    if message.startswith("a user name"):
+        return gettext("A user name is 1 to 64 characters without spaces.")
+    if message.startswith("you cannot disable yourself"):
+        return gettext("You cannot disable yourself.")
+    if message.startswith("the last admin"):
+        return gettext("The last admin cannot be disabled: make another admin first.")
+    if message.startswith("a password"):
+        return gettext("A password needs at least %(n)s characters.", n=MIN_PASSWORD)
+    return gettext("The user could not be changed.")
