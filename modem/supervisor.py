@@ -366,7 +366,7 @@ class ModemSupervisor(RecoverySteps):
     def _leave_for_restart(self) -> None:
         """Out of service (no new send starts), then wait for the sends in flight to be answered."""
         self._set_state(ModemState.INITIALISING, "restart asked")
-        limit = self.settings.send_timeout + self.settings.command_timeout
+        limit = self.settings.send_timeout_s + self.settings.command_timeout_s
         with self._sending_done:
             self._sending_done.wait_for(lambda: self._sending == 0, limit)
 

@@ -306,3 +306,18 @@ def test_text_from_modems_and_sms_is_escaped_and_keeps_its_own_direction(admin_c
     assert page.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;") == 3
     assert '<bdi class="text" dir="auto">مرحبا، هل المتجر مفتوح؟</bdi>' in page
     assert '<dd dir="auto">&lt;script&gt;' in page
+
+
+def test_the_stylesheet_closes_every_block_it_opens():
+    """A block left open (a merged section's lost `}`) silently swallows every rule after it."""
+    import re
+    from pathlib import Path
+
+    import web.console
+
+    css = (Path(web.console.__path__[0]) / "static" / "console" / "console.css").read_text()
+    depth = 0
+    for number, line in enumerate(re.sub(r"/\*.*?\*/", "", css, flags=re.S).splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"console.css line {number}: a `}}` closes nothing"
+    assert depth == 0, "console.css leaves a block open"
