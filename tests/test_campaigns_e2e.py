@@ -169,7 +169,6 @@ def test_pause_resume_and_cancel_on_the_running_daemon(shop_factory):
     assert all(p["text"] != "Later" for p in shop.daemon.simulator.network.record.submitted)
 
 
-@pytest.mark.sqlite_only  # campaigns are not yet verified on PostgreSQL (issue 16)
 @pytest.mark.parametrize("start_at", [NIGHT])
 def test_a_member_who_opts_out_mid_campaign_is_never_texted(shop_factory):
     shop = shop_factory()
