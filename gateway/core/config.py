@@ -173,6 +173,11 @@ class RetentionSection:
 
 
 @dataclass(frozen=True)
+class CampaignsSection:
+    attribution_days: float = 7.0  # a reply or opt-out this soon after a campaign message counts for it
+
+
+@dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -182,6 +187,7 @@ class Config:
     consent: ConsentSection = field(default_factory=ConsentSection)
     inbound: InboundSection = field(default_factory=InboundSection)
     retention: RetentionSection = field(default_factory=RetentionSection)
+    campaigns: CampaignsSection = field(default_factory=CampaignsSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     sims: tuple[SimSection, ...] = ()
@@ -225,6 +231,8 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_consent(config.consent, source)
     _check_web(config, source)
     _check_retention(config.retention, source)
+    if not config.campaigns.attribution_days > 0:
+        raise ConfigError(f"{source}: campaigns.attribution_days must be more than 0")
     return dataclasses.replace(config, source=source)
 
 
