@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from gateway.campaigns.ab import label
 from gateway.campaigns.models import Campaign, Recipient, RecipientState
 from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.inbound.models import InboundMessage
@@ -150,13 +151,9 @@ def to_csv(document: dict[str, Any]) -> str:
     writer.writerow([_cell(h) for h in header])
     for row in rows:
         writer.writerow([_cell(v) for v in (
-            _label(row["variant"]), row["text"], *(row[name] for name in FIGURES),
+            row["variant"] if isinstance(row["variant"], str) else label(row["variant"]), row["text"], *(row[name] for name in FIGURES),
             *(row["suppressed_by_reason"].get(r, 0) for r in reasons), *(row["parts_per_sim"].get(s, 0) for s in sims))])
     return buffer.getvalue()
-
-
-def _label(seq: Any) -> str:
-    return seq if isinstance(seq, str) else chr(ord("A") + seq) if seq < 26 else str(seq)
 
 
 def _cell(value: Any) -> str:
