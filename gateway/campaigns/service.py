@@ -1,9 +1,10 @@
-"""`Campaigns`: create, start (now or at `send_at`), pause, resume and cancel a campaign, and the
-round its scheduler job runs.
+"""`Campaigns`: create, start (now or at `send_at`), pause, resume and cancel a campaign, decide
+an A/B test's winner, and the round its scheduler job runs.
 
-A round (`tick`) first makes the recipient rows (the audience expanded in batches, each member once
-by the unique key, the ones who get no marketing marked `skipped` with the reason), then queues
-the next batch of pending recipients: each batch's messages are stored by `Queue.enqueue_many`
+A round (`tick`) first makes the recipient rows (`expansion`: the audience in batches, each member
+once by the unique key, the ones who get no marketing marked `skipped` with the reason, an A/B
+test's rest `held` until its winner), then queues the next batch of pending recipients
+(`queueing`): each batch's messages are stored by `Queue.enqueue_many`
 in the same transaction that marks their recipients `queued` (a compare-and-set on `pending`), so
 a SIGKILL at any moment leaves each recipient either with its one message or still pending, and a
 restart's next round goes on from there. At most `ahead` messages of a campaign wait in the queue
@@ -14,9 +15,9 @@ are cancelled while still queued; their recipients become pending again, or canc
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,6 @@ AHEAD = 500  # a campaign's messages waiting in the queue at most
 ROUND_BUDGET = 20  # batches per round; then the scheduler's other jobs get their turn
 RECIPIENTS = Recipient.__table__
 NOT_TEXTED = (RecipientState.PENDING, RecipientState.HELD)  # still to be texted (an A/B test's rest: once decided)
-# each recipient of a batch with its message: prepared, as it runs once per message queued
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,9 @@ class VariantIn:
 
 @dataclass(frozen=True)
 class AbTest:
-    """A new campaign's A/B test: `sample` percent of the audience split evenly over the variants,
-    the winner by `measure` after `decide_after_s` from the start (or the owner's pick) to the rest."""
+    """A new campaign's A/B test: `sample` percent of the audience, each member given one of the
+    variants (each as likely); the winner by `measure` after `decide_after_s` from the start (or
+    the owner's pick) goes to the rest."""
 
     sample: int
     decide_after_s: int
@@ -89,7 +90,7 @@ class Campaigns:
         self.queue_batch = queue_batch
         self.expand_batch = expand_batch
         self.batches = Batches(self.engine, queue, clock, self.default_tz)
-        self.attribution_days = attribution_days  # a reply or opt-out this soon after a message is its
+        self.attribution_days = attribution_days  # a reply or opt-out this soon after a message counts for it
         self.scheduler: Any = None
         self.lock = threading.RLock()  # a round and a pause/cancel never interleave in this process
 
@@ -303,8 +304,8 @@ class Campaigns:
                 room = self.queue_batch if not self.ahead else min(self.queue_batch, self.ahead - self._waiting(campaign_id))
                 if room <= 0:
                     break  # enough waiting in the queue: the next round tops it up
-                queued, after_recipient, more = self.batches.queue_next(campaign_id, bodies, window, now, after_recipient, room,
-                                                                  first_only=footer and first_only)
+                queued, after_recipient, more = self.batches.queue_next(
+                    campaign_id, bodies, window, now, after_recipient, room, first_only=footer and first_only)
                 queued_now += queued
                 budget -= 1
                 if not more:
