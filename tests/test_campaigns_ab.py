@@ -317,3 +317,29 @@ def clock_at():
     from datetime import UTC, datetime
 
     return datetime(2027, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+
+
+@pytest.mark.sqlite_only  # SQLite's query plans (EXPLAIN QUERY PLAN)
+def test_the_results_read_every_table_through_an_index(database, queue, clock, campaigns):
+    from sqlalchemy import event
+
+    add_contacts(database, numbers(3), clock.now(), group="all")
+    campaign_id = campaigns.create("sale", [VariantIn("A"), VariantIn("B")], {"groups": ["all"]},
+                                   ab_test=AbTest(sample=50, decide_after_s=60, seed=1))
+    campaigns.start(campaign_id)
+    run(campaigns, campaign_id)
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+    event.listen(database, "before_cursor_execute", seen)
+    try:
+        with database.connect() as conn:
+            results.per_variant(conn, campaign_id, 7, sample_only=True)
+    finally:
+        event.remove(database, "before_cursor_execute", seen)
+    assert len(statements) == 5  # outcomes, the start, replies, opt-outs, parts
+    with database.connect() as conn:
+        for statement, parameters in statements:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            assert not [step for step in plan if step.startswith("SCAN")], (statement, plan)
