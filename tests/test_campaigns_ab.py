@@ -343,3 +343,29 @@ def test_the_results_read_every_table_through_an_index(database, queue, clock, c
         for statement, parameters in statements:
             plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
             assert not [step for step in plan if step.startswith("SCAN")], (statement, plan)
+
+
+def test_a_live_ab_test_without_its_decision_job_gets_it_back_at_the_start_plus_decide_after(database, queue, clock,
+                                                                                              campaigns):
+    from gateway.campaigns import jobs
+    from gateway.scheduler.service import Scheduler
+
+    add_contacts(database, numbers(2), clock.now(), group="all")
+    campaign_id = campaigns.create("sale", [VariantIn("A"), VariantIn("B")], {"groups": ["all"]},
+                                   ab_test=AbTest(sample=50, decide_after_s=5400, seed=1))
+    started = clock.now()
+    campaigns.start(campaign_id)  # no scheduler: as if the process died before its jobs were stored
+    clock.advance(600)
+    scheduler = Scheduler(clock, database)
+    scheduler.start(paused=True)
+    try:
+        campaigns.attach(scheduler)
+        campaigns.restore_jobs()
+        assert scheduler.get_job(jobs.decision_job_id(campaign_id)).next_run_time == started + timedelta(seconds=5400)
+        assert scheduler.get_job(jobs.job_id(campaign_id)) is not None
+        campaigns.decide(campaign_id, 0)  # the owner's pick: the decision job goes
+        assert scheduler.get_job(jobs.decision_job_id(campaign_id)) is None
+        campaigns.restore_jobs()  # decided: not given back
+        assert scheduler.get_job(jobs.decision_job_id(campaign_id)) is None
+    finally:
+        scheduler.shutdown()
