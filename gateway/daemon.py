@@ -133,6 +133,7 @@ class Daemon:
         self.modem_limits: dict[str, Limits] = {}  # each modem's own limits, for the campaigns' ETA
         self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.consent.rules,
                                    default_timezone=config.gateway.timezone,
+                                   attribution_days=config.campaigns.attribution_days,
                                    sims=lambda: [Sim(name, limits) for name, limits in self.modem_limits.items()])
         self.campaigns.attach(self.scheduler)
         # webhooks hear every status change, stored inbound message and consent change from the start

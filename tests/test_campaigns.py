@@ -113,7 +113,7 @@ def test_a_batch_whose_recipients_were_queued_meanwhile_stores_nothing(database,
     run(campaigns, campaign_id)
     first = recipients(queue, campaign_id)[0]
     with pytest.raises(Conflict):  # another runner's batch, read before this one committed
-        campaigns._store(campaign_id, [{"to": "+447700900001", "text": "Sale today", "kind": "marketing"}], [first.id], [])
+        campaigns.batches.store(campaign_id, [{"to": "+447700900001", "text": "Sale today", "kind": "marketing"}], [first.id], [])
     assert len(messages(queue)) == 2
     assert recipients(queue, campaign_id)[0].message_id == first.message_id
 

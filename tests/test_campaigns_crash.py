@@ -23,7 +23,7 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 
 from .campaign_helpers import add_contacts
-from .daemon_helpers import sigkill_after_progress, start_daemon, write_run_config
+from .daemon_helpers import database_url, sigkill_after_progress, start_daemon, write_run_config
 from .modem_helpers import virtual_modems, wait_until
 from .process_helpers import stop
 
@@ -31,7 +31,6 @@ CONTACTS = 300
 KILLS = 6
 
 
-@pytest.mark.sqlite_only  # campaigns are not yet verified on PostgreSQL (issue 16)
 @pytest.mark.timeout(300)
 def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
     rng = random.Random(int(os.environ.get("GSMGW_CRASH_SEED", "20261201")))
@@ -39,7 +38,7 @@ def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
     # no quiet hours: the test runs on the wall clock, at any hour
     config = write_run_config(tmp_path, sim.ports, '[consent]\nquiet_hours_start = "00:00"\nquiet_hours_end = "00:00"\n'
                                                    'frequency_cap = 0\n\n')
-    database = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'gsmgw.db'}")
+    database = db.make_engine(database_url(tmp_path / "data"))
     db.upgrade(database)
     clock = Clock()
     queue = Queue(db.sessions(database), clock)

@@ -14,17 +14,13 @@ from sqlalchemy.orm import Session
 from gateway.campaigns import jobs, progress
 from gateway.campaigns.models import Campaign, CampaignStatus
 from gateway.campaigns.service import VariantIn
-from gateway.core.clock import FakeClock
 from gateway.outbound.models import Message
-from gateway.scheduler.jobs import SWEEP
 
 from .campaign_helpers import add_contacts
-from .daemon_helpers import build_daemon
+from .campaign_shop import FAST, Shop, shop_factory, start_at  # noqa: F401 (fixtures)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
-MORNING = datetime(2027, 1, 15, 9, 0, tzinfo=UTC).timestamp()  # 09:00 in London, outside quiet hours
-FAST = {"per_minute": 1000, "per_hour": 10000, "per_day": 100000, "per_month": 1000000, "min_gap_s": 0}
 CUSTOMERS = [
     {"number": "+447700900201", "name": "Ольга Петрова", "language": "ru"},
     {"number": "+447700900202", "name": "أمل خليل", "language": "ar"},
@@ -35,52 +31,6 @@ OPTED_OUT = "+447700900299"
 
 
 NIGHT = datetime(2027, 1, 14, 23, 0, tzinfo=UTC).timestamp()  # quiet hours in London until 08:00
-
-
-class Shop:
-    def __init__(self, tmp_path, clock: FakeClock, *, modems: int = 2, limits: dict | None = None) -> None:
-        self.tmp_path, self.clock = tmp_path, clock
-        self.daemon = build_daemon(tmp_path, clock, modems, gateway={"timezone": "Europe/London"},
-                                   modems=[{"name": "limits", "port": "unused", "limits": limits or FAST}])
-        self.daemon.start()
-        assert self.daemon.wait_ready(20)
-        self.campaigns = self.daemon.campaigns
-
-    def parts_to(self, number: str) -> list[dict]:
-        return [e for e in self.daemon.simulator.network.record.submitted if e["recipient"] == number]
-
-    def status(self, campaign_id: int) -> str:
-        with self.daemon.queue.sessions() as session:
-            return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-
-    def settle(self) -> None:
-        """Every job due by now has run: the sweep ran after this moment, and once more a minute
-        later (the scheduler runs what is due in one round, the sweep first)."""
-        for _ in range(2):
-            assert self.daemon.scheduler.wait_ran(SWEEP, self.clock.time(), 10)
-            self.clock.advance(60)
-
-    def stop(self) -> None:
-        self.daemon.stop()
-
-
-@pytest.fixture
-def start_at() -> float:
-    return MORNING
-
-
-@pytest.fixture
-def shop_factory(tmp_path, start_at):
-    shops: list[Shop] = []
-    clock = FakeClock(start_at)
-
-    def make(**options) -> Shop:
-        shop = Shop(tmp_path, clock, **options)
-        shops.append(shop)
-        return shop
-    yield make
-    for shop in shops:
-        shop.stop()
 
 
 def seed(shop: Shop) -> None:
@@ -169,7 +119,6 @@ def test_pause_resume_and_cancel_on_the_running_daemon(shop_factory):
     assert all(p["text"] != "Later" for p in shop.daemon.simulator.network.record.submitted)
 
 
-@pytest.mark.sqlite_only  # campaigns are not yet verified on PostgreSQL (issue 16)
 @pytest.mark.parametrize("start_at", [NIGHT])
 def test_a_member_who_opts_out_mid_campaign_is_never_texted(shop_factory):
     shop = shop_factory()

@@ -16,20 +16,12 @@ from sqlalchemy.sql import ColumnElement
 
 from gateway.audience import segments
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.campaigns.errors import CampaignError
 from gateway.consent.ledger import ConsentState, EventView, derive
 from gateway.consent.models import ConsentEvent
 
 
 MAX_DEPTH = 20  # a segment's nesting: deeper is a mistake, and would exhaust the stack turning it into SQL
-
-
-class AudienceError(ValueError):
-    """What is wrong with an audience, and the field at fault."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -45,31 +37,31 @@ class Member:
 
 def resolve(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
     """The audience as stored: group ids (from names or ids), tag names, the segment checked.
-    Raises AudienceError naming what does not exist or is malformed."""
+    Raises CampaignError naming the field of what does not exist or is malformed."""
     groups: list[int] = []
     for i, ref in enumerate(spec.get("groups") or []):
         query = select(Group.id).where(Group.id == ref if isinstance(ref, int) else Group.name == ref)
         found = session.scalar(query)
         if found is None:
-            raise AudienceError(f"audience.groups[{i}]", f"no group {ref!r}")
+            raise CampaignError(field=f"audience.groups[{i}]", reason=f"no group {ref!r}")
         if found not in groups:
             groups.append(found)
     tags: list[str] = []
     for i, name in enumerate(spec.get("tags") or []):
         if session.scalar(select(Tag.id).where(Tag.name == name)) is None:
-            raise AudienceError(f"audience.tags[{i}]", f"no tag {name!r}")
+            raise CampaignError(field=f"audience.tags[{i}]", reason=f"no tag {name!r}")
         if name not in tags:
             tags.append(name)
     segment = spec.get("segment")
     if segment is not None:
         if _depth(segment) > MAX_DEPTH:
-            raise AudienceError("audience.segment", f"nested deeper than {MAX_DEPTH} rules")
+            raise CampaignError(field="audience.segment", reason=f"nested deeper than {MAX_DEPTH} rules")
         try:
             segments.parse(segment)
         except segments.SegmentError as exc:
-            raise AudienceError("audience.segment", str(exc)) from None
+            raise CampaignError(field="audience.segment", reason=str(exc)) from None
     if not groups and not tags and segment is None:
-        raise AudienceError("audience", "name at least one group, tag or segment")
+        raise CampaignError(field="audience", reason="name at least one group, tag or segment")
     return {"groups": groups, "tags": tags, "segment": segment}
 
 

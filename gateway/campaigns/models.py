@@ -27,6 +27,7 @@ class RecipientState:
     PENDING = "pending"  # in the audience, no message yet
     QUEUED = "queued"  # its message is stored (message_id); the message's status says the rest
     SKIPPED = "skipped"  # never texted: `reason` says why (opted out, no consent, invalid number)
+    HELD = "held"  # outside an A/B test's sample: pending once the winner is known (its variant then)
     CANCELLED = "cancelled"  # the campaign was cancelled before it was texted
 
 
@@ -38,6 +39,7 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
     audience: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"groups", "tags", "segment"} as given
     footer: Mapped[bool] = mapped_column(Boolean, default=False)  # opt-out footer in the contact's language
+    footer_first: Mapped[bool] = mapped_column(Boolean, default=False)  # only on a contact's first marketing text
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     window_start: Mapped[str | None] = mapped_column(String(5))  # "10:00", in each contact's timezone
     window_end: Mapped[str | None] = mapped_column(String(5))
@@ -47,6 +49,14 @@ class Campaign(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # an A/B test (sample set): the sample's variants first, the winner to the rest after decide_after_s
+    seed: Mapped[int] = mapped_column(Integer, default=0)  # the split's seed: the same seed, the same split
+    sample: Mapped[int | None] = mapped_column(Integer)  # percent of the audience in the test
+    decide_after_s: Mapped[int | None] = mapped_column(Integer)  # from the start to the decision
+    measure: Mapped[str | None] = mapped_column(String(16))  # ab.MEASURES
+    winner_id: Mapped[int | None] = mapped_column(Integer)  # the variant the rest gets
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision: Mapped[str | None] = mapped_column(Text)  # how the winner was chosen, in words
 
 
 class Variant(Base):
@@ -73,7 +83,9 @@ class Recipient(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    # a held recipient's variant is provisional: the winner's once it is decided
     variant_id: Mapped[int] = mapped_column(ForeignKey("campaign_variants.id"))
+    in_sample: Mapped[bool | None] = mapped_column(Boolean)  # A/B tests: in the test's sample or the rest
     state: Mapped[str] = mapped_column(String(16), default=RecipientState.PENDING)
     reason: Mapped[str | None] = mapped_column(Text)  # why it was skipped
     # no foreign key: retention prunes old messages, the recipient row stays as the record

@@ -39,33 +39,37 @@ class Body:
         # the variant's own words: literal text and fallbacks, no contact's values
         self.plain = "".join(p if isinstance(p, str) else (p.fallback or "") for p in self.pieces)
         self.names = ", ".join("{" + p.name + "}" for p in self.pieces if isinstance(p, Placeholder))
-        self._plain_info: dict[str | None, SegmentInfo] = {}  # per footer language
+        self._plain_info: dict[tuple[bool, str | None], SegmentInfo] = {}  # per footer and its language
 
-    def text_for(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None) -> Personal:
-        """The contact's text without counting its parts (the queue counts them when it stores it)."""
+    def text_for(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None, *,
+                 footer: bool | None = None) -> Personal:
+        """The contact's text without counting its parts (the queue counts them when it stores it);
+        `footer` says for this contact whether the footer goes on (by default the body's own choice)."""
         try:
             text = render(self.pieces, contact_values(name, fields))
         except MissingVariable as exc:
             return Personal(None, problem=str(exc))
-        if self.footer:
+        if self.footer if footer is None else footer:
             text = with_footer(text, language)
         if len(text) > MAX_TEXT:
             return Personal(None, problem=f"the text would be {len(text)} characters (at most {MAX_TEXT})")
         return Personal(text)
 
-    def for_contact(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None) -> Personal:
+    def for_contact(self, name: str | None, fields: Mapping[str, Any] | None, language: str | None, *,
+                    footer: bool | None = None) -> Personal:
         """The contact's text with its encoding and parts, and a warning when its values cost more."""
-        personal = self.text_for(name, fields, language)
+        footer = self.footer if footer is None else footer
+        personal = self.text_for(name, fields, language, footer=footer)
         if personal.text is None:
             return personal
         info = segment_info(personal.text)
-        return Personal(personal.text, info.encoding, info.parts, self._warning(info, language))
+        return Personal(personal.text, info.encoding, info.parts, self._warning(info, language, footer))
 
-    def _warning(self, info: SegmentInfo, language: str | None) -> str | None:
-        key = language if self.footer else None
+    def _warning(self, info: SegmentInfo, language: str | None, footer: bool) -> str | None:
+        key = (footer, language if footer else None)
         plain = self._plain_info.get(key)
         if plain is None:
-            plain = self._plain_info[key] = segment_info(with_footer(self.plain, language) if self.footer else self.plain)
+            plain = self._plain_info[key] = segment_info(with_footer(self.plain, language) if footer else self.plain)
         if info.encoding != plain.encoding and plain.encoding == GSM7:
             return (f"the values of {self.names} need UCS-2: {info.parts} part{'s' if info.parts != 1 else ''} "
                     f"instead of {plain.parts}")

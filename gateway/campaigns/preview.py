@@ -21,7 +21,8 @@ from sqlalchemy import Connection, distinct, func, select
 from gateway.campaigns import audience
 from gateway.campaigns.models import Campaign, Variant
 from gateway.campaigns.personal import Body
-from gateway.campaigns.split import variant_index
+from gateway.campaigns.firsts import texted_before
+from gateway.campaigns.split import Split
 from gateway.campaigns.timing import Sim, Window, eta_seconds, window_of, zone
 from gateway.consent.ledger import ConsentState
 from gateway.consent.rules import Facts, Rules, decide
@@ -36,7 +37,8 @@ class Planned:
     contact_id: int
     to: str
     name: str | None
-    variant: int
+    variant: int  # outside an A/B test's sample: the winner's, or provisional until it is decided
+    in_sample: bool | None  # an A/B test's: in its sample or the rest
     text: str | None
     encoding: str | None
     parts: int
@@ -58,10 +60,13 @@ class DryRun:
         self.default_tz = default_tz
         self.start = max(campaign.send_at or now, now)
         self.window: Window | None = window_of(campaign.window_start, campaign.window_end)
-        variants = conn.execute(select(Variant.seq, Variant.body, Variant.weight).where(
+        variants = conn.execute(select(Variant.id, Variant.body, Variant.weight).where(
             Variant.campaign_id == campaign.id).order_by(Variant.seq)).all()
         self.bodies = [Body(body, footer=campaign.footer) for _, body, _ in variants]
-        self.weights = [weight for _, _, weight in variants]
+        self.split = Split(campaign.id, tuple(weight for _, _, weight in variants), campaign.seed or 0, campaign.sample)
+        ids = [vid for vid, _, _ in variants]
+        self.winner = ids.index(campaign.winner_id) if campaign.winner_id in ids else None
+        self.first_only = campaign.footer and campaign.footer_first
 
     def page(self, *, after: int, limit: int) -> tuple[list[Planned], int | None]:
         """Members with a contact id above `after`, `limit` of them; and the cursor for the next page."""
@@ -102,13 +107,18 @@ class DryRun:
         consent = audience.consent_of(self.conn, ids)
         sent = self._sent_in_cap_window(numbers)
         last_modem = self._last_modem(numbers)
+        texted = texted_before(self.conn, numbers) if self.first_only else set()
         names = [sim.name for sim in self.sims]
         out = []
         for member in members:
-            index = variant_index(self.campaign.id, member.id, self.weights)
-            base = {"contact_id": member.id, "to": member.number, "name": member.name, "variant": index}
+            index, in_sample = self.split.assign(member.id)
+            if in_sample is False and self.winner is not None:
+                index = self.winner
+            base = {"contact_id": member.id, "to": member.number, "name": member.name, "variant": index,
+                    "in_sample": in_sample}
             reason = audience.skip_reason(member.flag, consent[member.id])
-            personal = self.bodies[index].for_contact(member.name, member.fields, member.language)
+            personal = self.bodies[index].for_contact(member.name, member.fields, member.language,
+                                                      footer=member.number not in texted if self.first_only else None)
             if reason is None and personal.text is None:
                 reason = personal.problem
             when = None

@@ -1,9 +1,10 @@
-"""`Campaigns`: create, start (now or at `send_at`), pause, resume and cancel a campaign, and the
-round its scheduler job runs.
+"""`Campaigns`: create, start (now or at `send_at`), pause, resume and cancel a campaign, decide
+an A/B test's winner, and the round its scheduler job runs.
 
-A round (`tick`) first makes the recipient rows (the audience expanded in batches, each member once
-by the unique key, the ones who get no marketing marked `skipped` with the reason), then queues
-the next batch of pending recipients: each batch's messages are stored by `Queue.enqueue_many`
+A round (`tick`) first makes the recipient rows (`expansion`: the audience in batches, each member
+once by the unique key, the ones who get no marketing marked `skipped` with the reason, an A/B
+test's rest `held` until its winner), then queues the next batch of pending recipients
+(`queueing`): each batch's messages are stored by `Queue.enqueue_many`
 in the same transaction that marks their recipients `queued` (a compare-and-set on `pending`), so
 a SIGKILL at any moment leaves each recipient either with its one message or still pending, and a
 restart's next round goes on from there. At most `ahead` messages of a campaign wait in the queue
@@ -14,50 +15,40 @@ are cancelled while still queued; their recipients become pending again, or canc
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience.models import Contact
-from gateway.campaigns import audience, jobs
+from gateway.campaigns import ab, audience, decision, jobs
+from gateway.campaigns.errors import CampaignError
+from gateway.campaigns.expansion import expand_batch
 from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientState, Variant
 from gateway.campaigns.personal import Body
 from gateway.campaigns.preview import DryRun
-from gateway.campaigns.progress import WAITING
-from gateway.campaigns.split import variant_index
-from gateway.campaigns.timing import Sim, Window, window_of, zone
+from gateway.campaigns.queueing import Batches, Conflict
+from gateway.campaigns.results import ATTRIBUTION_DAYS, WAITING
+from gateway.campaigns.timing import Sim, window_of, zone
 from gateway.consent.rules import Rules, parse_hhmm
 from gateway.core.clock import Clock
 from gateway.outbound.models import Message, MessageStatus
-from gateway.outbound.new_message import NewMessage, Outgoing, RejectedMessage
 from gateway.outbound.queue import Queue
-from gateway.store.db import Prepared, engine_of
+from gateway.store.db import engine_of
 
 log = logging.getLogger("gsmgw.campaigns")
-SOURCE = "campaign"
 EXPAND_BATCH = 2000  # audience members read and written per transaction
 QUEUE_BATCH = 500  # messages stored per transaction
 AHEAD = 500  # a campaign's messages waiting in the queue at most
 ROUND_BUDGET = 20  # batches per round; then the scheduler's other jobs get their turn
 RECIPIENTS = Recipient.__table__
-# each recipient of a batch with its message: prepared, as it runs once per message queued
-_MESSAGE_OF = Prepared(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid")).values(message_id=bindparam("mid")))
-
-
-class CampaignError(ValueError):
-    """A request the campaign cannot take (its state, its fields); `field` when one is at fault."""
-
-    def __init__(self, reason: str, *, field: str | None = None, missing: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
-        self.missing = missing  # no such campaign
+NOT_TEXTED = (RecipientState.PENDING, RecipientState.HELD)  # still to be texted (an A/B test's rest: once decided)
 
 
 @dataclass(frozen=True)
@@ -69,12 +60,25 @@ class VariantIn:
     template_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AbTest:
+    """A new campaign's A/B test: `sample` percent of the audience, each member given one of the
+    variants (each as likely); the winner by `measure` after `decide_after_s` from the start (or
+    the owner's pick) goes to the rest."""
+
+    sample: int
+    decide_after_s: int
+    measure: str = "replies"
+    seed: int | None = None  # the split's seed; by default a random one
+
+
 class Campaigns:
     """The campaigns of one gateway: the API's and the scheduler job's one way to them."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, queue: Queue, *,
                  rules: Rules | None = None, default_timezone: str = "UTC", sims: Callable[[], Sequence[Sim]] = lambda: (),
-                 ahead: int = AHEAD, queue_batch: int = QUEUE_BATCH, expand_batch: int = EXPAND_BATCH) -> None:
+                 ahead: int = AHEAD, queue_batch: int = QUEUE_BATCH, expand_batch: int = EXPAND_BATCH,
+                 attribution_days: float = ATTRIBUTION_DAYS) -> None:
         self.sessions = sessions
         self.engine = engine_of(sessions)
         self.clock = clock
@@ -85,6 +89,8 @@ class Campaigns:
         self.ahead = ahead  # 0: no bound (queue the whole audience at once)
         self.queue_batch = queue_batch
         self.expand_batch = expand_batch
+        self.batches = Batches(self.engine, queue, clock, self.default_tz)
+        self.attribution_days = attribution_days  # a reply or opt-out this soon after a message counts for it
         self.scheduler: Any = None
         self.lock = threading.RLock()  # a round and a pause/cancel never interleave in this process
 
@@ -98,9 +104,16 @@ class Campaigns:
         with self.sessions() as session:
             live = session.execute(select(Campaign.id, Campaign.send_at)
                                    .where(Campaign.status.in_(CampaignStatus.LIVE))).all()
+            undecided = session.execute(select(Campaign.id, Campaign.started_at, Campaign.send_at, Campaign.decide_after_s)
+                                        .where(Campaign.status.in_(decision.DECIDES), Campaign.sample.is_not(None),
+                                               Campaign.winner_id.is_(None))).all()
         for campaign_id, send_at in live:
             if self.scheduler.get_job(jobs.job_id(campaign_id)) is None:
                 jobs.schedule(self.scheduler, campaign_id, max(send_at or self.clock.now(), self.clock.now()))
+        for campaign_id, started_at, send_at, after_s in undecided:
+            if self.scheduler.get_job(jobs.decision_job_id(campaign_id)) is None:
+                began = started_at or send_at or self.clock.now()
+                jobs.schedule_decision(self.scheduler, campaign_id, began + timedelta(seconds=after_s or 0))
 
     def dry_run(self, conn: Connection, campaign: Campaign) -> DryRun:
         """What the campaign would do if it started now (or at its send_at), on `conn`."""
@@ -109,10 +122,13 @@ class Campaigns:
     # ---- create ---------------------------------------------------------------------------------
     def create(self, name: str, variants: Sequence[VariantIn], audience_spec: dict[str, Any], *,
                send_at: datetime | None = None, window: tuple[str, str] | None = None,
-               footer: bool = False) -> int:
-        """A draft campaign; CampaignError (with its field) for what is wrong."""
+               footer: bool = False, footer_first: bool = False, ab_test: AbTest | None = None) -> int:
+        """A draft campaign; CampaignError (with its field) for what is wrong. `footer_first`: the
+        footer only on a contact's first marketing message from the shop."""
         if not variants:
             raise CampaignError("give a text, a template or variants", field="text")
+        if ab_test is not None:
+            _check_ab(ab_test, len(variants))
         for i, variant in enumerate(variants):
             try:
                 Body(variant.body, footer=footer)
@@ -126,11 +142,12 @@ class Campaigns:
                     raise CampaignError(str(exc), field=f"window.{label}") from None
         now = self.clock.now()
         with self.sessions.begin() as session:
-            try:
-                resolved = audience.resolve(session, audience_spec)
-            except audience.AudienceError as exc:
-                raise CampaignError(exc.reason, field=exc.field) from None
+            resolved = audience.resolve(session, audience_spec)
             campaign = Campaign(name=name, status=CampaignStatus.DRAFT, audience=resolved, footer=footer,
+                                footer_first=footer and footer_first,
+                                seed=_seed(ab_test), sample=ab_test.sample if ab_test else None,
+                                decide_after_s=ab_test.decide_after_s if ab_test else None,
+                                measure=ab_test.measure if ab_test else None,
                                 send_at=send_at, window_start=window[0] if window else None,
                                 window_end=window[1] if window else None, expanded=False,
                                 created_at=now, updated_at=now)
@@ -155,8 +172,10 @@ class Campaigns:
                 campaign.started_at = None if later else now
                 campaign.updated_at = now
                 when = campaign.send_at if later and campaign.send_at else now
-                status = campaign.status
+                status, decide_after_s = campaign.status, campaign.decide_after_s
             self._schedule(campaign_id, when)
+            if decide_after_s is not None and self.scheduler is not None:
+                jobs.schedule_decision(self.scheduler, campaign_id, when + timedelta(seconds=decide_after_s))
         return status
 
     def pause(self, campaign_id: int) -> str:
@@ -182,12 +201,32 @@ class Campaigns:
                                      CampaignStatus.PAUSED}, CampaignStatus.CANCELLED, finished=True)
             if self.scheduler is not None:
                 jobs.unschedule(self.scheduler, campaign_id)
+                jobs.unschedule(self.scheduler, campaign_id, decision=True)
             self._take_back(campaign_id, RecipientState.CANCELLED, lambda _tz: True)
             with self.engine.begin() as conn:
                 conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.campaign_id == campaign_id,
-                                                      RECIPIENTS.c.state == RecipientState.PENDING)
+                                                      RECIPIENTS.c.state.in_(NOT_TEXTED))
                              .values(state=RecipientState.CANCELLED, updated_at=now))
         return CampaignStatus.CANCELLED
+
+    def decide(self, campaign_id: int, seq: int | None = None) -> tuple[int, str]:
+        """The A/B test's winner (the owner's pick `seq`, else by its measure now) goes to the rest:
+        (winner's seq, why). A running campaign's next round comes at once."""
+        with self.lock:
+            winner, why = decision.decide(self.engine, self.clock.now(), campaign_id, self.attribution_days, seq=seq)
+            log.info("campaign %d: variant %s wins (%s)", campaign_id, ab.label(winner), why)
+            if self.scheduler is not None:
+                jobs.unschedule(self.scheduler, campaign_id, decision=True)
+                if self.scheduler.get_job(jobs.job_id(campaign_id)) is not None:
+                    self.scheduler.run_soon(jobs.job_id(campaign_id))
+        return winner, why
+
+    def decide_due(self, campaign_id: int) -> None:
+        """The decision job: decide by the measure, unless it is decided already or the campaign ended."""
+        try:
+            self.decide(campaign_id)
+        except CampaignError as exc:
+            log.info("campaign %d: no decision: %s", campaign_id, exc.reason)
 
     def _schedule(self, campaign_id: int, when: datetime) -> None:
         if self.scheduler is not None:
@@ -248,23 +287,25 @@ class Campaigns:
                     campaign.status, campaign.started_at, campaign.updated_at = CampaignStatus.RUNNING, now, now
                     log.info("campaign %d started", campaign_id)
                 spec, footer, expanded = campaign.audience, campaign.footer, campaign.expanded
+                first_only = campaign.footer_first
                 window = window_of(campaign.window_start, campaign.window_end)
                 after = campaign.expanded_to or 0
             budget = ROUND_BUDGET
             while not expanded and budget > 0:
-                expanded, after = self._expand_batch(campaign_id, spec, after)
+                expanded, after = expand_batch(self.engine, self.clock.now(), campaign_id, spec, after, self.expand_batch)
                 budget -= 1
             if not expanded:
                 return 0.0
             if window is not None:
                 self._take_back(campaign_id, RecipientState.PENDING, lambda tz: not window.contains(now, tz))
-            bodies = self._bodies(campaign_id, footer)
+            bodies = self._bodies(campaign_id, footer and not first_only)
             queued_now, after_recipient, more = 0, 0, False
             while budget > 0:
                 room = self.queue_batch if not self.ahead else min(self.queue_batch, self.ahead - self._waiting(campaign_id))
                 if room <= 0:
                     break  # enough waiting in the queue: the next round tops it up
-                queued, after_recipient, more = self._queue_batch(campaign_id, bodies, window, now, after_recipient, room)
+                queued, after_recipient, more = self.batches.queue_next(
+                    campaign_id, bodies, window, now, after_recipient, room, first_only=footer and first_only)
                 queued_now += queued
                 budget -= 1
                 if not more:
@@ -280,29 +321,6 @@ class Campaigns:
         if self.scheduler is not None:
             jobs.unschedule(self.scheduler, campaign_id)
 
-    def _expand_batch(self, campaign_id: int, spec: dict[str, Any], after: int) -> tuple[bool, int]:
-        """The next batch of audience members as recipient rows; (all done, last contact id)."""
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            variants = conn.execute(select(Variant.id, Variant.weight).where(Variant.campaign_id == campaign_id)
-                                    .order_by(Variant.seq)).all()
-            batch = audience.members(conn, spec, now, after=after, limit=self.expand_batch)
-            consent = audience.consent_of(conn, [m.id for m in batch])
-            rows = []
-            for member in batch:
-                reason = audience.skip_reason(member.flag, consent[member.id])
-                variant = variants[variant_index(campaign_id, member.id, [w for _, w in variants])][0]
-                rows.append({"campaign_id": campaign_id, "contact_id": member.id, "variant_id": variant,
-                             "state": RecipientState.SKIPPED if reason else RecipientState.PENDING,
-                             "reason": reason, "updated_at": now})
-            if rows:
-                conn.execute(insert(RECIPIENTS), rows)
-            last = batch[-1].id if batch else after
-            done = len(batch) < self.expand_batch
-            conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
-                         .values(expanded_to=last, expanded=done, updated_at=now))
-        return done, last
-
     def _bodies(self, campaign_id: int, footer: bool) -> dict[int, Body]:
         with self.engine.connect() as conn:
             return {vid: Body(body, footer=footer) for vid, body in
@@ -315,59 +333,12 @@ class Campaigns:
                                    .where(Recipient.campaign_id == campaign_id, Recipient.state == RecipientState.QUEUED,
                                           Message.status.in_(WAITING))) or 0)
 
-    def _queue_batch(self, campaign_id: int, bodies: dict[int, Body], window: Window | None, now: datetime,
-                     after: int, room: int) -> tuple[int, int, bool]:
-        """Queue up to `room` pending recipients above recipient id `after` (those whose window is
-        open now); (messages queued, last recipient id looked at, whether any pending are left)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Recipient.id, Recipient.variant_id, Contact.number, Contact.name,
-                                       Contact.language, Contact.timezone, Contact.fields)
-                                .join(Contact, Contact.id == Recipient.contact_id)
-                                .where(Recipient.campaign_id == campaign_id, Recipient.state == RecipientState.PENDING,
-                                       Recipient.id > after)
-                                .order_by(Recipient.id).limit(room)).all()
-        if not rows:
-            return 0, after, False
-        items: list[Outgoing] = []
-        ids: list[int] = []
-        skipped: list[dict[str, Any]] = []
-        for rid, variant_id, number, name, language, tz, fields in rows:
-            if window is not None and not window.contains(now, zone(tz, self.default_tz)):
-                continue
-            personal = bodies[variant_id].text_for(name, fields, language)
-            if personal.text is None:
-                skipped.append({"rid": rid, "why": personal.problem})
-                continue
-            items.append(Outgoing(number, personal.text, kind="marketing", priority="bulk", campaign_id=campaign_id))
-            ids.append(rid)
-        queued = self._store(campaign_id, items, ids, skipped)
-        return queued, rows[-1].id, len(rows) == room
-
-    def _store(self, campaign_id: int, items: list[Outgoing], ids: list[int],
-               skipped: list[dict[str, Any]]) -> int:
-        now = self.clock.now()
-        if skipped:
-            with self.engine.begin() as conn:
-                conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("rid"),
-                                                      RECIPIENTS.c.state == RecipientState.PENDING)
-                             .values(state=RecipientState.SKIPPED, reason=bindparam("why"), updated_at=now), skipped)
-        while items:
-            try:
-                self.queue.enqueue_many(items, source=SOURCE, along=lambda conn, messages: _mark_queued(
-                    conn, campaign_id, ids, messages, now))
-                return len(items)
-            except RejectedMessage as exc:  # a number the queue refuses: skip that one, store the rest
-                index = exc.index or 0
-                self._store(campaign_id, [], [], [{"rid": ids[index], "why": str(exc)}])
-                del items[index], ids[index]
-        return 0
-
     def _finished(self, campaign_id: int) -> bool:
         """No one pending and no message waiting: the campaign is done."""
         now = self.clock.now()
         with self.engine.connect() as conn:
             pending = conn.scalar(select(func.count()).select_from(Recipient).where(
-                Recipient.campaign_id == campaign_id, Recipient.state == RecipientState.PENDING))
+                Recipient.campaign_id == campaign_id, Recipient.state.in_(NOT_TEXTED)))
         if pending or self._waiting(campaign_id):
             return False
         table = Campaign.__table__
@@ -379,20 +350,26 @@ class Campaigns:
         return True
 
 
-class Conflict(RuntimeError):
-    """Recipients were queued by someone else meanwhile: the batch is rolled back, nothing is sent twice."""
+def _check_ab(test: AbTest, variants: int) -> None:
+    if variants < 2:
+        raise CampaignError("an A/B test needs two variants or more", field="variants")
+    if not 1 <= test.sample <= 100:
+        raise CampaignError("the sample is a percent of the audience, 1 to 100", field="ab_test.sample")
+    if test.decide_after_s < 0:
+        raise CampaignError("decide_after is seconds from the start, 0 or more", field="ab_test.decide_after")
+    if test.measure not in ab.MEASURES:
+        raise CampaignError(f"the measure is one of {', '.join(ab.MEASURES)}", field="ab_test.measure")
 
 
-def _mark_queued(conn: Connection, campaign_id: int, ids: list[int], messages: list[NewMessage], now: datetime) -> None:
-    """In the transaction that stores the messages (each named with its campaign): each recipient
-    `queued` with its message, only if still pending."""
-    taken = conn.execute(update(RECIPIENTS).where(RECIPIENTS.c.id.in_(ids), RECIPIENTS.c.state == RecipientState.PENDING)
-                         .values(state=RecipientState.QUEUED, updated_at=now)).rowcount  # one statement: a sure count
-    if taken != len(ids):
-        raise Conflict(f"campaign {campaign_id}: {len(ids) - taken} recipients were queued meanwhile")
-    _MESSAGE_OF(conn, [{"rid": rid, "mid": m.id} for rid, m in zip(ids, messages, strict=True)])
+def _seed(test: AbTest | None) -> int:
+    if test is None:
+        return 0
+    return test.seed if test.seed is not None else random.SystemRandom().randrange(1, 2**31)
 
 
 def _verb(status: str) -> str:
     return {CampaignStatus.PAUSED: "pause", CampaignStatus.RUNNING: "resume",
             CampaignStatus.CANCELLED: "cancel"}.get(status, "change")
+
+
+__all__ = ["AbTest", "CampaignError", "Campaigns", "Conflict", "VariantIn"]

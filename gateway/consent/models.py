@@ -50,7 +50,8 @@ class ConsentEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)  # proof, the form, the staff member, the SMS text
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
 
-    __table_args__ = (Index("ix_consent_events_contact", "contact_id", "id"),)
+    __table_args__ = (Index("ix_consent_events_contact", "contact_id", "id"),
+                      Index("ix_consent_events_kind_at", "kind", "at"))  # the opt-outs since a time (campaign results)
 
 
 class Keyword(Base):

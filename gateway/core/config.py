@@ -177,6 +177,11 @@ class ReportsSection:
 
 
 @dataclass(frozen=True)
+class CampaignsSection:
+    attribution_days: float = 7.0  # a reply or opt-out this soon after a campaign message counts for it
+
+
+@dataclass(frozen=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -187,6 +192,7 @@ class Config:
     inbound: InboundSection = field(default_factory=InboundSection)
     retention: RetentionSection = field(default_factory=RetentionSection)
     reports: ReportsSection = field(default_factory=ReportsSection)
+    campaigns: CampaignsSection = field(default_factory=CampaignsSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     modems: tuple[ModemSection, ...] = ()
     sims: tuple[SimSection, ...] = ()
@@ -231,6 +237,8 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_web(config, source)
     _check_retention(config.retention, source)
     _check_reports(config.reports, source)
+    if not config.campaigns.attribution_days > 0:
+        raise ConfigError(f"{source}: campaigns.attribution_days must be more than 0")
     return dataclasses.replace(config, source=source)
 
 

@@ -1,98 +1,28 @@
-"""/campaigns: create a campaign (draft), see its dry run, start it (now or at `send_at`), pause,
-resume, cancel it, and follow its progress and recipients. Writes need `send`, reads `read`, as
-for messages."""
+"""/campaigns: create a campaign (draft, an A/B test if asked), see its dry run, start it (now or
+at `send_at`), pause, resume, cancel it, pick an A/B test's winner, and follow its progress,
+recipients and results (JSON or CSV). Writes need `send`, reads `read`, as for messages."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from flask import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.campaigns import progress
-from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, RecipientState, Variant
+from gateway.campaigns import progress, results
+from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, Variant
 from gateway.campaigns.preview import planned_dict
-from gateway.campaigns.service import CampaignError, Campaigns, VariantIn
-from gateway.outbound.new_message import MAX_TEXT
+from gateway.campaigns.service import AbTest, CampaignError, Campaigns, VariantIn
+from web.api.campaign_schemas import (CAMPAIGN, CAMPAIGN_ID, CAMPAIGN_IN, CHANGED, CREATED, PREVIEW, RECIPIENT, RESULTS,
+                                      STATUS, WINNER, WINNER_IN)
 from web.api.core import Api, Call
+from web.api.messages import iso
 from web.api.paging import decode_cursor, encode_cursor, paginate
 from web.api.problems import PREFIX, ApiError, invalid
-from web.api.schemas import CURSOR, ID, LIMIT, NULLABLE_TIMESTAMP, TIMESTAMP, page_of
+from web.api.schemas import CURSOR, LIMIT, page_of
 from web.api.validation import parse_time
-from web.api.messages import iso
-
-MAX_VARIANTS = 10
-HHMM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "examples": ["10:00"]}
-TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "examples": ["Hi {first_name|friend}, 20% off today"],
-        "description": "placeholders: {first_name}, {name}, custom fields; `{first_name|friend}` has a fallback"}
-TEMPLATE_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "description": "a template's name (/templates)"}
-VARIANT_IN = {"type": "object", "additionalProperties": False, "properties": {
-    "text": TEXT, "template": TEMPLATE_NAME, "weight": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1}}}
-AUDIENCE = {
-    "type": "object", "additionalProperties": False, "minProperties": 1,
-    "description": "contacts in any of the groups, with any of the tags, or in the segment; each once; "
-                   "marketing consent and the contact's flag are applied",
-    "properties": {
-        "groups": {"type": "array", "maxItems": 100, "items": {
-            "oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, ID]}},
-        "tags": {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 100}},
-        "segment": {"type": "object", "description": "a rule segment, as POST /segments takes"},
-    },
-}
-CAMPAIGN_IN = {
-    "type": "object", "additionalProperties": False, "required": ["name", "audience"],
-    "description": "`text`, `template` or `variants`: one of the three",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "text": TEXT, "template": TEMPLATE_NAME,
-        "variants": {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": VARIANT_IN},
-        "audience": AUDIENCE,
-        "send_at": {**TIMESTAMP, "description": "start then (POST .../start); by default at once"},
-        "window": {"type": "object", "additionalProperties": False, "required": ["start", "end"],
-                   "description": "send only between these times of day in each contact's timezone",
-                   "properties": {"start": HHMM, "end": HHMM}},
-        "footer": {"type": "boolean", "default": False,
-                   "description": "add the opt-out footer in the contact's language (counted in the parts)"},
-    },
-}
-STATUS = {"type": "string", "enum": list(CampaignStatus.ALL)}
-CREATED = {"type": "object", "required": ["id", "status"], "properties": {"id": ID, "status": STATUS}}
-COUNTS = {"type": "object", "properties": {name: {"type": "integer"} for name in (
-    "recipients", "pending", "queued", "sent", "delivered", "failed", "suppressed", "cancelled", "replies", "opt_outs")}}
-CAMPAIGN_PROPERTIES: dict[str, Any] = {
-    "id": ID, "name": {"type": "string"}, "status": STATUS, "counts": COUNTS,
-    "variants": {"type": "array", "items": {"type": "object", "properties": {
-        "variant": {"type": "integer"}, "text": {"type": "string"}, "template_id": {"type": ["integer", "null"]},
-        "weight": {"type": "integer"}, "recipients": {"type": "integer"}, "sent": {"type": "integer"}}}},
-    "audience": {"type": "object"}, "footer": {"type": "boolean"}, "send_at": NULLABLE_TIMESTAMP,
-    "window": {"type": ["object", "null"]}, "created_at": TIMESTAMP, "started_at": NULLABLE_TIMESTAMP,
-    "finished_at": NULLABLE_TIMESTAMP,
-}
-CAMPAIGN = {"type": "object", "required": list(CAMPAIGN_PROPERTIES), "properties": CAMPAIGN_PROPERTIES}
-NULLABLE_STR = {"type": ["string", "null"]}
-PLANNED = {"type": "object", "properties": {
-    "contact_id": ID, "to": {"type": "string"}, "name": NULLABLE_STR, "variant": {"type": "integer"},
-    "text": NULLABLE_STR, "encoding": {"type": ["string", "null"], "enum": ["gsm7", "ucs2", None]},
-    "parts": {"type": "integer"}, "sim": NULLABLE_STR,
-    "send_at": {**NULLABLE_TIMESTAMP, "description": "the earliest it may go (window, quiet hours)"},
-    "skip": {**NULLABLE_STR, "description": "why it is not sent: opted out, no consent, frequency cap, invalid number..."},
-    "warning": {**NULLABLE_STR, "description": "a value of this contact's pushes the text into UCS-2 or another part"}}}
-TOTALS = {"type": "object", "properties": {
-    "recipients": {"type": "integer"}, "to_send": {"type": "integer"}, "skipped": {"type": "integer"},
-    "skipped_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
-    "parts": {"type": "integer"}, "parts_per_sim": {"type": "object", "additionalProperties": {"type": "integer"}},
-    "warnings": {"type": "integer"},
-    "eta_seconds": {"type": ["number", "null"], "description": "from the SIMs' limits; null without a SIM"}}}
-PREVIEW = {"type": "object", "required": ["items", "next_cursor"], "properties": {
-    **page_of(PLANNED)["properties"], "totals": {**TOTALS, "description": "with `totals=true`: over the whole audience"}}}
-RECIPIENT = {"type": "object", "properties": {
-    "id": ID, "contact_id": ID, "to": {"type": "string"}, "variant": {"type": "integer"},
-    "state": {"type": "string", "enum": [RecipientState.PENDING, RecipientState.QUEUED, RecipientState.SKIPPED,
-                                         RecipientState.CANCELLED]},
-    "reason": NULLABLE_STR, "message_id": {"type": ["integer", "null"]}, "message_status": NULLABLE_STR}}
-CHANGED = {"type": "object", "required": ["id", "status"], "properties": {"id": ID, "status": STATUS}}
-CAMPAIGN_ID = {"campaign_id": ID}
 
 
 def register(api: Api) -> None:
@@ -107,9 +37,14 @@ def register(api: Api) -> None:
         variants = _variants(call)
         send_at = _send_at(body.get("send_at"))
         window = (body["window"]["start"], body["window"]["end"]) if "window" in body else None
+        footer = body.get("footer", False)
+        test = body.get("ab_test")
+        ab_test = AbTest(test["sample"], test["decide_after"], test.get("measure", "replies"),
+                         test.get("seed")) if test else None
         try:
             campaign_id = _service(call).create(body["name"], variants, body["audience"], send_at=send_at,
-                                                window=window, footer=body.get("footer", False))
+                                                window=window, footer=footer is not False, footer_first=footer == "first",
+                                                ab_test=ab_test)
         except CampaignError as exc:
             raise _problem(exc) from None
         return 201, {"id": campaign_id, "status": CampaignStatus.DRAFT}, {"Location": f"{PREFIX}/campaigns/{campaign_id}"}
@@ -128,7 +63,7 @@ def register(api: Api) -> None:
                    responses={200: ("the campaign", CAMPAIGN)})
     def get_campaign(call: Call) -> tuple[int, Any]:
         with call.ctx.sessions() as session:
-            return 200, campaign_dict(session, _campaign(session, call.path["campaign_id"]))
+            return 200, campaign_dict(session, _campaign(session, call.path["campaign_id"]), _attribution_days(call))
 
     @api.operation("GET", "/campaigns/{campaign_id}/preview",
                    summary="The dry run: per recipient the final text, parts, likely SIM, earliest time or why skipped",
@@ -178,6 +113,40 @@ def register(api: Api) -> None:
                    conflict="the campaign is done or cancelled already", responses={200: ("cancelled", CHANGED)})
     def cancel_campaign(call: Call) -> tuple[int, Any]:
         return 200, _control(call, Campaigns.cancel)
+
+    @api.operation("POST", "/campaigns/{campaign_id}/winner",
+                   summary="An A/B test's winner, picked by the owner: the rest gets it at once",
+                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID, body=WINNER_IN,
+                   conflict="not an A/B test, not started or finished, or its winner is decided already",
+                   responses={200: ("the winner", WINNER)},
+                   description="`variant` is the variant's index (0 for A). Without a pick the decision job "
+                               "picks by the test's measure at the start plus `decide_after`.")
+    def pick_winner(call: Call) -> tuple[int, Any]:
+        campaign_id = call.path["campaign_id"]
+        try:
+            winner, why = _service(call).decide(campaign_id, call.body["variant"])
+        except CampaignError as exc:
+            raise _problem(exc) from None
+        return 200, {"id": campaign_id, "winner": winner, "decision": why}
+
+    @api.operation("GET", "/campaigns/{campaign_id}/results",
+                   summary="Results per variant and in total: sent, delivered, failed, suppressed by reason, "
+                           "replies, opt-outs, parts per SIM", tag="campaigns", scopes=("read",),
+                   path_params=CAMPAIGN_ID, responses={200: ("the results", RESULTS)},
+                   description="A reply is an inbound message from a recipient, an opt-out one of theirs in the "
+                               "consent ledger, within `[campaigns] attribution_days` after their message went.")
+    def get_results(call: Call) -> tuple[int, Any]:
+        return 200, _results(call)
+
+    @api.operation("GET", "/campaigns/{campaign_id}/results.csv", summary="The results as CSV",
+                   tag="campaigns", scopes=("read",), path_params=CAMPAIGN_ID, response_type="text/csv",
+                   responses={200: ("one row per variant and one for the campaign (`all`)", {"type": "string"})},
+                   description="A cell that begins with = + - or @ is prefixed with ' so a spreadsheet "
+                               "never takes it for a formula.")
+    def get_results_csv(call: Call) -> Response:
+        campaign_id = call.path["campaign_id"]
+        return Response(results.to_csv(_results(call)), content_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}-results.csv"'})
 
     @api.operation("GET", "/campaigns/{campaign_id}/recipients",
                    summary="The campaign's recipients, newest first, with their state and message",
@@ -279,15 +248,39 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def campaign_dict(session: Session, c: Campaign) -> dict[str, Any]:
+def _results(call: Call) -> dict[str, Any]:
+    campaign_id, days = call.path["campaign_id"], _attribution_days(call)
+    with call.ctx.sessions() as session:
+        _campaign(session, campaign_id)
+        conn = session.connection()
+        variants = conn.execute(select(Variant.id, Variant.seq, Variant.body).where(Variant.campaign_id == campaign_id)
+                                .order_by(Variant.seq)).all()
+        figures = results.per_variant(conn, campaign_id, days)
+    return {"id": campaign_id, "attribution_days": days,
+            **results.summary([(vid, (seq, body)) for vid, seq, body in variants], figures)}
+
+
+def _attribution_days(call: Call) -> float:
+    return call.ctx.campaigns.attribution_days if call.ctx.campaigns is not None else results.ATTRIBUTION_DAYS
+
+
+def campaign_dict(session: Session, c: Campaign, days: float = results.ATTRIBUTION_DAYS) -> dict[str, Any]:
     conn = session.connection()
-    per_variant = progress.variant_counts(conn, c.id)
+    figures = results.per_variant(conn, c.id, days)
     variants = session.scalars(select(Variant).where(Variant.campaign_id == c.id).order_by(Variant.seq)).all()
+    seq_of = {v.id: v.seq for v in variants}
+    empty = results.Figures()
     return {
-        "id": c.id, "name": c.name, "status": c.status, "counts": progress.counts(conn, c.id),
+        "id": c.id, "name": c.name, "status": c.status, "counts": progress.summed(figures),
         "variants": [{"variant": v.seq, "text": v.body, "template_id": v.template_id, "weight": v.weight,
-                      **per_variant.get(v.id, {"recipients": 0, "sent": 0})} for v in variants],
-        "audience": c.audience, "footer": c.footer, "send_at": iso(c.send_at),
+                      "recipients": figures.get(v.id, empty).counts["recipients"],
+                      "sent": figures.get(v.id, empty).counts["sent"]} for v in variants],
+        "audience": c.audience, "footer": ("first" if c.footer_first else "every") if c.footer else False,
+        "ab_test": None if c.sample is None else {
+            "sample": c.sample, "decide_after": c.decide_after_s, "measure": c.measure, "seed": c.seed,
+            "winner": seq_of.get(c.winner_id) if c.winner_id is not None else None,
+            "decided_at": iso(c.decided_at), "decision": c.decision},
+        "send_at": iso(c.send_at),
         "window": {"start": c.window_start, "end": c.window_end} if c.window_start else None,
         "created_at": iso(c.created_at), "started_at": iso(c.started_at), "finished_at": iso(c.finished_at),
     }

@@ -1,0 +1,66 @@
+"""A shop's daemon for the campaigns' end-to-end tests: the real daemon (gateway.daemon.Daemon) on
+virtual modems, its scheduler on a FakeClock the test moves, and what the virtual network received
+from our SIMs (its submit record)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from gateway.campaigns.models import Campaign
+from gateway.core.clock import FakeClock
+from gateway.scheduler.jobs import SWEEP
+
+from .daemon_helpers import build_daemon
+
+MORNING = datetime(2027, 1, 15, 9, 0, tzinfo=UTC).timestamp()  # 09:00 in London, outside quiet hours
+FAST = {"per_minute": 1000, "per_hour": 10000, "per_day": 100000, "per_month": 1000000, "min_gap_s": 0}
+
+
+class Shop:
+    def __init__(self, tmp_path, clock: FakeClock, *, modems: int = 2, limits: dict | None = None) -> None:
+        self.tmp_path, self.clock = tmp_path, clock
+        self.daemon = build_daemon(tmp_path, clock, modems, gateway={"timezone": "Europe/London"},
+                                   modems=[{"name": "limits", "port": "unused", "limits": limits or FAST}])
+        self.daemon.start()
+        assert self.daemon.wait_ready(20)
+        self.campaigns = self.daemon.campaigns
+
+    def parts_to(self, number: str) -> list[dict]:
+        return [e for e in self.daemon.simulator.network.record.submitted if e["recipient"] == number]
+
+    def status(self, campaign_id: int) -> str:
+        with self.daemon.queue.sessions() as session:
+            return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+
+    def settle(self) -> None:
+        """Every job due by now has run: the sweep ran after this moment, and once more a minute
+        later (the scheduler runs what is due in one round, the sweep first)."""
+        for _ in range(2):
+            assert self.daemon.scheduler.wait_ran(SWEEP, self.clock.time(), 10)
+            self.clock.advance(60)
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+@pytest.fixture
+def start_at() -> float:
+    return MORNING
+
+
+@pytest.fixture
+def shop_factory(tmp_path, start_at):
+    """make(**options) -> a started Shop; every shop made shares one FakeClock and is stopped after."""
+    shops: list[Shop] = []
+    clock = FakeClock(start_at)
+
+    def make(**options) -> Shop:
+        shop = Shop(tmp_path, clock, **options)
+        shops.append(shop)
+        return shop
+    yield make
+    for shop in shops:
+        shop.stop()
