@@ -139,13 +139,13 @@ def test_a_sims_own_limits_follow_it_to_another_modem(shops, clock, sim):
     own = [{"iccid": moved, "limits": {**NO_LIMITS, "per_hour": 1}}]
     first = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
     till = first.daemon.engine.workers["till"].windows
-    wait_until(lambda: till.sim == f"iccid:{moved}", 5, "the till to hold the SIM")
+    wait_until(lambda: till.sim == f"iccid:{moved}", 10, "the till to hold the SIM")
     assert till.limits.per_hour == 1
     first.stop()
     swap_sims(sim)
     second = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
     door, till = (second.daemon.engine.workers[name].windows for name in ("door", "till"))
-    wait_until(lambda: door.sim == f"iccid:{moved}" and till.sim is not None, 5, "each modem to hold its SIM")
+    wait_until(lambda: door.sim == f"iccid:{moved}" and till.sim is not None, 10, "each modem to hold its SIM")
     assert (door.limits.per_hour, till.limits.per_hour) == (1, 5)
     second.send(1, via="door")
     held = second.queue.enqueue("+447700900124", "over the SIM's own hour", sim="door").id
