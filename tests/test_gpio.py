@@ -75,12 +75,13 @@ def show_each_pattern(led: StatusLed, pin) -> None:
     assert pin.state and led.led._blink_thread is None  # steady
     led.show("ready", True)
     pin.clear_states()
-    wait_until(lambda: toggles(pin) >= 5, 6, "blinking")
-    assert min(gaps(pin)) > 0.3  # 0.5 s on, 0.5 s off
+    wait_until(lambda: toggles(pin) >= 5, 15, "blinking")
+    assert min(gaps(pin)) > 0.3  # 0.5 s on, 0.5 s off (a busy machine only makes a gap longer)
     led.show("hung", False)
     pin.clear_states()
-    wait_until(lambda: toggles(pin) >= 8, 3, "fast blinking")  # 0.1 s on, 0.1 s off
-    assert max(gaps(pin)) < 0.3
+    wait_until(lambda: toggles(pin) >= 8, 15, "fast blinking")  # 0.1 s on, 0.1 s off
+    fast = sorted(gaps(pin))
+    assert fast[len(fast) // 2] < 0.3  # most gaps: one the busy machine stretched does not count
     led.show("connecting", False)
     assert not pin.state and led.led._blink_thread is None
 
@@ -94,7 +95,7 @@ def test_the_system_led_flashes_at_each_feed_and_not_while_a_thread_is_stale(pin
     watchdog.fed.append(system.beat)
     pin = pins.pin(4)
     assert watchdog.beat()
-    wait_until(lambda: toggles(pin) >= 2, 3, "one flash")  # on, then off again
+    wait_until(lambda: toggles(pin) >= 2, 10, "one flash")  # on, then off again
     pin.clear_states()
     clock.advance(11)  # the engine made no progress: no feed, no flash
     assert not watchdog.beat()

@@ -139,7 +139,7 @@ def test_missing_part_is_stored_after_the_timeout_with_a_marker(rig):
     rig.receive(CUSTOMER, "Hello ", concat=(9, 2, 1))
     assert messages(rig) == []
     rig.clock.advance(301)  # the pipeline's own timer thread notices
-    wait_until(lambda: messages(rig), 5, "the incomplete message")
+    wait_until(lambda: messages(rig), 10, "the incomplete message")
     (message,) = messages(rig)
     assert not message.complete and message.text == "Hello […]" and message.parts_expected == 2
 
@@ -348,10 +348,19 @@ def test_a_stop_that_fails_to_apply_is_retried_until_it_commits(rig):
     rig.receive(CUSTOMER, "STOP")
     assert rig.ledger(CUSTOMER) == [("opt_in", "marketing", "web_form")] and messages(rig) == []
     rig.clock.advance(RETRY_FIRST_S)  # the first retry fails too: the next one comes twice as late
-    wait_until(lambda: rig.pipeline._retry_delay == 2 * RETRY_FIRST_S, 5, "the failed first retry")
+    now = rig.clock.time()
+
+    def next_retry_waited_for() -> bool:
+        """The event the next advance rests on: the timer began, after the first retry, a wait
+        for the next one, due 2 s from now (the delay is doubled a moment before that time is set)."""
+        waiting = rig.clock.waiting("inbound-reassembly")
+        return waiting is not None and waiting[0] >= now and waiting[1] >= now + 2 * RETRY_FIRST_S - 1e-6
+
+    wait_until(next_retry_waited_for, 10, "the failed first retry")
+    assert rig.pipeline._retry_delay == 2 * RETRY_FIRST_S
     refuse_consent_writes(rig, False)
     rig.clock.advance(2 * RETRY_FIRST_S)
-    wait_until(lambda: len(rig.ledger(CUSTOMER)) == 2, 5, "the retried STOP")
+    wait_until(lambda: len(rig.ledger(CUSTOMER)) == 2, 10, "the retried STOP")
     assert rig.ledger(CUSTOMER)[-1] == ("opt_out", "marketing", "keyword")
     assert [m.text for m in messages(rig)] == ["STOP"] and len(rig.outbox(CUSTOMER)) == 1  # once, answered once
     rig.receive(CUSTOMER, "there", concat=(9, 2, 2))

@@ -193,16 +193,16 @@ def test_vendor_noise_at_random_moments(modem, supervisor):
 
 
 def test_start_marker_reinitialises(sim, modem, inbox):
-    wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")  # no boot URCs later
+    wait_until(lambda: modem.status()["creg"] in (1, 5), 10, "boot and registration done")  # no boot URCs later
     running = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
     try:
         seen = commands_seen(modem)
         before = running.health
         running.check_now()  # a round of the watch loop, which is where a restarted modem is initialised
-        wait_until(lambda: running.health is not before, 5, "a health check")
+        wait_until(lambda: running.health is not before, 10, "a health check")
         assert "AT+CMGF=0" not in seen  # no init without a reason
         modem.send_urc("START")
-        wait_until(lambda: "AT+CMGF=0" in seen, 5, "init after START")
+        wait_until(lambda: "AT+CMGF=0" in seen, 10, "init after START")
     finally:
         running.stop()
 
@@ -210,7 +210,7 @@ def test_start_marker_reinitialises(sim, modem, inbox):
 def test_lines_a_modem_prints_again_without_a_reboot_do_not_set_it_up_again(sim, modem, inbox):
     # +CFUN: 1 and +CPIN: READY come again after a PIN or AT+CFUN=1, PB DONE late in a boot: none
     # says the settings are gone, and taking them for a reboot set up a modem in the middle of its work
-    wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")
+    wait_until(lambda: modem.status()["creg"] in (1, 5), 10, "boot and registration done")
     running = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
     try:
         wait_settled(running, modem)
@@ -220,10 +220,10 @@ def test_lines_a_modem_prints_again_without_a_reboot_do_not_set_it_up_again(sim,
         with running.session() as session:
             session.transport.command("AT")  # answered after the lines above were read
         wait_until(lambda: running._session is not None and running._session.transport.unsolicited.empty(),
-                   5, "the lines handled")
+                   10, "the lines handled")
         before = running.health
         running.check_now()
-        wait_until(lambda: running.health is not before, 5, "a round of the watch loop")
+        wait_until(lambda: running.health is not before, 10, "a round of the watch loop")
         assert "AT+CMGF=0" not in seen
         assert not running._session.needs_reinit
     finally:
@@ -232,13 +232,13 @@ def test_lines_a_modem_prints_again_without_a_reboot_do_not_set_it_up_again(sim,
 
 def test_a_modem_that_says_it_rebooted_is_set_up_at_once_not_at_the_next_check(sim, modem, inbox):
     # every status report it gets before its CNMI is set again is dropped (ds=0)
-    wait_until(lambda: modem.status()["creg"] in (1, 5), 5, "boot and registration done")
+    wait_until(lambda: modem.status()["creg"] in (1, 5), 10, "boot and registration done")
     running = start_supervisor("sim1", sim.ports["sim1"].path, inbox, check_interval_s=60.0)
     try:
         wait_settled(running, modem)
         seen = commands_seen(modem)
         modem.send_urc("RDY")
-        wait_until(lambda: "AT+CMGF=0" in seen, 5, "init right after RDY")
+        wait_until(lambda: "AT+CMGF=0" in seen, 10, "init right after RDY")
     finally:
         running.stop()
 
@@ -246,7 +246,7 @@ def test_a_modem_that_says_it_rebooted_is_set_up_at_once_not_at_the_next_check(s
 def test_pdu_line_ending_in_comma_zero_is_read(modem, supervisor, inbox):
     modem.pdu_trailing_zero(True)
     modem.inject_sms("+447700900001", "with a trailing zero", mode="cmti")
-    wait_until(lambda: "with a trailing zero" in inbox.texts(), 5, "SMS read by AT+CMGR")
+    wait_until(lambda: "with a trailing zero" in inbox.texts(), 10, "SMS read by AT+CMGR")
     modem.inject_sms("+447700900002", "swept", mode="cmti")
     with supervisor.session() as session:
         stored = session.read_stored()
@@ -256,7 +256,7 @@ def test_pdu_line_ending_in_comma_zero_is_read(modem, supervisor, inbox):
 def test_flash_sms_arrives_as_cmt_and_stays_flash(modem, supervisor, inbox):
     assert modem.status()["cnmi"][1] == 1  # store and announce with +CMTI
     modem.inject_sms("+447700900001", "flash sale now", flash=True)
-    wait_until(lambda: inbox.sms, 5, "flash SMS")
+    wait_until(lambda: inbox.sms, 10, "flash SMS")
     [sms] = inbox.sms
     assert sms.storage_index is None  # came as +CMT: never stored on the SIM
     assert sms.message.flash and sms.message.text == "flash sale now"

@@ -7,7 +7,6 @@ binaries they fail, never skip."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -123,7 +122,7 @@ def test_no_listener_on_sqlite(tmp_path):
 
 
 def test_two_gateways_on_one_database_send_each_message_exactly_once(postgres, tmp_path, clock, sim_options):
-    from .modem_helpers import virtual_modems
+    from .modem_helpers import virtual_modems, wait_until
 
     url = postgres.create()
     count = 24
@@ -140,14 +139,16 @@ def test_two_gateways_on_one_database_send_each_message_exactly_once(postgres, t
                 assert daemon.wait_ready(20), daemon.status_line()
             for i in range(count):
                 daemons[i % 2].queue.enqueue(f"+4477009{i:05d}", f"message {i}")
-            deadline = time.monotonic() + 60
-            texts: list[str] = []
-            while time.monotonic() < deadline:
-                texts = [r["text"] for r in sim.network.record.submitted]
-                if len(texts) >= count:
-                    break
-                time.sleep(0.1)
-            time.sleep(1.0)  # a second send of any of them would show by now
+            workers = [f"{daemon.supervisors[0].name}-worker" for daemon in daemons]
+
+            def all_sent_and_both_idle() -> bool:
+                """Nothing left to claim, and each worker in a wait (its sends answered, so every
+                PDU it wrote, a second one of any message too, is in the network's record)."""
+                depth = daemons[0].queue.depth()
+                left = depth.get(MessageStatus.QUEUED, 0) + depth.get(MessageStatus.SENDING, 0)
+                return left == 0 and all(clock.waiting(worker) is not None for worker in workers)
+
+            wait_until(all_sent_and_both_idle, 60, "every message sent and both workers idle")
             texts = [r["text"] for r in sim.network.record.submitted]
             assert sorted(texts) == sorted(f"message {i}" for i in range(count))
             engine = daemons[0].db

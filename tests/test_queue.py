@@ -245,14 +245,15 @@ def other(database, clock):
 
 
 class _Between:
-    """Starts `change` in another thread, through its own engine (as another process would), just
-    before this thread's next UPDATE of a message reaches the database: between the read and the
-    write after it. Every transaction is a writer's, so the change waits until this one commits."""
+    """Starts `change` in another thread, through its own engine (as another process would), once
+    this thread's next UPDATE of a message has reached the database, before its commit. On SQLite
+    every transaction is a writer's, so the change waits until this one commits; on PostgreSQL the
+    UPDATE's row lock makes it wait (started before the UPDATE, it could get there first)."""
 
     def __init__(self, database, change) -> None:
         self.database, self.change, self.thread, self.other = database, change, threading.get_ident(), None
         self.result = None
-        event.listen(database, "before_cursor_execute", self)
+        event.listen(database, "after_cursor_execute", self)
 
     def __call__(self, conn, cursor, statement, *args) -> None:
         if self.other or threading.get_ident() != self.thread or not statement.lstrip().startswith("UPDATE messages"):
@@ -267,7 +268,7 @@ class _Between:
         return self
 
     def __exit__(self, *exc) -> None:
-        event.remove(self.database, "before_cursor_execute", self)
+        event.remove(self.database, "after_cursor_execute", self)
         assert self.other is not None
         self.other.join(30)
         assert not self.other.is_alive()

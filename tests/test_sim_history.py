@@ -17,6 +17,7 @@ import pytest
 from gateway.core.clock import FakeClock
 from gateway.sims import status
 from gateway.sims.identity import sim_key
+from gateway.store import db
 
 from .daemon_helpers import build_daemon
 from .modem_helpers import wait_settled, wait_until
@@ -138,13 +139,13 @@ def test_a_sims_own_limits_follow_it_to_another_modem(shops, clock, sim):
     own = [{"iccid": moved, "limits": {**NO_LIMITS, "per_hour": 1}}]
     first = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
     till = first.daemon.engine.workers["till"].windows
-    wait_until(lambda: till.sim == f"iccid:{moved}", 5, "the till to hold the SIM")
+    wait_until(lambda: till.sim == f"iccid:{moved}", 10, "the till to hold the SIM")
     assert till.limits.per_hour == 1
     first.stop()
     swap_sims(sim)
     second = shops({"till": "sim1", "door": "sim2"}, limits={**NO_LIMITS, "per_hour": 5}, sims=own)
     door, till = (second.daemon.engine.workers[name].windows for name in ("door", "till"))
-    wait_until(lambda: door.sim == f"iccid:{moved}" and till.sim is not None, 5, "each modem to hold its SIM")
+    wait_until(lambda: door.sim == f"iccid:{moved}" and till.sim is not None, 10, "each modem to hold its SIM")
     assert (door.limits.per_hour, till.limits.per_hour) == (1, 5)
     second.send(1, via="door")
     held = second.queue.enqueue("+447700900124", "over the SIM's own hour", sim="door").id
@@ -259,6 +260,55 @@ def test_a_step_landing_right_after_the_sweep_looked_does_not_expire_a_code(tmp_
         assert daemon.queue.get(code).status == "expired"  # two hours after it was queued, not at once
     finally:
         daemon.stop()
+
+
+def _recorded_or_waiting(thread: threading.Thread) -> bool:
+    """`thread` is done, or waits in ClockJumps for the comparisons under way to end."""
+    if not thread.is_alive():
+        return True
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "_until_compared":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_step_back_another_thread_records_while_the_sweep_compares_expires_no_code(tmp_path):
+    """A worker's claim sees NTP's step back a day and moves the stored times with it just as the
+    sweep, which read the clock before the step, compares that reading with the expiry times: it
+    must not meet times moved to the new clock, which would make a code due two hours from now
+    look a day overdue."""
+    clock = FakeClock()
+    daemon = build_daemon(tmp_path, clock, 0)  # not started: no scheduler sweeping on its own
+    db.upgrade(daemon.db)
+    engine, queue = daemon.engine, daemon.queue
+    engine.clock_jumps.check()  # the boot's offset recorded, as at the start
+    since = clock.time()
+    code = queue.enqueue("+447700900125", "your code is 1234", expires_in=2 * HOUR).id
+    expire_due = queue.expire_due
+    claim = threading.Thread(target=engine.clock_jumps.check, name="a worker's claim")
+
+    def step_while_the_sweep_compares(*args, **kwargs):
+        clock.jump(-DAY)
+        claim.start()
+        wait_until(lambda: _recorded_or_waiting(claim), 10, "the claim's look at the clock")
+        return expire_due(*args, **kwargs)
+
+    queue.expire_due = step_while_the_sweep_compares
+    try:
+        engine.sweep()
+    finally:
+        queue.expire_due = expire_due
+        claim.join(10)
+    assert not claim.is_alive()
+    assert queue.get(code).status == "queued"
+    assert queue.get(code).expires_at.timestamp() == since - DAY + 2 * HOUR  # moved with the clock
+    engine.sweep()
+    assert queue.get(code).status == "queued"
+    clock.advance(2 * HOUR)
+    engine.sweep()
+    assert queue.get(code).status == "expired"  # two hours after it was queued, not at once
 
 
 def test_sends_of_an_earlier_boot_count_by_the_wall_clock_and_never_from_the_future(shops, clock):

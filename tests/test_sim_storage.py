@@ -67,12 +67,12 @@ def test_a_report_announced_in_sr_is_read_there_and_the_sms_in_the_same_slot_of_
     with supervised(tmp_path, "e3131", inbox) as (modem, supervisor):
         inbox.refuse = True  # this SMS stays in SM slot 0
         modem.inject_sms("+447700900555", "kept on the SIM", mode="cmti")
-        wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS in SM")
+        wait_until(lambda: stored(modem, "SM") == 1, 10, "SMS in SM")
         with supervisor.session() as session:
             [part] = session.send("+447700900123", "asks for a report")  # +CDSI: "SR",0
-        wait_until(lambda: inbox.reports, 5, "the report read from SR")
+        wait_until(lambda: inbox.reports, 10, "the report read from SR")
         assert [r.reference for r in inbox.reports] == [part.reference]
-        wait_until(lambda: stored(modem, "SR") == 0, 5, "the report deleted from SR")
+        wait_until(lambda: stored(modem, "SR") == 0, 10, "the report deleted from SR")
         assert stored(modem, "SM") == 1  # the SMS in slot 0 of SM was not read as a report and deleted
 
 
@@ -109,7 +109,7 @@ def test_the_sweep_and_the_events_thread_never_read_the_same_slots(tmp_path):
             wait_until(lambda: "A" in inbox.texts() and stored(modem, "SM") <= 1, 10, "the sweep")
             supervisor.check_now()  # B, if it is still there, is found by the next sweep
             wait_until(lambda: "B" in inbox.texts(), 10, "B read")
-            wait_until(lambda: stored(modem, "SM") == 0, 5, "SIM emptied")
+            wait_until(lambda: stored(modem, "SM") == 0, 10, "SIM emptied")
             assert sorted(inbox.texts()) == ["A", "B"]  # each once: no second copy, none deleted unread
         finally:
             supervisor.stop()
@@ -126,10 +126,10 @@ def test_an_sms_read_again_before_its_slot_was_deleted_is_stored_once(tmp_path, 
         wait_settled(supervisor, modem)  # its SMS Ready acted on: the next sweep is the one asked for
         modem.cms_error(500, times=1, command="CMGD")  # stored, then the delete fails (or we crash)
         modem.inject_sms("+447700900555", "STOP", mode="cmti")
-        wait_until(lambda: announced, 5, "the SMS stored")
+        wait_until(lambda: announced, 10, "the SMS stored")
         assert stored(modem, "SM") == 1
         supervisor.check_now()  # the sweep reads it again
-        wait_until(lambda: stored(modem, "SM") == 0, 5, "deleted the second time")
+        wait_until(lambda: stored(modem, "SM") == 0, 10, "deleted the second time")
         assert len(announced) == 1  # one part, one STOP confirmation
 
 
@@ -139,7 +139,7 @@ def test_a_line_between_a_listing_header_and_its_pdu_is_not_taken_for_the_pdu(tm
         modem.inject_sms("+447700900555", "listed with noise inside", mode="store")
         modem.urc_inside_pair("^CSNR: -90,-5")  # a vendor URC the transport does not know
         supervisor.check_now()
-        wait_until(lambda: stored(modem, "SM") == 0, 5, "the sweep")
+        wait_until(lambda: stored(modem, "SM") == 0, 10, "the sweep")
         assert inbox.texts() == ["listed with noise inside"]
         assert all(sms.error is None for sms in inbox.sms)
 
@@ -156,13 +156,13 @@ def test_reports_stored_while_the_daemon_was_down_are_applied_and_deleted(tmp_pa
         with supervisor.session() as session:
             [part] = session.send("+447700900123", "reported while we are away")
         supervisor.stop()
-        wait_until(lambda: stored(modem, memory) == 1, 5, "the report stored on the modem")
+        wait_until(lambda: stored(modem, memory) == 1, 10, "the report stored on the modem")
         assert not inbox.reports
         supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
         try:
-            wait_until(lambda: inbox.reports, 5, "the stored report applied")
+            wait_until(lambda: inbox.reports, 10, "the stored report applied")
             assert [(r.reference, r.outcome) for r in inbox.reports] == [(part.reference, "delivered")]
-            wait_until(lambda: stored(modem, memory) == 0, 5, "the report deleted")
+            wait_until(lambda: stored(modem, memory) == 0, 10, "the report deleted")
         finally:
             supervisor.stop()
     finally:
@@ -174,7 +174,7 @@ def test_an_sms_left_on_the_sim_does_not_list_it_every_check(tmp_path):
     with supervised(tmp_path, "sim800", inbox, check_interval_s=0.2) as (modem, supervisor):
         inbox.refuse = True  # the handler keeps failing: the SMS stays
         modem.inject_sms("+447700900555", "refused", mode="cmti")
-        wait_until(lambda: stored(modem, "SM") == 1, 5, "SMS stored")
+        wait_until(lambda: stored(modem, "SM") == 1, 10, "SMS stored")
         listings, checks = count_commands(modem, b"AT+CMGL"), count_commands(modem, b"AT+CSQ")
         wait_until(lambda: checks["count"] >= 14, 20, "two full checks")
         assert listings["count"] <= 2
@@ -200,4 +200,4 @@ def test_cms_322_empties_the_sim_at_once(tmp_path):
         with pytest.raises(SendFailed), supervisor.session() as session:
             session.send("+447700900123", "memory full")
         wait_until(lambda: inbox.texts() == ["unseen"], 10, "the SIM read")
-        wait_until(lambda: stored(modem, "SM") == 0, 5, "and emptied")
+        wait_until(lambda: stored(modem, "SM") == 0, 10, "and emptied")

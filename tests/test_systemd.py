@@ -24,7 +24,7 @@ from gateway.core.sd_notify import Notifier, Watchdog
 from .modem_helpers import virtual_modems
 
 ROOT = Path(__file__).parent.parent
-WATCHDOG_USEC = 1_000_000
+WATCHDOG_USEC = 2_000_000  # a beat every 2/3 s: one a busy machine delays by a second is still in time
 
 
 class NotifySocket:

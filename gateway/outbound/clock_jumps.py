@@ -11,16 +11,20 @@ while the daemon was down is seen at its start. Only what this boot wrote before
 its `updated_at` lies between the boot and the step on the old clock; times stored by an earlier
 boot were made on its own clock.
 
-What compares the clock with the stored times (a claim, the expiry sweep) reads `now()`: the
+What compares the clock with the stored times (a claim, the expiry sweep) reads `held()`: the
 monotonic clock plus the offset last recorded, so a step that lands after the check and before the
 comparison is not seen half (the clock moved, the stored times not yet) but at the next check, with
-the times moved in the same stroke.
+the times moved in the same stroke. While such a comparison runs, a step another thread sees (a
+worker's claim, the sweep) is recorded, and the times moved, only once it is done: the comparison
+never meets times moved to a clock its reading is not on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
@@ -42,7 +46,10 @@ class ClockJumps:
         self.sessions = sessions
         self.clock = clock
         self._offset: float | None = None  # as last recorded, this boot
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread records a step at a time
+        self._comparing = threading.Condition()  # guards the two below
+        self._held = 0  # comparisons under way with the offset recorded
+        self._recording = False  # a step waits to be recorded: no new comparison starts
 
     def check(self) -> float:
         """Move the waiting messages' times if the wall clock stepped since the offset last recorded
@@ -52,15 +59,36 @@ class ClockJumps:
             self._offset = offset  # NTP's slewing followed, so now() stays the wall clock
             return 0.0
         with self._lock:
-            return self._record(offset)
+            self._until_compared()
+            try:
+                return self._record(offset)
+            finally:
+                with self._comparing:
+                    self._recording = False
+                    self._comparing.notify_all()
 
-    def now(self) -> datetime:
-        """The wall clock as the stored times know it: checked first, then read as the monotonic
-        clock plus the offset recorded (never a reading taken after a step not yet recorded)."""
+    @contextmanager
+    def held(self) -> Iterator[datetime]:
+        """The wall clock as the stored times know it, for a comparison with them run inside the
+        `with`: checked first, then read as the monotonic clock plus the offset recorded (never a
+        reading taken after a step not yet recorded), and no step recorded until the block ends."""
         self.check()
-        with self._lock:
+        with self._comparing:
+            self._comparing.wait_for(lambda: not self._recording)
+            self._held += 1
+        try:
             offset = self._offset if self._offset is not None else self.clock.time() - self.clock.monotonic()
-            return datetime.fromtimestamp(self.clock.monotonic() + offset, UTC)
+            yield datetime.fromtimestamp(self.clock.monotonic() + offset, UTC)
+        finally:
+            with self._comparing:
+                self._held -= 1
+                self._comparing.notify_all()
+
+    def _until_compared(self) -> None:
+        """Wait for the comparisons under way to end, starting no new one meanwhile."""
+        with self._comparing:
+            self._recording = True
+            self._comparing.wait_for(lambda: self._held == 0)
 
     def _record(self, offset: float) -> float:
         boot = self.clock.boot_id()

@@ -55,7 +55,7 @@ class Engine:
         SIM it holds (by default the modem's)."""
         windows = SimWindows(supervisor.name, self.history, self.clock, limits, limits_for)
         worker = ModemWorker(supervisor, self.queue, windows, self.clock, ref16=ref16, retry=self.retry,
-                             may_take=self._may_take_for, pre_send=self.pre_send, wall_now=self.clock_jumps.now,
+                             may_take=self._may_take_for, pre_send=self.pre_send, wall_clock=self.clock_jumps.held,
                              resend_unknown=self.resend_unknown)
         self.workers[supervisor.name] = worker
         return worker
@@ -129,15 +129,15 @@ class Engine:
         """Settle what each modem's worker lost in `sending` (claimed longer ago than its send could
         take: the worker died or could not settle it after an error), then expire what is due and
         record the sent parts whose wait for a status report is over as having none."""
-        wall_now = self.clock_jumps.now()
-        now = wall_now.timestamp()
-        for name, worker in self.workers.items():
-            counts = self.queue.release_stuck([name], older_than=utc(now - worker.longest_send),
-                                              resend_unknown=self.resend_unknown)
-            if any(counts.values()):
-                log.warning("%s: settled messages stuck in sending: %s", name, counts)
-        self.queue.expire_due(wall_now)
-        self.queue.record_no_reports(wall_now)
+        with self.clock_jumps.held() as wall_now:
+            now = wall_now.timestamp()
+            for name, worker in self.workers.items():
+                counts = self.queue.release_stuck([name], older_than=utc(now - worker.longest_send),
+                                                  resend_unknown=self.resend_unknown)
+                if any(counts.values()):
+                    log.warning("%s: settled messages stuck in sending: %s", name, counts)
+            self.queue.expire_due(wall_now)
+            self.queue.record_no_reports(wall_now)
 
     def sweep_round(self) -> float:
         """One sweep, as the scheduler runs it every SWEEP_INTERVAL: the seconds until it is wanted

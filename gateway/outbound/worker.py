@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -66,7 +67,8 @@ class ModemWorker:
     def __init__(self, supervisor: ModemSupervisor, queue: Queue, windows: SimWindows, clock: Clock, *,
                  ref16: bool = False, retry: RetryPolicy | None = None,
                  may_take: Callable[[str], Callable[..., bool]] | None = None,
-                 pre_send: PreSendCheck | None = None, wall_now: Callable[[], datetime] | None = None,
+                 pre_send: PreSendCheck | None = None,
+                 wall_clock: Callable[[], AbstractContextManager[datetime]] | None = None,
                  poll_interval: float = 1.0,
                  resend_unknown: bool = False) -> None:
         self.supervisor = supervisor
@@ -78,8 +80,9 @@ class ModemWorker:
         self.retry = retry or RetryPolicy()
         self.may_take = may_take
         self.pre_send = pre_send
-        # the wall clock as the stored times know it (ClockJumps.now: a step moves them first)
-        self.wall_now = wall_now or clock.now
+        # the wall clock as the stored times know it, held while a claim compares with them
+        # (ClockJumps.held: a step moves them first, and not during the claim)
+        self.wall_clock = wall_clock or (lambda: nullcontext(clock.now()))
         self.poll_interval = poll_interval
         self.resend_unknown = resend_unknown
         self.wake = threading.Event()
@@ -201,7 +204,8 @@ class ModemWorker:
         return self.may_take(self.name) if self.may_take else (lambda m: True)
 
     def _claim(self) -> Claimed | None:
-        return self.queue.claim(self.name, may_take=self._routing(), now=self.wall_now())
+        with self.wall_clock() as now:
+            return self.queue.claim(self.name, may_take=self._routing(), now=now)
 
     def _claim_ahead(self) -> Callable[..., bool] | None:
         """The routing predicate for claiming the next message while the modem sends a message's
@@ -338,7 +342,8 @@ class ModemWorker:
             if ahead is None:
                 return
             try:
-                self._next = self.queue.claim(self.name, may_take=ahead, now=self.wall_now())
+                with self.wall_clock() as now:
+                    self._next = self.queue.claim(self.name, may_take=ahead, now=now)
             except Exception:  # the answer must still be read; the next claim is made later
                 log.exception("%s: could not claim ahead while the modem sends", self.name)
 
