@@ -23,7 +23,7 @@ from gateway.core.config import ConsentSection
 from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
 from gateway.outbound.verdict import Verdict
-from gateway.store.db import Prepared, engine_of
+from gateway.store.db import Prepared, engine_of, read_only
 
 log = logging.getLogger("gsmgw.consent")
 
@@ -57,7 +57,9 @@ class ConsentCheck:
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
+        # prepared statements: runs before every send; a reader's transaction, so on SQLite it never
+        # waits for the writer turn the workers' commits take
+        with read_only(engine_of(self.sessions)).connect() as conn:
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
