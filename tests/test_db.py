@@ -68,7 +68,6 @@ def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
         assert conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one() == 2
 
 
-@pytest.mark.sqlite_only  # SQLite's writer turn
 def test_a_write_inside_a_read_only_transaction_is_refused_and_the_connection_writes_again_after(database, clock):
     """A reader's transaction takes no writer turn (on SQLite it begins deferred), so a write in it
     is refused instead of taking the write lock without the turn; the pooled connection it ran on
@@ -84,6 +83,7 @@ def test_a_write_inside_a_read_only_transaction_is_refused_and_the_connection_wr
     assert count(sessions) == 1
 
 
+@pytest.mark.sqlite_only  # SQLite's writer turn
 def test_a_second_transaction_in_a_thread_that_holds_one_is_refused_at_once(database):
     with database.begin() as conn, pytest.raises(RuntimeError, match="already holds"):
         with database.begin():
