@@ -55,11 +55,12 @@ class ConsentCheck:
         self.clock = clock
         self.rules = rules
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
+        # a reader's transactions: on SQLite the check before the prompt never waits for the writer
+        # turn the workers' commits take
+        self._reader = read_only(engine_of(sessions))
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        # prepared statements: runs before every send; a reader's transaction, so on SQLite it never
-        # waits for the writer turn the workers' commits take
-        with read_only(engine_of(self.sessions)).connect() as conn:
+        with self._reader.connect() as conn:  # prepared statements: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
