@@ -26,7 +26,10 @@ Phases, each on fresh modems and a fresh database:
       it covers wake-up, claim, the `submitting` commit, AT+CMGS, the prompt and the PDU write.
 
     .venv/bin/python bench/throughput.py [--messages 1000] [--slow-messages 60] [--samples 200]
-        [--database postgresql://user@host/db]
+        [--database postgresql://user@host/db] [--gaps]
+
+`--gaps`: phase (b) alone, each worker's time between the modem's answer and its next AT+CMGS split
+into the claim, the send-time check, the `submitting` commit and its hooks (bench/send_gaps.py).
 
 With `--database` the gateway stores on that PostgreSQL server instead: each phase on a fresh
 database created there (and dropped after), the URL's own database used only to create it.
@@ -178,6 +181,23 @@ def latency(samples: int, database: str | None = None) -> dict:
     return {"p50": percentile(delays, 50), "p99": percentile(delays, 99), "max": max(delays)}
 
 
+def gap_figures(per_modem: int, database: str | None) -> dict:
+    """Phase (b), 1 and 4 modems, with each worker's steps timed between two sends."""
+    from send_gaps import SendGaps
+
+    figures: dict = {"database": "postgresql" if database else "sqlite", "slow_messages_per_modem": per_modem}
+    for modems in (1, 4):
+        gaps = SendGaps()
+        gaps.install()
+        try:
+            run = run_batch(modems, modems * per_modem, send_delay=SEND_DELAY, database=database)
+        finally:
+            gaps.uninstall()
+        figures[f"{modems}_modem{'s' if modems > 1 else ''}"] = {
+            "utilisation": round(run["busy_record"] / (modems * run["seconds"]), 4), **gaps.figures()}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000, help="per phase (a) run")
@@ -185,8 +205,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="latency samples in phase (c)")
     parser.add_argument("--database", help="a PostgreSQL server's URL (postgresql://user@host/db): each phase "
                         "on a fresh database there instead of a SQLite file")
+    parser.add_argument("--gaps", action="store_true", help="phase (b) only, instrumented: where each modem's "
+                        "time between an answer and the next AT+CMGS goes (bench/send_gaps.py)")
     args = parser.parse_args()
     db = args.database
+    if args.gaps:
+        emit(gap_figures(args.slow_messages, db))
+        return
 
     fast1 = run_batch(1, args.messages, send_delay=0.0, database=db)
     print(f"(a) 1 modem, zero latency: {fast1['msg_per_s']:.1f} msg/s", flush=True)

@@ -28,6 +28,7 @@ from gateway.inbound.storing import StoringInbound
 from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.engine import SWEEP_INTERVAL, Engine
 from gateway.outbound.limits import Limits
+from gateway.outbound.models import MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.scheduler import jobs
 from gateway.scheduler.service import Scheduler
@@ -139,7 +140,7 @@ class Daemon:
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
         self.webhooks.attach(self.queue, inbound=self.inbound, audience=self.audience)
-        self.metrics = GatewayMetrics(self.queue.sessions)  # counted as the work happens, for /metrics
+        self.metrics = GatewayMetrics(self.queue)  # counted as the work happens, for /metrics
         self.metrics.attach(queue=self.queue, inbound=self.inbound, webhooks=self.webhooks)
 
     def start(self) -> None:
@@ -193,7 +194,8 @@ class Daemon:
         others = [f"{s.name} {s.state.value}" for s in self.supervisors if s.state is not ModemState.READY]
         if others:
             line = f"{len(ready)} of {len(self.supervisors)} modems ready ({', '.join(others)})"
-        return f"{line}, {self.queue.queued()} queued"
+        queued = self.queue.open_counts((MessageStatus.QUEUED,))[MessageStatus.QUEUED]
+        return f"{line}, {queued} queued"
 
     def attach_modems(self, sections: list[ModemSection]) -> None:
         """The schema brought up to date, the inbound pipeline running, and a supervisor and worker

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
 
 from gateway.audience import contacts
 from gateway.audience.models import Contact
@@ -66,6 +66,21 @@ def test_what_a_transaction_read_is_still_true_when_it_writes(database, clock):
     other.join(30)
     with database.connect() as conn:
         assert conn.execute(select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)).scalar_one() == 2
+
+
+def test_a_write_inside_a_read_only_transaction_is_refused_and_the_connection_writes_again_after(database, clock):
+    """A reader's transaction takes no writer turn (on SQLite it begins deferred), so a write in it
+    is refused instead of taking the write lock without the turn; the pooled connection it ran on
+    writes as usual in the next writer's transaction."""
+    sessions = db.sessions(database)
+    with db.read_only(database).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Contact)) == 0
+        with pytest.raises(DBAPIError):
+            conn.execute(insert(Contact).values(number="+447700900123", source="api", created_at=clock.now(),
+                                               updated_at=clock.now()))
+    with sessions.begin() as session:
+        contacts.find_or_create(session, "+447700900123", now=clock.now(), source="api")
+    assert count(sessions) == 1
 
 
 @pytest.mark.sqlite_only  # SQLite's writer turn

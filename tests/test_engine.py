@@ -244,6 +244,39 @@ def test_a_quiet_hours_deferral_costs_the_modem_no_command(gateway_factory, cloc
     assert gw.status(later.id) == "queued" and gw.submitted() == []
 
 
+def test_the_message_claimed_ahead_is_checked_while_the_modem_sends_and_again_in_its_commit(gateway_factory):
+    """The send-time check of the message claimed ahead runs while the modem still works on the
+    PDU before it (inside that AT+CMGS exchange, so the modem does not wait for it between two
+    sends); a STOP recorded after that early check is still obeyed by the check in the first part's
+    `submitting` commit: the promotion is suppressed and its PDU never goes."""
+    gw = gateway_factory(start=False)
+    consent = gw.daemon.consent
+    seen: list[tuple[str, float]] = []
+
+    class StopRightAfterTheCheck:
+        def __call__(self, claimed):
+            verdict = consent(claimed)
+            if claimed.to_number == "+447700900124":
+                seen.append((verdict.action, gw.engine.workers["sim1"].busy_seconds))
+                gw.daemon.audience.opt_out(claimed.to_number, source="keyword", detail="STOP")
+            return verdict
+
+        def within(self, conn, claimed):
+            return consent.within(conn, claimed)
+
+    gw.daemon.engine.pre_send = StopRightAfterTheCheck()
+    gw.daemon.audience.opt_in("+447700900124", source="web_form", detail="signup form")
+    receipt = gw.queue.enqueue("+447700900123", "your receipt")
+    promo = gw.queue.enqueue("+447700900124", "50% off", kind="marketing")
+    gw.start()
+    gw.wait_status(promo.id, "suppressed")
+    gw.wait_status(receipt.id, "sent", "delivered")
+    # checked once, before the receipt's exchange ended (its time is counted when it ends)
+    assert seen == [("send", 0.0)]
+    assert [r["text"] for r in gw.submitted()] == ["your receipt"]
+    assert any(e.detail and "opted out" in e.detail for e in gw.queue.get(promo.id).events)
+
+
 @pytest.mark.parametrize(("window", "seconds"), [("per_minute", 60), ("per_hour", 3600),
                                                  ("per_day", 86400), ("per_month", 30 * 86400)])
 def test_limits_counted_in_parts_in_rolling_windows(gateway_factory, clock, window, seconds):

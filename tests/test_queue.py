@@ -120,6 +120,20 @@ def test_expired_message_is_never_claimed(queue, clock):
     assert stored.status == "expired" and stored.finished_at is not None
 
 
+def test_open_counts_name_each_state_not_yet_final_and_count_no_finished_message(queue):
+    assert queue.open_counts() == {"queued": 0, "sending": 0, "sent": 0}
+    ids = [queue.enqueue(f"+4477009001{i:02d}", f"hello {i}").id for i in range(5)]
+    for _ in range(3):
+        claimed = queue.claim("sim1")
+        (part_id,) = claimed.part_ids.values()
+        queue.part_submitting(part_id, "sim1")
+        queue.part_sent(part_id, 7, last=True)
+    queue.finish(ids[0], MessageStatus.DELIVERED)
+    queue.claim("sim1")
+    assert queue.open_counts() == {"queued": 1, "sending": 1, "sent": 2}
+    assert queue.open_counts((MessageStatus.QUEUED,)) == {"queued": 1}
+
+
 def test_cancel_only_before_sending(queue):
     first = queue.enqueue("+447700900123", "a")
     second = queue.enqueue("+447700900123", "b")

@@ -3,6 +3,8 @@ a backlog waiting for a later time is never scanned, and list pages are index se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -18,6 +20,22 @@ def plan(engine, sql: str, params) -> str:
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
     return "\n".join(row[-1] for row in rows)
+
+
+@contextmanager
+def statements_run(engine, *fragments: str) -> Iterator[list[tuple[str, tuple]]]:
+    """The statements (with their parameters) run on `engine` inside the block that contain every fragment."""
+    statements: list[tuple[str, tuple]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if all(fragment in statement for fragment in fragments):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 def candidates_sql(engine) -> str:
@@ -58,17 +76,8 @@ def test_a_deferred_backlog_is_not_read_by_the_claim(queue, database, clock):
 @pytest.mark.parametrize("query", ["status=queued", "sim=sim1", "kind=marketing",
                                    "status=queued&sim=sim1&kind=marketing"])
 def test_message_list_filters_page_on_an_index(client, make_key, database, query):
-    statements: list[tuple[str, tuple]] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        if "FROM messages" in statement and "ORDER BY messages.id DESC" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(database, "before_cursor_execute", seen)
-    try:
+    with statements_run(database, "FROM messages", "ORDER BY messages.id DESC") as statements:
         reply = client.get(f"/api/v1/messages?{query}&limit=10&cursor=" + _cursor(1000), headers=make_key().headers)
-    finally:
-        event.remove(database, "before_cursor_execute", seen)
     assert reply.status_code == 200, reply.json
     (statement, parameters), = statements
     found = plan(database, statement, parameters)
@@ -78,3 +87,13 @@ def test_message_list_filters_page_on_an_index(client, make_key, database, query
 def _cursor(before_id: int) -> str:
     return encode_cursor(before_id)
 
+
+
+def test_the_open_counts_read_the_status_index_only(queue, database):
+    """systemd's STATUS, the scrape and the dashboard count what is not final on every update:
+    on (status, id), never a scan of the finished messages."""
+    with statements_run(database, "count(", "FROM messages") as statements:
+        queue.open_counts()
+    (statement, parameters), = statements
+    found = plan(database, statement, parameters)
+    assert "USING COVERING INDEX ix_messages_" in found and "SCAN messages" not in found, found

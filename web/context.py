@@ -42,5 +42,5 @@ class WebContext:
 
     def __post_init__(self) -> None:
         if self.metrics is None:
-            self.metrics = GatewayMetrics(self.sessions)
+            self.metrics = GatewayMetrics(self.queue)
             self.metrics.attach(queue=self.queue, inbound=self.inbound, webhooks=self.webhooks)

@@ -23,7 +23,7 @@ from gateway.core.config import ConsentSection
 from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
 from gateway.outbound.verdict import Verdict
-from gateway.store.db import Prepared, engine_of
+from gateway.store.db import Prepared, engine_of, read_only
 
 log = logging.getLogger("gsmgw.consent")
 
@@ -55,9 +55,12 @@ class ConsentCheck:
         self.clock = clock
         self.rules = rules
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
+        # a reader's transactions: on SQLite the check before the prompt never waits for the writer
+        # turn the workers' commits take
+        self._reader = read_only(engine_of(sessions))
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with engine_of(self.sessions).connect() as conn:  # prepared statements: runs before every send
+        with self._reader.connect() as conn:  # prepared statements: runs before every send
             return self.within(conn, claimed)
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:

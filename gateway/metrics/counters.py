@@ -16,12 +16,12 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.hooks import After
 from gateway.inbound.models import InboundMessage
 from gateway.metrics.gauges import StoredCounts
 from gateway.outbound.models import Message, MessageStatus
+from gateway.outbound.queue import Queue
 from gateway.store.db import Prepared
 
 PER_SIM = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)  # counted with their SIM
@@ -39,7 +39,7 @@ def version() -> str:
 class GatewayMetrics:
     """`registry` is what /metrics exposes; `attach` wires the counters to a gateway's rooms."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, queue: Queue) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -62,7 +62,7 @@ class GatewayMetrics:
                                 registry=r)
         self.webhook_attempts = Counter("gsmgw_webhook_attempts", "Webhook delivery attempts by outcome",
                                         ["outcome"], registry=r)
-        r.register(StoredCounts(sessions))
+        r.register(StoredCounts(queue.sessions, queue))
 
     def attach(self, *, queue: Any = None, inbound: Any = None, webhooks: Any = None) -> None:
         """Hear a queue's status changes, an inbound pipeline's stored SMS and a webhook outbox's attempts."""

@@ -389,10 +389,15 @@ class Queue:
         with self.sessions(bind=db.read_only(engine_of(self.sessions))) as session:
             return dict(tuple(row) for row in session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
 
-    def queued(self) -> int:
-        """Messages waiting to be sent: one indexed count that never waits behind a writer."""
+    def open_counts(self, statuses: Sequence[str] = NOT_FINAL) -> dict[str, int]:
+        """How many messages are in each of these not-yet-final states (every one named, 0 when
+        none): systemd's STATUS, the scrape's gauges and the console's dashboard read it on every
+        update, so it is one count per status on `ix_messages_status_id` (never the finished
+        millions) and a reader's transaction that never waits behind a writer."""
         with self.sessions(bind=db.read_only(engine_of(self.sessions))) as session:
-            return session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUEUED)) or 0
+            counts = dict(tuple(row) for row in session.execute(
+                select(Message.status, func.count()).where(Message.status.in_(statuses)).group_by(Message.status)))
+        return {status: int(counts.get(status, 0)) for status in statuses}
 
 
 def _tell(listeners: Iterable[Callable[[int, Any], None]], message_id: int, value: Any) -> None:

@@ -234,45 +234,61 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
 def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
                 hold_if: Callable[[Connection], object | None] | None,
                 after: Accepted | None) -> tuple[object | None, Changes]:
-    """(None if the part is now `submitting`, else what held it; `after` is recorded either way)."""
-    changes = sent(conn, after, now)[1] if after is not None else []
+    """(None if the part is now `submitting`, else what held it; `after` is recorded either way).
+    The events of both go as one INSERT: the send path's only commit between two sends."""
+    events, changes = _sent(conn, after, now) if after is not None else ([], [])
     values = {"part_id": part_id, "modem": modem, "now": now}
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
         row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
         if row is None:
+            record_events(conn, events)
             ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
             return (MORE_URGENT if ours is not None else NOT_SENDING), changes
     else:
         row = SQL["submitting"](conn, values).first()
         if row is None:
+            record_events(conn, events)
             return NOT_SENDING, changes
     held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
     if held is None:
-        record_events(conn, [event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq)])
+        events.append(event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
     else:
         SQL["unsubmit"](conn, {"part_id": part_id})
+    record_events(conn, events)
     return held, changes
 
 
 def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
     """Mark a part sent; after the message's last part, the message too; then the status reports
     that came for it before this commit."""
+    events, changes = _sent(conn, accepted, now)
+    record_events(conn, events)
+    return None, changes
+
+
+def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[list[dict[str, Any]], Changes]:
+    """`sent`, its events (still to be recorded) returned with its changes; when a kept status
+    report applies, they are recorded first, so the history reads sent before delivered."""
     row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
     moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
     if moved:
         events.append(event(row.message_id, MessageStatus.SENT, now))
-    record_events(conn, events)
     changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
-    if accepted.reference is not None and row.modem is not None:
-        changes += _early_reports(conn, row.modem, accepted, now)
-    return None, changes
+    if accepted.reference is None or row.modem is None:
+        return events, changes
+    early = SQL["early_for"](conn, {"modem": row.modem, "ref": accepted.reference, "part_id": accepted.part_id}).all()
+    if early:
+        record_events(conn, events)
+        events = []
+        changes += _early_reports(conn, row.modem, accepted, early, now)
+    return events, changes
 
 
-def _early_reports(conn: Connection, modem: str, accepted: Accepted, now: datetime) -> Changes:
+def _early_reports(conn: Connection, modem: str, accepted: Accepted, kept: Sequence[Any], now: datetime) -> Changes:
     """Apply the kept reports with this part's modem and reference that came after it was submitted."""
     changes: Changes = []
-    for early in SQL["early_for"](conn, {"modem": modem, "ref": accepted.reference, "part_id": accepted.part_id}).all():
+    for early in kept:
         report = StatusReport(accepted.reference, early.recipient, early.sent_at, early.discharged_at, early.status)
         matched, new = apply_report(conn, modem, report, now)
         if matched is not None:

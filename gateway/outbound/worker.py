@@ -5,10 +5,10 @@ resends a part the network already accepted: each part's fate is committed befor
 Between two sends there is one commit: the next part `submitting`, which also records the part the
 modem answered just before as `sent` (so no answered part waits for a later commit, and no second
 commit per send is needed). During a message's last part the claim of the modem's next message is
-committed while the modem works on the PDU (a real modem takes seconds per AT+CMGS), so the next send
-can start the moment the modem answers. The expiry check runs just before a message goes, and the
-send-time check (consent, quiet hours) inside the commit that marks its first part `submitting`:
-never at claim time. Each outcome (a part's fate with its message's) is one transaction; an error
+committed and its send-time check (consent, quiet hours) made while the modem works on the PDU (a
+real modem takes seconds per AT+CMGS), so the next send can start the moment the modem answers. The
+expiry check runs just before a message goes, and the send-time check again inside the commit that
+marks its first part `submitting`: that one decides (an earlier "no" only spares the modem a command). Each outcome (a part's fate with its message's) is one transaction; an error
 the worker does not expect settles what it claimed as a restart would, and what it could not settle
 the engine's sweep does.
 """
@@ -92,6 +92,7 @@ class ModemWorker:
         self._next: Claimed | None = None  # claimed while the modem sent the last message's last part
         self._accepted: Accepted | None = None  # recorded while the modem sends the next part
         self._ahead: int | None = None  # the message being sent was claimed ahead (it may step aside)
+        self._checked: tuple[Claimed, Verdict] | None = None  # its send-time check, made while the modem sent
 
     def start(self) -> None:
         self._stop.clear()
@@ -263,9 +264,12 @@ class ModemWorker:
                 return
 
     def _allowed(self, claimed: Claimed) -> bool:
-        """The send-time check before AT+CMGS; one with `within` runs again in the `submitting` commit."""
+        """The send-time check before AT+CMGS; one with `within` runs again in the `submitting` commit.
+        A message claimed ahead was checked while the modem sent the one before (`_check_ahead`), so
+        the modem does not wait for it; the check in the commit is the one a STOP cannot slip past."""
         assert self.pre_send is not None
-        verdict = self.pre_send(claimed)
+        checked, self._checked = self._checked, None
+        verdict = checked[1] if checked is not None and checked[0] is claimed else self.pre_send(claimed)
         if not verdict.stops:
             return True
         self._record_accepted()
@@ -300,6 +304,17 @@ class ModemWorker:
                 self.windows.record(conn, to_number=claimed.to_number, part_id=part_id)
             return held
         return run
+
+    def _check_ahead(self) -> None:
+        """The send-time check of the message just claimed ahead, while the modem still works on the
+        last PDU: between the modem's answer and the next AT+CMGS only the `submitting` commit runs."""
+        claimed = self._next
+        if claimed is None or self.pre_send is None:
+            return
+        try:
+            self._checked = (claimed, self.pre_send(claimed))
+        except Exception:  # the answer must still be read; the check runs again before the send
+            log.exception("%s: could not check message %d ahead", self.name, claimed.id)
 
     def _wait_for_slot(self, claimed: Claimed) -> bool:
         """Before each part: the limits allow it now (a long message respects per-minute caps too),
@@ -346,6 +361,8 @@ class ModemWorker:
                     self._next = self.queue.claim(self.name, may_take=ahead, now=now)
             except Exception:  # the answer must still be read; the next claim is made later
                 log.exception("%s: could not claim ahead while the modem sends", self.name)
+                return
+            self._check_ahead()
 
         started = time.perf_counter()
         try:

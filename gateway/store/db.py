@@ -52,7 +52,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
 def _begin(conn: Connection) -> None:
     driver = conn.connection.driver_connection
     if conn.get_execution_options().get(_READ_ONLY):
-        driver.execute("BEGIN")  # type: ignore[union-attr]  # deferred: a reader takes no writer turn
+        driver.begin_reading()  # type: ignore[union-attr]
     else:
         driver.begin_immediate()  # type: ignore[union-attr]
 
@@ -61,9 +61,13 @@ _READ_ONLY = "gsmgw_read_only"
 
 
 def read_only(engine: Engine) -> Engine:
-    """The engine for transactions that only read (counts for systemd's STATUS, a scrape): on SQLite
-    they begin deferred and take no writer turn, so they never wait behind a writer, in this process
-    or another (WAL: a reader sees the last commit). A write in one fails. PostgreSQL: the same."""
+    """The engine for transactions that only read (counts for systemd's STATUS, a scrape, the
+    send-time check before the prompt): on SQLite they begin deferred and take no writer turn, so
+    they never wait behind a writer, in this process or another (WAL: a reader sees the last commit).
+    A write in one fails, as it would otherwise take the write lock without the turn: SQLite refuses
+    it (`PRAGMA query_only`), PostgreSQL too (a `READ ONLY` transaction)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True)
     return engine.execution_options(**{_READ_ONLY: True})
 
 
@@ -95,8 +99,20 @@ class _WriterConnection(sqlite3.Connection):
         with _writers_guard:
             self._turn = _writers.setdefault(str(database), _Turn())
         self._holding = False
+        self._query_only = False  # writes refused: the last transaction begun was a reader's
+
+    def begin_reading(self) -> None:
+        """A deferred BEGIN that takes no writer turn, writes refused until a writer's transaction
+        begins on this connection again (the pragma changes only when the use does)."""
+        if not self._query_only:
+            self.execute("PRAGMA query_only=ON")
+            self._query_only = True
+        self.execute("BEGIN")
 
     def begin_immediate(self) -> None:
+        if self._query_only:
+            self.execute("PRAGMA query_only=OFF")
+            self._query_only = False
         if self._turn.owner == threading.get_ident():
             raise RuntimeError("this thread already holds a transaction on this database")
         if not self._turn.lock.acquire(timeout=30):

@@ -29,7 +29,7 @@ def register(blueprint: Blueprint, context: WebContext, setup: Callable[[], Any]
             return current_app.login_manager.unauthorized()
         cards = [dashboard.card(m) for m in context.modems()]
         return render_template("console/dashboard.html", cards=cards,
-                               depth=dashboard.queue_depth(context.queue.depth()),
+                               depth=dashboard.queue_depth(context.queue.open_counts()),
                                received=dashboard.latest_received(context.sessions))
 
     @blueprint.route("/audit", endpoint="audit")
