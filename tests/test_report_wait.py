@@ -110,7 +110,7 @@ def test_a_short_wait_brings_the_sweep_forward_but_not_after_every_part(database
 
 
 def test_the_api_shows_the_report_and_metrics_count_the_message_once(queue, client, make_key, clock):
-    metrics = GatewayMetrics(queue.sessions)
+    metrics = GatewayMetrics(queue)
     metrics.attach(queue=queue)
     key = make_key("read")
 
