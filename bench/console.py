@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -46,6 +47,7 @@ from gateway.store import db
 from gateway.users import accounts
 
 ADMIN, PASSWORD = "bench", "a long bench password"
+DAY_BEFORE = (NOW - timedelta(days=1)).date().isoformat()
 PAGE_GOAL_MS, DASHBOARD_GOAL_MS, PAGE_GOAL_BYTES = 150.0, 250.0, 200_000
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 FIRST_LINK = {"conversation": re.compile(r'href="(/inbox/[^"/?]+)"'),
@@ -159,6 +161,11 @@ def page_paths(client: Any) -> dict[str, str]:
              "settings_limits": "/settings/limits", "settings_keywords": "/settings/keywords",
              "settings_keys": "/settings/keys", "settings_webhooks": "/settings/webhooks",
              "settings_users": "/settings/users", "audit": "/audit"}
+    # the filters and searches, where a query without its index would show
+    paths.update({"messages_failed": "/messages?status=failed", "messages_to": "/messages?to=%2B447700912345",
+                  "messages_days": f"/messages?from={DAY_BEFORE}&until={DAY_BEFORE}",
+                  "messages_campaign": "/messages?campaign=1", "contacts_name": "/contacts?q=Customer+4242",
+                  "contacts_number": "/contacts?q=07701", "contacts_tag": "/contacts?tag=vip"})
     for name, listing in (("conversation", "/inbox"), ("contact", "/contacts"), ("message", "/messages")):
         found = FIRST_LINK[name].search(get(client, listing)[1].decode())
         if found:
