@@ -8,11 +8,14 @@ import math
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +111,15 @@ def percentile(values: list[float], p: float) -> float:
 def emit(result: dict) -> None:
     """The bench contract: one JSON object on the last line of output."""
     print(json.dumps(result), flush=True)
+
+
+def in_database_folder(given: str | None, prefix: str, measure: Callable[[str], dict]) -> dict:
+    """`measure` on the database file `gsmgw.db` of folder `given` (kept, so a second run reuses
+    it), or of a temporary folder on disk (not tmpfs: the figures are about a disk) removed after."""
+    directory = given or tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/var/tmp"))
+    os.makedirs(directory, exist_ok=True)
+    try:
+        return measure(os.path.join(directory, "gsmgw.db"))
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)

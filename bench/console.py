@@ -24,15 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from _common import emit, percentile
+from _common import emit, in_database_folder, percentile
 from scale import NOW, Store, build, stamp
 from sqlalchemy import text
 
@@ -194,14 +192,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="requests timed per page")
     parser.add_argument("--dir", help="where the database goes, reused if built already (default: a temporary one)")
     args = parser.parse_args()
-    directory = args.dir or tempfile.mkdtemp(prefix="gsmgw-console-", dir=os.environ.get("TMPDIR", "/var/tmp"))
-    os.makedirs(directory, exist_ok=True)
-    try:
-        result = measure(args, os.path.join(directory, "gsmgw.db"))
-    finally:
-        if not args.dir:
-            shutil.rmtree(directory, ignore_errors=True)
-    emit(result)
+    emit(in_database_folder(args.dir, "gsmgw-console-", lambda path: measure(args, path)))
 
 
 def measure(args: argparse.Namespace, path: str) -> dict[str, Any]:

@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _common import emit, percentile
+from _common import emit, in_database_folder, percentile
 from sqlalchemy import Engine, text
 
 from gateway.apikeys import keys
@@ -134,8 +132,13 @@ def add_deferred(store: Store, count: int) -> None:
 
 
 def checkpoint(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    """The WAL folded into the database file: outside any transaction (every transaction the
+    engine begins is a writer's, and SQLite refuses a checkpoint inside one)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    finally:
+        raw.close()
 
 
 def millis(fn: Callable[[], Any]) -> float:
@@ -244,15 +247,7 @@ def main() -> None:
     parser.add_argument("--prune-seconds", type=float, default=10.0, help="how long the pruning is timed")
     parser.add_argument("--dir", help="where the database goes (default: a temporary folder on disk)")
     args = parser.parse_args()
-    directory = args.dir or tempfile.mkdtemp(prefix="gsmgw-scale-", dir=os.environ.get("TMPDIR", "/var/tmp"))
-    path = os.path.join(directory, "gsmgw.db")
-
-    try:
-        result = measure(args, path)
-    finally:
-        if not args.dir:
-            shutil.rmtree(directory, ignore_errors=True)
-    emit(result)
+    emit(in_database_folder(args.dir, "gsmgw-scale-", lambda path: measure(args, path)))
 
 
 def measure(args: argparse.Namespace, path: str) -> dict[str, Any]:
