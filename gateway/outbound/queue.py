@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound import report_wait, transitions
+from gateway.outbound import send_transitions, report_wait, transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import Item, NewMessage, checked
@@ -158,13 +158,13 @@ class Queue:
         change before the commit (the consent check: a STOP that lands just before the send is
         seen); what it returns, if not None, holds the part back.
         """
-        return self._write(lambda conn: transitions.submitting(
+        return self._write(lambda conn: send_transitions.submitting(
             conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
-        self._write(lambda conn: transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now()))
+        self._write(lambda conn: send_transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now()))
 
     # ---- per message: each change one guarded statement, the rest of it in the same transaction
     def finish(self, message_id: int, status: str, detail: str | None = None, *,
@@ -302,7 +302,7 @@ class Queue:
         now = now or self.clock.now()
         total = 0
         while True:
-            count, ended = self._write(lambda conn: (transitions.no_reports(
+            count, ended = self._write(lambda conn: (send_transitions.no_reports(
                 conn, now - self.report_wait, now, batch, detail), []))
             total += count
             for message_id, sim in ended:
@@ -368,7 +368,7 @@ class Queue:
         now = self.clock.now()
 
         def unit(conn: Connection) -> tuple[int | None, Changes]:
-            matched, new = transitions.apply_report(conn, modem, report, now)
+            matched, new = send_transitions.apply_report(conn, modem, report, now)
             if matched is None:
                 SQL["early_store"](conn, {"modem": modem, "reference": report.reference,
                                           "recipient": report.recipient, "status": report.status,

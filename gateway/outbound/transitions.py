@@ -16,14 +16,12 @@ from sqlalchemy import Connection, String, bindparam, case, func, insert, litera
 from sqlalchemy.orm import Session
 
 from gateway.outbound.claim_order import due_candidates
-from gateway.outbound.claims import Accepted, Candidate, Claimed
-from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus, Priority
+from gateway.outbound.claims import Candidate, Claimed
+from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import NewMessage
 from gateway.sims.models import SimSend
 from gateway.store import notify
 from gateway.store.db import Prepared
-from modem import report_match
-from modem.pdu import StatusReport
 
 log = logging.getLogger("gsmgw.queue")
 MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
@@ -229,126 +227,6 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
                        message.attempts + 1, tuple(sorted(p.seq for p in parts if p.status == PartStatus.PENDING)),
                        {p.seq: p.id for p in parts}, message.expires_at, message.priority, message.source or "")
     return None
-
-
-def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None,
-                after: Accepted | None) -> tuple[object | None, Changes]:
-    """(None if the part is now `submitting`, else what held it; `after` is recorded either way).
-    The events of both go as one INSERT: the send path's only commit between two sends."""
-    events, changes = _sent(conn, after, now) if after is not None else ([], [])
-    values = {"part_id": part_id, "modem": modem, "now": now}
-    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
-        row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
-        if row is None:
-            record_events(conn, events)
-            ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
-            return (MORE_URGENT if ours is not None else NOT_SENDING), changes
-    else:
-        row = SQL["submitting"](conn, values).first()
-        if row is None:
-            record_events(conn, events)
-            return NOT_SENDING, changes
-    held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
-    if held is None:
-        events.append(event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
-    else:
-        SQL["unsubmit"](conn, {"part_id": part_id})
-    record_events(conn, events)
-    return held, changes
-
-
-def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
-    """Mark a part sent; after the message's last part, the message too; then the status reports
-    that came for it before this commit."""
-    events, changes = _sent(conn, accepted, now)
-    record_events(conn, events)
-    return None, changes
-
-
-def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[list[dict[str, Any]], Changes]:
-    """`sent`, its events (still to be recorded) returned with its changes; when a kept status
-    report applies, they are recorded first, so the history reads sent before delivered."""
-    row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
-    events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
-    moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
-    if moved:
-        events.append(event(row.message_id, MessageStatus.SENT, now))
-    changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
-    if accepted.reference is None or row.modem is None:
-        return events, changes
-    early = SQL["early_for"](conn, {"modem": row.modem, "ref": accepted.reference, "part_id": accepted.part_id}).all()
-    if early:
-        record_events(conn, events)
-        events = []
-        changes += _early_reports(conn, row.modem, accepted, early, now)
-    return events, changes
-
-
-def _early_reports(conn: Connection, modem: str, accepted: Accepted, kept: Sequence[Any], now: datetime) -> Changes:
-    """Apply the kept reports with this part's modem and reference that came after it was submitted."""
-    changes: Changes = []
-    for early in kept:
-        report = StatusReport(accepted.reference, early.recipient, early.sent_at, early.discharged_at, early.status)
-        matched, new = apply_report(conn, modem, report, now)
-        if matched is not None:
-            SQL["early_matched"](conn, {"early_id": early.id, "matched": accepted.part_id})
-            if new is not None:
-                changes.append((matched, new))
-    return changes
-
-
-def apply_report(conn: Connection, modem: str, report: StatusReport, now: datetime) -> tuple[int | None, str | None]:
-    """Match a report to the part this modem sent with that reference and number when the report's
-    times say (report_match): (the message it matched, the message's new status if the report
-    changed it)."""
-    earliest, latest = report_match.submitted_between(report)
-    rows = SQL["reported"](conn, {"modem": modem, "ref": report.reference, "earliest": earliest,
-                                  "latest": latest}).all()
-    best = report_match.best_match(report, (report_match.SentPart(row, row.to_number, report.reference,
-                                                                  row.submitted_at, row.sent_at) for row in rows))
-    if best is None:
-        return None, None
-    part = best.key
-    values: dict[str, Any] = {"part_id": part.id, "report_status": report.status, "now": now}
-    if report.outcome == "pending":
-        SQL["report"](conn, values)
-        return part.message_id, None
-    part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
-    SQL["report_final"](conn, {**values, "part_status": part_status})
-    events = [event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
-    moved = {"message_id": part.message_id, "now": now}
-    new: str | None = None
-    if part_status == PartStatus.DELIVERED and SQL["delivered_if_all"](conn, moved).rowcount:
-        new = MessageStatus.DELIVERED
-    elif SQL["failed_if_any"](conn, moved).rowcount:  # also a part that failed earlier
-        new = MessageStatus.FAILED
-    if new is not None:
-        events.append(event(part.message_id, new, now))
-    record_events(conn, events)
-    return part.message_id, new
-
-
-def no_reports(conn: Connection, sent_before: datetime, now: datetime, batch: int,
-               detail: str) -> tuple[int, list[tuple[int, str | None]]]:
-    """Record up to `batch` parts `sent` before `sent_before` with no final report as having none
-    (oldest first, each a compare-and-set on `sent`, with its event): (how many, and the `sent`
-    messages of which no part awaits a report any more, with their SIM)."""
-    p, m = PARTS.c, MESSAGES.c
-    due = (select(p.id).where(p.status == PartStatus.SENT, p.sent_at <= sent_before)
-           .order_by(p.sent_at).limit(batch))
-    ids = list(conn.execute(due).scalars())
-    if not ids:
-        return 0, []
-    rows = conn.execute(update(PARTS).where(p.id.in_(ids), p.status == PartStatus.SENT)
-                        .values(status=PartStatus.NO_REPORT, report_at=now)
-                        .returning(p.message_id, p.seq)).all()
-    record_events(conn, [event(row.message_id, PartStatus.NO_REPORT, now, detail, row.seq) for row in rows])
-    touched = sorted({row.message_id for row in rows})
-    ended = conn.execute(select(m.id, m.sim).where(
-        m.id.in_(touched), m.status == MessageStatus.SENT,
-        ~select(p.id).where(p.message_id == m.id, p.status == PartStatus.SENT).exists())).all()
-    return len(rows), [(row.id, row.sim) for row in ended]
 
 
 def event(message_id: int, status: str, at: datetime, detail: str | None = None,
