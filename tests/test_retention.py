@@ -198,3 +198,36 @@ def test_a_sims_sends_are_kept_for_its_longest_window_even_when_messages_go_soon
     clock.advance(25 * DAY)
     run(queue, clock)
     assert count(queue, SimSend) == 0
+
+
+def sent_without_report(queue, to: str, text: str, kind: str) -> int:
+    """A message the network accepted whose status report never came: once the report wait is over
+    the queue records that (`no_report`); the message stays `sent`."""
+    message = queue.enqueue(to, text, kind=kind)
+    claimed = queue.claim("sim1")
+    assert claimed is not None and claimed.id == message.id
+    assert queue.part_submitting(claimed.part_ids[1], "sim1") is None
+    queue.part_sent(claimed.part_ids[1], 17, last=True)
+    clock = queue.clock
+    clock.advance(queue.report_wait.total_seconds())
+    assert queue.record_no_reports() == 1
+    stored = queue.get(message.id)
+    assert stored.status == "sent" and stored.finished_at == clock.now()
+    return message.id
+
+
+def test_a_code_whose_report_never_came_is_redacted_and_later_pruned_like_a_finished_one(queue, clock):
+    code = sent_without_report(queue, "+447700900123", "Your code is 482913", "transactional")
+    awaiting = queue.enqueue("+447700900124", "Your code is 555555", kind="transactional")
+    claimed = queue.claim("sim1")
+    assert claimed is not None and claimed.id == awaiting.id
+    assert queue.part_submitting(claimed.part_ids[1], "sim1") is None
+    queue.part_sent(claimed.part_ids[1], 18, last=True)  # sent now: its report may still come
+    clock.advance(DAY + 60)
+    assert run(queue, clock) >= 1
+    assert queue.get(code).text == REDACTED and queue.get(code).status == "sent"
+    assert queue.get(awaiting.id).text == "Your code is 555555"  # still awaiting its report: untouched
+    clock.advance(400 * DAY)
+    run(queue, clock)
+    assert count(queue, Message, Message.id == code) == 0
+    assert count(queue, Part, Part.message_id == code) == 0

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound import send_transitions, report_wait, transitions
+from gateway.outbound import report_wait, send_transitions, transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import Item, NewMessage, checked

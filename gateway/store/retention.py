@@ -6,7 +6,8 @@ kind), so the writer lock is held only briefly and the send path never waits lon
 the caller (the daemon's Clock), so tests move time with the FakeClock.
 
 A SIM's send history (`sim_sends`) is kept for its longest limit window, whatever the policy.
-Never touched: a message that is not final (queued, sending, sent and awaiting its report), a
+Never touched: a message that is not settled (queued, sending, sent and still awaiting its report;
+a `sent` message whose report wait is over is settled, its `finished_at` set then), a
 webhook delivery still pending (nor the message it is about), and the consent ledger
 (`consent_events`) with the inbound messages it cites: the ledger is the evidence of every
 opt-in and opt-out, kept for as long as the database lives.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, delete, exists, select, update
+from sqlalchemy import Engine, and_, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.consent.models import ConsentEvent
@@ -30,6 +31,9 @@ from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAtte
 
 REDACTED = "[redacted]"  # what a transactional text becomes once it is no longer needed
 _FINAL = sorted(MessageStatus.FINAL)
+# final, or sent with no report awaited any more (every part delivered or `no_report`): nothing will change it
+_SETTLED = or_(Message.status.in_(_FINAL),
+               and_(Message.status == MessageStatus.SENT, Message.finished_at.is_not(None)))
 SEND_HISTORY = timedelta(seconds=MONTH) + timedelta(days=1)  # the longest limit window, and a day's margin
 
 
@@ -84,12 +88,11 @@ def _redact_transactional(conn: Connection, now: datetime, policy: RetentionPoli
         return 0
     cutoff = now - timedelta(days=policy.transactional_text_days)
     ids = _ids(conn, select(Message.id).where(
-        Message.kind == "transactional", Message.status.in_(_FINAL), Message.finished_at < cutoff,
+        Message.kind == "transactional", _SETTLED, Message.finished_at < cutoff,
         Message.text != REDACTED).limit(batch))
     if not ids:
         return 0
-    return conn.execute(update(Message).where(Message.id.in_(ids), Message.status.in_(_FINAL))
-                        .values(text=REDACTED)).rowcount
+    return conn.execute(update(Message).where(Message.id.in_(ids), _SETTLED).values(text=REDACTED)).rowcount
 
 
 def _drop_raw_pdus(conn: Connection, now: datetime, batch: int) -> int:
@@ -105,7 +108,7 @@ def _drop_raw_pdus(conn: Connection, now: datetime, batch: int) -> int:
 
 
 def _prune_events(conn: Connection, cutoff: datetime, batch: int) -> int:
-    finished = exists().where(Message.id == MessageEvent.message_id, Message.status.in_(_FINAL))
+    finished = exists().where(Message.id == MessageEvent.message_id, _SETTLED)
     ids = _ids(conn, select(MessageEvent.id).where(MessageEvent.at < cutoff, finished).limit(batch))
     done = conn.execute(delete(MessageEvent).where(MessageEvent.id.in_(ids))).rowcount if ids else 0
     ids = _ids(conn, select(EarlyReport.id).where(EarlyReport.received_at < cutoff).limit(batch))
@@ -137,7 +140,7 @@ def _prune_messages(conn: Connection, cutoff: datetime, batch: int) -> int:
     undelivered = exists().where(WebhookDelivery.message_id == Message.id,
                                  WebhookDelivery.status == DeliveryStatus.PENDING)
     ids = _ids(conn, select(Message.id).where(
-        Message.status.in_(_FINAL), Message.created_at < cutoff, ~undelivered).limit(batch))
+        _SETTLED, Message.created_at < cutoff, ~undelivered).limit(batch))
     if not ids:
         return 0
     parts = select(Part.id).where(Part.message_id.in_(ids))
@@ -147,9 +150,9 @@ def _prune_messages(conn: Connection, cutoff: datetime, batch: int) -> int:
     # a send still inside a limit window outlives its message's record (messages_days may be short)
     conn.execute(update(SimSend).where(SimSend.part_id.in_(parts)).values(part_id=None))
     done += conn.execute(delete(Part).where(Part.message_id.in_(ids))).rowcount
-    # the state is checked again in the statement that deletes: a final state never changes, but
+    # the state is checked again in the statement that deletes: a settled message does not change, but
     # the check keeps this step right whatever runs beside it
-    return done + conn.execute(delete(Message).where(Message.id.in_(ids), Message.status.in_(_FINAL))).rowcount
+    return done + conn.execute(delete(Message).where(Message.id.in_(ids), _SETTLED)).rowcount
 
 
 def _prune_inbound(conn: Connection, cutoff: datetime, batch: int) -> int:
