@@ -548,3 +548,25 @@ def test_a_delivery_cancelled_while_its_attempt_is_out_stays_cancelled(database,
         assert [a["http_status"] for a in delivery["attempt_log"]] == [500]  # the attempt is still logged
     finally:
         hooks.stop()
+
+
+def test_a_sent_message_whose_report_never_comes_is_told_once_more_with_report_none(client, make_key, queue,
+                                                                                     webhooks, clock, receivers):
+    admin = make_key("admin")
+    receiver = receivers()
+    receiver.secret = register(client, admin, receiver.url, ["message.status"])["secret"]
+    message_id = client.post("/api/v1/messages", json={"to": TO, "text": "your order is ready"},
+                             headers=admin.headers).json["id"]
+    claimed = queue.claim("sim1")
+    assert claimed is not None and claimed.id == message_id
+    assert queue.part_submitting(claimed.part_ids[1], "sim1") is None
+    queue.part_sent(claimed.part_ids[1], 9, last=True)
+    assert webhooks.run_once() == 3  # queued, sending, sent
+    clock.advance(queue.report_wait.total_seconds())
+    assert queue.record_no_reports() == 1
+    assert webhooks.run_once() == 1
+    last = receiver.received[-1]["data"]
+    assert (last["id"], last["status"], last["report"]) == (message_id, "sent", "none")
+    assert "report" not in receiver.received[0]["data"]  # the other events are as they were
+    assert queue.record_no_reports() == 0 and webhooks.run_once() == 0  # once
+    assert receiver.bad_signatures == 0

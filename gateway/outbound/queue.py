@@ -50,6 +50,8 @@ class Queue:
         self.status_listeners: list[Callable[[int, str], None]] = []  # (message id, new status), after commit
         # (message id, its SIM), after the commit in which its last awaited report was given up
         self.no_report_listeners: list[Callable[[int, str | None], None]] = []
+        # in the transaction that ends a sent message's report wait, as status hooks are in a change's
+        self.no_report_hooks: list[StatusHook] = []
         self.engine = engine_of(sessions)
         self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
 
@@ -301,9 +303,18 @@ class Queue:
         detail = f"no status report within {hours:g} h"
         now = now or self.clock.now()
         total = 0
+
+        def unit(conn: Connection) -> tuple[tuple[int, list[tuple[int, str | None]]], Changes, list[After]]:
+            count, ended = send_transitions.no_reports(conn, now - self.report_wait, now, batch, detail)
+            afters: list[After] = []
+            for message_id, _sim in ended:
+                run_in_transaction(self.no_report_hooks, conn, message_id, MessageStatus.SENT, afters=afters,
+                                   savepoint=False)
+            return (count, ended), [], afters
+
         while True:
-            count, ended = self._write(lambda conn: (send_transitions.no_reports(
-                conn, now - self.report_wait, now, batch, detail), []))
+            (count, ended), _, afters = self.group.run(unit)
+            run_after_commit(afters)
             total += count
             for message_id, sim in ended:
                 _tell(self.no_report_listeners, message_id, sim)

@@ -138,5 +138,5 @@ def no_reports(conn: Connection, sent_before: datetime, now: datetime, batch: in
         ~select(p.id).where(p.message_id == m.id, p.status == PartStatus.SENT).exists())).all()
     if ended:  # its record is complete: the time says so, and retention may count from it
         conn.execute(update(MESSAGES).where(m.id.in_([row.id for row in ended]), m.status == MessageStatus.SENT)
-                     .values(finished_at=now))
+                     .values(finished_at=now, updated_at=now))
     return len(rows), [(row.id, row.sim) for row in ended]

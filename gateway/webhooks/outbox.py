@@ -114,11 +114,13 @@ class Webhooks(EndpointAdmin):
 
     # ---- wiring -----------------------------------------------------------------------------
     def attach(self, queue: Any, *, inbound: Any = None, audience: Any = None) -> None:
-        """Listen to a Queue's status changes (message.status), an InboundPipeline's stored messages
+        """Listen to a Queue's status changes and the ends of its report waits (message.status), an InboundPipeline's stored messages
         (message.received: one event per SMS, however many parts it came in) and an Audience's
         ledger entries (contact.opted_out / contact.opted_in, from any source)."""
         if self.store_status not in queue.status_hooks:
             queue.status_hooks.append(self.store_status)
+        if self.store_no_report not in queue.no_report_hooks:
+            queue.no_report_hooks.append(self.store_no_report)
         if inbound is not None and self.store_received not in inbound.received_hooks:
             inbound.received_hooks.append(self.store_received)
         if audience is not None and self.store_consent not in audience.consent_hooks:
@@ -176,6 +178,15 @@ class Webhooks(EndpointAdmin):
         status, so the change and its event commit together. A callback_url hears every state after
         `queued` (the POST's answer already said queued), so queueing - the API's hot path - costs no
         lookup. Returns what wakes the dispatcher after the commit."""
+        return self._store_status(conn, message_id, status, None)
+
+    def store_no_report(self, conn: Connection, message_id: int, status: str) -> Callable[[], None] | None:
+        """Queue.no_report_hooks: a `sent` message whose status reports will not come any more is
+        told once more, `"report": "none"`, so an app waiting for `delivered` stops waiting."""
+        return self._store_status(conn, message_id, status, "none")
+
+    def _store_status(self, conn: Connection, message_id: int, status: str,
+                      report: str | None) -> Callable[[], None] | None:
         targets = self._subscribers(conn, "message.status")
         if status != "queued":
             callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
@@ -190,6 +201,8 @@ class Webhooks(EndpointAdmin):
                 "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
                 "sim": message.sim, "error": message.last_error if status != "sent" else None,
                 "at": iso(message.updated_at)}
+        if report is not None:
+            data["report"] = report
         self._store(conn, "message.status", data, targets, message_id)
         return self.wake.set
 
