@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from web.api.auth import FailureLimiter, KeyCheck
 from web.api.idempotency import Idempotency
-from web.api.operations import Call, Handler, Operation, respond
+from web.api.operations import Call, Handler, Operation, run_handler
 from web.api.paging import paginate
 from web.api.problems import PREFIX, ApiError, invalid, problem
 from web.api.schemas import CURSOR, LIMIT, page_of
@@ -106,7 +106,7 @@ class Api:
         call.body = self._body(op, call) if op.body is not None else None
         idem = request.headers.get("Idempotency-Key") if op.idempotent and key is not None else None
         if idem is None:
-            return respond(op.handler(call))
+            return run_handler(op, call)
         return self._idempotency.run(op, call, key, idem)
 
     # ---- input ------------------------------------------------------------------------------

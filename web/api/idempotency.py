@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.apikeys import keys
 from gateway.apikeys.models import IdempotencyRecord
-from web.api.operations import Call, Operation, respond
+from web.api.operations import Call, Operation, run_handler
 from web.api.problems import PROBLEM, ApiError, invalid, problem
 from web.context import WebContext
 
@@ -60,7 +60,7 @@ class Idempotency:
             response.headers["Idempotent-Replayed"] = "true"
             return response
         try:
-            response = respond(op.handler(call))
+            response = run_handler(op, call)
         except ApiError as exc:
             response = problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
         except BaseException:

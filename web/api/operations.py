@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response
+from sqlalchemy.exc import IntegrityError
 
 from gateway.apikeys import keys
+from web.api.problems import ApiError
 from web.context import WebContext
+
+log = logging.getLogger("gsmgw.api")
+RACED = "another request changed the same thing at the same moment; read it again, or retry"
 
 
 @dataclass
@@ -69,3 +75,16 @@ def respond(result: Any) -> Response:
     for key, value in (rest[0] if rest else {}).items():
         response.headers[key] = value
     return response
+
+
+def run_handler(op: Operation, call: Call) -> Response:
+    """The handler's answer. A handler checks before it writes (a group's name is free), but on
+    PostgreSQL another request may commit the same name between the check and the INSERT: the
+    database's unique constraint then refuses it, and the caller gets the 409 the check would have
+    given, not a 500."""
+    try:
+        return respond(op.handler(call))
+    except IntegrityError as exc:
+        log.warning("%s %s: refused by a constraint another request's commit won: %s", op.method, op.path,
+                    type(exc.orig).__name__ if exc.orig is not None else "IntegrityError")
+        raise ApiError(409, op.conflict or RACED) from None
