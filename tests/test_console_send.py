@@ -299,3 +299,12 @@ def test_marketing_in_the_contacts_quiet_hours_is_queued_and_says_when_it_goes(w
     message = web_context.queue.get(int(answer.headers["Location"].split("/")[2]))
     assert message.status == "queued" and message.kind == "marketing"
     assert "quiet hours for this contact, so it goes out at" in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_counter_names_the_character_by_its_code_point_on_a_translated_page(staff_client):
+    token = csrf_of(staff_client.get("/send").get_data(as_text=True))
+    for language in ("ar", "ru", "zh"):
+        fragment = staff_client.post("/counter", data={"csrf_token": token, "text": "We’re open " * 14},
+                                     headers={"Accept-Language": language}).get_data(as_text=True)
+        assert "U+2019" in fragment and "’" in fragment, language
+        assert "quotation mark" not in fragment, language  # Unicode's names are English

@@ -41,8 +41,13 @@ class Culprit:
     """One character that makes the text UCS-2, and what to write instead (None: nothing does)."""
 
     char: str
-    name: str  # its Unicode name, lower case ("right single quotation mark")
+    name: str  # its Unicode name, lower case ("right single quotation mark"): English only
     replacement: str | None
+
+    @property
+    def code(self) -> str:
+        """Its code point ("U+2019"): how a page in another language names it (Unicode names are English)."""
+        return f"U+{ord(self.char):04X}"
 
 
 @dataclass(frozen=True)
