@@ -321,3 +321,12 @@ def test_the_stylesheet_closes_every_block_it_opens():
         depth += line.count("{") - line.count("}")
         assert depth >= 0, f"console.css line {number}: a `}}` closes nothing"
     assert depth == 0, "console.css leaves a block open"
+
+
+def test_a_sub_page_marks_its_section_in_the_navigation(admin_client):
+    for path, section in (("/contacts/new", "/contacts"), ("/groups/new", "/contacts"), ("/templates/new", "/templates"),
+                          ("/settings/keys", "/settings")):
+        page = admin_client.get(path).get_data(as_text=True)
+        assert f'href="{section}" aria-current="true"' in page, path
+        assert page.count("aria-current=") == 2, path  # the top navigation and the phone's, nothing else
+    assert 'href="/contacts" aria-current="page"' in admin_client.get("/contacts").get_data(as_text=True)

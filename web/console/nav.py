@@ -32,6 +32,18 @@ ITEMS = (
 )
 
 
+# pages whose path's first segment names no entry of their own, and the entry they belong to
+SECTION_OF = {"groups": "contacts", "segments": "contacts"}
+
+
+def current(path: str) -> str | None:
+    """The entry a page belongs to, by its path's first segment: /contacts/5/edit is under Contacts,
+    /groups/2 too; / is the dashboard. None for a page outside the navigation (login, setup)."""
+    first = path.strip("/").split("/", 1)[0]
+    key = SECTION_OF.get(first, first) if first else "dashboard"
+    return key if any(item.key == key for item in ITEMS) else None
+
+
 def visible(is_admin: bool) -> list[NavItem]:
     return [item for item in ITEMS if is_admin or not item.admin_only]
 

@@ -79,7 +79,8 @@ def register(blueprint: Blueprint, context: WebContext, setup: Callable[[], Any]
 
         if not current_user.is_authenticated:
             return {"nav_items": [], "logout_form": None, "language_form": None}
-        return {"nav_items": nav.visible(current_user.is_admin), "logout_form": LogoutForm(),
+        return {"nav_items": nav.visible(current_user.is_admin), "nav_current": nav.current(request.path),
+                "logout_form": LogoutForm(),
                 "language_form": language_form(), "phone_bar": nav.phone_bar, "phone_more": nav.phone_more}
 
 
