@@ -205,9 +205,11 @@ def test_after_stopall_the_page_says_a_reply_would_be_suppressed(admin_client, r
 
 
 def test_a_reply_goes_through_the_queue_as_transactional_from_the_sim_they_wrote_to_and_is_audited(
-        admin_client, rig, web_context, modem_list):
+        admin_client, rig, web_context, modem_list, clock):
     modem_list.append({"name": "sim2", "state": "ready"})
-    rig.receive(CUSTOMER, "stop", modem="sim2")  # opted out of marketing: a reply still goes
+    rig.receive(CUSTOMER, "stop", modem="sim2")  # opted out of marketing: a reply to what they ask since still goes
+    clock.advance(60)
+    rig.receive(CUSTOMER, "where is my parcel?", modem="sim2")
     sent = post_form(admin_client, f"/inbox/{CUSTOMER}/reply", {"text": "Your parcel left today."},
                      page=f"/inbox/{CUSTOMER}")
     assert sent.status_code == 302 and sent.headers["Location"] == "/inbox/+447700900123"

@@ -160,10 +160,18 @@ def test_a_stop_is_marked_as_a_keyword_and_the_contact_shown_opted_out(shop, eng
     assert english.locator("#thread .entry.in .badge.keyword").first.inner_text() == "keyword STOP"
     assert "Opted out of marketing." in english.locator("section.consent").inner_text()
     check(english, "conversation-stop")
+    english.fill("textarea[name=text]", "Your order 1042 ships today.")
+    english.click("form.reply button[type=submit]")  # nothing asked since the STOP: refused, naming it
+    expect(english.locator("#text-error")).to_contain_text("this contact opted out on")
+    check(english, "conversation-reply-refused")
+    shop.clock.advance(1)  # then they ask something: a reply may answer that (consent.replies)
+    text_in(shop, STOPPING, "Does order 1042 still ship today?")
+    wait_until(lambda: stored(shop, STOPPING, "Does order 1042 still ship today?"), 20, "the question in the inbox")
+    english.goto(f"{shop.url}/inbox/{STOPPING}")
     english.fill("textarea[name=text]", "Done. Your order 1042 still ships today.")
     english.click("form.reply button[type=submit]")
     expect(english.locator("main .flash")).to_have_text("Reply queued.")
-    # opted out of marketing: a transactional answer to them still goes (consent rules)
+    # opted out of marketing: a transactional answer to what they asked since still goes (consent rules)
     wait_until(lambda: [e for e in shop.simulator.network.record.submitted if e["recipient"] == STOPPING
                         and e["text"] == "Done. Your order 1042 still ships today."], 20, "the reply at the network")
     arabic.goto(f"{shop.url}/inbox/{STOPPING}")

@@ -81,7 +81,7 @@ CONFIRMATIONS = frozenset(r.word for r in DEFAULTS if r.action == CONFIRM)  # ne
 _COURTESY_PHRASES = (
     "please", "pls", "plz", "kindly", "thanks", "thank you", "thankyou", "thx", "ty", "cheers", "hi", "hello",
     "пожалуйста", "плиз", "спасибо", "здравствуйте", "привет",
-    "من فضلك", "لو سمحت", "رجاء", "شكرا", "مرحبا",
+    "من فضلك", "لو سمحت", "رجاء", "الرجاء", "شكرا", "مرحبا",
     "请", "谢谢", "麻烦", "麻烦你", "你好", "您好",
 )
 

@@ -29,11 +29,13 @@ class ConsentScope:
 
 class ConsentSource:
     KEYWORD = "keyword"  # an SMS from the handset (STOP, START, YES...)
+    KEYWORD_IN_TEXT = "keyword_in_text"  # an SMS from the handset starting with an opt-out word ("STOP texting me")
     WEB_FORM = "web_form"
     IMPORT = "import"  # CSV import with declared proof
     API = "api"
     STAFF = "staff"
-    VALUES = frozenset({KEYWORD, WEB_FORM, IMPORT, API, STAFF})
+    VALUES = frozenset({KEYWORD, KEYWORD_IN_TEXT, WEB_FORM, IMPORT, API, STAFF})
+    FROM_HANDSET = frozenset({KEYWORD, KEYWORD_IN_TEXT})  # what only the customer's own SMS records
 
 
 class ConsentEvent(Base):

@@ -145,6 +145,7 @@ class ConsentSection:
     transactional_honour_stopall: bool = True
     double_opt_in: bool = False
     confirm_within_days: float = 7.0  # a YES confirms a request this recent; later it is an ordinary reply
+    reply_after_opt_out_hours: float = 24.0  # after an opt-out, staff may answer a text of theirs this recent
     default_language: str = "en"
 
 
@@ -383,6 +384,8 @@ def _check_consent(section: ConsentSection, source: str) -> None:
             raise ConfigError(f"{source}: consent.{key}: {exc}") from None
     if section.confirm_within_days <= 0:
         raise ConfigError(f"{source}: consent.confirm_within_days must be more than 0")
+    if section.reply_after_opt_out_hours < 0:
+        raise ConfigError(f"{source}: consent.reply_after_opt_out_hours must be 0 or more")
     if section.frequency_cap and section.frequency_days <= 0:
         raise ConfigError(f"{source}: consent.frequency_days must be more than 0 when frequency_cap is set")
 

@@ -28,6 +28,7 @@ from gateway.audience import contacts
 from gateway.audience.models import Contact
 from gateway.consent import ledger
 from gateway.consent import keyword_store
+from gateway.consent import free_text
 from gateway.consent import keywords
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.consent.optin import Audience
@@ -256,6 +257,10 @@ class InboundPipeline:
     def _act(self, session: Session, contact: Contact, message: InboundMessage, sim: str, now: datetime,
              fresh: bool, replies: list[tuple[str, str, str, str]], events: list[tuple[Contact, ConsentEvent]]) -> None:
         rule = self.matcher.match(message.text)
+        source = ConsentSource.KEYWORD
+        if rule is None:  # "STOP texting me": an opt-out word opening a sentence is an opt-out too
+            rule = free_text.leading_opt_out(self.matcher, message.text)
+            source = ConsentSource.KEYWORD_IN_TEXT
         if rule is not None and rule.action == keywords.CONFIRM and not self._awaited(session, contact, now):
             rule = None  # "yes" to a booking reminder is a reply for the inbox, not a subscription
         if rule is None:
@@ -270,7 +275,7 @@ class InboundPipeline:
         detail = f"SMS {message.id} on {sim}: {message.text[:160]}"
 
         def record_consent(kind: str, scope: str = ConsentScope.MARKETING) -> None:
-            event = ledger.record(session, contact, kind, source=ConsentSource.KEYWORD, at=now, scope=scope,
+            event = ledger.record(session, contact, kind, source=source, at=now, scope=scope,
                                    detail=detail, inbound_message_id=message.id)
             events.append((contact, event))
 

@@ -22,7 +22,7 @@ from web.api.paging import paginate
 from web.api.problems import ApiError, invalid
 from web.api.schemas import ID, TIMESTAMP
 
-API_SOURCES = sorted(ConsentSource.VALUES - {ConsentSource.KEYWORD})  # an SMS keyword comes from a handset
+API_SOURCES = sorted(ConsentSource.VALUES - ConsentSource.FROM_HANDSET)  # an SMS keyword comes from a handset
 DETAIL = {"type": "string", "minLength": 1, "maxLength": 1000,
           "description": "proof or context: the form, the staff member, the signed paper's reference"}
 CHANGE_IN: dict[str, Any] = {

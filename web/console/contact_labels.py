@@ -21,6 +21,7 @@ KINDS = {
 }
 SOURCES = {
     "keyword": lazy_gettext("By SMS, from the customer"),
+    "keyword_in_text": lazy_gettext("By SMS, from the customer, in a sentence"),
     "web_form": lazy_gettext("Web form"),
     "import": lazy_gettext("Import"),
     "api": lazy_gettext("API"),

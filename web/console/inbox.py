@@ -3,18 +3,21 @@ conversation (`/inbox/<number or contact id>`) with the reply box.
 
 Reads go through `gateway.inbound.inbox` (paged on indexes), consent through the ledger, a reply
 through `Queue.enqueue` as the REST API's POST /messages does: transactional (it answers what the
-customer asked, so an opt-out from marketing does not stop it; the send-time check still applies
-STOPALL and `consent.transactional_honour_stop`), from the SIM they wrote to, with its audit entry
+customer asked), from the SIM they wrote to; to a contact who opted out only while it answers a text
+they sent after the opt-out, within `[consent] reply_after_opt_out_hours` (`gateway.consent.replies`:
+otherwise refused, naming the opt-out; the send-time check still applies STOPALL and
+`consent.transactional_honour_stop`), with its audit entry
 in the same transaction. Opening a conversation marks it read. The list and an open conversation
 refresh themselves every 10 s with htmx (a fragment each); without JavaScript they are plain pages.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask_babel import format_datetime, gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import Connection
@@ -23,10 +26,12 @@ from wtforms import SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gateway.consent import ledger
+from gateway.consent.replies import ReplyVerdict, reply_verdict
 from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.users import audit
 from web.console import counter
+from web.console.contact_labels import SOURCES
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -112,6 +117,12 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             found = inbox.thread(session, number)
         if found is None:
             abort(404)
+        with context.sessions() as session:
+            verdict = reply_verdict(session, found.contact_id, context.clock.now(),
+                                    timedelta(hours=context.config.consent.reply_after_opt_out_hours))
+        if not verdict.allowed:
+            form.text.errors = [*form.text.errors, refusal_words(verdict, context.config.consent.reply_after_opt_out_hours)]
+            return conversation_page(key, form, 422)
         sims = {m["name"] for m in context.modems()} | {m.name for m in context.config.modems}
         sim = found.sim if found.sim in sims else None  # from the SIM they wrote to, while it is ours
 
@@ -129,6 +140,19 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             return conversation_page(key, form, 400)
         flash(gettext("Reply queued."), "info")
         return redirect(url_for("console.conversation", key=key))
+
+
+def refusal_words(verdict: ReplyVerdict, hours: float) -> str:
+    """Why a reply may not go, naming the opt-out (when, how) in the user's language."""
+    when = format_datetime(verdict.opted_out_at, "short") if verdict.opted_out_at else "?"
+    how = str(SOURCES.get(verdict.opted_out_by or "", verdict.opted_out_by or "?"))
+    if verdict.everything:
+        return gettext("Not sent: this contact asked for no messages at all (STOP ALL) on %(when)s (%(how)s) and has "
+                       "not written since. A reply may only answer a message they send after that, within "
+                       "%(hours)s hours.", when=when, how=how, hours=f"{hours:g}")
+    return gettext("Not sent: this contact opted out on %(when)s (%(how)s) and has not written since. A reply may "
+                   "only answer a message they send after that, within %(hours)s hours.",
+                   when=when, how=how, hours=f"{hours:g}")
 
 
 def _listing(context: WebContext) -> dict[str, Any]:
