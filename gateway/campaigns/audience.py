@@ -18,6 +18,7 @@ from gateway.audience import segments
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.campaigns.errors import CampaignError
 from gateway.consent.ledger import ConsentState, EventView, derive
+from gateway.consent.rules import HELD
 from gateway.consent.models import ConsentEvent
 
 
@@ -110,7 +111,7 @@ def consent_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, Consen
     return {contact_id: derive(events.get(contact_id, ())) for contact_id in contact_ids}
 
 
-def skip_reason(flag: str | None, consent: ConsentState) -> str | None:
+def skip_reason(flag: str | None, consent: ConsentState, held: bool = False) -> str | None:
     """Why a member gets no marketing at all (pure); None: it may be texted. The frequency cap and
     quiet hours change by the hour: the send-time check applies them to each message."""
     if flag == "invalid":
@@ -119,6 +120,8 @@ def skip_reason(flag: str | None, consent: ConsentState) -> str | None:
         return f"{flag} number"
     if consent.opted_out:
         return "opted out"
+    if held:
+        return HELD
     if not consent.marketing_allowed:
         return "awaiting double opt-in confirmation" if consent.status == "pending" else "no consent"
     return None

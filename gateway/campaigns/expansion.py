@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gateway.campaigns import audience
+from gateway.consent import requests
 from gateway.campaigns.models import Campaign, RecipientState, Recipient, Variant
 from gateway.campaigns.split import Split
 
@@ -35,9 +36,10 @@ def expand_batch(engine: Engine, now: datetime, campaign_id: int, spec: dict[str
         split, variant_ids, winner = split_of(conn, campaign_id)
         batch = audience.members(conn, spec, now, after=after, limit=limit)
         consent = audience.consent_of(conn, [m.id for m in batch])
+        held = requests.pending(conn, [m.id for m in batch])
         rows = []
         for member in batch:
-            reason = audience.skip_reason(member.flag, consent[member.id])
+            reason = audience.skip_reason(member.flag, consent[member.id], member.id in held)
             index, in_sample = split.assign(member.id)
             state = RecipientState.SKIPPED if reason else RecipientState.PENDING
             variant = variant_ids[index]

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, distinct, func, select
 
 from gateway.campaigns import audience
+from gateway.consent import requests
 from gateway.campaigns.models import Campaign, Variant
 from gateway.campaigns.personal import Body
 from gateway.campaigns.firsts import texted_before
@@ -105,6 +106,7 @@ class DryRun:
         ids = [m.id for m in members]
         numbers = [m.number for m in members]
         consent = audience.consent_of(self.conn, ids)
+        held = requests.pending(self.conn, ids)
         sent = self._sent_in_cap_window(numbers)
         last_modem = self._last_modem(numbers)
         texted = texted_before(self.conn, numbers) if self.first_only else set()
@@ -116,7 +118,7 @@ class DryRun:
                 index = self.winner
             base = {"contact_id": member.id, "to": member.number, "name": member.name, "variant": index,
                     "in_sample": in_sample}
-            reason = audience.skip_reason(member.flag, consent[member.id])
+            reason = audience.skip_reason(member.flag, consent[member.id], member.id in held)
             personal = self.bodies[index].for_contact(member.name, member.fields, member.language,
                                                       footer=member.number not in texted if self.first_only else None)
             if reason is None and personal.text is None:

@@ -71,3 +71,27 @@ class Keyword(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OptOutRequestDecision:
+    OPTED_OUT = "opted_out"  # staff read it as an opt-out and logged one (the ledger has it)
+    NOT_AN_OPT_OUT = "not_an_opt_out"  # staff read it and it asks for something else
+    VALUES = frozenset({OPTED_OUT, NOT_AN_OPT_OUT})
+
+
+class OptOutRequest(Base):
+    """A customer's text that reads like a request to stop ("please don't text me any more") but is no
+    keyword: marketing to the contact is held until staff decide what it asks. Kept as evidence beside
+    the ledger: what was read, when, and who decided what."""
+
+    __tablename__ = "opt_out_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision: Mapped[str | None] = mapped_column(String(16))  # OptOutRequestDecision; None: pending
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # the console user
+
+    __table_args__ = (Index("ix_opt_out_requests_contact", "contact_id", "decided_at"),)

@@ -15,6 +15,7 @@ from gateway.consent.ledger import ConsentState
 from gateway.outbound.verdict import SEND, Verdict
 
 KEYWORD_SOURCE = "keyword"
+HELD = "opt-out request pending"  # a text read like a request to stop; staff have not decided yet
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Facts:
     sent_in_window: int  # messages of the same kind to this number sent in the cap window
     local_tz: ZoneInfo
     zone_basis: str = ""  # how sure local_tz is, when it is not the contact's own: said with quiet hours
+    held_since: datetime | None = None  # an opt-out request staff have not decided (consent.requests)
 
 
 def parse_hhmm(text: str) -> time:
@@ -97,6 +99,8 @@ def _marketing(facts: Facts, rules: Rules, now: datetime) -> Verdict:
     state = facts.consent
     if state.opted_out:
         return Verdict("suppress", _stopped("marketing", state))
+    if facts.held_since is not None:
+        return Verdict("suppress", f"{HELD} since {facts.held_since.isoformat()}")
     if not state.marketing_allowed:
         reason = "awaiting double opt-in confirmation" if state.status == "pending" else "no consent on record"
         return Verdict("suppress", f"marketing without consent: {reason}")

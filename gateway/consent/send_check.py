@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audience.models import Contact
+from gateway.consent import requests
 from gateway.consent.ledger import NO_CONSENT, state_of
 from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
 from gateway.core.clock import Clock
@@ -84,7 +85,8 @@ class ConsentCheck:
         sent = self._sent_in_window(conn, to_number, kind, message_id, now)
         tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
         basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
-        facts = Facts(kind, source, consent, sent, tz or self.default_tz, basis)
+        held = requests.pending(conn, [contact.id]).get(contact.id) if contact is not None and kind == "marketing" else None
+        facts = Facts(kind, source, consent, sent, tz or self.default_tz, basis, held)
         return decide(facts, self.rules, now)
 
     def _sent_in_window(self, conn: Connection, to_number: str, kind: str, message_id: int | None,

@@ -29,6 +29,7 @@ from gateway.audience.models import Contact
 from gateway.consent import ledger
 from gateway.consent import keyword_store
 from gateway.consent import free_text
+from gateway.consent import requests
 from gateway.consent import keywords
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.consent.optin import Audience
@@ -264,6 +265,9 @@ class InboundPipeline:
         if rule is not None and rule.action == keywords.CONFIRM and not self._awaited(session, contact, now):
             rule = None  # "yes" to a booking reminder is a reply for the inbox, not a subscription
         if rule is None:
+            if free_text.looks_like_opt_out(message.text) and not ledger.state_of(session, contact.id).opted_out:
+                requests.file(session, contact.id, message.id, now)  # marketing waits until staff have read it
+                message.action = requests.ACTION
             text = self.settings.default_reply
             if text and fresh and not self._replied_recently(session, contact.number, now):
                 replies.append((contact.number, text, sim, DEFAULT_REPLY_SOURCE))

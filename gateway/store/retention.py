@@ -9,7 +9,7 @@ A SIM's send history (`sim_sends`) is kept for its longest limit window, whateve
 Never touched: a message that is not settled (queued, sending, sent and still awaiting its report;
 a `sent` message whose report wait is over is settled, its `finished_at` set then), a
 webhook delivery still pending (nor the message it is about), and the consent ledger
-(`consent_events`) with the inbound messages it cites: the ledger is the evidence of every
+(`consent_events`) with the inbound messages it cites (and those an opt-out request was read in): the ledger is the evidence of every
 opt-in and opt-out, kept for as long as the database lives.
 """
 
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
-from gateway.consent.models import ConsentEvent
+from gateway.consent.models import ConsentEvent, OptOutRequest
 from gateway.inbound.models import InboundMessage, InboundMessagePart, InboundPart
 from gateway.inbound.storing import DUPLICATE_WINDOW
 from gateway.outbound.limits import MONTH
@@ -157,7 +157,8 @@ def _prune_messages(conn: Connection, cutoff: datetime, batch: int) -> int:
 
 def _prune_inbound(conn: Connection, cutoff: datetime, batch: int) -> int:
     """Old inbound messages with their parts, except those the consent ledger cites."""
-    cited = exists().where(ConsentEvent.inbound_message_id == InboundMessage.id)
+    cited = or_(exists().where(ConsentEvent.inbound_message_id == InboundMessage.id),
+                exists().where(OptOutRequest.inbound_message_id == InboundMessage.id))
     ids = _ids(conn, select(InboundMessage.id).where(InboundMessage.received_at < cutoff, ~cited).limit(batch))
     done = 0
     if ids:

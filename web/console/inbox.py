@@ -22,10 +22,11 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
-from wtforms import SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, SubmitField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length
 
-from gateway.consent import ledger
+from gateway.consent import ledger, requests
+from gateway.consent.models import ConsentSource, OptOutRequestDecision
 from gateway.consent.replies import ReplyVerdict, reply_verdict
 from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
@@ -36,12 +37,20 @@ from web.console.security import client_address
 from web.context import WebContext
 
 REPLY_SENT = "reply_sent"
+OPTED_OUT = "opted_out"  # the audit action the contact page's opt-out writes too
+REQUEST_DISMISSED = "opt_out_request_dismissed"
 SOURCE = "console"
 
 
 class ReplyForm(FlaskForm):
     text = TextAreaField(lazy_gettext("Your reply"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     submit = SubmitField(lazy_gettext("Send reply"))
+
+
+class RequestDecisionForm(FlaskForm):
+    """What staff read in a text that reads like a request to stop (`gateway.consent.requests`)."""
+
+    decision = HiddenField(validators=[AnyOf(sorted(OptOutRequestDecision.VALUES))])
 
 
 def _is_phone(number: str) -> bool:
@@ -77,10 +86,18 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 inbox.mark_read(session, number, found)
         return found
 
+    def held_requests(found: inbox.Thread) -> list[tuple[int, inbox.Entry]]:
+        """The texts of this conversation staff still have to read as an opt-out or not (request id, text)."""
+        by_id = {e.id: e for e in found.entries if e.direction == "in"}
+        with context.sessions() as session:
+            pending = requests.pending_for_messages(session, list(by_id))
+        return [(request_id, by_id[inbound_id]) for inbound_id, request_id in sorted(pending.items())]
+
     def conversation_page(key: str, form: ReplyForm, status: int = 200) -> Any:
         found = opened(key)
         consent = context.config.consent
         return render_template("console/conversation.html", thread=found, key=key, form=form,
+                               held=held_requests(found), decision_form=RequestDecisionForm(),
                                count=counter.count(form.text.data or "", ref16=context.queue.ref16),
                                consent=consent_of(found.contact_id), can_reply=_is_phone(found.number),
                                honour_stop=consent.transactional_honour_stop,
@@ -139,6 +156,33 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             form.text.errors = [*form.text.errors, str(exc)]
             return conversation_page(key, form, 400)
         flash(gettext("Reply queued."), "info")
+        return redirect(url_for("console.conversation", key=key))
+
+
+    @blueprint.route("/inbox/<key>/requests/<int:request_id>", methods=["POST"], endpoint="opt_out_request")
+    @login_required
+    def opt_out_request(key: str, request_id: int) -> Any:
+        """Staff's reading of a text that reads like a request to stop: an opt-out (logged in the
+        ledger, from staff, naming the text) or not (marketing may go again)."""
+        form = RequestDecisionForm()
+        if not form.validate_on_submit():
+            abort(400)
+        number, user, now = number_for(key), current_user.account.name, context.clock.now()
+        if form.decision.data == OptOutRequestDecision.OPTED_OUT:
+            def along(session: Session, contact: Any, event: Any) -> None:
+                requests.decide(session, request_id, OptOutRequestDecision.OPTED_OUT, user, now)
+                audit.record(session, context.clock, OPTED_OUT, actor=user, detail=number, address=client_address())
+
+            context.audience.opt_out(number, source=ConsentSource.STAFF, along=along,
+                                     detail=f"{user} read a request to stop in an SMS (request {request_id})")
+            flash(gettext("Opt-out logged: no more marketing goes to this number."), "info")
+        else:
+            with context.sessions.begin() as session:
+                if requests.decide(session, request_id, OptOutRequestDecision.NOT_AN_OPT_OUT, user, now) is None:
+                    abort(404)
+                audit.record(session, context.clock, REQUEST_DISMISSED, actor=user, detail=number,
+                             address=client_address())
+            flash(gettext("Marked as no opt-out: marketing may go to this number again."), "info")
         return redirect(url_for("console.conversation", key=key))
 
 

@@ -86,6 +86,7 @@ ACTIONS = {
     "keyword_added": lazy_gettext("Keyword added"),
     "keyword_changed": lazy_gettext("Keyword changed"),
     "keyword_deleted": lazy_gettext("Keyword deleted"),
+    "opt_out_request_dismissed": lazy_gettext("Read a request to stop as no opt-out"),
 }
 DELIVERIES = {
     "pending": lazy_gettext("waiting"),
