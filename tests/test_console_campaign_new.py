@@ -81,6 +81,11 @@ def test_save_makes_a_draft_with_its_audit_entry_and_shows_the_dry_run(staff_cli
     assert (campaign.status, campaign.window_start, campaign.window_end, campaign.footer) == ("draft", "10:00", "20:00", True)
     assert [e.action for e in audit.recent(web_context.sessions)][0] == "campaign_created"
     page = staff_client.get(f"/campaigns/{campaign.id}/preview").get_data(as_text=True)
+    assert "will be texted" not in page  # the totals walk the whole audience: loaded after the first page
+    assert f'hx-get="/campaigns/{campaign.id}/preview/totals"' in page
+    totals = staff_client.get(f"/campaigns/{campaign.id}/preview/totals").get_data(as_text=True)
+    assert "Start now: 2 contacts will be texted." in totals and 'data-parts="' in totals
+    page = staff_client.get(f"/campaigns/{campaign.id}/preview?totals=1").get_data(as_text=True)  # without a script
     assert "Start now: 2 contacts will be texted." in page
     assert "Opted out" in page
     assert XSS not in page and "&lt;script&gt;" in page
