@@ -134,7 +134,10 @@ def test_a_campaign_made_on_the_page_is_dry_run_started_and_each_recipient_texte
     api = page.request.get(f"{shop.url}/api/v1/campaigns/{campaign_id}/preview?limit=100",
                            headers={"Authorization": f"Bearer {shop.key}"}).json()["items"]
     assert said == {str(item["contact_id"]): item["parts"] for item in api}
-    assert "Opted out" in page.inner_text("table.dry-run")
+    reason = page.locator("table.dry-run .skip-reason")
+    assert reason.all_inner_texts() == ["Opted out"]
+    box = reason.bounding_box()
+    assert box["x"] >= 0 and box["width"] > 0  # on the screen, not moved out of sight
     assert "4 contacts will be texted" in page.inner_text("#campaign-totals")
     with page.expect_navigation():
         page.click("#start")
@@ -172,8 +175,14 @@ def test_each_page_passes_axe_and_is_photographed_in_english_and_arabic(shop, pa
         suffix = "" if language == "en" else "-ar"
         _fill(page, shop, "Photo")
         check(page, f"campaign-new{suffix}")
-        page.goto(f"{shop.url}/campaigns/{campaign_id}/preview?totals=1")
+        with page.expect_navigation():
+            page.click("#save")
+        page.wait_for_selector("#campaign-totals [data-to-send]")
+        assert page.locator("#start").count() == 1  # a draft: the confirmation and its button
         check(page, f"campaign-preview{suffix}")
+        page.goto(f"{shop.url}/campaigns/{campaign_id}/preview?totals=1")  # started: no button
+        assert page.locator("#start").count() == 0
+        check(page, f"campaign-preview-started{suffix}")
 
 
 def test_hostile_names_render_as_text(shop, pages):
