@@ -116,6 +116,19 @@ def test_a_second_variant_makes_an_ab_test_and_send_at_is_in_the_shops_zone(staf
     assert (campaign.sample, campaign.decide_after_s, campaign.measure) == (30, 7200, "replies")
     # Europe/London is on summer time in July: 09:30 there is 08:30 UTC
     assert campaign.send_at.replace(tzinfo=campaign.send_at.tzinfo or timezone.utc) == datetime(2030, 7, 1, 8, 30, tzinfo=timezone.utc)
+    totals = staff_client.get(f"/campaigns/{campaign.id}/preview/totals").get_data(as_text=True)
+    assert "Start: 2 contacts will be texted from 2030-07-01 09:30 (Europe/London)." in totals
+
+
+def test_the_footer_on_the_first_message_only_is_left_off_for_a_contact_texted_before(staff_client, shop, web_context):
+    token = csrf_of(staff_client.get("/campaigns/new").get_data(as_text=True))
+
+    def personal():
+        return staff_client.post("/campaigns/new/personal", data={
+            "csrf_token": token, "contact": "+447700900001", "text": "Hi", "footer": "first"}).get_data(as_text=True)
+    assert "Hi\nСТОП — отписаться" in personal()
+    web_context.queue.enqueue_many([{"to": "+447700900001", "text": "Sale", "kind": "marketing"}], source="campaign")
+    assert "СТОП" not in personal() and ">Hi</p>" in personal()
 
 
 def test_the_live_count_and_the_contacts_text_are_the_domains(staff_client, shop):

@@ -27,6 +27,7 @@ from gateway.audience.models import Segment, Tag
 from gateway.campaigns import audience, timing
 from gateway.campaigns.ab import MEASURES
 from gateway.campaigns.errors import CampaignError
+from gateway.campaigns.firsts import texted_before
 from gateway.campaigns.models import Campaign
 from gateway.campaigns.personal import Body
 from gateway.campaigns.service import AbTest, Campaigns, VariantIn
@@ -149,7 +150,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             contact = contacts.find(session, number)
             if contact is None:
                 return None
-            footer = form.footer.data in ("every", "first")
+            footer = form.footer.data == "every" or (
+                form.footer.data == "first" and number not in texted_before(session.connection(), [number]))
             try:
                 body = Body(form.text.data or "", footer=footer)
             except ValueError:
@@ -265,7 +267,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return render_template("console/campaign_preview.html", campaign=campaign, items=items, totals=totals,
                                next_cursor=encode_cursor(last) if last is not None else None,
                                form=StartForm(), skip_label=skip_label, zone=str(shop_zone),
-                               shop_zone=shop_zone)
+                               starts=local_time(campaign.send_at, shop_zone))
 
     @blueprint.route("/campaigns/<int:campaign_id>/preview/totals", endpoint="campaign_preview_totals")
     @login_required
@@ -279,7 +281,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             totals = service.dry_run(session.connection(), campaign).totals()
             session.expunge(campaign)
         return render_template("console/_campaign_new_totals.html", campaign=campaign, totals=totals,
-                               form=StartForm(), zone=str(shop_zone), shop_zone=shop_zone)
+                               form=StartForm(), zone=str(shop_zone), starts=local_time(campaign.send_at, shop_zone))
 
     @blueprint.route("/campaigns/<int:campaign_id>/start", methods=["POST"], endpoint="campaign_start")
     @login_required
@@ -299,6 +301,13 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                          detail=f"campaign {campaign_id} {status}", address=client_address())
         flash(gettext("Campaign started.") if status == "running" else gettext("Campaign scheduled."), "info")
         return redirect(url_for("console.campaign_preview", campaign_id=campaign_id))
+
+
+def local_time(moment: datetime | None, shop_zone: ZoneInfo) -> str | None:
+    """A stored time (UTC; naive as SQLite gives it back) as the shop's wall clock, as the form takes it."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or ZoneInfo("UTC")).astimezone(shop_zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _template_id(form: CampaignForm) -> int | None:
