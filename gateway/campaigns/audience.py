@@ -126,3 +126,22 @@ def skip_reason(flag: str | None, consent: ConsentState, held: bool = False) -> 
         return "awaiting double opt-in confirmation" if consent.status == "pending" else "no consent"
     return None
 
+
+
+@dataclass(frozen=True)
+class Count:
+    matching: int  # contacts in any of the groups, with any of the tags, or in the segment
+    reachable: int  # of those, who may get marketing now (consented, no invalid or unreachable flag)
+
+
+def count(session: Session, spec: dict[str, Any], now: datetime) -> Count:
+    """How many contacts a resolved audience (`resolve`'s) holds now, and how many of them may get
+    marketing: the figures the console shows while the audience is chosen. Who may is decided by
+    `segments.audience`, the rule a segment's count uses; the dry run then says why each other is skipped."""
+    from sqlalchemy import func
+
+    where = condition(spec, now)
+    matching = session.scalar(select(func.count()).select_from(Contact).where(where))
+    reachable = session.scalar(select(func.count()).select_from(
+        segments.audience(None, now).where(where).order_by(None).subquery()))
+    return Count(int(matching or 0), int(reachable or 0))

@@ -16,6 +16,7 @@ from web.context import WebContext
 def install(app: Flask, context: WebContext) -> None:
     from web.console import (auth, contacts, contacts_import, counter, errors, groups, i18n, inbox, messages,
                              modems, pages, security, send, settings, template_pages)
+    from web.console import campaign_new
 
     blueprint = Blueprint("console", __name__, url_prefix="/", template_folder="templates",
                           static_folder="static/console", static_url_path="/console-static")
@@ -33,5 +34,6 @@ def install(app: Flask, context: WebContext) -> None:
     messages.register(blueprint, context)
     modems.register(blueprint, context)
     settings.register(blueprint, context)
+    campaign_new.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

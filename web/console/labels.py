@@ -137,3 +137,5 @@ ENCODINGS = {"gsm7": lazy_gettext("GSM-7"), "ucs2": lazy_gettext("Unicode (UCS-2
 KINDS = {"transactional": lazy_gettext("Transactional"), "marketing": lazy_gettext("Marketing")}
 ACTIONS.update({"message_sent": lazy_gettext("Message sent"), "message_cancelled": lazy_gettext("Message cancelled")})
 TABLES.update(message=MESSAGE_STATES, part=PART_STATES, encoding=ENCODINGS, kind=KINDS)
+# page: campaign new
+ACTIONS.update({"campaign_created": lazy_gettext("Campaign created"), "campaign_started": lazy_gettext("Campaign started")})
