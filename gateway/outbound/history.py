@@ -1,8 +1,8 @@
 """Messages sent, delivered and failed per hour and per day, in the shop's timezone, for the dashboard.
 
 Why this shape: the counts come from index ranges (ix_messages_sent_at, ix_messages_status_finished),
-one query per series over the window, bucketed by a CASE on the bucket bounds: no scan of the whole
-messages table and no rollup table to keep in step. The bounds are computed here in the shop's zone, so
+one count of an index range per bucket and series: no scan of the messages table and no rollup table
+to keep in step. The bounds are computed here in the shop's zone, so
 an hour or a day is the shop's (a DST day has 23 or 25 hours; the autumn night shows its 01:00 twice).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, ColumnElement, case, func, select
+from sqlalchemy import Connection, ColumnElement, bindparam, func, select
 
 from gateway.outbound.models import Message, MessageStatus
 
@@ -53,14 +53,12 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def bucket_counts(conn: Connection, column: ColumnElement[datetime], bounds: list[datetime],
                   *where: ColumnElement[bool]) -> tuple[int, ...]:
-    """Rows whose `column` falls in each [bounds[i], bounds[i+1]), from one range query on its index."""
-    bucket = case(*[(column < end, i) for i, end in enumerate(bounds[1:])]).label("bucket")
-    inner = (select(bucket).where(column >= bounds[0], column < bounds[-1], *where)).subquery()
-    rows = conn.execute(select(inner.c.bucket, func.count()).group_by(inner.c.bucket)).all()
-    counts = [0] * (len(bounds) - 1)
-    for index, count in rows:
-        counts[int(index)] = int(count)
-    return tuple(counts)
+    """Rows whose `column` falls in each [bounds[i], bounds[i+1]): a count of one index range per bucket
+    (measured faster than one query bucketing by CASE, which compares every row with every bound)."""
+    query = select(func.count()).select_from(Message).where(column >= bindparam("start"), column < bindparam("end"),
+                                                             *where)
+    return tuple(int(conn.execute(query, {"start": start, "end": end}).scalar_one())
+                 for start, end in zip(bounds, bounds[1:]))
 
 
 def history(conn: Connection, bounds: list[datetime], zone: ZoneInfo) -> History:
