@@ -134,3 +134,15 @@ def test_a_campaign_links_to_its_page_when_the_console_has_one(app, web_context,
 def test_the_dashboard_needs_a_login(app, admin, staff_client):
     assert app.test_client().get("/").status_code in (302, 401)
     assert "Replies today" in staff_client.get("/").get_data(as_text=True)
+
+
+def test_the_migration_adds_the_indexes_the_counts_read(old_database):
+    from sqlalchemy import inspect
+
+    from gateway.store import db
+
+    with old_database("0018_campaign_ab_tests") as (engine, _connection):
+        pass
+    db.upgrade(engine)
+    names = {index["name"] for index in inspect(engine).get_indexes("messages")}
+    assert {"ix_messages_sent_at", "ix_messages_status_finished"} <= names
