@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.core.clock import FakeClock
 from gateway.outbound import history
@@ -19,12 +19,13 @@ LONDON = ZoneInfo("Europe/London")
 AFTER_FALL_BACK = datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
 # 29 Mar 2026, 03:30 BST: the clocks went forward at 01:00 GMT, so there was no 01:00-02:00
 AFTER_SPRING_FORWARD = datetime(2026, 3, 29, 2, 30, tzinfo=UTC)
+BEFORE_FALL_BACK = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST, the first 01:30 of the night
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(AFTER_FALL_BACK.timestamp())
+    return FakeClock(BEFORE_FALL_BACK.timestamp())
 
 
 def _stored(queue, count: int = 1) -> list[int]:
@@ -37,6 +38,7 @@ def _mark(sessions, message_id: int, **values) -> None:
 
 
 def test_the_hours_over_the_autumn_change_are_real_hours_and_01_00_comes_twice(queue, clock):
+    clock.advance((AFTER_FALL_BACK - BEFORE_FALL_BACK).total_seconds())
     first_one, second_one, before = _stored(queue, 3)
     _mark(queue.sessions, first_one, sent_at=datetime(2026, 10, 25, 0, 15, tzinfo=UTC))  # 01:15 BST
     _mark(queue.sessions, second_one, sent_at=datetime(2026, 10, 25, 1, 15, tzinfo=UTC), status="delivered",
@@ -88,7 +90,7 @@ def test_the_dashboard_shows_the_charts_replies_and_opt_outs(admin_client, web_c
     assert '<dd id="replies-today">1</dd>' in page and '<dd id="replies-week">2</dd>' in page
     assert '<dd id="opt-outs-today">1</dd>' in page and '<dd id="opt-outs-week">1</dd>' in page
     assert page.count('role="img"') >= 2 and "chart-hourly-title" in page and "chart-daily-title" in page
-    assert '<rect class="chart-bar sent"' in page and "<title>02:00: Sent 1</title>" in page
+    assert '<rect class="chart-bar sent"' in page and "<title>01:00: Sent 1</title>" in page
     assert 'href="/inbox"' in page and 'href="/contacts"' in page
 
 
@@ -146,3 +148,41 @@ def test_the_migration_adds_the_indexes_the_counts_read(old_database):
     db.upgrade(engine)
     names = {index["name"] for index in inspect(engine).get_indexes("messages")}
     assert {"ix_messages_sent_at", "ix_messages_status_finished"} <= names
+
+
+def test_a_running_campaigns_bar_counts_the_recipients_dealt_with(admin_client, database, queue, clock):
+    from gateway.campaigns import progress
+    from gateway.campaigns.service import Campaigns, VariantIn
+    from gateway.campaigns.timing import Sim
+    from gateway.outbound.limits import Limits
+    from tests.campaign_helpers import add_contacts
+
+    campaigns = Campaigns(queue.sessions, clock, queue, sims=lambda: [Sim("sim1", Limits(per_minute=60))], ahead=0)
+    add_contacts(database, [{"number": f"+44770090{i:04d}"} for i in range(1, 4)], clock.now(), group="all")
+    campaign_id = campaigns.create("Autumn sale", [VariantIn("Sale")], {"groups": ["all"]})
+    campaigns.start(campaign_id)
+    for _ in range(20):
+        if campaigns.tick(campaign_id) is None:
+            break
+    with queue.sessions() as session:
+        (first, *_rest) = session.scalars(select(Message.id).where(Message.campaign_id == campaign_id)
+                                          .order_by(Message.id)).all()
+    _mark(queue.sessions, first, status="delivered", sent_at=clock.now(), finished_at=clock.now())
+    with queue.sessions() as session:
+        (shown,) = progress.in_progress(session.connection())
+    assert (shown.id, shown.name, shown.done, shown.total) == (campaign_id, "Autumn sale", 1, 3)
+    page = admin_client.get("/").get_data(as_text=True)
+    assert '<progress max="3" value="1"' in page and "1 of 3 recipients" in page
+
+
+def test_the_page_across_the_autumn_change_shows_01_00_twice_each_with_its_own_messages(admin_client, queue, clock):
+    first, second = _stored(queue, 2)
+    _mark(queue.sessions, first, sent_at=clock.now())  # 01:30 BST
+    clock.advance(3600)  # 01:30 GMT: the clocks went back meanwhile
+    _mark(queue.sessions, second, sent_at=clock.now())
+    page = admin_client.get("/").get_data(as_text=True)
+    hourly = page[page.index('id="chart-hourly-title"'):page.index('id="chart-daily-title"')]
+    assert hourly.count('<tr><th scope="row">01:00</th><td>1</td><td>0</td><td>0</td></tr>') == 2
+    assert "<title>01:00: Sent 1</title>" in hourly
+    daily = page[page.index('id="chart-daily-title"'):]
+    assert '<tr><th scope="row">25 Oct</th><td>2</td>' in daily
