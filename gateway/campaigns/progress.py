@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from gateway.audience.models import Contact
-from gateway.campaigns.models import Recipient, Variant
+from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, Variant
 from gateway.campaigns.results import ATTRIBUTION_DAYS, Figures, per_variant
 from gateway.outbound.models import Message
 
@@ -42,3 +43,29 @@ def recipients_query(campaign_id: int) -> Any:
                    Recipient.reason, Recipient.message_id, Message.status)
             .join(Contact, Contact.id == Recipient.contact_id).join(Variant, Variant.id == Recipient.variant_id)
             .outerjoin(Message, Message.id == Recipient.message_id).where(Recipient.campaign_id == campaign_id))
+
+
+IN_PROGRESS = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A campaign under way: how many of its recipients are dealt with (texted or skipped) of how many."""
+
+    id: int
+    name: str
+    status: str
+    done: int
+    total: int
+
+
+def in_progress(conn: Connection, limit: int = 5) -> list[Progress]:
+    """Running and paused campaigns, the newest started first, each with its live counts."""
+    rows = conn.execute(select(Campaign.id, Campaign.name, Campaign.status).where(Campaign.status.in_(IN_PROGRESS))
+                        .order_by(Campaign.started_at.desc(), Campaign.id.desc()).limit(limit)).all()
+    out = []
+    for row in rows:
+        figures = counts(conn, row.id)
+        waiting = figures["pending"] + figures["held"] + figures["queued"]
+        out.append(Progress(row.id, row.name, row.status, max(0, figures["recipients"] - waiting), figures["recipients"]))
+    return out

@@ -80,6 +80,8 @@ class Message(Base):
         Index("ix_messages_status_id", "status", "id"),  # the list filters, newest first
         Index("ix_messages_sim_id", "sim", "id"),
         Index("ix_messages_kind_id", "kind", "id"),
+        Index("ix_messages_sent_at", "sent_at"),  # the dashboard's sent per hour/day
+        Index("ix_messages_status_finished", "status", "finished_at"),  # its delivered/failed per hour/day
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import format_date, format_datetime, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,3 +91,69 @@ QUEUE_STATES = ("queued", "sending", "sent")
 def queue_depth(depth: dict[str, int]) -> dict[str, int]:
     """The not-yet-final states, each with its count (0 when none)."""
     return {state: int(depth.get(state, 0)) for state in QUEUE_STATES}
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The dashboard's history: the two charts, replies and opt-outs today and over 7 days, campaigns under way."""
+
+    hourly: Any  # web.console.charts.Chart
+    daily: Any
+    replies_today: int
+    replies_week: int
+    opt_outs_today: int
+    opt_outs_week: int
+    campaigns: list[Any]  # gateway.campaigns.progress.Progress
+
+
+def activity(sessions: sessionmaker[Session], now: datetime, timezone: str) -> Activity:
+    """Everything the dashboard reads about the past, in the shop's timezone (index ranges only)."""
+    from zoneinfo import ZoneInfo
+
+    from gateway.campaigns import progress
+    from gateway.consent.counts import opt_outs_since
+    from gateway.inbound.counts import received_since
+    from gateway.outbound import history
+
+    zone = ZoneInfo(timezone)
+    today = history.local_midnight(now.astimezone(zone).date(), zone)
+    week = history.day_bounds(now, zone, 7)[0]
+    with sessions() as session:
+        conn = session.connection()
+        hours = history.per_hour(conn, now, zone)
+        days = history.per_day(conn, now, zone)
+        figures = (received_since(conn, today), received_since(conn, week),
+                   opt_outs_since(conn, today), opt_outs_since(conn, week))
+        campaigns = progress.in_progress(conn)
+    return Activity(history_chart("hourly", gettext("Messages per hour, last 24 hours"), hours, hour_label),
+                    history_chart("daily", gettext("Messages per day, last 30 days"), days, day_label),
+                    *figures, campaigns)
+
+
+def hour_label(start: datetime) -> str:
+    return format_datetime(start, "HH:mm")
+
+
+def day_label(start: datetime) -> str:
+    return format_date(start.date(), "d MMM")
+
+
+def history_chart(key: str, title: str, counts: Any, label_of: Any) -> Any:
+    """A grouped bar chart of sent, delivered and failed (delivered and failed are part of sent: not stacked)."""
+    from web.console.charts import bar_chart
+
+    names = {"sent": gettext("Sent"), "delivered": gettext("Delivered"), "failed": gettext("Failed")}
+    return bar_chart(key, title, [label_of(s) for s in counts.starts],
+                     [(names[name], name, counts.counts[name]) for name in ("sent", "delivered", "failed")],
+                     stacked=False)
+
+
+def campaign_link(campaign_id: int) -> str | None:
+    """The campaign's console page, or None while the console has no such page (the name is then plain text)."""
+    from flask import url_for
+    from werkzeug.routing import BuildError
+
+    try:
+        return url_for("console.campaign", id=campaign_id)
+    except BuildError:
+        return None

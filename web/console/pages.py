@@ -30,7 +30,10 @@ def register(blueprint: Blueprint, context: WebContext, setup: Callable[[], Any]
         cards = [dashboard.card(m) for m in context.modems()]
         return render_template("console/dashboard.html", cards=cards,
                                depth=dashboard.queue_depth(context.queue.open_counts()),
-                               received=dashboard.latest_received(context.sessions))
+                               received=dashboard.latest_received(context.sessions),
+                               activity=dashboard.activity(context.sessions, context.clock.now(),
+                                                           context.config.gateway.timezone or "UTC"),
+                               campaign_link=dashboard.campaign_link)
 
     @blueprint.route("/audit", endpoint="audit")
     @admin_required
