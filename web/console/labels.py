@@ -136,3 +136,11 @@ ENCODINGS = {"gsm7": lazy_gettext("GSM-7"), "ucs2": lazy_gettext("Unicode (UCS-2
 KINDS = {"transactional": lazy_gettext("Transactional"), "marketing": lazy_gettext("Marketing")}
 ACTIONS.update({"message_sent": lazy_gettext("Message sent"), "message_cancelled": lazy_gettext("Message cancelled")})
 TABLES.update(message=MESSAGE_STATES, part=PART_STATES, encoding=ENCODINGS, kind=KINDS)
+CAMPAIGN_STATES = {
+    "draft": lazy_gettext("draft"), "scheduled": lazy_gettext("scheduled"), "running": lazy_gettext("running"),
+    "paused": lazy_gettext("paused"), "done": lazy_gettext("done"), "cancelled": lazy_gettext("cancelled"),
+}
+ACTIONS.update({"campaign_paused": lazy_gettext("Campaign paused"), "campaign_resumed": lazy_gettext("Campaign resumed"),
+                "campaign_cancelled": lazy_gettext("Campaign cancelled"),
+                "campaign_winner": lazy_gettext("Campaign winner picked")})
+TABLES.update(campaign=CAMPAIGN_STATES)
