@@ -118,7 +118,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             document = results.document(session.connection(), campaign_id, days())
         return render_template(template, c=campaign, started_at=started_at, document=document,
                                charts=results_charts(document), open_count=still_open(campaign["counts"]),
-                               decides_at=decides_at(campaign, started_at), actions=ACTIONS,
+                               decides_at=decides_at(campaign, started_at),
+                               available=[name for name, (_, applies, _) in ACTIONS.items() if campaign["status"] in applies],
                                live=campaign["status"] in CampaignStatus.LIVE, form=ActionForm(),
                                is_admin=current_user.account.role == "admin",
                                can_pick=current_user.account.role == "admin" and campaign["ab_test"] is not None
