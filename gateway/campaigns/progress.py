@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from gateway.audience.models import Contact
 from gateway.campaigns.models import Campaign, CampaignStatus, Recipient, Variant
@@ -30,6 +31,16 @@ def summed(figures_of: dict[int, Figures]) -> dict[str, int]:
     for figures in figures_of.values():
         total.add(figures)
     return {name: total.counts[name] for name in COUNTS}
+
+
+def newest(session: Session, *, before: int | None = None, limit: int = 50) -> tuple[list[Campaign], int | None]:
+    """A page of campaigns, newest first (by id), and the id to page on from (None: the last page)."""
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(Campaign.id < before)
+    found = list(session.scalars(query))
+    page = found[:limit]
+    return page, page[-1].id if len(found) > limit else None
 
 
 def recipient_dict(row: Any) -> dict[str, Any]:

@@ -139,6 +139,18 @@ def summary(variants: Iterable[tuple[int, str]], figures: dict[int, Figures]) ->
     return {"totals": total.as_dict(), "variants": items}
 
 
+def document(conn: Connection, campaign_id: int, days: float = ATTRIBUTION_DAYS) -> dict[str, Any]:
+    """The results document of one campaign (as the API and the console show it): `summary` of its
+    variants in order, with the attribution window it was counted with."""
+    from gateway.campaigns.models import Variant
+
+    variants = conn.execute(select(Variant.id, Variant.seq, Variant.body).where(Variant.campaign_id == campaign_id)
+                            .order_by(Variant.seq)).all()
+    figures = per_variant(conn, campaign_id, days)
+    return {"id": campaign_id, "attribution_days": days,
+            **summary([(vid, (seq, body)) for vid, seq, body in variants], figures)}
+
+
 def to_csv(document: dict[str, Any]) -> str:
     """One row per variant and one for the whole campaign; the reasons and SIMs as columns. A cell
     a spreadsheet would take for a formula (= + - @ first) is prefixed with a quote."""

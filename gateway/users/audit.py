@@ -26,6 +26,10 @@ MESSAGE_SENT = "message_sent"
 MESSAGE_CANCELLED = "message_cancelled"
 USER_DISABLED = "user_disabled"
 USER_ENABLED = "user_enabled"
+CAMPAIGN_PAUSED = "campaign_paused"
+CAMPAIGN_RESUMED = "campaign_resumed"
+CAMPAIGN_CANCELLED = "campaign_cancelled"
+CAMPAIGN_WINNER = "campaign_winner"
 
 
 @dataclass(frozen=True)

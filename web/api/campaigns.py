@@ -252,12 +252,7 @@ def _results(call: Call) -> dict[str, Any]:
     campaign_id, days = call.path["campaign_id"], _attribution_days(call)
     with call.ctx.sessions() as session:
         _campaign(session, campaign_id)
-        conn = session.connection()
-        variants = conn.execute(select(Variant.id, Variant.seq, Variant.body).where(Variant.campaign_id == campaign_id)
-                                .order_by(Variant.seq)).all()
-        figures = results.per_variant(conn, campaign_id, days)
-    return {"id": campaign_id, "attribution_days": days,
-            **results.summary([(vid, (seq, body)) for vid, seq, body in variants], figures)}
+        return results.document(session.connection(), campaign_id, days)
 
 
 def _attribution_days(call: Call) -> float:

@@ -14,7 +14,7 @@ from web.context import WebContext
 
 
 def install(app: Flask, context: WebContext) -> None:
-    from web.console import (auth, contacts, contacts_import, counter, errors, groups, i18n, inbox, messages,
+    from web.console import (auth, campaigns, contacts, contacts_import, counter, errors, groups, i18n, inbox, messages,
                              modems, pages, security, send, settings, template_pages)
     from web.console import campaign_new
 
@@ -32,6 +32,7 @@ def install(app: Flask, context: WebContext) -> None:
     counter.register(blueprint, context)
     send.register(blueprint, context)
     messages.register(blueprint, context)
+    campaigns.register(blueprint, context)
     modems.register(blueprint, context)
     settings.register(blueprint, context)
     campaign_new.register(blueprint, context)

@@ -139,3 +139,13 @@ ACTIONS.update({"message_sent": lazy_gettext("Message sent"), "message_cancelled
 TABLES.update(message=MESSAGE_STATES, part=PART_STATES, encoding=ENCODINGS, kind=KINDS)
 # page: campaign new
 ACTIONS.update({"campaign_created": lazy_gettext("Campaign created"), "campaign_started": lazy_gettext("Campaign started")})
+
+
+CAMPAIGN_STATES = {
+    "draft": lazy_gettext("draft"), "scheduled": lazy_gettext("scheduled"), "running": lazy_gettext("running"),
+    "paused": lazy_gettext("paused"), "done": lazy_gettext("done"), "cancelled": lazy_gettext("cancelled"),
+}
+ACTIONS.update({"campaign_paused": lazy_gettext("Campaign paused"), "campaign_resumed": lazy_gettext("Campaign resumed"),
+                "campaign_cancelled": lazy_gettext("Campaign cancelled"),
+                "campaign_winner": lazy_gettext("Campaign winner picked")})
+TABLES.update(campaign=CAMPAIGN_STATES)

@@ -24,7 +24,7 @@ ITEMS = (
     NavItem("inbox", lazy_gettext("Inbox"), "console.inbox"),
     NavItem("contacts", lazy_gettext("Contacts"), "console.contacts"),
     NavItem("templates", lazy_gettext("Templates"), "console.templates"),
-    NavItem("campaigns", lazy_gettext("Campaigns"), None),
+    NavItem("campaigns", lazy_gettext("Campaigns"), "console.campaigns"),
     NavItem("messages", lazy_gettext("Messages"), "console.messages"),
     NavItem("modems", lazy_gettext("Modems"), "console.modems"),
     NavItem("settings", lazy_gettext("Settings"), "console.settings", admin_only=True),
