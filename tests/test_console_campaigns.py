@@ -67,7 +67,7 @@ def test_the_list_shows_every_campaign_newest_first_escaped(staff_client, web_co
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html and "&lt;img src=x onerror" in html
     assert html.index(f"/campaigns/{second}\"") < html.index(f"/campaigns/{first}\"")
     assert "running" in html and "draft" in html
-    assert 'aria-disabled="true"' in html  # no new-campaign page yet: its link is shown disabled
+    assert 'href="/campaigns/new"' in html
 
 
 def test_the_list_pages(staff_client, web_context, database, monkeypatch):

@@ -15,7 +15,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from werkzeug.routing import BuildError
 from wtforms import SubmitField
 
 from gateway.campaigns import progress, results
@@ -43,14 +42,6 @@ ACTIONS = {
 
 class ActionForm(FlaskForm):
     submit = SubmitField(lazy_gettext("Confirm"))
-
-
-def endpoint_url(endpoint: str, **values: Any) -> str | None:
-    """The URL of `endpoint`, or None while no page has it (its link is then shown disabled)."""
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
 
 
 def still_open(counts: dict[str, int]) -> int:
@@ -109,8 +100,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                     for c in found]
         older = url_for("console.campaigns", cursor=encode_cursor(last)) if last is not None else None
         newest = url_for("console.campaigns") if before is not None else None
-        return render_template("console/campaigns.html", campaigns=rows, older=older, newest=newest,
-                               new_url=endpoint_url("console.campaign_new"))
+        return render_template("console/campaigns.html", campaigns=rows, older=older, newest=newest)
 
     def detail(campaign_id: int, template: str) -> Any:
         campaign, started_at = load(campaign_id)

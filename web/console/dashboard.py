@@ -146,14 +146,3 @@ def history_chart(key: str, title: str, counts: Any, label_of: Any) -> Any:
     return bar_chart(key, title, [label_of(s) for s in counts.starts],
                      [(names[name], name, counts.counts[name]) for name in ("sent", "delivered", "failed")],
                      stacked=False)
-
-
-def campaign_link(campaign_id: int) -> str | None:
-    """The campaign's console page, or None while the console has no such page (the name is then plain text)."""
-    from flask import url_for
-    from werkzeug.routing import BuildError
-
-    try:
-        return url_for("console.campaign", id=campaign_id)
-    except BuildError:
-        return None

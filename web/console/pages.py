@@ -32,8 +32,7 @@ def register(blueprint: Blueprint, context: WebContext, setup: Callable[[], Any]
                                depth=dashboard.queue_depth(context.queue.open_counts()),
                                received=dashboard.latest_received(context.sessions),
                                activity=dashboard.activity(context.sessions, context.clock.now(),
-                                                           context.config.gateway.timezone or "UTC"),
-                               campaign_link=dashboard.campaign_link)
+                                                           context.config.gateway.timezone or "UTC"))
 
     @blueprint.route("/audit", endpoint="audit")
     @admin_required
