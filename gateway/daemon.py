@@ -19,6 +19,7 @@ from gateway.campaigns.service import Campaigns
 from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.settings.effective import Effective
 from gateway.core.clock import Clock
 from gateway.core.config import SAFE_LIMITS, Config, ModemSection, SimSection
 from gateway.core.liveness import Liveness
@@ -117,7 +118,9 @@ class Daemon:
         self.queue = Queue(db.sessions(self.db), self.clock, default_region=config.gateway.default_region,
                            report_wait_hours=config.reports.wait_hours)
         # audience and consent (issue 4): send-time check, ledger, inbound pipeline, list hygiene
-        self.consent = ConsentCheck(self.queue.sessions, self.clock, rules_from(config.consent),
+        # the config file's values with the console's overrides (limits per SIM, quiet hours, cap)
+        self.settings = Effective(config, self.queue.sessions)
+        self.consent = ConsentCheck(self.queue.sessions, self.clock, self.settings.rules,
                                     default_timezone=config.gateway.timezone)
         self.audience = Audience(self.queue.sessions, self.clock, self.queue, settings=config.consent,
                                  default_region=config.gateway.default_region)
@@ -132,7 +135,7 @@ class Daemon:
         self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
         # campaigns: their starts and rounds are jobs in the scheduler's database store
         self.modem_limits: dict[str, Limits] = {}  # each modem's own limits, for the campaigns' ETA
-        self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.consent.rules,
+        self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=rules_from(config.consent),
                                    default_timezone=config.gateway.timezone,
                                    attribution_days=config.campaigns.attribution_days,
                                    sims=lambda: [Sim(name, limits) for name, limits in self.modem_limits.items()])
@@ -207,7 +210,6 @@ class Daemon:
         # a SIM that refused the configured PIN is not given it again after a restart either
         pins = PinMemory(Path(self.config.gateway.data_dir) / "sim-pin.json")
         claims = PortClaims()  # a modem found by identity never probes a port another modem holds
-        by_sim = sim_limits(self.config)  # a SIM's own limits follow it to any modem
         if self.config.gpio.system_led_pin is not None:
             system_led = gpio.SystemLed(self.config.gpio.system_led_pin)
             self.gpio_devices.append(system_led)
@@ -224,7 +226,9 @@ class Daemon:
             modem_limits = limits_of(section)
             self.modem_limits[section.name] = modem_limits
             self.engine.add_modem(supervisor, modem_limits, ref16=section.concat_ref16,
-                                  limits_for=lambda identity, own=modem_limits: by_sim.of(identity, own))
+                                  # a SIM's own limits (the console's if set) follow it to any modem
+                                  limits_for=lambda identity, own=modem_limits: self.settings.sim_limits().of(identity, own),
+                                  limits_version=self.settings.version)
 
     def _start_web(self) -> None:
         """The REST API (waitress, in a thread) and the webhook dispatcher on `web.listen`."""

@@ -9,6 +9,7 @@ of that kind went to the number in the frequency-cap window.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,15 +51,20 @@ GATEWAYS = "the gateway's: the contact's is unknown"
 class ConsentCheck:
     """`Engine(pre_send=ConsentCheck(...))`: claimed message in, Verdict out."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, rules: Rules, *,
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, rules: Rules | Callable[[], Rules], *,
                  default_timezone: str = "UTC") -> None:
         self.sessions = sessions
         self.clock = clock
-        self.rules = rules
+        # the rules in force at each check: fixed, or read each time (the console's settings)
+        self._rules_of: Callable[[], Rules] = rules if callable(rules) else (lambda: rules)
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
         # a reader's transactions: on SQLite the check before the prompt never waits for the writer
         # turn the workers' commits take
         self._reader = read_only(engine_of(sessions))
+
+    @property
+    def rules(self) -> Rules:
+        return self._rules_of()
 
     def __call__(self, claimed: Claimed) -> Verdict:
         with self._reader.connect() as conn:  # prepared statements: runs before every send
@@ -82,19 +88,20 @@ class ConsentCheck:
         now = self.clock.now()
         contact = _CONTACT_OF(conn, {"number": to_number}).first()
         consent = state_of(conn, contact.id) if contact is not None else NO_CONSENT
-        sent = self._sent_in_window(conn, to_number, kind, message_id, now)
         tz = _zone(contact.timezone) if contact is not None and contact.timezone else None
         basis = (GUESSED if contact.timezone_guessed else "") if tz is not None else GATEWAYS
+        rules = self.rules
+        sent = self._sent_in_window(conn, rules, to_number, kind, message_id, now)
         held = requests.pending(conn, [contact.id]).get(contact.id) if contact is not None and kind == "marketing" else None
         facts = Facts(kind, source, consent, sent, tz or self.default_tz, basis, held)
-        return decide(facts, self.rules, now)
+        return decide(facts, rules, now)
 
-    def _sent_in_window(self, conn: Connection, to_number: str, kind: str, message_id: int | None,
+    def _sent_in_window(self, conn: Connection, rules: Rules, to_number: str, kind: str, message_id: int | None,
                         now: datetime) -> int:
-        cap = self.rules.frequency_cap if kind == "marketing" else self.rules.transactional_frequency_cap
+        cap = rules.frequency_cap if kind == "marketing" else rules.transactional_frequency_cap
         if not cap:
             return 0
-        since = now - timedelta(days=self.rules.frequency_days)
+        since = now - timedelta(days=rules.frequency_days)
         query = (select(func.count(distinct(Message.id))).select_from(Message)
                  .join(Part, Part.message_id == Message.id)
                  .where(Message.to_number == to_number, Message.kind == kind,

@@ -50,10 +50,10 @@ class Engine:
 
     # ---- wiring -----------------------------------------------------------------------------
     def add_modem(self, supervisor: ModemSupervisor, limits: Limits, *, ref16: bool = False,
-                  limits_for: LimitsFor | None = None) -> ModemWorker:
+                  limits_for: LimitsFor | None = None, limits_version: Callable[[], int] | None = None) -> ModemWorker:
         """A worker for the modem; `limits` are the modem entry's, `limits_for` gives those of the
-        SIM it holds (by default the modem's)."""
-        windows = SimWindows(supervisor.name, self.history, self.clock, limits, limits_for)
+        SIM it holds (by default the modem's), asked again whenever `limits_version` moves."""
+        windows = SimWindows(supervisor.name, self.history, self.clock, limits, limits_for, limits_version)
         worker = ModemWorker(supervisor, self.queue, windows, self.clock, ref16=ref16, retry=self.retry,
                              may_take=self._may_take_for, pre_send=self.pre_send, wall_clock=self.clock_jumps.held,
                              resend_unknown=self.resend_unknown)

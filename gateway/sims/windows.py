@@ -23,7 +23,7 @@ LimitsFor = Callable[[Identity | None], Limits]  # the limits of the SIM a modem
 
 class SimWindows:
     def __init__(self, modem: str, history: SendHistory, clock: Clock, limits: Limits,
-                 limits_for: LimitsFor | None = None) -> None:
+                 limits_for: LimitsFor | None = None, limits_version: Callable[[], int] | None = None) -> None:
         self.modem = modem
         self.history = history
         self.clock = clock
@@ -32,6 +32,10 @@ class SimWindows:
         self.sim: str | None = None  # the identity of the SIM whose sends `_times` holds
         self._imsi: str | None = None  # that SIM's IMSI, as last read
         self._times: list[float] = []  # its recent sends, monotonic clock, ascending
+        # moves when the limits `limits_for` gives change (the console's settings): read before each wait
+        self.limits_version = limits_version
+        self._version = limits_version() if limits_version else 0
+        self._identity: Identity | None = None
 
     def key(self, identity: Identity | None) -> str:
         return sim_key(identity.iccid if identity else None, identity.imsi if identity else None, self.modem)
@@ -45,6 +49,7 @@ class SimWindows:
         times = self.history.times(sim, max(limits.longest_window, limits.min_gap_s))
         self.limits, self._times, self.sim = limits, times, sim
         self._imsi = identity.imsi if identity else None
+        self._identity = identity
         log.info("%s: holds SIM %s (%d sends in its windows)", self.modem, sim, len(times))
 
     def _read_less(self, identity: Identity | None) -> bool:
@@ -56,8 +61,26 @@ class SimWindows:
 
     def wait(self) -> float:
         """Seconds until the limits allow a part, on the monotonic clock (0: now)."""
+        self._follow_changes()
         now = self.clock.monotonic()
         return max(0.0, next_slot(self._times, self.limits, now) - now)
+
+    def _follow_changes(self) -> None:
+        """New limits for the SIM held, once their version moved; a longer window reloads its sends."""
+        if self.limits_version is None or self.sim is None:
+            return
+        version = self.limits_version()
+        if version == self._version:
+            return
+        self._version = version
+        limits = self.limits_for(self._identity)
+        if limits == self.limits:
+            return
+        span = max(limits.longest_window, limits.min_gap_s)
+        if span > max(self.limits.longest_window, self.limits.min_gap_s):
+            self._times = self.history.times(self.sim, span)
+        log.info("%s: SIM %s now sends under %s", self.modem, self.sim, limits)
+        self.limits = limits
 
     def usage(self) -> list[WindowUse]:
         return usage(self._times, self.limits, self.clock.monotonic())

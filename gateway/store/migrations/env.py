@@ -11,6 +11,7 @@ from gateway.inbound import models as _inbound  # noqa: F401
 from gateway.outbound import models as _outbound  # noqa: F401
 from gateway.scheduler import models as _scheduler  # noqa: F401
 from gateway.sims import models as _sims  # noqa: F401
+from gateway.settings import models as _settings  # noqa: F401
 from gateway.store.base import Base
 from gateway.users import models as _users  # noqa: F401
 from gateway.webhooks import models as _webhooks  # noqa: F401

@@ -1,0 +1,119 @@
+"""Reading and writing the overrides; each write bumps the version and records its audit entry in
+the same transaction. `Snapshot` is how the running code reads the effective values: one small read
+of the version per use, the overrides re-read only when it moved (by any gateway on the database)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.core.clock import Clock
+from gateway.core.config import Config
+from gateway.settings.keys import Invalid, defaults, validate
+from gateway.settings.models import SettingOverride, SettingsVersion
+from gateway.store.db import engine_of, read_only
+from gateway.users import audit
+
+SETTING_CHANGED = "setting_changed"
+SETTING_RESET = "setting_reset"
+
+
+@dataclass(frozen=True)
+class Override:
+    key: str
+    value: Any
+    changed_by: str | None
+    changed_at: datetime
+
+
+_VERSION = select(SettingsVersion.version).where(SettingsVersion.id == 1)
+
+
+def overrides(sessions: sessionmaker[Session]) -> dict[str, Override]:
+    with read_only(engine_of(sessions)).connect() as conn:
+        return _overrides(conn)
+
+
+def _overrides(conn: Connection) -> dict[str, Override]:
+    rows = conn.execute(select(SettingOverride.__table__)).all()
+    return {r.key: Override(r.key, json.loads(r.value), r.changed_by, r.changed_at) for r in rows}
+
+
+def in_force(sessions: sessionmaker[Session], config: Config) -> dict[str, Any]:
+    """Every key the console can change, with the value in force (the console's, else the file's)."""
+    values = defaults(config)
+    values.update({k: o.value for k, o in overrides(sessions).items() if k in values})
+    return values
+
+
+def change(sessions: sessionmaker[Session], clock: Clock, config: Config, values: dict[str, Any], *,
+           actor: str | None, address: str | None = None) -> dict[str, Any]:
+    """Store the values that differ from those in force. They are validated together with the rest
+    in force (a new per-hour limit against the per-minute one): Invalid names each bad key, and then
+    nothing is stored. Returns what changed."""
+    current = in_force(sessions, config)
+    unknown = {k: ("unknown", {}) for k in values if k not in current}
+    if unknown:
+        raise Invalid(unknown)
+    clean = validate({**current, **values})
+    changes = {k: clean[k] for k in values if clean[k] != current[k]}
+    now = clock.now()
+    changed: dict[str, Any] = {}
+    with sessions.begin() as session:
+        rows = {r.key: r for r in session.scalars(select(SettingOverride)
+                                                  .where(SettingOverride.key.in_(list(changes)))).all()}
+        for key, value in changes.items():
+            row = rows.get(key)
+            if row is None:
+                session.add(SettingOverride(key=key, value=json.dumps(value), changed_by=actor, changed_at=now))
+            else:
+                row.value, row.changed_by, row.changed_at = json.dumps(value), actor, now
+            changed[key] = value
+            audit.record(session, clock, SETTING_CHANGED, actor=actor, detail=f"{key} = {value}", address=address)
+        if changed:
+            _bump(session)  # in the same commit: a reader never sees the values without the version
+    return changed
+
+
+def reset(sessions: sessionmaker[Session], clock: Clock, key: str, *, actor: str | None,
+          address: str | None = None) -> bool:
+    """Back to the config file's value (the override deleted). False: there was none."""
+    with sessions.begin() as session:
+        gone = session.execute(delete(SettingOverride).where(SettingOverride.key == key)).rowcount
+        if gone:
+            audit.record(session, clock, SETTING_RESET, actor=actor, detail=key, address=address)
+            _bump(session)
+    return bool(gone)
+
+
+def _bump(session: Session) -> None:
+    if not session.execute(update(SettingsVersion).where(SettingsVersion.id == 1)
+                           .values(version=SettingsVersion.version + 1)).rowcount:
+        session.add(SettingsVersion(id=1, version=1))
+
+
+class Snapshot:
+    """The overrides as of the database's current version; `values()` is safe from any thread and
+    inside a caller's transaction (a reader's own: on SQLite it takes no writer turn)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._reader = read_only(engine_of(sessions))
+        self._lock = threading.Lock()
+        self._version = -1
+        self._values: dict[str, Any] = {}
+
+    def values(self) -> tuple[int, dict[str, Any]]:
+        """(version, {key: value}): re-read only when the version moved."""
+        with self._reader.connect() as conn:
+            now = int(conn.scalar(_VERSION) or 0)
+            with self._lock:
+                if now != self._version:
+                    self._values = {k: o.value for k, o in _overrides(conn).items()}
+                    self._version = now
+                return self._version, self._values
