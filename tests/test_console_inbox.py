@@ -372,20 +372,19 @@ def test_the_preview_fills_a_contacts_name_or_the_fallback_with_encoding_and_par
     assert f"<dt>Characters</dt><dd>{len(text)}</dd>" in page
 
 
-def test_a_long_arabic_name_warns_that_the_contacts_values_cost_more(admin_client, web_context):
-    made = _template(web_context, "long", "Dear {name}, " + "x" * 120, "transactional")
+@pytest.mark.parametrize(("name", "text", "warning"), [
+    ("سارة", "Dear {name}, " + "x" * 120,
+     ("<dt>Parts</dt><dd>2</dd>", "need Unicode (UCS-2): 2 parts; the template's own words alone: 1.")),
+    ("Bartholomew Smithson", "Dear {name}, " + "x" * 140,
+     ("<dd>GSM-7</dd>", "make 2 parts; the template's own words alone: 1.")),
+], ids=["arabic-needs-unicode", "latin-costs-a-part"])
+def test_a_long_name_warns_that_the_contacts_values_cost_more(admin_client, web_context, name, text, warning):
+    made = _template(web_context, "long", text, "transactional")
     with web_context.sessions.begin() as session:
-        contacts.create(session, CUSTOMER, now=web_context.clock.now(), source="staff").name = "سارة"
+        contacts.create(session, CUSTOMER, now=web_context.clock.now(), source="staff").name = name
     page = admin_client.get(f"/templates/{made}", query_string={"number": CUSTOMER}).get_data(as_text=True)
-    assert "<dt>Parts</dt><dd>2</dd>" in page and "need Unicode (UCS-2): 2 parts; the template's own words alone: 1." in page
-
-
-def test_a_long_latin_name_warns_that_it_costs_a_part(admin_client, web_context):
-    made = _template(web_context, "long-latin", "Dear {name}, " + "x" * 140, "transactional")
-    with web_context.sessions.begin() as session:
-        contacts.create(session, CUSTOMER, now=web_context.clock.now(), source="staff").name = "Bartholomew Smithson"
-    page = admin_client.get(f"/templates/{made}", query_string={"number": CUSTOMER}).get_data(as_text=True)
-    assert "<dd>GSM-7</dd>" in page and "make 2 parts; the template's own words alone: 1." in page
+    for words in warning:
+        assert words in page, words
 
 
 def test_the_preview_says_what_is_missing_or_who_is_unknown(admin_client, web_context):

@@ -7,6 +7,8 @@ import re
 
 from flask_babel import lazy_gettext
 
+from web.console.labels import words_for
+
 CONSENT = {
     "none": lazy_gettext("No consent"),
     "pending": lazy_gettext("Asked, awaiting YES"),
@@ -100,9 +102,7 @@ def reason_words(reason: str | None) -> str | None:
 
 
 def contact_label(kind: str, code: str | None) -> str:
-    if code is None:
-        return "—"
-    return str(TABLES[kind].get(code, code))
+    return words_for(TABLES, kind, code)
 
 
 def choices(kind: str) -> list[tuple[str, str]]:

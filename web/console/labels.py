@@ -108,10 +108,15 @@ TABLES = {"state": STATES, "registration": REGISTRATIONS, "sim": SIMS, "window":
           "action": ACTIONS, "keyword_action": KEYWORD_ACTIONS, "delivery": DELIVERIES}
 
 
-def label(kind: str, code: str | None) -> str:
+def words_for(tables: dict[str, dict], kind: str, code: str | None) -> str:
+    """The words for one code from one family of tables: a dash for no value, an unknown code as it is."""
     if code is None:
         return "—"
-    return str(TABLES[kind].get(code, code))
+    return str(tables[kind].get(code, code))
+
+
+def label(kind: str, code: str | None) -> str:
+    return words_for(TABLES, kind, code)
 
 
 MESSAGE_STATES = {

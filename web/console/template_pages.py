@@ -24,6 +24,7 @@ from gateway.outbound import template_book
 from gateway.outbound.models import MessageTemplate
 from gateway.users import audit
 from modem.encoding import segment_info
+from web.console.rows import row_or_404
 from web.console.security import admin_required, client_address
 from web.context import WebContext
 
@@ -47,12 +48,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return current_user.account.name
 
     def one(template_id: int) -> MessageTemplate:
-        with context.sessions() as session:
-            row = session.get(MessageTemplate, template_id)
-            if row is None:
-                abort(404)
-            session.expunge(row)
-            return row
+        return row_or_404(context.sessions, MessageTemplate, template_id)
 
     @blueprint.route("/templates", endpoint="templates")
     @login_required

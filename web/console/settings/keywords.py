@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from gateway.consent import keyword_store, keywords
 from gateway.consent.models import Keyword
+from web.console.rows import row_or_404
 from web.console.security import admin_required
 from web.console.settings.common import record
 from web.context import WebContext
@@ -62,12 +63,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             return list(found)
 
     def one(keyword_id: int) -> Keyword:
-        with context.sessions() as session:
-            row = session.get(Keyword, keyword_id)
-            if row is None:
-                abort(404)
-            session.expunge(row)
-            return row
+        return row_or_404(context.sessions, Keyword, keyword_id)
 
     @blueprint.route("/settings/keywords", methods=["GET", "POST"], endpoint="settings_keywords")
     @admin_required
