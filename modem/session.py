@@ -264,7 +264,7 @@ class ModemSession(SimUnlocking, UssdRequests):
                 return health
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 raise NotRegistered(f"{self.name}: not registered ({health.registration})")
-            self._sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            self._sleep(min(self.settings.registration_poll_s, max(0.0, deadline - time.monotonic())))
 
     # ---- sending ----------------------------------------------------------------------------
     def submit(self, part: pdu.SubmitPart, *, before_pdu: Callable[[], None] | None = None,

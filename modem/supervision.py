@@ -51,6 +51,7 @@ class ModemSettings:
     boot_s: float = 10.0  # how long the modem takes to start after AT+CFUN=1,1 or a power cycle
     rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
     startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out
+    registration_poll_s: float = 1.0  # how often registration is read while it is waited for
 
 
 class Timing(Protocol):

@@ -78,7 +78,8 @@ class Inbox:
 
 def fast_settings(name: str, port: str, **overrides: Any) -> ModemSettings:
     values: dict[str, Any] = dict(name=name, port=port, command_timeout_s=1.0, send_timeout_s=5.0,
-                                  check_interval_s=0.5, registration_timeout_s=5.0, backoff=(0.2, 0.5, 1.0))
+                                  check_interval_s=0.5, registration_timeout_s=5.0, registration_poll_s=0.05,
+                                  backoff=(0.2, 0.5, 1.0))
     values.update(overrides)
     return ModemSettings(**values)
 
