@@ -185,3 +185,21 @@ def test_a_post_without_csrf_is_refused(staff_client, shop, web_context):
 def test_the_page_in_arabic_is_right_to_left(staff_client, shop):
     html = staff_client.get("/campaigns/new", headers={"Accept-Language": "ar"}).get_data(as_text=True)
     assert 'dir="rtl"' in html and "بالمنطقة الزمنية للمتجر" in html
+
+
+def test_before_saving_the_eta_spreads_the_parts_evenly_over_the_sims_within_their_limits():
+    from gateway.campaigns.timing import estimated_eta
+
+    two = {"a": Limits(per_minute=6), "b": Limits(per_minute=6)}
+    assert estimated_eta(13, two) == 60.0  # 7 parts on one SIM: the seventh waits for the next minute
+    assert estimated_eta(12, two) == 0.0
+    assert estimated_eta(5, {}) is None  # no SIM: no estimate
+
+
+def test_the_live_count_says_about_how_long_the_send_takes_once_there_is_a_text(staff_client, shop):
+    token = csrf_of(staff_client.get("/campaigns/new").get_data(as_text=True))
+    without = staff_client.post("/campaigns/new/count", data={"csrf_token": token, "groups": "vip"}).get_data(as_text=True)
+    assert "About " not in without
+    counted = staff_client.post("/campaigns/new/count", data={"csrf_token": token, "groups": "vip",
+                                                              "text": "Spring sale " * 40}).get_data(as_text=True)
+    assert "About 1 minute to send them all within the SIMs' limits" in counted  # 2 contacts x 4 parts, 6 a minute

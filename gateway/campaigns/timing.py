@@ -88,3 +88,13 @@ def eta_seconds(parts_by_sim: Mapping[str, int], limits_by_sim: Mapping[str, Lim
     if any(parts and name not in limits_by_sim for name, parts in parts_by_sim.items()):
         return None
     return float(max((sim_seconds(parts, limits_by_sim[name]) for name, parts in parts_by_sim.items()), default=0.0))
+
+
+def estimated_eta(parts: int, limits_by_sim: Mapping[str, Limits]) -> float | None:
+    """Before a campaign is saved (no dry run yet): `parts` spread evenly over the SIMs, as routing
+    spreads a campaign with no history; the dry run's figure follows each recipient's SIM."""
+    if not limits_by_sim:
+        return None
+    share, extra = divmod(max(parts, 0), len(limits_by_sim))
+    spread = {name: share + (1 if i < extra else 0) for i, name in enumerate(sorted(limits_by_sim))}
+    return eta_seconds(spread, limits_by_sim)

@@ -10,7 +10,7 @@ it at a time (the API's cursor), with the totals and ETA over the whole audience
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -137,6 +137,15 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             except CampaignError:
                 return None
 
+    def eta_of(form: CampaignForm, count: audience.Count | None) -> timedelta | None:
+        """About how long the SIMs take for the reachable contacts at this text's parts, within their limits."""
+        text = (form.text.data or "").strip()
+        if count is None or not count.reachable or not text:
+            return None
+        parts = counter.count(text, ref16=context.queue.ref16).parts
+        seconds = timing.estimated_eta(count.reachable * parts, {sim.name: sim.limits for sim in service_of(context).sims()})
+        return None if seconds is None else timedelta(seconds=seconds)
+
     def personal_of(form: CampaignForm) -> Any:
         """The chosen contact's final text of variant A (None: no contact chosen or found)."""
         raw = (form.contact.data or "").strip()
@@ -160,7 +169,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
 
     def page(form: CampaignForm, status: int = 200) -> Any:
         text = form.text.data or ""
-        return render_template("console/campaign_new.html", form=form, count=count_of(form),
+        count = count_of(form)
+        return render_template("console/campaign_new.html", form=form, count=count, eta=eta_of(form, count),
                                counter_count=counter.count(text, ref16=context.queue.ref16),
                                personal=personal_of(form), zone=str(shop_zone)), status
 
@@ -239,7 +249,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         prepare(form)
         if not form.validate_on_submit():
             abort(400)
-        return render_template("console/_campaign_new_count.html", count=count_of(form))
+        count = count_of(form)
+        return render_template("console/_campaign_new_count.html", count=count, eta=eta_of(form, count))
 
     @blueprint.route("/campaigns/new/personal", methods=["POST"], endpoint="campaign_new_personal")
     @login_required
