@@ -37,6 +37,9 @@ log = logging.getLogger("gsmgw.modem")
 # phone book is read, and the end of a boot can come after init is done; taking them for a new boot
 # sets up a modem that never restarted.
 _REBOOT_MARKERS = frozenset({"RDY", "START"})
+# Most seconds a closing session waits for its port to close before it stops looking for +CMT/+CDS
+# already received (the supervisor closes it right after telling the events thread to stop).
+KEEP_RECEIVED_LIMIT = 10.0
 # The modem's SMS service is up only now: settings it refused or forgot before are made again.
 _SMS_READY_MARKERS = frozenset({"SMS Ready", "+QIND: SMS DONE", "+QIND: \"SMS DONE\""})
 
@@ -356,7 +359,8 @@ class ModemSession(SimUnlocking, UssdRequests):
             self.on_settings_lost()
 
     def run_events(self, handler: InboundHandler, stop: threading.Event) -> None:
-        """Consume unsolicited lines until `stop` or the port is lost (the supervisor's thread)."""
+        """Consume unsolicited lines until `stop` or the port is lost (the supervisor's thread);
+        what came before the end is still kept (`keep_received`)."""
         while not stop.is_set():
             try:
                 event = self.transport.unsolicited.get(timeout=1.0)
@@ -369,7 +373,38 @@ class ModemSession(SimUnlocking, UssdRequests):
             except ModemError as exc:
                 log.warning("%s: %s while handling %r", self.name, exc, event.line)
                 if not self.transport.connected:
-                    return
+                    break
             except Exception:  # this thread must outlive any one bad line
                 log.exception("%s: failed to handle %r", self.name, event.line)
+        self.keep_received(handler)
+
+    def keep_received(self, handler: InboundHandler, limit: float = KEEP_RECEIVED_LIMIT) -> int:
+        """Hand over the +CMT/+CDS the modem sent before the session ended (a hang found, the port
+        closed) that this thread had not reached yet. Their PDU exists nowhere else: under
+        AT+CSMS=0 the modem acknowledged them to the network on receipt. Taken without AT+CNMA (the
+        port is going; under AT+CSMS=1 the network sends them again, and storing is idempotent).
+        +CMTI/+CDSI are left: their slot stays on the SIM for the next sweep. Reads until the
+        transport's end-of-port marker (it follows the last line received) or `limit` seconds."""
+        deadline = time.monotonic() + limit
+        kept = 0
+        while True:
+            try:
+                event = self.transport.unsolicited.get(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+            except queue.Empty:
+                if not self.transport.connected or time.monotonic() >= deadline:
+                    return kept
+                continue
+            if event is DISCONNECTED:
+                return kept
+            if event.pdu is None:
+                continue
+            if event.name == "+CMT":
+                self.memory.take_direct(event, lambda raw: hand_sms(handler, self.name, read_sms(raw, None)),
+                                        acknowledge=False)
+            elif event.name == "+CDS":
+                self.memory.take_direct(event, lambda raw: hand_report(handler, self.name, raw), acknowledge=False)
+            else:
+                continue
+            kept += 1
+            log.info("%s: %s received before the session ended; kept", self.name, event.name)
 
