@@ -26,7 +26,7 @@ from modem.lines import decode_ucs2_hex, parse_fields, payload_of
 from modem.pin import PinMemory
 from modem.sim_unlock import SimUnlocking
 from modem.supervision import ModemSettings
-from modem.sms_memory import InboundHandler, InboundSms, SmsMemory, hand_report, hand_sms, read_sms
+from modem.sms_memory import InboundHandler, InboundSms, SmsMemory, hand_report, hand_sms, keep_received, read_sms
 from modem.transport import DISCONNECTED, AtTransport, Response, Unsolicited
 from modem.ussd_requests import UssdRequests
 
@@ -379,32 +379,8 @@ class ModemSession(SimUnlocking, UssdRequests):
         self.keep_received(handler)
 
     def keep_received(self, handler: InboundHandler, limit: float = KEEP_RECEIVED_LIMIT) -> int:
-        """Hand over the +CMT/+CDS the modem sent before the session ended (a hang found, the port
-        closed) that this thread had not reached yet. Their PDU exists nowhere else: under
-        AT+CSMS=0 the modem acknowledged them to the network on receipt. Taken without AT+CNMA (the
-        port is going; under AT+CSMS=1 the network sends them again, and storing is idempotent).
-        +CMTI/+CDSI are left: their slot stays on the SIM for the next sweep. Reads until the
-        transport's end-of-port marker (it follows the last line received) or `limit` seconds."""
-        deadline = time.monotonic() + limit
-        kept = 0
-        while True:
-            try:
-                event = self.transport.unsolicited.get(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
-            except queue.Empty:
-                if not self.transport.connected or time.monotonic() >= deadline:
-                    return kept
-                continue
-            if event is DISCONNECTED:
-                return kept
-            if event.pdu is None:
-                continue
-            if event.name == "+CMT":
-                self.memory.take_direct(event, lambda raw: hand_sms(handler, self.name, read_sms(raw, None)),
-                                        acknowledge=False)
-            elif event.name == "+CDS":
-                self.memory.take_direct(event, lambda raw: hand_report(handler, self.name, raw), acknowledge=False)
-            else:
-                continue
-            kept += 1
-            log.info("%s: %s received before the session ended; kept", self.name, event.name)
+        """The +CMT/+CDS the modem sent before the session ended that this thread had not reached
+        yet (`sms_memory.keep_received`)."""
+        transport = self.transport
+        return keep_received(transport.unsolicited, self.name, handler, lambda: transport.connected, limit)
 

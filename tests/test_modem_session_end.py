@@ -96,3 +96,34 @@ def test_a_cmt_queued_behind_a_read_the_closed_port_cut_short_is_stored(tmp_path
         finally:
             inbox.release.set()
             supervisor.stop()
+
+
+def test_a_cmt_that_comes_on_a_recovery_steps_port_is_stored(tmp_path):
+    """A hang that ends while the ladder's `AT` resync has the port: the modem prints the flash SMS the
+    network held meanwhile, then answers the `AT`; the step's port is closed right after."""
+    inbox = Inbox()
+    with virtual_modems(tmp_path, profile="ec25") as sim:
+        port = sim.ports["sim1"]
+        modem = port.modem
+        supervisor = start_supervisor("sim1", port.path, inbox)
+        try:
+            wait_settled(supervisor, modem)
+            resynced = threading.Event()
+            original = modem.feed
+
+            def hang_ends_at_the_resync(data: bytes) -> None:
+                if b"AT\r" in data and supervisor.state is ModemState.HUNG and not resynced.is_set():
+                    modem._hung_forever = False  # the hang is over: what the network held comes now
+                    modem._hang_over()
+                    resynced.set()
+                original(data)
+
+            modem.feed = hang_ends_at_the_resync
+            modem.hang()
+            modem.inject_sms("+447700900004", "flash during recovery", mode="cmt", flash=True)  # held
+            assert resynced.wait(20), "no recovery step came"
+            assert supervisor.wait_for({ModemState.READY}, 20), supervisor.state
+
+            assert "flash during recovery" in inbox.texts()
+        finally:
+            supervisor.stop()
