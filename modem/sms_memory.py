@@ -193,9 +193,9 @@ def keep_received(unsolicited: queue.Queue[Unsolicited], modem: str, handler: In
             if not connected() or time.monotonic() >= deadline:
                 return kept
             continue
-        if event is DISCONNECTED or event.pdu is None:
-            if event is DISCONNECTED:
-                return kept
+        if event is DISCONNECTED:
+            return kept
+        if event.pdu is None:
             continue
         if event.name == "+CMT":
             hand_sms(handler, modem, read_sms(event.pdu, None))
