@@ -133,6 +133,7 @@ class Soak:
         self.texts: dict[int, str] = {}
         self.tokens: list[str] = []
         self.injected: dict[str, dict] = {}  # token -> where and how it came
+        self.pdus: dict[str, list[str]] = {}  # token -> its SMS-DELIVER parts
         self.states_seen: dict[str, Counter] = {name: Counter() for name in self.sim.ports}
         self.ever_puk: set[str] = set()
         self.lost_tries: set[str] = set()
@@ -210,10 +211,13 @@ class Soak:
             # comes as +CMT whatever the CNMI
             mode = rng.choices(["auto", "cmti", "store"], weights=[6, 2, 1])[0]
             modem = rng.choice(self.traffic)
-            self.faults.control(modem, "inject_sms", sender=f"+44792{1000000 + i:07d}", text=text, mode=mode,
-                                split=long and rng.random() < 0.5, flash=not long and rng.random() < 0.05)
+            flash = not long and rng.random() < 0.05
+            pdus = self.faults.control(modem, "inject_sms", sender=f"+44792{1000000 + i:07d}", text=text, mode=mode,
+                                       split=long and rng.random() < 0.5, flash=flash)
             self.tokens.append(token)
-            self.injected[token] = {"modem": modem, "mode": mode, "long": long, "at": round(time.time(), 3)}
+            self.pdus[token] = [pdu.upper() for pdu in pdus]
+            self.injected[token] = {"modem": modem, "mode": mode, "long": long, "flash": flash,
+                                    "at": round(time.time(), 3)}
 
     def fault_loop(self) -> None:
         started = time.monotonic()
@@ -363,12 +367,39 @@ class Soak:
                           "sim": wrong_pin["sim"], "daemon_state": states.get(self.wrong_pin_modem)},
             "pin_attempts_sim1": self.sim.ports["sim1"].modem.pin_attempts,
             "modem_states_seen": {n: dict(c) for n, c in self.states_seen.items()},
-            "lost_detail": [{"token": t, **self.injected[t]} for t in self.tokens if not outcome["inbound"][t]][:5],
+            "lost_detail": [self.lost_detail(t) for t in self.tokens if not outcome["inbound"][t]][:5],
             "stored_on_modems": {n: p.modem.status()["stored"] for n, p in self.sim.ports.items()},
             "daemon_exit": code, "errors": self.errors[:10],
             "seconds": round(time.monotonic() - started, 1),
         }
         return result
+
+    def lost_detail(self, token: str) -> dict[str, Any]:
+        """What is known of an SMS the gateway did not store: how it was injected, when and how its
+        modem handed each part to the host (`cmt`: a +CMT; `stored`: on the SIM), the faults on
+        that modem from 20 s before to 20 s after, and the daemon's log lines about that modem then."""
+        injected = self.injected[token]
+        modem = self.sim.ports[injected["modem"]].modem
+        parts = set(self.pdus[token])
+        delivered = [{"at": at, "how": how} for at, how, pdu in list(modem.deliveries) if pdu.upper() in parts]
+        start = min([d["at"] for d in delivered] or [injected["at"]]) - 20
+        faults = [f for f in self.faults.log if f["modem"] == injected["modem"] and start <= f["at"] <= start + 40]
+        return {"token": token, **injected, "delivered": delivered, "faults_near": faults,
+                "daemon_log": self.daemon_lines(injected["modem"], start, start + 40)}
+
+    def daemon_lines(self, modem: str, start: float, end: float) -> list[str]:
+        """The daemon's log lines naming `modem` between two epochs (its lines carry HH:MM:SS, local
+        time on the day of the run), at most 30."""
+        day = time.strftime("%Y-%m-%d", time.localtime(start))
+        lines = []
+        for line in (self.dir / "daemon.log").read_text(errors="replace").splitlines():
+            stamp = line[:8]
+            if f"{modem}:" not in line or not re.fullmatch(r"\d\d:\d\d:\d\d", stamp):
+                continue
+            at = time.mktime(time.strptime(f"{day} {stamp}", "%Y-%m-%d %H:%M:%S"))
+            if start - 1 <= at <= end:
+                lines.append(line)
+        return lines[:30]
 
 
 def invariants_hold(result: dict[str, Any]) -> bool:

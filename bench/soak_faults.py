@@ -28,6 +28,7 @@ class Faults:
     _undo: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
     _seq: int = 0
     rested: set[str] = field(default_factory=set)
+    log: list[dict[str, Any]] = field(default_factory=list)  # every fault: when (epoch), on which modem, what
 
     def control(self, modem: str, cmd: str, **kwargs: Any) -> Any:
         return apply(self.sim.ports, {"cmd": cmd, "modem": modem, **kwargs})
@@ -57,6 +58,7 @@ class Faults:
             else self.traffic + (self.extra if kind in line_level else [])
         modem = rng.choice(candidates)
         self.counts[kind] += 1
+        self.log.append({"at": round(time.time(), 3), "modem": modem, "kind": kind})
         urc = rng.choice(self.sim.ports[modem].modem.profile.vendor_urcs + OTHER_URCS)
         if kind == "hang":
             self.control(modem, "hang", seconds=rng.uniform(2, 15))

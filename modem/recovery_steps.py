@@ -15,6 +15,7 @@ from modem import discovery
 from modem.errors import CommandFailed, CommandTimeout, ModemDisconnected, ModemError
 from modem.recovery import HOUR, Plan, RecoveryPolicy, Step, next_step
 from modem.session import Identity, ModemSession
+from modem.sms_memory import InboundHandler, keep_received
 from modem.supervision import ModemSettings, ModemState, PowerSwitch, Timing
 from modem.transport import AtTransport, SerialFactory
 
@@ -28,6 +29,7 @@ class RecoverySteps:
 
     name: str
     settings: ModemSettings
+    handler: InboundHandler
     state: ModemState
     port: str
     recovery: str
@@ -91,6 +93,11 @@ class RecoverySteps:
         kwargs = {"open_serial": self._open_serial} if self._open_serial else {}
         return AtTransport(self.port or self.settings.port, self.settings, **kwargs)
 
+    def _close_step(self, transport: AtTransport) -> None:
+        """Close a step's port; a +CMT that came on it meanwhile (a hang ended) is kept."""
+        transport.close()
+        keep_received(transport.unsolicited, self.name, self.handler, lambda: transport.connected)
+
     def _resync(self) -> bool:
         """ESC (a prompt left open) and `AT` on the port as it is (a timed-out `AT` is followed by the
         transport's own resync: a second `AT`). True if the modem answered."""
@@ -103,7 +110,7 @@ class RecoverySteps:
         except (CommandTimeout, CommandFailed):
             return False
         finally:
-            transport.close()
+            self._close_step(transport)
 
     def _restart_modem(self) -> str:
         """AT+CFUN=1,1: the modem restarts itself (its answer may never come; a hung one ignores it)."""
@@ -118,7 +125,7 @@ class RecoverySteps:
         except CommandFailed as exc:
             return f"refused: {exc}"
         finally:
-            transport.close()
+            self._close_step(transport)
 
     def _locate(self) -> str:
         """The port to open: the configured one, or the port the modem's IMEI/ICCID is found on."""

@@ -26,7 +26,7 @@ from modem.lines import decode_ucs2_hex, parse_fields, payload_of
 from modem.pin import PinMemory
 from modem.sim_unlock import SimUnlocking
 from modem.supervision import ModemSettings
-from modem.sms_memory import InboundHandler, InboundSms, SmsMemory, hand_report, hand_sms, read_sms
+from modem.sms_memory import InboundHandler, InboundSms, SmsMemory, hand_report, hand_sms, keep_received, read_sms
 from modem.transport import DISCONNECTED, AtTransport, Response, Unsolicited
 from modem.ussd_requests import UssdRequests
 
@@ -37,6 +37,9 @@ log = logging.getLogger("gsmgw.modem")
 # phone book is read, and the end of a boot can come after init is done; taking them for a new boot
 # sets up a modem that never restarted.
 _REBOOT_MARKERS = frozenset({"RDY", "START"})
+# Most seconds a closing session waits for its port to close before it stops looking for +CMT/+CDS
+# already received (the supervisor closes it right after telling the events thread to stop).
+KEEP_RECEIVED_LIMIT = 10.0
 # The modem's SMS service is up only now: settings it refused or forgot before are made again.
 _SMS_READY_MARKERS = frozenset({"SMS Ready", "+QIND: SMS DONE", "+QIND: \"SMS DONE\""})
 
@@ -356,7 +359,8 @@ class ModemSession(SimUnlocking, UssdRequests):
             self.on_settings_lost()
 
     def run_events(self, handler: InboundHandler, stop: threading.Event) -> None:
-        """Consume unsolicited lines until `stop` or the port is lost (the supervisor's thread)."""
+        """Consume unsolicited lines until `stop` or the port is lost (the supervisor's thread);
+        what came before the end is still kept (`keep_received`)."""
         while not stop.is_set():
             try:
                 event = self.transport.unsolicited.get(timeout=1.0)
@@ -369,7 +373,14 @@ class ModemSession(SimUnlocking, UssdRequests):
             except ModemError as exc:
                 log.warning("%s: %s while handling %r", self.name, exc, event.line)
                 if not self.transport.connected:
-                    return
+                    break
             except Exception:  # this thread must outlive any one bad line
                 log.exception("%s: failed to handle %r", self.name, event.line)
+        self.keep_received(handler)
+
+    def keep_received(self, handler: InboundHandler, limit: float = KEEP_RECEIVED_LIMIT) -> int:
+        """The +CMT/+CDS the modem sent before the session ended that this thread had not reached
+        yet (`sms_memory.keep_received`)."""
+        transport = self.transport
+        return keep_received(transport.unsolicited, self.name, handler, lambda: transport.connected, limit)
 

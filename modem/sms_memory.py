@@ -9,14 +9,16 @@ sweep share one lock, so the same slot is never read and deleted by both.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from modem import pdu, sim_storage
 from modem.errors import CommandFailed, MalformedPdu, ModemError
-from modem.transport import AtTransport, Unsolicited
+from modem.transport import DISCONNECTED, AtTransport, Unsolicited
 
 log = logging.getLogger("gsmgw.modem")
 
@@ -171,6 +173,38 @@ class SmsMemory:
                 self.transport.command("AT+CNMA")
             except CommandFailed as exc:
                 log.debug("%s: +CNMA refused: %s", self.name, exc)
+
+
+def keep_received(unsolicited: queue.Queue[Unsolicited], modem: str, handler: InboundHandler,
+                  connected: Callable[[], bool], limit: float = 0.0) -> int:
+    """Hand over the +CMT/+CDS a port that is going received and nobody handled (the end of a
+    session, the port of a recovery step). Their PDU exists nowhere else: under AT+CSMS=0 the
+    modem acknowledged them to the network as it printed them. Taken without AT+CNMA (the port is
+    going; under AT+CSMS=1 the network sends them again, and storing is idempotent); +CMTI/+CDSI are
+    left, their slot stays on the SIM for the next sweep. Reads up to the end-of-port marker (it
+    follows the last line received), or while nothing comes until the port is closed or `limit`
+    seconds have passed. Returns how many were handed over."""
+    deadline = time.monotonic() + limit
+    kept = 0
+    while True:
+        try:
+            event = unsolicited.get(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+        except queue.Empty:
+            if not connected() or time.monotonic() >= deadline:
+                return kept
+            continue
+        if event is DISCONNECTED:
+            return kept
+        if event.pdu is None:
+            continue
+        if event.name == "+CMT":
+            hand_sms(handler, modem, read_sms(event.pdu, None))
+        elif event.name == "+CDS":
+            hand_report(handler, modem, event.pdu)
+        else:
+            continue
+        kept += 1
+        log.info("%s: %s received as its port went; kept", modem, event.name)
 
 
 def read_sms(raw: str, index: int | None, storage: str | None = None) -> InboundSms:

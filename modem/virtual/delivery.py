@@ -10,6 +10,7 @@ acknowledged, and the SMSC tries it again `report_retry` seconds later; what can
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from modem.errors import MalformedPdu
@@ -152,9 +153,11 @@ class NetworkDelivery:
                 lines = [f'+CMT: "{self._text_out(msg.sender)}","","{text_timestamp(msg.timestamp)}"',
                          self._text_out(msg.text)]
             self._indicate_direct(lines)
+            self.deliveries.append((round(time.time(), 3), "cmt", pdu))
             return True
         storage = self._storage(2)
         index = storage.add(REC_UNREAD, pdu)
+        self.deliveries.append((round(time.time(), 3), "stored" if index is not None else "memory_full", pdu))
         if index is None:
             self._waiting_space.append(pdu)
             self._memory_full()

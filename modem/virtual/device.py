@@ -135,6 +135,9 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
         self._refused_numbers: dict[str, int] = {}  # normalised number -> +CMS ERROR code
         self._waiting_reports: list[str] = []
         self.reports_discarded = 0  # status reports that came while CNMI said not to route them (ds=0)
+        # each SMS-DELIVER handed to the host: (epoch, "cmt" | "stored" | "memory_full", PDU), so a
+        # soak can say of a lost SMS when and how the modem gave it over
+        self.deliveries: list[tuple[float, str, str]] = []
         self._reset_settings()
         if power_on:
             self.boot()
