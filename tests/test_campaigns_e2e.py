@@ -171,3 +171,33 @@ def test_the_window_pauses_at_its_end_and_resumes_the_next_day_in_the_contacts_z
     wait_until(lambda: shop.parts_to(third), 20, "the third sent the next day")
     assert messages_to(third)[0] == "cancelled" and len(shop.parts_to(third)) == 1
     wait_until(lambda: shop.status(campaign_id) == CampaignStatus.DONE or shop.clock.advance(60), 20, "done")
+
+
+def test_a_scheduled_campaign_paused_and_resumed_before_its_time_still_waits_for_it(shop_factory):
+    shop = shop_factory()
+    seed(shop)
+    send_at = shop.clock.now() + timedelta(hours=1)
+    campaign_id = shop.campaigns.create("later", [VariantIn("Opening at noon")], {"groups": ["vip"]}, send_at=send_at)
+    assert shop.campaigns.start(campaign_id) == CampaignStatus.SCHEDULED
+    shop.campaigns.pause(campaign_id)
+    assert shop.campaigns.resume(campaign_id) == CampaignStatus.SCHEDULED  # resumed before its time
+    shop.clock.advance(1800)
+    shop.settle()
+    assert shop.daemon.simulator.network.record.submitted == []  # half an hour early: nothing goes
+    shop.clock.advance(1801)
+    for customer in CUSTOMERS:
+        wait_until(lambda: shop.parts_to(customer["number"]), 20, f"the text to {customer['number']}")
+
+
+def test_a_round_for_a_campaign_cancelled_meanwhile_drops_its_job_and_queues_nothing(shop_factory):
+    shop = shop_factory()
+    seed(shop)
+    campaign_id = shop.campaigns.create("gone", [VariantIn("Never sent")], {"groups": ["vip"]},
+                                        send_at=shop.clock.now() + timedelta(hours=1))
+    shop.campaigns.start(campaign_id)
+    shop.campaigns.cancel(campaign_id)
+    jobs.schedule(shop.campaigns.scheduler, campaign_id, shop.clock.now() + timedelta(hours=1))  # a round still due
+    assert shop.campaigns.tick(campaign_id) is None  # the round that fires after the cancel
+    assert shop.campaigns.scheduler.get_job(jobs.job_id(campaign_id)) is None
+    with shop.daemon.queue.sessions() as session:
+        assert session.scalars(select(Message).where(Message.campaign_id == campaign_id)).all() == []

@@ -188,10 +188,22 @@ class Campaigns:
         return CampaignStatus.PAUSED
 
     def resume(self, campaign_id: int) -> str:
+        """Go on where it paused; one paused before its `send_at` waits for that time again (scheduled),
+        so a resume never sends a scheduled campaign early."""
+        now = self.clock.now()
         with self.lock:
-            self._move(campaign_id, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING)
-            self._schedule(campaign_id, self.clock.now())
-        return CampaignStatus.RUNNING
+            with self.sessions.begin() as session:
+                campaign = self._campaign(session, campaign_id)
+                if campaign.status != CampaignStatus.PAUSED:
+                    raise CampaignError(f"campaign {campaign_id} is {campaign.status}: cannot "
+                                        f"{_verb(CampaignStatus.RUNNING)} it")
+                later = campaign.started_at is None and campaign.send_at is not None and campaign.send_at > now
+                campaign.status = CampaignStatus.SCHEDULED if later else CampaignStatus.RUNNING
+                campaign.started_at = campaign.started_at or (None if later else now)
+                campaign.updated_at = now
+                when, status = (campaign.send_at if later and campaign.send_at else now), campaign.status
+            self._schedule(campaign_id, when)
+        return status
 
     def cancel(self, campaign_id: int) -> str:
         """Nobody else is texted: queued messages cancelled, pending recipients cancelled."""
@@ -280,16 +292,18 @@ class Campaigns:
             now = self.clock.now()
             with self.sessions.begin() as session:
                 campaign = session.get(Campaign, campaign_id)
-                if campaign is None or campaign.status not in CampaignStatus.LIVE:
-                    self._drop_job(campaign_id)
-                    return None
-                if campaign.status == CampaignStatus.SCHEDULED:
+                live = campaign is not None and campaign.status in CampaignStatus.LIVE
+                if live and campaign.status == CampaignStatus.SCHEDULED:
                     campaign.status, campaign.started_at, campaign.updated_at = CampaignStatus.RUNNING, now, now
                     log.info("campaign %d started", campaign_id)
-                spec, footer, expanded = campaign.audience, campaign.footer, campaign.expanded
-                first_only = campaign.footer_first
-                window = window_of(campaign.window_start, campaign.window_end)
-                after = campaign.expanded_to or 0
+                if live:
+                    spec, footer, expanded = campaign.audience, campaign.footer, campaign.expanded
+                    first_only = campaign.footer_first
+                    window = window_of(campaign.window_start, campaign.window_end)
+                    after = campaign.expanded_to or 0
+            if not live:  # its job goes outside the transaction: the job store has its own
+                self._drop_job(campaign_id)
+                return None
             budget = ROUND_BUDGET
             while not expanded and budget > 0:
                 expanded, after = expand_batch(self.engine, self.clock.now(), campaign_id, spec, after, self.expand_batch)
