@@ -34,12 +34,15 @@ from _common import emit, in_database_folder, percentile
 from scale import NOW, Store, build, stamp
 from sqlalchemy import text
 
+from gateway.campaigns.service import Campaigns, VariantIn
+from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
 from gateway.core.clock import FakeClock
 from gateway.core.config import Config, GatewaySection
 from gateway.daemon import with_status_hooks
 from gateway.inbound.models import InboundPart
 from gateway.inbound.pipeline import InboundPipeline
+from gateway.outbound.limits import Limits
 from gateway.outbound.queue import Queue
 from gateway.store import db
 from gateway.users import accounts
@@ -48,7 +51,7 @@ ADMIN, PASSWORD = "bench", "a long bench password"
 DAY_BEFORE = (NOW - timedelta(days=1)).date().isoformat()
 PAGE_GOAL_MS, DASHBOARD_GOAL_MS, PAGE_GOAL_BYTES = 150.0, 250.0, 200_000
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-FIRST_LINK = {"conversation": re.compile(r'href="(/inbox/[^"/?]+)"'),
+FIRST_LINK = {"conversation": re.compile(r'href="(/inbox/[^"/?]+)"'), "campaign": re.compile(r'href="(/campaigns/\d+)"'),
               "contact": re.compile(r'href="(/contacts/\d+)"'),
               "message": re.compile(r'href="(/messages/\d+)"')}
 
@@ -131,8 +134,23 @@ def console_client(store: Store, replies: int) -> Any:
     finally:
         inbound.stop()
     config = Config(gateway=GatewaySection(data_dir=os.path.dirname(store.path)))  # the console's signing key there
+    campaigns = Campaigns(store.queue.sessions, store.clock, store.queue,
+                          sims=lambda: [Sim(m["name"], Limits(per_minute=10, per_hour=200, per_day=1000))
+                                        for m in described_modems()])
     context = WebContext(queue=store.queue, sessions=store.queue.sessions, clock=store.clock, config=config,
-                         webhooks=webhooks, audience=audience, inbound=inbound, modems=described_modems)
+                         webhooks=webhooks, audience=audience, inbound=inbound, modems=described_modems,
+                         campaigns=campaigns)
+    with store.queue.sessions.begin() as session:
+        if not session.scalar(text("SELECT count(*) FROM campaigns")):
+            # one contact in ten tagged vip, and a draft campaign to them: its page, its dry run, the list
+            session.execute(text("INSERT INTO tags (name) VALUES ('vip')"))
+            session.execute(text("INSERT INTO contact_tags (contact_id, tag_id) SELECT c.id, t.id FROM contacts c, "
+                                 "tags t WHERE t.name = 'vip' AND c.id % 10 = 0"))
+            draft = True
+        else:
+            draft = False
+    if draft:
+        campaigns.create("Bench sale", [VariantIn("Hi {first_name|friend}, 20% off this week")], {"tags": ["vip"]})
     if accounts.authenticate(context.sessions, ADMIN, PASSWORD) is None:
         accounts.add(context.sessions, context.clock, ADMIN, PASSWORD, "admin")
     client = create_app(context).test_client()
@@ -158,16 +176,20 @@ def page_paths(client: Any) -> dict[str, str]:
              "templates": "/templates", "messages": "/messages", "modems": "/modems", "settings": "/settings",
              "settings_limits": "/settings/limits", "settings_keywords": "/settings/keywords",
              "settings_keys": "/settings/keys", "settings_webhooks": "/settings/webhooks",
-             "settings_users": "/settings/users", "audit": "/audit"}
+             "settings_users": "/settings/users", "audit": "/audit", "campaigns": "/campaigns",
+             "campaign_new": "/campaigns/new"}
     # the filters and searches, where a query without its index would show
     paths.update({"messages_failed": "/messages?status=failed", "messages_to": "/messages?to=%2B447700912345",
                   "messages_days": f"/messages?from={DAY_BEFORE}&until={DAY_BEFORE}",
                   "messages_campaign": "/messages?campaign=1", "contacts_name": "/contacts?q=Customer+4242",
                   "contacts_number": "/contacts?q=07701", "contacts_tag": "/contacts?tag=vip"})
-    for name, listing in (("conversation", "/inbox"), ("contact", "/contacts"), ("message", "/messages")):
+    for name, listing in (("conversation", "/inbox"), ("contact", "/contacts"), ("message", "/messages"),
+                          ("campaign", "/campaigns")):
         found = FIRST_LINK[name].search(get(client, listing)[1].decode())
         if found:
             paths[name] = found.group(1)
+    if "campaign" in paths:
+        paths["campaign_preview"] = paths["campaign"] + "/preview"
     return paths
 
 
