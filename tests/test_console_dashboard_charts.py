@@ -182,3 +182,14 @@ def test_the_page_across_the_autumn_change_shows_01_00_twice_each_with_its_own_m
     assert "<title>01:00: Sent 1</title>" in hourly
     daily = page[page.index('id="chart-daily-title"'):]
     assert '<tr><th scope="row">25 Oct</th><td>2</td>' in daily
+
+
+def test_the_dashboard_refreshes_itself_with_its_body_alone(app, admin_client, web_context, clock):
+    page = admin_client.get("/").get_data(as_text=True)
+    assert 'hx-get="/dashboard/live" hx-trigger="every 30s"' in page
+    _campaign(web_context.sessions, clock, "Arrived since")
+    live = admin_client.get("/dashboard/live")
+    body = live.get_data(as_text=True)
+    assert live.status_code == 200 and body.lstrip().startswith('<div id="dashboard-live"')
+    assert "Arrived since" in body and "<html" not in body  # what changed, without the page around it
+    assert app.test_client().get("/dashboard/live").status_code in (302, 401)  # a login first

@@ -27,12 +27,20 @@ def register(blueprint: Blueprint, context: WebContext, setup: Callable[[], Any]
             return redirect(url_for("console.dashboard"))
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()
-        cards = [dashboard.card(m) for m in context.modems()]
-        return render_template("console/dashboard.html", cards=cards,
-                               depth=dashboard.queue_depth(context.queue.open_counts()),
-                               received=dashboard.latest_received(context.sessions),
-                               activity=dashboard.activity(context.sessions, context.clock.now(),
-                                                           context.config.gateway.timezone or "UTC"))
+        return render_template("console/dashboard.html", **dashboard_values())
+
+    @blueprint.route("/dashboard/live", endpoint="dashboard_live")
+    @login_required
+    def dashboard_live() -> Any:
+        """The dashboard's body alone, for htmx to swap in every 30 s."""
+        return render_template("console/_dashboard_live.html", **dashboard_values())
+
+    def dashboard_values() -> dict[str, Any]:
+        return {"cards": [dashboard.card(m) for m in context.modems()],
+                "depth": dashboard.queue_depth(context.queue.open_counts()),
+                "received": dashboard.latest_received(context.sessions),
+                "activity": dashboard.activity(context.sessions, context.clock.now(),
+                                               context.config.gateway.timezone or "UTC")}
 
     @blueprint.route("/audit", endpoint="audit")
     @admin_required
