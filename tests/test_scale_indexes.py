@@ -97,3 +97,18 @@ def test_the_open_counts_read_the_status_index_only(queue, database):
     (statement, parameters), = statements
     found = plan(database, statement, parameters)
     assert "USING COVERING INDEX ix_messages_" in found and "SCAN messages" not in found, found
+
+
+def test_the_frequency_caps_count_at_each_marketing_send_seeks_the_numbers_messages(queue, database, clock):
+    """The send-time check counts a number's marketing messages in the cap window before every
+    marketing send: on the number's own rows, never on every marketing message (160 ms a send with
+    1,000,000 messages stored when SQLite chose the kind's index)."""
+    from gateway.consent.rules import Rules
+    from gateway.consent.send_check import ConsentCheck
+
+    check = ConsentCheck(queue.sessions, clock, Rules(quiet_start=None, quiet_end=None, frequency_cap=4))
+    with statements_run(database, "count(DISTINCT", "FROM messages") as statements:
+        check.before_queueing("+447700900123", "marketing", "api")
+    (statement, parameters), = statements
+    found = plan(database, statement, parameters)
+    assert "INDEX ix_messages_number_kind (to_number=? AND kind=?)" in found, found

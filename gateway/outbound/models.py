@@ -51,7 +51,7 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    to_number: Mapped[str] = mapped_column(String(20), index=True)
+    to_number: Mapped[str] = mapped_column(String(20))  # ix_messages_number_kind
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), default="transactional")
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL)
@@ -77,6 +77,9 @@ class Message(Base):
 
     __table_args__ = (
         Index("ix_messages_claim", "status", "priority", "not_before", "id"),  # due first, per priority
+        # a number's messages of a kind (the frequency cap at every marketing send, a campaign's dry run);
+        # with the number alone SQLite took the kind's index and read every marketing message
+        Index("ix_messages_number_kind", "to_number", "kind", "id"),
         Index("ix_messages_status_id", "status", "id"),  # the list filters, newest first
         Index("ix_messages_sim_id", "sim", "id"),
         Index("ix_messages_kind_id", "kind", "id"),
