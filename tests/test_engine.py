@@ -6,6 +6,7 @@ idle until a given moment), never for a stretch of real time."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -220,8 +221,7 @@ def test_suppressed_and_deferred_by_the_send_time_check(gateway_factory, clock):
     wait_until(lambda: any(e.detail and "deferred until" in e.detail for e in gw.queue.get(later.id).events), 10,
                "the deferral")
     assert gw.status(later.id) == "queued"
-    clock.advance(10 * 3600 + 1)  # 08:00 the next day
-    gw.engine.wake_all()
+    clock.advance(10 * 3600 + 1)  # 08:00 the next day: the idle worker looks again by itself
     gw.wait_status(later.id, "sent", "delivered")
     assert [r["text"] for r in gw.submitted()] == ["your receipt", "morning offer"]
 
@@ -242,6 +242,31 @@ def test_a_quiet_hours_deferral_costs_the_modem_no_command(gateway_factory, cloc
     sent = b"".join(seen)
     assert b"AT+CMGS" not in sent and b"\x1b" not in sent
     assert gw.status(later.id) == "queued" and gw.submitted() == []
+
+
+def test_a_message_that_falls_due_while_the_claim_runs_goes_without_the_clock_moving_again(gateway_factory, clock,
+                                                                                           monkeypatch):
+    """The worker's poll interval counts from when it read the queue: time that passed while the
+    claim ran (here the night, in one step) is not waited again, so a deferred message goes once due."""
+    gw = gateway_factory()
+    gw.daemon.audience.opt_in("+447700900124", source="web_form", detail="signup form")
+    clock.advance(14 * 3600)  # 22:00 in London: quiet hours
+    later = gw.queue.enqueue("+447700900124", "morning offer", kind="marketing")
+    wait_until(lambda: any(e.detail and "deferred until" in e.detail for e in gw.queue.get(later.id).events), 10,
+               "the deferral")
+    real_claim, morning = gw.queue.claim, threading.Event()
+
+    def claim_through_the_night(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        if claimed is None and not morning.is_set():
+            clock.advance(10 * 3600 + 1)  # 08:00 the next day, after the claim read the queue
+            morning.set()
+        return claimed
+
+    monkeypatch.setattr(gw.queue, "claim", claim_through_the_night)
+    gw.engine.wake_all()
+    gw.wait_status(later.id, "sent", "delivered")
+    assert morning.is_set()
 
 
 def test_the_message_claimed_ahead_is_checked_while_the_modem_sends_and_again_in_its_commit(gateway_factory):

@@ -134,19 +134,20 @@ class ModemWorker:
                 log.exception("%s: could not give back the message claimed ahead", self.name)
 
     def _step(self) -> None:
+        looked = self.clock.monotonic()  # what the step reads (state, limits, queue) is as of now
         if self.supervisor.state is not ModemState.READY:
             self._give_back_next(f"{self.name} is {self.supervisor.state.value}")
-            self._idle(self.poll_interval)
+            self._idle(self.poll_interval, since=looked)
             return
         self.windows.follow(self.supervisor.identity)
         wait = self.windows.wait()
         if wait > 0:
             self._give_back_next("waiting for the limits")
-            self._idle(wait)
+            self._idle(wait, since=looked)
             return
         claimed = self._take_next() or self._claim()
         if claimed is None:
-            self._idle(self.poll_interval)
+            self._idle(self.poll_interval, since=looked)
             return
         try:
             while claimed is not None:
@@ -232,8 +233,11 @@ class ModemWorker:
         if claimed is not None:
             self.queue.release(claimed.id, reason)
 
-    def _idle(self, seconds: float) -> None:
-        self.clock.wait(self.wake, seconds)
+    def _idle(self, seconds: float, *, since: float) -> None:
+        """Wait `seconds` counted from `since` (monotonic), when the step read what it found: the
+        time its reads took is not waited again, so a message that fell due meanwhile (a long
+        claim, a clock stepped forward) is looked for at once."""
+        self.clock.wait(self.wake, seconds - (self.clock.monotonic() - since))
         self.wake.clear()
 
     def _send(self, claimed: Claimed) -> None:
