@@ -22,7 +22,7 @@ from gateway.consent import history, ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
 from gateway.consent.optin import OptInRefused
 from gateway.users import audit
-from web.console.contact_labels import contact_label, reason_words
+from web.console.labels import contact_label, reason_words
 from web.console.contact_forms import ConfirmForm, ConsentForm, ContactForm, SearchForm
 from web.console.security import client_address
 from web.context import WebContext

@@ -24,7 +24,7 @@ from flask_login import login_required
 from gateway.audience import contacts_csv, import_mapping
 from gateway.users import audit
 from web.console.contact_forms import ImportForm, MappingForm
-from web.console.contact_labels import choices
+from web.console.labels import choices
 from web.console.contacts import actor
 from web.console.security import client_address
 from web.context import WebContext

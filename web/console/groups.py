@@ -19,7 +19,7 @@ from gateway.audience.models import Group, Segment
 from gateway.users import audit
 from web.console import segment_rules
 from web.console.contact_forms import DeleteForm, GroupForm, SegmentForm
-from web.console.contact_labels import choices
+from web.console.labels import choices
 from web.console.contacts import actor
 from web.console.security import client_address
 from web.context import WebContext

@@ -32,7 +32,7 @@ from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.users import audit
 from web.console import counter
-from web.console.contact_labels import SOURCES
+from web.console.labels import SOURCES
 from web.console.security import client_address
 from web.context import WebContext
 

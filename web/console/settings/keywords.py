@@ -4,6 +4,7 @@ words are turned off rather than deleted). The running inbound pipeline takes a 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from gateway.consent import keyword_store, keywords
 from gateway.consent.models import Keyword
+from web.console.labels import words_matching
 from web.console.rows import row_or_404
 from web.console.security import admin_required
 from web.console.settings.common import record
@@ -135,11 +137,14 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return redirect(url_for("console.settings_keywords"))
 
 
+# the domain's refusals (gateway.consent.keyword_store), by a phrase in each
+REFUSALS = (
+    (re.compile(r"exists already"), lazy_gettext("That keyword exists already.")),
+    (re.compile(r"needs a group"), lazy_gettext("A join keyword needs a group.")),
+    (re.compile(r"opt-out word"), lazy_gettext("That is an opt-out word and must stay one.")),
+)
+
+
 def _refusal(message: str) -> str:
-    if "exists already" in message:
-        return gettext("That keyword exists already.")
-    if "needs a group" in message:
-        return gettext("A join keyword needs a group.")
-    if "opt-out word" in message:
-        return gettext("That is an opt-out word and must stay one.")
-    return gettext("That cannot be a keyword: one word or a short phrase of letters and digits.")
+    return words_matching(REFUSALS, message,
+                          lazy_gettext("That cannot be a keyword: one word or a short phrase of letters and digits."))

@@ -4,6 +4,7 @@ rules, gateway.users.accounts)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from gateway.users import accounts
 from gateway.users.accounts import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD
+from web.console.labels import USER_NAME_REFUSAL, words_matching
 from web.console.security import admin_required, client_address
 from web.context import WebContext
 
@@ -111,16 +113,16 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return redirect(url_for("console.settings_users"))
 
 
+# the domain's refusals (gateway.users.accounts), by how each begins
+USER_REFUSALS = (
+    (re.compile(r"^a user named"), lazy_gettext("That user name is taken.")),
+    USER_NAME_REFUSAL,
+    (re.compile(r"^you cannot disable yourself"), lazy_gettext("You cannot disable yourself.")),
+    (re.compile(r"^the last admin"), lazy_gettext("The last admin cannot be disabled: make another admin first.")),
+    (re.compile(r"^a password"), lazy_gettext("A password needs at least %(n)s characters.", n=MIN_PASSWORD)),
+)
+
+
 def _user_error(message: str) -> str:
     """The domain's refusal in the user's language."""
-    if message.startswith("a user named"):
-        return gettext("That user name is taken.")
-    if message.startswith("a user name"):
-        return gettext("A user name is 1 to 64 characters without spaces.")
-    if message.startswith("you cannot disable yourself"):
-        return gettext("You cannot disable yourself.")
-    if message.startswith("the last admin"):
-        return gettext("The last admin cannot be disabled: make another admin first.")
-    if message.startswith("a password"):
-        return gettext("A password needs at least %(n)s characters.", n=MIN_PASSWORD)
-    return gettext("The user could not be changed.")
+    return words_matching(USER_REFUSALS, message, lazy_gettext("The user could not be changed."))

@@ -4,6 +4,7 @@ secret, shown once), each with its delivery log (status, attempts, the receiver'
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from gateway.webhooks.endpoints import ReplayRefused
 from gateway.webhooks.outbox import EVENTS
 from web.api.messages import url_problem
+from web.console.labels import words_matching
 from web.console.security import admin_required
 from web.console.settings.common import record
 from web.console.settings.keys import CheckboxesField
@@ -175,9 +177,13 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+# why the domain refuses a replay (gateway.webhooks.endpoints.ReplayRefused), by a phrase in it
+REPLAY_REFUSALS = (
+    (re.compile(r"still pending"),
+     lazy_gettext("the event is still on its way to this receiver; wait until it is delivered or failed")),
+    (re.compile(r"deactivated"), lazy_gettext("the webhook is deactivated")),
+)
+
+
 def _refusal(reason: str) -> str:
-    if "still pending" in reason:
-        return gettext("the event is still on its way to this receiver; wait until it is delivered or failed")
-    if "deactivated" in reason:
-        return gettext("the webhook is deactivated")
-    return gettext("the receiver no longer takes it")
+    return words_matching(REPLAY_REFUSALS, reason, lazy_gettext("the receiver no longer takes it"))
