@@ -1,8 +1,9 @@
 """Shared by the benches (and scripts/fuzz_api.py): virtual modems in a child process, a free port,
-stopping a child process, CPU and memory of a process."""
+stopping a child process, CPU and memory of a process, the command line of a bench on a stored database."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -123,3 +124,17 @@ def in_database_folder(given: str | None, prefix: str, measure: Callable[[str], 
     finally:
         if not given:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def stored_database_bench(description: str, prefix: str, dir_help: str,
+                          options: Callable[[argparse.ArgumentParser], None],
+                          measure: Callable[[argparse.Namespace, str], dict]) -> None:
+    """A bench on a large stored database: how much is stored (--messages, --contacts), the bench's own
+    `options`, where the database goes (--dir); `measure(args, path)` printed as the bench's JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--contacts", type=int, default=100_000)
+    options(parser)
+    parser.add_argument("--dir", help=dir_help)
+    args = parser.parse_args()
+    emit(in_database_folder(args.dir, prefix, lambda path: measure(args, path)))

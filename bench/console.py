@@ -30,7 +30,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from _common import emit, in_database_folder, percentile
+from _common import percentile, stored_database_bench
 from scale import NOW, Store, build, stamp
 from sqlalchemy import text
 
@@ -207,14 +207,14 @@ def measure_page(client: Any, name: str, path: str, rounds: int, assets: dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--contacts", type=int, default=100_000)
+    stored_database_bench(__doc__.splitlines()[0], "gsmgw-console-",
+                          "where the database goes, reused if built already (default: a temporary one)",
+                          options, measure)
+
+
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replies", type=int, default=200, help="customer replies through the inbound pipeline")
     parser.add_argument("--rounds", type=int, default=20, help="requests timed per page")
-    parser.add_argument("--dir", help="where the database goes, reused if built already (default: a temporary one)")
-    args = parser.parse_args()
-    emit(in_database_folder(args.dir, "gsmgw-console-", lambda path: measure(args, path)))
 
 
 def measure(args: argparse.Namespace, path: str) -> dict[str, Any]:

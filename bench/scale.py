@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _common import emit, in_database_folder, percentile
+from _common import percentile, stored_database_bench
 from sqlalchemy import Engine, text
 
 from gateway.apikeys import keys
@@ -236,18 +236,17 @@ def prune_rows_per_s(store: Store, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--contacts", type=int, default=100_000)
+    stored_database_bench(__doc__.splitlines()[0], "gsmgw-scale-",
+                          "where the database goes (default: a temporary folder on disk)", options, measure)
+
+
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deferred", type=int, default=50_000)
     parser.add_argument("--sends", type=int, default=500, help="messages sent for the disk-write figure")
     parser.add_argument("--claims", type=int, default=200, help="claims timed, with and without the backlog")
     parser.add_argument("--list-rounds", type=int, default=25, help="rounds of the list queries (3 pages each)")
     parser.add_argument("--scrapes", type=int, default=30)
     parser.add_argument("--prune-seconds", type=float, default=10.0, help="how long the pruning is timed")
-    parser.add_argument("--dir", help="where the database goes (default: a temporary folder on disk)")
-    args = parser.parse_args()
-    emit(in_database_folder(args.dir, "gsmgw-scale-", lambda path: measure(args, path)))
 
 
 def measure(args: argparse.Namespace, path: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ recipients and results (JSON or CSV). Writes need `send`, reads `read`, as for m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,20 @@ from web.api.paging import decode_cursor, encode_cursor, paginate
 from web.api.problems import PREFIX, ApiError, invalid
 from web.api.schemas import CURSOR, LIMIT, page_of
 from web.api.validation import parse_time
+
+
+# a campaign's controls, one operation each: (action, the service's change, status, summary, conflict,
+# what it answers, description)
+CONTROLS: tuple[tuple[str, Callable[..., str], int, str, str, str, str], ...] = (
+    ("start", Campaigns.start, 202, "Start a draft: now, or at its `send_at`", "the campaign is not a draft",
+     "running or scheduled", "The start is a job in the scheduler's database store: it survives a restart, and "
+                             "a campaign due while the gateway was off starts when it is back."),
+    ("pause", Campaigns.pause, 200, "Pause: nothing more is queued; messages still queued are taken back",
+     "the campaign is not running or scheduled", "paused", ""),
+    ("resume", Campaigns.resume, 200, "Resume a paused campaign", "the campaign is not paused", "running", ""),
+    ("cancel", Campaigns.cancel, 200, "Cancel: queued messages and the recipients not texted yet are cancelled",
+     "the campaign is done or cancelled already", "cancelled", ""),
+)
 
 
 def register(api: Api) -> None:
@@ -86,33 +101,11 @@ def register(api: Api) -> None:
                 out["totals"] = dry.totals()
         return 200, out
 
-    @api.operation("POST", "/campaigns/{campaign_id}/start", summary="Start a draft: now, or at its `send_at`",
-                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
-                   conflict="the campaign is not a draft", responses={202: ("running or scheduled", CHANGED)},
-                   description="The start is a job in the scheduler's database store: it survives a restart, and "
-                               "a campaign due while the gateway was off starts when it is back.")
-    def start_campaign(call: Call) -> tuple[int, Any]:
-        return 202, _control(call, Campaigns.start)
-
-    @api.operation("POST", "/campaigns/{campaign_id}/pause",
-                   summary="Pause: nothing more is queued; messages still queued are taken back",
-                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
-                   conflict="the campaign is not running or scheduled", responses={200: ("paused", CHANGED)})
-    def pause_campaign(call: Call) -> tuple[int, Any]:
-        return 200, _control(call, Campaigns.pause)
-
-    @api.operation("POST", "/campaigns/{campaign_id}/resume", summary="Resume a paused campaign",
-                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
-                   conflict="the campaign is not paused", responses={200: ("running", CHANGED)})
-    def resume_campaign(call: Call) -> tuple[int, Any]:
-        return 200, _control(call, Campaigns.resume)
-
-    @api.operation("POST", "/campaigns/{campaign_id}/cancel",
-                   summary="Cancel: queued messages and the recipients not texted yet are cancelled",
-                   tag="campaigns", scopes=("send",), path_params=CAMPAIGN_ID,
-                   conflict="the campaign is done or cancelled already", responses={200: ("cancelled", CHANGED)})
-    def cancel_campaign(call: Call) -> tuple[int, Any]:
-        return 200, _control(call, Campaigns.cancel)
+    for action, change, status, summary, conflict, answer, description in CONTROLS:
+        api.operation("POST", f"/campaigns/{{campaign_id}}/{action}", summary=summary, tag="campaigns",
+                      scopes=("send",), path_params=CAMPAIGN_ID, conflict=conflict,
+                      responses={status: (answer, CHANGED)}, description=description)(
+            _control_operation(f"{action}_campaign", change, status))
 
     @api.operation("POST", "/campaigns/{campaign_id}/winner",
                    summary="An A/B test's winner, picked by the owner: the rest gets it at once",
@@ -173,6 +166,14 @@ def _service(call: Call) -> Campaigns:
     if call.ctx.campaigns is None:
         raise ApiError(503, "campaigns are not available in this process")
     return call.ctx.campaigns
+
+
+def _control_operation(name: str, change: Callable[..., str], status: int) -> Callable[[Call], tuple[int, Any]]:
+    """The handler of one control: `change` on the campaign, its new status answered with `status`."""
+    def handler(call: Call) -> tuple[int, Any]:
+        return status, _control(call, change)
+    handler.__name__ = handler.__qualname__ = name
+    return handler
 
 
 def _control(call: Call, action: Any) -> dict[str, Any]:

@@ -24,17 +24,9 @@ def install(app: Flask, context: WebContext) -> None:
     i18n.install(app, context)
     setup = auth.register(blueprint, context)
     pages.register(blueprint, context, setup)
-    contacts.register(blueprint, context)
-    contacts_import.register(blueprint, context)
-    groups.register(blueprint, context)
-    inbox.register(blueprint, context)
-    template_pages.register(blueprint, context)
-    counter.register(blueprint, context)
-    send.register(blueprint, context)
-    messages.register(blueprint, context)
-    campaigns.register(blueprint, context)
-    modems.register(blueprint, context)
-    settings.register(blueprint, context)
-    campaign_new.register(blueprint, context)
+    # the pages, each adding its routes to the one blueprint
+    for page in (contacts, contacts_import, groups, inbox, template_pages, counter, send, messages, campaigns, modems,
+                 settings, campaign_new):
+        page.register(blueprint, context)
     errors.register(app, blueprint)
     app.register_blueprint(blueprint)

@@ -8,16 +8,18 @@ the audit log.
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import format_timedelta, gettext
+from flask_babel import format_timedelta, gettext, lazy_gettext
 from flask_login import current_user, login_user, logout_user
 
 from gateway.users import accounts, audit
 from web.console.forms import LoginForm, LogoutForm, SetupForm
+from web.console.labels import USER_NAME_REFUSAL, words_matching
 from web.console.security import ConsoleUser, client_address, safe_next, throttles
 from web.context import WebContext
 
@@ -105,15 +107,17 @@ def register(blueprint: Blueprint, context: WebContext) -> Callable[[], Any]:
     return setup
 
 
+# the domain's refusals of the first-run setup (gateway.users.accounts), by how each begins
+SETUP_REFUSALS = (
+    (re.compile(r"^that is not the setup code"), lazy_gettext("That is not the setup code the gateway printed at start.")),
+    (re.compile(r"^the console is set up already"), lazy_gettext("The console is set up already: sign in.")),
+    USER_NAME_REFUSAL,
+)
+
+
 def _setup_error(message: str) -> str:
     """The domain's refusal in the user's language."""
-    if message.startswith("that is not the setup code"):
-        return gettext("That is not the setup code the gateway printed at start.")
-    if message.startswith("the console is set up already"):
-        return gettext("The console is set up already: sign in.")
-    if message.startswith("a user name"):
-        return gettext("A user name is 1 to 64 characters without spaces.")
-    return gettext("The admin could not be created.")
+    return words_matching(SETUP_REFUSALS, message, lazy_gettext("The admin could not be created."))
 
 
 def _audit(context: WebContext, action: str, actor: str | None, detail: str, address: str) -> None:

@@ -37,6 +37,8 @@ from gateway.outbound.new_message import MAX_TEXT
 from gateway.users import audit
 from web.api.paging import decode_cursor, encode_cursor
 from web.console import counter
+from web.console.forms import require_posted
+from web.console.rows import or_404
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -241,24 +243,25 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         flash(gettext("Draft saved. Check the dry run, then start it."), "info")
         return redirect(url_for("console.campaign_preview", campaign_id=campaign_id))
 
+    def posted_form() -> CampaignForm:
+        """The form as the page's htmx parts post it, with its token."""
+        form = CampaignForm()
+        prepare(form)
+        require_posted(form)
+        return form
+
     @blueprint.route("/campaigns/new/count", methods=["POST"], endpoint="campaign_new_count")
     @login_required
     def campaign_new_count() -> Any:
         """The audience's figures alone, for htmx to swap in as groups, tags or the segment change."""
-        form = CampaignForm()
-        prepare(form)
-        if not form.validate_on_submit():
-            abort(400)
+        form = posted_form()
         count = count_of(form)
         return render_template("console/_campaign_new_count.html", count=count, eta=eta_of(form, count))
 
     @blueprint.route("/campaigns/new/personal", methods=["POST"], endpoint="campaign_new_personal")
     @login_required
     def campaign_new_personal() -> Any:
-        form = CampaignForm()
-        prepare(form)
-        if not form.validate_on_submit():
-            abort(400)
+        form = posted_form()
         return render_template("console/_campaign_new_personal.html", personal=personal_of(form), form=form)
 
     @blueprint.route("/campaigns/<int:campaign_id>/preview", endpoint="campaign_preview")
@@ -267,9 +270,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         service = service_of(context)
         after = decode_cursor(request.args.get("cursor")) or 0
         with context.sessions() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                abort(404)
+            campaign = or_404(session.get(Campaign, campaign_id))
             dry = service.dry_run(session.connection(), campaign)
             items, last = dry.page(after=after, limit=PAGE)
             # the totals walk the whole audience: inline only when asked (no script), else htmx loads them after
@@ -286,9 +287,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         """The dry run's totals, ETA and Start, over the whole audience: the page's slow half, loaded after it."""
         service = service_of(context)
         with context.sessions() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                abort(404)
+            campaign = or_404(session.get(Campaign, campaign_id))
             totals = service.dry_run(session.connection(), campaign).totals()
             session.expunge(campaign)
         return render_template("console/_campaign_new_totals.html", campaign=campaign, totals=totals,
@@ -298,8 +297,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @login_required
     def campaign_start(campaign_id: int) -> Any:
         service = service_of(context)
-        if not StartForm().validate_on_submit():
-            abort(400)
+        require_posted(StartForm())
         try:
             status = service.start(campaign_id)
         except CampaignError as exc:

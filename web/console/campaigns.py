@@ -26,6 +26,7 @@ from web.api.campaigns import campaign_dict
 from web.api.paging import decode_cursor, encode_cursor
 from web.api.problems import ApiError
 from web.console.charts import bar_chart
+from web.console.forms import require_posted
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -165,8 +166,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             abort(403)
         campaign, _ = load(campaign_id)
         form = ActionForm()
-        if not form.validate_on_submit():
-            abort(400)
+        require_posted(form)
         if context.campaigns is None:
             abort(503)
         try:

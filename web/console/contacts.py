@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -22,8 +22,10 @@ from gateway.consent import history, ledger
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
 from gateway.consent.optin import OptInRefused
 from gateway.users import audit
-from web.console.contact_labels import contact_label, reason_words
+from web.console.labels import contact_label, reason_words
 from web.console.contact_forms import ConfirmForm, ConsentForm, ContactForm, SearchForm
+from web.console.forms import form_status, require_posted
+from web.console.rows import or_404
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -87,7 +89,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             else:
                 flash(gettext("Contact added."), "info")
                 return redirect(url_for("console.contact", contact_id=contact_id))
-        status = 422 if form.is_submitted() else 200
+        status = form_status(form, refused=422)
         return render_template("console/contact_form.html", form=form, contact=None), status
 
     @blueprint.route("/contacts/<int:contact_id>", endpoint="contact")
@@ -126,7 +128,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 form.tags.data = ", ".join(directory.tags_of(session, contact.id))
                 form.groups.data = ", ".join(groups_of(session, contact.id))
                 form.fields.data = "\n".join(f"{k}: {v}" for k, v in (contact.fields or {}).items())
-            status = 422 if form.is_submitted() else 200
+            status = form_status(form, refused=422)
             return render_template("console/contact_form.html", form=form, contact=contact), status
 
     @blueprint.route("/contacts/<int:contact_id>/erase", methods=["GET", "POST"], endpoint="contact_erase")
@@ -153,8 +155,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @login_required
     def contact_consent(contact_id: int) -> Any:
         form = ConsentForm()
-        if not form.validate_on_submit():
-            abort(400)
+        require_posted(form)
         with context.sessions() as session:
             number = found(session, contact_id).number
         address = client_address()
@@ -186,10 +187,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
 
 
 def found(session: Any, contact_id: int) -> Contact:
-    contact = session.get(Contact, contact_id)
-    if contact is None:
-        abort(404)
-    return contact
+    return or_404(session.get(Contact, contact_id))
 
 
 def details_of(form: ContactForm) -> directory.Details:

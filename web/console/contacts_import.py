@@ -24,8 +24,9 @@ from flask_login import login_required
 from gateway.audience import contacts_csv, import_mapping
 from gateway.users import audit
 from web.console.contact_forms import ImportForm, MappingForm
-from web.console.contact_labels import choices
 from web.console.contacts import actor
+from web.console.forms import form_status
+from web.console.labels import choices
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -45,6 +46,13 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         if not _TOKEN.fullmatch(token):
             abort(404)
         return folder / f"{token}{suffix}"
+
+    def stored(token: str, suffix: str) -> Path:
+        """A file the import kept under its token, or a 404 once it is gone (or never was)."""
+        kept = path(token, suffix)
+        if not kept.exists():
+            abort(404)
+        return kept
 
     @blueprint.route("/contacts/import", methods=["GET", "POST"], endpoint="contacts_import")
     @login_required
@@ -66,15 +74,12 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                     return redirect(url_for("console.contacts_mapping", token=token, basis=basis.kind,
                                             proof=basis.proof or None))
                 return run(token, text, import_mapping.guess(header), basis)
-        return render_template("console/import.html", form=form), 422 if form.is_submitted() else 200
+        return render_template("console/import.html", form=form), form_status(form, refused=422)
 
     @blueprint.route("/contacts/import/<token>/columns", methods=["GET", "POST"], endpoint="contacts_mapping")
     @login_required
     def mapping(token: str) -> Any:
-        source = path(token, ".csv")
-        if not source.exists():
-            abort(404)
-        text = source.read_text(encoding="utf-8")
+        text = stored(token, ".csv").read_text(encoding="utf-8")
         header = import_mapping.header_of(text)
         form = MappingForm()
         form.basis.choices = choices("basis")
@@ -118,10 +123,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @blueprint.route("/contacts/import/<token>", endpoint="contacts_report")
     @login_required
     def report(token: str) -> Any:
-        stored = path(token, ".json")
-        if not stored.exists():
-            abort(404)
-        data = json.loads(stored.read_text())
+        data = json.loads(stored(token, ".json").read_text())
         rows = [dict(zip(("line", "number", "outcome", "reason"), row)) for row in data["rows"]]
         shown: dict[str, list[dict]] = {}
         for row in rows:
@@ -136,10 +138,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @blueprint.route("/contacts/import/<token>/rejected.csv", endpoint="contacts_rejected")
     @login_required
     def rejected(token: str) -> Any:
-        stored = path(token, "-rejected.csv")
-        if not stored.exists():
-            abort(404)
-        return Response(stored.read_bytes(), mimetype="text/csv",
+        return Response(stored(token, "-rejected.csv").read_bytes(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=rejected-rows.csv"})
 
     @blueprint.route("/contacts/export.csv", endpoint="contacts_export")

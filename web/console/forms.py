@@ -1,13 +1,27 @@
-"""The console's forms (Flask-WTF: each carries its CSRF token)."""
+"""The console's forms (Flask-WTF: each carries its CSRF token), and the steps every page takes with one:
+a change goes on only with a valid token, a destructive one asks first, a refused form comes back with
+its errors and a 4xx status."""
 
 from __future__ import annotations
 
+from flask import abort, render_template, request
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from gateway.users.accounts import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD
+
+
+def new_password_field(label: str) -> PasswordField:
+    """A password being set: the accounts' length rules."""
+    return PasswordField(label, validators=[DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)])
+
+
+def password_again_field() -> PasswordField:
+    """The same password typed again, beside a `password` field."""
+    return PasswordField(lazy_gettext("Password again"),
+                         validators=[DataRequired(), EqualTo("password", message=lazy_gettext("The passwords differ."))])
 
 
 class LoginForm(FlaskForm):
@@ -19,10 +33,8 @@ class LoginForm(FlaskForm):
 class SetupForm(FlaskForm):
     code = StringField(lazy_gettext("Setup code"), validators=[DataRequired(), Length(max=32)])
     name = StringField(lazy_gettext("Admin user name"), validators=[DataRequired(), Length(max=MAX_NAME)])
-    password = PasswordField(lazy_gettext("Password"),
-                             validators=[DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)])
-    confirm = PasswordField(lazy_gettext("Password again"),
-                            validators=[DataRequired(), EqualTo("password", message=lazy_gettext("The passwords differ."))])
+    password = new_password_field(lazy_gettext("Password"))
+    confirm = password_again_field()
     submit = SubmitField(lazy_gettext("Create the admin"))
 
 
@@ -33,3 +45,24 @@ class LogoutForm(FlaskForm):
 class LanguageForm(FlaskForm):
     language = SelectField(lazy_gettext("Language"), choices=[])
     submit = SubmitField(lazy_gettext("Change"))
+
+
+def require_posted(form: FlaskForm) -> None:
+    """A change goes on only when the POST carries the form's valid CSRF token (and fields): else 400."""
+    if not form.validate_on_submit():
+        abort(400)
+
+
+def confirm_page(form: FlaskForm, template: str, ask: bool = False, **values: object) -> str | None:
+    """A destructive action's question: on GET (or whenever `ask`, as when the action no longer applies)
+    the page that says what would happen, with `form` to confirm it; on a POST None, so the action goes
+    on, once `require_posted` lets it through."""
+    if request.method == "GET" or ask:
+        return render_template(template, form=form, **values)
+    require_posted(form)
+    return None
+
+
+def form_status(form: FlaskForm, refused: int = 400) -> int:
+    """The status of a form's page: 200 when it is shown, `refused` when a POST comes back with its errors."""
+    return refused if form.is_submitted() else 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import login_required
 
@@ -19,8 +19,10 @@ from gateway.audience.models import Group, Segment
 from gateway.users import audit
 from web.console import segment_rules
 from web.console.contact_forms import DeleteForm, GroupForm, SegmentForm
-from web.console.contact_labels import choices
 from web.console.contacts import actor
+from web.console.forms import form_status, require_posted
+from web.console.labels import choices
+from web.console.rows import or_404
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -58,7 +60,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             else:
                 flash(gettext("Group added."), "info")
                 return redirect(url_for("console.groups"))
-        return render_template("console/group_form.html", form=form, group=None), 422 if form.is_submitted() else 200
+        return render_template("console/group_form.html", form=form, group=None), form_status(form, refused=422)
 
     @blueprint.route("/groups/<int:group_id>", methods=["GET", "POST"], endpoint="group")
     @login_required
@@ -82,7 +84,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 form.name.data = group.name
             members = next((g.members for g in directory.groups_with_counts(session) if g.id == group_id), 0)
             return render_template("console/group_form.html", form=form, group=group, members=members), \
-                422 if form.is_submitted() else 200
+                form_status(form, refused=422)
 
     @blueprint.route("/groups/<int:group_id>/delete", methods=["GET", "POST"], endpoint="group_delete")
     @login_required
@@ -150,8 +152,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         form = SegmentForm()
         prepare(form)
         count, rule_error = None, None
-        if not form.validate_on_submit():
-            abort(400)
+        require_posted(form)
         try:
             with context.sessions() as session:
                 count = saved_segments.count(session, spec_of(form), context.clock.now())
@@ -176,10 +177,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
 
 
 def found(session: Any, model: Any, ident: int) -> Any:
-    row = session.get(model, ident)
-    if row is None:
-        abort(404)
-    return row
+    return or_404(session.get(model, ident))
 
 
 def prepare(form: SegmentForm) -> None:

@@ -32,7 +32,8 @@ from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.users import audit
 from web.console import counter
-from web.console.contact_labels import SOURCES
+from web.console.forms import require_posted
+from web.console.labels import SOURCES
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -165,8 +166,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         """Staff's reading of a text that reads like a request to stop: an opt-out (logged in the
         ledger, from staff, naming the text) or not (marketing may go again)."""
         form = RequestDecisionForm()
-        if not form.validate_on_submit():
-            abort(400)
+        require_posted(form)
         number, user, now = number_for(key), current_user.account.name, context.clock.now()
         if form.decision.data == OptOutRequestDecision.OPTED_OUT:
             def along(session: Session, contact: Any, event: Any) -> None:

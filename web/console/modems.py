@@ -23,6 +23,7 @@ from gateway.outbound.new_message import RejectedMessage
 from gateway.sims.control import BadCode, Job, UnknownModem
 from gateway.users import audit
 from web.console.dashboard import ModemCard, card
+from web.console.forms import confirm_page
 from web.console.security import admin_required, client_address
 from web.context import WebContext
 
@@ -144,12 +145,10 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def restart(name: str) -> Any:
         modem = find(name)
-        form = forms(name)["restart"]
-        if request.method == "GET" or context.control is None:
-            return render_template("console/modem_restart.html", modem=details(modem), form=form,
-                                   can_restart=context.control is not None)
-        if not form.validate_on_submit():
-            abort(400)
+        asking = confirm_page(forms(name)["restart"], "console/modem_restart.html", ask=context.control is None,
+                              modem=details(modem), can_restart=context.control is not None)
+        if asking is not None:
+            return asking
         try:
             context.control.restart(name)
         except UnknownModem:

@@ -11,10 +11,15 @@ from sqlalchemy.orm import sessionmaker
 Row = TypeVar("Row")
 
 
+def or_404(found: Row | None) -> Row:
+    """What a page is about, or a 404 when it is not there."""
+    if found is None:
+        abort(404)
+    return found
+
+
 def row_or_404(sessions: sessionmaker, model: type[Row], key: Any) -> Row:
     with sessions() as session:
-        row = session.get(model, key)
-        if row is None:
-            abort(404)
+        row = or_404(session.get(model, key))
         session.expunge(row)
         return row

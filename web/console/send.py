@@ -10,6 +10,7 @@ the page then shows the message's timeline.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from gateway.outbound.templating import MissingVariable, TemplateError, contact_
 from gateway.outbound.verdict import Verdict
 from gateway.users import audit
 from web.console import counter
+from web.console.labels import words_matching
 from web.console.security import client_address
 from web.context import WebContext
 
@@ -57,18 +59,20 @@ class Recipient:
 
 def refusal_words(verdict: Verdict) -> str:
     """Why the consent check refuses a send, in the user's language (its reason is the log's English)."""
-    reason = verdict.reason or ""
-    if reason.startswith("opted out of all"):
-        return gettext("Not sent: this contact asked to receive no messages at all (STOP ALL).")
-    if reason.startswith("opted out"):
-        return gettext("Not sent: this contact opted out of marketing messages.")
-    if "awaiting double opt-in" in reason:
-        return gettext("Not sent: this contact has not confirmed the opt-in yet.")
-    if reason.startswith("marketing without consent"):
-        return gettext("Not sent: there is no consent on record for marketing to this contact.")
-    if reason.startswith("frequency cap"):
-        return gettext("Not sent: this contact has had as many messages as the frequency cap allows.")
-    return gettext("Not sent: the consent rules do not allow this message.")
+    return words_matching(CONSENT_REFUSALS, verdict.reason,
+                          lazy_gettext("Not sent: the consent rules do not allow this message."))
+
+
+# the consent check's reasons (gateway.consent), by how each begins or a phrase in it
+CONSENT_REFUSALS = (
+    (re.compile(r"^opted out of all"), lazy_gettext("Not sent: this contact asked to receive no messages at all (STOP ALL).")),
+    (re.compile(r"^opted out"), lazy_gettext("Not sent: this contact opted out of marketing messages.")),
+    (re.compile(r"awaiting double opt-in"), lazy_gettext("Not sent: this contact has not confirmed the opt-in yet.")),
+    (re.compile(r"^marketing without consent"),
+     lazy_gettext("Not sent: there is no consent on record for marketing to this contact.")),
+    (re.compile(r"^frequency cap"),
+     lazy_gettext("Not sent: this contact has had as many messages as the frequency cap allows.")),
+)
 
 
 def register(blueprint: Blueprint, context: WebContext) -> None:

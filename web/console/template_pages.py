@@ -24,6 +24,7 @@ from gateway.outbound import template_book
 from gateway.outbound.models import MessageTemplate
 from gateway.users import audit
 from modem.encoding import segment_info
+from web.console.forms import form_status
 from web.console.rows import row_or_404
 from web.console.security import admin_required, client_address
 from web.context import WebContext
@@ -76,7 +77,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 flash(gettext("Template saved."), "info")
                 return redirect(url_for("console.template", template_id=made))
         return render_template("console/template_edit.html", form=form, row=None, preview=None, number=""), \
-            400 if form.is_submitted() else 200
+            form_status(form)
 
     @blueprint.route("/templates/<int:template_id>", methods=["GET", "POST"], endpoint="template")
     @login_required

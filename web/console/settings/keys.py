@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField, SubmitField, widgets
 from wtforms.validators import DataRequired, Length
 
 from gateway.apikeys import keys
+from web.console.forms import confirm_page, form_status
+from web.console.rows import or_404
 from web.console.security import admin_required
 from web.console.settings.common import record
 from web.context import WebContext
@@ -54,36 +56,29 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def keys_page() -> Any:
         form = key_form()
-        status = 200
         if form.is_submitted():
             valid = form.validate()
-            if valid and form.scopes.data:
+            if not form.scopes.data:
+                form.scopes.errors = [gettext("Choose at least one.")]
+            elif valid:
                 try:
                     new = keys.create(context.sessions, context.clock, form.name.data, form.scopes.data)
                 except ValueError:
                     form.name.errors = [gettext("The name must be 1 to 100 characters.")]
-                    status = 400
                 else:
                     record(context, KEY_CREATED,
                            f"{new.info.name} ({new.info.prefix}…): {', '.join(sorted(new.info.scopes))}")
                     return render_template("console/settings/key_created.html", key=new)
-            else:
-                if not form.scopes.data:
-                    form.scopes.errors = [gettext("Choose at least one.")]
-                status = 400
-        return render_template("console/settings/keys.html", form=form, keys=keys.list_keys(context.sessions)), status
+        return render_template("console/settings/keys.html", form=form,
+                               keys=keys.list_keys(context.sessions)), form_status(form)
 
     @blueprint.route("/settings/keys/<int:key_id>/revoke", methods=["GET", "POST"], endpoint="settings_key_revoke")
     @admin_required
     def revoke(key_id: int) -> Any:
-        key = keys.get(context.sessions, key_id)
-        if key is None:
-            abort(404)
-        form = RevokeForm()
-        if request.method == "GET" or key.revoked_at is not None:
-            return render_template("console/settings/key_revoke.html", key=key, form=form)
-        if not form.validate_on_submit():
-            abort(400)
+        key = or_404(keys.get(context.sessions, key_id))
+        asking = confirm_page(RevokeForm(), "console/settings/key_revoke.html", ask=key.revoked_at is not None, key=key)
+        if asking is not None:
+            return asking
         keys.revoke(context.sessions, context.clock, key_id)
         record(context, KEY_REVOKED, f"{key.name} ({key.prefix}…)")
         flash(gettext("Key %(name)s revoked: requests with it are refused from now on.", name=key.name), "info")

@@ -4,9 +4,10 @@ words are turned off rather than deleted). The running inbound pipeline takes a 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from gateway.consent import keyword_store, keywords
 from gateway.consent.models import Keyword
+from web.console.forms import confirm_page, form_status
+from web.console.labels import words_matching
 from web.console.rows import row_or_404
 from web.console.security import admin_required
 from web.console.settings.common import record
@@ -72,24 +75,21 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         names = action_names()
         form.action.choices = [(a, names[a]) for a in (keywords.REPLY, keywords.JOIN, keywords.HELP, keywords.OPT_OUT,
                                                        keywords.OPT_OUT_ALL, keywords.OPT_IN)]
-        status = 200
-        if form.is_submitted():
-            if form.validate():
-                try:
-                    with context.sessions.begin() as session:
-                        row = keyword_store.add(session, form.word.data, form.action.data, now=context.clock.now(),
-                                                group=(form.group.data or "").strip() or None, reply=form.reply.data or None)
-                        label = row.label
-                except ValueError as exc:
-                    form.word.errors = [_refusal(str(exc))]
-                else:
-                    reload()
-                    record(context, KEYWORD_ADDED, f"{label}: {form.action.data}")
-                    flash(gettext("Keyword %(word)s added.", word=label), "info")
-                    return redirect(url_for("console.settings_keywords"))
-            status = 400
+        if form.validate_on_submit():
+            try:
+                with context.sessions.begin() as session:
+                    row = keyword_store.add(session, form.word.data, form.action.data, now=context.clock.now(),
+                                            group=(form.group.data or "").strip() or None, reply=form.reply.data or None)
+                    label = row.label
+            except ValueError as exc:
+                form.word.errors = [_refusal(str(exc))]
+            else:
+                reload()
+                record(context, KEYWORD_ADDED, f"{label}: {form.action.data}")
+                flash(gettext("Keyword %(word)s added.", word=label), "info")
+                return redirect(url_for("console.settings_keywords"))
         return render_template("console/settings/keywords.html", form=form, keywords=rows(), names=names,
-                               protected=keywords.PROTECTED), status
+                               protected=keywords.PROTECTED), form_status(form)
 
     @blueprint.route("/settings/keywords/<int:keyword_id>", methods=["GET", "POST"], endpoint="settings_keyword")
     @admin_required
@@ -98,35 +98,30 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         form = EditForm()
         if not form.is_submitted():
             form.enabled.data, form.reply.data = row.enabled, row.reply or ""
-        status = 200
-        if form.is_submitted():
-            if form.validate():
-                try:
-                    with context.sessions.begin() as session:
-                        keyword_store.change(session, session.get(Keyword, keyword_id),
-                                             {"enabled": bool(form.enabled.data), "reply": form.reply.data or None})
-                except keyword_store.KeywordRefused:
-                    form.enabled.errors = [gettext("%(word)s is an opt-out word: customers must always be able to use it.",
-                                                   word=row.label)]
-                else:
-                    reload()
-                    record(context, KEYWORD_CHANGED, f"{row.label}: {'on' if form.enabled.data else 'off'}")
-                    flash(gettext("Keyword %(word)s saved.", word=row.label), "info")
-                    return redirect(url_for("console.settings_keywords"))
-            status = 400
+        if form.validate_on_submit():
+            try:
+                with context.sessions.begin() as session:
+                    keyword_store.change(session, session.get(Keyword, keyword_id),
+                                         {"enabled": bool(form.enabled.data), "reply": form.reply.data or None})
+            except keyword_store.KeywordRefused:
+                form.enabled.errors = [gettext("%(word)s is an opt-out word: customers must always be able to use it.",
+                                               word=row.label)]
+            else:
+                reload()
+                record(context, KEYWORD_CHANGED, f"{row.label}: {'on' if form.enabled.data else 'off'}")
+                flash(gettext("Keyword %(word)s saved.", word=row.label), "info")
+                return redirect(url_for("console.settings_keywords"))
         return render_template("console/settings/keyword.html", keyword=row, form=form, names=action_names(),
-                               protected=row.word in keywords.PROTECTED), status
+                               protected=row.word in keywords.PROTECTED), form_status(form)
 
     @blueprint.route("/settings/keywords/<int:keyword_id>/delete", methods=["GET", "POST"],
                      endpoint="settings_keyword_delete")
     @admin_required
     def delete(keyword_id: int) -> Any:
         row = one(keyword_id)
-        form = DeleteForm()
-        if request.method == "GET" or row.builtin:
-            return render_template("console/settings/keyword_delete.html", keyword=row, form=form)
-        if not form.validate_on_submit():
-            abort(400)
+        asking = confirm_page(DeleteForm(), "console/settings/keyword_delete.html", ask=row.builtin, keyword=row)
+        if asking is not None:
+            return asking
         with context.sessions.begin() as session:
             keyword_store.delete(session, session.get(Keyword, keyword_id))
         reload()
@@ -135,11 +130,14 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         return redirect(url_for("console.settings_keywords"))
 
 
+# the domain's refusals (gateway.consent.keyword_store), by a phrase in each
+REFUSALS = (
+    (re.compile(r"exists already"), lazy_gettext("That keyword exists already.")),
+    (re.compile(r"needs a group"), lazy_gettext("A join keyword needs a group.")),
+    (re.compile(r"opt-out word"), lazy_gettext("That is an opt-out word and must stay one.")),
+)
+
+
 def _refusal(message: str) -> str:
-    if "exists already" in message:
-        return gettext("That keyword exists already.")
-    if "needs a group" in message:
-        return gettext("A join keyword needs a group.")
-    if "opt-out word" in message:
-        return gettext("That is an opt-out word and must stay one.")
-    return gettext("That cannot be a keyword: one word or a short phrase of letters and digits.")
+    return words_matching(REFUSALS, message,
+                          lazy_gettext("That cannot be a keyword: one word or a short phrase of letters and digits."))

@@ -4,10 +4,11 @@ secret, shown once), each with its delivery log (status, attempts, the receiver'
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
@@ -16,6 +17,9 @@ from wtforms.validators import DataRequired, Length
 from gateway.webhooks.endpoints import ReplayRefused
 from gateway.webhooks.outbox import EVENTS
 from web.api.messages import url_problem
+from web.console.forms import confirm_page, form_status, require_posted
+from web.console.labels import words_matching
+from web.console.rows import or_404
 from web.console.security import admin_required
 from web.console.settings.common import record
 from web.console.settings.keys import CheckboxesField
@@ -54,10 +58,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     hooks = context.webhooks
 
     def endpoint_or_404(endpoint_id: int) -> dict[str, Any]:
-        endpoint = hooks.get_endpoint(endpoint_id)
-        if endpoint is None:
-            abort(404)
-        return endpoint
+        return or_404(hooks.get_endpoint(endpoint_id))
 
     @blueprint.route("/settings/webhooks", methods=["GET", "POST"], endpoint="settings_webhooks")
     @admin_required
@@ -66,8 +67,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         form.events.choices = event_choices()
         if not form.is_submitted():
             form.events.data = list(EVENTS[:2])
-        status = 200
-        if form.is_submitted():
+        else:
             valid = form.validate()  # (it clears the errors set before it)
             url = (form.url.data or "").strip()
             problem = url_problem(url, hooks.policy) if url else None
@@ -80,8 +80,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                                              description=(form.description.data or "").strip() or None)
                 record(context, WEBHOOK_ADDED, f"{made['id']}: {made['url']} ({', '.join(made['events'])})")
                 return render_template("console/settings/webhook_secret.html", endpoint=made, new=True)
-            status = 400
-        return render_template("console/settings/webhooks.html", form=form, endpoints=hooks.list_endpoints()), status
+        return render_template("console/settings/webhooks.html", form=form,
+                               endpoints=hooks.list_endpoints()), form_status(form)
 
     @blueprint.route("/settings/webhooks/<int:endpoint_id>", endpoint="settings_webhook")
     @admin_required
@@ -102,8 +102,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def send_test(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
-        if not ActionForm().validate_on_submit():
-            abort(400)
+        require_posted(ActionForm())
         try:
             delivery = hooks.send_test(endpoint_id)
         except ReplayRefused:
@@ -121,8 +120,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         old = hooks.delivery(delivery_id)
         if old is None or old["endpoint_id"] is None:
             abort(404)
-        if not ActionForm().validate_on_submit():
-            abort(400)
+        require_posted(ActionForm())
         try:
             new = hooks.replay(delivery_id)
         except ReplayRefused as exc:
@@ -137,12 +135,10 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def toggle(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
-        form = ActionForm()
-        if request.method == "GET":
-            return render_template("console/settings/webhook_confirm.html", endpoint=endpoint, form=form,
-                                   what="deactivate" if endpoint["active"] else "activate")
-        if not form.validate_on_submit():
-            abort(400)
+        asking = confirm_page(ActionForm(), "console/settings/webhook_confirm.html", endpoint=endpoint,
+                              what="deactivate" if endpoint["active"] else "activate")
+        if asking is not None:
+            return asking
         now_active = not endpoint["active"]
         hooks.update_endpoint(endpoint_id, {"active": now_active})
         record(context, WEBHOOK_ACTIVATED if now_active else WEBHOOK_DEACTIVATED, f"{endpoint_id}: {endpoint['url']}")
@@ -155,12 +151,9 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def rotate(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
-        form = ActionForm()
-        if request.method == "GET":
-            return render_template("console/settings/webhook_confirm.html", endpoint=endpoint, form=form,
-                                   what="rotate")
-        if not form.validate_on_submit():
-            abort(400)
+        asking = confirm_page(ActionForm(), "console/settings/webhook_confirm.html", endpoint=endpoint, what="rotate")
+        if asking is not None:
+            return asking
         rotated = hooks.rotate_secret(endpoint_id, grace=ROTATION_GRACE)
         record(context, WEBHOOK_ROTATED, f"{endpoint_id}: {endpoint['url']}")
         return render_template("console/settings/webhook_secret.html", endpoint=rotated, new=False)
@@ -175,9 +168,13 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+# why the domain refuses a replay (gateway.webhooks.endpoints.ReplayRefused), by a phrase in it
+REPLAY_REFUSALS = (
+    (re.compile(r"still pending"),
+     lazy_gettext("the event is still on its way to this receiver; wait until it is delivered or failed")),
+    (re.compile(r"deactivated"), lazy_gettext("the webhook is deactivated")),
+)
+
+
 def _refusal(reason: str) -> str:
-    if "still pending" in reason:
-        return gettext("the event is still on its way to this receiver; wait until it is delivered or failed")
-    if "deactivated" in reason:
-        return gettext("the webhook is deactivated")
-    return gettext("the receiver no longer takes it")
+    return words_matching(REPLAY_REFUSALS, reason, lazy_gettext("the receiver no longer takes it"))
