@@ -89,6 +89,8 @@ def test_unknown_keys_and_sims_without_limits_in_the_file_are_refused(client, ma
     assert answer.json["errors"] == [{"field": "sims.iccid:8944999.per_minute",
                                       "message": "not a setting that can be changed here"}]
     assert client.patch(URL, json={}, headers=key.headers).status_code == 422
+    odd = client.patch(URL, data='{"consent": {"\\udb2e": 1}}', headers={**key.headers, "Content-Type": "application/json"})
+    assert odd.status_code == 422 and odd.json["errors"] == [{"field": "consent.\udb2e", "message": "unknown field"}]
     assert client.patch(URL, json={"consent": {"frequency_cap": "2"}}, headers=key.headers).status_code == 422
     assert store.overrides(shop.sessions) == {}
 
