@@ -116,3 +116,16 @@ def test_the_consoles_quick_send_says_marketing_waits_for_the_quiet_hours_set_in
                                           "template": "", "send": "Send"})
     assert answer.status_code == 302, answer.get_data(as_text=True)
     assert "so it goes out at" in console.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.timeout(120)
+def test_the_modems_status_shows_a_sims_limit_changed_in_the_console_before_its_worker_sends_again(shop):
+    from gateway.sims import status
+
+    d = shop.daemon
+    pairs = [(s, d.engine.workers.get(s.name)) for s in d.supervisors]
+    wait_until(lambda: d.engine.workers["till"].windows.sim == shop.sim, 10, "the worker knows the SIM it holds")
+    assert status.describe(pairs)[0]["limits"] == {}  # no caps in the file
+    shop.change(**{f"sims.{shop.sim}.per_minute".replace(".", "__"): 5})
+    # the worker is idle (nothing queued, the FakeClock still): the status reads the limits in force
+    assert status.describe(pairs)[0]["limits"] == {"minute": {"used": 0, "left": 5, "cap": 5}}
