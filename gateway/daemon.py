@@ -18,7 +18,7 @@ from gateway.audience.contacts import ContactHealth
 from gateway.campaigns.service import Campaigns
 from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
-from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.consent.send_check import ConsentCheck
 from gateway.settings.effective import Effective
 from gateway.core.clock import Clock
 from gateway.core.config import SAFE_LIMITS, Config, ModemSection, SimSection
@@ -33,7 +33,6 @@ from gateway.outbound.models import MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.scheduler import jobs
 from gateway.scheduler.service import Scheduler
-from gateway.sims.identity import SimLimits
 from gateway.store import db
 from gateway.store.retention import RetentionPolicy
 from gateway.webhooks.outbox import Webhooks
@@ -60,12 +59,6 @@ def stall_allowance(settings: ModemSettings) -> float:
 
 def limits_of(section: ModemSection | SimSection) -> Limits:
     return section.limits
-
-
-def sim_limits(config: Config) -> SimLimits:
-    """The `[[sims]]` entries' limits, by ICCID and by IMSI."""
-    return SimLimits(by_iccid={s.iccid: limits_of(s) for s in config.sims if s.iccid},
-                     by_imsi={s.imsi: limits_of(s) for s in config.sims if s.imsi})
 
 
 def simulated_section(template: ModemSection | None, name: str, port: str) -> ModemSection:
@@ -122,7 +115,7 @@ class Daemon:
         self.settings = Effective(config, self.queue.sessions)
         self.consent = ConsentCheck(self.queue.sessions, self.clock, self.settings.rules,
                                     default_timezone=config.gateway.timezone)
-        self.audience = Audience(self.queue.sessions, self.clock, self.queue, settings=config.consent,
+        self.audience = Audience(self.queue.sessions, self.clock, self.queue, settings=self.settings.consent,
                                  default_region=config.gateway.default_region)
         self.inbound = InboundPipeline(self.queue.sessions, self.clock, self.queue, self.audience,
                                        settings=config.inbound, default_region=config.gateway.default_region,
@@ -135,10 +128,10 @@ class Daemon:
         self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
         # campaigns: their starts and rounds are jobs in the scheduler's database store
         self.modem_limits: dict[str, Limits] = {}  # each modem's own limits, for the campaigns' ETA
-        self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=rules_from(config.consent),
+        self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.settings.rules,
                                    default_timezone=config.gateway.timezone,
                                    attribution_days=config.campaigns.attribution_days,
-                                   sims=lambda: [Sim(name, limits) for name, limits in self.modem_limits.items()])
+                                   sims=self.campaign_sims)
         self.campaigns.attach(self.scheduler)
         # webhooks hear every status change, stored inbound message and consent change from the start
         self.webhooks = with_status_hooks(self.queue, self.clock, allowed_hosts=config.webhooks.allowed_hosts)
@@ -171,6 +164,13 @@ class Daemon:
         self._start_web()
         self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
         self.watchdog.start()
+
+    def campaign_sims(self) -> list[Sim]:
+        """Each modem with the limits it sends under now, as its worker does: those of the SIM it
+        holds (the console's if set), else its own entry's; the campaigns' ETA spreads parts over them."""
+        held = {s.name: s.identity for s in self.supervisors}
+        in_force = self.settings.sim_limits()
+        return [Sim(name, in_force.of(held.get(name), own)) for name, own in self.modem_limits.items()]
 
     def _issue_setup_code(self) -> None:
         """While no console user exists, a new one-time setup code, printed and logged: only someone

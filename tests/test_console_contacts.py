@@ -285,3 +285,74 @@ def test_the_export_neutralises_formulas(staff_client, web_context):
     assert rows[1][0] == "+447700900001"
     assert rows[1][1] == "'=HYPERLINK(\"http://evil.example\",\"x\")" and rows[1][5].startswith("'=")
     assert _actions(web_context)[0] == "contacts_exported"
+
+
+# ---- the consent filter ------------------------------------------------------------------------------
+def _consent_shop(web_context) -> None:
+    """Ann opted in; Ben opted in, then STOP; Cas STOP, then START; Dee no decision; Eve STOPALL."""
+    audience = web_context.audience
+    for number, name in (("+447700900301", "Ann"), ("+447700900302", "Ben"), ("+447700900303", "Cas"),
+                         ("+447700900304", "Dee"), ("+447700900305", "Eve")):
+        _contact(web_context, number, name, tags=["vip"] if name in ("Ann", "Ben") else [])
+    audience.opt_in("+447700900301", source=ConsentSource.KEYWORD)
+    audience.opt_in("+447700900302", source=ConsentSource.KEYWORD)
+    audience.opt_out("+447700900302", source=ConsentSource.KEYWORD)
+    audience.opt_out("+447700900303", source=ConsentSource.KEYWORD)
+    audience.opt_in("+447700900303", source=ConsentSource.KEYWORD)
+    audience.opt_out("+447700900305", source=ConsentSource.KEYWORD, scope="all")
+
+
+def test_the_list_filters_by_the_newest_consent_decision(staff_client, web_context):
+    _consent_shop(web_context)
+
+    def names(query: str) -> list[str]:
+        html = staff_client.get(f"/contacts?{query}").get_data(as_text=True)
+        return [n for n in ("Ann", "Ben", "Cas", "Dee", "Eve") if f'class="name">{n}<' in html]
+
+    assert names("consent=opted_out") == ["Ben", "Eve"]
+    assert names("consent=opted_in") == ["Ann", "Cas"]
+    assert names("consent=") == ["Ann", "Ben", "Cas", "Dee", "Eve"]
+    assert names("consent=opted_out&tag=vip") == ["Ben"]
+    page = staff_client.get("/contacts?consent=opted_out").get_data(as_text=True)
+    assert '<option selected value="opted_out">Opted out of marketing</option>' in page
+    arabic = staff_client.get("/contacts", headers={"Accept-Language": "ar"}).get_data(as_text=True)
+    assert "ألغى الاشتراك في الرسائل التسويقية" in arabic
+
+
+def test_the_filter_matches_the_ledgers_own_reading_of_each_contact(web_context):
+    _consent_shop(web_context)
+    with web_context.sessions() as session:
+        every = directory.search(session, directory.Search(), "GB").contacts
+        states = {c.name: ledger.state_of(session, c.id) for c in every}
+        for consent, wanted in (("opted_in", lambda s: s.marketing_allowed), ("opted_out", lambda s: s.opted_out)):
+            found = directory.search(session, directory.Search(consent=consent), "GB").contacts
+            assert {c.name for c in found} == {n for n, s in states.items() if wanted(s)}, consent
+
+
+def test_a_filtered_list_pages_by_id_and_keeps_its_filter(staff_client, web_context):
+    ids = [_contact(web_context, f"+4477009004{i:02d}", f"Q{i:02d}") for i in range(directory.PAGE + 4)]
+    for i in range(len(ids)):
+        if i != 1:  # all but Q01 opted out: more than a page
+            web_context.audience.opt_out(f"+4477009004{i:02d}", source=ConsentSource.KEYWORD)
+    first = staff_client.get("/contacts?consent=opted_out").get_data(as_text=True)
+    assert "Q53" in first and "Q04" in first and "Q03" not in first
+    more = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "consent=opted_out" in more
+    second = staff_client.get(more).get_data(as_text=True)
+    assert "Q03" in second and "Q02" in second and "Q00" in second and "Q01" not in second
+    assert "Next page" not in second
+
+
+@pytest.mark.sqlite_only
+def test_the_consent_filters_page_reads_indexes_only(queue):
+    from sqlalchemy import select, text
+    from sqlalchemy.dialects import sqlite
+
+    for consent in directory.CONSENT_FILTERS.values():
+        statement = (select(Contact.id).where(ledger.newest_decision_is(consent), Contact.id < 1000)
+                     .order_by(Contact.id.desc()).limit(51)
+                     .compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+        with queue.sessions() as session:
+            plan = " | ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
+        assert "ix_consent_events_kind_at (kind=?)" in plan and "ix_consent_events_contact (contact_id=?)" in plan, plan
+        assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan

@@ -23,6 +23,7 @@ from gateway.audience import contacts
 from gateway.audience.contacts_csv import LANGUAGE_CODE
 from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
 from gateway.consent import ledger
+from gateway.consent.models import ConsentKind
 
 PAGE = 50
 MAX_NAME = 200
@@ -31,12 +32,17 @@ MAX_FIELDS = 50
 _NUMBERISH = re.compile(r"[+\d][\d\s().-]*")
 
 
+# the consent filters of the list: the ledger's decision each one means
+CONSENT_FILTERS = {"opted_in": ConsentKind.OPT_IN, "opted_out": ConsentKind.OPT_OUT}
+
+
 @dataclass(frozen=True)
 class Search:
     text: str = ""  # part of a number (its start) or of a name (its start)
     tag: str = ""
     group: str = ""
     before: int | None = None  # the page after: contacts with a smaller id
+    consent: str = ""  # CONSENT_FILTERS: whose newest decision is an opt-in, or an opt-out; "": anyone
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ def search(session: Session, query: Search, default_region: str, *, page: int = 
         statement = statement.where(Contact.id.in_(select(GroupMember.contact_id)
                                                    .join(Group, Group.id == GroupMember.group_id)
                                                    .where(Group.name == query.group.strip())))
+    if query.consent in CONSENT_FILTERS:
+        statement = statement.where(ledger.newest_decision_is(CONSENT_FILTERS[query.consent]))
     if query.before is not None:
         statement = statement.where(Contact.id < query.before)
     rows = list(session.scalars(statement.order_by(Contact.id.desc()).limit(page + 1)).all())

@@ -76,14 +76,18 @@ class Campaigns:
     """The campaigns of one gateway: the API's and the scheduler job's one way to them."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, queue: Queue, *,
-                 rules: Rules | None = None, default_timezone: str = "UTC", sims: Callable[[], Sequence[Sim]] = lambda: (),
+                 rules: Rules | Callable[[], Rules] | None = None, default_timezone: str = "UTC",
+                 sims: Callable[[], Sequence[Sim]] = lambda: (),
                  ahead: int = AHEAD, queue_batch: int = QUEUE_BATCH, expand_batch: int = EXPAND_BATCH,
                  attribution_days: float = ATTRIBUTION_DAYS) -> None:
         self.sessions = sessions
         self.engine = engine_of(sessions)
         self.clock = clock
         self.queue = queue
-        self.rules = rules or Rules()  # the send-time check's, for the dry run
+        # the send-time check's rules for the dry run: fixed, or those in force at each dry run
+        # (the daemon's `settings.Effective.rules`, so the console's quiet hours and cap count)
+        fixed = rules or Rules()
+        self._rules_of: Callable[[], Rules] = rules if callable(rules) else (lambda: fixed)
         self.default_tz = zone(default_timezone, ZoneInfo("UTC"))
         self.sims = sims
         self.ahead = ahead  # 0: no bound (queue the whole audience at once)
@@ -114,6 +118,10 @@ class Campaigns:
             if self.scheduler.get_job(jobs.decision_job_id(campaign_id)) is None:
                 began = started_at or send_at or self.clock.now()
                 jobs.schedule_decision(self.scheduler, campaign_id, began + timedelta(seconds=after_s or 0))
+
+    @property
+    def rules(self) -> Rules:
+        return self._rules_of()
 
     def dry_run(self, conn: Connection, campaign: Campaign) -> DryRun:
         """What the campaign would do if it started now (or at its send_at), on `conn`."""

@@ -74,9 +74,10 @@ def _contacts_export(args: argparse.Namespace) -> int:
 def _consent(args: argparse.Namespace) -> int:
     from gateway.consent.optin import Audience, OptInRefused
     from gateway.core.clock import Clock
+    from gateway.settings.effective import Effective
 
     with opened(args) as (cfg, queue, webhooks):
-        audience = Audience(queue.sessions, Clock(), queue, settings=cfg.consent,
+        audience = Audience(queue.sessions, Clock(), queue, settings=Effective(cfg, queue.sessions).consent,
                             default_region=cfg.gateway.default_region)
         webhooks.attach(queue, audience=audience)
         try:

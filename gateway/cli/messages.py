@@ -42,7 +42,8 @@ def _status(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from gateway.core.clock import Clock
-    from gateway.daemon import limits_of, sim_limits
+    from gateway.daemon import limits_of
+    from gateway.settings.effective import Effective
     from gateway.sims.history import SendHistory
     from gateway.sims.models import Modem
     from gateway.sims.windows import SimWindows
@@ -53,7 +54,7 @@ def _status(args: argparse.Namespace) -> int:
             modems = {row.name: row for row in session.scalars(select(Modem)).all()}
         sections = {section.name: section for section in cfg.modems}
         clock = Clock()
-        history, by_sim = SendHistory(queue.sessions, clock), sim_limits(cfg)
+        history, by_sim = SendHistory(queue.sessions, clock), Effective(cfg, queue.sessions).sim_limits()
         report = {"queue": queue.depth(), "modems": []}
         for name in sorted(set(modems) | set(sections)):
             row = modems.get(name)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
@@ -188,3 +188,18 @@ def consented_contacts() -> Select:
     latest = latest_decisions().subquery()
     return (select(latest.c.contact_id)
             .join(ConsentEvent, and_(ConsentEvent.id == latest.c.event_id, ConsentEvent.kind == ConsentKind.OPT_IN)))
+
+
+DECISIONS = (ConsentKind.OPT_IN, ConsentKind.OPT_OUT)
+
+
+def newest_decision_is(kind: str) -> ColumnElement[bool]:
+    """A condition on `Contact.id`: the contact's newest decision is `kind` (opt_in: may get
+    marketing; opt_out: opted out, STOP or STOPALL), the SQL twin of `derive(...).status` for a page of
+    contacts. On indexes at any size: the candidates are those with such an event
+    (`ix_consent_events_kind_at`, a list read in id order), each confirmed by its newest decision
+    (`ix_consent_events_contact`), so a page newest first reads no more than it shows."""
+    newest = (select(ConsentEvent.kind)
+              .where(ConsentEvent.contact_id == Contact.id, ConsentEvent.kind.in_(DECISIONS))
+              .order_by(ConsentEvent.id.desc()).limit(1).correlate(Contact).scalar_subquery())
+    return and_(Contact.id.in_(select(ConsentEvent.contact_id).where(ConsentEvent.kind == kind)), newest == kind)

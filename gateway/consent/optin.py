@@ -22,7 +22,7 @@ from gateway.audience.models import Contact
 from gateway.consent import ledger
 from gateway.consent import keywords
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope
-from gateway.consent.rules import Facts, decide
+from gateway.consent.rules import Facts, Rules, decide
 from gateway.consent.send_check import rules_from
 from gateway.core.clock import Clock
 from gateway.core.config import ConsentSection
@@ -54,14 +54,25 @@ class OptInRefused(Exception):
 
 class Audience:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, queue: Queue, *,
-                 settings: ConsentSection | None = None, default_region: str = "GB") -> None:
+                 settings: ConsentSection | Callable[[], ConsentSection] | None = None,
+                 default_region: str = "GB") -> None:
         self.sessions = sessions
         self.clock = clock
         self.queue = queue
-        self.settings = settings or ConsentSection()
-        self.rules = rules_from(self.settings)
+        # the [consent] section: fixed, or the one in force at each use (the daemon's
+        # `settings.Effective.consent`, so the console's quiet hours and cap count here too)
+        fixed = settings or ConsentSection()
+        self._settings_of: Callable[[], ConsentSection] = settings if callable(settings) else (lambda: fixed)
         self.default_region = default_region
         self.consent_hooks: list[ConsentHook] = []
+
+    @property
+    def settings(self) -> ConsentSection:
+        return self._settings_of()
+
+    @property
+    def rules(self) -> Rules:
+        return rules_from(self.settings)
 
     def opt_out(self, number: str, *, source: str, scope: str = ConsentScope.MARKETING,
                 detail: str | None = None, along: Along | None = None) -> Outcome:

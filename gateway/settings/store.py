@@ -54,20 +54,29 @@ def in_force(sessions: sessionmaker[Session], config: Config) -> dict[str, Any]:
 
 def change(sessions: sessionmaker[Session], clock: Clock, config: Config, values: dict[str, Any], *,
            actor: str | None, address: str | None = None) -> dict[str, Any]:
-    """Store the values that differ from those in force. They are validated together with the rest
-    in force (a new per-hour limit against the per-minute one): Invalid names each bad key, and then
-    nothing is stored. Returns what changed."""
+    """Store the values that differ from those in force; a value None sets its key back to the
+    config file's value. They are validated together with the rest in force (a new per-hour limit
+    against the per-minute one): Invalid names each bad key, and then nothing is stored. One
+    transaction, each change audited. Returns what changed (a key set back: with the file's value)."""
     current = in_force(sessions, config)
     unknown = {k: ("unknown", {}) for k in values if k not in current}
     if unknown:
         raise Invalid(unknown)
-    clean = validate({**current, **values})
-    changes = {k: clean[k] for k in values if clean[k] != current[k]}
+    file = defaults(config)
+    resets = [k for k, v in values.items() if v is None]
+    wanted = {k: v for k, v in values.items() if v is not None}
+    clean = validate({**current, **{k: file[k] for k in resets}, **wanted})
+    changes = {k: clean[k] for k in wanted if clean[k] != current[k]}
     now = clock.now()
     changed: dict[str, Any] = {}
     with sessions.begin() as session:
         rows = {r.key: r for r in session.scalars(select(SettingOverride)
-                                                  .where(SettingOverride.key.in_(list(changes)))).all()}
+                                                  .where(SettingOverride.key.in_(list(changes) + resets))).all()}
+        for key in resets:
+            if key in rows:
+                session.delete(rows[key])
+                changed[key] = file[key]
+                audit.record(session, clock, SETTING_RESET, actor=actor, detail=key, address=address)
         for key, value in changes.items():
             row = rows.get(key)
             if row is None:

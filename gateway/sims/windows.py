@@ -83,7 +83,14 @@ class SimWindows:
         self.limits = limits
 
     def usage(self) -> list[WindowUse]:
-        return usage(self._times, self.limits, self.clock.monotonic())
+        """For the status (another thread): under the limits in force, so a change in the console
+        shows at once, not only after the worker's next wait takes it up (nothing changed here)."""
+        return usage(self._times, self._limits_in_force(), self.clock.monotonic())
+
+    def _limits_in_force(self) -> Limits:
+        if self.limits_version is None or self.sim is None or self.limits_version() == self._version:
+            return self.limits
+        return self.limits_for(self._identity)
 
     def record(self, conn: Connection, *, to_number: str, part_id: int | None) -> None:
         """A part goes: in the SIM's history, in the caller's transaction (its `submitting` commit)."""

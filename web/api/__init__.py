@@ -5,9 +5,9 @@ routes, validation and OpenAPI entries come from the same declarations."""
 from __future__ import annotations
 
 from web.api import (
-    campaigns, consent, contacts, health, inbound, keys, keywords, messages, metrics, modems, openapi, segments, templates,
-    webhooks,
+    campaigns, consent, contacts, health, inbound, keys, keywords, messages, metrics, modems, openapi, segments, settings,
+    templates, webhooks,
 )
 
 MODULES = (messages, templates, inbound, contacts, consent, keywords, campaigns, modems, segments, health, metrics, webhooks,
-           keys, openapi)
+           keys, settings, openapi)

@@ -48,7 +48,12 @@ def problem(status: int, detail: str, *, errors: list[dict[str, str]] | None = N
                             "instance": request.path}
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate from the request (an unknown field's name): escaped
+        text = json.dumps(body)
+    response = Response(text, status=status, mimetype=PROBLEM)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

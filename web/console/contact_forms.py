@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, FieldList, Form, FormField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -34,6 +35,10 @@ class SearchForm(FlaskForm):
                     render_kw={"type": "search", "dir": "auto", "autocomplete": "off"})
     tag = StringField(lazy_gettext("Tag"), validators=[Optional(), Length(max=MAX_TAG)], render_kw={"dir": "auto"})
     group = SelectField(lazy_gettext("Group"), choices=[], validate_choice=False)
+    consent = SelectField(lazy_gettext("Consent"), choices=[SelectChoice("", lazy_gettext("Any consent")),
+                                                        SelectChoice("opted_in", lazy_gettext("Opted in to marketing")),
+                                                        SelectChoice("opted_out", lazy_gettext("Opted out of marketing"))],
+                          validate_choice=False)
     submit = SubmitField(lazy_gettext("Search"))
 
 

@@ -58,7 +58,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         before = request.args.get("before", type=int)
         with context.sessions() as session:
             form.group.choices = [("", gettext("Any group"))] + [(n, n) for n in directory.group_names(session)]
-            query = directory.Search(form.q.data or "", form.tag.data or "", form.group.data or "", before)
+            query = directory.Search(form.q.data or "", form.tag.data or "", form.group.data or "", before,
+                                     consent=form.consent.data or "")
             page = directory.search(session, query, region)
             ids = [c.id for c in page.contacts]
             consents = consent_of(session.connection(), ids)
@@ -67,8 +68,9 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         more = None
         if page.next_before is not None:
             more = url_for("console.contacts", q=form.q.data or None, tag=form.tag.data or None,
-                           group=form.group.data or None, before=page.next_before)
-        searched = bool(query.text or query.tag or query.group)
+                           group=form.group.data or None, consent=form.consent.data or None,
+                           before=page.next_before)
+        searched = bool(query.text or query.tag or query.group or query.consent)
         return render_template("console/contacts.html", form=form, rows=rows, more=more, searched=searched,
                                first_page=before is None)
 

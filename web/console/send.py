@@ -24,12 +24,13 @@ from wtforms.validators import Length
 
 from gateway.audience import contacts
 from gateway.audience.models import Contact
-from gateway.consent.send_check import ConsentCheck, rules_from
+from gateway.consent.send_check import ConsentCheck
 from gateway.core.numbers import normalise
 from gateway.outbound.models import MessageTemplate
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.outbound.templating import MissingVariable, TemplateError, contact_values, render
 from gateway.outbound.verdict import Verdict
+from gateway.settings.effective import Effective
 from gateway.users import audit
 from web.console import counter
 from web.console.labels import words_matching
@@ -76,7 +77,8 @@ CONSENT_REFUSALS = (
 
 
 def register(blueprint: Blueprint, context: WebContext) -> None:
-    check = ConsentCheck(context.sessions, context.clock, rules_from(context.config.consent),
+    # the rules in force (the console's quiet hours and cap), as the send-time check reads them
+    check = ConsentCheck(context.sessions, context.clock, Effective(context.config, context.sessions).rules,
                          default_timezone=context.config.gateway.timezone)
     region = context.queue.default_region
 
