@@ -60,12 +60,16 @@ class Statuses:
             assert self.changed.wait_for(reached, timeout), dict(self.seen)
 
 
+ONE_MODEM = [{"name": "template", "port": "unused", "limits": UNLIMITED}]
+
+
 @contextmanager
 def console_daemon(folder: Path, clock: Clock, simulate: int = 1, *,
                    users: Iterable[tuple[str, str]] = (("anna", "admin"),), **options: Any) -> Iterator[Any]:
-    """The real daemon on `simulate` virtual modems, ready, its console's root as `daemon.url`, its
-    queue's statuses in `daemon.statuses`, and `users` (name, role) with PASSWORD; stopped after."""
-    daemon = build_daemon(folder, clock, simulate, **options)
+    """The real daemon on `simulate` virtual modems (by default ONE_MODEM's settings), ready, its
+    console's root as `daemon.url`, its queue's statuses in `daemon.statuses`, and `users` (name,
+    role) with PASSWORD; stopped after."""
+    daemon = build_daemon(folder, clock, simulate, **{"modems": ONE_MODEM, **options})
     daemon.start()
     try:
         assert daemon.wait_ready(20), daemon.status_line()
@@ -156,6 +160,26 @@ def assert_signed_out_are_sent_to_login(browser, url: str, paths: Iterable[str])
             assert page.url.startswith(f"{url}/login"), path
     finally:
         page.context.close()
+
+
+def assert_xss_shown_as_text(page, where: str = "main") -> None:
+    """The page, loaded, shows XSS as text in `where`: no script or image made of it, no dialog
+    (an onerror would have fired by the load event: every image loaded or failed by then)."""
+    page.wait_for_load_state("load")
+    assert page.dialogs == []
+    assert page.locator("main script").count() == 0 and page.locator("main img").count() == 0
+    assert XSS in page.inner_text(where)
+
+
+def pages_fixture(**options: Any):
+    """A module's `pages` fixture: its SignedInPages (`options` as SignedInPages takes them), made
+    for the module's `shop` and closed after its last test."""
+    @pytest.fixture(scope="module")
+    def pages(browser, shop):
+        with signed_in_pages(browser, shop.url, **options) as made:
+            yield made
+
+    return pages
 
 
 @pytest.fixture(scope="module")

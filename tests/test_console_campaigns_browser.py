@@ -18,7 +18,7 @@ from gateway.campaigns import jobs
 from gateway.campaigns.service import VariantIn
 from gateway.core.clock import FakeClock
 
-from .browser_helpers import UNLIMITED, XSS, browser, check, console_daemon, signed_in_pages  # noqa: F401  (fixture)
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 from .campaign_helpers import add_contacts
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,8 +29,7 @@ PAUSED_NUMBERS = ["+447700900801"]
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    with console_daemon(tmp_path_factory.mktemp("console-campaigns"), FakeClock(),
-                        modems=[{"name": "template", "port": "unused", "limits": UNLIMITED}]) as daemon:
+    with console_daemon(tmp_path_factory.mktemp("console-campaigns"), FakeClock()) as daemon:
         now = daemon.clock.now()
         add_contacts(daemon.db, [{"number": n} for n in NOW_NUMBERS], now, group="now")
         add_contacts(daemon.db, [{"number": n} for n in LATER_NUMBERS], now, group="later")
@@ -38,11 +37,8 @@ def shop(tmp_path_factory):
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """Pages with the console's CSP in force."""
-    with signed_in_pages(browser, shop.url, bypass_csp=False) as made:
-        yield made
+# Pages with the console's CSP in force.
+pages = pages_fixture(bypass_csp=False)
 
 
 def _run(shop, campaign_id: int) -> None:

@@ -22,7 +22,7 @@ from gateway.consent.models import ConsentEvent
 from gateway.core.clock import FakeClock
 
 from .browser_helpers import (  # noqa: F401  (fixture)
-    XSS, assert_signed_out_are_sent_to_login, browser, check, console_daemon, signed_in_pages)
+    XSS, assert_signed_out_are_sent_to_login, browser, check, console_daemon, pages_fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,11 +36,8 @@ def shop(tmp_path_factory):
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """Pages that keep what they download (the export, the rejected rows)."""
-    with signed_in_pages(browser, shop.url, accept_downloads=True) as made:
-        yield made
+# Pages that keep what they download (the export, the rejected rows).
+pages = pages_fixture(accept_downloads=True)
 
 
 def _save(shop, number: str, name: str, **kwargs) -> int:

@@ -10,7 +10,7 @@ import pytest
 from gateway.core.clock import FakeClock
 
 from .browser_helpers import (  # noqa: F401  (fixtures)
-    UNLIMITED, XSS, a_customer_texts, arabic, browser, check, console_daemon, english, signed_in_pages)
+    XSS, a_customer_texts, arabic, browser, check, console_daemon, english, pages_fixture)
 
 pytestmark = pytest.mark.timeout(120)
 CUSTOMER = "+447700900301"
@@ -19,15 +19,11 @@ CUSTOMER = "+447700900301"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """The daemon on one virtual modem without send limits, with an admin."""
-    with console_daemon(tmp_path_factory.mktemp("dashboard"), FakeClock(),
-                        modems=[{"name": "template", "port": "unused", "limits": UNLIMITED}]) as daemon:
+    with console_daemon(tmp_path_factory.mktemp("dashboard"), FakeClock()) as daemon:
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    with signed_in_pages(browser, shop.url) as made:
-        yield made
+pages = pages_fixture()
 
 
 def test_a_sent_message_and_a_reply_show_on_the_dashboard(shop, english, arabic):

@@ -23,7 +23,8 @@ from gateway.outbound import template_book
 from gateway.outbound.models import Message
 
 from .browser_helpers import (  # noqa: F401  (fixtures)
-    UNLIMITED, WIDTHS, XSS, a_customer_texts, arabic, browser, check, console_daemon, english, signed_in_pages)
+    XSS, a_customer_texts, arabic, assert_signed_out_are_sent_to_login, browser, check, console_daemon, english,
+    pages_fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,16 +40,12 @@ SARA = "+971500000206"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """The daemon on one virtual modem without send limits, with an admin."""
-    with console_daemon(tmp_path_factory.mktemp("inbox"), FakeClock(),
-                        modems=[{"name": "template", "port": "unused", "limits": UNLIMITED}]) as daemon:
+    with console_daemon(tmp_path_factory.mktemp("inbox"), FakeClock()) as daemon:
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """Pages whose timers run on time the test moves (htmx's polling)."""
-    with signed_in_pages(browser, shop.url, fake_time=True) as made:
-        yield made
+# Pages whose timers run on time the test moves (htmx's polling).
+pages = pages_fixture(fake_time=True)
 
 
 def unread(shop, number: str) -> int:
@@ -173,14 +170,7 @@ def test_a_template_preview_fills_in_a_cyrillic_and_an_arabic_name(shop, english
 
 
 def test_the_pages_need_a_login_and_a_post_without_its_token_is_refused(browser, shop, english):
-    stranger = browser.new_context(viewport={"width": WIDTHS["phone"], "height": 900})
-    try:
-        page = stranger.new_page()
-        for path in ("/inbox", f"/inbox/{ASKING}", "/templates", "/templates/new"):
-            page.goto(f"{shop.url}{path}")
-            assert page.url.startswith(f"{shop.url}/login"), path
-    finally:
-        stranger.close()
+    assert_signed_out_are_sent_to_login(browser, shop.url, ("/inbox", f"/inbox/{ASKING}", "/templates", "/templates/new"))
     answer = english.request.post(f"{shop.url}/inbox/{ASKING}/reply", form={"text": "no token"})
     assert answer.status == 400 and "security token" in answer.text()
     with shop.queue.sessions() as session:

@@ -19,7 +19,7 @@ from gateway.core.clock import FakeClock
 from gateway.sims import status
 from modem.supervision import ModemState
 
-from .browser_helpers import XSS, browser, check, console_daemon, signed_in_pages  # noqa: F401  (fixture)
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 from .modem_helpers import wait_until
 from .webhook_helpers import Receiver
 
@@ -40,10 +40,7 @@ def shop(tmp_path_factory):
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    with signed_in_pages(browser, shop.url) as made:
-        yield made
+pages = pages_fixture()
 
 
 def _modem(shop) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from gateway.core.clock import FakeClock
 from gateway.settings import store
 
-from .browser_helpers import XSS, browser, check, console_daemon, signed_in_pages  # noqa: F401  (fixture)
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 ICCID = "8944000000000000001"
@@ -31,10 +31,7 @@ def shop(tmp_path_factory):
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    with signed_in_pages(browser, shop.url) as made:
-        yield made
+pages = pages_fixture()
 
 
 def test_an_admin_lowers_a_sims_limit_then_resets_it(shop, pages):
