@@ -19,7 +19,7 @@ import pytest
 
 from sqlalchemy import select
 
-from gateway.core.clock import Clock
+from gateway.core.clock import Clock, FakeClock
 from gateway.inbound.models import InboundMessage
 from gateway.users import accounts
 
@@ -81,6 +81,17 @@ def console_daemon(folder: Path, clock: Clock, simulate: int = 1, *,
         yield daemon
     finally:
         daemon.stop()
+
+
+def shop_fixture(folder: str, **options: Any):
+    """A module's `shop` fixture: console_daemon(**options) on a FakeClock that stands still, in a
+    folder of its own, for the module's tests."""
+    @pytest.fixture(scope="module")
+    def shop(tmp_path_factory):
+        with console_daemon(tmp_path_factory.mktemp(folder), FakeClock(), **options) as daemon:
+            yield daemon
+
+    return shop
 
 
 def a_customer_texts(shop: Any, sender: str, text: str) -> InboundMessage:

@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.clock import FakeClock
 
 from .browser_helpers import (  # noqa: F401  (fixtures)
-    XSS, a_customer_texts, arabic, browser, check, console_daemon, english, pages_fixture)
+    XSS, a_customer_texts, arabic, browser, check, english, pages_fixture, shop_fixture)
 
 pytestmark = pytest.mark.timeout(120)
 CUSTOMER = "+447700900301"
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    """The daemon on one virtual modem without send limits, with an admin."""
-    with console_daemon(tmp_path_factory.mktemp("dashboard"), FakeClock()) as daemon:
-        yield daemon
+shop = shop_fixture("dashboard")  # one virtual modem without send limits, an admin
 
 
 pages = pages_fixture()

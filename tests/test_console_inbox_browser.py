@@ -17,14 +17,13 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from gateway.audience import contacts
-from gateway.core.clock import FakeClock
 from gateway.inbound.models import Conversation
 from gateway.outbound import template_book
 from gateway.outbound.models import Message
 
 from .browser_helpers import (  # noqa: F401  (fixtures)
-    XSS, a_customer_texts, arabic, assert_signed_out_are_sent_to_login, browser, check, console_daemon, english,
-    pages_fixture)
+    XSS, a_customer_texts, arabic, assert_signed_out_are_sent_to_login, browser, check, english,
+    pages_fixture, shop_fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,11 +36,7 @@ ZARINA = "+447700900205"
 SARA = "+971500000206"
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    """The daemon on one virtual modem without send limits, with an admin."""
-    with console_daemon(tmp_path_factory.mktemp("inbox"), FakeClock()) as daemon:
-        yield daemon
+shop = shop_fixture("inbox")  # one virtual modem without send limits, an admin
 
 
 # Pages whose timers run on time the test moves (htmx's polling).

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.clock import FakeClock
 
 from .browser_helpers import (  # noqa: F401  (fixture)
-    WIDTHS, XSS, assert_signed_out_are_sent_to_login, assert_xss_shown_as_text, browser, check, console_daemon,
-    pages_fixture)
+    WIDTHS, XSS, assert_signed_out_are_sent_to_login, assert_xss_shown_as_text, browser, check,
+    pages_fixture, shop_fixture)
 
 pytestmark = pytest.mark.timeout(180)
 # (text, what it tests): each sent to its own number, so the network's record tells its parts apart
@@ -45,10 +44,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    with console_daemon(tmp_path_factory.mktemp("console-send"), FakeClock()) as daemon:
-        yield daemon
+shop = shop_fixture("console-send")  # one virtual modem without send limits, an admin
 
 
 # Pages with the console's CSP in force, unless asked for with bypass_csp=True.
