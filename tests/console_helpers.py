@@ -42,6 +42,16 @@ def issue_code(context: Any) -> str:
 
 
 @pytest.fixture
+def rig(web_context, clock):
+    """The web context's own inbound pipeline, started (its keywords seeded), fed parts by hand."""
+    from .audience_helpers import Rig
+
+    web_context.inbound.start()
+    yield Rig(web_context.queue, clock, web_context.audience, web_context.inbound)
+    web_context.inbound.stop()
+
+
+@pytest.fixture
 def admin(web_context) -> accounts.Account:
     return add_user(web_context, "anna", "admin")
 

@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.core import config as config_module
 from gateway.core.clock import Clock
@@ -18,6 +19,8 @@ from gateway.daemon import Daemon
 from modem.supervisor import Timing
 
 from .modem_helpers import wait_until
+
+Stoppable = TypeVar("Stoppable")
 
 
 def database_section() -> dict[str, Any]:
@@ -74,3 +77,20 @@ def sigkill_after_progress(daemon: subprocess.Popen, progress: Callable[[], int]
     time.sleep(rng.uniform(0.0, 0.6))
     daemon.send_signal(signal.SIGKILL)
     daemon.wait(10)
+
+
+@contextmanager
+def stopped_after(build: Callable[..., Stoppable]) -> Iterator[Callable[..., Stoppable]]:
+    """make(**options) -> build(**options), each one made stopped when the block ends (a factory
+    fixture's body: a test may start several, one after another, and stop some itself)."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Stoppable:
+        made.append(build(**options))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for thing in made:
+            thing.stop()

@@ -54,6 +54,15 @@ def run(campaigns: Campaigns, campaign_id: int) -> None:
     raise AssertionError("the campaign never settled")
 
 
+def _sale_run(database, clock, campaigns: Campaigns, count: int) -> int:
+    """A campaign to `count` new contacts (the group "all"), started, its rounds run as far as they go now."""
+    add_contacts(database, numbers(count), clock.now(), group="all")
+    campaign_id = campaigns.create("sale", [VariantIn("Sale")], {"groups": ["all"]})
+    campaigns.start(campaign_id)
+    run(campaigns, campaign_id)
+    return campaign_id
+
+
 def test_the_audience_is_each_member_once_with_consent_applied(database, queue, clock, campaigns):
     now = clock.now()
     vip = add_contacts(database, numbers(4), now, group="vip")
@@ -141,11 +150,8 @@ def test_a_crash_inside_a_batch_leaves_it_pending_and_the_next_process_texts_eac
 
 
 def test_at_most_ahead_messages_wait_and_the_rest_follow_as_they_go(database, queue, clock):
-    add_contacts(database, numbers(5), clock.now(), group="all")
     campaigns = Campaigns(queue.sessions, clock, queue, ahead=2)
-    campaign_id = campaigns.create("sale", [VariantIn("Sale")], {"groups": ["all"]})
-    campaigns.start(campaign_id)
-    run(campaigns, campaign_id)
+    campaign_id = _sale_run(database, clock, campaigns, 5)
     assert len(messages(queue)) == 2
     for message in messages(queue):
         queue.cancel(message.id)  # gone from the queue (as if sent): room for more
@@ -154,10 +160,7 @@ def test_at_most_ahead_messages_wait_and_the_rest_follow_as_they_go(database, qu
 
 
 def test_pause_takes_queued_messages_back_and_resume_sends_them_once(database, queue, clock, campaigns):
-    add_contacts(database, numbers(3), clock.now(), group="all")
-    campaign_id = campaigns.create("sale", [VariantIn("Sale")], {"groups": ["all"]})
-    campaigns.start(campaign_id)
-    run(campaigns, campaign_id)
+    campaign_id = _sale_run(database, clock, campaigns, 3)
     assert campaigns.pause(campaign_id) == "paused"
     assert {m.status for m in messages(queue)} == {MessageStatus.CANCELLED}
     assert {r.state for r in recipients(queue, campaign_id)} == {RecipientState.PENDING}
@@ -172,11 +175,8 @@ def test_pause_takes_queued_messages_back_and_resume_sends_them_once(database, q
 
 
 def test_cancel_cancels_queued_and_pending_recipients(database, queue, clock):
-    add_contacts(database, numbers(4), clock.now(), group="all")
     campaigns = Campaigns(queue.sessions, clock, queue, ahead=2)
-    campaign_id = campaigns.create("sale", [VariantIn("Sale")], {"groups": ["all"]})
-    campaigns.start(campaign_id)
-    run(campaigns, campaign_id)
+    campaign_id = _sale_run(database, clock, campaigns, 4)
     assert campaigns.cancel(campaign_id) == "cancelled"
     assert {r.state for r in recipients(queue, campaign_id)} == {RecipientState.CANCELLED}
     assert {m.status for m in messages(queue)} == {MessageStatus.CANCELLED}

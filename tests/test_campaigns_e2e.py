@@ -27,10 +27,18 @@ CUSTOMERS = [
     {"number": "+447700900203", "name": "王芳", "language": "zh"},
     {"number": "+447700900204", "fields": {"city": "Leeds"}},
 ]
+NUMBERS = [c["number"] for c in CUSTOMERS]
 OPTED_OUT = "+447700900299"
 
 
 NIGHT = datetime(2027, 1, 14, 23, 0, tzinfo=UTC).timestamp()  # quiet hours in London until 08:00
+
+
+def started(shop: Shop, name: str, text: str, **options) -> int:
+    """A campaign of one text to the vip group, started."""
+    campaign_id = shop.campaigns.create(name, [VariantIn(text)], {"groups": ["vip"]}, **options)
+    shop.campaigns.start(campaign_id)
+    return campaign_id
 
 
 def seed(shop: Shop) -> None:
@@ -52,8 +60,7 @@ def test_a_scheduled_campaign_fires_once_personal_with_the_footer_and_the_dry_ru
     shop.settle()
     assert shop.daemon.simulator.network.record.submitted == []
     shop.clock.advance(1800)
-    for customer in CUSTOMERS:
-        wait_until(lambda: shop.parts_to(customer["number"]), 20, f"the campaign's text to {customer['number']}")
+    shop.wait_texted(NUMBERS)
     by_number = {p.to: p for p in planned}
     for customer in CUSTOMERS:
         parts = shop.parts_to(customer["number"])
@@ -65,7 +72,7 @@ def test_a_scheduled_campaign_fires_once_personal_with_the_footer_and_the_dry_ru
     assert texts["+447700900203"] == "Hi 王芳, 20% off in our shops\n回复退订取消"
     assert texts["+447700900204"] == "Hi friend, 20% off in Leeds\nReply STOP to opt out"
     assert shop.parts_to(OPTED_OUT) == [] and by_number[OPTED_OUT].skip == "opted out"
-    wait_until(lambda: shop.status(campaign_id) == CampaignStatus.DONE or shop.clock.advance(60), 20, "the campaign done")
+    shop.wait_done(campaign_id)
     shop.clock.advance(3 * 86400)  # days later: it never fires again
     shop.settle()
     assert Counter(e["recipient"] for e in shop.daemon.simulator.network.record.submitted
@@ -76,15 +83,12 @@ def test_a_scheduled_campaign_fires_once_personal_with_the_footer_and_the_dry_ru
 def test_a_campaign_due_while_the_daemon_was_stopped_starts_when_it_is_back_and_only_once(shop_factory):
     first = shop_factory()
     seed(first)
-    campaign_id = first.campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["vip"]},
-                                         send_at=first.clock.now() + timedelta(minutes=30))
-    first.campaigns.start(campaign_id)
+    campaign_id = started(first, "sale", "Sale today", send_at=first.clock.now() + timedelta(minutes=30))
     first.stop()
     first.clock.advance(2 * 3600)  # the box was off over the start time
     second = shop_factory()
-    for customer in CUSTOMERS:
-        wait_until(lambda: second.parts_to(customer["number"]), 20, f"the late start's text to {customer['number']}")
-    wait_until(lambda: second.status(campaign_id) == CampaignStatus.DONE or second.clock.advance(60), 20, "done")
+    second.wait_texted(NUMBERS)
+    second.wait_done(campaign_id)
     second.stop()
     third = shop_factory()  # and once more: nothing is sent again
     third.clock.advance(3600)
@@ -98,21 +102,16 @@ def test_a_campaign_due_while_the_daemon_was_stopped_starts_when_it_is_back_and_
 def test_pause_resume_and_cancel_on_the_running_daemon(shop_factory):
     shop = shop_factory()
     seed(shop)
-    campaign_id = shop.campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["vip"]},
-                                        send_at=shop.clock.now() + timedelta(minutes=10))
-    shop.campaigns.start(campaign_id)
+    campaign_id = started(shop, "sale", "Sale today", send_at=shop.clock.now() + timedelta(minutes=10))
     assert shop.campaigns.pause(campaign_id) == CampaignStatus.PAUSED
     shop.clock.advance(3600)  # its start time passes while paused: nothing goes
     shop.settle()
     assert shop.daemon.simulator.network.record.submitted == []
     shop.campaigns.resume(campaign_id)
-    for customer in CUSTOMERS:
-        wait_until(lambda: shop.parts_to(customer["number"]), 20, f"the text to {customer['number']}")
+    shop.wait_texted(NUMBERS)
     with pytest.raises(ValueError):
         shop.campaigns.resume(campaign_id)
-    other = shop.campaigns.create("later", [VariantIn("Later")], {"groups": ["vip"]},
-                                  send_at=shop.clock.now() + timedelta(hours=1))
-    shop.campaigns.start(other)
+    other = started(shop, "later", "Later", send_at=shop.clock.now() + timedelta(hours=1))
     assert shop.campaigns.cancel(other) == CampaignStatus.CANCELLED
     shop.clock.advance(7200)
     shop.settle()
@@ -123,8 +122,7 @@ def test_pause_resume_and_cancel_on_the_running_daemon(shop_factory):
 def test_a_member_who_opts_out_mid_campaign_is_never_texted(shop_factory):
     shop = shop_factory()
     seed(shop)
-    campaign_id = shop.campaigns.create("sale", [VariantIn("Sale from 08:00")], {"groups": ["vip"]})
-    shop.campaigns.start(campaign_id)  # queued now; the send-time check defers them to 08:00
+    campaign_id = started(shop, "sale", "Sale from 08:00")  # queued now; the send-time check defers them to 08:00
     leaving = CUSTOMERS[1]["number"]
     wait_until(lambda: len(shop.daemon.queue.depth()) and shop.daemon.queue.depth().get("queued") == len(CUSTOMERS),
                20, "the campaign's messages queued")
@@ -152,9 +150,7 @@ def test_the_window_pauses_at_its_end_and_resumes_the_next_day_in_the_contacts_z
     shop = shop_factory(modems=1, limits={**FAST, "per_day": 2})  # two a day: the third waits
     people = [{"number": f"+44770090030{i}", "timezone": "Europe/London"} for i in range(1, 4)]
     add_contacts(shop.daemon.db, people, shop.clock.now(), group="vip")
-    campaign_id = shop.campaigns.create("sale", [VariantIn("Sale 10-20")], {"groups": ["vip"]},
-                                        window=("10:00", "20:00"))
-    shop.campaigns.start(campaign_id)
+    campaign_id = started(shop, "sale", "Sale 10-20", window=("10:00", "20:00"))
     shop.settle()  # 09:00 in London: before the window
     assert shop.daemon.simulator.network.record.submitted == []
     shop.clock.advance(3600)  # 10:02
@@ -170,7 +166,7 @@ def test_the_window_pauses_at_its_end_and_resumes_the_next_day_in_the_contacts_z
     shop.clock.advance(14 * 3600)  # 10:02 the next day: the window opens and the SIM's day has passed
     wait_until(lambda: shop.parts_to(third), 20, "the third sent the next day")
     assert messages_to(third)[0] == "cancelled" and len(shop.parts_to(third)) == 1
-    wait_until(lambda: shop.status(campaign_id) == CampaignStatus.DONE or shop.clock.advance(60), 20, "done")
+    shop.wait_done(campaign_id)
 
 
 def test_a_scheduled_campaign_paused_and_resumed_before_its_time_still_waits_for_it(shop_factory):
@@ -185,16 +181,13 @@ def test_a_scheduled_campaign_paused_and_resumed_before_its_time_still_waits_for
     shop.settle()
     assert shop.daemon.simulator.network.record.submitted == []  # half an hour early: nothing goes
     shop.clock.advance(1801)
-    for customer in CUSTOMERS:
-        wait_until(lambda: shop.parts_to(customer["number"]), 20, f"the text to {customer['number']}")
+    shop.wait_texted(NUMBERS)
 
 
 def test_a_round_for_a_campaign_cancelled_meanwhile_drops_its_job_and_queues_nothing(shop_factory):
     shop = shop_factory()
     seed(shop)
-    campaign_id = shop.campaigns.create("gone", [VariantIn("Never sent")], {"groups": ["vip"]},
-                                        send_at=shop.clock.now() + timedelta(hours=1))
-    shop.campaigns.start(campaign_id)
+    campaign_id = started(shop, "gone", "Never sent", send_at=shop.clock.now() + timedelta(hours=1))
     shop.campaigns.cancel(campaign_id)
     jobs.schedule(shop.campaigns.scheduler, campaign_id, shop.clock.now() + timedelta(hours=1))  # a round still due
     assert shop.campaigns.tick(campaign_id) is None  # the round that fires after the cancel

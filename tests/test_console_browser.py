@@ -10,7 +10,6 @@ The browser contexts bypass the Content-Security-Policy on purpose: the escaping
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,11 @@ from gateway.inbound.models import InboundMessage
 from gateway.users import accounts
 from web.console.security import PER_USER
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
+from . import browser_helpers
+from .browser_helpers import PASSWORD, WIDTHS, XSS, browser, check, console_daemon, sign_in  # noqa: F401  (fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
-# no double quotes: the operator's name travels inside a quoted +COPS answer
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 class Records(logging.Handler):
@@ -40,58 +36,39 @@ class Records(logging.Handler):
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    """The daemon on one virtual modem whose network's name is hostile; health checked every second."""
+    """The daemon on one virtual modem whose network's name is hostile; health checked every second;
+    no user yet (first-run setup)."""
     records = Records()
     logging.getLogger("gsmgw").addHandler(records)
-    daemon = build_daemon(tmp_path_factory.mktemp("console"), FakeClock(), 1,
-                          modems=[{"name": "template", "port": "unused", "check_interval_s": 1}])
-    daemon.start()
     try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.records = records
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        yield daemon
+        with console_daemon(tmp_path_factory.mktemp("console"), FakeClock(), users=(),
+                            modems=[{"name": "template", "port": "unused", "check_interval_s": 1}]) as daemon:
+            daemon.records = records
+            yield daemon
     finally:
         logging.getLogger("gsmgw").removeHandler(records)
-        daemon.stop()
 
 
 @pytest.fixture
-def new_page(browser, shop):
+def new_page(browser):
     """new_page(language="en") -> a page in a fresh browser context (its own cookies)."""
     made = []
 
     def make(language: str = "en"):
-        context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                      bypass_csp=True, viewport={"width": WIDTHS["desktop"], "height": 900})
-        made.append(context)
-        page = context.new_page()
-        page.dialogs = []
-        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-        return page
+        made.append(browser_helpers.new_page(browser, language))
+        return made[-1]
 
     yield make
-    for context in made:
-        context.close()
+    for page in made:
+        page.context.close()
 
 
-def check(page, name: str) -> None:
-    """axe-core on the page (no serious or critical violation) and its screenshots at both widths."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
-        assert violations == [], (name, label, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations])
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
-
-
-def sign_in(page, shop, name: str, password: str = PASSWORD):
-    page.goto(f"{shop.url}/login")
-    page.fill("#name", name)
-    page.fill("#password", password)
+def _set_up(page, code: str) -> None:
+    """The first-run form sent with `code` for the admin anna (an empty code: the browser keeps it)."""
+    page.fill("#code", code)
+    page.fill("#name", "anna")
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm", PASSWORD)
     page.click("button[type=submit].primary")
 
 
@@ -102,19 +79,11 @@ def test_first_run_setup_needs_the_code_the_daemon_printed(shop, new_page):
     page.goto(f"{shop.url}/")
     check(page, "setup")
     for attempt in ("", "WRONG-WRONG"):
-        page.fill("#code", attempt)
-        page.fill("#name", "anna")
-        page.fill("#password", PASSWORD)
-        page.fill("#confirm", PASSWORD)
-        page.click("button[type=submit].primary")
+        _set_up(page, attempt)
         assert page.locator("#code").count() == 1  # still the setup form
     assert "not the setup code" in page.inner_text("main")
     assert not accounts.any_user(shop.queue.sessions)
-    page.fill("#code", code)
-    page.fill("#name", "anna")
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("button[type=submit].primary")
+    _set_up(page, code)
     assert page.locator("h1").inner_text() == "Dashboard"
     check(page, "dashboard")
     page.goto(f"{shop.url}/audit")
@@ -131,12 +100,12 @@ def test_sign_in_and_its_throttle(shop, new_page):
     accounts.add(shop.queue.sessions, shop.clock, "tara", PASSWORD, "staff")
     page = new_page()
     for _ in range(PER_USER[0]):
-        sign_in(page, shop, "tara", "not her password")
+        sign_in(page, shop.url, "tara", "not her password")
         assert "Wrong user name or password." in page.inner_text("main")
-    sign_in(page, shop, "tara")
+    sign_in(page, shop.url, "tara")
     assert "Too many failed attempts. Try again in 15 minutes." in page.inner_text("main")
     check(page, "login-throttled")
-    sign_in(page, shop, "sam")  # another user from the same address is not held back
+    sign_in(page, shop.url, "sam")  # another user from the same address is not held back
     assert page.locator("h1").inner_text() == "Dashboard"
     page.click("footer button:has-text('Sign out')")
     assert "/login" in page.url
@@ -152,7 +121,7 @@ def test_every_page_but_login_and_setup_needs_a_login(shop, new_page):
 
 def test_staff_get_403_on_an_admin_page(shop, new_page):
     page = new_page()
-    sign_in(page, shop, "sam")
+    sign_in(page, shop.url, "sam")
     assert page.locator("nav a[href='/audit']").count() == 0
     answer = page.goto(f"{shop.url}/audit")
     assert answer.status == 403 and "Your role does not allow this page" in page.inner_text("main")
@@ -164,7 +133,7 @@ def test_staff_get_403_on_an_admin_page(shop, new_page):
 
 def test_a_post_without_its_csrf_token_is_refused(shop, new_page):
     page = new_page()
-    sign_in(page, shop, "anna")
+    sign_in(page, shop.url, "anna")
     answer = page.request.post(f"{shop.url}/language", form={"language": "ru"})
     assert answer.status == 400 and "security token" in answer.text()
     page.goto(f"{shop.url}/")
@@ -173,7 +142,7 @@ def test_a_post_without_its_csrf_token_is_refused(shop, new_page):
 
 def test_the_arabic_console_is_right_to_left_and_mirrored(shop, new_page):
     page = new_page("ar")
-    sign_in(page, shop, "anna")
+    sign_in(page, shop.url, "anna")
     html = page.locator("html")
     assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
     assert page.locator("h1").inner_text() == "لوحة المعلومات"
@@ -197,9 +166,9 @@ def test_text_from_the_network_and_from_sms_renders_as_text(shop, new_page):
     wait_until(lambda: _inbound_count(shop) >= 2, 20)
     wait_until(lambda: shop.engine.workers and any(m["operator"] == XSS for m in _modems(shop)), 20)
     page = new_page()
-    sign_in(page, shop, "anna")
+    sign_in(page, shop.url, "anna")
     page.goto(f"{shop.url}/")
-    page.wait_for_timeout(300)  # an onerror would fire once the broken image failed to load
+    page.wait_for_load_state("load")  # an onerror would have fired by then: every image loaded or failed
     assert page.dialogs == []
     assert page.locator("body script").count() == 0 and page.locator("main img").count() == 0
     texts = page.locator(".received .text")
@@ -217,7 +186,7 @@ def _modems(shop):
 def test_the_chinese_and_russian_consoles_use_their_catalogues(shop, new_page):
     for language, heading in (("zh", "仪表板"), ("ru", "Обзор")):
         page = new_page(language)
-        sign_in(page, shop, "anna")
+        sign_in(page, shop.url, "anna")
         assert page.locator("html").get_attribute("lang") == language
         assert page.locator("h1").inner_text() == heading
         check(page, f"dashboard-{language}")

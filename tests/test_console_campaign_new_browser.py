@@ -20,18 +20,14 @@ from gateway.apikeys import keys
 from gateway.campaigns.models import Campaign
 from gateway.core.clock import FakeClock
 from gateway.outbound.models import Message
-from gateway.scheduler.jobs import SWEEP
-from gateway.users import accounts
 
+from .browser_helpers import (  # noqa: F401  (fixture)
+    XSS, assert_signed_out_are_sent_to_login, assert_xss_shown_as_text, browser, check, console_daemon,
+    pages_fixture)
 from .campaign_helpers import add_contacts
-from .campaign_shop import FAST, MORNING
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
-from .test_console_browser import check
-from .test_console_send_browser import Statuses
+from .campaign_shop import FAST, MORNING, settle
 
 pytestmark = pytest.mark.timeout(240)
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 CUSTOMERS = [
     {"number": "+447700901001", "name": "Ольга Петрова", "language": "ru"},
     {"number": "+447700901002", "name": "王芳", "language": "zh"},
@@ -44,48 +40,17 @@ OPTED_OUT = "+447700901099"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     clock = FakeClock(MORNING)  # 09:00 in London: inside the window, outside quiet hours
-    daemon = build_daemon(tmp_path_factory.mktemp("console-campaign-new"), clock, 2, gateway={"timezone": "Europe/London"},
-                          modems=[{"name": "limits", "port": "unused", "limits": FAST}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.statuses = Statuses()
-        daemon.queue.status_listeners.append(daemon.statuses)
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, clock, "anna", PASSWORD, "admin")
+    with console_daemon(tmp_path_factory.mktemp("console-campaign-new"), clock, 2, gateway={"timezone": "Europe/London"},
+                        modems=[{"name": "limits", "port": "unused", "limits": FAST}]) as daemon:
         now = clock.now()
         add_contacts(daemon.db, CUSTOMERS, now, group="vip")
         add_contacts(daemon.db, [{"number": OPTED_OUT, "name": "Never"}], now, group="vip", consent="opt_out")
         daemon.key = keys.create(daemon.queue.sessions, clock, "test", "read").token
         yield daemon
-    finally:
-        daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(language, bypass_csp=False) -> a signed-in page, one per kind for the whole module."""
-    made: dict[tuple[str, bool], object] = {}
-    contexts = []
-
-    def get(language: str = "en", bypass_csp: bool = False):
-        if (language, bypass_csp) not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          bypass_csp=bypass_csp, viewport={"width": WIDTHS["desktop"], "height": 900})
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", "anna")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit].primary")
-            made[(language, bypass_csp)] = page
-        return made[(language, bypass_csp)]
-
-    yield get
-    for context in contexts:
-        context.close()
+# Pages with the console's CSP in force, unless asked for with bypass_csp=True.
+pages = pages_fixture(bypass_csp=False)
 
 
 def _fill(page, shop, name: str) -> None:
@@ -105,13 +70,6 @@ def _fill(page, shop, name: str) -> None:
     page.fill("#window_end", "22:00")
     page.fill("#contact", CUSTOMERS[0]["number"])
     page.wait_for_selector("#campaign-personal [data-personal-text]")
-
-
-def _settle(shop) -> None:
-    """Every job due by now has run: the sweep ran after this moment, and once more a minute later."""
-    for _ in range(2):
-        assert shop.scheduler.wait_ran(SWEEP, shop.clock.time(), 20)
-        shop.clock.advance(60)
 
 
 def test_a_campaign_made_on_the_page_is_dry_run_started_and_each_recipient_texted_once(shop, pages):
@@ -143,7 +101,7 @@ def test_a_campaign_made_on_the_page_is_dry_run_started_and_each_recipient_texte
         page.click("#start")
     with shop.queue.sessions() as session:
         assert session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) in ("running", "done")
-    _settle(shop)
+    settle(shop)
     with shop.queue.sessions() as session:
         ids = list(session.scalars(select(Message.id).where(Message.campaign_id == campaign_id)))
     assert len(ids) == 4
@@ -190,10 +148,7 @@ def test_hostile_names_render_as_text(shop, pages):
     with shop.queue.sessions() as session:
         campaign_id = session.scalar(select(Campaign.id).order_by(Campaign.id))
     page.goto(f"{shop.url}/campaigns/{campaign_id}/preview?totals=1")
-    page.wait_for_load_state("load")  # an onerror fires once the broken image failed to load
-    assert page.dialogs == []
-    assert page.locator("main script").count() == 0 and page.locator("main img").count() == 0
-    assert XSS in page.inner_text("table.dry-run")
+    assert_xss_shown_as_text(page, "table.dry-run")
     page.goto(f"{shop.url}/campaigns/new")
     page.fill("#text", "Hi {name}")
     page.fill("#contact", CUSTOMERS[2]["number"])
@@ -203,14 +158,7 @@ def test_hostile_names_render_as_text(shop, pages):
 
 
 def test_the_pages_need_a_login_and_a_post_needs_its_token(shop, browser, pages):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        for path in ("/campaigns/new", "/campaigns/1/preview"):
-            page.goto(f"{shop.url}{path}")
-            assert page.url.startswith(f"{shop.url}/login"), path
-    finally:
-        context.close()
+    assert_signed_out_are_sent_to_login(browser, shop.url, ("/campaigns/new", "/campaigns/1/preview"))
     with shop.queue.sessions() as session:
         before = session.scalar(select(Campaign.id).order_by(Campaign.id.desc()))
     answer = pages().request.post(f"{shop.url}/campaigns/new", form={"name": "x", "groups": "vip", "text": "x", "save": "1"})

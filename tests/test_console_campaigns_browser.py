@@ -10,7 +10,6 @@ a page's navigation after a POST.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -18,84 +17,28 @@ import pytest
 from gateway.campaigns import jobs
 from gateway.campaigns.service import VariantIn
 from gateway.core.clock import FakeClock
-from gateway.users import accounts
 
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 from .campaign_helpers import add_contacts
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
-from .test_console_browser import check
 
 pytestmark = pytest.mark.timeout(180)
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-UNLIMITED = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 NOW_NUMBERS = ["+447700900601", "+447700900602", "+447700900603"]
 LATER_NUMBERS = ["+447700900701", "+447700900702"]
 PAUSED_NUMBERS = ["+447700900801"]
 
 
-class Delivered:
-    """The messages the queue's status listeners announced delivered (after each commit)."""
-
-    def __init__(self) -> None:
-        self.ids: set[int] = set()
-        self.changed = threading.Condition()
-
-    def __call__(self, message_id: int, status: str) -> None:
-        if status == "delivered":
-            with self.changed:
-                self.ids.add(message_id)
-                self.changed.notify_all()
-
-    def wait(self, count: int, timeout: float = 60) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: len(self.ids) >= count, timeout), sorted(self.ids)
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    daemon = build_daemon(tmp_path_factory.mktemp("console-campaigns"), FakeClock(), 1,
-                          modems=[{"name": "template", "port": "unused", "limits": UNLIMITED}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.delivered = Delivered()
-        daemon.queue.status_listeners.append(daemon.delivered)
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, daemon.clock, "anna", PASSWORD, "admin")
+    with console_daemon(tmp_path_factory.mktemp("console-campaigns"), FakeClock()) as daemon:
         now = daemon.clock.now()
         add_contacts(daemon.db, [{"number": n} for n in NOW_NUMBERS], now, group="now")
         add_contacts(daemon.db, [{"number": n} for n in LATER_NUMBERS], now, group="later")
         add_contacts(daemon.db, [{"number": n} for n in PAUSED_NUMBERS], now, group="paused")
         yield daemon
-    finally:
-        daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(language) -> a signed-in page, one per language for the whole module."""
-    made: dict[str, object] = {}
-    contexts = []
-
-    def get(language: str = "en"):
-        if language not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          viewport={"width": WIDTHS["desktop"], "height": 900})
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", "anna")
-            page.fill("#password", PASSWORD)
-            with page.expect_navigation():
-                page.click("button[type=submit].primary")
-            made[language] = page
-        return made[language]
-
-    yield get
-    for context in contexts:
-        context.close()
+# Pages with the console's CSP in force.
+pages = pages_fixture(bypass_csp=False)
 
 
 def _run(shop, campaign_id: int) -> None:
@@ -123,7 +66,7 @@ def test_a_campaign_runs_to_done_with_its_texts_on_the_modem_results_and_csv(sho
     campaign_id = shop.campaigns.create("Winter sale", [VariantIn("Winter sale: 20% off today")], {"groups": ["now"]})
     shop.campaigns.start(campaign_id)
     _run(shop, campaign_id)
-    shop.delivered.wait(len(NOW_NUMBERS))
+    shop.statuses.wait_for_count("delivered", len(NOW_NUMBERS))
     _run(shop, campaign_id)  # its next round sees everything finished
     page = pages()
     page.goto(f"{shop.url}/campaigns/{campaign_id}")

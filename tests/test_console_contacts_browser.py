@@ -20,73 +20,24 @@ from sqlalchemy import select
 from gateway.audience import directory
 from gateway.consent.models import ConsentEvent
 from gateway.core.clock import FakeClock
-from gateway.users import accounts
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
+from .browser_helpers import (  # noqa: F401  (fixture)
+    XSS, assert_signed_out_are_sent_to_login, browser, check, console_daemon, pages_fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 CUSTOMER = "+447700900123"
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    daemon = build_daemon(tmp_path_factory.mktemp("contacts"), FakeClock(), 1,
-                          modems=[{"name": "template", "port": "unused"}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, daemon.clock, "anna", PASSWORD, "admin")
+    with console_daemon(tmp_path_factory.mktemp("contacts"), FakeClock(),
+                        modems=[{"name": "template", "port": "unused"}]) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(language) -> the module's signed-in page in that language (one browser context each)."""
-    made: dict[str, object] = {}
-    contexts = []
-
-    def get(language: str = "en"):
-        if language not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          bypass_csp=True, viewport={"width": WIDTHS["desktop"], "height": 900},
-                                          accept_downloads=True)
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", "anna")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit].primary")
-            made[language] = page
-        return made[language]
-
-    yield get
-    for context in contexts:
-        context.close()
-
-
-def check(page, name: str) -> None:
-    """axe-core on the page (no serious or critical violation) and its screenshots at both widths;
-    nothing wider than the phone's screen."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
-        assert violations == [], (name, label, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations])
-        if label == "phone":
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, "wider than the phone")
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+# Pages that keep what they download (the export, the rejected rows).
+pages = pages_fixture(accept_downloads=True)
 
 
 def _save(shop, number: str, name: str, **kwargs) -> int:
@@ -96,13 +47,10 @@ def _save(shop, number: str, name: str, **kwargs) -> int:
 
 
 def test_the_pages_need_a_login_and_a_post_needs_its_token(browser, shop):
+    assert_signed_out_are_sent_to_login(browser, shop.url, ("/contacts", "/groups", "/contacts/import"))
     context = browser.new_context()
     try:
-        page = context.new_page()
-        for path in ("/contacts", "/groups", "/contacts/import"):
-            page.goto(f"{shop.url}{path}")
-            assert page.url.startswith(f"{shop.url}/login"), path
-        answer = page.request.post(f"{shop.url}/contacts/1/consent", form={"opt_out": "1"})
+        answer = context.request.post(f"{shop.url}/contacts/1/consent", form={"opt_out": "1"})
         assert answer.status == 400 or "/login" in answer.url
     finally:
         context.close()

@@ -16,22 +16,14 @@ from gateway.outbound import template_book
 from gateway.outbound.models import MessageTemplate
 from gateway.users import audit
 
-from .audience_helpers import Rig
-from .console_helpers import admin, admin_client, csrf_of, post_form, staff, staff_client  # noqa: F401  (fixtures)
+from .console_helpers import (  # noqa: F401  (fixtures)
+    admin, admin_client, csrf_of, post_form, rig, staff, staff_client)
 
 CUSTOMER = "+447700900123"
 OTHER = "+447700900456"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def rig(web_context, clock):
-    """The web context's own inbound pipeline, started (its keywords seeded), fed parts by hand."""
-    web_context.inbound.start()
-    yield Rig(web_context.queue, clock, web_context.audience, web_context.inbound)
-    web_context.inbound.stop()
 
 
 def _unread(web_context, number: str) -> int:

@@ -12,105 +12,35 @@ bypass the Content-Security-Policy on purpose: the escaping itself must stop a `
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from gateway.audience import contacts
-from gateway.core.clock import FakeClock
-from gateway.inbound.models import Conversation, InboundMessage
+from gateway.inbound.models import Conversation
 from gateway.outbound import template_book
 from gateway.outbound.models import Message
-from gateway.users import accounts
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
+from .browser_helpers import (  # noqa: F401  (fixtures)
+    XSS, a_customer_texts, arabic, assert_signed_out_are_sent_to_login, browser, check, english,
+    pages_fixture, shop_fixture)
 from .modem_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 ASKING = "+447700900201"
 STOPPING = "+447700900202"
 HOSTILE = "+447700900203"
 LATE = "+447700900204"
 REPLYING = "+447700900207"
-NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 ZARINA = "+447700900205"
 SARA = "+971500000206"
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    """The daemon on one virtual modem without send limits (the FakeClock stands still, so a gap
-    between sends would never pass), with an admin."""
-    daemon = build_daemon(tmp_path_factory.mktemp("inbox"), FakeClock(), 1, modems=[{"name": "template", "port": "unused",
-                                                                                     "limits": NO_LIMITS}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, daemon.clock, "anna", PASSWORD, "admin")
-        yield daemon
-    finally:
-        daemon.stop()
+shop = shop_fixture("inbox")  # one virtual modem without send limits, an admin
 
 
-def _signed_in(browser, shop, language: str):
-    context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                  bypass_csp=True, viewport={"width": WIDTHS["desktop"], "height": 900})
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.clock.install()  # htmx's polling runs on time the test moves
-    page.goto(f"{shop.url}/login")
-    page.fill("#name", "anna")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{shop.url}/")  # signed in: the dashboard
-    return context, page
-
-
-@pytest.fixture(scope="module")
-def english(browser, shop):
-    context, page = _signed_in(browser, shop, "en")
-    yield page
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def arabic(browser, shop):
-    context, page = _signed_in(browser, shop, "ar")
-    yield page
-    context.close()
-
-
-def check(page, name: str) -> None:
-    """axe-core on the page (no serious or critical violation) and its screenshots at both widths."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
-        assert violations == [], (name, label, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations])
-        if label == "phone":
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, "sticks out")
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
-
-
-def text_in(shop, sender: str, text: str) -> None:
-    next(iter(shop.simulator.ports.values())).modem.inject_sms(sender, text)
-
-
-def stored(shop, sender: str, text: str) -> InboundMessage | None:
-    """The message once the pipeline has filed it in its conversation (what the inbox reads)."""
-    with shop.queue.sessions() as session:
-        return session.scalar(select(InboundMessage).where(InboundMessage.sender == sender, InboundMessage.text == text,
-                                                           InboundMessage.conversation_id.is_not(None)))
+# Pages whose timers run on time the test moves (htmx's polling).
+pages = pages_fixture(fake_time=True)
 
 
 def unread(shop, number: str) -> int:
@@ -123,8 +53,7 @@ def line(page, number: str):
 
 
 def test_a_customers_text_appears_unread_and_opening_it_marks_it_read(shop, english):
-    text_in(shop, ASKING, "Do you deliver on Sundays?")
-    wait_until(lambda: stored(shop, ASKING, "Do you deliver on Sundays?"), 20, "the text filed in the inbox")
+    a_customer_texts(shop, ASKING, "Do you deliver on Sundays?")
     english.goto(f"{shop.url}/inbox")
     assert line(english, ASKING).get_attribute("class") == "line unread"
     assert "Do you deliver on Sundays?" in line(english, ASKING).inner_text()
@@ -140,8 +69,7 @@ def test_a_customers_text_appears_unread_and_opening_it_marks_it_read(shop, engl
 
 
 def test_a_reply_from_the_conversation_reaches_the_network(shop, english):
-    text_in(shop, REPLYING, "Are you open on Sunday?")
-    wait_until(lambda: stored(shop, REPLYING, "Are you open on Sunday?"), 20, "the text filed in the inbox")
+    a_customer_texts(shop, REPLYING, "Are you open on Sunday?")
     english.goto(f"{shop.url}/inbox/{REPLYING}")
     english.fill("textarea[name=text]", "Yes, until 4 pm.")
     english.click("form.reply button[type=submit]")
@@ -154,8 +82,7 @@ def test_a_reply_from_the_conversation_reaches_the_network(shop, english):
 
 
 def test_a_stop_is_marked_as_a_keyword_and_the_contact_shown_opted_out(shop, english, arabic):
-    text_in(shop, STOPPING, "Stop")
-    wait_until(lambda: stored(shop, STOPPING, "Stop"), 20, "the STOP filed in the inbox")
+    a_customer_texts(shop, STOPPING, "Stop")
     english.goto(f"{shop.url}/inbox/{STOPPING}")
     assert english.locator("#thread .entry.in .badge.keyword").first.inner_text() == "keyword STOP"
     assert "Opted out of marketing." in english.locator("section.consent").inner_text()
@@ -165,8 +92,7 @@ def test_a_stop_is_marked_as_a_keyword_and_the_contact_shown_opted_out(shop, eng
     expect(english.locator("#text-error")).to_contain_text("this contact opted out on")
     check(english, "conversation-reply-refused")
     shop.clock.advance(1)  # then they ask something: a reply may answer that (consent.replies)
-    text_in(shop, STOPPING, "Does order 1042 still ship today?")
-    wait_until(lambda: stored(shop, STOPPING, "Does order 1042 still ship today?"), 20, "the question in the inbox")
+    a_customer_texts(shop, STOPPING, "Does order 1042 still ship today?")
     english.goto(f"{shop.url}/inbox/{STOPPING}")
     english.fill("textarea[name=text]", "Done. Your order 1042 still ships today.")
     english.click("form.reply button[type=submit]")
@@ -183,8 +109,7 @@ def test_a_stop_is_marked_as_a_keyword_and_the_contact_shown_opted_out(shop, eng
 
 
 def test_hostile_sms_renders_as_text_in_the_list_and_the_conversation(shop, english):
-    text_in(shop, HOSTILE, XSS)
-    wait_until(lambda: stored(shop, HOSTILE, XSS), 20, "the hostile text filed in the inbox")
+    a_customer_texts(shop, HOSTILE, XSS)
     for path in ("/inbox", f"/inbox/{HOSTILE}"):
         english.goto(f"{shop.url}{path}")
         assert english.locator("main script").count() == 0 and english.locator("main img").count() == 0, path
@@ -195,8 +120,7 @@ def test_hostile_sms_renders_as_text_in_the_list_and_the_conversation(shop, engl
 def test_the_open_inbox_and_conversation_show_a_new_text_on_their_next_refresh(shop, english):
     english.goto(f"{shop.url}/inbox")
     assert line(english, LATE).count() == 0
-    text_in(shop, LATE, "Is the shop open late today?")
-    wait_until(lambda: stored(shop, LATE, "Is the shop open late today?"), 20, "the text filed in the inbox")
+    a_customer_texts(shop, LATE, "Is the shop open late today?")
     # htmx's "every 10s", on the page's clock; the page's time also flows, so a poll already on its
     # way may take this turn (htmx drops a trigger while a request is out): the next one brings it
     english.clock.run_for(10_000)
@@ -204,8 +128,7 @@ def test_the_open_inbox_and_conversation_show_a_new_text_on_their_next_refresh(s
     assert line(english, LATE).get_attribute("class") == "line unread"
     line(english, LATE).locator("a").click()
     expect(english.locator("h1")).to_have_text(LATE)
-    text_in(shop, LATE, "Until 9 would be great")
-    wait_until(lambda: stored(shop, LATE, "Until 9 would be great"), 20, "the second text filed")
+    a_customer_texts(shop, LATE, "Until 9 would be great")
     english.clock.run_for(10_000)
     expect(english.locator("#thread .entry.in .text").last).to_have_text("Until 9 would be great", timeout=25_000)
     assert unread(shop, LATE) == 0  # the refresh that showed it marked it read, in the same transaction
@@ -242,14 +165,7 @@ def test_a_template_preview_fills_in_a_cyrillic_and_an_arabic_name(shop, english
 
 
 def test_the_pages_need_a_login_and_a_post_without_its_token_is_refused(browser, shop, english):
-    stranger = browser.new_context(viewport={"width": WIDTHS["phone"], "height": 900})
-    try:
-        page = stranger.new_page()
-        for path in ("/inbox", f"/inbox/{ASKING}", "/templates", "/templates/new"):
-            page.goto(f"{shop.url}{path}")
-            assert page.url.startswith(f"{shop.url}/login"), path
-    finally:
-        stranger.close()
+    assert_signed_out_are_sent_to_login(browser, shop.url, ("/inbox", f"/inbox/{ASKING}", "/templates", "/templates/new"))
     answer = english.request.post(f"{shop.url}/inbox/{ASKING}/reply", form={"text": "no token"})
     assert answer.status == 400 and "security token" in answer.text()
     with shop.queue.sessions() as session:

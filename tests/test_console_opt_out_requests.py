@@ -10,18 +10,10 @@ from sqlalchemy import select
 from gateway.consent.models import OptOutRequest
 from gateway.users import audit
 
-from .audience_helpers import Rig
-from .console_helpers import admin, csrf_of, staff, staff_client  # noqa: F401  (fixtures)
+from .console_helpers import admin, csrf_of, rig, staff, staff_client  # noqa: F401  (fixtures)
 
 CUSTOMER = "+447700900321"
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def rig(web_context, clock):
-    web_context.inbound.start()
-    yield Rig(web_context.queue, clock, web_context.audience, web_context.inbound)
-    web_context.inbound.stop()
 
 
 def request_row(rig) -> OptOutRequest:

@@ -13,8 +13,7 @@ from gateway.consent.ledger import ConsentState
 from gateway.consent.replies import reply_rule
 from gateway.core.config import ConsentSection
 
-from .audience_helpers import Rig
-from .console_helpers import admin, admin_client, post_form  # noqa: F401  (fixtures)
+from .console_helpers import admin, admin_client, post_form, rig  # noqa: F401  (fixtures)
 
 CUSTOMER = "+447700900123"
 WINDOW = timedelta(hours=ConsentSection().reply_after_opt_out_hours)
@@ -43,13 +42,6 @@ def test_the_reply_rule(state, wrote, now, allowed):
         assert verdict.everything is (state.status == "opted_out_all") and "opted out" in verdict.reason
 
 
-@pytest.fixture
-def rig(web_context, clock):
-    web_context.inbound.start()
-    yield Rig(web_context.queue, clock, web_context.audience, web_context.inbound)
-    web_context.inbound.stop()
-
-
 def _reply(client, text: str = "Your parcel left today."):
     return post_form(client, f"/inbox/{CUSTOMER}/reply", {"text": text}, page=f"/inbox/{CUSTOMER}")
 
@@ -66,11 +58,15 @@ def test_a_reply_to_a_contact_who_opted_out_and_has_not_written_since_is_refused
     assert len(rig.outbox(CUSTOMER)) == before  # nothing queued
 
 
-def test_after_stopall_the_refusal_says_so(admin_client, rig, clock):
-    rig.receive(CUSTOMER, "STOPALL")
+@pytest.mark.parametrize("opt_out, named", [
+    ("STOPALL", "no messages at all (STOP ALL)"),
+    ("Stop texting me", "By SMS, from the customer, in a sentence"),  # an opt-out written as a sentence
+])
+def test_the_refusal_names_how_they_opted_out(admin_client, rig, clock, opt_out, named):
+    rig.receive(CUSTOMER, opt_out)
     clock.advance(60)
     page = _reply(admin_client).get_data(as_text=True)
-    assert "no messages at all (STOP ALL)" in page
+    assert named in page
 
 
 def test_a_reply_to_what_they_asked_after_their_opt_out_goes_as_transactional(admin_client, rig, clock):
@@ -96,11 +92,6 @@ def test_a_question_older_than_the_window_no_longer_allows_a_reply(admin_client,
     assert len(rig.outbox(CUSTOMER)) == before
 
 
-def test_an_opt_out_written_as_a_sentence_is_named_in_the_refusal(admin_client, rig, clock):
-    rig.receive(CUSTOMER, "Stop texting me")
-    clock.advance(60)
-    page = _reply(admin_client).get_data(as_text=True)
-    assert "By SMS, from the customer, in a sentence" in page
 
 
 def test_a_contact_who_never_opted_out_gets_the_reply(admin_client, rig, clock):

@@ -11,21 +11,14 @@ listeners, the counter's fragment for the very text typed (`data-length`), a pag
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-
 import pytest
 
-from gateway.core.clock import FakeClock
-from gateway.users import accounts
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
-from .test_console_browser import check
+from .browser_helpers import (  # noqa: F401  (fixture)
+    WIDTHS, XSS, assert_signed_out_are_sent_to_login, assert_xss_shown_as_text, browser, check,
+    pages_fixture, shop_fixture)
 
 pytestmark = pytest.mark.timeout(180)
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-UNLIMITED = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 # (text, what it tests): each sent to its own number, so the network's record tells its parts apart
 TEXTS = [
     ("We’re open until 9pm today", "Latin with a curly apostrophe"),
@@ -51,65 +44,11 @@ TEXTS = [
 ]
 
 
-class Statuses:
-    """Each message's statuses as the queue's status listeners announce them (after each commit)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, set[str]] = defaultdict(set)
-        self.changed = threading.Condition()
-
-    def __call__(self, message_id: int, status: str) -> None:
-        with self.changed:
-            self.seen[message_id].add(status)
-            self.changed.notify_all()
-
-    def wait(self, message_ids: list[int], status: str, timeout: float = 60) -> None:
-        """Until each of the messages was announced in `status` (a notification, not a poll)."""
-        with self.changed:
-            done = self.changed.wait_for(lambda: all(status in self.seen[i] for i in message_ids), timeout)
-        assert done, {i: sorted(self.seen[i]) for i in message_ids}
+shop = shop_fixture("console-send")  # one virtual modem without send limits, an admin
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    daemon = build_daemon(tmp_path_factory.mktemp("console-send"), FakeClock(), 1,
-                          modems=[{"name": "template", "port": "unused", "limits": UNLIMITED}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.statuses = Statuses()
-        daemon.queue.status_listeners.append(daemon.statuses)
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, daemon.clock, "anna", PASSWORD, "admin")
-        yield daemon
-    finally:
-        daemon.stop()
-
-
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(language, bypass_csp=False) -> a signed-in page, one per kind for the whole module."""
-    made: dict[tuple[str, bool], object] = {}
-    contexts = []
-
-    def get(language: str = "en", bypass_csp: bool = False):
-        if (language, bypass_csp) not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          bypass_csp=bypass_csp, viewport={"width": WIDTHS["desktop"], "height": 900})
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", "anna")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit].primary")
-            made[(language, bypass_csp)] = page
-        return made[(language, bypass_csp)]
-
-    yield get
-    for context in contexts:
-        context.close()
+# Pages with the console's CSP in force, unless asked for with bypass_csp=True.
+pages = pages_fixture(bypass_csp=False)
 
 
 def _type(page, text: str) -> None:
@@ -118,14 +57,23 @@ def _type(page, text: str) -> None:
     page.wait_for_selector(f'#counter[data-length="{len(text)}"]', state="attached")
 
 
-def _send(page, shop, to: str, text: str) -> int:
+def _compose(page, shop, to: str, text: str) -> None:
     page.goto(f"{shop.url}/send")
     page.fill("#to", to)
     _type(page, text)
+
+
+def _submit(page) -> int:
+    """Send what the form holds; the id of the message whose timeline the page went to."""
     with page.expect_navigation():
         page.click("#send")
     assert "/messages/" in page.url, page.inner_text("main")
     return int(page.url.split("/messages/")[1].split("?")[0])
+
+
+def _send(page, shop, to: str, text: str) -> int:
+    _compose(page, shop, to, text)
+    return _submit(page)
 
 
 def _submitted(shop, number: str) -> list[dict]:
@@ -153,16 +101,11 @@ def test_the_counter_says_the_parts_the_modem_sent_for_twenty_texts(shop, pages)
     ids = []
     for i, (text, _) in enumerate(TEXTS):
         number = f"+4477009006{i:02d}"
-        page.goto(f"{shop.url}/send")
-        page.fill("#to", number)
-        _type(page, text)
+        _compose(page, shop, number, text)
         counter = page.locator("#counter")
         said[number] = (int(counter.locator("[data-parts]").get_attribute("data-parts")),
                         counter.locator("[data-encoding]").get_attribute("data-encoding"))
-        with page.expect_navigation():
-            page.click("#send")
-        assert "/messages/" in page.url, (text, page.inner_text("main"))
-        ids.append(int(page.url.split("/messages/")[1].split("?")[0]))
+        ids.append(_submit(page))
     shop.statuses.wait(ids, "sent")  # every part of each was accepted by the network by then
     received = {number: (len(_submitted(shop, number)), {e["encoding"] for e in _submitted(shop, number)})
                 for number in said}
@@ -238,24 +181,14 @@ def test_hostile_text_renders_as_text_on_the_log_and_the_timeline(shop, pages):
     message_id = _send(page, shop, "+447700900800", XSS)
     for path in (f"/messages/{message_id}", "/messages"):
         page.goto(f"{shop.url}{path}")
-        page.wait_for_load_state("load")  # an onerror fires once the broken image failed to load
-        assert page.dialogs == []
-        assert page.locator("main script").count() == 0 and page.locator("main img").count() == 0
-        assert XSS in page.inner_text("main")
+        assert_xss_shown_as_text(page)
     page.goto(f"{shop.url}/messages/{message_id}")
     assert page.locator(".message-text").get_attribute("dir") == "auto"
     check(page, "timeline-hostile-text")
 
 
-def test_the_pages_need_a_login_and_a_post_needs_its_token(shop, browser):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        for path in ("/send", "/messages", "/messages/1"):
-            page.goto(f"{shop.url}{path}")
-            assert page.url.startswith(f"{shop.url}/login"), path
-    finally:
-        context.close()
+def test_the_pages_need_a_login(shop, browser):
+    assert_signed_out_are_sent_to_login(browser, shop.url, ("/send", "/messages", "/messages/1"))
 
 
 def test_a_send_without_its_csrf_token_is_refused(shop, pages):
@@ -287,7 +220,5 @@ def test_a_contact_found_by_name_and_a_template_fill_the_form_and_the_counter_co
         page.click("#use_template")
     assert page.input_value("#text") == "Hi {first_name|there}, your order is ready"
     assert "For this contact: 1 SMS, Unicode (UCS-2)." in page.inner_text("#counter")
-    with page.expect_navigation():
-        page.click("#send")
-    message_id = int(page.url.split("/messages/")[1].split("?")[0])
+    message_id = _submit(page)
     assert shop.queue.get(message_id).text == "Hi Юлия, your order is ready"

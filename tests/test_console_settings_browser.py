@@ -12,24 +12,18 @@ The browser contexts bypass the Content-Security-Policy on purpose: the escaping
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from gateway.core.clock import FakeClock
 from gateway.sims import status
-from gateway.users import accounts
 from modem.supervision import ModemState
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 from .modem_helpers import wait_until
 from .webhook_helpers import Receiver
 
 pytestmark = pytest.mark.timeout(120)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
-# no double quotes: the operator's name travels inside a quoted +COPS answer
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 SETTINGS = ("/settings", "/settings/keys", "/settings/webhooks", "/settings/users", "/settings/keywords",
             "/settings/limits")
 
@@ -39,60 +33,14 @@ def shop(tmp_path_factory):
     """The daemon on one virtual modem, webhooks allowed to 127.0.0.1, an admin and a staff user.
     The supervisors' waits (a restart's boot time) are on the FakeClock."""
     clock = FakeClock()
-    daemon = build_daemon(tmp_path_factory.mktemp("settings"), clock, 1, modem_timing=clock,
-                          modems=[{"name": "template", "port": "unused", "check_interval_s": 1}],
-                          webhooks={"allowed_hosts": ["127.0.0.1"]})
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, clock, "anna", PASSWORD, "admin")
-        accounts.add(daemon.queue.sessions, clock, "sam", PASSWORD, "staff")
+    with console_daemon(tmp_path_factory.mktemp("settings"), clock, modem_timing=clock,
+                        users=(("anna", "admin"), ("sam", "staff")),
+                        modems=[{"name": "template", "port": "unused", "check_interval_s": 1}],
+                        webhooks={"allowed_hosts": ["127.0.0.1"]}) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(name, language="en") -> a page signed in as `name`, made once per user and language and
-    reused by every test (its own browser context: its own cookies)."""
-    made: dict = {}
-    contexts = []
-
-    def get(name: str, language: str = "en"):
-        if (name, language) not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          bypass_csp=True, viewport={"width": WIDTHS["desktop"], "height": 900})
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", name)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit].primary")
-            assert page.locator("h1").count() == 1 and "/login" not in page.url
-            made[(name, language)] = page
-        return made[(name, language)]
-
-    yield get
-    for context in contexts:
-        context.close()
-
-
-def check(page, name: str) -> None:
-    """axe-core on the page (no serious or critical violation) and its screenshots at both widths."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
-        assert violations == [], (name, label, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations])
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)  # nothing sticks out
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+pages = pages_fixture()
 
 
 def _modem(shop) -> dict:
@@ -100,7 +48,7 @@ def _modem(shop) -> dict:
 
 
 def test_staff_are_blocked_from_every_settings_page_but_see_the_modems(shop, pages):
-    page = pages("sam")
+    page = pages(user="sam")
     assert page.locator("nav a[href='/settings']").count() == 0
     for path in SETTINGS + ("/settings/webhooks/1", "/settings/keys/1/revoke"):
         answer = page.goto(f"{shop.url}{path}")
@@ -111,7 +59,7 @@ def test_staff_are_blocked_from_every_settings_page_but_see_the_modems(shop, pag
 
 
 def test_an_api_key_shows_once_then_works_against_the_api(shop, pages):
-    page = pages("anna")
+    page = pages()
     page.goto(f"{shop.url}/settings/keys")
     page.fill("#name", "till")
     page.check("input[name=scopes][value=read]")
@@ -128,7 +76,7 @@ def test_an_api_key_shows_once_then_works_against_the_api(shop, pages):
 def test_a_webhooks_send_test_reaches_the_receiver_and_shows_in_its_log(shop, pages):
     receiver = Receiver(check_signature=False)
     try:
-        page = pages("anna")
+        page = pages()
         page.goto(f"{shop.url}/settings/webhooks")
         page.fill("#url", receiver.url)
         page.fill("#description", "till")
@@ -147,7 +95,7 @@ def test_a_webhooks_send_test_reaches_the_receiver_and_shows_in_its_log(shop, pa
 
 def test_a_restarted_virtual_modem_comes_back_ready(shop, pages):
     supervisor = shop.supervisors[0]
-    page = pages("anna")
+    page = pages()
     page.goto(f"{shop.url}/modems")
     page.click(f"a[href='/modems/{supervisor.name}/restart']")
     assert "sends nothing for about a minute" in page.inner_text("main")
@@ -169,7 +117,7 @@ def test_a_hostile_operator_name_and_ussd_answer_render_as_text(shop, pages):
     port.modem.ussd_text = XSS
     shop.supervisors[0].check_now()
     wait_until(lambda: _modem(shop)["operator"] == XSS, 20, "the operator's name read")
-    page = pages("anna")
+    page = pages()
     page.goto(f"{shop.url}/modems")
     assert XSS in page.locator(".card dd[dir=auto]").all_inner_texts()
     page.click("summary:has-text('USSD balance check')")
@@ -183,7 +131,7 @@ def test_a_hostile_operator_name_and_ussd_answer_render_as_text(shop, pages):
 
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_each_page_passes_axe_and_is_photographed(shop, pages, language):
-    page = pages("anna", language)
+    page = pages(language)
     suffix = "" if language == "en" else "-ar"
     page.goto(f"{shop.url}/modems")
     assert page.locator("html").get_attribute("dir") == ("rtl" if language == "ar" else "ltr")

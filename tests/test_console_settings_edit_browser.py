@@ -8,20 +8,14 @@ The browser contexts bypass the Content-Security-Policy on purpose: the escaping
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gateway.core.clock import FakeClock
 from gateway.settings import store
-from gateway.users import accounts
 
-from .console_helpers import PASSWORD, WIDTHS, browser  # noqa: F401  (fixture)
-from .daemon_helpers import build_daemon
+from .browser_helpers import XSS, browser, check, console_daemon, pages_fixture  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 ICCID = "8944000000000000001"
 PER_MINUTE = f"input[name='sims.iccid:{ICCID}.per_minute']"
 
@@ -30,59 +24,14 @@ PER_MINUTE = f"input[name='sims.iccid:{ICCID}.per_minute']"
 def shop(tmp_path_factory):
     """The daemon on one virtual modem, a SIM with limits of its own in [[sims]], an admin."""
     clock = FakeClock()
-    daemon = build_daemon(tmp_path_factory.mktemp("limits"), clock, 1, modem_timing=clock,
-                          modems=[{"name": "template", "port": "unused", "check_interval_s": 1}],
-                          sims=[{"iccid": ICCID, "limits": {"per_minute": 10, "per_hour": 100, "per_day": 500,
-                                                            "per_month": 5000}}])
-    daemon.start()
-    try:
-        assert daemon.wait_ready(20), daemon.status_line()
-        daemon.url = daemon.api_url().removesuffix("/api/v1")
-        accounts.add(daemon.queue.sessions, clock, "anna", PASSWORD, "admin")
+    with console_daemon(tmp_path_factory.mktemp("limits"), clock, modem_timing=clock,
+                        modems=[{"name": "template", "port": "unused", "check_interval_s": 1}],
+                        sims=[{"iccid": ICCID, "limits": {"per_minute": 10, "per_hour": 100, "per_day": 500,
+                                                          "per_month": 5000}}]) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def pages(browser, shop):
-    """pages(language) -> a page signed in as the admin in that language, made once and reused."""
-    made: dict = {}
-    contexts = []
-
-    def get(language: str = "en"):
-        if language not in made:
-            context = browser.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                          bypass_csp=True, viewport={"width": WIDTHS["desktop"], "height": 900})
-            contexts.append(context)
-            page = context.new_page()
-            page.dialogs = []
-            page.on("dialog", lambda dialog, page=page: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{shop.url}/login")
-            page.fill("#name", "anna")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit].primary")
-            assert "/login" not in page.url
-            made[language] = page
-        return made[language]
-
-    yield get
-    for context in contexts:
-        context.close()
-
-
-def check(page, name: str) -> None:
-    """axe-core on the page (no serious or critical violation) and its screenshots at both widths."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
-        assert violations == [], (name, label, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations])
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)  # nothing sticks out
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+pages = pages_fixture()
 
 
 def test_an_admin_lowers_a_sims_limit_then_resets_it(shop, pages):

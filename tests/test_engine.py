@@ -20,7 +20,7 @@ from gateway.outbound.verdict import SEND
 from gateway.store import db
 from modem.supervisor import ModemState, ModemSupervisor
 
-from .daemon_helpers import build_daemon
+from .daemon_helpers import build_daemon, stopped_after
 from .modem_helpers import fail_nth_send, wait_settled, wait_until, when_the_modem_sees
 from .process_helpers import ProcessDied
 
@@ -98,19 +98,8 @@ class Gateway:
 
 @pytest.fixture
 def gateway_factory(tmp_path, clock):
-    made: list[Gateway] = []
-
-    def make(**kwargs) -> Gateway:
-        gateway = Gateway(tmp_path, clock, **kwargs)
-        made.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in made:
-        try:
-            gateway.stop()
-        except Exception:
-            pass
+    with stopped_after(lambda **options: Gateway(tmp_path, clock, **options)) as make:
+        yield make
 
 
 def test_priority_order_and_fifo(gateway_factory):

@@ -193,11 +193,17 @@ def test_status_reports_complete_a_multipart(queue, clock):
     assert [p.status for p in stored.parts] == [PartStatus.DELIVERED] * 2
 
 
-def test_failed_report_fails_the_message(queue, clock):
-    message = queue.enqueue("+447700900123", "z")
+def _first_part_sent(queue, text: str, reference: int):
+    """`text` queued to one number, claimed by sim1, its first part sent as `reference`: (message, claim)."""
+    message = queue.enqueue("+447700900123", text)
     claimed = queue.claim("sim1")
     queue.part_submitting(claimed.part_ids[1], "sim1")
-    queue.part_sent(claimed.part_ids[1], 9)
+    queue.part_sent(claimed.part_ids[1], reference)
+    return message, claimed
+
+
+def test_failed_report_fails_the_message(queue, clock):
+    message, claimed = _first_part_sent(queue, "z", 9)
     queue.finish(claimed.id, MessageStatus.SENT)
     now = clock.now()
     queue.apply_report("sim1", StatusReport(9, "447700900123", now, now + timedelta(seconds=5), 0x41))
@@ -205,12 +211,9 @@ def test_failed_report_fails_the_message(queue, clock):
 
 
 def test_a_part_that_failed_early_fails_the_message_and_stops_its_other_parts(queue, clock):
-    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
-    claimed = queue.claim("sim1")
+    message, claimed = _first_part_sent(queue, "w" * 200, 50)  # two parts
     now = clock.now()
     report = lambda ref, status: StatusReport(ref, "+447700900123", now, now, status)  # noqa: E731
-    queue.part_submitting(claimed.part_ids[1], "sim1")
-    queue.part_sent(claimed.part_ids[1], 50)
     queue.apply_report("sim1", report(50, 0x41))  # part 1 failed while part 2 was still to go
     assert queue.get(message.id).status == "failed"
     assert queue.part_submitting(claimed.part_ids[2], "sim1") == NOT_SENDING  # part 2 does not go
@@ -221,11 +224,8 @@ def test_a_part_that_failed_early_fails_the_message_and_stops_its_other_parts(qu
 
 
 def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next(queue, clock):
-    message = queue.enqueue("+447700900123", "w" * 300)  # three parts
-    claimed = queue.claim("sim1")
+    message, claimed = _first_part_sent(queue, "w" * 300, 60)  # three parts
     now = clock.now()
-    queue.part_submitting(claimed.part_ids[1], "sim1")
-    queue.part_sent(claimed.part_ids[1], 60)
     queue.apply_report("sim1", StatusReport(60, "+447700900123", now, now, 0x41))  # part 1 can't be delivered
     assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5, part_id=claimed.part_ids[2]) == "failed"
     queue.release(message.id, "gateway stopping")
@@ -238,11 +238,8 @@ def test_a_message_failed_by_a_report_stays_failed_whatever_its_worker_does_next
 
 
 def test_a_failure_report_for_a_part_of_a_message_given_back_fails_it(queue, clock):
-    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
-    claimed = queue.claim("sim1")
+    message, claimed = _first_part_sent(queue, "w" * 200, 62)  # two parts
     now = clock.now()
-    queue.part_submitting(claimed.part_ids[1], "sim1")
-    queue.part_sent(claimed.part_ids[1], 62)
     assert queue.retry(message.id, "CMS ERROR 42", delay=10, max_attempts=5) == "queued"
     queue.apply_report("sim1", StatusReport(62, "+447700900123", now, now, 0x41))  # part 1 can't be delivered
     assert queue.get(message.id).status == "failed"
@@ -292,11 +289,8 @@ class _Between:
                                                       ("release", "failed"), ("defer", "failed")])
 def test_a_failure_report_arriving_during_a_workers_change_is_applied_after_it(queue, clock, database, other,
                                                                                worker_step, outcome):
-    message = queue.enqueue("+447700900123", "w" * 200)  # two parts
-    claimed = queue.claim("sim1")
+    message, claimed = _first_part_sent(queue, "w" * 200, 61)  # two parts
     now = clock.now()
-    queue.part_submitting(claimed.part_ids[1], "sim1")
-    queue.part_sent(claimed.part_ids[1], 61)
     failure = lambda: other.apply_report("sim1", StatusReport(61, "+447700900123", now, now, 0x41))  # noqa: E731
     steps = {
         "finish": lambda: queue.finish(message.id, MessageStatus.SUPPRESSED, "opted out"),
