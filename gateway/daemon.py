@@ -76,7 +76,8 @@ def simulated_section(template: ModemSection | None, name: str, port: str) -> Mo
     return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
                         send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
                         check_interval_s=template.check_interval_s,
-                        registration_timeout_s=template.registration_timeout_s)
+                        registration_timeout_s=template.registration_timeout_s,
+                        registration_poll_s=template.registration_poll_s)
 
 
 def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:

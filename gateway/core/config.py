@@ -93,8 +93,7 @@ class ModemSection(ModemSettings):
     GPIO and power switch."""
 
     # the modem layer's own timings, and the scan the daemon gives it from [gateway] serial_scan
-    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window",
-                                                     "registration_poll_s"})
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window"})
     limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
     # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
     # under their config names, with its defaults
