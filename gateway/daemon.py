@@ -264,12 +264,12 @@ class Daemon:
     def _serve_web(self, server: Any) -> None:
         """waitress's loop one poll at a time (as server.run() does), ticking between polls."""
         try:
-            while server._map:  # _stop_web empties it
+            while server._map and not self._web_stopping.is_set():
                 server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
                                      use_poll=server.adj.asyncore_use_poll, count=1)
                 self.liveness.tick("web")
         except OSError:
-            # closing the sockets from _stop_web can land while the loop is in select(): EBADF
+            # the sockets closed by _stop_web after a join that gave up (a request stuck) can land in select(): EBADF
             if not self._web_stopping.is_set():
                 raise
 
@@ -280,8 +280,9 @@ class Daemon:
             server, self.web_server = self.web_server, None
             self._web_stopping.set()
             server.task_dispatcher.shutdown(timeout=5)  # requests in flight finish
-            wasyncore.close_all(server._map)  # the listening socket and open connections: the loop ends
+            server.pull_trigger()  # the loop's poll wakes now, not at its 1 s timeout, and sees the flag
             self._web_thread.join(5)
+            wasyncore.close_all(server._map)  # the listening socket and open connections
         self.webhooks.stop()
 
     def stop(self) -> None:
