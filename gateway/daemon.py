@@ -139,6 +139,7 @@ class Daemon:
         self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=rules_from(config.consent),
                                    default_timezone=config.gateway.timezone,
                                    attribution_days=config.campaigns.attribution_days,
+                                   round_interval_s=config.campaigns.round_interval_s,
                                    sims=lambda: [Sim(name, limits) for name, limits in self.modem_limits.items()])
         self.campaigns.attach(self.scheduler)
         # webhooks hear every status change, stored inbound message and consent change from the start

@@ -180,6 +180,7 @@ class ReportsSection:
 @dataclass(frozen=True)
 class CampaignsSection:
     attribution_days: float = 7.0  # a reply or opt-out this soon after a campaign message counts for it
+    round_interval_s: float = 60.0  # a running campaign's round (window edges, room in the queue) this often
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,8 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_reports(config.reports, source)
     if not config.campaigns.attribution_days > 0:
         raise ConfigError(f"{source}: campaigns.attribution_days must be more than 0")
+    if not config.campaigns.round_interval_s > 0:
+        raise ConfigError(f"{source}: campaigns.round_interval_s must be more than 0")
     return dataclasses.replace(config, source=source)
 
 
