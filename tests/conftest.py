@@ -16,6 +16,24 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes():
+    """Console passwords hashed in this process with argon2id at its lowest costs: the product's
+    (argon2-cffi's defaults, memory-hard on purpose) take 0.1-0.9 s a hash, and every signed-in
+    test client makes a user and signs in. Still argon2id, salted and verified the same way; a
+    `gsmgw` subprocess hashes at the product's costs."""
+    from argon2 import PasswordHasher
+
+    from gateway.users import passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(passwords, "_HASHER", cheap)
+    patch.setattr(passwords, "_DUMMY", cheap.hash("not a password anyone has"))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
