@@ -69,7 +69,8 @@ def simulated_section(template: ModemSection | None, name: str, port: str) -> Mo
     return ModemSection(name=name, port=port, limits=template.limits, command_timeout_s=template.command_timeout_s,
                         send_timeout_s=template.send_timeout_s, prompt_timeout_s=template.prompt_timeout_s,
                         check_interval_s=template.check_interval_s,
-                        registration_timeout_s=template.registration_timeout_s)
+                        registration_timeout_s=template.registration_timeout_s,
+                        registration_poll_s=template.registration_poll_s)
 
 
 def with_status_hooks(queue: Queue, clock: Clock, *, allowed_hosts: tuple[str, ...] = ()) -> Webhooks:
@@ -131,6 +132,7 @@ class Daemon:
         self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.settings.rules,
                                    default_timezone=config.gateway.timezone,
                                    attribution_days=config.campaigns.attribution_days,
+                                   round_interval_s=config.campaigns.round_interval_s,
                                    sims=self.campaign_sims)
         self.campaigns.attach(self.scheduler)
         # webhooks hear every status change, stored inbound message and consent change from the start
@@ -263,12 +265,12 @@ class Daemon:
     def _serve_web(self, server: Any) -> None:
         """waitress's loop one poll at a time (as server.run() does), ticking between polls."""
         try:
-            while server._map:  # _stop_web empties it
+            while server._map and not self._web_stopping.is_set():
                 server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
                                      use_poll=server.adj.asyncore_use_poll, count=1)
                 self.liveness.tick("web")
         except OSError:
-            # closing the sockets from _stop_web can land while the loop is in select(): EBADF
+            # the sockets closed by _stop_web after a join that gave up (a request stuck) can land in select(): EBADF
             if not self._web_stopping.is_set():
                 raise
 
@@ -279,8 +281,9 @@ class Daemon:
             server, self.web_server = self.web_server, None
             self._web_stopping.set()
             server.task_dispatcher.shutdown(timeout=5)  # requests in flight finish
-            wasyncore.close_all(server._map)  # the listening socket and open connections: the loop ends
+            server.pull_trigger()  # the loop's poll wakes now, not at its 1 s timeout, and sees the flag
             self._web_thread.join(5)
+            wasyncore.close_all(server._map)  # the listening socket and open connections
         self.webhooks.stop()
 
     def stop(self) -> None:

@@ -45,13 +45,13 @@ class ModemSettings:
     prompt_timeout_s: float = 10.0  # AT+CMGS to the modem's "> "; longer on a slow or busy modem
     check_interval_s: float = 10.0  # how often registration and signal are read (and a hang shows)
     registration_timeout_s: float = 60.0
+    registration_poll_s: float = 1.0  # how often registration is read while it is waited for
     power_cycles_per_hour: int = 3  # the recovery ladder's power cycles allowed in any hour
     # not config keys: the modem layer's own timings
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
     boot_s: float = 10.0  # how long the modem takes to start after AT+CFUN=1,1 or a power cycle
     rest_s: float = 900.0  # how long a SIM whose sends its SIM or network refused stays out of rotation
     startup_window: float = 30.0  # how long a starting modem's "not yet" answers are waited out
-    registration_poll_s: float = 1.0  # how often registration is read while it is waited for
 
 
 class Timing(Protocol):

@@ -21,6 +21,9 @@ from modem.supervisor import Timing
 from .modem_helpers import wait_until
 
 Stoppable = TypeVar("Stoppable")
+# how often a test daemon's supervisors read registration while they wait for it: the virtual
+# modems register 50-200 ms after they open, and the default's 1 s would be each start's wait
+REGISTRATION_POLL_S = 0.05
 
 
 def database_section() -> dict[str, Any]:
@@ -40,11 +43,16 @@ def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timin
     """A Daemon on `simulate` virtual modems, not started: data in `data_dir`, the REST API on a
     free loopback port, status reports 0.2 s after a send, time from `clock` (and the supervisors'
     rest periods and backoff from `modem_timing`, if given). `sections` add to or replace config
-    sections, e.g. modems=[{"name": "template", "port": "unused", "limits": {...}}]."""
+    sections, e.g. modems=[{"name": "template", "port": "unused", "limits": {...}}]. Every modem
+    entry (and, when simulating without one, a template for the virtual modems) reads registration
+    every REGISTRATION_POLL_S unless it says otherwise."""
     data: dict[str, Any] = {"gateway": {"data_dir": str(data_dir)}, "web": {"listen": "127.0.0.1:0"},
                             "simulator": {"report_delay_s": 0.2}, **database_section()}
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
+    modems = data.get("modems") or ([{"name": "template", "port": "unused"}] if simulate else [])
+    if modems:
+        data["modems"] = [{"registration_poll_s": REGISTRATION_POLL_S, **entry} for entry in modems]
     return Daemon(config_module.from_dict(data), simulate=simulate, clock=clock, modem_timing=modem_timing)
 
 
@@ -53,6 +61,7 @@ def write_run_config(tmp_path: Path, ports: dict, extra: str = "") -> Path:
     tmp_path/data, the API on a free loopback port, no send limits; `extra` is TOML for more sections."""
     modems = "".join(
         f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
+        f"registration_poll_s = {REGISTRATION_POLL_S}\n"
         f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
         for name, port in ports.items())
     path = tmp_path / "gsmgw.toml"

@@ -253,3 +253,38 @@ def test_bad_campaigns_are_refused_with_the_field(database, queue, clock, campai
     with pytest.raises(CampaignError) as caught:
         campaigns.create("x", [VariantIn("Hi")], {"segment": {"tag": "a"}}, window=("25:00", "20:00"))
     assert caught.value.field == "window.start"
+
+
+def test_the_rounds_come_at_the_configured_interval_and_a_restart_under_another_one_reschedules(database, queue,
+                                                                                                 clock):
+    """[campaigns] round_interval_s: a started campaign's job runs its rounds that far apart; at a
+    start under another value its stored job is made again at the new interval."""
+    from gateway.campaigns import jobs
+    from gateway.scheduler.service import Scheduler
+
+    add_contacts(database, numbers(2), clock.now(), group="all")
+    every_5s = Campaigns(queue.sessions, clock, queue, round_interval_s=5.0)
+    campaign_id = every_5s.create("sale", [VariantIn("Sale")], {"groups": ["all"]})
+    scheduler = Scheduler(clock, database)
+    scheduler.start(paused=True)
+    try:
+        every_5s.attach(scheduler)
+        every_5s.start(campaign_id)
+        assert jobs.interval_of(scheduler.get_job(jobs.job_id(campaign_id))) == 5.0
+        every_5s.restore_jobs()  # the same interval: its job kept as it is
+        assert jobs.interval_of(scheduler.get_job(jobs.job_id(campaign_id))) == 5.0
+        by_default = Campaigns(queue.sessions, clock, queue)
+        by_default.attach(scheduler)
+        by_default.restore_jobs()
+        assert jobs.interval_of(scheduler.get_job(jobs.job_id(campaign_id))) == jobs.TICK_S == 60.0
+    finally:
+        scheduler.shutdown()
+
+
+def test_the_round_interval_must_be_positive():
+    from gateway.core.config import ConfigError, from_dict
+
+    assert from_dict({}).campaigns.round_interval_s == 60.0
+    assert from_dict({"campaigns": {"round_interval_s": 0.5}}).campaigns.round_interval_s == 0.5
+    with pytest.raises(ConfigError, match="campaigns.round_interval_s must be more than 0"):
+        from_dict({"campaigns": {"round_interval_s": 0}})

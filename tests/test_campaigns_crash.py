@@ -35,9 +35,10 @@ KILLS = 6
 def test_sigkill_mid_campaign_texts_nobody_twice_and_the_rest_resumes(tmp_path):
     rng = random.Random(int(os.environ.get("GSMGW_CRASH_SEED", "20261201")))
     sim = virtual_modems(tmp_path / "ports", 2, latency=0.01)
-    # no quiet hours: the test runs on the wall clock, at any hour
+    # no quiet hours: the test runs on the wall clock, at any hour; a round each second, so the one
+    # that finds no one left (and says done) comes a second after the last send, not a minute
     config = write_run_config(tmp_path, sim.ports, '[consent]\nquiet_hours_start = "00:00"\nquiet_hours_end = "00:00"\n'
-                                                   'frequency_cap = 0\n\n')
+                                                   'frequency_cap = 0\n\n[campaigns]\nround_interval_s = 1.0\n\n')
     database = db.make_engine(database_url(tmp_path / "data"))
     db.upgrade(database)
     clock = Clock()

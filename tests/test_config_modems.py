@@ -62,8 +62,20 @@ def test_the_example_documents_the_new_keys_and_loads():
     text = (ROOT / "config" / "gsmgw.example.toml").read_text()
     from_dict(tomllib.loads(text))
     for key in ("imei", "iccid", "serial_scan", "led_pin", "power_kind", "power_pin", "uhub_location",
-                "uhub_port", "power_cycles_per_hour", "system_led_pin"):
+                "uhub_port", "power_cycles_per_hour", "system_led_pin", "registration_poll_s"):
         assert f"{key} =" in text or f"# {key} =" in text, key
+
+
+def test_registration_poll_is_a_modem_key_a_simulated_run_takes_from_its_template():
+    from gateway.daemon import simulated_section
+
+    config = from_dict({"modems": [modem(port="unused", registration_poll_s=0.25)]})
+    assert config.modems[0].registration_poll_s == 0.25
+    assert simulated_section(config.modems[0], "sim2", "/dev/pts/9").registration_poll_s == 0.25
+    assert from_dict({"modems": [modem(port="p")]}).modems[0].registration_poll_s == 1.0  # the default kept
+    with pytest.raises(ConfigError) as info:
+        from_dict({"modems": [modem(port="p", registration_poll_s="often")]}, source="gsmgw.toml")
+    assert "modems[0].registration_poll_s must be a number" in str(info.value)
 
 
 def test_config_check_prints_the_mistake(tmp_path):

@@ -257,6 +257,20 @@ def test_the_catalogues_compile_from_a_fresh_clone(admin_client):
     assert "审计日志" in admin_client.get("/audit", headers={"Accept-Language": "zh"}).get_data(as_text=True)
 
 
+def test_a_catalogue_is_compiled_once_per_version_of_its_file(tmp_path, monkeypatch):
+    """Each app made in a process (the suite makes hundreds) shares one compiled catalogue per
+    language; a .po file that changed is compiled again."""
+    first = i18n.compile_catalogue("ru")
+    assert i18n.compile_catalogue("ru") is first
+    assert i18n.compile_catalogue("zh") is not first
+    copy = tmp_path / "ru" / "LC_MESSAGES" / "messages.po"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(i18n.catalogue_path("ru").read_bytes().replace("Журнал действий".encode(), "Журнал".encode()))
+    monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
+    changed = i18n.compile_catalogue("ru")
+    assert changed is not first and changed.gettext("Audit log") == "Журнал"
+
+
 # ---- dashboard ---------------------------------------------------------------------------------------
 def _modem(name: str = "shop1", **changes) -> dict:
     entry = {"name": name, "state": "ready", "reason": None, "port": "/dev/ttyUSB0", "recovery": None,

@@ -16,7 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 if TYPE_CHECKING:
     from gateway.campaigns.service import Campaigns
 
-TICK_S = 60.0  # a running campaign looks again this often (window edges, room in the queue)
+TICK_S = 60.0  # a running campaign looks again this often (window edges, room in the queue): [campaigns] round_interval_s
 _service: Campaigns | None = None
 
 
@@ -55,11 +55,17 @@ def schedule_decision(scheduler: Any, campaign_id: int, when: datetime) -> None:
                       replace_existing=True, next_run_time=when)
 
 
-def schedule(scheduler: Any, campaign_id: int, when: datetime) -> None:
-    """Run the campaign's rounds from `when` on (replacing its job if it has one)."""
-    scheduler.add_job(tick, IntervalTrigger(seconds=TICK_S, start_date=when, timezone=UTC), args=[campaign_id],
+def schedule(scheduler: Any, campaign_id: int, when: datetime, every: float = TICK_S) -> None:
+    """Run the campaign's rounds from `when` on, one each `every` seconds (replacing its job if it has one)."""
+    scheduler.add_job(tick, IntervalTrigger(seconds=every, start_date=when, timezone=UTC), args=[campaign_id],
                       id=job_id(campaign_id), name=job_id(campaign_id), jobstore="default",
                       replace_existing=True, next_run_time=when)
+
+
+def interval_of(job: Any) -> float | None:
+    """How many seconds apart a stored job's rounds are (None: not an interval job)."""
+    interval = getattr(job.trigger, "interval", None)
+    return interval.total_seconds() if interval is not None else None
 
 
 def unschedule(scheduler: Any, campaign_id: int, *, decision: bool = False) -> None:

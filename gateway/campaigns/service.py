@@ -79,7 +79,7 @@ class Campaigns:
                  rules: Rules | Callable[[], Rules] | None = None, default_timezone: str = "UTC",
                  sims: Callable[[], Sequence[Sim]] = lambda: (),
                  ahead: int = AHEAD, queue_batch: int = QUEUE_BATCH, expand_batch: int = EXPAND_BATCH,
-                 attribution_days: float = ATTRIBUTION_DAYS) -> None:
+                 attribution_days: float = ATTRIBUTION_DAYS, round_interval_s: float = jobs.TICK_S) -> None:
         self.sessions = sessions
         self.engine = engine_of(sessions)
         self.clock = clock
@@ -95,6 +95,7 @@ class Campaigns:
         self.expand_batch = expand_batch
         self.batches = Batches(self.engine, queue, clock, self.default_tz)
         self.attribution_days = attribution_days  # a reply or opt-out this soon after a message counts for it
+        self.round_interval_s = round_interval_s  # a running campaign's rounds are this far apart
         self.scheduler: Any = None
         self.lock = threading.RLock()  # a round and a pause/cancel never interleave in this process
 
@@ -112,8 +113,10 @@ class Campaigns:
                                         .where(Campaign.status.in_(decision.DECIDES), Campaign.sample.is_not(None),
                                                Campaign.winner_id.is_(None))).all()
         for campaign_id, send_at in live:
-            if self.scheduler.get_job(jobs.job_id(campaign_id)) is None:
-                jobs.schedule(self.scheduler, campaign_id, max(send_at or self.clock.now(), self.clock.now()))
+            job = self.scheduler.get_job(jobs.job_id(campaign_id))
+            if job is None or jobs.interval_of(job) != self.round_interval_s:  # none, or made under another config
+                jobs.schedule(self.scheduler, campaign_id, max(send_at or self.clock.now(), self.clock.now()),
+                              self.round_interval_s)
         for campaign_id, started_at, send_at, after_s in undecided:
             if self.scheduler.get_job(jobs.decision_job_id(campaign_id)) is None:
                 began = started_at or send_at or self.clock.now()
@@ -250,7 +253,7 @@ class Campaigns:
 
     def _schedule(self, campaign_id: int, when: datetime) -> None:
         if self.scheduler is not None:
-            jobs.schedule(self.scheduler, campaign_id, when)
+            jobs.schedule(self.scheduler, campaign_id, when, self.round_interval_s)
 
     def _move(self, campaign_id: int, from_: set[str], to: str, *, finished: bool = False) -> None:
         now = self.clock.now()

@@ -93,8 +93,7 @@ class ModemSection(ModemSettings):
     GPIO and power switch."""
 
     # the modem layer's own timings, and the scan the daemon gives it from [gateway] serial_scan
-    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window",
-                                                     "registration_poll_s"})
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"scan", "backoff", "boot_s", "rest_s", "startup_window"})
     limits: Limits = field(default_factory=lambda: SAFE_LIMITS)
     # GPIO (BCM numbers) and power switching (modem/gpio.py): the power keys are a PowerSettings
     # under their config names, with its defaults
@@ -181,6 +180,7 @@ class ReportsSection:
 @dataclass(frozen=True)
 class CampaignsSection:
     attribution_days: float = 7.0  # a reply or opt-out this soon after a campaign message counts for it
+    round_interval_s: float = 60.0  # a running campaign's round (window edges, room in the queue) this often
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,8 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Config:
     _check_reports(config.reports, source)
     if not config.campaigns.attribution_days > 0:
         raise ConfigError(f"{source}: campaigns.attribution_days must be more than 0")
+    if not config.campaigns.round_interval_s > 0:
+        raise ConfigError(f"{source}: campaigns.round_interval_s must be more than 0")
     return dataclasses.replace(config, source=source)
 
 

@@ -7,6 +7,7 @@ clone or an installed package needs no build step and nothing is written beside 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -50,7 +51,15 @@ def catalogue_path(code: str) -> Path:
 
 
 def compile_catalogue(code: str) -> Translations:
-    """One language's .po compiled to a gettext catalogue in memory (fuzzy entries left out)."""
+    """One language's .po compiled to a gettext catalogue in memory (fuzzy entries left out), once
+    per version of the file: every app made in a process (each test's) shares it, read only."""
+    path = catalogue_path(code)
+    stat = path.stat()
+    return _compiled(code, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=len(LANGUAGES) * 2)
+def _compiled(code: str, mtime_ns: int, size: int) -> Translations:
     with catalogue_path(code).open("rb") as file:
         catalog = read_po(file, locale=code, domain=DOMAIN)
     buffer = BytesIO()
