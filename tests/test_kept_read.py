@@ -73,8 +73,8 @@ def test_a_kept_read_answers_after_its_connection_was_dropped(database):
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
             assert ended >= 1
-        else:  # SQLite has no server: the file's connection is closed under it
-            kept._conn.close()
+        else:  # SQLite has no server: its connection is closed under the thread that reads on it
+            kept.close()
         assert kept().scalar() == 3
     finally:
         kept.close()

@@ -269,34 +269,36 @@ class _Compiled:
 
 class KeptRead:
     """One small read that many threads run before every send (the settings' version), on a
-    connection of its own kept open between reads, each read outside any transaction.
+    connection kept open for it in each thread that reads, each read outside any transaction.
 
     A pooled reader's transaction costs a checkout and, on PostgreSQL, four round trips (the pool's
     ping, `BEGIN READ ONLY`, the read, `ROLLBACK`): about 0.5 ms, three times per send, two of them
     between the modem's answer and the next AT+CMGS. Here it is the read alone (one round trip, one
-    statement: it sees the last commit, as a transaction of its own would; SQLite in WAL mode
-    reads without a lock). Reads take turns on the connection; a dropped one is opened once more.
+    statement: it sees the last commit, as a transaction of its own would; SQLite in WAL mode reads
+    without a lock). A connection per thread, so no worker waits for another's read; a dropped one
+    is opened once more.
     """
 
     def __init__(self, engine: Engine, statement: Any) -> None:
         self._engine = engine
         self._compiled = _Compiled(statement, engine.dialect, ())
         self._args = self._compiled._args({})
-        self._lock = threading.Lock()
-        self._conn: Any = None  # the driver's connection, autocommitting
+        self._local = threading.local()  # .conn: this thread's driver connection, autocommitting
+        self._opened: list[Any] = []  # every thread's, for close()
+        self._guard = threading.Lock()
 
     def __call__(self) -> Rows:
-        with self._lock:
-            try:
-                return self._read(fresh=False)
-            except self._engine.dialect.loaded_dbapi.Error:
-                self._drop()  # the server went away or dropped it: once more on a new one
-                return self._read(fresh=True)
+        try:
+            return self._read(fresh=False)
+        except self._engine.dialect.loaded_dbapi.Error:
+            self._drop()  # the server went away or dropped it: once more on a new one
+            return self._read(fresh=True)
 
     def _read(self, *, fresh: bool) -> Rows:
-        if self._conn is None:
-            self._conn = self._open()
-        cursor = self._conn.cursor()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        cursor = conn.cursor()
         try:
             cursor.execute(self._compiled.sql, self._args)
             raw = cursor.fetchall()
@@ -319,18 +321,27 @@ class KeptRead:
         if self._engine.dialect.name == "postgresql":
             conn.autocommit = True  # type: ignore[union-attr]
         # SQLite's connections begin nothing by themselves (_sqlite_connect): a read alone is its own
+        with self._guard:
+            self._opened.append(conn)
         return conn
 
     def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._local.conn = getattr(self._local, "conn", None), None
         if conn is not None:
+            with self._guard:
+                if conn in self._opened:
+                    self._opened.remove(conn)
             with suppress(Exception):
                 conn.close()
 
     def close(self) -> None:
-        """Close the kept connection (the engine is about to be disposed); a later read opens another."""
-        with self._lock:
-            self._drop()
+        """Close the kept connections (the engine is about to be disposed, the readers stopped); a
+        thread that reads later opens another."""
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with suppress(Exception):
+                conn.close()
 
 
 class Rows:
