@@ -1,11 +1,11 @@
 """REST API throughput: single-message POSTs from 4 concurrent clients, and one 1,000-message bulk POST.
 
 The server is the real one (create_app served by waitress, 8 threads, SQLite in WAL with
-synchronous=FULL) in a child process, so the clients' CPU is not counted against it. No modem
+synchronous=FULL, or with `--database` a fresh database on that PostgreSQL server) in a child process, so the clients' CPU is not counted against it. No modem
 workers run: this measures the way in (validate, store, answer), not sending. Every message goes to
 a different number, as a shop's traffic does.
 
-    .venv/bin/python bench/api.py [--requests 3000] [--clients 4]
+    .venv/bin/python bench/api.py [--requests 3000] [--clients 4] [--database postgresql://user@host/db]
 
 Last line: {"req_per_s", "p50_ms", "p99_ms", "bulk_1000_s", ...}
 """
@@ -28,7 +28,7 @@ from _common import ROOT, emit, free_port
 TO = "+447700900123"
 
 
-def serve(directory: str, port: int) -> None:
+def serve(url: str, port: int) -> None:
     """The child: the app over waitress on 127.0.0.1:port, until killed."""
     import waitress
 
@@ -41,7 +41,7 @@ def serve(directory: str, port: int) -> None:
     from web import create_app
     from web.context import WebContext
 
-    engine = db.make_engine(f"sqlite:///{directory}/gsmgw.db")
+    engine = db.make_engine(url)
     sessions = db.sessions(engine)
     clock = Clock()
     queue = Queue(sessions, clock)
@@ -71,7 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="single-message POSTs in all")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--database", help="a PostgreSQL server's URL (postgresql://user@host/db): a fresh "
+                        "database there instead of a SQLite file")
+    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
@@ -80,14 +82,16 @@ def main() -> None:
     from gateway.apikeys import keys
     from gateway.core.clock import Clock
     from gateway.store import db
+    from throughput import fresh_database
 
-    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-api-") as tmp:
-        engine = db.make_engine(f"sqlite:///{tmp}/gsmgw.db")
+    with tempfile.TemporaryDirectory(prefix="gsmgw-bench-api-") as tmp, fresh_database(args.database) as pg:
+        url = pg or f"sqlite:///{tmp}/gsmgw.db"
+        engine = db.make_engine(url)
         db.upgrade(engine)
         token = keys.create(db.sessions(engine), Clock(), "bench", "send,read").token
         engine.dispose()
         port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", tmp, str(port)], cwd=ROOT,
+        server = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)], cwd=ROOT,
                                   env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:
             deadline = time.monotonic() + 20
@@ -151,6 +155,7 @@ def main() -> None:
 
     latencies.sort()
     emit({
+        "database": "postgresql" if args.database else "sqlite",
         "req_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),

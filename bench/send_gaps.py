@@ -1,7 +1,8 @@
 """Where a modem's idle time between two sends goes (`bench/throughput.py --gaps`).
 
 Wraps, in this process only, the steps a worker runs between the modem's answer to one AT+CMGS and
-the next: the claim, the send-time check on its own connection, the `submitting` commit (with the
+the next: the claim, the send-time check on its own connection, the settings' version (read before each
+limit wait and each check), the `submitting` commit (with the
 status hooks in its transaction and what runs after its commit) and the other send-path writes.
 Per send on each worker thread it keeps the gap from the answer (`ModemSession.submit` returning)
 to the next AT+CMGS (`submit` called again), the time from that AT+CMGS to the PDU (the
@@ -19,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-STEPS = ("claim", "consent", "submitting", "hooks", "after_commit", "part_sent", "other_write")
+STEPS = ("claim", "consent", "settings", "submitting", "hooks", "after_commit", "part_sent", "other_write")
 
 
 class SendGaps:
@@ -35,10 +36,12 @@ class SendGaps:
     def install(self) -> None:
         from gateway.consent.send_check import ConsentCheck
         from gateway.outbound.queue import Queue
+        from gateway.settings.effective import Effective
         from modem.session import ModemSession
 
         self._wrap(Queue, "claim", "claim")
         self._wrap(ConsentCheck, "__call__", "consent")
+        self._wrap(Effective, "_refresh", "settings")  # the limits' and the rules' version, before each use
         self._wrap(Queue, "part_submitting", "submitting")
         self._wrap(Queue, "_hooks", "hooks")
         self._wrap(Queue, "_committed", "after_commit")

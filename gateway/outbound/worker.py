@@ -186,10 +186,12 @@ class ModemWorker:
             log.exception("%s: could not settle messages %s; the sweep will", self.name, held)
 
     def _next_in_line(self) -> Claimed | None:
-        """The message claimed ahead, when it can go at once after the one just sent."""
+        """The message claimed ahead, to go at once after the one just sent; the limits are asked
+        once, before its first part (`_wait_for_slot`: a read of their version, between the modem's
+        answer and the next AT+CMGS)."""
         if self._accepted is None or self._stop.is_set() or self.supervisor.state is not ModemState.READY:
             return None
-        return self._take_next() if self.windows.wait() <= 0 else None
+        return self._take_next()
 
     def _record_accepted(self) -> None:
         """Commit a postponed `sent` now (nothing else is about to carry it)."""

@@ -29,6 +29,10 @@ class Effective:
         self._rules = rules_from(config.consent)
         self._sims = effective_sim_limits(config, {})
 
+    def close(self) -> None:
+        """Let go of the connection the version is read on (the daemon is stopping)."""
+        self.snapshot.close()
+
     def version(self) -> int:
         return self._refresh()
 

@@ -17,7 +17,7 @@ from gateway.core.clock import Clock
 from gateway.core.config import Config
 from gateway.settings.keys import Invalid, defaults, validate
 from gateway.settings.models import SettingOverride, SettingsVersion
-from gateway.store.db import engine_of, read_only
+from gateway.store.db import KeptRead, engine_of, read_only
 from gateway.users import audit
 
 SETTING_CHANGED = "setting_changed"
@@ -109,20 +109,26 @@ def _bump(session: Session) -> None:
 
 class Snapshot:
     """The overrides as of the database's current version; `values()` is safe from any thread and
-    inside a caller's transaction (a reader's own: on SQLite it takes no writer turn)."""
+    inside a caller's transaction (a reader's own: on SQLite it takes no writer turn). The version
+    is read before every send, so it is one statement on a kept connection (`db.KeptRead`)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._reader = read_only(engine_of(sessions))
+        engine = engine_of(sessions)
+        self._reader = read_only(engine)
+        self._version_now = KeptRead(engine, _VERSION)
         self._lock = threading.Lock()
         self._version = -1
         self._values: dict[str, Any] = {}
 
     def values(self) -> tuple[int, dict[str, Any]]:
         """(version, {key: value}): re-read only when the version moved."""
-        with self._reader.connect() as conn:
-            now = int(conn.scalar(_VERSION) or 0)
-            with self._lock:
-                if now != self._version:
+        now = int(self._version_now().scalar() or 0)
+        with self._lock:
+            if now != self._version:
+                with self._reader.connect() as conn:  # the values with the version they belong to
+                    self._version = int(conn.scalar(_VERSION) or 0)
                     self._values = {k: o.value for k, o in _overrides(conn).items()}
-                    self._version = now
-                return self._version, self._values
+            return self._version, self._values
+
+    def close(self) -> None:
+        self._version_now.close()

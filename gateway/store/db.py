@@ -254,6 +254,9 @@ class _Compiled:
             raise DBAPIError.instance(self.sql, args, exc, conn.dialect.loaded_dbapi.Error,
                                       connection_invalidated=gone, dialect=conn.dialect) from exc
         cursor.close()
+        return self.rows(raw, count)
+
+    def rows(self, raw: list[Any], count: int) -> Rows:
         if self.row is None:
             return Rows([], count)
         make = self.row._make
@@ -262,6 +265,83 @@ class _Compiled:
         else:
             rows = [make(v if p is None else p(v) for p, v in zip(self.result, r, strict=True)) for r in raw]
         return Rows(rows, count)
+
+
+class KeptRead:
+    """One small read that many threads run before every send (the settings' version), on a
+    connection kept open for it in each thread that reads, each read outside any transaction.
+
+    A pooled reader's transaction costs a checkout and, on PostgreSQL, four round trips (the pool's
+    ping, `BEGIN READ ONLY`, the read, `ROLLBACK`): about 0.5 ms, three times per send, two of them
+    between the modem's answer and the next AT+CMGS. Here it is the read alone (one round trip, one
+    statement: it sees the last commit, as a transaction of its own would; SQLite in WAL mode reads
+    without a lock). A connection per thread, so no worker waits for another's read; a dropped one
+    is opened once more.
+    """
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        self._engine = engine
+        self._compiled = _Compiled(statement, engine.dialect, ())
+        self._args = self._compiled._args({})
+        self._local = threading.local()  # .conn: this thread's driver connection, autocommitting
+        self._opened: list[Any] = []  # every thread's, for close()
+        self._guard = threading.Lock()
+
+    def __call__(self) -> Rows:
+        try:
+            return self._read(fresh=False)
+        except self._engine.dialect.loaded_dbapi.Error:
+            self._drop()  # the server went away or dropped it: once more on a new one
+            return self._read(fresh=True)
+
+    def _read(self, *, fresh: bool) -> Rows:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        cursor = conn.cursor()
+        try:
+            cursor.execute(self._compiled.sql, self._args)
+            raw = cursor.fetchall()
+            count = cursor.rowcount
+        except self._engine.dialect.loaded_dbapi.Error as exc:
+            if not fresh:
+                raise
+            self._drop()
+            raise DBAPIError.instance(self._compiled.sql, self._args, exc, self._engine.dialect.loaded_dbapi.Error,
+                                      dialect=self._engine.dialect) from exc
+        finally:
+            with suppress(self._engine.dialect.loaded_dbapi.Error):
+                cursor.close()
+        return self._compiled.rows(raw, count)
+
+    def _open(self) -> Any:
+        pooled = self._engine.raw_connection()
+        conn = pooled.driver_connection
+        pooled.detach()  # its own, never handed back to the pool in autocommit
+        if self._engine.dialect.name == "postgresql":
+            conn.autocommit = True  # type: ignore[union-attr]
+        # SQLite's connections begin nothing by themselves (_sqlite_connect): a read alone is its own
+        with self._guard:
+            self._opened.append(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            with self._guard:
+                if conn in self._opened:
+                    self._opened.remove(conn)
+            with suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        """Close the kept connections (the engine is about to be disposed, the readers stopped); a
+        thread that reads later opens another."""
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with suppress(Exception):
+                conn.close()
 
 
 class Rows:
