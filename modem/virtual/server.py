@@ -4,6 +4,8 @@ The gateway's real serial driver opens `port.path`, a stable symlink (`<dir>/sim
 the way udev gives real modems stable names. `unplug()` closes the pty master: the driver's next
 read returns EOF / EIO exactly as when a USB stick is pulled, and the symlink disappears.
 `replug()` makes a NEW pty, points the symlink at it and boots the modem (echo on, boot noise);
+the modem's DTR is off until a host opens the new port and writes to it (a pty shows no DTR line),
+so an SMS arriving before then is stored rather than printed as +CMT to nobody;
 `replug(path=...)` puts it behind another name (the stick moved to another USB socket).
 
 One I/O thread per port owns every file descriptor: it reads host bytes into the modem, writes the
@@ -142,6 +144,7 @@ class VirtualModemPort:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self.pty_path = os.ttyname(slave)
+        self.modem.dtr = False  # a new tty: no host has opened it yet
         tmp = self.path + ".new"
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -232,6 +235,7 @@ class VirtualModemPort:
                 return  # no slave open: nothing to read
             raise
         if data and self.plugged:
+            self.modem.dtr = True  # a host opened the port and speaks: its DTR is on
             self.modem.feed(data)
 
     def _write_pty(self, master: int) -> None:
@@ -257,6 +261,7 @@ class VirtualModemPort:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._out_lock:
             self._client = conn
+        self.modem.dtr = True
 
     def _read_tcp(self, client: socket.socket) -> None:
         try:
