@@ -66,13 +66,21 @@ class SlowFirstCommit(Inbox):
         return super().on_sms(modem, sms)
 
 
-def test_a_cmt_queued_when_a_hang_ends_the_session_is_stored(tmp_path):
+@contextlib.contextmanager
+def first_commit_held(tmp_path: Any) -> Iterator[tuple[Any, ModemSupervisor, SlowFirstCommit, threading.Thread]]:
+    """A settled E3131 whose events thread is inside the commit of a first flash SMS, held there
+    until the inbox's `release` is set: (modem, supervisor, inbox, the events thread)."""
     inbox = SlowFirstCommit()
     with settled_modem(tmp_path, "e3131", inbox) as (modem, supervisor):
-        transport = supervisor._transport
         events = next(t for t in threading.enumerate() if t.name == "sim1-events")
         modem.inject_sms("+447700900001", "flash first", mode="cmt", flash=True)
         assert inbox.entered.wait(10), "the first +CMT never reached the handler"
+        yield modem, supervisor, inbox, events
+
+
+def test_a_cmt_queued_when_a_hang_ends_the_session_is_stored(tmp_path):
+    with first_commit_held(tmp_path) as (modem, supervisor, inbox, events):
+        transport = supervisor._transport
         modem.inject_sms("+447700900002", "flash second", mode="cmt", flash=True)
         wait_until(lambda: transport.unsolicited.qsize() >= 1, what="the second +CMT routed and queued")
 
@@ -87,12 +95,8 @@ def test_a_cmt_queued_when_a_hang_ends_the_session_is_stored(tmp_path):
 
 
 def test_a_cmt_queued_behind_a_read_the_closed_port_cut_short_is_stored(tmp_path):
-    inbox = SlowFirstCommit()
-    with settled_modem(tmp_path, "e3131", inbox) as (modem, supervisor):
+    with first_commit_held(tmp_path) as (modem, supervisor, inbox, events):
         transport = supervisor._transport
-        events = next(t for t in threading.enumerate() if t.name == "sim1-events")
-        modem.inject_sms("+447700900001", "flash first", mode="cmt", flash=True)
-        assert inbox.entered.wait(10), "the first +CMT never reached the handler"
         modem.inject_sms("+447700900002", "stored one", mode="cmti")
         modem.inject_sms("+447700900003", "flash second", mode="cmt", flash=True)
         wait_until(lambda: transport.unsolicited.qsize() >= 2, what="the +CMTI and the +CMT queued")
