@@ -28,7 +28,7 @@ from typing import Callable
 
 from modem.encoding import from_gsm_text, to_gsm_text
 from modem.virtual.commands import AtCommands
-from modem.virtual.delivery import NetworkDelivery, _AwaitingAck
+from modem.virtual.delivery import NetworkDelivery
 from modem.virtual.faults import ControlApi, _Fault
 from modem.virtual.line import LineDiscipline, Prompt
 from modem.virtual.network import VirtualNetwork, normalize
@@ -178,7 +178,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
             self._busy = False
             self._inbuf = bytearray()
             self._urc_buffer: list[list[str]] = []
-            self._acks: list[_AwaitingAck] = []
+            self._drop_acks()
             self._hung_until, self._hung_forever = None, False
             self._out_until = 0.0
             self.reg_stat = 0
@@ -208,9 +208,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
             self._gen += 1
             self.powered = False
             self.reg_stat = 0
-            for ack in getattr(self, "_acks", []):
-                if ack.timer:
-                    ack.timer.cancel()
+            self._drop_acks()
 
     def power_input(self, on: bool) -> None:
         """The modem's supply line, for a power switch under test: off cuts the power like a pulled
