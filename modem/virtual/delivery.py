@@ -7,8 +7,9 @@ would come as +CMT while no host has the port open (DTR off: after a replug, bef
 opens the new port) is stored instead, so the host's sweep of the SIM finds it; a status report
 that reaches a modem whose SMS service is not up yet (the start-up window after a boot) is not
 acknowledged, and the SMSC tries it again `report_retry` seconds later; what cannot be stored
-(an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA, and one never
-acknowledged (the host gone, the power lost first) is the SMSC's again, offered `report_retry` later.
+(an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again
+until acknowledged with AT+CNMA, and one never acknowledged (the host gone, the power lost first) is
+the SMSC's again, offered `report_retry` later.
 """
 
 from __future__ import annotations
