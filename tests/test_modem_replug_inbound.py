@@ -1,9 +1,10 @@
-"""An SMS that reaches a modem between a replug and the gateway opening its new port is not lost.
+"""An SMS that reaches a modem while no gateway has its port open (a replug, a restart) is not lost.
 
 A USB modem that is unplugged loses power; plugged in again it boots with its power-on CNMI
 (SIM800: 2,1,0,0,0, under which a flash SMS would come as +CMT) while no program has its new tty
 open. A real modem does not route +CMT to a TE that is not there (DTR off): it stores the SMS, and
 the gateway's sweep after init reads it. Opening the port flushes whatever was printed before.
+The same holds for a modem that stays powered while the gateway restarts: closing the port drops DTR.
 """
 
 from __future__ import annotations
@@ -44,5 +45,22 @@ def test_a_flash_sms_comes_as_cmt_once_the_gateway_has_the_port(tmp_path):
             wait_until(lambda: inbox.texts(), what="the flash SMS handed to the gateway")
             assert inbox.texts() == ["flash while open"]
             assert [how for _, how, _ in modem.deliveries] == ["cmt"]
+        finally:
+            supervisor.stop()
+
+
+def test_a_flash_sms_that_comes_while_the_gateway_restarts_is_read_after_it(tmp_path):
+    inbox = Inbox()
+    with virtual_modems(tmp_path, profile="sim800") as sim:
+        port = sim.ports["sim1"]
+        modem = port.modem
+        start_supervisor("sim1", port.path, inbox).stop()  # the gateway set the modem up, then went
+        modem.inject_sms("+447700900013", "flash while restarting", flash=True)
+        wait_until(lambda: modem.deliveries, what="the SMS delivered to the modem")
+
+        supervisor = start_supervisor("sim1", port.path, inbox)
+        try:
+            assert inbox.texts() == ["flash while restarting"]
+            assert [how for _, how, _ in modem.deliveries] == ["stored"]  # not a +CMT to nobody
         finally:
             supervisor.stop()

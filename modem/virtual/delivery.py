@@ -3,8 +3,9 @@
 storage-full signals, Huawei's periodic noise).
 
 What arrives while the modem is unregistered, unpowered or hung waits in the network; an SMS that
-would come as +CMT while no host has the port open (DTR off: after a replug, before the gateway
-opens the new port) is stored instead, so the host's sweep of the SIM finds it; a status report
+would come as +CMT while no host has the port open (DTR off: after a replug before the gateway
+opens the new port, or while the gateway restarts) is stored instead, so the host's sweep of the SIM
+finds it; a status report
 that reaches a modem whose SMS service is not up yet (the start-up window after a boot) is not
 acknowledged, and the SMSC tries it again `report_retry` seconds later; what cannot be stored
 (an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again
@@ -150,7 +151,7 @@ class NetworkDelivery:
         mt = self.cnmi[1]
         # class 0 (flash) is routed to the host, not stored, under mt=1 too (27.005 §3.4.1)
         direct = mode == "cmt" or (mode == "auto" and (mt == 2 or mt == 1 and _flash(pdu)))
-        if direct and self.dtr:
+        if direct and self.host_present():
             if self.cmgf == 0:
                 lines = [self.profile.cmt_header.format(length=tpdu_length(pdu)), pdu]
             else:

@@ -104,10 +104,10 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
         # seconds after boot: +CPIN: NOT READY for the first half, SMS commands refused until the end
         self.startup = startup
         self.reset_hook: Callable[[], None] | None = None  # set by the port: USB re-enumeration
-        # DTR: a host has the port open (the port says so; a modem with no port has one). Without it
-        # nothing is routed to the host as +CMT: the SMS is stored, as SIM800's manual says of an
-        # inactive TE ("message receiving should be done as specified in GSM 03.38")
-        self.dtr = True
+        # DTR: a host has the port open (the port says; a modem with no port has one). Without it
+        # nothing is routed to the host as +CMT: the SMS is stored, as 27.005 says of an inactive TE
+        # ("message receiving should be done as specified in 3GPP TS 23.038")
+        self.host_present: Callable[[], bool] = lambda: True
         self._lock = threading.RLock()
         cap = self.profile.capacity
         self.storages = {n: Storage(n, c, self.profile.first_index) for n, c in cap.items()}
