@@ -9,58 +9,59 @@ The same holds for a modem that stays powered while the gateway restarts: closin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
 from tests.modem_helpers import Inbox, start_supervisor, virtual_modems, wait_until
 
 
-def test_a_flash_sms_held_while_unplugged_is_read_after_the_replug(tmp_path):
-    inbox = Inbox()
+@pytest.fixture
+def port(tmp_path) -> Iterator[Any]:
+    """A SIM800 on a pty, registered: its power-on CNMI gives a flash SMS as +CMT."""
     with virtual_modems(tmp_path, profile="sim800") as sim:
-        port = sim.ports["sim1"]
-        modem = port.modem
-        port.unplug()
-        modem.inject_sms("+447700900011", "flash while unplugged", flash=True)  # held by the network
-        assert not modem.deliveries
-
-        port.replug()  # boots, registers, and the network delivers what it held: nobody has the port open
-        wait_until(lambda: modem.deliveries, what="the held SMS delivered to the replugged modem")
-
-        supervisor = start_supervisor("sim1", port.path, inbox)  # READY only after its first sweep
-        try:
-            assert inbox.texts() == ["flash while unplugged"]
-            assert [how for _, how, _ in modem.deliveries] == ["stored"]  # not a +CMT to nobody
-            assert modem.status()["stored"]["SM"] == 0  # read, then deleted
-        finally:
-            supervisor.stop()
+        yield sim.ports["sim1"]
 
 
-def test_a_flash_sms_comes_as_cmt_once_the_gateway_has_the_port(tmp_path):
+def gateway_start(port: Any, inbox: Inbox) -> tuple[list[str], list[str]]:
+    """Start a gateway's supervisor on `port` and stop it once READY (its first sweep is done then):
+    the texts it was handed, and how the modem gave each SMS over ("cmt", "stored")."""
+    start_supervisor("sim1", port.path, inbox).stop()
+    return inbox.texts(), [how for _, how, _ in port.modem.deliveries]
+
+
+def test_a_flash_sms_held_while_unplugged_is_read_after_the_replug(port):
+    modem = port.modem
+    port.unplug()
+    modem.inject_sms("+447700900011", "flash while unplugged", flash=True)  # held by the network
+    assert not modem.deliveries
+
+    port.replug()  # boots, registers, and the network delivers what it held: nobody has the port open
+    wait_until(lambda: modem.deliveries, what="the held SMS delivered to the replugged modem")
+
+    assert gateway_start(port, Inbox()) == (["flash while unplugged"], ["stored"])  # not a +CMT to nobody
+    assert modem.status()["stored"]["SM"] == 0  # read, then deleted
+
+
+def test_a_flash_sms_that_comes_while_the_gateway_restarts_is_read_after_it(port):
+    inbox = Inbox()
+    assert gateway_start(port, inbox) == ([], [])  # the gateway set the modem up, then went
+    wait_until(lambda: not port._host_present(), what="the gateway's port closed (DTR off)")
+    port.modem.inject_sms("+447700900013", "flash while restarting", flash=True)
+    wait_until(lambda: port.modem.deliveries, what="the SMS delivered to the modem")
+
+    assert gateway_start(port, inbox) == (["flash while restarting"], ["stored"])  # not a +CMT to nobody
+
+
+def test_a_flash_sms_comes_as_cmt_once_the_gateway_has_the_port(port):
     """The other side: with the port open and spoken to, the same SMS is routed directly as +CMT."""
     inbox = Inbox()
-    with virtual_modems(tmp_path, profile="sim800") as sim:
-        port = sim.ports["sim1"]
-        modem = port.modem
-        supervisor = start_supervisor("sim1", port.path, inbox)
-        try:
-            modem.inject_sms("+447700900012", "flash while open", flash=True)
-            wait_until(lambda: inbox.texts(), what="the flash SMS handed to the gateway")
-            assert inbox.texts() == ["flash while open"]
-            assert [how for _, how, _ in modem.deliveries] == ["cmt"]
-        finally:
-            supervisor.stop()
-
-
-def test_a_flash_sms_that_comes_while_the_gateway_restarts_is_read_after_it(tmp_path):
-    inbox = Inbox()
-    with virtual_modems(tmp_path, profile="sim800") as sim:
-        port = sim.ports["sim1"]
-        modem = port.modem
-        start_supervisor("sim1", port.path, inbox).stop()  # the gateway set the modem up, then went
-        modem.inject_sms("+447700900013", "flash while restarting", flash=True)
-        wait_until(lambda: modem.deliveries, what="the SMS delivered to the modem")
-
-        supervisor = start_supervisor("sim1", port.path, inbox)
-        try:
-            assert inbox.texts() == ["flash while restarting"]
-            assert [how for _, how, _ in modem.deliveries] == ["stored"]  # not a +CMT to nobody
-        finally:
-            supervisor.stop()
+    supervisor = start_supervisor("sim1", port.path, inbox)
+    try:
+        port.modem.inject_sms("+447700900012", "flash while open", flash=True)
+        wait_until(lambda: inbox.texts(), what="the flash SMS handed to the gateway")
+        assert inbox.texts() == ["flash while open"]
+        assert [how for _, how, _ in port.modem.deliveries] == ["cmt"]
+    finally:
+        supervisor.stop()
