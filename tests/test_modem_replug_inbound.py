@@ -25,9 +25,11 @@ def port(tmp_path) -> Iterator[Any]:
 
 
 def gateway_start(port: Any, inbox: Inbox) -> tuple[list[str], list[str]]:
-    """Start a gateway's supervisor on `port` and stop it once READY (its first sweep is done then):
-    the texts it was handed, and how the modem gave each SMS over ("cmt", "stored")."""
-    start_supervisor("sim1", port.path, inbox).stop()
+    """Start a gateway's supervisor on `port` and stop it once READY (its first sweep is done then),
+    its port closed: the texts it was handed, and how the modem gave each SMS over ("cmt", "stored")."""
+    supervisor = start_supervisor("sim1", port.path, inbox)
+    supervisor.stop()
+    wait_until(lambda: supervisor._transport is None, what="the gateway's port closed")
     return inbox.texts(), [how for _, how, _ in port.modem.deliveries]
 
 
@@ -47,7 +49,6 @@ def test_a_flash_sms_held_while_unplugged_is_read_after_the_replug(port):
 def test_a_flash_sms_that_comes_while_the_gateway_restarts_is_read_after_it(port):
     inbox = Inbox()
     assert gateway_start(port, inbox) == ([], [])  # the gateway set the modem up, then went
-    wait_until(lambda: not port._host_present(), what="the gateway's port closed (DTR off)")
     port.modem.inject_sms("+447700900013", "flash while restarting", flash=True)
     wait_until(lambda: port.modem.deliveries, what="the SMS delivered to the modem")
 
