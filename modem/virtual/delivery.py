@@ -2,16 +2,22 @@
 `VirtualNetwork`, and the unsolicited result codes that announce them (+CMTI, +CMT, +CDS, +CDSI,
 storage-full signals, Huawei's periodic noise).
 
-What arrives while the modem is unregistered, unpowered or hung waits in the network; a status report
+What arrives while the modem is unregistered, unpowered or hung waits in the network; an SMS that
+would come as +CMT while no host has the port open (DTR off: after a replug before the gateway
+opens the new port, or while the gateway restarts) is stored instead, so the host's sweep of the SIM
+finds it; a status report
 that reaches a modem whose SMS service is not up yet (the start-up window after a boot) is not
 acknowledged, and the SMSC tries it again `report_retry` seconds later; what cannot be stored
-(an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again until acknowledged with AT+CNMA.
+(an SMS or a status report) waits until memory is freed; +CMT/+CDS under AT+CSMS=1 come again
+until acknowledged with AT+CNMA, and one never acknowledged (the host gone, the power lost first) is
+the SMSC's again, offered `report_retry` later.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from modem.errors import MalformedPdu
 from modem.pdu import Deliver, StatusReport, decode
@@ -27,6 +33,7 @@ class _AwaitingAck:
     """A +CMT/+CDS sent while AT+CSMS=1: the host must AT+CNMA it or it comes again."""
 
     lines: list[str]
+    redeliver: Callable[[], None] | None = None  # the SMSC's next offer, should it never be acknowledged
     resends: int = 0
     timer: Timer | None = None
 
@@ -127,7 +134,7 @@ class NetworkDelivery:
                     assert isinstance(rep, StatusReport)
                     lines = [f'+CDS: 6,{rep.reference},"{rep.recipient}",145,"{text_timestamp(rep.sent_at)}",'
                              f'"{text_timestamp(rep.discharged_at)}",{rep.status}']
-                self._indicate_direct(lines)
+                self._indicate_direct(lines, lambda: self.network_status_report(pdu))
             elif ds == 2:
                 name = self.profile.report_storage or self.cpms[2]
                 storage = self.storages[name] if self.profile.report_storage else self._storage(2)
@@ -144,7 +151,7 @@ class NetworkDelivery:
         mt = self.cnmi[1]
         # class 0 (flash) is routed to the host, not stored, under mt=1 too (27.005 §3.4.1)
         direct = mode == "cmt" or (mode == "auto" and (mt == 2 or mt == 1 and _flash(pdu)))
-        if direct:
+        if direct and self.host_present():
             if self.cmgf == 0:
                 lines = [self.profile.cmt_header.format(length=tpdu_length(pdu)), pdu]
             else:
@@ -152,7 +159,7 @@ class NetworkDelivery:
                 assert isinstance(msg, Deliver)
                 lines = [f'+CMT: "{self._text_out(msg.sender)}","","{text_timestamp(msg.timestamp)}"',
                          self._text_out(msg.text)]
-            self._indicate_direct(lines)
+            self._indicate_direct(lines, lambda: self.network_deliver([pdu], mode))
             self.deliveries.append((round(time.time(), 3), "cmt", pdu))
             return True
         storage = self._storage(2)
@@ -188,12 +195,13 @@ class NetworkDelivery:
         else:
             self._urc(lines)
 
-    def _indicate_direct(self, lines: list[str]) -> None:
-        """+CMT/+CDS; with AT+CSMS=1 the host must AT+CNMA within cnma_timeout or it comes again."""
+    def _indicate_direct(self, lines: list[str], redeliver: Callable[[], None] | None = None) -> None:
+        """+CMT/+CDS; with AT+CSMS=1 the host must AT+CNMA within cnma_timeout or it comes again;
+        one never acknowledged is the network's again (`_unacknowledged`)."""
         self._sms_urc(lines)
         if self.csms != 1:
             return
-        ack = _AwaitingAck(lines)
+        ack = _AwaitingAck(lines, redeliver)
         self._acks.append(ack)
 
         def resend() -> None:
@@ -201,12 +209,28 @@ class NetworkDelivery:
                 return
             if ack.resends >= MAX_CNMA_RESENDS:
                 self._acks.remove(ack)
+                self._unacknowledged(ack)
                 return
             ack.resends += 1
             self._sms_urc(ack.lines)
             ack.timer = self._later(self.cnma_timeout, resend)
 
         ack.timer = self._later(self.cnma_timeout, resend)
+
+    def _drop_acks(self) -> None:
+        """Power gone or a reboot: what awaited the host's +CNMA will not be acknowledged now."""
+        for ack in getattr(self, "_acks", []):
+            if ack.timer:
+                ack.timer.cancel()
+            self._unacknowledged(ack)
+        self._acks: list[_AwaitingAck] = []
+
+    def _unacknowledged(self, ack: _AwaitingAck) -> None:
+        """Under AT+CSMS=1 the network counts a +CMT/+CDS delivered only once the host acknowledged
+        it: one the host never did (gone, or the modem lost power first) is refused to the network
+        (RP-ERROR, 3GPP TS 24.011), and the SMSC, which kept it, offers it again later."""
+        if ack.redeliver is not None:
+            self.network.retry_later(ack.redeliver)
 
     def _noise(self, i: int) -> None:
         if not self.curc or not self.profile.noise:

@@ -28,7 +28,7 @@ from typing import Callable
 
 from modem.encoding import from_gsm_text, to_gsm_text
 from modem.virtual.commands import AtCommands
-from modem.virtual.delivery import NetworkDelivery, _AwaitingAck
+from modem.virtual.delivery import NetworkDelivery
 from modem.virtual.faults import ControlApi, _Fault
 from modem.virtual.line import LineDiscipline, Prompt
 from modem.virtual.network import VirtualNetwork, normalize
@@ -104,6 +104,10 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
         # seconds after boot: +CPIN: NOT READY for the first half, SMS commands refused until the end
         self.startup = startup
         self.reset_hook: Callable[[], None] | None = None  # set by the port: USB re-enumeration
+        # DTR: a host has the port open (the port says; a modem with no port has one). Without it
+        # nothing is routed to the host as +CMT: the SMS is stored, as 27.005 says of an inactive TE
+        # ("message receiving should be done as specified in 3GPP TS 23.038")
+        self.host_present: Callable[[], bool] = lambda: True
         self._lock = threading.RLock()
         cap = self.profile.capacity
         self.storages = {n: Storage(n, c, self.profile.first_index) for n, c in cap.items()}
@@ -174,7 +178,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
             self._busy = False
             self._inbuf = bytearray()
             self._urc_buffer: list[list[str]] = []
-            self._acks: list[_AwaitingAck] = []
+            self._drop_acks()
             self._hung_until, self._hung_forever = None, False
             self._out_until = 0.0
             self.reg_stat = 0
@@ -204,9 +208,7 @@ class VirtualModem(LineDiscipline, AtCommands, SettingCommands, SimCommands, Sms
             self._gen += 1
             self.powered = False
             self.reg_stat = 0
-            for ack in getattr(self, "_acks", []):
-                if ack.timer:
-                    ack.timer.cancel()
+            self._drop_acks()
 
     def power_input(self, on: bool) -> None:
         """The modem's supply line, for a power switch under test: off cuts the power like a pulled

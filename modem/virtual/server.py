@@ -4,6 +4,9 @@ The gateway's real serial driver opens `port.path`, a stable symlink (`<dir>/sim
 the way udev gives real modems stable names. `unplug()` closes the pty master: the driver's next
 read returns EOF / EIO exactly as when a USB stick is pulled, and the symlink disappears.
 `replug()` makes a NEW pty, points the symlink at it and boots the modem (echo on, boot noise);
+a pty has no DTR line, so the modem takes its host as there once a host has written to the port
+since it was made and while a program other than the port holds it open (closing a tty drops DTR):
+an SMS arriving otherwise is stored rather than printed as +CMT to nobody;
 `replug(path=...)` puts it behind another name (the stick moved to another USB socket).
 
 One I/O thread per port owns every file descriptor: it reads host bytes into the modem, writes the
@@ -46,6 +49,7 @@ class VirtualModemPort:
         self.path = os.path.join(directory, self.name)
         self.pty_path: str | None = None
         self.plugged = False
+        self._host_spoke = False  # a host wrote to this pty since it was made
         self._master: int | None = None
         self._slave: int | None = None
         self._pty_out = bytearray()
@@ -63,6 +67,7 @@ class VirtualModemPort:
             self._listener.setblocking(False)
             self.tcp_url = "socket://%s:%d" % self._listener.getsockname()[:2]
         modem.output = self._on_output
+        modem.host_present = self._host_present
         if modem.profile.usb:  # AT+CFUN=1,1 on a USB stick: the tty vanishes and comes back
             modem.reset_hook = lambda: modem.sched.call_later(0.0, lambda: self.unplug(replug_after=0.5))
         self._open_pty()
@@ -118,6 +123,14 @@ class VirtualModemPort:
         if wake:
             self._wake()
 
+    def _host_present(self) -> bool:
+        """DTR as a pty can show it: a TCP client is connected, or a host wrote to the pty since it
+        was made and still has it open."""
+        if self._client is not None:
+            return True
+        pty_path, slave = self.pty_path, self._slave
+        return self._host_spoke and pty_path is not None and _held_elsewhere(pty_path, slave)
+
     # -- I/O thread --------------------------------------------------------------------------------
     def _wake(self) -> None:
         try:
@@ -142,6 +155,7 @@ class VirtualModemPort:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self.pty_path = os.ttyname(slave)
+        self._host_spoke = False  # a new tty: no host has opened it yet
         tmp = self.path + ".new"
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -232,6 +246,7 @@ class VirtualModemPort:
                 return  # no slave open: nothing to read
             raise
         if data and self.plugged:
+            self._host_spoke = True  # a host opened the port and set it up
             self.modem.feed(data)
 
     def _write_pty(self, master: int) -> None:
@@ -282,6 +297,28 @@ class VirtualModemPort:
             return
         with self._out_lock:
             del self._tcp_out[:n]
+
+
+def _held_elsewhere(tty: str, own_fd: int | None) -> bool:
+    """Whether any descriptor of any process but this port's own `own_fd` is open on `tty` (what
+    the kernel's tty layer knows and a pty does not tell its master)."""
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:  # gone, or not ours to read
+            continue
+        for fd in fds:
+            if pid == me and own_fd is not None and fd == str(own_fd):
+                continue
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == tty:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def _write_some(fd: int, data: bytes) -> int:
