@@ -19,8 +19,8 @@ from modem.session import SendFailed
 from modem.supervisor import ModemSettings, ModemState
 from modem.transport import AtTransport
 
-from .modem_helpers import (Inbox, another_program_wrote, fail_nth_send, start_supervisor, virtual_modems, wait_settled,
-                            wait_until, when_the_modem_sees)
+from .modem_helpers import (Inbox, another_program_wrote, fail_nth_send, fast_settings, start_supervisor, virtual_modems,
+                            wait_settled, wait_until, when_the_modem_sees)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -235,16 +235,27 @@ def test_bytes_that_are_not_utf8_do_not_kill_the_reader(sim, modem1):
     assert modem1.state is ModemState.READY
 
 
-def test_after_a_timeout_each_answer_goes_to_its_own_command(sim, modem1):
+def test_after_a_timeout_each_answer_goes_to_its_own_command(sim):
+    """The transport alone (no supervisor whose health checks could meet the hang and close the
+    port): a command that times out, then the next ones each get their own answer."""
     modem = sim.ports["sim1"].modem
-    wait_settled(modem1, modem)  # its SMS Ready acted on: the hang meets this test's commands only
-    with modem1.session() as session:
-        modem.hang(1.5)  # the next command gets no answer in time
+    transport = AtTransport(sim.ports["sim1"].path, fast_settings("sim1", sim.ports["sim1"].path))
+    transport.open()
+    try:
+        transport.command("AT")
+        # hung for longer than the test may run: the command and the transport's resync `AT` after it
+        # get no answer however late the load lets them reach the modem
+        modem.hang(60)
         with pytest.raises(CommandTimeout):
-            session.transport.command("AT+CGMM", timeout=0.5)
-        # no wait here: the transport resynced by itself before raising
-        first = session.transport.command("AT+CSQ", timeout=5).first("+CSQ:")
-        imsi = session.transport.command("AT+CIMI", timeout=5).text()
+            transport.command("AT+CGMM", timeout=0.5)
+        # the transport resynced by itself before raising; the hang ends now (a new hang's end
+        # replaces the old one's), and the next command goes out once the modem says it is over
+        modem.hang(0.001)
+        wait_until(lambda: not modem.status()["hung"], what="the hang to end")
+        first = transport.command("AT+CSQ", timeout=5).first("+CSQ:")
+        imsi = transport.command("AT+CIMI", timeout=5).text()
+    finally:
+        transport.close()
     assert first and first.startswith("+CSQ:")
     assert imsi.isdigit()  # the IMSI, not a late model name or signal line
 
