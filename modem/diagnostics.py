@@ -25,7 +25,7 @@ from modem.pin import TRIES_COMMANDS, tries_left
 from modem.report_match import matches_any
 from modem.session import Health, Identity, InboundSms, ModemSession, SendFailed
 from modem.supervision import ModemSettings
-from modem.transport import AtTransport
+from modem.transport import RESYNC_TIMEOUT, AtTransport
 
 T = TypeVar("T")
 
@@ -74,6 +74,7 @@ class CheckOptions:
     pin: str = ""
     min_bars: int = 2  # below -103 dBm a SIM800 loses sends
     register_timeout: float = 5.0  # a searching modem fails after this; a denied one at once
+    answer_timeout: float = ANSWER_TIMEOUT  # a modem silent this long to AT (or its resync) counts as hung
     send_to: str | None = None
     text: str = "gsmgw hardware test"
     report_timeout: float = 30.0
@@ -164,7 +165,8 @@ class Probe:
         self.options = options
         settings = ModemSettings("modem", port=options.port, baudrate=options.baudrate, rtscts=options.rtscts,
                                  pin=options.pin)
-        self.transport = AtTransport(options.port, settings)
+        self.transport = AtTransport(options.port, settings,
+                                     resync_timeout=min(RESYNC_TIMEOUT, options.answer_timeout))
         self.session = ModemSession(self.transport, settings)
         self.reports = Inbox(keep_sms)
         self.results: dict[str, Check] = {}
@@ -244,7 +246,7 @@ class Probe:
         own init: a modem that says nothing fails after one wait instead of the init's three."""
         self.transport.cancel_input()
         try:
-            self.transport.command("AT", timeout=ANSWER_TIMEOUT)
+            self.transport.command("AT", timeout=self.options.answer_timeout)
         except CommandFailed:
             pass  # ERROR is an answer: the modem is there
         except CommandTimeout as exc:
@@ -272,7 +274,7 @@ class Probe:
             return Check(PIN_TRIES, Status.SKIP, f"needs {SIM} (no SIM to ask)")
         for command, prefix in TRIES_COMMANDS:
             try:
-                line = self.transport.command(command, timeout=ANSWER_TIMEOUT).first(prefix)
+                line = self.transport.command(command, timeout=self.options.answer_timeout).first(prefix)
             except ModemError:
                 continue  # not this model's command
             left = tries_left(line) if line else None
@@ -308,7 +310,8 @@ class Probe:
     def _reject_cause(self) -> int | None:
         """The network's reason for a refusal, where the model tells it (AT+CEER)."""
         try:
-            return fixes.reject_cause(self.transport.command("AT+CEER", timeout=ANSWER_TIMEOUT).first("+CEER:"))
+            answer = self.transport.command("AT+CEER", timeout=self.options.answer_timeout)
+            return fixes.reject_cause(answer.first("+CEER:"))
         except ModemError:
             return None
 

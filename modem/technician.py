@@ -40,6 +40,8 @@ def parser(prog: str, description: str, *, port_required: bool = True) -> argpar
     result.add_argument("--min-bars", type=int, default=CheckOptions.min_bars, help="signal below this fails (0-5)")
     result.add_argument("--timeout", type=float, default=CheckOptions.register_timeout,
                         help="seconds to wait for network registration")
+    result.add_argument("--answer-timeout", type=float, default=CheckOptions.answer_timeout,
+                        help="seconds the modem has to answer AT before it counts as hung (default %(default)g)")
     result.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     result.add_argument("-v", "--verbose", action="store_true", help="show the modem log and the AT traffic")
     return result
@@ -56,13 +58,16 @@ def parse(arguments: argparse.ArgumentParser, argv: list[str] | None = None) -> 
             arguments.error(f"--profile {args.profile}: {exc}")
     if not 0 <= args.min_bars <= 5:
         arguments.error("--min-bars must be 0 to 5")
+    if args.answer_timeout <= 0:
+        arguments.error("--answer-timeout must be more than 0")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s")
     return args
 
 
 def options(args: argparse.Namespace, port: str, **extra: object) -> CheckOptions:
     return CheckOptions(port=port, baudrate=args.baudrate, rtscts=args.rtscts, pin=args.pin,
-                        min_bars=args.min_bars, register_timeout=args.timeout, **extra)
+                        min_bars=args.min_bars, register_timeout=args.timeout, answer_timeout=args.answer_timeout,
+                        **extra)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ __all__ = ["CTRL_Z", "DISCONNECTED", "ESC", "PROMPT_TIMEOUT", "AtTransport", "Re
 CTRL_Z = "\x1a"
 ESC = "\x1b"
 PROMPT_TIMEOUT = 10.0  # seconds from AT+CMGS to the modem's "> "
+RESYNC_TIMEOUT = 2.0  # seconds the resync's `AT` after a timed-out command waits for its OK
 _AUTO: Any = object()
 
 traffic_log = logging.getLogger("gsmgw.serial")
@@ -44,14 +45,16 @@ class AtTransport(LineRouter):
     `LineRouter` does)."""
 
     def __init__(self, url: str, settings: ModemSettings | None = None, *,
-                 open_serial: SerialFactory = serial.serial_for_url) -> None:
+                 open_serial: SerialFactory = serial.serial_for_url, resync_timeout: float = RESYNC_TIMEOUT) -> None:
         """`url`: the port (a device, a pty, socket://host:port), which may be one discovery found
         rather than `settings.port`; `settings`: its name, baud rate, flow control and command
-        timeout (by default a modem named "modem" at 115200 baud)."""
+        timeout (by default a modem named "modem" at 115200 baud); `resync_timeout`: how long the
+        `AT` after a timed-out command waits (the technician's checks wait no longer than for any AT)."""
         self.settings = settings if settings is not None else ModemSettings("modem")
         super().__init__(self.settings.name)
         self.url = url
         self._open_serial = open_serial
+        self._resync_timeout = resync_timeout
         self.last_received = 0.0
         self._serial: Any = None
         self._reader: threading.Thread | None = None
@@ -194,7 +197,7 @@ class AtTransport(LineRouter):
         """`AT` until OK, then drain late answers so they are not taken for the next command's."""
         probe = self._start("AT", None)
         self._write("AT\r")
-        probe.wait(lambda: probe.done, 2.0)
+        probe.wait(lambda: probe.done, self._resync_timeout)
         with self._state_lock:
             self._pending = None
         self._drain(quiet=0.3, limit=2.0)

@@ -43,7 +43,8 @@ def test_a_dumped_modem_becomes_a_virtual_one_the_driver_and_the_scripts_run_on(
 @pytest.mark.parametrize("fault", ["hang", "missing port"])
 def test_a_modem_that_cannot_be_dumped_fails_fast_and_writes_nothing(sim, tmp_path, fault):
     output = tmp_path / "never.json"
-    result, seconds = hw_test("dump", "--port", faulty_port(sim, tmp_path, fault), "--output", str(output))
+    result, seconds = hw_test("dump", "--port", faulty_port(sim, tmp_path, fault), "--output", str(output),
+                              *FAULTS[fault][1])
     lines = fails_fast(result, seconds, fault)
     assert [line.split(":", 1)[0] for line in lines][-3:] == [
         "SKIP answers recorded", "SKIP profile written", "SKIP driver inits on the dumped profile"]

@@ -65,7 +65,7 @@ def test_a_power_cycle_brings_a_hung_modem_back(pins, sim):
     relay_pin = Device.pin_factory.pin(27)
     try:
         modem.hang()  # answers nothing until its power is cut
-        checks = list(run_checks(CheckOptions(port=sim.ports["sim1"].path), (PORT, ANSWERS),
+        checks = list(run_checks(CheckOptions(port=sim.ports["sim1"].path, answer_timeout=0.5), (PORT, ANSWERS),
                                  power_cycle_steps(PowerSettings(kind="relay", pin=27, off_s=0.2), back_timeout=10)))
     finally:
         supply.close()
@@ -93,6 +93,6 @@ def test_a_modem_that_does_not_come_back_fails_with_the_wiring_fix(sim):
     # the relay on a mock pin feeds nothing: the modem stays hung through the cycle
     sim.ports["sim1"].modem.hang()
     result, seconds = hw_test("power-cycle", "--port", sim.ports["sim1"].path, "--power-pin", "27", "--off-s", "0.1",
-                              "--back-timeout", "2", env=MOCK_PINS)
-    assert result.returncode == 1 and seconds < 15  # the 3 s answer wait, the 2 s it may take to come back
+                              "--back-timeout", "2", *FAULTS["hang"][1], env=MOCK_PINS)
+    assert result.returncode == 1 and seconds < 15  # the answer wait, the 2 s it may take to come back
     assert "FAIL modem answers again: no answer within 2 s of the power coming back; fix: check the switch" in result.stdout
