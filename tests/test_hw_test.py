@@ -148,11 +148,21 @@ def test_a_weak_signal_fails_against_the_threshold(sim):
     (("--simulate", "--profile", "bogus"), "unknown modem profile"),
     (("--port", "/dev/null", "--profile", "ec25"), "--profile only applies with --simulate"),
     (("--simulate", "--min-bars", "9"), "--min-bars must be 0 to 5"),
+    (("--simulate", "--answer-timeout", "0"), "--answer-timeout must be more than 0"),
 ])
 def test_bad_options_are_a_usage_error_not_a_traceback(args, words):
     result, _ = hw_test("modem-check", *args)
     assert result.returncode == 2
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("script", EVERY_SCRIPT)
+def test_help_shows_the_waits_and_their_defaults(script):
+    result, _ = hw_test(script, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "--answer-timeout" in text and "before it counts as hung (default 3)" in text
+    assert "seconds to wait for network registration" in text
 
 
 def test_send_test_needs_a_number_on_a_real_port(sim):
