@@ -16,8 +16,8 @@ port's reader thread never interleave inside the interpreter.
     delivery.py      network delivery (registration, incoming SMS and status reports, their URCs)
     faults.py        the control API (fault injection, run-time switches)
 
-Behaviour follows 3GPP TS 27.005/27.007 plus the per-model quirks in `profiles.py`; see
-/work/shared/modems.md for the real-modem facts it reproduces.
+Behaviour follows 3GPP TS 27.005/27.007 plus the per-model quirks in `profiles.py`, each taken
+from the vendor's AT manual or a real unit's answers.
 """
 
 from __future__ import annotations
