@@ -126,6 +126,18 @@ def test_validation_errors_name_the_field(client, make_key, queue, body, field, 
     assert count_messages(queue) == 0
 
 
+def test_unknown_fields_named_with_digits_of_other_scripts_are_each_named(client, make_key, queue):
+    """Field errors are sorted with their numbers compared as numbers; a superscript or another
+    script's digit in a field's name is a name, never a number to read (it was a 500)."""
+    body = {"to": TO, "text": "hi", "\u00b9": 1, "a\u00b2b": 2, "\u0663": 3, "x10": 4, "x9": 5}
+    response = post(client, "/messages", body, make_key())
+    assert response.status_code == 422, response.json
+    named = [e["field"] for e in response.json["errors"] if "unknown field" in e["message"]]
+    assert sorted(named) == sorted(["\u00b9", "a\u00b2b", "\u0663", "x10", "x9"])
+    assert named.index("x9") < named.index("x10")
+    assert count_messages(queue) == 0
+
+
 def test_sim_pin_must_name_a_known_sim(client, make_key, modem_list):
     modem_list.append({"name": "sim1", "state": "ready", "limits": {}})
     response = post(client, "/messages", {"to": TO, "text": "hi", "sim": "sim1"}, make_key())

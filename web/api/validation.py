@@ -65,8 +65,9 @@ MAX_ERRORS = 5000  # field errors in one answer: every item of a full bulk, seve
 
 
 def field_order(error: dict[str, str]) -> list[Any]:
-    """Sort key: messages[2].to before messages[10].sim (numbers compared as numbers)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", error["field"])]
+    """Sort key: messages[2].to before messages[10].sim (numbers compared as numbers). Only ASCII
+    digits are an index: a field's name from the request may hold "¹" or "٣", which are text."""
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", error["field"]))]
 
 
 def invalid_all(errors: list[dict[str, str]]) -> ApiError:
