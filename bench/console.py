@@ -38,7 +38,8 @@ from gateway.campaigns.service import Campaigns, VariantIn
 from gateway.campaigns.timing import Sim
 from gateway.consent.optin import Audience
 from gateway.core.clock import FakeClock
-from gateway.core.config import Config, GatewaySection
+from gateway.core.config import Config
+from gateway.core.config_sections import GatewaySection
 from gateway.daemon import with_status_hooks
 from gateway.inbound.models import InboundPart
 from gateway.inbound.pipeline import InboundPipeline

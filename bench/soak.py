@@ -9,7 +9,8 @@ PIN path runs after every reboot). One more modem is there only to soak a wrong 
 another PIN than the config gives, and it is unplugged, reset and hung at random like the others;
 its SIM must have seen exactly one PIN attempt at the end.
 
-Checked at the end, each an invariant (the exit code is 1 if one fails):
+Checked at the end, each an invariant (the exit code is 1 if one fails; `soak_outcome.py` reads the
+daemon's database and judges them):
   duplicates    parts the virtual network received more than once (same recipient, text and part
                 number; every message text is unique) plus inbound SMS stored more than once (each
                 injected SMS carries a unique token, counted in `inbound_messages`)
@@ -35,12 +36,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -51,13 +50,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import soak_outcome
 from _common import ROOT, emit, free_port, stop_process
 from soak_faults import Faults
 
-from gateway.outbound.report_wait import message_report
+from gateway.core.config_text import run_config
 from modem.virtual.cli import run_simulator
 
-FINAL = {"delivered", "failed", "expired", "cancelled", "unknown", "suppressed"}
 PROFILES = "sim800,e3131,ec25,generic"
 SIM_PIN, WRONG_PIN = "1234", "1111"  # the first SIM's PIN; the PIN the fifth modem is given
 LOCKED_PIN = "4321"  # what the wrong-PIN modem's SIM really wants
@@ -71,15 +70,12 @@ def recipient(i: int) -> str:
 
 def write_config(directory: Path, ports: dict[str, str], pins: dict[str, str], web_port: int,
                  report_wait_s: float) -> Path:
-    modems = "".join(
-        f'[[modems]]\nname = "{name}"\nport = "{path}"\npin = "{pins.get(name, "")}"\n'
-        f"check_interval_s = 5.0\ncommand_timeout_s = 3.0\n"
-        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
-        for name, path in ports.items())
+    modems = {name: {"port": path, "pin": pins.get(name, ""), "check_interval_s": 5.0, "command_timeout_s": 3.0}
+              for name, path in ports.items()}
     path = directory / "gsmgw.toml"
     # a report not in after report_wait_s will not come: the soak's minutes, not the SMSC's days
-    path.write_text(f'[gateway]\ndata_dir = "{directory / "data"}"\n\n[web]\nlisten = "127.0.0.1:{web_port}"\n\n'
-                    f"[reports]\nwait_hours = {report_wait_s / 3600!r}\n\n{modems}")
+    path.write_text(run_config(directory / "data", f"127.0.0.1:{web_port}", modems,
+                               f"[reports]\nwait_hours = {report_wait_s / 3600!r}\n\n"))
     return path
 
 
@@ -253,63 +249,6 @@ class Soak:
                 except requests.RequestException:
                     pass
 
-    # -- reading the outcome -----------------------------------------------------------------------
-    def query(self, sql: str) -> list[tuple]:
-        """Rows of `sql` from the daemon's database: its SQLite file, read-only, or the database
-        GSMGW_DATABASE_URL names (which the daemon's config takes too)."""
-        url = os.environ.get("GSMGW_DATABASE_URL")
-        if url:
-            from sqlalchemy import create_engine, text
-
-            engine = create_engine(url)
-            try:
-                with engine.connect() as conn:
-                    return [tuple(row) for row in conn.execute(text(sql))]
-            finally:
-                engine.dispose()
-        with sqlite3.connect(f"file:{self.dir / 'data' / 'gsmgw.db'}?mode=ro", uri=True, timeout=30) as con:
-            return con.execute(sql).fetchall()
-
-    def outcome(self) -> dict[str, Any]:
-        rows = self.query("SELECT id, status, sim, sim_requested FROM messages")
-        parts: dict[int, list[str]] = {}
-        for message_id, part_status in self.query("SELECT message_id, status FROM message_parts"):
-            parts.setdefault(message_id, []).append(part_status)
-        half_sent = {m for m, statuses in parts.items() if any(s != "pending" for s in statuses)}
-        inbound = [t for (t,) in self.query("SELECT text FROM inbound_messages")]
-        ours = set(self.message_ids)
-        statuses = {mid: (status, sim, requested) for mid, status, sim, requested in rows if mid in ours}
-        seen = Counter()
-        for text in inbound:
-            match = re.match(r"soak-in-\d+-\d{5}", text)
-            if match:
-                seen[match.group(0)] += 1
-        reports = {mid: message_report(parts.get(mid, [])) for mid in ours}
-        return {"statuses": statuses, "half_sent": half_sent, "inbound": seen, "reports": reports}
-
-    @staticmethod
-    def awaiting(outcome: dict[str, Any]) -> tuple[int, int]:
-        """(`sent` messages a part of which still waits for its report, those none will come for)."""
-        sent = [mid for mid, (status, _, _) in outcome["statuses"].items() if status == "sent"]
-        given_up = sum(1 for mid in sent if outcome["reports"][mid] == "none")
-        return len(sent) - given_up, given_up
-
-    def settled(self, outcome: dict[str, Any], states: dict[str, str]) -> tuple[int, int, int]:
-        """(not final and stuck, waiting for a resting SIM, queued for a ready SIM)."""
-        stuck = resting = waiting = 0
-        ready = [n for n, s in states.items() if s == "ready"]
-        for mid, (status, sim, requested) in outcome["statuses"].items():
-            if status in FINAL or status == "sent":  # sent: counted by `awaiting`
-                continue
-            needs = requested or (sim if mid in outcome["half_sent"] else None)
-            if status == "queued" and (ready if needs is None else needs in ready):
-                waiting += 1
-            elif status == "queued" and needs is not None and states.get(needs) == "out_of_rotation":
-                resting += 1
-            else:
-                stuck += 1
-        return stuck, resting, waiting
-
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
         self.start_daemon()
@@ -323,11 +262,11 @@ class Soak:
         # drain: every message final (or queued for a SIM that can take it), every SMS stored
         deadline = time.monotonic() + self.args.drain
         while True:
-            outcome = self.outcome()
+            outcome = soak_outcome.read(self.dir, self.message_ids)
             states = {m["name"]: m["state"] for m in self.api.get("/modems")["items"]}
-            stuck, resting, waiting = self.settled(outcome, states)
+            stuck, resting, waiting = soak_outcome.settled(outcome, states)
             lost = sum(1 for t in self.tokens if not outcome["inbound"][t])
-            awaiting, _ = self.awaiting(outcome)
+            awaiting, _ = soak_outcome.awaiting(outcome)
             if (not stuck and not waiting and not lost and not awaiting) or time.monotonic() > deadline:
                 break
             time.sleep(2)
@@ -347,7 +286,7 @@ class Soak:
             locked.add(self.wrong_pin_modem)
         # a `sent` message is final once the daemon gave up every report still missing (a modem drops
         # those it gets between a silent reboot and its new CNMI: reports_discarded_by_modems)
-        awaiting, given_up = self.awaiting(outcome)
+        awaiting, given_up = soak_outcome.awaiting(outcome)
         discarded = sum(p.modem.reports_discarded for n, p in self.sim.ports.items())
         final_states = Counter("sent_no_report" if s == "sent" and outcome["reports"][mid] == "none" else s
                                for mid, (s, _, _) in outcome["statuses"].items())
@@ -402,12 +341,6 @@ class Soak:
         return lines[:30]
 
 
-def invariants_hold(result: dict[str, Any]) -> bool:
-    return (result["duplicates"] == 0 and result["lost_inbound"] == 0 and result["sims_locked"] == 0
-            and result["not_final"] == 0 and result["daemon_exit"] == 0 and not result["errors"]
-            and "sim_error" in result["modem_states_seen"][result["wrong_pin"]["modem"]])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long faults are injected")
@@ -435,7 +368,7 @@ def main() -> int:
         if getattr(soak, "daemon", None) is not None and soak.daemon.poll() is None:
             soak.daemon.kill()
         soak.sim.close()
-    ok = invariants_hold(result)
+    ok = soak_outcome.invariants_hold(result)
     if not ok:
         print(f"invariant failed; the daemon's log and database are in {directory}", file=sys.stderr, flush=True)
     elif not args.keep:

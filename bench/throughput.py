@@ -48,7 +48,8 @@ from contextlib import contextmanager
 
 from _common import emit, percentile, rss_mb, start_simulator
 
-from gateway.core.config import ModemSection, from_dict
+from gateway.core.config import from_dict
+from gateway.core.config_sections import ModemSection
 from gateway.daemon import Daemon
 from gateway.outbound.limits import Limits
 from gateway.outbound.models import MessageStatus

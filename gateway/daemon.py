@@ -21,7 +21,8 @@ from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck
 from gateway.settings.effective import Effective
 from gateway.core.clock import Clock
-from gateway.core.config import SAFE_LIMITS, Config, ModemSection, SimSection
+from gateway.core.config import Config
+from gateway.core.config_sections import SAFE_LIMITS, ModemSection, SimSection
 from gateway.core.liveness import Liveness
 from gateway.core.sd_notify import Notifier, Watchdog
 from gateway.inbound.pipeline import InboundPipeline

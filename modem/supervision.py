@@ -27,7 +27,7 @@ class ModemState(str, Enum):
 @dataclass(frozen=True)
 class ModemSettings:
     """What one modem's supervisor, its session and its port need to know: the config's [[modems]]
-    entry is one (`gateway.core.config.ModemSection` adds the gateway's keys), so each field a
+    entry is one (`gateway.core.config_sections.ModemSection` adds the gateway's keys), so each field a
     config key has is named as that key."""
 
     name: str

@@ -10,7 +10,7 @@ from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent
 from gateway.consent.optin import Audience
 from gateway.core.clock import FakeClock
-from gateway.core.config import ConsentSection, InboundSection
+from gateway.core.config_sections import ConsentSection, InboundSection
 from gateway.inbound.models import InboundPart
 from gateway.inbound.pipeline import InboundPipeline
 from gateway.outbound.models import Message

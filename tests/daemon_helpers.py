@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from gateway.core import config as config_module
 from gateway.core.clock import Clock
+from gateway.core.config_text import run_config
 from gateway.daemon import Daemon
 from modem.supervisor import Timing
 
@@ -59,13 +60,10 @@ def build_daemon(data_dir: Path, clock: Clock, simulate: int = 1, *, modem_timin
 def write_run_config(tmp_path: Path, ports: dict, extra: str = "") -> Path:
     """A config for a `gsmgw run` process on the virtual modems `ports` (name -> port): data in
     tmp_path/data, the API on a free loopback port, no send limits; `extra` is TOML for more sections."""
-    modems = "".join(
-        f'[[modems]]\nname = "{name}"\nport = "{port.path}"\ncheck_interval_s = 2.0\n'
-        f"registration_poll_s = {REGISTRATION_POLL_S}\n"
-        f"[modems.limits]\nper_minute = 0\nper_hour = 0\nper_day = 0\nper_month = 0\nmin_gap_s = 0\n\n"
-        for name, port in ports.items())
+    modems = {name: {"port": port.path, "check_interval_s": 2.0, "registration_poll_s": REGISTRATION_POLL_S}
+              for name, port in ports.items()}
     path = tmp_path / "gsmgw.toml"
-    path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n\n[web]\nlisten = "127.0.0.1:0"\n\n{extra}{modems}')
+    path.write_text(run_config(tmp_path / "data", "127.0.0.1:0", modems, extra))
     return path
 
 

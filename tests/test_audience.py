@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.consent.optin import OptInRefused
-from gateway.core.config import ConsentSection
+from gateway.core.config_sections import ConsentSection
 
 from .audience_helpers import make_rig
 

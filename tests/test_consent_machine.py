@@ -32,7 +32,8 @@ from gateway.consent.models import ConsentEvent, ConsentKind, ConsentSource
 from gateway.consent.optin import OptInRefused
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.clock import FakeClock
-from gateway.core.config import Config, ConsentSection
+from gateway.core.config import Config
+from gateway.core.config_sections import ConsentSection
 from gateway.outbound.models import Message, MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db

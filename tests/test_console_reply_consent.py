@@ -11,7 +11,7 @@ import pytest
 
 from gateway.consent.ledger import ConsentState
 from gateway.consent.replies import reply_rule
-from gateway.core.config import ConsentSection
+from gateway.core.config_sections import ConsentSection
 
 from .console_helpers import admin, admin_client, post_form, rig  # noqa: F401  (fixtures)
 

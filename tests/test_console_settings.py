@@ -301,7 +301,7 @@ def test_keywords_keep_the_apis_rules(admin_client, web_context, seeded):
 def test_the_sending_rules_are_shown_with_the_file_and_key_to_change_them(admin_client, web_context):
     from dataclasses import replace
 
-    from gateway.core.config import ConsentSection, ModemSection, SimSection
+    from gateway.core.config_sections import ConsentSection, ModemSection, SimSection
     from gateway.outbound.limits import Limits
 
     web_context.config = replace(web_context.config, source="/etc/gsmgw/gsmgw.toml",

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from gateway.core.config import Config, ConsentSection, SimSection
+from gateway.core.config import Config
+from gateway.core.config_sections import ConsentSection, SimSection
 from gateway.outbound.limits import Limits
 from gateway.settings import store
 from gateway.users import audit

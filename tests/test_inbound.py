@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 from gateway.audience.contacts import groups_of
 from gateway.audience.models import Contact
 from gateway.consent import keyword_store
-from gateway.core.config import InboundSection
+from gateway.core.config_sections import InboundSection
 from gateway.inbound import conversations
 from gateway.inbound.models import Conversation, InboundMessage, InboundMessagePart
 
@@ -241,7 +241,7 @@ def test_what_an_sms_causes_commits_with_it_or_not_at_all(rig):
 
 
 def test_double_opt_in_asks_first_and_yes_confirms(queue, clock):
-    from gateway.core.config import ConsentSection
+    from gateway.core.config_sections import ConsentSection
 
     rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True))
     try:
@@ -272,7 +272,7 @@ def test_yes_after_a_stop_is_a_reply_for_the_inbox_not_a_subscription(queue, clo
 
 
 def test_yes_confirms_only_a_request_made_within_the_window(queue, clock):
-    from gateway.core.config import ConsentSection
+    from gateway.core.config_sections import ConsentSection
 
     rig = make_rig(queue, clock, consent=ConsentSection(double_opt_in=True, confirm_within_days=2))
     try:

@@ -11,7 +11,7 @@ from gateway.audience.contacts import ContactHealth
 from gateway.audience.models import Contact
 from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
-from gateway.core.config import ConsentSection
+from gateway.core.config_sections import ConsentSection
 from gateway.outbound.models import MessageStatus
 
 CUSTOMER = "+447700900123"

@@ -8,7 +8,8 @@ from datetime import time
 
 import pytest
 
-from gateway.core.config import Config, ConsentSection, SimSection
+from gateway.core.config import Config
+from gateway.core.config_sections import ConsentSection, SimSection
 from gateway.outbound.limits import Limits
 from gateway.settings import store
 from gateway.settings.effective import Effective

@@ -8,6 +8,7 @@ import threading
 from gateway.cli.common import Commands, add_command, config_of, opened
 from gateway.core import config as config_module
 from gateway.core import logs
+from gateway.core.config_sections import ModemSection
 
 
 def register(commands: Commands) -> None:
@@ -77,7 +78,7 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _found_by(modem: config_module.ModemSection, scan: tuple[str, ...]) -> str:
+def _found_by(modem: ModemSection, scan: tuple[str, ...]) -> str:
     """How the daemon will find a configured modem, for `config check`."""
     named = " and ".join(f"{key} {value}" for key, value in (("IMEI", modem.imei), ("ICCID", modem.iccid)) if value)
     if not named:

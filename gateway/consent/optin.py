@@ -25,7 +25,7 @@ from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope
 from gateway.consent.rules import Facts, Rules, decide
 from gateway.consent.send_check import rules_from
 from gateway.core.clock import Clock
-from gateway.core.config import ConsentSection
+from gateway.core.config_sections import ConsentSection
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
 from gateway.outbound.queue import Queue
 

@@ -21,7 +21,7 @@ from gateway.consent import requests
 from gateway.consent.ledger import NO_CONSENT, state_of
 from gateway.consent.rules import KEYWORD_SOURCE, Facts, Rules, decide, parse_hhmm
 from gateway.core.clock import Clock
-from gateway.core.config import ConsentSection
+from gateway.core.config_sections import ConsentSection
 from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
 from gateway.outbound.verdict import Verdict

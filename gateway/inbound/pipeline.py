@@ -34,7 +34,7 @@ from gateway.consent import keywords
 from gateway.consent.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource
 from gateway.consent.optin import Audience
 from gateway.core.clock import Clock
-from gateway.core.config import InboundSection
+from gateway.core.config_sections import InboundSection
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
 from gateway.core.numbers import normalise
 from gateway.inbound import conversations

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.consent.rules import Rules
 from gateway.consent.send_check import rules_from
-from gateway.core.config import Config, ConsentSection
+from gateway.core.config import Config
+from gateway.core.config_sections import ConsentSection
 from gateway.settings.keys import effective_consent, effective_sim_limits
 from gateway.settings.store import Snapshot
 from gateway.sims.identity import SimLimits

@@ -6,7 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.consent.rules import parse_hhmm
-from gateway.core.config import Config, ConsentSection
+from gateway.core.config import Config
+from gateway.core.config_sections import ConsentSection
 from gateway.outbound.limits import Limits
 from gateway.sims.identity import SimLimits, sim_key
 
