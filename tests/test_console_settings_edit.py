@@ -10,6 +10,7 @@ import pytest
 
 from gateway.core.config import Config
 from gateway.core.config_sections import ConsentSection, SimSection
+from gateway.daemon import Daemon
 from gateway.outbound.limits import Limits
 from gateway.settings import store
 from gateway.users import audit
@@ -19,8 +20,8 @@ from web.context import WebContext
 from .console_helpers import (  # noqa: F401  (fixtures)
     PASSWORD, add_user, admin, admin_client, csrf_of, post_form, sign_in, staff, staff_client,
 )
-from .daemon_helpers import build_daemon
-from .modem_helpers import wait_settled, wait_until
+from .modem_helpers import wait_until
+from .rule_free_daemon import rule_free_daemon  # noqa: F401  (fixture)
 
 ICCID = "8944000000000000001"
 SIM = f"iccid:{ICCID}"
@@ -104,7 +105,6 @@ def test_the_page_needs_a_login(client, shop):
 
 
 # ---- the running daemon ----------------------------------------------------------------------------
-NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
 CUSTOMER = "+447700900123"
 
 
@@ -112,20 +112,10 @@ class Shop:
     """The daemon on one virtual modem whose SIM has its own (no) limits in [[sims]], and a console
     (test client) on the same database."""
 
-    def __init__(self, tmp_path, clock, sim) -> None:
-        modem = sim.ports["sim1"]
+    def __init__(self, started: tuple[Daemon, str], clock) -> None:
         self.clock = clock
-        self.iccid = modem.modem.iccid
-        self.daemon = build_daemon(
-            tmp_path, clock, 0,
-            modems=[{"name": "till", "port": modem.path, "limits": NO_LIMITS, "command_timeout_s": 1.0,
-                     "send_timeout_s": 5.0, "check_interval_s": 0.5, "registration_timeout_s": 5.0}],
-            sims=[{"iccid": self.iccid, "limits": NO_LIMITS}],
-            consent={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00", "frequency_cap": 0})
+        self.daemon, self.iccid = started
         self.queue = self.daemon.queue
-        self.daemon.start()
-        assert self.daemon.wait_ready(15), self.daemon.status_line()
-        wait_settled(self.daemon.supervisors[0], modem.modem)
         d = self.daemon
         context = WebContext(queue=d.queue, sessions=d.queue.sessions, clock=clock, config=d.config,
                              webhooks=d.webhooks, audience=d.audience, inbound=d.inbound)
@@ -154,10 +144,8 @@ class Shop:
 
 
 @pytest.fixture
-def live(tmp_path, clock, sim):
-    made = Shop(tmp_path, clock, sim)
-    yield made
-    made.daemon.stop()
+def live(rule_free_daemon, clock):
+    return Shop(rule_free_daemon, clock)
 
 
 @pytest.mark.timeout(120)

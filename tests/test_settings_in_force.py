@@ -14,15 +14,14 @@ from sqlalchemy.orm import Session
 from gateway.campaigns import timing
 from gateway.campaigns.models import Campaign
 from gateway.campaigns.service import VariantIn
+from gateway.daemon import Daemon
 from gateway.settings import store
 
 from .campaign_helpers import add_contacts
 from .console_helpers import add_user, post_form, sign_in
-from .daemon_helpers import build_daemon
-from .modem_helpers import wait_settled, wait_until
+from .modem_helpers import wait_until
+from .rule_free_daemon import rule_free_daemon  # noqa: F401  (fixture)
 
-NO_LIMITS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "per_month": 0, "min_gap_s": 0}
-NO_RULES = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00", "frequency_cap": 0}
 CUSTOMERS = ["+447700900201", "+447700900202", "+447700900203"]
 
 
@@ -30,18 +29,10 @@ class Shop:
     """The daemon on one virtual modem whose SIM has its own (no) limits in [[sims]], no quiet hours
     and no frequency cap in the file; three opted-in contacts in the group "vip"."""
 
-    def __init__(self, tmp_path, clock, sim) -> None:
-        modem = sim.ports["sim1"]
+    def __init__(self, started: tuple[Daemon, str], clock) -> None:
         self.clock = clock
-        self.sim = f"iccid:{modem.modem.iccid}"
-        self.daemon = build_daemon(
-            tmp_path, clock, 0,
-            modems=[{"name": "till", "port": modem.path, "limits": NO_LIMITS, "command_timeout_s": 1.0,
-                     "send_timeout_s": 5.0, "check_interval_s": 0.5, "registration_timeout_s": 5.0}],
-            sims=[{"iccid": modem.modem.iccid, "limits": NO_LIMITS}], consent=NO_RULES)
-        self.daemon.start()
-        assert self.daemon.wait_ready(15), self.daemon.status_line()
-        wait_settled(self.daemon.supervisors[0], modem.modem)
+        self.daemon, iccid = started
+        self.sim = f"iccid:{iccid}"
         add_contacts(self.daemon.db, [{"number": n} for n in CUSTOMERS], clock.now(), group="vip")
         self.campaign = self.daemon.campaigns.create("sale", [VariantIn("Sale today")], {"groups": ["vip"]})
 
@@ -58,10 +49,8 @@ class Shop:
 
 
 @pytest.fixture
-def shop(tmp_path, clock, sim):
-    made = Shop(tmp_path, clock, sim)
-    yield made
-    made.daemon.stop()
+def shop(rule_free_daemon, clock):
+    return Shop(rule_free_daemon, clock)
 
 
 @pytest.mark.timeout(120)

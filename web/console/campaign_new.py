@@ -296,10 +296,9 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @blueprint.route("/campaigns/<int:campaign_id>/start", methods=["POST"], endpoint="campaign_start")
     @login_required
     def campaign_start(campaign_id: int) -> Any:
-        service = service_of(context)
         require_posted(StartForm())
         try:
-            status = service.start(campaign_id)
+            status = service_of(context).start(campaign_id)
         except CampaignError as exc:
             if exc.missing:
                 abort(404)

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
 
 from gateway.audience import directory
 from gateway.audience.contacts import groups_of
@@ -24,7 +25,7 @@ from gateway.consent.optin import OptInRefused
 from gateway.users import audit
 from web.console.labels import contact_label, reason_words
 from web.console.contact_forms import ConfirmForm, ConsentForm, ContactForm, SearchForm
-from web.console.forms import form_status, require_posted
+from web.console.forms import add_error, form_status, posted_change, require_posted
 from web.console.rows import or_404
 from web.console.security import client_address
 from web.context import WebContext
@@ -78,21 +79,17 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @login_required
     def contact_new() -> Any:
         form = ContactForm()
-        if form.validate_on_submit():
-            try:
-                with context.sessions.begin() as session:
-                    contact = directory.save(session, None, details_of(form), now=context.clock.now(),
-                                             default_region=region)
-                    audit.record(session, context.clock, CONTACT_ADDED, actor=actor(), detail=contact.number,
-                                 address=client_address())
-                    contact_id = contact.id
-            except directory.DetailsError as exc:
-                form_error(form, exc)
-            else:
-                flash(gettext("Contact added."), "info")
-                return redirect(url_for("console.contact", contact_id=contact_id))
-        status = form_status(form, refused=422)
-        return render_template("console/contact_form.html", form=form, contact=None), status
+
+        def add(session: Session) -> str:
+            contact = directory.save(session, None, details_of(form), now=context.clock.now(), default_region=region)
+            audit.record(session, context.clock, CONTACT_ADDED, actor=actor(), detail=contact.number,
+                         address=client_address())
+            return url_for("console.contact", contact_id=contact.id)
+
+        answer = posted_change(form, context.sessions, add, gettext("Contact added."),
+                               refusal=(directory.DetailsError, form_error))
+        return answer or (render_template("console/contact_form.html", form=form, contact=None),
+                          form_status(form, refused=422))
 
     @blueprint.route("/contacts/<int:contact_id>", endpoint="contact")
     @login_required
@@ -111,18 +108,18 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @login_required
     def contact_edit(contact_id: int) -> Any:
         form = ContactForm()
-        if form.validate_on_submit():
-            try:
-                with context.sessions.begin() as session:
-                    contact = found(session, contact_id)
-                    directory.save(session, contact, details_of(form), now=context.clock.now(), default_region=region)
-                    audit.record(session, context.clock, CONTACT_CHANGED, actor=actor(), detail=contact.number,
-                                 address=client_address())
-            except directory.DetailsError as exc:
-                form_error(form, exc)
-            else:
-                flash(gettext("Contact saved."), "info")
-                return redirect(url_for("console.contact", contact_id=contact_id))
+
+        def change(session: Session) -> str:
+            contact = found(session, contact_id)
+            directory.save(session, contact, details_of(form), now=context.clock.now(), default_region=region)
+            audit.record(session, context.clock, CONTACT_CHANGED, actor=actor(), detail=contact.number,
+                         address=client_address())
+            return url_for("console.contact", contact_id=contact_id)
+
+        answer = posted_change(form, context.sessions, change, gettext("Contact saved."),
+                               refusal=(directory.DetailsError, form_error))
+        if answer:
+            return answer
         with context.sessions() as session:
             contact = found(session, contact_id)
             if not form.is_submitted():
@@ -130,8 +127,8 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 form.tags.data = ", ".join(directory.tags_of(session, contact.id))
                 form.groups.data = ", ".join(groups_of(session, contact.id))
                 form.fields.data = "\n".join(f"{k}: {v}" for k, v in (contact.fields or {}).items())
-            status = form_status(form, refused=422)
-            return render_template("console/contact_form.html", form=form, contact=contact), status
+            return render_template("console/contact_form.html", form=form, contact=contact), \
+                form_status(form, refused=422)
 
     @blueprint.route("/contacts/<int:contact_id>/erase", methods=["GET", "POST"], endpoint="contact_erase")
     @login_required
@@ -206,6 +203,6 @@ def form_error(form: Any, exc: directory.DetailsError) -> None:
     if exc.field == "number":
         reason = gettext("This number cannot be used (%(reason)s).", reason=reason)
     if target is not None:
-        target.errors = [*target.errors, reason]
+        add_error(target, reason)
     else:
         form.form_errors.append(reason)

@@ -25,7 +25,7 @@ from gateway.audience import contacts_csv, import_mapping
 from gateway.users import audit
 from web.console.contact_forms import ImportForm, MappingForm
 from web.console.contacts import actor
-from web.console.forms import form_status
+from web.console.forms import add_error, form_status
 from web.console.labels import choices
 from web.console.security import client_address
 from web.context import WebContext
@@ -65,7 +65,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 text = import_mapping.decode(form.file.data.read())
                 header = import_mapping.header_of(text)
             except contacts_csv.CsvFileError as exc:
-                form.file.errors = [*form.file.errors, str(exc)]
+                add_error(form.file, str(exc))
             except ValueError:
                 pass  # basis_of put its reason under the proof
             else:
@@ -157,7 +157,7 @@ def basis_of(form: Any) -> import_mapping.Basis:
     kind = form.basis.data if form.basis.data in ("none", "file", "all") else "file"
     proof = (form.proof.data or "").strip()
     if kind == "all" and not proof:
-        form.proof.errors = [*form.proof.errors, gettext("Say where and when they agreed.")]
+        add_error(form.proof, gettext("Say where and when they agreed."))
         raise ValueError(gettext("Everyone agreed needs the proof of consent."))
     return import_mapping.Basis(kind, proof)
 

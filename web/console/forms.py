@@ -1,13 +1,18 @@
 """The console's forms (Flask-WTF: each carries its CSRF token), and the steps every page takes with one:
-a change goes on only with a valid token, a destructive one asks first, a refused form comes back with
-its errors and a 4xx status."""
+a change goes on only with a valid token, a destructive one asks first, a posted change is made, flashed
+and followed by a redirect, a refused form comes back with its errors and a 4xx status."""
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from collections.abc import Callable
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, SubmitField
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Response
+from wtforms import Field, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from gateway.users.accounts import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD
@@ -66,3 +71,29 @@ def confirm_page(form: FlaskForm, template: str, ask: bool = False, **values: ob
 def form_status(form: FlaskForm, refused: int = 400) -> int:
     """The status of a form's page: 200 when it is shown, `refused` when a POST comes back with its errors."""
     return refused if form.is_submitted() else 200
+
+
+def add_error(field: Field, reason: str) -> None:
+    """A reason under a field, after those its validators gave (the field keeps what was typed)."""
+    field.errors = [*field.errors, reason]
+
+
+def posted_change(form: FlaskForm, sessions: sessionmaker[Session], change: Callable[[Session], str], done: str, *,
+                  refusal: tuple[type[Exception], Callable[[Any, Any], None]] | None = None) -> Response | None:
+    """A form's change, the same on every page: when its POST is valid, `change` makes it (and audits
+    it) in one transaction and says where the browser goes next, sent there with `done` flashed. A
+    `refusal` is the domain's exception and how it goes on the form, `show(form, exc)`; nothing of the
+    change is kept. None when the page is to show the form: on GET, for a form that did not validate,
+    or after a refusal."""
+    if not form.validate_on_submit():
+        return None
+    refused, show = refusal or ((), None)
+    try:
+        with sessions.begin() as session:
+            target = change(session)
+    except refused as exc:
+        assert show is not None
+        show(form, exc)
+        return None
+    flash(done, "info")
+    return redirect(target)

@@ -8,11 +8,13 @@ shows the same page with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import login_required
+from sqlalchemy.orm import Session
 
 from gateway.audience import directory, saved_segments, segments
 from gateway.audience.models import Group, Segment
@@ -20,7 +22,7 @@ from gateway.users import audit
 from web.console import segment_rules
 from web.console.contact_forms import DeleteForm, GroupForm, SegmentForm
 from web.console.contacts import actor
-from web.console.forms import form_status, require_posted
+from web.console.forms import add_error, form_status, posted_change, require_posted
 from web.console.labels import choices
 from web.console.rows import or_404
 from web.console.security import client_address
@@ -50,58 +52,53 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @login_required
     def group_new() -> Any:
         form = GroupForm()
-        if form.validate_on_submit():
-            try:
-                with context.sessions.begin() as session:
-                    group = directory.create_group(session, form.name.data or "", context.clock.now())
-                    record(session, GROUP_ADDED, group.name)
-            except directory.DetailsError as exc:
-                form.name.errors = [*form.name.errors, str(exc)]
-            else:
-                flash(gettext("Group added."), "info")
-                return redirect(url_for("console.groups"))
-        return render_template("console/group_form.html", form=form, group=None), form_status(form, refused=422)
+
+        def add(session: Session) -> str:
+            group = directory.create_group(session, form.name.data or "", context.clock.now())
+            record(session, GROUP_ADDED, group.name)
+            return url_for("console.groups")
+
+        answer = posted_change(form, context.sessions, add, gettext("Group added."),
+                               refusal=(directory.DetailsError, name_refused))
+        return answer or (render_template("console/group_form.html", form=form, group=None),
+                          form_status(form, refused=422))
 
     @blueprint.route("/groups/<int:group_id>", methods=["GET", "POST"], endpoint="group")
     @login_required
     def group_edit(group_id: int) -> Any:
         form = GroupForm()
-        if form.validate_on_submit():
-            try:
-                with context.sessions.begin() as session:
-                    group = found(session, Group, group_id)
-                    old = group.name
-                    directory.rename_group(session, group, form.name.data or "")
-                    record(session, GROUP_CHANGED, f"{old} → {group.name}")
-            except directory.DetailsError as exc:
-                form.name.errors = [*form.name.errors, str(exc)]
-            else:
-                flash(gettext("Group saved."), "info")
-                return redirect(url_for("console.groups"))
+
+        def rename(session: Session) -> str:
+            group = found(session, Group, group_id)
+            old = group.name
+            directory.rename_group(session, group, form.name.data or "")
+            record(session, GROUP_CHANGED, f"{old} → {group.name}")
+            return url_for("console.groups")
+
+        answer = posted_change(form, context.sessions, rename, gettext("Group saved."),
+                               refusal=(directory.DetailsError, name_refused))
+        if answer:
+            return answer
         with context.sessions() as session:
             group = found(session, Group, group_id)
             if not form.is_submitted():
                 form.name.data = group.name
-            members = next((g.members for g in directory.groups_with_counts(session) if g.id == group_id), 0)
-            return render_template("console/group_form.html", form=form, group=group, members=members), \
-                form_status(form, refused=422)
+            return render_template("console/group_form.html", form=form, group=group,
+                                   members=members_of(session, group_id)), form_status(form, refused=422)
 
     @blueprint.route("/groups/<int:group_id>/delete", methods=["GET", "POST"], endpoint="group_delete")
     @login_required
     def group_delete(group_id: int) -> Any:
-        form = DeleteForm()
-        if form.validate_on_submit():
-            with context.sessions.begin() as session:
-                group = found(session, Group, group_id)
-                name = group.name
-                members = directory.delete_group(session, group)
-                record(session, GROUP_DELETED, f"{name} ({members})")
-            flash(gettext("Group deleted; its contacts stay."), "info")
-            return redirect(url_for("console.groups"))
-        with context.sessions() as session:
-            group = found(session, Group, group_id)
-            members = next((g.members for g in directory.groups_with_counts(session) if g.id == group_id), 0)
-            return render_template("console/group_delete.html", form=form, group=group, members=members)
+        def remove(session: Any, group: Group) -> None:
+            name = group.name
+            members = directory.delete_group(session, group)
+            record(session, GROUP_DELETED, f"{name} ({members})")
+
+        def question(session: Any, form: DeleteForm, group: Group) -> str:
+            return render_template("console/group_delete.html", form=form, group=group,
+                                   members=members_of(session, group_id))
+
+        return deletion(Group, group_id, remove, gettext("Group deleted; its contacts stay."), question)
 
     @blueprint.route("/segments/new", methods=["GET", "POST"], endpoint="segment_new")
     @login_required
@@ -132,7 +129,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             except (segment_rules.RuleFormError, segments.SegmentError, saved_segments.SegmentError) as exc:
                 rule_error = rule_message(exc)
                 if isinstance(exc, saved_segments.SegmentError) and exc.field == "name":
-                    form.name.errors = [*form.name.errors, str(exc)]
+                    name_refused(form, exc)
                     rule_error = None
         segment = None
         with context.sessions() as session:
@@ -163,21 +160,42 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @blueprint.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"], endpoint="segment_delete")
     @login_required
     def segment_delete(segment_id: int) -> Any:
-        form = DeleteForm()
-        if form.validate_on_submit():
-            with context.sessions.begin() as session:
-                segment = found(session, Segment, segment_id)
-                record(session, SEGMENT_DELETED, segment.name)
-                session.delete(segment)
-            flash(gettext("Segment deleted; no contact changed."), "info")
-            return redirect(url_for("console.groups"))
-        with context.sessions() as session:
-            segment = found(session, Segment, segment_id)
+        def remove(session: Any, segment: Segment) -> None:
+            record(session, SEGMENT_DELETED, segment.name)
+            session.delete(segment)
+
+        def question(session: Any, form: DeleteForm, segment: Segment) -> str:
             return render_template("console/segment_delete.html", form=form, segment=segment)
+
+        return deletion(Segment, segment_id, remove, gettext("Segment deleted; no contact changed."), question)
+
+    def deletion(model: Any, ident: int, remove: Callable[[Any, Any], None], done: str,
+                 question: Callable[[Any, DeleteForm, Any], str]) -> Any:
+        """A group's or a segment's delete: its `question` page (session, form, row) until a valid POST
+        confirms it; then `remove` (which audits) in one transaction and back to the list."""
+        form = DeleteForm()
+
+        def delete(session: Session) -> str:
+            remove(session, found(session, model, ident))
+            return url_for("console.groups")
+
+        answer = posted_change(form, context.sessions, delete, done)
+        if answer:
+            return answer
+        with context.sessions() as session:
+            return question(session, form, found(session, model, ident))
 
 
 def found(session: Any, model: Any, ident: int) -> Any:
     return or_404(session.get(model, ident))
+
+
+def members_of(session: Any, group_id: int) -> int:
+    return next((g.members for g in directory.groups_with_counts(session) if g.id == group_id), 0)
+
+
+def name_refused(form: GroupForm | SegmentForm, exc: Exception) -> None:
+    add_error(form.name, str(exc))
 
 
 def prepare(form: SegmentForm) -> None:

@@ -32,7 +32,7 @@ from gateway.inbound import inbox
 from gateway.outbound.new_message import MAX_TEXT, NewMessage, RejectedMessage
 from gateway.users import audit
 from web.console import counter
-from web.console.forms import require_posted
+from web.console.forms import add_error, require_posted
 from web.console.labels import SOURCES
 from web.console.security import client_address
 from web.context import WebContext
@@ -139,7 +139,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             verdict = reply_verdict(session, found.contact_id, context.clock.now(),
                                     timedelta(hours=context.config.consent.reply_after_opt_out_hours))
         if not verdict.allowed:
-            form.text.errors = [*form.text.errors, refusal_words(verdict, context.config.consent.reply_after_opt_out_hours)]
+            add_error(form.text, refusal_words(verdict, context.config.consent.reply_after_opt_out_hours))
             return conversation_page(key, form, 422)
         sims = {m["name"] for m in context.modems()} | {m.name for m in context.config.modems}
         sim = found.sim if found.sim in sims else None  # from the SIM they wrote to, while it is ours
@@ -154,7 +154,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             context.queue.enqueue_many([{"to": number, "text": form.text.data, "kind": "transactional", "sim": sim}],
                                        source=SOURCE, along=along)
         except RejectedMessage as exc:
-            form.text.errors = [*form.text.errors, str(exc)]
+            add_error(form.text, str(exc))
             return conversation_page(key, form, 400)
         flash(gettext("Reply queued."), "info")
         return redirect(url_for("console.conversation", key=key))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
@@ -24,13 +25,14 @@ from gateway.outbound import template_book
 from gateway.outbound.models import MessageTemplate
 from gateway.users import audit
 from modem.encoding import segment_info
-from web.console.forms import form_status
+from web.console.forms import add_error, form_status, posted_change
+from web.console.labels import TABLES
 from web.console.rows import row_or_404
 from web.console.security import admin_required, client_address
 from web.context import WebContext
 
 CREATED, CHANGED, DELETED = "template_created", "template_changed", "template_deleted"
-KIND_LABELS = {"transactional": lazy_gettext("Transactional"), "marketing": lazy_gettext("Marketing")}
+KIND_LABELS = TABLES["kind"]
 
 
 class TemplateForm(FlaskForm):
@@ -63,21 +65,17 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def new() -> Any:
         form = TemplateForm()
-        if form.validate_on_submit():
-            try:
-                with context.sessions.begin() as session:
-                    row = template_book.create(session, form.name.data.strip(), form.body.data, form.kind.data,
-                                               context.clock.now())
-                    audit.record(session, context.clock, CREATED, actor=actor(), detail=row.name,
-                                 address=client_address())
-                    made = row.id
-            except template_book.TemplateRefused as exc:
-                getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, str(exc)]
-            else:
-                flash(gettext("Template saved."), "info")
-                return redirect(url_for("console.template", template_id=made))
-        return render_template("console/template_edit.html", form=form, row=None, preview=None, number=""), \
-            form_status(form)
+
+        def create(session: Session) -> str:
+            row = template_book.create(session, form.name.data.strip(), form.body.data, form.kind.data,
+                                       context.clock.now())
+            audit.record(session, context.clock, CREATED, actor=actor(), detail=row.name, address=client_address())
+            return url_for("console.template", template_id=row.id)
+
+        answer = posted_change(form, context.sessions, create, gettext("Template saved."),
+                               refusal=(template_book.TemplateRefused, refused))
+        return answer or (render_template("console/template_edit.html", form=form, row=None, preview=None, number=""),
+                          form_status(form))
 
     @blueprint.route("/templates/<int:template_id>", methods=["GET", "POST"], endpoint="template")
     @login_required
@@ -89,20 +87,17 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
                 abort(403)
             assert form is not None
             form.name.data = row.name  # the name stays: API callers send by it
-            if form.validate_on_submit():
-                try:
-                    with context.sessions.begin() as session:
-                        stored = session.get_one(MessageTemplate, template_id)
-                        template_book.change(session, stored, form.body.data, form.kind.data, context.clock.now())
-                        audit.record(session, context.clock, CHANGED, actor=actor(), detail=row.name,
-                                     address=client_address())
-                except template_book.TemplateRefused as exc:
-                    getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, str(exc)]
-                else:
-                    flash(gettext("Template saved."), "info")
-                    return redirect(url_for("console.template", template_id=template_id))
-            return render_template("console/template_edit.html", form=form, row=row, preview=None, number="",
-                                   kinds=KIND_LABELS), 400
+
+            def change(session: Session) -> str:
+                stored = session.get_one(MessageTemplate, template_id)
+                template_book.change(session, stored, form.body.data, form.kind.data, context.clock.now())
+                audit.record(session, context.clock, CHANGED, actor=actor(), detail=row.name, address=client_address())
+                return url_for("console.template", template_id=template_id)
+
+            answer = posted_change(form, context.sessions, change, gettext("Template saved."),
+                                   refusal=(template_book.TemplateRefused, refused))
+            return answer or (render_template("console/template_edit.html", form=form, row=row, preview=None,
+                                              number="", kinds=KIND_LABELS), 400)
         number = (request.args.get("number") or "").strip()
         return render_template("console/template_edit.html", form=form, row=row, number=number,
                                preview=_preview(context, row, number) if number else None, kinds=KIND_LABELS)
@@ -112,16 +107,21 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     def delete(template_id: int) -> Any:
         row = one(template_id)
         form = DeleteForm()
-        if form.validate_on_submit():
-            with context.sessions.begin() as session:
-                stored = session.get(MessageTemplate, template_id)
-                if stored is not None:
-                    session.delete(stored)
-                    audit.record(session, context.clock, DELETED, actor=actor(), detail=row.name,
-                                 address=client_address())
-            flash(gettext("Template deleted."), "info")
-            return redirect(url_for("console.templates"))
-        return render_template("console/template_delete.html", form=form, row=row)
+
+        def remove(session: Session) -> str:
+            stored = session.get(MessageTemplate, template_id)
+            if stored is not None:
+                session.delete(stored)
+                audit.record(session, context.clock, DELETED, actor=actor(), detail=row.name, address=client_address())
+            return url_for("console.templates")
+
+        answer = posted_change(form, context.sessions, remove, gettext("Template deleted."))
+        return answer or render_template("console/template_delete.html", form=form, row=row)
+
+
+def refused(form: TemplateForm, exc: template_book.TemplateRefused) -> None:
+    """The book's refusal under the field it names."""
+    add_error(getattr(form, exc.field), str(exc))
 
 
 def _preview(context: WebContext, row: MessageTemplate, number: str) -> dict[str, Any]:

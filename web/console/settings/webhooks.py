@@ -60,6 +60,11 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     def endpoint_or_404(endpoint_id: int) -> dict[str, Any]:
         return or_404(hooks.get_endpoint(endpoint_id))
 
+    def question(endpoint: dict[str, Any], what: str) -> str | None:
+        """The page that asks before `what` (activate, deactivate, rotate) is done to a webhook; None once
+        a valid POST confirms it."""
+        return confirm_page(ActionForm(), "console/settings/webhook_confirm.html", endpoint=endpoint, what=what)
+
     @blueprint.route("/settings/webhooks", methods=["GET", "POST"], endpoint="settings_webhooks")
     @admin_required
     def webhooks_page() -> Any:
@@ -135,11 +140,10 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def toggle(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
-        asking = confirm_page(ActionForm(), "console/settings/webhook_confirm.html", endpoint=endpoint,
-                              what="deactivate" if endpoint["active"] else "activate")
+        now_active = not endpoint["active"]
+        asking = question(endpoint, "activate" if now_active else "deactivate")
         if asking is not None:
             return asking
-        now_active = not endpoint["active"]
         hooks.update_endpoint(endpoint_id, {"active": now_active})
         record(context, WEBHOOK_ACTIVATED if now_active else WEBHOOK_DEACTIVATED, f"{endpoint_id}: {endpoint['url']}")
         flash(gettext("Webhook activated.") if now_active else
@@ -151,7 +155,7 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
     @admin_required
     def rotate(endpoint_id: int) -> Any:
         endpoint = endpoint_or_404(endpoint_id)
-        asking = confirm_page(ActionForm(), "console/settings/webhook_confirm.html", endpoint=endpoint, what="rotate")
+        asking = question(endpoint, "rotate")
         if asking is not None:
             return asking
         rotated = hooks.rotate_secret(endpoint_id, grace=ROTATION_GRACE)
