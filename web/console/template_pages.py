@@ -61,22 +61,6 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
             items = [(row, segment_info(row.body)) for row in rows]
         return render_template("console/templates.html", items=items, kinds=KIND_LABELS)
 
-    @blueprint.route("/templates/new", methods=["GET", "POST"], endpoint="template_new")
-    @admin_required
-    def new() -> Any:
-        form = TemplateForm()
-
-        def create(session: Session) -> str:
-            row = template_book.create(session, form.name.data.strip(), form.body.data, form.kind.data,
-                                       context.clock.now())
-            audit.record(session, context.clock, CREATED, actor=actor(), detail=row.name, address=client_address())
-            return url_for("console.template", template_id=row.id)
-
-        answer = posted_change(form, context.sessions, create, gettext("Template saved."),
-                               refusal=(template_book.TemplateRefused, refused))
-        return answer or (render_template("console/template_edit.html", form=form, row=None, preview=None, number=""),
-                          form_status(form))
-
     @blueprint.route("/templates/<int:template_id>", methods=["GET", "POST"], endpoint="template")
     @login_required
     def template(template_id: int) -> Any:
@@ -101,6 +85,22 @@ def register(blueprint: Blueprint, context: WebContext) -> None:
         number = (request.args.get("number") or "").strip()
         return render_template("console/template_edit.html", form=form, row=row, number=number,
                                preview=_preview(context, row, number) if number else None, kinds=KIND_LABELS)
+
+    @blueprint.route("/templates/new", methods=["GET", "POST"], endpoint="template_new")
+    @admin_required
+    def new() -> Any:
+        form = TemplateForm()
+
+        def create(session: Session) -> str:
+            row = template_book.create(session, form.name.data.strip(), form.body.data, form.kind.data,
+                                       context.clock.now())
+            audit.record(session, context.clock, CREATED, actor=actor(), detail=row.name, address=client_address())
+            return url_for("console.template", template_id=row.id)
+
+        answer = posted_change(form, context.sessions, create, gettext("Template saved."),
+                               refusal=(template_book.TemplateRefused, refused))
+        return answer or (render_template("console/template_edit.html", form=form, row=None, preview=None, number=""),
+                          form_status(form))
 
     @blueprint.route("/templates/<int:template_id>/delete", methods=["GET", "POST"], endpoint="template_delete")
     @admin_required
