@@ -141,6 +141,13 @@ def fail_nth_send(modem: Any, nth: int, code: int) -> None:
 
 
 # ---- the driver's fixtures: one supervisor on sim1 -----------------------------------------------
+@pytest.fixture(name="sim_options")
+def sim800_and_e3131() -> dict:
+    """The `sim` fixture's modems for the driver's tests (imported in place of conftest's): a SIM800
+    and an E3131."""
+    return {"count": 2, "profile": "sim800,e3131"}
+
+
 @pytest.fixture
 def inbox():
     return Inbox()
@@ -217,6 +224,13 @@ def _wait_registered(host: Host) -> None:
     while ",1" not in host.at("AT+CREG?"):
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+@pytest.fixture(name="sim_options")
+def two_modems() -> dict:
+    """The `sim` fixture's modems for the bare-host tests (imported in place of conftest's): two of
+    the default profile."""
+    return {"count": 2}
 
 
 @pytest.fixture

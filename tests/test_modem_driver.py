@@ -16,14 +16,9 @@ from modem.report_match import matches_any
 from modem.session import SendFailed
 
 from .modem_helpers import Inbox, fail_nth_send, start_supervisor, submitted, virtual_modems, wait_until
-from .modem_helpers import inbox, modem1  # noqa: F401  (fixtures)
+from .modem_helpers import inbox, modem1, sim800_and_e3131  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2, "profile": "sim800,e3131"}
 
 
 SCRIPTS = {

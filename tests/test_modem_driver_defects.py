@@ -13,14 +13,9 @@ from modem.transport import AtTransport
 
 from .modem_helpers import (another_program_wrote, fast_settings, start_supervisor, submitted, wait_until,
                             when_the_modem_sees)
-from .modem_helpers import inbox, modem1  # noqa: F401  (fixtures)
+from .modem_helpers import inbox, modem1, sim800_and_e3131  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2, "profile": "sim800,e3131"}
 
 
 # ---- the defects of the plain library -------------------------------------------------------

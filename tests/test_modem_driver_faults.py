@@ -14,14 +14,9 @@ from modem.supervisor import ModemState
 from modem.transport import AtTransport
 
 from .modem_helpers import Inbox, another_program_wrote, start_supervisor, submitted, virtual_modems, wait_until
-from .modem_helpers import inbox, modem1  # noqa: F401  (fixtures)
+from .modem_helpers import inbox, modem1, sim800_and_e3131  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2, "profile": "sim800,e3131"}
 
 
 # ---- faults ---------------------------------------------------------------------------------

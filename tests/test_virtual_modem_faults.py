@@ -2,8 +2,7 @@
 missing or locked SIM and its PIN tries, URCs and split lines inside answers, a full store, a
 missing prompt, garbage bytes, barred and refused numbers.
 
-Every test talks AT the way a host does (`Host`: plain os.read/os.write on the REAL pty, not the
-gateway's driver), so what passes here is what the gateway's serial driver sees.
+Each test talks AT through the REAL pty as a bare host does (modem_helpers.Host).
 """
 
 from __future__ import annotations
@@ -19,14 +18,9 @@ from modem.pdu import decode, encode_submit
 from modem.virtual.control import apply
 
 from .modem_helpers import Host, _make, _send_pdu, _wait_registered, wait_until
-from .modem_helpers import hosts  # noqa: F401  (fixtures)
+from .modem_helpers import hosts, two_modems  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2}
 
 
 # --------------------------------------------------------------------------------------------------

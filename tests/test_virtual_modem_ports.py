@@ -1,8 +1,7 @@
 """The virtual modem's ports: unplug and replug, a USB modem's re-enumeration after a reset, TCP
 through pyserial's socket URL, the control socket and its Python API.
 
-Every test talks AT the way a host does (`Host`: plain os.read/os.write on the REAL pty, not the
-gateway's driver), so what passes here is what the gateway's serial driver sees.
+Each test talks AT through the REAL pty as a bare host does (modem_helpers.Host).
 """
 
 from __future__ import annotations
@@ -17,14 +16,9 @@ import serial
 from modem.virtual.control import ControlError, apply, send_command
 
 from .modem_helpers import Host, _make, virtual_modems
-from .modem_helpers import hosts  # noqa: F401  (fixtures)
+from .modem_helpers import hosts, two_modems  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2}
 
 
 # --------------------------------------------------------------------------------------------------

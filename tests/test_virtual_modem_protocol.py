@@ -1,8 +1,7 @@
 """The virtual modem's line protocol and sending: echo, answers in order, identity per profile,
 character sets, registration, AT+CMGS in PDU and text mode.
 
-Every test talks AT the way a host does (`Host`: plain os.read/os.write on the REAL pty, not the
-gateway's driver), so what passes here is what the gateway's serial driver sees.
+Each test talks AT through the REAL pty as a bare host does (modem_helpers.Host).
 """
 
 from __future__ import annotations
@@ -15,14 +14,9 @@ from modem.pdu import encode_submit
 from modem.virtual.record import duplicates, read_record
 
 from .modem_helpers import Host, _make, _send_pdu, virtual_modems, wait_until
-from .modem_helpers import hosts  # noqa: F401  (fixtures)
+from .modem_helpers import hosts, two_modems  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 USSD, two modems texting each other, and its SMS memories (status-report storage, URCs inside a
 listing, memory full per profile).
 
-Every test talks AT the way a host does (`Host`: plain os.read/os.write on the REAL pty, not the
-gateway's driver), so what passes here is what the gateway's serial driver sees.
+Each test talks AT through the REAL pty as a bare host does (modem_helpers.Host).
 """
 
 from __future__ import annotations
@@ -16,14 +15,9 @@ import pytest
 from modem.pdu import StatusReport, decode
 
 from .modem_helpers import Host, _make, _ready_host, _send_pdu, _wait_registered
-from .modem_helpers import hosts  # noqa: F401  (fixtures)
+from .modem_helpers import hosts, two_modems  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@pytest.fixture
-def sim_options() -> dict:
-    return {"count": 2}
 
 
 # --------------------------------------------------------------------------------------------------
