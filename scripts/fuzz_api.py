@@ -31,7 +31,7 @@ CHECKS = ",".join([
     "response_schema_conformance", "negative_data_rejection", "missing_required_header", "unsupported_method",
     "allow_header_conformance", "ignored_auth",
 ])
-# revoking keys by id would revoke the fuzzer's own key and end the run; tests/test_api.py covers it
+# revoking keys by id would revoke the fuzzer's own key and end the run; tests/test_api_auth.py covers it
 EXCLUDED_OPERATIONS = ["revoke_key"]
 
 

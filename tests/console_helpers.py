@@ -13,6 +13,9 @@ from gateway.users import setup as setup_codes
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CUSTOMER = "+447700900123"
+OTHER = "+447700900456"
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'  # SMS or template text a page must escape
 
 
 def csrf_of(html: str) -> str:

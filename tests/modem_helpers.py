@@ -1,17 +1,24 @@
-"""Helpers for tests that run the real serial driver against virtual modems on ptys."""
+"""Helpers for tests that run the real serial driver against virtual modems on ptys, or talk AT to
+them as a bare host does (`Host`, the `hosts` fixture)."""
 
 from __future__ import annotations
 
+import os
+import re
+import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import serial
 
-from modem.pdu import StatusReport
+from modem.pdu import StatusReport, encode_submit
 from modem.session import InboundSms
 from modem.supervisor import ModemSettings, ModemState, ModemSupervisor
+from modem.virtual import VirtualModem
 from modem.virtual.cli import Simulation, run_simulator
 
 
@@ -131,3 +138,144 @@ def fail_nth_send(modem: Any, nth: int, code: int) -> None:
     """Make the virtual modem answer +CMS ERROR `code` to its `nth` AT+CMGS from now (one part of a
     multipart message), using its own fault injection at the right moment."""
     when_the_modem_sees(modem, nth, lambda: modem.cms_error(code, times=1))
+
+
+# ---- the driver's fixtures: one supervisor on sim1 -----------------------------------------------
+@pytest.fixture(name="sim_options")
+def sim800_and_e3131() -> dict:
+    """The `sim` fixture's modems for the driver's tests (imported in place of conftest's): a SIM800
+    and an E3131."""
+    return {"count": 2, "profile": "sim800,e3131"}
+
+
+@pytest.fixture
+def inbox():
+    return Inbox()
+
+
+@pytest.fixture
+def modem1(sim, inbox):
+    supervisor = start_supervisor("sim1", sim.ports["sim1"].path, inbox)
+    yield supervisor
+    supervisor.stop()
+
+
+def submitted(sim, *, to: str | None = None) -> list[dict]:
+    entries = sim.network.record.submitted
+    return [e for e in entries if to is None or e["recipient"].endswith(to[-9:])]
+
+
+# ---- a bare host on a virtual modem's pty (plain os.read/os.write, not the driver) ---------------
+class Host:
+    """A serial host on the pty: write bytes, read until a pattern appears."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def send(self, data: bytes | str) -> None:
+        os.write(self.fd, data.encode() if isinstance(data, str) else data)
+
+    def _fill(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(self.fd, 4096)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+        return True
+
+    def expect(self, pattern: bytes | str, timeout: float = 3.0) -> re.Match:
+        """Wait for `pattern`; consume the buffer up to the end of the match."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            if m := rx.search(self.buf):
+                self.buf = self.buf[m.end():]
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{pattern!r} not seen; got {self.buf!r}")
+            self._fill(left)
+
+    def quiet(self, seconds: float) -> bytes:
+        """Everything that arrives within `seconds` (to prove nothing, or only noise, came)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._fill(left)
+        data, self.buf = self.buf, b""
+        return data
+
+    def at(self, command: str, timeout: float = 3.0) -> str:
+        """Send a command, return everything up to and including its final result code."""
+        self.send(command + "\r")
+        m = self.expect(rb"(.*?\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r]*|COMMAND NOT SUPPORT)\r\n)", timeout)
+        return m.group(1).decode("latin-1")
+
+
+def _wait_registered(host: Host) -> None:
+    deadline = time.monotonic() + 10
+    while ",1" not in host.at("AT+CREG?"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.fixture(name="sim_options")
+def two_modems() -> dict:
+    """The `sim` fixture's modems for the bare-host tests (imported in place of conftest's): two of
+    the default profile."""
+    return {"count": 2}
+
+
+@pytest.fixture
+def hosts(sim):
+    opened: list[Host] = []
+
+    def open_host(name: str = "sim1", echo_off: bool = True) -> Host:
+        host = Host(sim.ports[name].path)
+        opened.append(host)
+        if echo_off:
+            host.expect(r"\r\n(SMS Ready|\+QIND: PB DONE|\^SRVST:2)\r\n")
+            assert host.at("ATE0").endswith("OK\r\n")
+            _wait_registered(host)
+            host.quiet(0.02)
+        return host
+
+    yield open_host
+    for host in opened:
+        host.close()
+
+
+def _make(tmp_path, profile: str, **kwargs) -> "Simulation":
+    return virtual_modems(tmp_path, profile=profile, **kwargs)
+
+
+@contextmanager
+def _ready_host(tmp_path, profile: str) -> Iterator[tuple[VirtualModem, Host]]:
+    """sim1 of a fresh `profile` simulation and a host on it, once its SMS service is up, echo off,
+    registered."""
+    with _make(tmp_path, profile) as s:
+        host = Host(s.ports["sim1"].path)
+        try:
+            host.expect(r"(SMS Ready|PB DONE|\^SRVST:2)\r\n")
+            host.at("ATE0")
+            _wait_registered(host)
+            yield s.ports["sim1"].modem, host
+        finally:
+            host.close()
+
+
+def _send_pdu(host: Host, number: str, text: str, **kwargs) -> list[str]:
+    answers = []
+    for part in encode_submit(number, text, **kwargs):
+        host.send(f"AT+CMGS={part.tpdu_length}\r")
+        host.expect(r"\r\n> ")
+        host.send(part.hex + "\x1a")
+        answers.append(host.expect(r"\r\n(\+CMGS: \d+\r\n\r\nOK|\+CMS ERROR: \d+)\r\n").group(1).decode())
+    return answers

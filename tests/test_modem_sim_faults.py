@@ -23,8 +23,8 @@ from modem.virtual.profiles import GENERIC, PROFILES
 from modem.virtual.server import VirtualModemPort
 
 from .daemon_helpers import database_section
+from .engine_helpers import Gateway
 from .modem_helpers import Inbox, fast_settings, virtual_modems, wait_until
-from .test_engine import Gateway
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -1,4 +1,6 @@
-"""A webhook receiver for the tests: a real HTTP server on a loopback address."""
+"""Webhooks for the tests: a receiver, a real HTTP server on a loopback address (`Receiver`, the
+`receivers` fixture that closes each one), the scheduler that dispatches, an endpoint registered
+through the API."""
 
 from __future__ import annotations
 
@@ -7,6 +9,10 @@ import hmac
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+TO = "+447700900123"
 
 
 class Receiver:
@@ -71,3 +77,31 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def scheduler(clock):
+    from gateway.scheduler.service import Scheduler
+
+    made = Scheduler(clock)
+    made.start()
+    yield made
+    made.shutdown()
+
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+
+    def make(**kwargs) -> Receiver:
+        made.append(Receiver(**kwargs))
+        return made[-1]
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def register(client, key, url, events):
+    response = client.post("/api/v1/webhooks", json={"url": url, "events": events}, headers=key.headers)
+    assert response.status_code == 201, response.json
+    return response.json
