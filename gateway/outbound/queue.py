@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound import report_wait, send_transitions, transitions
+from gateway.outbound import change_facts, report_wait, send_transitions, transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
+from gateway.outbound.early_reports import KeptEarly
 from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
 from gateway.outbound.new_message import Item, NewMessage, checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
@@ -54,6 +55,7 @@ class Queue:
         self.no_report_hooks: list[StatusHook] = []
         self.engine = engine_of(sessions)
         self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
+        self.kept_early = KeptEarly()  # whether a part's `sent` need look for kept status reports
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -106,9 +108,10 @@ class Queue:
         """Run a send-path unit of work (returning its value and the status changes it made) through
         the group commit, with the status hooks in its transaction."""
         def run(conn: Connection) -> tuple[T, Changes, list[After]]:
-            value, changes = unit(conn)
-            # no savepoint: a failing hook fails the unit, and the group commit rolls it all back
-            return value, changes, self._hooks(conn, changes, savepoint=False)
+            with change_facts.scope():  # what the unit learnt of its messages, for their hooks
+                value, changes = unit(conn)
+                # no savepoint: a failing hook fails the unit, and the group commit rolls it all back
+                return value, changes, self._hooks(conn, changes, savepoint=False)
 
         value, changes, afters = self.group.run(run)
         self._committed(changes, afters)
@@ -161,12 +164,13 @@ class Queue:
         seen); what it returns, if not None, holds the part back.
         """
         return self._write(lambda conn: send_transitions.submitting(
-            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after))
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after, self.kept_early))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
-        self._write(lambda conn: send_transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now()))
+        self._write(lambda conn: send_transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now(),
+                                                       self.kept_early))
 
     # ---- per message: each change one guarded statement, the rest of it in the same transaction
     def finish(self, message_id: int, status: str, detail: str | None = None, *,
@@ -385,6 +389,7 @@ class Queue:
                                           "recipient": report.recipient, "status": report.status,
                                           "sent_at": report.sent_at, "discharged_at": report.discharged_at,
                                           "received_at": now})
+                self.kept_early.kept(modem, now)
             return matched, [(matched, new)] if matched is not None and new is not None else []
 
         return self._write(unit)

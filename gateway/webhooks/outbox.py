@@ -43,6 +43,7 @@ from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.core.clock import Clock
 from gateway.core.retry import RetryPolicy
 from gateway.inbound.models import InboundMessage
+from gateway.outbound import change_facts
 from gateway.outbound.models import Message, Priority
 from gateway.store.db import Prepared, engine_of
 from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
@@ -188,7 +189,8 @@ class Webhooks(EndpointAdmin):
     def _store_status(self, conn: Connection, message_id: int, status: str,
                       report: str | None) -> Callable[[], None] | None:
         targets = self._subscribers(conn, "message.status")
-        if status != "queued":
+        known = change_facts.known(message_id)  # the send path's `sent` said whether it has one
+        if status != "queued" and (known is None or known.has_callback):
             callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
             if callback is not None:
                 targets.append((None, callback.url, callback.signing_secret))
