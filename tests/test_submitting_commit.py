@@ -3,8 +3,6 @@ no longer read, and that what they would have found still comes through."""
 
 from __future__ import annotations
 
-import pytest
-from psycopg import pq as psycopg_pq
 from sqlalchemy import select
 
 from gateway.metrics.counters import GatewayMetrics
@@ -14,44 +12,10 @@ from gateway.outbound.queue import Queue
 from gateway.store import db
 from modem.pdu import StatusReport
 
+from .pg_trace import pg, statements, traced  # noqa: F401 (pg: a fixture)
 from .webhook_helpers import Receiver
 
 TO = "+447700900123"
-
-
-@pytest.fixture
-def pg(postgres):
-    url = postgres.create()
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
-    postgres.drop(url)
-
-
-def _statements(conn, tmp_path, action) -> list[str]:
-    """The statements psycopg sent on `conn` while `action()` ran, one per round trip (each
-    extended-protocol statement ends in a Sync, a simple one is a Query)."""
-    trace = tmp_path / "libpq.trace"
-    pgconn = conn.connection.driver_connection.pgconn
-    with open(trace, "w") as f:
-        pgconn.trace(f.fileno())
-        pgconn.set_trace_flags(psycopg_pq.Trace.SUPPRESS_TIMESTAMPS | psycopg_pq.Trace.REGRESS_MODE)
-        try:
-            action()
-        finally:
-            pgconn.untrace()
-    lines = trace.read_text().splitlines()
-    sent = [line.split("\t") for line in lines if line.startswith("F\t")]
-    statements, parsed = [], ""
-    for fields in sent:
-        if fields[2] == "Parse":
-            parsed = fields[-2] if len(fields) > 4 else fields[-1]
-        elif fields[2] == "Sync":
-            statements.append(parsed)
-            parsed = ""
-        elif fields[2] == "Query":
-            statements.append(fields[3])
-    return statements
 
 
 def _with_hooks(queue: Queue, clock, database) -> None:
@@ -71,8 +35,8 @@ def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not
         for message in messages:  # each part's commit carries the one answered before
             claimed = queue.claim("a1")
             assert claimed is not None and claimed.id == message.id
-            lines = _statements(queue.group._conn, tmp_path, lambda: queue.part_submitting(
-                claimed.part_ids[1], "a1", after=answered))
+            lines = statements(traced(queue.group._conn, tmp_path, lambda: queue.part_submitting(
+                claimed.part_ids[1], "a1", after=answered)))
             answered = Accepted(claimed.part_ids[1], 7, True, message.id)
         assert queue.get(messages[1].id).status == MessageStatus.SENT
         assert not [s for s in lines if "early_reports" in s], lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -277,6 +277,15 @@ class Queue(QueueSweeps):
             return True, [(message_id, MessageStatus.CANCELLED)]
 
         return self._write(unit)
+
+    def settle(self, message_ids: Iterable[int], *, resend_unknown: bool, detail: str) -> dict[str, int]:
+        """Settle messages still `sending` by what their parts say (a worker that met an error it
+        did not expect, or found nothing left to send): an in-doubt part makes it `unknown`
+        (pending again with `resend_unknown`), a failed part `failed`, all parts accepted `sent`,
+        otherwise it is queued again."""
+        ids = list(message_ids)
+        now = self.clock.now()
+        return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, None))
 
     # ---- reports -----------------------------------------------------------------
     def apply_report(self, modem: str, report: StatusReport) -> int | None:

@@ -110,15 +110,6 @@ class QueueSweeps:
         return self._settle_sending(modems, resend_unknown=resend_unknown, stale_before=older_than,
                                     detail="stuck in sending: settled by the sweep")
 
-    def settle(self, message_ids: Iterable[int], *, resend_unknown: bool, detail: str) -> dict[str, int]:
-        """Settle messages still `sending` by what their parts say (a worker that met an error it
-        did not expect, or found nothing left to send): an in-doubt part makes it `unknown`
-        (pending again with `resend_unknown`), a failed part `failed`, all parts accepted `sent`,
-        otherwise it is queued again."""
-        ids = list(message_ids)
-        now = self.clock.now()
-        return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, None))
-
     def _settle_sending(self, modems: Iterable[str] | None, *, resend_unknown: bool, detail: str,
                         stale_before: datetime | None = None) -> dict[str, int]:
         query = select(MESSAGES.c.id).where(MESSAGES.c.status == MessageStatus.SENDING)
