@@ -42,8 +42,8 @@ def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not
         assert not [s for s in lines if "early_reports" in s], lines
         assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
         assert not [s for s in lines if "SELECT messages.sim" in s], lines
-        # BEGIN; the part's and the message's `sent` (one statement); `submitting`; the events; COMMIT
-        assert len(lines) == 5, lines
+        # BEGIN; the part's and the message's `sent`; `submitting`; the events; COMMIT
+        assert len(lines) == 6, lines
     finally:
         queue.group.close()
 

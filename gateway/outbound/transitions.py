@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, true, update
+from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.outbound.claim_order import due_candidates
@@ -82,9 +82,6 @@ def _statements() -> dict[str, Any]:
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
         .returning(p.message_id, p.seq, p.modem, p.submitted_at),
-        # PostgreSQL: a message's last part `sent` and the message with it in one statement, one
-        # round trip fewer between two sends (a data-modifying CTE; SQLite has none: two statements)
-        "sent_with_message": _sent_with_message(p, m, c),
         "still_ours": select(p.id).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours),
         # reports that came before the part they are about was recorded (never before it was submitted)
         "early_for": select(e.id, e.recipient, e.status, e.sent_at, e.discharged_at).where(
@@ -130,19 +127,6 @@ def _statements() -> dict[str, Any]:
         "last_message_id": select(func.max(m.id)),
         "new_parts": insert(PARTS),
     }
-
-
-def _sent_with_message(p: Any, m: Any, c: Any) -> Any:
-    part = (update(PARTS).where(p.id == bindparam("part_id"))
-            .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
-            .returning(p.message_id, p.seq, p.modem, p.submitted_at).cte("part"))
-    message = (update(MESSAGES).where(m.id == part.c.message_id, m.status == MessageStatus.SENDING)
-               .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now"))
-               .returning(m.id, m.sim, select(c.message_id).where(c.message_id == m.id).exists()
-                          .label("has_callback")).cte("message"))
-    return (select(part.c.message_id, part.c.seq, part.c.modem, part.c.submitted_at, message.c.id.label("moved"),
-                   message.c.sim, message.c.has_callback)
-            .select_from(part.outerjoin(message, true())))
 
 
 CLAIM_BATCH = 20
