@@ -25,6 +25,7 @@ fuzz: $(STAMP)  ## schemathesis on the REST API of a daemon on virtual modems (~
 bench: $(STAMP)  ## every benchmark, one JSON line each (~6 min); figures in docs/performance.md
 	$(BIN)/python bench/modem_overhead.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/submitting.py
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/contacts.py
 	$(BIN)/python bench/api.py

@@ -10,7 +10,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from psycopg import pq as psycopg_pq
 from sqlalchemy import func, select, text
 
 from gateway.core.hooks import run_in_transaction
@@ -20,16 +19,7 @@ from gateway.outbound.queue import Queue
 from gateway.store import db, notify
 
 from .daemon_helpers import build_daemon
-
-
-@pytest.fixture
-def pg(postgres):
-    """An engine on a fresh PostgreSQL database at the newest schema, whatever the suite's mode."""
-    url = postgres.create()
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
-    postgres.drop(url)
+from .pg_trace import pg, traced  # noqa: F401 (pg: a fixture)
 
 
 @pytest.fixture
@@ -65,20 +55,6 @@ def test_a_failing_hook_leaves_the_transaction_usable_and_still_fails_the_change
         assert conn.execute(text("SELECT count(*) FROM kept")).scalar_one() == 2
 
 
-def _traced(conn, tmp_path, action):
-    """The protocol messages libpq sent and received on `conn` while `action()` ran."""
-    trace = tmp_path / "libpq.trace"
-    pgconn = conn.connection.driver_connection.pgconn
-    with open(trace, "w") as f:
-        pgconn.trace(f.fileno())
-        pgconn.set_trace_flags(psycopg_pq.Trace.SUPPRESS_TIMESTAMPS | psycopg_pq.Trace.REGRESS_MODE)
-        try:
-            action()
-        finally:
-            pgconn.untrace()
-    return trace.read_text().splitlines()
-
-
 def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg, pg_queue, tmp_path):
     """The send path's round trips: the status hooks run in the group commit without a savepoint
     (a failing unit of work rolls the whole transaction back there), and the message's `sent` event
@@ -89,7 +65,7 @@ def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg,
     claimed = pg_queue.claim("a1")
     part_id = claimed.part_ids[1]
     assert pg_queue.part_submitting(part_id, "a1") is None
-    lines = _traced(pg_queue.group._conn, tmp_path, lambda: pg_queue.part_sent(part_id, 7, last=True))
+    lines = traced(pg_queue.group._conn, tmp_path, lambda: pg_queue.part_sent(part_id, 7, last=True))
     assert heard[-1] == MessageStatus.SENT
     assert not [line for line in lines if "SAVEPOINT" in line]
     inserts = [line for line in lines if '\tCommandComplete\t "INSERT' in line]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, select
 from gateway.core.hooks import After
 from gateway.inbound.models import InboundMessage
 from gateway.metrics.gauges import StoredCounts
+from gateway.outbound import change_facts
 from gateway.outbound.models import Message, MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.store.db import Prepared
@@ -77,7 +78,8 @@ class GatewayMetrics:
     def on_status(self, conn: Connection, message_id: int, status: str) -> After | None:
         """Queue.status_hooks: the increment, to run after the change commits."""
         if status in PER_SIM:
-            sim = _SIM_OF(conn, {"message_id": message_id}).scalar() or ""
+            known = change_facts.known(message_id)  # the send path's `sent` returned it
+            sim = (known.sim if known is not None else _SIM_OF(conn, {"message_id": message_id}).scalar()) or ""
             return self.by_status[status].labels(sim=sim).inc
         if status in OTHER_ENDS:
             return self.ended.labels(status=status).inc

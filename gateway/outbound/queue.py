@@ -18,24 +18,23 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.core.hooks import After, run_after_commit, run_in_transaction
-from gateway.outbound import report_wait, send_transitions, transitions
+from gateway.outbound import change_facts, report_wait, send_transitions, transitions
 from gateway.outbound.claims import Accepted, Candidate, Claimed
-from gateway.outbound.models import Message, MessageStatus, Part, PartStatus
+from gateway.outbound.early_reports import KeptEarly
+from gateway.outbound.models import Message, MessageStatus, PartStatus
 from gateway.outbound.new_message import Item, NewMessage, checked
 from gateway.outbound.transitions import MESSAGES, NOT_FINAL, SQL, Changes
 from gateway.store import db
 from gateway.store.db import engine_of
+from gateway.outbound.queue_sweeps import QueueSweeps, StatusHook, _tell
 from gateway.store.group_commit import GroupCommit
 from modem.pdu import StatusReport
 
 log = logging.getLogger("gsmgw.queue")
 T = TypeVar("T")
-# Runs inside the transaction that changed a message's status, so what it writes (a webhook event,
-# a contact's flag) commits with the change or not at all; may return an action for after the commit.
-StatusHook = Callable[[Connection, int, str], After | None]
 
 
-class Queue:
+class Queue(QueueSweeps):
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, *, default_region: str = "GB",
                  ref16: bool = False, report_wait_hours: float = report_wait.DEFAULT_WAIT_HOURS) -> None:
         self.sessions = sessions
@@ -54,6 +53,7 @@ class Queue:
         self.no_report_hooks: list[StatusHook] = []
         self.engine = engine_of(sessions)
         self.group = GroupCommit(self.engine)  # the send path's writes: several workers share a commit
+        self.kept_early = KeptEarly()  # whether a part's `sent` need look for kept status reports
 
     # ---- in ---------------------------------------------------------------------------------
     def enqueue(self, to: str, text: str, *, priority: str = "normal", kind: str = "transactional",
@@ -106,9 +106,10 @@ class Queue:
         """Run a send-path unit of work (returning its value and the status changes it made) through
         the group commit, with the status hooks in its transaction."""
         def run(conn: Connection) -> tuple[T, Changes, list[After]]:
-            value, changes = unit(conn)
-            # no savepoint: a failing hook fails the unit, and the group commit rolls it all back
-            return value, changes, self._hooks(conn, changes, savepoint=False)
+            with change_facts.scope():  # what the unit learnt of its messages, for their hooks
+                value, changes = unit(conn)
+                # no savepoint: a failing hook fails the unit, and the group commit rolls it all back
+                return value, changes, self._hooks(conn, changes, savepoint=False)
 
         value, changes, afters = self.group.run(run)
         self._committed(changes, afters)
@@ -161,12 +162,13 @@ class Queue:
         seen); what it returns, if not None, holds the part back.
         """
         return self._write(lambda conn: send_transitions.submitting(
-            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after))
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after, self.kept_early))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is
         `sent` in the same commit."""
-        self._write(lambda conn: send_transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now()))
+        self._write(lambda conn: send_transitions.sent(conn, Accepted(part_id, reference, last), self.clock.now(),
+                                                       self.kept_early))
 
     # ---- per message: each change one guarded statement, the rest of it in the same transaction
     def finish(self, message_id: int, status: str, detail: str | None = None, *,
@@ -276,78 +278,6 @@ class Queue:
 
         return self._write(unit)
 
-    # ---- sweeps -----------------------------------------------------------------------------
-    def expire_due(self, now: datetime | None = None) -> int:
-        """Queued messages past their expiry become `expired` (an OTP is never sent late); a
-        message stuck in `sending` is queued again by `release_stuck` first, then expires here.
-        `now` as for `claim`."""
-        now = now or self.clock.now()
-
-        def unit(conn: Connection) -> tuple[int, Changes]:
-            ids = conn.execute(update(MESSAGES).where(
-                MESSAGES.c.status == MessageStatus.QUEUED, MESSAGES.c.expires_at.is_not(None),
-                MESSAGES.c.expires_at <= now)
-                .values(status=MessageStatus.EXPIRED, finished_at=now, updated_at=now)
-                .returning(MESSAGES.c.id)).scalars().all()
-            if ids:
-                transitions.record_events(conn, [transitions.event(i, MessageStatus.EXPIRED, now) for i in ids])
-            return len(ids), [(i, MessageStatus.EXPIRED) for i in ids]
-
-        return self._write(unit)
-
-    def record_no_reports(self, now: datetime | None = None, batch: int = 500) -> int:
-        """Parts sent longer ago than the report wait with no final report are recorded as having
-        none (`no_report`, with the time), `batch` parts a transaction; their messages stay `sent`.
-        `now` as for `claim`. Returns how many parts."""
-        hours = self.report_wait.total_seconds() / 3600
-        detail = f"no status report within {hours:g} h"
-        now = now or self.clock.now()
-        total = 0
-
-        def unit(conn: Connection) -> tuple[tuple[int, list[tuple[int, str | None]]], Changes, list[After]]:
-            count, ended = send_transitions.no_reports(conn, now - self.report_wait, now, batch, detail)
-            afters: list[After] = []
-            for message_id, _sim in ended:
-                run_in_transaction(self.no_report_hooks, conn, message_id, MessageStatus.SENT, afters=afters,
-                                   savepoint=False)
-            return (count, ended), [], afters
-
-        while True:
-            (count, ended), _, afters = self.group.run(unit)
-            run_after_commit(afters)
-            total += count
-            for message_id, sim in ended:
-                _tell(self.no_report_listeners, message_id, sim)
-            if count < batch:
-                return total
-
-    def next_report_deadline(self) -> datetime | None:
-        """When the oldest part still awaiting its report has waited long enough (None: none waits)."""
-        with self.sessions() as session:
-            oldest = session.scalar(select(func.min(Part.sent_at)).where(Part.status == PartStatus.SENT))
-        return None if oldest is None else oldest + self.report_wait
-
-    def next_expiry(self) -> datetime | None:
-        with self.sessions() as session:
-            return session.scalar(select(func.min(Message.expires_at)).where(
-                Message.status == MessageStatus.QUEUED, Message.expires_at.is_not(None)))
-
-    def recover(self, *, resend_unknown: bool = False, modems: Iterable[str] | None = None) -> dict[str, int]:
-        """After a crash: parts left `submitting` are in doubt; messages left `sending` go back.
-
-        Only messages of the given modems are touched, so gateways sharing a database do not
-        recover each other's work.
-        """
-        return self._settle_sending(modems, resend_unknown=resend_unknown, detail="recovered after restart")
-
-    def release_stuck(self, modems: Iterable[str], *, older_than: datetime,
-                      resend_unknown: bool = False) -> dict[str, int]:
-        """The periodic sweep: a message of these modems `sending` with nothing done since
-        `older_than` (longer than its send could take: its worker died or lost it) is settled as a
-        restart would settle it."""
-        return self._settle_sending(modems, resend_unknown=resend_unknown, stale_before=older_than,
-                                    detail="stuck in sending: settled by the sweep")
-
     def settle(self, message_ids: Iterable[int], *, resend_unknown: bool, detail: str) -> dict[str, int]:
         """Settle messages still `sending` by what their parts say (a worker that met an error it
         did not expect, or found nothing left to send): an in-doubt part makes it `unknown`
@@ -356,17 +286,6 @@ class Queue:
         ids = list(message_ids)
         now = self.clock.now()
         return self._write(lambda conn: transitions.settle_all(conn, ids, now, resend_unknown, detail, None))
-
-    def _settle_sending(self, modems: Iterable[str] | None, *, resend_unknown: bool, detail: str,
-                        stale_before: datetime | None = None) -> dict[str, int]:
-        query = select(MESSAGES.c.id).where(MESSAGES.c.status == MessageStatus.SENDING)
-        if modems is not None:
-            query = query.where(MESSAGES.c.sim.in_(list(modems)))
-        if stale_before is not None:
-            query = query.where(MESSAGES.c.updated_at < stale_before)
-        now = self.clock.now()
-        return self._write(lambda conn: transitions.settle_all(conn, list(conn.execute(query).scalars()), now,
-                                                               resend_unknown, detail, stale_before))
 
     # ---- reports -----------------------------------------------------------------
     def apply_report(self, modem: str, report: StatusReport) -> int | None:
@@ -385,6 +304,7 @@ class Queue:
                                           "recipient": report.recipient, "status": report.status,
                                           "sent_at": report.sent_at, "discharged_at": report.discharged_at,
                                           "received_at": now})
+                self.kept_early.kept(modem, now)
             return matched, [(matched, new)] if matched is not None and new is not None else []
 
         return self._write(unit)
@@ -409,12 +329,3 @@ class Queue:
             counts = dict(tuple(row) for row in session.execute(
                 select(Message.status, func.count()).where(Message.status.in_(statuses)).group_by(Message.status)))
         return {status: int(counts.get(status, 0)) for status in statuses}
-
-
-def _tell(listeners: Iterable[Callable[[int, Any], None]], message_id: int, value: Any) -> None:
-    """Listeners after a commit: one that fails is logged and the others are still told."""
-    for listener in listeners:
-        try:
-            listener(message_id, value)
-        except Exception:
-            log.exception("listener %r failed for message %d", listener, message_id)

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from gateway.outbound import change_facts
 from gateway.outbound.claims import Accepted
+from gateway.outbound.early_reports import KeptEarly
 from gateway.outbound.models import MessageStatus, PartStatus, Priority
 from gateway.outbound.transitions import MESSAGES, MORE_URGENT, NOT_SENDING, PARTS, SQL, Changes, event, record_events
 from modem import report_match
@@ -21,10 +23,10 @@ from modem.pdu import StatusReport
 
 def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
                 hold_if: Callable[[Connection], object | None] | None,
-                after: Accepted | None) -> tuple[object | None, Changes]:
+                after: Accepted | None, kept: KeptEarly) -> tuple[object | None, Changes]:
     """(None if the part is now `submitting`, else what held it; `after` is recorded either way).
     The events of both go as one INSERT: the send path's only commit between two sends."""
-    events, changes = _sent(conn, after, now) if after is not None else ([], [])
+    events, changes = _sent(conn, after, now, kept) if after is not None else ([], [])
     values = {"part_id": part_id, "modem": modem, "now": now}
     if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
         row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
@@ -46,24 +48,27 @@ def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless
     return held, changes
 
 
-def sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[None, Changes]:
+def sent(conn: Connection, accepted: Accepted, now: datetime, kept: KeptEarly) -> tuple[None, Changes]:
     """Mark a part sent; after the message's last part, the message too; then the status reports
     that came for it before this commit."""
-    events, changes = _sent(conn, accepted, now)
+    events, changes = _sent(conn, accepted, now, kept)
     record_events(conn, events)
     return None, changes
 
 
-def _sent(conn: Connection, accepted: Accepted, now: datetime) -> tuple[list[dict[str, Any]], Changes]:
+def _sent(conn: Connection, accepted: Accepted, now: datetime,
+          kept: KeptEarly) -> tuple[list[dict[str, Any]], Changes]:
     """`sent`, its events (still to be recorded) returned with its changes; when a kept status
     report applies, they are recorded first, so the history reads sent before delivered."""
     row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
     events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
-    moved = accepted.last and SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).rowcount
-    if moved:
+    moved = SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).first() if accepted.last else None
+    changes: Changes = []
+    if moved is not None:
         events.append(event(row.message_id, MessageStatus.SENT, now))
-    changes: Changes = [(int(row.message_id), MessageStatus.SENT)] if moved else []
-    if accepted.reference is None or row.modem is None:
+        changes.append((int(row.message_id), MessageStatus.SENT))
+        change_facts.learn(int(row.message_id), change_facts.Known(moved.sim, bool(moved.has_callback)))
+    if accepted.reference is None or row.modem is None or not kept.may_apply(conn, row.modem, row.submitted_at):
         return events, changes
     early = SQL["early_for"](conn, {"modem": row.modem, "ref": accepted.reference, "part_id": accepted.part_id}).all()
     if early:

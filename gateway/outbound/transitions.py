@@ -22,6 +22,7 @@ from gateway.outbound.new_message import NewMessage
 from gateway.sims.models import SimSend
 from gateway.store import notify
 from gateway.store.db import Prepared
+from gateway.webhooks.models import MessageCallback
 
 log = logging.getLogger("gsmgw.queue")
 MORE_URGENT = "a more urgent message came first"  # what part_submitting says when it stepped aside
@@ -41,7 +42,7 @@ IN_DOUBT = "the gateway stopped before the modem's answer was recorded"
 
 def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
-    m, p, e = MESSAGES.c, PARTS.c, EARLY.c
+    m, p, e, c = MESSAGES.c, PARTS.c, EARLY.c, MessageCallback.__table__.c
     sends = SimSend.__table__.c  # the SIM (not the modem) the number last heard from
     last_sim = (select(sends.sim).where(sends.to_number == m.to_number)
                 .order_by(sends.id.desc()).limit(1).scalar_subquery())
@@ -80,7 +81,7 @@ def _statements() -> dict[str, Any]:
         .values(status=PartStatus.PENDING, modem=None, submitted_at=None),
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
-        .returning(p.message_id, p.seq, p.modem),
+        .returning(p.message_id, p.seq, p.modem, p.submitted_at),
         "still_ours": select(p.id).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours),
         # reports that came before the part they are about was recorded (never before it was submitted)
         "early_for": select(e.id, e.recipient, e.status, e.sent_at, e.discharged_at).where(
@@ -92,7 +93,9 @@ def _statements() -> dict[str, Any]:
         # only from `sending`: a part's failure report may have failed the message already, and a
         # final state stays final
         "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
-        .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now")),
+        .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now"))
+        # what its status hooks would read else (change_facts)
+        .returning(m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback")),
         # the parts a report could answer, narrowed by its times (report_match decides among them)
         "reported": select(p.id, p.message_id, p.seq, p.submitted_at, p.sent_at, m.to_number)
         .join(MESSAGES, m.id == p.message_id)

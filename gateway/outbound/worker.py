@@ -29,6 +29,7 @@ from gateway.core.retry import RetryPolicy
 from gateway.outbound.claims import Accepted, Claimed
 from gateway.outbound.models import MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
+from gateway.outbound.send_outcomes import Held, obey, refused, sim_refused
 from gateway.outbound.transitions import NOT_SENDING
 from gateway.outbound.verdict import Verdict
 from gateway.sims.windows import SimWindows
@@ -49,15 +50,6 @@ from modem.supervisor import ModemState, ModemSupervisor
 log = logging.getLogger("gsmgw.worker")
 PROMPT_TIMEOUT = 10.0  # the transport's wait for AT+CMGS's `> ` prompt
 DATABASE_WAIT = 30.0  # the longest a commit waits for the database's lock (db.make_engine)
-
-
-class _Held(Exception):
-    """The `submitting` commit held the part back (raised before its PDU goes): a more urgent
-    message came first, or the consent check, run again in that commit, said no."""
-
-    def __init__(self, reason: object) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
 
 
 PreSendCheck = Callable[[Claimed], Verdict]  # may also offer within(connection, claimed): run in the commit
@@ -279,15 +271,8 @@ class ModemWorker:
         if not verdict.stops:
             return True
         self._record_accepted()
-        self._obey(claimed, verdict)
+        obey(self.queue, claimed, verdict)
         return False
-
-    def _obey(self, claimed: Claimed, verdict: Verdict) -> None:
-        if verdict.action == "suppress":
-            self.queue.finish(claimed.id, MessageStatus.SUPPRESSED, verdict.reason)
-        else:
-            assert verdict.until is not None
-            self.queue.defer(claimed.id, verdict.until, verdict.reason)
 
     def _recheck(self, claimed: Claimed) -> Callable[[Connection], Verdict | None] | None:
         """The send-time check inside the first part's `submitting` commit, if it can run on that
@@ -355,7 +340,7 @@ class ModemWorker:
                                               hold_if=within)
             after = None
             if held is not None:
-                raise _Held(held)
+                raise Held(held)
             self.windows.sent()
 
         def while_sending() -> None:
@@ -374,9 +359,9 @@ class ModemWorker:
         try:
             with self.supervisor.session() as session:
                 reference = session.submit(part, before_pdu=record_submitting, after_pdu=while_sending)
-        except _Held as held:  # the modem was told ESC: nothing went
+        except Held as held:  # the modem was told ESC: nothing went
             if isinstance(held.reason, Verdict):
-                self._obey(claimed, held.reason)
+                obey(self.queue, claimed, held.reason)
             elif held.reason == NOT_SENDING:
                 log.info("%s: message %d was settled while it was being sent; stopped", self.name, claimed.id)
             else:
@@ -388,13 +373,14 @@ class ModemWorker:
             return False
         except CmsError as exc:
             if exc.error_class in (ErrorClass.SIM, ErrorClass.NETWORK):
-                return self._sim_refused(claimed, part_id, exc)
-            return self._refused(claimed, part_id, exc, permanent=exc.error_class in (ErrorClass.PERMANENT,))
+                return sim_refused(self.supervisor, self.queue, claimed, part_id, exc)
+            return refused(self.queue, self.retry, self.name, claimed, part_id, exc,
+                           permanent=exc.error_class in (ErrorClass.PERMANENT,))
         except CmeError as exc:
-            return self._refused(claimed, part_id, exc, permanent=False)
+            return refused(self.queue, self.retry, self.name, claimed, part_id, exc, permanent=False)
         except (PromptTimeout, CommandTimeout, ModemDisconnected, ModemError) as exc:
             self.supervisor.check_now()
-            return self._refused(claimed, part_id, exc, permanent=False)
+            return refused(self.queue, self.retry, self.name, claimed, part_id, exc, permanent=False)
         finally:
             self.busy_seconds += time.perf_counter() - started
             if after is not None:  # the modem failed before the commit that carries it: recorded next
@@ -404,23 +390,3 @@ class ModemWorker:
         if last and self._next is None:
             self._record_accepted()  # ...or now, when nothing follows at once
         return True
-
-    def _sim_refused(self, claimed: Claimed, part_id: int, exc: CmsError) -> bool:
-        """The SIM or its network refused (barred, not subscribed), not the number: the SIM goes out
-        of rotation and the message back to the queue, its attempt uncounted, for another SIM."""
-        self.supervisor.rest(str(exc))
-        self.queue.release(claimed.id, f"{self.name} out of rotation: {exc}", part_id=part_id)
-        log.warning("%s: out of rotation after %s; message %d back in the queue", self.name, exc, claimed.id)
-        return False
-
-    def _refused(self, claimed: Claimed, part_id: int, exc: Exception, *, permanent: bool) -> bool:
-        if permanent:
-            self.queue.finish(claimed.id, MessageStatus.FAILED, str(exc), part=(part_id, PartStatus.FAILED))
-            log.warning("%s: message %d failed for good: %s", self.name, claimed.id, exc)
-            return False
-        # the modem refused before taking the PDU: the part can go again (its send time still
-        # counts against the limits, as the carrier may have counted it)
-        status = self.queue.retry(claimed.id, str(exc), delay=self.retry.delay(claimed.attempts),
-                                  max_attempts=self.retry.max_attempts, part_id=part_id)
-        log.info("%s: message %d not sent (%s); %s", self.name, claimed.id, exc, status)
-        return False

@@ -34,30 +34,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.apikeys.models import ApiKey
 from gateway.audience.models import Contact
 from gateway.consent.models import ConsentEvent, ConsentKind
 from gateway.core.clock import Clock
 from gateway.core.retry import RetryPolicy
 from gateway.inbound.models import InboundMessage
-from gateway.outbound.models import Message, Priority
 from gateway.store.db import Prepared, engine_of
 from gateway.webhooks.endpoints import EndpointAdmin, iso, target_of
 from gateway.webhooks.models import DeliveryStatus, MessageCallback, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.signing import signature_header
+from gateway.webhooks.status_events import callback_of, status_data
 from gateway.webhooks.targets import TargetPolicy
 from gateway.webhooks.transport import guarded_opener, post
 
-# the message.status path's statements, built once (it runs on every status change)
-_CALLBACK_OF = Prepared(select(MessageCallback.url, ApiKey.signing_secret)
-                        .join(ApiKey, ApiKey.id == MessageCallback.api_key_id)
-                        .where(MessageCallback.message_id == bindparam("message_id"), ApiKey.revoked_at.is_(None)))
-_STATUS_DATA = Prepared(select(Message.id, Message.to_number, Message.kind, Message.priority, Message.segments,
-                               Message.sim, Message.last_error, Message.updated_at)
-                        .where(Message.id == bindparam("message_id")))
 _ACTIVE_ENDPOINTS = Prepared(select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.secret,
                                      WebhookEndpoint.events)
                               .where(WebhookEndpoint.active.is_(True), WebhookEndpoint.deleted_at.is_(None)))
@@ -188,21 +180,14 @@ class Webhooks(EndpointAdmin):
     def _store_status(self, conn: Connection, message_id: int, status: str,
                       report: str | None) -> Callable[[], None] | None:
         targets = self._subscribers(conn, "message.status")
-        if status != "queued":
-            callback = _CALLBACK_OF(conn, {"message_id": message_id}).first()
-            if callback is not None:
-                targets.append((None, callback.url, callback.signing_secret))
+        callback = callback_of(conn, message_id, status)
+        if callback is not None:
+            targets.append(callback)
         if not targets:
             return None
-        message = _STATUS_DATA(conn, {"message_id": message_id}).first()
-        if message is None:
+        data = status_data(conn, message_id, status, report)
+        if data is None:
             return None
-        data = {"id": message.id, "status": status, "to": message.to_number, "kind": message.kind,
-                "priority": Priority.NAME.get(message.priority, "normal"), "segments": message.segments,
-                "sim": message.sim, "error": message.last_error if status != "sent" else None,
-                "at": iso(message.updated_at)}
-        if report is not None:
-            data["report"] = report
         self._store(conn, "message.status", data, targets, message_id)
         return self.wake.set
 

@@ -1,0 +1,45 @@
+"""What a status change knows of its message already, for the status hooks that would read it.
+
+The send path's `submitting` commit runs between the modem's answer and the next PDU, and on
+PostgreSQL every statement in it is a round trip. The answered message's `sent` statement returns
+its SIM and whether it has a callback URL; the queue opens a scope around a unit of work and its
+hooks, and a hook asks here before it reads (the metrics hook the SIM, the webhook hook the callback).
+Outside a scope, or for a message the change did not learn about, nothing is known and hooks read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Known:
+    sim: str | None
+    has_callback: bool
+
+
+_scope: ContextVar[dict[int, Known] | None] = ContextVar("gsmgw_change_facts", default=None)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """Facts learnt inside hold until the scope ends (one unit of work and its hooks)."""
+    token = _scope.set({})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def learn(message_id: int, known: Known) -> None:
+    facts = _scope.get()
+    if facts is not None:
+        facts[message_id] = known
+
+
+def known(message_id: int) -> Known | None:
+    facts = _scope.get()
+    return None if facts is None else facts.get(message_id)

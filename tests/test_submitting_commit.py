@@ -1,0 +1,112 @@
+"""The `submitting` commit between two sends: what its status hooks and the early reports' lookup
+no longer read, and that what they would have found still comes through."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.metrics.counters import GatewayMetrics
+from gateway.outbound.claims import Accepted
+from gateway.outbound.models import EarlyReport, MessageStatus, PartStatus
+from gateway.outbound.queue import Queue
+from gateway.store import db
+from modem.pdu import StatusReport
+
+from .pg_trace import pg, statements, traced  # noqa: F401 (pg: a fixture)
+from .webhook_helpers import Receiver
+
+TO = "+447700900123"
+
+
+def _with_hooks(queue: Queue, clock, database) -> None:
+    """The status hooks the daemon wires: the webhook outbox, the contact's flag, the metrics."""
+    from gateway.daemon import with_status_hooks
+
+    with_status_hooks(queue, clock)
+    GatewayMetrics(queue).attach(queue=queue)
+
+
+def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not(pg, clock, tmp_path):
+    queue = Queue(db.sessions(pg), clock, default_region="GB")
+    try:
+        _with_hooks(queue, clock, pg)
+        messages = [queue.enqueue(TO, f"text {i}") for i in range(3)]
+        answered, lines = None, []
+        for message in messages:  # each part's commit carries the one answered before
+            claimed = queue.claim("a1")
+            assert claimed is not None and claimed.id == message.id
+            lines = statements(traced(queue.group._conn, tmp_path, lambda: queue.part_submitting(
+                claimed.part_ids[1], "a1", after=answered)))
+            answered = Accepted(claimed.part_ids[1], 7, True, message.id)
+        assert queue.get(messages[1].id).status == MessageStatus.SENT
+        assert not [s for s in lines if "early_reports" in s], lines
+        assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
+        assert not [s for s in lines if "SELECT messages.sim" in s], lines
+        # BEGIN; the part's and the message's `sent`; `submitting`; the events; COMMIT
+        assert len(lines) == 6, lines
+    finally:
+        queue.group.close()
+
+
+def test_a_report_kept_before_a_restart_is_still_applied(database, clock):
+    """The report came before its part's `sent` was recorded, and the gateway restarted between."""
+    before = Queue(db.sessions(database), clock, default_region="GB")
+    message = before.enqueue(TO, "hello")
+    claimed = before.claim("a1")
+    assert before.part_submitting(claimed.part_ids[1], "a1") is None
+    clock.advance(2)
+    report = StatusReport(42, TO, clock.now(), clock.now(), 0x00)
+    assert before.apply_report("a1", report) is None  # kept: no part has reference 42 yet
+    before.group.close()
+
+    after = Queue(db.sessions(database), clock, default_region="GB")  # the restart: nothing known in memory
+    try:
+        after.part_sent(claimed.part_ids[1], 42, last=True)
+        assert after.get(message.id).status == MessageStatus.DELIVERED
+    finally:
+        after.group.close()
+
+
+def test_a_report_kept_after_the_modem_was_looked_at_is_applied(database, clock):
+    """The queue has read that no report is kept for the modem; one kept since still applies."""
+    queue = Queue(db.sessions(database), clock, default_region="GB")
+    try:
+        earlier, message = queue.enqueue(TO, "earlier"), queue.enqueue(TO, "later")
+        claimed = queue.claim("a1")
+        assert claimed.id == earlier.id and queue.part_submitting(claimed.part_ids[1], "a1") is None
+        queue.part_sent(claimed.part_ids[1], 41, last=True)  # the modem's kept reports read: none
+        claimed = queue.claim("a1")
+        assert claimed.id == message.id and queue.part_submitting(claimed.part_ids[1], "a1") is None
+        clock.advance(2)
+        assert queue.apply_report("a1", StatusReport(43, TO, clock.now(), clock.now(), 0x00)) is None
+        queue.part_sent(claimed.part_ids[1], 43, last=True)
+        assert queue.get(message.id).status == MessageStatus.DELIVERED
+        assert [p.status for p in queue.get(message.id).parts] == [PartStatus.DELIVERED]
+        with db.sessions(database)() as session:
+            assert session.scalar(select(EarlyReport.part_id)) == claimed.part_ids[1]
+    finally:
+        queue.group.close()
+
+
+def test_a_message_with_a_callback_url_still_hears_its_sent_from_the_next_parts_commit(
+        client, make_key, queue, webhooks):
+    key = make_key("send,read")
+    receiver = Receiver(secret=key.signing_secret)
+    try:
+        with_url = client.post("/api/v1/messages", json={"to": TO, "text": "hi", "callback_url": receiver.url},
+                               headers=key.headers).json["id"]
+        without = client.post("/api/v1/messages", json={"to": TO, "text": "no callback"},
+                              headers=key.headers).json["id"]
+        claimed = queue.claim("sim1")
+        assert claimed.id == with_url and queue.part_submitting(claimed.part_ids[1], "sim1") is None
+        following = queue.claim("sim1")
+        assert following.id == without
+        answered = Accepted(claimed.part_ids[1], 7, True, with_url)
+        assert queue.part_submitting(following.part_ids[1], "sim1", after=answered) is None
+        queue.part_sent(following.part_ids[1], 8, last=True)
+        webhooks.run_once()
+        assert [(e["data"]["id"], e["data"]["status"]) for e in receiver.received] == [
+            (with_url, "sending"), (with_url, "sent")]
+        assert receiver.bad_signatures == 0
+    finally:
+        receiver.close()
