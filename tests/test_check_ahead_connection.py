@@ -17,6 +17,8 @@ from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.config import ConsentSection
 
+from .connection_helpers import end_other_connections
+
 CUSTOMER = "+447700900123"
 NOON_LONDON = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 
@@ -79,9 +81,6 @@ def test_the_check_answers_after_its_kept_connection_was_dropped(database, queue
     claimed = queue.claim("sim1")
     assert check(claimed).action == "send"
     if database.dialect.name == "postgresql":  # the server ends it, as a restart or an admin would
-        with database.begin() as conn:
-            ended = conn.execute(text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        ended = end_other_connections(database)
         assert ended >= 1
     assert check(claimed).action == "send"

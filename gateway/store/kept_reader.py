@@ -12,16 +12,14 @@ transaction, as `db.read_only` begins it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from contextlib import suppress
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from gateway.store.db import read_only
+from gateway.store.db import PerThread, read_only
 
 T = TypeVar("T")
 
@@ -31,9 +29,7 @@ class KeptReader:
         self._postgresql = engine.dialect.name == "postgresql"
         self._engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT") \
             if self._postgresql else read_only(engine)
-        self._local = threading.local()  # .conn: this thread's Connection
-        self._opened: list[Connection] = []  # every thread's, for close()
-        self._guard = threading.Lock()
+        self._kept = PerThread(self._open)  # each thread's Connection
 
     def run(self, read: Callable[[Connection], T]) -> T:
         """`read(connection)` on this thread's kept connection (SQLite: a reader's transaction);
@@ -46,13 +42,11 @@ class KeptReader:
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            self._drop()
+            self._kept.drop()
             return self._run(read)
 
     def _run(self, read: Callable[[Connection], T]) -> T:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
+        conn = self._kept.get()
         try:
             return read(conn)
         finally:
@@ -63,26 +57,11 @@ class KeptReader:
         conn = self._engine.connect()
         conn.exec_driver_sql("SET default_transaction_read_only = on")
         conn.commit()
-        with self._guard:
-            self._opened.append(conn)
         return conn
-
-    def _drop(self) -> None:
-        conn, self._local.conn = getattr(self._local, "conn", None), None
-        if conn is not None:
-            with self._guard:
-                if conn in self._opened:
-                    self._opened.remove(conn)
-            with suppress(Exception):
-                conn.close()
 
     def close(self) -> None:
         """Close the kept connections (the engine is about to be disposed); a thread that reads
         later opens another."""
-        with self._guard:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            with suppress(Exception):
-                conn.close()
+        self._kept.close()
         if self._postgresql:
             self._engine.dispose()
