@@ -306,6 +306,7 @@ class Daemon:
         if self.simulator is not None:
             self.simulator.close()
         self.queue.group.close()
+        self.consent.close()
         self.settings.close()
         self.db.dispose()
 

@@ -13,6 +13,8 @@ from gateway.settings.effective import Effective
 from gateway.settings.models import SettingsVersion
 from gateway.store import db
 
+from .connection_helpers import end_other_connections
+
 VERSION = select(SettingsVersion.version).where(SettingsVersion.id == 1)
 
 
@@ -68,10 +70,7 @@ def test_a_kept_read_answers_after_its_connection_was_dropped(database):
     try:
         assert kept().scalar() == 3
         if database.dialect.name == "postgresql":  # the server ends it, as a restart or an admin would
-            with database.begin() as conn:
-                ended = conn.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+            ended = end_other_connections(database)
             assert ended >= 1
         else:  # SQLite has no server: its connection is closed under the thread that reads on it
             kept.close()

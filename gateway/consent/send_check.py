@@ -25,7 +25,8 @@ from gateway.core.config_sections import ConsentSection
 from gateway.outbound.claims import Claimed
 from gateway.outbound.models import Message, Part
 from gateway.outbound.verdict import Verdict
-from gateway.store.db import Prepared, engine_of, read_only
+from gateway.store.db import Prepared, engine_of
+from gateway.store.kept_reader import KeptReader
 
 log = logging.getLogger("gsmgw.consent")
 
@@ -58,17 +59,20 @@ class ConsentCheck:
         # the rules in force at each check: fixed, or read each time (the console's settings)
         self._rules_of: Callable[[], Rules] = rules if callable(rules) else (lambda: rules)
         self.default_tz = _zone(default_timezone) or ZoneInfo("UTC")
-        # a reader's transactions: on SQLite the check before the prompt never waits for the writer
-        # turn the workers' commits take
-        self._reader = read_only(engine_of(sessions))
+        # a reader's connection kept by each worker's thread: on SQLite the check before the prompt
+        # never waits for the writer turn the workers' commits take; on PostgreSQL it is its reads alone
+        self._reader = KeptReader(engine_of(sessions))
 
     @property
     def rules(self) -> Rules:
         return self._rules_of()
 
     def __call__(self, claimed: Claimed) -> Verdict:
-        with self._reader.connect() as conn:  # prepared statements: runs before every send
-            return self.within(conn, claimed)
+        return self._reader.run(lambda conn: self.within(conn, claimed))  # runs before every send
+
+    def close(self) -> None:
+        """Close the connections the checks' threads kept (the engine is about to be disposed)."""
+        self._reader.close()
 
     def within(self, conn: Connection, claimed: Claimed) -> Verdict:
         """The same check on the caller's connection: the worker runs it again inside the commit

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.clock import Clock
 from gateway.sims.models import SimSend
+from gateway.store.db import Prepared
 
 SENDS = SimSend.__table__
-RECORD = insert(SENDS)  # built once: it runs in every part's `submitting` commit
+RECORD = Prepared(insert(SENDS))  # it runs in every part's `submitting` commit
 
 
 class SendHistory:
@@ -29,7 +30,7 @@ class SendHistory:
 
     def record(self, conn: Connection, *, sim: str, modem: str, to_number: str, part_id: int | None) -> None:
         """One part handed to the network by `sim`, in the caller's transaction."""
-        conn.execute(RECORD, {"sim": sim, "modem": modem, "to_number": to_number, "part_id": part_id,
+        RECORD(conn, {"sim": sim, "modem": modem, "to_number": to_number, "part_id": part_id,
                               "at": self.clock.now(), "monotonic": self.clock.monotonic(), "boot": self.clock.boot_id()})
 
     def times(self, sim: str, span: float) -> list[float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -283,22 +283,17 @@ class KeptRead:
         self._engine = engine
         self._compiled = _Compiled(statement, engine.dialect, ())
         self._args = self._compiled._args({})
-        self._local = threading.local()  # .conn: this thread's driver connection, autocommitting
-        self._opened: list[Any] = []  # every thread's, for close()
-        self._guard = threading.Lock()
+        self._kept = PerThread(self._open)  # each thread's driver connection, autocommitting
 
     def __call__(self) -> Rows:
         try:
             return self._read(fresh=False)
         except self._engine.dialect.loaded_dbapi.Error:
-            self._drop()  # the server went away or dropped it: once more on a new one
+            self._kept.drop()  # the server went away or dropped it: once more on a new one
             return self._read(fresh=True)
 
     def _read(self, *, fresh: bool) -> Rows:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
-        cursor = conn.cursor()
+        cursor = self._kept.get().cursor()
         try:
             cursor.execute(self._compiled.sql, self._args)
             raw = cursor.fetchall()
@@ -306,7 +301,7 @@ class KeptRead:
         except self._engine.dialect.loaded_dbapi.Error as exc:
             if not fresh:
                 raise
-            self._drop()
+            self._kept.drop()
             raise DBAPIError.instance(self._compiled.sql, self._args, exc, self._engine.dialect.loaded_dbapi.Error,
                                       dialect=self._engine.dialect) from exc
         finally:
@@ -321,11 +316,34 @@ class KeptRead:
         if self._engine.dialect.name == "postgresql":
             conn.autocommit = True  # type: ignore[union-attr]
         # SQLite's connections begin nothing by themselves (_sqlite_connect): a read alone is its own
-        with self._guard:
-            self._opened.append(conn)
         return conn
 
-    def _drop(self) -> None:
+    def close(self) -> None:
+        """Close the kept connections (the engine is about to be disposed, the readers stopped); a
+        thread that reads later opens another."""
+        self._kept.close()
+
+
+class PerThread:
+    """A connection each thread keeps, opened by `open` at the thread's first use, and every
+    thread's closed together (`close`) when the engine is about to go."""
+
+    def __init__(self, open: Callable[[], Any]) -> None:
+        self._open = open
+        self._local = threading.local()  # .conn: this thread's
+        self._opened: list[Any] = []  # every thread's, for close()
+        self._guard = threading.Lock()
+
+    def get(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+            with self._guard:
+                self._opened.append(conn)
+        return conn
+
+    def drop(self) -> None:
+        """Close this thread's (the server dropped it): its next use opens another."""
         conn, self._local.conn = getattr(self._local, "conn", None), None
         if conn is not None:
             with self._guard:
@@ -335,8 +353,6 @@ class KeptRead:
                 conn.close()
 
     def close(self) -> None:
-        """Close the kept connections (the engine is about to be disposed, the readers stopped); a
-        thread that reads later opens another."""
         with self._guard:
             opened, self._opened = self._opened, []
         for conn in opened:
