@@ -178,9 +178,9 @@ class ModemWorker:
             log.exception("%s: could not settle messages %s; the sweep will", self.name, held)
 
     def _next_in_line(self) -> Claimed | None:
-        """The message claimed ahead, to go at once after the one just sent; the limits are asked
-        once, before its first part (`_wait_for_slot`: a read of their version, between the modem's
-        answer and the next AT+CMGS)."""
+        """The message claimed ahead, to go at once after the one just sent: the limits let it
+        through when it was claimed, so nothing is read between the modem's answer and its AT+CMGS
+        but the `submitting` commit."""
         if self._accepted is None or self._stop.is_set() or self.supervisor.state is not ModemState.READY:
             return None
         return self._take_next()
@@ -310,8 +310,11 @@ class ModemWorker:
     def _wait_for_slot(self, claimed: Claimed) -> bool:
         """Before each part: the limits allow it now (a long message respects per-minute caps too),
         or the message goes back to the queue until they do, rather than wait in `sending` (which
-        only a send in progress may); being partly sent, only this SIM takes it again."""
-        wait = self.windows.wait()
+        only a send in progress may); being partly sent, only this SIM takes it again. A message
+        claimed ahead was let through by the limits while the modem sent the part before, with that
+        part counted (`_claim_ahead`): since then time has only moved on, so its first part goes
+        without asking them again (a console change of the limits reaches the message after)."""
+        wait = 0.0 if self._ahead == claimed.id else self.windows.wait()
         if wait <= 0 and not self._stop.is_set():
             return True
         self._record_accepted()
