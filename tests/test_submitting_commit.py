@@ -3,10 +3,13 @@ no longer read, and that what they would have found still comes through."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.claims import Accepted
+from gateway.outbound.early_reports import KeptEarly
 from gateway.outbound.models import EarlyReport, MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
 from gateway.store import db
@@ -110,3 +113,15 @@ def test_a_message_with_a_callback_url_still_hears_its_sent_from_the_next_parts_
         assert receiver.bad_signatures == 0
     finally:
         receiver.close()
+
+
+def test_a_report_kept_while_the_modems_first_look_cannot_see_it_yet_is_looked_for(database, clock):
+    """The report's transaction is still open when a part's `sent`, the first since the start, reads
+    the modem's kept reports (on PostgreSQL the two run side by side): the database shows none yet,
+    and what the report's transaction told the queue decides."""
+    kept = KeptEarly()
+    submitted = clock.now()
+    kept.kept("a1", submitted + timedelta(seconds=2))  # its row not committed: nothing to read
+    with database.connect() as conn:
+        assert kept.may_apply(conn, "a1", submitted)
+        assert not kept.may_apply(conn, "a1", submitted + timedelta(seconds=3))  # submitted after it came

@@ -26,27 +26,30 @@ _NEWEST = Prepared(select(func.max(EarlyReport.received_at))
 
 class KeptEarly:
     def __init__(self) -> None:
-        self._newest: dict[str, datetime | None] = {}  # per modem, once read
+        self._newest: dict[str, datetime] = {}  # per modem: the newest kept report known
+        self._read: set[str] = set()  # the modems whose kept reports were read from the database
         self._lock = threading.Lock()
 
     def may_apply(self, conn: Connection, modem: str, submitted_at: datetime | None) -> bool:
         """Whether a report kept for this modem may have come after a part submitted then."""
         with self._lock:
-            read = modem in self._newest
-            newest = self._newest.get(modem)
+            read = modem in self._read
         if not read:
-            newest = _NEWEST(conn, {"modem": modem}).scalar()
+            stored = _NEWEST(conn, {"modem": modem}).scalar()
             with self._lock:
-                self._newest[modem] = _later(self._newest.get(modem), newest)
-                newest = self._newest[modem]
+                self._read.add(modem)
+                if stored is not None:
+                    self._newest[modem] = _later(self._newest.get(modem), stored)
+        with self._lock:
+            newest = self._newest.get(modem)
         return newest is not None and submitted_at is not None and newest >= submitted_at
 
     def kept(self, modem: str, received_at: datetime) -> None:
-        """A report for this modem was kept (told inside its transaction: a rollback only costs a lookup)."""
+        """A report for this modem was kept (told inside its transaction: a rollback only costs a
+        lookup). Known even before the modem's first read, which may not see that transaction yet."""
         with self._lock:
-            if modem in self._newest:
-                self._newest[modem] = _later(self._newest[modem], received_at)
+            self._newest[modem] = _later(self._newest.get(modem), received_at)
 
 
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None else max(a, b)
