@@ -51,6 +51,28 @@ def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not
         queue.group.close()
 
 
+def test_a_claim_and_a_status_report_read_no_sim_or_callback_their_statements_return(pg, clock, tmp_path):
+    queue = Queue(db.sessions(pg), clock, default_region="GB")
+    try:
+        _with_hooks(queue, clock, pg)
+        first, second = queue.enqueue(TO, "first"), queue.enqueue(TO, "second")
+        assert queue.claim("a1").id == first.id  # the group commit's kept connection, which is traced
+        claimed: list = []
+        claim = statements(traced(queue.group._conn, tmp_path, lambda: claimed.append(queue.claim("a1"))))
+        assert claimed[0].id == second.id
+        assert queue.part_submitting(claimed[0].part_ids[1], "a1") is None
+        queue.part_sent(claimed[0].part_ids[1], 7, last=True)
+        now = clock.now()
+        report = statements(traced(queue.group._conn, tmp_path, lambda: queue.apply_report(
+            "a1", StatusReport(7, TO, now, now, 0x00))))
+        assert queue.get(second.id).status == MessageStatus.DELIVERED
+        for lines in (claim, report):
+            assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
+            assert not [s for s in lines if "SELECT messages.sim" in s], lines
+    finally:
+        queue.group.close()
+
+
 def test_a_report_kept_before_a_restart_is_still_applied(database, clock):
     """The report came before its part's `sent` was recorded, and the gateway restarted between."""
     before = Queue(db.sessions(database), clock, default_region="GB")
@@ -107,9 +129,12 @@ def test_a_message_with_a_callback_url_still_hears_its_sent_from_the_next_parts_
         answered = Accepted(claimed.part_ids[1], 7, True, with_url)
         assert queue.part_submitting(following.part_ids[1], "sim1", after=answered) is None
         queue.part_sent(following.part_ids[1], 8, last=True)
+        now = queue.clock.now()
+        for reference in (7, 8):  # both delivered: only the one with a callback URL is told
+            assert queue.apply_report("sim1", StatusReport(reference, TO, now, now, 0x00)) is not None
         webhooks.run_once()
         assert [(e["data"]["id"], e["data"]["status"]) for e in receiver.received] == [
-            (with_url, "sending"), (with_url, "sent")]
+            (with_url, "sending"), (with_url, "sent"), (with_url, "delivered")]
         assert receiver.bad_signatures == 0
     finally:
         receiver.close()

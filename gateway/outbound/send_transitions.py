@@ -112,11 +112,13 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     events = [event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
     moved = {"message_id": part.message_id, "now": now}
     new: str | None = None
-    if part_status == PartStatus.DELIVERED and SQL["delivered_if_all"](conn, moved).rowcount:
+    ended = SQL["delivered_if_all"](conn, moved).first() if part_status == PartStatus.DELIVERED else None
+    if ended is not None:
         new = MessageStatus.DELIVERED
-    elif SQL["failed_if_any"](conn, moved).rowcount:  # also a part that failed earlier
+    elif (ended := SQL["failed_if_any"](conn, moved).first()) is not None:  # also a part that failed earlier
         new = MessageStatus.FAILED
-    if new is not None:
+    if ended is not None:
+        change_facts.learn(int(part.message_id), change_facts.Known(ended.sim, bool(ended.has_callback)))
         events.append(event(part.message_id, new, now))
     record_events(conn, events)
     return part.message_id, new

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from gateway.outbound import change_facts
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus
@@ -43,6 +44,9 @@ IN_DOUBT = "the gateway stopped before the modem's answer was recorded"
 def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
     m, p, e, c = MESSAGES.c, PARTS.c, EARLY.c, MessageCallback.__table__.c
+    # what a message's status hooks would read else, returned by the statements that end or send it
+    # (change_facts): its SIM and whether a callback URL is stored for it
+    hook_facts = (m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback"))
     sends = SimSend.__table__.c  # the SIM (not the modem) the number last heard from
     last_sim = (select(sends.sim).where(sends.to_number == m.to_number)
                 .order_by(sends.id.desc()).limit(1).scalar_subquery())
@@ -61,7 +65,7 @@ def _statements() -> dict[str, Any]:
                                                 sending_on.label("sending_on"), m.not_before), due),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
-                updated_at=bindparam("now")),
+                updated_at=bindparam("now")).returning(*hook_facts),
         "parts_of": select(p.id, p.seq, p.status).where(p.message_id == bindparam("message_id")),
         "partly_sent": select(func.count()).select_from(PARTS)
         .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
@@ -94,8 +98,7 @@ def _statements() -> dict[str, Any]:
         # final state stays final
         "message_sent": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.SENDING)
         .values(status=MessageStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now"))
-        # what its status hooks would read else (change_facts)
-        .returning(m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback")),
+        .returning(*hook_facts),
         # the parts a report could answer, narrowed by its times (report_match decides among them)
         "reported": select(p.id, p.message_id, p.seq, p.submitted_at, p.sent_at, m.to_number)
         .join(MESSAGES, m.id == p.message_id)
@@ -114,13 +117,15 @@ def _statements() -> dict[str, Any]:
         "delivered_if_all": update(MESSAGES).where(
             m.id == bindparam("message_id"), m.status != MessageStatus.DELIVERED,
             ~select(p.id).where(p.message_id == bindparam("message_id"), p.status != PartStatus.DELIVERED).exists())
-        .values(status=MessageStatus.DELIVERED, finished_at=bindparam("now"), updated_at=bindparam("now")),
+        .values(status=MessageStatus.DELIVERED, finished_at=bindparam("now"), updated_at=bindparam("now"))
+        .returning(*hook_facts),
         "failed_if_any": update(MESSAGES).where(
             m.id == bindparam("message_id"),
             # queued too: given back after a part went, it cannot be delivered whole any more
             or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING, m.status == MessageStatus.QUEUED),
             select(p.id).where(p.message_id == bindparam("message_id"), p.status == PartStatus.FAILED).exists())
-        .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now")),
+        .values(status=MessageStatus.FAILED, finished_at=bindparam("now"), updated_at=bindparam("now"))
+        .returning(*hook_facts),
         "events": insert(EVENTS),
         "new_message": insert(MESSAGES).returning(m.id),
         "new_messages": insert(MESSAGES),
@@ -222,8 +227,10 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
             continue  # the rest of a multipart must come from the same number
         if not may_take(message):
             continue
-        if not SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).rowcount:
+        taken = SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).first()
+        if taken is None:
             continue  # another gateway sharing the database was quicker
+        change_facts.learn(message.id, change_facts.Known(taken.sim, bool(taken.has_callback)))
         record_events(conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
         parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
