@@ -53,3 +53,29 @@ def test_a_connection_the_server_ended_is_replaced(database):
             conn.invalidate()
         conn.rollback()
         assert READ(conn, {"row": 1}).scalar_one() == 0
+
+
+def test_the_claim_stays_within_what_psycopg_keeps_parsed():
+    """psycopg parses a statement over 4,096 bytes again on every run; the claim runs before every
+    message, and it had grown to 4,414 bytes with its routing columns written once per priority."""
+    from psycopg import _queries
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    from gateway.outbound.transitions import SQL
+
+    assert (db.PSYCOPG_PARSED_CACHE_BYTES, db.PSYCOPG_PARSED_CACHE_PARAMS) == (
+        _queries.MAX_CACHED_STATEMENT_LENGTH, _queries.MAX_CACHED_STATEMENT_PARAMS)
+    compiled = db._Compiled(SQL["candidates"].statement, dialect(), ("now", "modem", "limit"))
+    assert len(compiled.sql.encode()) <= db.PSYCOPG_PARSED_CACHE_BYTES
+    assert "FOR UPDATE OF messages SKIP LOCKED" in compiled.sql
+
+
+def test_a_statement_psycopg_would_parse_on_every_run_is_refused():
+    from sqlalchemy import literal, or_
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    long = select(SettingsVersion.version).where(
+        or_(*(SettingsVersion.id == literal(n, literal_execute=False) for n in range(60))))
+    with pytest.raises(ValueError, match="parse this statement again on every run"):
+        db._Compiled(long, dialect(), ())
+    db._Compiled(READ.statement, dialect(), ("row",))  # a short one is kept

@@ -7,7 +7,7 @@ hours, retries in backoff) costs the claim nothing, however large it grows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, select, union_all
@@ -17,9 +17,13 @@ from gateway.outbound.models import Priority
 PRIORITIES = tuple(sorted(Priority.NAME))
 
 
-def due_candidates(messages: Table, columns: Sequence[Any], due: Sequence[Any]) -> Select[Any]:
+def due_candidates(messages: Table, columns: Sequence[Any], due: Sequence[Any],
+                   about_each: Callable[[Any], Sequence[Any]] = lambda _: ()) -> Select[Any]:
     """`columns` (which include priority, not_before and id) of the first `:limit` messages
-    matching `due`, most urgent first."""
+    matching `due`, most urgent first, and `about_each(due.c)`: columns worked out from the
+    candidates' own (correlated subqueries), written once for the candidates rather than once per
+    priority. That keeps the statement short enough for psycopg's cache of parsed queries (4,096
+    bytes), which parses a longer one again on every claim."""
     m = messages.c
     # PostgreSQL: a message another gateway's claim holds is passed over, not waited for (the lock
     # sits in each arm: a UNION takes none); SQLite has one writer and renders no FOR UPDATE
@@ -28,6 +32,6 @@ def due_candidates(messages: Table, columns: Sequence[Any], due: Sequence[Any]) 
             .with_for_update(skip_locked=True, of=messages).subquery(f"p{priority}")
             for priority in PRIORITIES]
     together = union_all(*(select(arm) for arm in arms)).subquery("due")
-    return (select(together).order_by(together.c.priority, together.c.not_before, together.c.id)
+    return (select(together, *about_each(together.c))
+            .order_by(together.c.priority, together.c.not_before, together.c.id)
             .limit(bindparam("limit")))
-

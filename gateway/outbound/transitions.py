@@ -47,22 +47,27 @@ def _statements() -> dict[str, Any]:
     # what a message's status hooks would read else, returned by the statements that end or send it
     # (change_facts): its SIM and whether a callback URL is stored for it
     hook_facts = (m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback"))
-    sends = SimSend.__table__.c  # the SIM (not the modem) the number last heard from
-    last_sim = (select(sends.sim).where(sends.to_number == m.to_number)
-                .order_by(sends.id.desc()).limit(1).scalar_subquery())
-    earlier = MESSAGES.alias("earlier")  # the modem sending to the number right now, if one is
-    sending_on = (select(earlier.c.sim)
-                  .where(earlier.c.to_number == m.to_number, earlier.c.status == MessageStatus.SENDING,
-                         earlier.c.id < m.id)
-                  .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
+    sends, earlier = SimSend.__table__.c, MESSAGES.alias("earlier")
+
+    def routing_facts(candidate: Any) -> tuple[Any, ...]:
+        """The SIM (not the modem) the number last heard from, and the modem sending an earlier
+        message to the number right now, if one is."""
+        last_sim = (select(sends.sim).where(sends.to_number == candidate.to_number)
+                    .order_by(sends.id.desc()).limit(1).scalar_subquery())
+        sending_on = (select(earlier.c.sim)
+                      .where(earlier.c.to_number == candidate.to_number,
+                             earlier.c.status == MessageStatus.SENDING, earlier.c.id < candidate.id)
+                      .order_by(earlier.c.id.desc()).limit(1).scalar_subquery())
+        return last_sim.label("last_sim"), sending_on.label("sending_on")
+
     due = (m.status == MessageStatus.QUEUED, m.not_before <= bindparam("now"),
            (m.sim_requested.is_(None)) | (m.sim_requested == bindparam("modem")))
     ours = select(m.id).where(m.id == p.message_id, m.status == MessageStatus.SENDING,
                               m.sim == bindparam("modem")).exists()
     return {
         "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim,
-                                                m.expires_at, m.priority, m.source, last_sim.label("last_sim"),
-                                                sending_on.label("sending_on"), m.not_before), due),
+                                                m.expires_at, m.priority, m.source, m.not_before), due,
+                                     routing_facts),
         "take": update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                 updated_at=bindparam("now")).returning(*hook_facts),

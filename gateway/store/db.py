@@ -172,6 +172,10 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     return bind
 
 
+# psycopg caches a statement's parsing up to this size (psycopg/_queries.py) and parses a longer one
+PSYCOPG_PARSED_CACHE_BYTES, PSYCOPG_PARSED_CACHE_PARAMS = 4096, 50  # anew on every run
+
+
 class Prepared:
     """A Core statement compiled once per database driver and run on the connection's DBAPI cursor.
 
@@ -208,6 +212,10 @@ class _Compiled:
             raise ValueError(f"give these columns' values, their defaults are not applied here: "
                              f"{[c.key for c in compiled.insert_prefetch + compiled.update_prefetch]}")
         self.sql = str(compiled)
+        if dialect.driver == "psycopg" and (len(self.sql.encode()) > PSYCOPG_PARSED_CACHE_BYTES
+                                            or len(compiled.binds) > PSYCOPG_PARSED_CACHE_PARAMS):
+            raise ValueError(f"psycopg would parse this statement again on every run ({len(self.sql.encode())} "
+                             f"bytes, {len(compiled.binds)} parameters): shorten it\n{self.sql}")
         # the values written into the statement itself (`.values(status="sent")`)
         self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self.order: tuple[str, ...] | None = tuple(compiled.positiontup) if compiled.positional else None
