@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,11 @@ def scope() -> Iterator[None]:
         _scope.reset(token)
 
 
-def learn(message_id: int, known: Known) -> None:
+def learn(message_id: int, row: Any) -> None:
+    """What `row` (a statement's returned `sim` and `has_callback`) says of the message."""
     facts = _scope.get()
     if facts is not None:
-        facts[message_id] = known
+        facts[message_id] = Known(row.sim, bool(row.has_callback))
 
 
 def known(message_id: int) -> Known | None:

@@ -67,7 +67,7 @@ def _sent(conn: Connection, accepted: Accepted, now: datetime,
     if moved is not None:
         events.append(event(row.message_id, MessageStatus.SENT, now))
         changes.append((int(row.message_id), MessageStatus.SENT))
-        change_facts.learn(int(row.message_id), change_facts.Known(moved.sim, bool(moved.has_callback)))
+        change_facts.learn(int(row.message_id), moved)
     if accepted.reference is None or row.modem is None or not kept.may_apply(conn, row.modem, row.submitted_at):
         return events, changes
     early = SQL["early_for"](conn, {"modem": row.modem, "ref": accepted.reference, "part_id": accepted.part_id}).all()
@@ -118,7 +118,7 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     elif (ended := SQL["failed_if_any"](conn, moved).first()) is not None:  # also a part that failed earlier
         new = MessageStatus.FAILED
     if ended is not None:
-        change_facts.learn(int(part.message_id), change_facts.Known(ended.sim, bool(ended.has_callback)))
+        change_facts.learn(int(part.message_id), ended)
         events.append(event(part.message_id, new, now))
     record_events(conn, events)
     return part.message_id, new

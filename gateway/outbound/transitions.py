@@ -235,7 +235,7 @@ def _take_first(conn: Connection, candidates: Sequence[Any], modem: str, may_tak
         taken = SQL["take"](conn, {"message_id": message.id, "modem": modem, "now": now}).first()
         if taken is None:
             continue  # another gateway sharing the database was quicker
-        change_facts.learn(message.id, change_facts.Known(taken.sim, bool(taken.has_callback)))
+        change_facts.learn(message.id, taken)
         record_events(conn, [event(message.id, MessageStatus.SENDING, now, f"on {modem}")])
         parts = SQL["parts_of"](conn, {"message_id": message.id}).all()
         return Claimed(message.id, message.to_number, message.text, message.kind, message.concat_ref,
