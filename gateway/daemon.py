@@ -34,7 +34,7 @@ from gateway.outbound.models import MessageStatus
 from gateway.outbound.queue import Queue
 from gateway.scheduler import jobs
 from gateway.scheduler.service import Scheduler
-from gateway.store import db
+from gateway.store import db, notify
 from gateway.store.retention import RetentionPolicy
 from gateway.webhooks.outbox import Webhooks
 from modem import gpio
@@ -128,6 +128,12 @@ class Daemon:
         # the periodic jobs (sweep, retention) on the daemon's clock, its job store in the database
         self.scheduler = Scheduler(self.clock, self.db)
         self.engine.sweep_soon = lambda: self.scheduler.run_soon(jobs.SWEEP)
+        # PostgreSQL: what other gateways (and `gsmgw` commands) queue wakes the workers at once, and
+        # the settings are read again when a console changed them (else before every send)
+        self.listener = notify.listener(self.db, {notify.QUEUE: self.engine.wake_all,
+                                                  notify.SETTINGS: self.settings.changed})
+        if self.listener is not None:
+            self.settings.follow(self.listener.listening)
         # campaigns: their starts and rounds are jobs in the scheduler's database store
         self.modem_limits: dict[str, Limits] = {}  # each modem's own limits, for the campaigns' ETA
         self.campaigns = Campaigns(self.queue.sessions, self.clock, self.queue, rules=self.settings.rules,
@@ -158,7 +164,7 @@ class Daemon:
             log.warning("no modems configured: add [[modems]] to %s or use --simulate N", self.config.source)
         self.attach_modems(sections)
         self._issue_setup_code()
-        self.engine.start()
+        self.start_engine()
         self._start_scheduler()
         for supervisor in self.supervisors:
             supervisor.start()
@@ -167,6 +173,12 @@ class Daemon:
         self._start_web()
         self.notifier.send(READY="1", STATUS=self.status_line())  # the database is open, the API listens
         self.watchdog.start()
+
+    def start_engine(self) -> None:
+        """The workers, and the listener that hears other gateways' changes."""
+        self.engine.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def campaign_sims(self) -> list[Sim]:
         """Each modem with the limits it sends under now, as its worker does: those of the SIM it
@@ -294,6 +306,8 @@ class Daemon:
         self.scheduler.shutdown()
         self._stop_web()
         self.stopping.set()
+        if self.listener is not None:
+            self.listener.stop()
         self.engine.stop()
         threads = [threading.Thread(target=s.stop, daemon=True) for s in self.supervisors]
         for thread in threads:

@@ -6,16 +6,21 @@ binaries they fail, never skip."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
+from gateway.core.config import Config
 from gateway.core.hooks import run_in_transaction
 from gateway.outbound import transitions
 from gateway.outbound.models import MessageEvent, MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
+from gateway.settings import store
+from gateway.settings.effective import Effective
 from gateway.store import db, notify
 
 from .daemon_helpers import build_daemon
@@ -78,8 +83,9 @@ def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg,
 
 def test_a_message_queued_by_another_process_wakes_the_listener_at_once(pg, pg_queue):
     woken = threading.Event()
-    listener = notify.listen(pg, woken.set)
+    listener = notify.listener(pg, {notify.QUEUE: woken.set})
     assert listener is not None
+    listener.start()
     try:
         assert listener.listening.wait(10)
         woken.clear()  # it wakes once on starting, for what was queued before
@@ -89,10 +95,53 @@ def test_a_message_queued_by_another_process_wakes_the_listener_at_once(pg, pg_q
         listener.stop()
 
 
+def test_settings_followed_by_the_listener_are_read_again_only_after_a_change(pg, clock):
+    """A gateway's Effective settings, following the listener, do not read the settings' version
+    before every send: a change made by another process reaches them once its notification is
+    heard, and a change made in their own process at once."""
+    effective = Effective(Config(), db.sessions(pg))
+    heard = threading.Event()
+
+    def changed() -> None:
+        effective.changed()
+        heard.set()
+
+    listener = notify.listener(pg, {notify.SETTINGS: changed})
+    assert listener is not None
+    effective.follow(listener.listening)
+    reads: list[str] = []
+    event.listen(pg, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: reads.append(statement) if "settings_version" in statement else None)
+    listener.start()
+    try:
+        assert listener.listening.wait(10) and heard.wait(10)  # called once on starting
+        assert effective.rules().frequency_cap == Config().consent.frequency_cap
+        reads.clear()
+        for _ in range(5):
+            effective.rules(), effective.sim_limits(), effective.version()
+        assert reads == []
+        heard.clear()
+        url = pg.url.render_as_string(hide_password=False)
+        subprocess.run([sys.executable, "-c", "import sys; from gateway.core.clock import Clock; "
+                        "from gateway.core.config import Config; from gateway.settings import store; "
+                        "from gateway.store import db; "
+                        "store.change(db.sessions(db.make_engine(sys.argv[1])), Clock(), Config(), "
+                        "{'consent.frequency_cap': '1'}, actor='alice')", url], check=True, timeout=60)
+        assert heard.wait(10), "the other process's change was not heard"
+        assert effective.rules().frequency_cap == 1 and reads
+        reads.clear()
+        assert effective.rules().frequency_cap == 1 and reads == []
+        store.change(db.sessions(pg), clock, Config(), {"consent.frequency_cap": "2"}, actor="bob")
+        assert effective.rules().frequency_cap == 2  # its own process's change: not waiting to hear it
+    finally:
+        listener.stop()
+        effective.close()
+
+
 def test_no_listener_on_sqlite(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'plain.db'}")
     try:
-        assert notify.listen(engine, lambda: None) is None
+        assert notify.listener(engine, {notify.QUEUE: lambda: None}) is None
     finally:
         engine.dispose()
 

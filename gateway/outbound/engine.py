@@ -21,8 +21,6 @@ from gateway.outbound.worker import ModemWorker, PreSendCheck
 from gateway.sims.history import SendHistory
 from gateway.sims.models import Modem
 from gateway.sims.windows import LimitsFor, SimWindows
-from gateway.store import notify
-from gateway.store.db import engine_of
 from modem.supervisor import ModemState, ModemSupervisor
 
 log = logging.getLogger("gsmgw.engine")
@@ -45,7 +43,6 @@ class Engine:
         self.workers: dict[str, ModemWorker] = {}
         # brings the next sweep forward (the scheduler's run_soon): a change may set a nearer expiry
         self.sweep_soon: Callable[[], None] = lambda: None
-        self._listener: notify.Listener | None = None  # PostgreSQL: messages other gateways queue
         queue.listeners.append(self.wake_all)
 
     # ---- wiring -----------------------------------------------------------------------------
@@ -69,12 +66,8 @@ class Engine:
             self.liveness.register("engine", 2 * SWEEP_INTERVAL + 30.0)
         for worker in self.workers.values():
             worker.start()
-        self._listener = notify.listen(engine_of(self.queue.sessions), self.wake_all)
 
     def stop(self, timeout: float = 8.0) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
         for worker in self.workers.values():
             worker.stop()
         for worker in self.workers.values():

@@ -30,6 +30,13 @@ class Effective:
         self._rules = rules_from(config.consent)
         self._sims = effective_sim_limits(config, {})
 
+    def follow(self, listening: threading.Event) -> None:
+        """PostgreSQL: a listener calls `changed` on every change, so the version is read only then."""
+        self.snapshot.follow(listening)
+
+    def changed(self) -> None:
+        self.snapshot.changed()
+
     def close(self) -> None:
         """Let go of the connection the version is read on (the daemon is stopping)."""
         self.snapshot.close()

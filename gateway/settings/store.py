@@ -1,6 +1,8 @@
 """Reading and writing the overrides; each write bumps the version and records its audit entry in
 the same transaction. `Snapshot` is how the running code reads the effective values: one small read
-of the version per use, the overrides re-read only when it moved (by any gateway on the database)."""
+of the version per use, the overrides re-read only when it moved (by any gateway on the database).
+On PostgreSQL a gateway's listener hears each change (`notify.SETTINGS`), so there the version is
+read only after one."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from gateway.core.clock import Clock
 from gateway.core.config import Config
 from gateway.settings.keys import Invalid, defaults, validate
 from gateway.settings.models import SettingOverride, SettingsVersion
+from gateway.store import notify
 from gateway.store.db import KeptRead, engine_of, read_only
 from gateway.users import audit
 
@@ -87,6 +90,8 @@ def change(sessions: sessionmaker[Session], clock: Clock, config: Config, values
             audit.record(session, clock, SETTING_CHANGED, actor=actor, detail=f"{key} = {value}", address=address)
         if changed:
             _bump(session)  # in the same commit: a reader never sees the values without the version
+    if changed:
+        _CHANGES_HERE.count()
     return changed
 
 
@@ -98,6 +103,8 @@ def reset(sessions: sessionmaker[Session], clock: Clock, key: str, *, actor: str
         if gone:
             audit.record(session, clock, SETTING_RESET, actor=actor, detail=key, address=address)
             _bump(session)
+    if gone:
+        _CHANGES_HERE.count()
     return bool(gone)
 
 
@@ -105,12 +112,30 @@ def _bump(session: Session) -> None:
     if not session.execute(update(SettingsVersion).where(SettingsVersion.id == 1)
                            .values(version=SettingsVersion.version + 1)).rowcount:
         session.add(SettingsVersion(id=1, version=1))
+    notify.announce(session.connection(), notify.SETTINGS)
+
+
+class _Counter:
+    """The changes this process committed: a following Snapshot reads the version again at once
+    after one, not only once the notification (sent at the same commit) has come back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def count(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+_CHANGES_HERE = _Counter()
 
 
 class Snapshot:
     """The overrides as of the database's current version; `values()` is safe from any thread and
     inside a caller's transaction (a reader's own: on SQLite it takes no writer turn). The version
-    is read before every send, so it is one statement on a kept connection (`db.KeptRead`)."""
+    is read before every send, so it is one statement on a kept connection (`db.KeptRead`); once
+    `follow`ing a listener, only after a change was heard (or made in this process)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         engine = engine_of(sessions)
@@ -119,9 +144,25 @@ class Snapshot:
         self._lock = threading.Lock()
         self._version = -1
         self._values: dict[str, Any] = {}
+        self._listening: threading.Event | None = None
+        self._heard_change = True
+        self._changes_seen = -1
+
+    def follow(self, listening: threading.Event) -> None:
+        """While `listening` is set, a listener calls `changed` on each change of any gateway's."""
+        self._listening = listening
+
+    def changed(self) -> None:
+        self._heard_change = True
 
     def values(self) -> tuple[int, dict[str, Any]]:
         """(version, {key: value}): re-read only when the version moved."""
+        if self._listening is not None and self._listening.is_set():
+            with self._lock:
+                if not self._heard_change and self._changes_seen == _CHANGES_HERE.value:
+                    return self._version, self._values
+                # cleared before the read: a change heard while it runs is read again next time
+                self._heard_change, self._changes_seen = False, _CHANGES_HERE.value
         now = int(self._version_now().scalar() or 0)
         with self._lock:
             if now != self._version:
