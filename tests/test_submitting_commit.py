@@ -66,6 +66,8 @@ def test_a_claim_and_a_status_report_read_no_sim_or_callback_their_statements_re
         report = statements(traced(queue.group._conn, tmp_path, lambda: queue.apply_report(
             "a1", StatusReport(7, TO, now, now, 0x00))))
         assert queue.get(second.id).status == MessageStatus.DELIVERED
+        # BEGIN; the candidates; the take with its event and parts, one statement; COMMIT
+        assert len(claim) == 4 and "WITH taken AS" in claim[2], claim
         for lines in (claim, report):
             assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
             assert not [s for s in lines if "SELECT messages.sim" in s], lines
