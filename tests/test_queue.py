@@ -247,6 +247,32 @@ def test_a_failure_report_for_a_part_of_a_message_given_back_fails_it(queue, clo
     assert queue.claim("sim1") is None  # its second part is not sent for nothing
 
 
+def test_a_multipart_ends_failed_whichever_part_fails_and_its_events_read_part_then_message(queue, clock):
+    now = clock.now()
+    report = lambda ref, status: StatusReport(ref, "+447700900123", now, now, status)  # noqa: E731
+    ends = []
+    for first, second in ((0x41, 0x00), (0x00, 0x41)):  # the failure first, then last
+        message = queue.enqueue("+447700900123", "v" * 200)
+        claimed = queue.claim("sim1")
+        refs = {1: 70 + 2 * len(ends), 2: 71 + 2 * len(ends)}
+        for seq in (1, 2):
+            queue.part_submitting(claimed.part_ids[seq], "sim1")
+            queue.part_sent(claimed.part_ids[seq], refs[seq], last=seq == 2)
+        queue.apply_report("sim1", report(refs[1], first))
+        assert queue.get(message.id).status == (MessageStatus.FAILED if first else MessageStatus.SENT)
+        queue.apply_report("sim1", report(refs[2], second))
+        stored = queue.get(message.id)
+        ends.append(stored.status)
+        expected_parts = [PartStatus.FAILED if status else PartStatus.DELIVERED for status in (first, second)]
+        assert [p.status for p in stored.parts] == expected_parts
+        tail = [(e.part_seq, e.status) for e in stored.events][-3:]
+        if first:  # the failure ended it; the delivery after is the part's alone
+            assert tail == [(1, PartStatus.FAILED), (None, MessageStatus.FAILED), (2, PartStatus.DELIVERED)]
+        else:
+            assert tail == [(1, PartStatus.DELIVERED), (2, PartStatus.FAILED), (None, MessageStatus.FAILED)]
+    assert ends == [MessageStatus.FAILED, MessageStatus.FAILED]
+
+
 @pytest.fixture
 def other(database, clock):
     """The same database through another engine."""

@@ -68,6 +68,9 @@ def test_a_claim_and_a_status_report_read_no_sim_or_callback_their_statements_re
         assert queue.get(second.id).status == MessageStatus.DELIVERED
         # BEGIN; the candidates; the take with its event and parts, one statement; COMMIT
         assert len(claim) == 4 and "WITH taken AS" in claim[2], claim
+        # BEGIN; the parts the report may be about; the part's report, the message's end and their
+        # events, one statement; the contact's flag (a status hook); COMMIT
+        assert len(report) == 5 and "WITH reported_part AS" in report[2], report
         for lines in (claim, report):
             assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
             assert not [s for s in lines if "SELECT messages.sim" in s], lines

@@ -108,8 +108,25 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
         SQL["report"](conn, values)
         return part.message_id, None
     part_status = PartStatus.DELIVERED if report.outcome == "delivered" else PartStatus.FAILED
+    detail = f"status report 0x{report.status:02X}"
+    if conn.dialect.name == "postgresql":  # one round trip for what SQLite runs as three statements
+        ended = SQL["final_report"](conn, {**values, "part_status": part_status, "of_message": part.message_id,
+                                           "reported_seq": part.seq, "report_detail": detail}).first()
+        new = ended.status if ended is not None else None
+    else:
+        ended, new = _final_report(conn, values, part, part_status, detail)
+    if ended is not None:
+        change_facts.learn(int(part.message_id), ended)
+    return part.message_id, new
+
+
+def _final_report(conn: Connection, values: dict[str, Any], part: Any, part_status: str,
+                  detail: str) -> tuple[Any, str | None]:
+    """The part's final report (`values`: its id, the report's status, now) and the message's end
+    if it makes one, with their events: (the ended message's row, its new status)."""
+    now = values["now"]
     SQL["report_final"](conn, {**values, "part_status": part_status})
-    events = [event(part.message_id, part_status, now, f"status report 0x{report.status:02X}", part.seq)]
+    events = [event(part.message_id, part_status, now, detail, part.seq)]
     moved = {"message_id": part.message_id, "now": now}
     new: str | None = None
     ended = SQL["delivered_if_all"](conn, moved).first() if part_status == PartStatus.DELIVERED else None
@@ -118,10 +135,9 @@ def apply_report(conn: Connection, modem: str, report: StatusReport, now: dateti
     elif (ended := SQL["failed_if_any"](conn, moved).first()) is not None:  # also a part that failed earlier
         new = MessageStatus.FAILED
     if ended is not None:
-        change_facts.learn(int(part.message_id), ended)
         events.append(event(part.message_id, new, now))
     record_events(conn, events)
-    return part.message_id, new
+    return ended, new
 
 
 def no_reports(conn: Connection, sent_before: datetime, now: datetime, batch: int,

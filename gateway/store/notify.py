@@ -48,8 +48,10 @@ class Listener:
         self._thread.start()
 
     def stop(self, timeout: float = 3.0) -> None:
+        """Stop listening (nothing to do if it never started: a daemon stopped before its start)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
