@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway.outbound import change_facts
+from gateway.outbound import change_facts, one_trip
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Candidate, Claimed
 from gateway.outbound.models import EarlyReport, Message, MessageEvent, MessageStatus, Part, PartStatus
@@ -67,46 +67,8 @@ def _statements() -> dict[str, Any]:
     take = (update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
             .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                     updated_at=bindparam("now")))
-    # PostgreSQL: the take, its `sending` event and the parts read in one statement (one round trip,
-    # not three); SQLite runs them one by one, in-process, where a statement costs no round trip
-    taken = take.returning(m.id, *hook_facts).cte("taken")
-    logged = insert(EVENTS).from_select(
-        ["message_id", "status", "at", "detail"],
-        select(taken.c.id, literal(MessageStatus.SENDING, String), bindparam("now", type_=EVENTS.c.at.type),
-               bindparam("event_detail", type_=EVENTS.c.detail.type))).cte("logged")
-    # PostgreSQL: a part's final report, the message's end if it makes one (delivered when every
-    # part is, failed when one failed) and their events in one statement. Every part of it reads the
-    # rows as they were before it, so the part being reported is counted by its new status. No
-    # parameter is named as a column: Prepared's column keys would add it to an UPDATE's SET.
-    others = select(p.id).where(p.message_id == bindparam("of_message"), p.id != bindparam("part_id"))
-    # constants as named parameters: an anonymous one in the SET of a statement in a WITH is given
-    # another name in the SQL than in the compiled statement's parameters
-    delivered, failed = bindparam("delivered", PartStatus.DELIVERED), bindparam("failed", PartStatus.FAILED)
-    all_delivered = ((bindparam("part_status") == delivered)
-                     & ~others.where(p.status != PartStatus.DELIVERED).exists())
-    reported_part = (update(PARTS).where(p.id == bindparam("part_id"))
-                     .values(report_status=bindparam("report_status"), report_at=bindparam("now"),
-                             status=bindparam("part_status")).returning(p.id).cte("reported_part"))
-    ended = (update(MESSAGES).where(m.id == bindparam("of_message"), or_(
-        all_delivered & (m.status != MessageStatus.DELIVERED),
-        ((bindparam("part_status") == failed) | others.where(p.status == PartStatus.FAILED).exists())
-        & or_(m.status == MessageStatus.SENT, m.status == MessageStatus.SENDING, m.status == MessageStatus.QUEUED)))
-        .values(status=case((all_delivered, delivered), else_=failed),
-                finished_at=bindparam("now"), updated_at=bindparam("now"))
-        .returning(m.status, *hook_facts).cte("ended"))
-    at, text_type = EVENTS.c.at.type, EVENTS.c.detail.type
-    report_logged = insert(EVENTS).from_select(
-        ["message_id", "part_seq", "status", "at", "detail"],
-        select(bindparam("of_message", type_=EVENTS.c.message_id.type), bindparam("reported_seq", type_=EVENTS.c.part_seq.type),
-               bindparam("part_status", type_=EVENTS.c.status.type), bindparam("now", type_=at),
-               bindparam("report_detail", type_=text_type))
-        .union_all(select(bindparam("of_message", type_=EVENTS.c.message_id.type), null(),
-                          ended.c.status, bindparam("now", type_=at), null()))).cte("report_logged")
     return {
-        "final_report": select(ended.c.status, ended.c.sim, ended.c.has_callback).add_cte(reported_part)
-        .add_cte(report_logged),
-        "take_with_parts": select(taken.c.sim, taken.c.has_callback, p.id, p.seq, p.status)
-        .join_from(taken, PARTS, p.message_id == taken.c.id).add_cte(logged),
+        **one_trip.statements(take, hook_facts),  # PostgreSQL: the take and a final report, one statement each
         "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim,
                                                 m.expires_at, m.priority, m.source, m.not_before), due,
                                      routing_facts),
