@@ -4,6 +4,7 @@ stopping a child process, CPU and memory of a process, the command line of a ben
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -25,6 +26,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _dies_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the bench that started it dies, so a bench that was
+    killed leaves no virtual modems behind (start it from the thread that lives as long as the bench)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -65,7 +73,7 @@ def start_simulator(count: int, directory: str, *, latency: float = 0.0, send_de
     command = [sys.executable, "-m", "modem.virtual", str(count), "--dir", directory,
                "--latency", str(latency), "--send-delay", str(send_delay),
                "--report-delay", str(report_delay), "--record", record]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=_dies_with_parent)
     ports: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
