@@ -100,10 +100,11 @@ def test_settings_followed_by_the_listener_are_read_again_only_after_a_change(pg
     before every send: a change made by another process reaches them once its notification is
     heard, and a change made in their own process at once."""
     effective = Effective(Config(), db.sessions(pg))
-    heard = threading.Event()
+    heard, deaf = threading.Event(), threading.Event()
 
     def changed() -> None:
-        effective.changed()
+        if not deaf.is_set():
+            effective.changed()
         heard.set()
 
     listener = notify.listener(pg, {notify.SETTINGS: changed})
@@ -112,6 +113,13 @@ def test_settings_followed_by_the_listener_are_read_again_only_after_a_change(pg
     reads: list[str] = []
     event.listen(pg, "before_cursor_execute",
                  lambda _c, _cur, statement, *_: reads.append(statement) if "settings_version" in statement else None)
+    kept_read = effective.snapshot._version_now  # the version's own read, on a DBAPI connection it keeps
+
+    def version_read():
+        reads.append("the kept version read")
+        return kept_read()
+
+    effective.snapshot._version_now = version_read
     listener.start()
     try:
         assert listener.listening.wait(10) and heard.wait(10)  # called once on starting
@@ -131,10 +139,12 @@ def test_settings_followed_by_the_listener_are_read_again_only_after_a_change(pg
         assert effective.rules().frequency_cap == 1 and reads
         reads.clear()
         assert effective.rules().frequency_cap == 1 and reads == []
+        deaf.set()  # from here the notification is not passed on: its own process's change counts alone
         store.change(db.sessions(pg), clock, Config(), {"consent.frequency_cap": "2"}, actor="bob")
         assert effective.rules().frequency_cap == 2  # its own process's change: not waiting to hear it
     finally:
         listener.stop()
+        effective.snapshot._version_now = kept_read
         effective.close()
 
 
