@@ -13,8 +13,10 @@ from gateway.consent.optin import Audience
 from gateway.consent.send_check import ConsentCheck, rules_from
 from gateway.core.config_sections import ConsentSection
 from gateway.outbound.models import MessageStatus
+from modem.pdu import StatusReport
 
 CUSTOMER = "+447700900123"
+OTHER = "+447700900456"
 NOON_LONDON = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 
 
@@ -92,6 +94,27 @@ def test_unreachable_numbers_are_flagged_and_cleared(queue, clock):
     queue.finish(ids[3], MessageStatus.DELIVERED)
     with queue.sessions() as session:
         assert session.scalar(select(Contact.flag)) is None
+
+
+def test_a_delivery_report_clears_the_unreachable_flag_and_leaves_other_contacts_alone(queue, clock):
+    """The report's own statement says whether the recipient is flagged; the flag is cleared only then."""
+    queue.status_hooks.append(ContactHealth(clock))
+    audience = Audience(queue.sessions, clock, queue)
+    audience.opt_in(CUSTOMER, source="api")
+    audience.opt_in(OTHER, source="api")
+    with queue.sessions.begin() as session:
+        for contact in session.scalars(select(Contact)):
+            contact.flag = "unreachable" if contact.number == CUSTOMER else "invalid"
+    for number, reference in ((CUSTOMER, 11), (OTHER, 12)):
+        claimed = queue.enqueue(number, "back in stock") and queue.claim("sim1")
+        assert queue.part_submitting(claimed.part_ids[1], "sim1") is None
+        queue.part_sent(claimed.part_ids[1], reference, last=True)
+        now = clock.now()
+        assert queue.apply_report("sim1", StatusReport(reference, number, now, now, 0x00)) == claimed.id
+        assert queue.get(claimed.id).status == MessageStatus.DELIVERED
+    with queue.sessions() as session:
+        assert dict(session.execute(select(Contact.number, Contact.flag)).all()) == {
+            CUSTOMER: None, OTHER: "invalid"}
 
 
 def test_quiet_hours_of_a_multi_zone_country_are_its_main_zone_and_say_it_is_a_guess(queue, check, audience, clock):

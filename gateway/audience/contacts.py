@@ -19,9 +19,10 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.audience.models import Contact, ContactTag, Group, GroupMember, Tag
+from gateway.audience.models import UNREACHABLE, Contact, ContactTag, Group, GroupMember, Tag
 from gateway.core.clock import Clock
 from gateway.core.numbers import normalise
+from gateway.outbound import change_facts
 from gateway.outbound.models import Message, MessageStatus
 from gateway.store.db import Prepared
 
@@ -145,10 +146,10 @@ def groups_of(session: Session, contact_id: int) -> list[str]:
 
 
 _RECIPIENT = select(Message.to_number).where(Message.id == bindparam("message_id")).scalar_subquery()
-_CLEAR_UNREACHABLE = Prepared(update(Contact).where(Contact.number == _RECIPIENT, Contact.flag == "unreachable")
+_CLEAR_UNREACHABLE = Prepared(update(Contact).where(Contact.number == _RECIPIENT, Contact.flag == UNREACHABLE)
                       .values(flag=None, flag_reason=None, updated_at=bindparam("now")))
 _FLAG_UNREACHABLE = Prepared(update(Contact).where(Contact.number == _RECIPIENT, Contact.flag.is_(None))
-                     .values(flag="unreachable", flag_reason=f"the last {UNREACHABLE_AFTER} messages failed",
+                     .values(flag=UNREACHABLE, flag_reason=f"the last {UNREACHABLE_AFTER} messages failed",
                              updated_at=bindparam("now")).returning(Contact.number))
 _LAST_OUTCOMES = Prepared(select(Message.status).where(
     Message.to_number == _RECIPIENT, or_(Message.status == MessageStatus.FAILED, Message.status == MessageStatus.DELIVERED))
@@ -165,6 +166,9 @@ class ContactHealth:
 
     def __call__(self, conn: Connection, message_id: int, status: str) -> None:
         if status == MessageStatus.DELIVERED:
+            known = change_facts.known(message_id)  # the statement that ended it returned the flag
+            if known is not None and not known.recipient_unreachable:
+                return
             _CLEAR_UNREACHABLE(conn, {"message_id": message_id, "now": self.clock.now()})
         elif status == MessageStatus.FAILED:
             outcomes = _LAST_OUTCOMES(conn, {"message_id": message_id}).scalars()

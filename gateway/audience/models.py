@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.base import Base, UtcDateTime
 
+UNREACHABLE = "unreachable"  # Contact.flag of a number whose last messages all failed
+
 
 class Contact(Base):
     __tablename__ = "contacts"
@@ -22,7 +24,7 @@ class Contact(Base):
     timezone_guessed: Mapped[bool] = mapped_column(Boolean, default=False)  # the country's main zone, not stated
     birthday: Mapped[date | None] = mapped_column(Date)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # custom fields
-    flag: Mapped[str | None] = mapped_column(String(16))  # "invalid" | "unreachable": kept off audiences
+    flag: Mapped[str | None] = mapped_column(String(16))  # "invalid" | UNREACHABLE: kept off audiences
     flag_reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="staff")  # how it came: import, inbound, api...
     last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

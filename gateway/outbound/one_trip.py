@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, bindparam, case, insert, literal, null, or_, select, update
+from sqlalchemy import Boolean, String, bindparam, case, insert, literal, null, or_, select, true, update
 from sqlalchemy.sql.dml import Update
 
 from gateway.outbound.models import Message, MessageEvent, MessageStatus, Part, PartStatus
@@ -23,7 +23,8 @@ _AT, _DETAIL = EVENTS.c.at.type, EVENTS.c.detail.type
 
 def statements(take: Update, hook_facts: tuple[Any, ...]) -> dict[str, Any]:
     """`hook_facts`: what the status hooks would read else (`change_facts`)."""
-    return {"take_with_parts": _take_with_parts(take, hook_facts), "final_report": _final_report(hook_facts)}
+    return {"take_with_parts": _take_with_parts(take, hook_facts), "sent_with_message": _sent_with_message(hook_facts),
+            "final_report": _final_report(hook_facts)}
 
 
 def _take_with_parts(take: Update, hook_facts: tuple[Any, ...]) -> Any:
@@ -34,8 +35,27 @@ def _take_with_parts(take: Update, hook_facts: tuple[Any, ...]) -> Any:
         ["message_id", "status", "at", "detail"],
         select(taken.c.id, literal(MessageStatus.SENDING, String), bindparam("now", type_=_AT),
                bindparam("event_detail", type_=_DETAIL))).cte("logged")
-    return (select(taken.c.sim, taken.c.has_callback, p.id, p.seq, p.status)
+    return (select(taken.c.sim, taken.c.has_callback, taken.c.recipient_unreachable, p.id, p.seq, p.status)
             .join_from(taken, PARTS, p.message_id == taken.c.id).add_cte(logged))
+
+
+def _sent_with_message(hook_facts: tuple[Any, ...]) -> Any:
+    """A part `sent` with the network's reference and, when it was its message's last to go
+    (`last_part`), the message `sent` from `sending` (as `message_sent`): the part's message, seq,
+    modem and submitted time, and `moved` with the hook facts when the message moved."""
+    m, p = MESSAGES.c, PARTS.c
+    part = (update(PARTS).where(p.id == bindparam("part_id"))
+            .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
+            .returning(p.message_id, p.seq, p.modem, p.submitted_at).cte("sent_part"))
+    message = (update(MESSAGES).where(m.id.in_(select(part.c.message_id)), m.status == MessageStatus.SENDING,
+                                      bindparam("last_part", type_=Boolean))
+               .values(status=bindparam("sent", MessageStatus.SENT), sent_at=bindparam("now"),
+                       updated_at=bindparam("now"))
+               .returning(m.id, *hook_facts).cte("sent_message"))
+    return (select(part.c.message_id, part.c.seq, part.c.modem, part.c.submitted_at,
+                   message.c.id.is_not(None).label("moved"), message.c.sim, message.c.has_callback,
+                   message.c.recipient_unreachable)
+            .select_from(part.outerjoin(message, true())))
 
 
 def _final_report(hook_facts: tuple[Any, ...]) -> Any:
@@ -66,4 +86,4 @@ def _final_report(hook_facts: tuple[Any, ...]) -> Any:
                bindparam("report_detail", type_=_DETAIL))
         .union_all(select(message_id, null(), ended.c.status, bindparam("now", type_=_AT), null()))
     ).cte("report_logged")
-    return select(ended.c.status, ended.c.sim, ended.c.has_callback).add_cte(reported).add_cte(logged)
+    return select(ended.c.status, ended.c.sim, ended.c.has_callback, ended.c.recipient_unreachable).add_cte(reported).add_cte(logged)

@@ -60,9 +60,14 @@ def _sent(conn: Connection, accepted: Accepted, now: datetime,
           kept: KeptEarly) -> tuple[list[dict[str, Any]], Changes]:
     """`sent`, its events (still to be recorded) returned with its changes; when a kept status
     report applies, they are recorded first, so the history reads sent before delivered."""
-    row = SQL["sent"](conn, {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}).one()
+    values = {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}
+    if conn.dialect.name == "postgresql":  # one round trip for what SQLite runs as two statements
+        row = SQL["sent_with_message"](conn, {**values, "last_part": accepted.last}).one()
+        moved = row if row.moved else None
+    else:
+        row = SQL["sent"](conn, values).one()
+        moved = SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).first() if accepted.last else None
     events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
-    moved = SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).first() if accepted.last else None
     changes: Changes = []
     if moved is not None:
         events.append(event(row.message_id, MessageStatus.SENT, now))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from gateway.audience.models import UNREACHABLE, Contact
 from gateway.outbound import change_facts, one_trip
 from gateway.outbound.claim_order import due_candidates
 from gateway.outbound.claims import Candidate, Claimed
@@ -45,8 +46,12 @@ def _statements() -> dict[str, Any]:
     """The send path's statements, built once: building a statement costs more than running it."""
     m, p, e, c = MESSAGES.c, PARTS.c, EARLY.c, MessageCallback.__table__.c
     # what a message's status hooks would read else, returned by the statements that end or send it
-    # (change_facts): its SIM and whether a callback URL is stored for it
-    hook_facts = (m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback"))
+    # (change_facts): its SIM, whether a callback URL is stored for it, whether its recipient is
+    # flagged unreachable
+    contacts = Contact.__table__.c
+    hook_facts = (m.sim, select(c.message_id).where(c.message_id == m.id).exists().label("has_callback"),
+                  select(contacts.id).where(contacts.number == m.to_number, contacts.flag == UNREACHABLE)
+                  .exists().label("recipient_unreachable"))
     sends, earlier = SimSend.__table__.c, MESSAGES.alias("earlier")
 
     def routing_facts(candidate: Any) -> tuple[Any, ...]:
