@@ -105,9 +105,8 @@ def test_send_and_status_without_a_daemon(tmp_path):
     claimed = queue.claim("sim1")
     assert claimed.id == message_id and claimed.to_number == "+447700900123"
     # as a worker does: the send counts for the SIM (here one the daemon never saw: by its modem)
-    queue.part_submitting(claimed.part_ids[1], "sim1", hold_if=lambda conn: history.record(
-        conn, sim=sim_key(None, None, "sim1"), modem="sim1", to_number=claimed.to_number,
-        part_id=claimed.part_ids[1]))
+    queue.part_submitting(claimed.part_ids[1], "sim1", send=lambda: history.stamped(
+        sim=sim_key(None, None, "sim1"), modem="sim1", to_number=claimed.to_number))
     engine.dispose()
 
     status = gsmgw("status", "--config", str(config), "--json")

@@ -369,6 +369,7 @@ def test_a_bad_sims_entry_is_refused_with_what_to_fix(sims, error):
 
 def test_a_read_that_shows_less_of_the_same_sim_keeps_its_windows(tmp_path, clock):
     from gateway.outbound.limits import Limits
+    from gateway.sims import history
     from gateway.sims.history import SendHistory
     from gateway.sims.windows import SimWindows
     from gateway.store import db
@@ -380,7 +381,7 @@ def test_a_read_that_shows_less_of_the_same_sim_keeps_its_windows(tmp_path, cloc
     full = Identity("SIMCOM", "SIM800", "1", "861234000000017", "234150000000001", "8944150000000000017")
     windows.follow(full)
     with engine.begin() as conn:
-        windows.record(conn, to_number="+447700900123", part_id=None)
+        history.record(conn, {**windows.stamped("+447700900123"), "part_id": None})
     windows.sent()
     for less in (Identity("SIMCOM", "SIM800", "1", "861234000000017", "234150000000001", None), None):
         windows.follow(less)  # AT+CCID timed out, or nothing was read

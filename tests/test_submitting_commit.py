@@ -10,8 +10,10 @@ from sqlalchemy import select
 from gateway.metrics.counters import GatewayMetrics
 from gateway.outbound.claims import Accepted
 from gateway.outbound.early_reports import KeptEarly
-from gateway.outbound.models import EarlyReport, MessageStatus, PartStatus
+from gateway.outbound.models import EarlyReport, MessageEvent, MessageStatus, PartStatus
 from gateway.outbound.queue import Queue
+from gateway.sims.history import SendHistory
+from gateway.sims.models import SimSend
 from gateway.store import db
 from modem.pdu import StatusReport
 
@@ -31,6 +33,7 @@ def _with_hooks(queue: Queue, clock, database) -> None:
 
 def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not(pg, clock, tmp_path):
     queue = Queue(db.sessions(pg), clock, default_region="GB")
+    history = SendHistory(queue.sessions, clock)
     try:
         _with_hooks(queue, clock, pg)
         messages = [queue.enqueue(TO, f"text {i}") for i in range(3)]
@@ -39,14 +42,24 @@ def test_the_submitting_commit_reads_no_sim_callback_or_early_report_it_need_not
             claimed = queue.claim("a1")
             assert claimed is not None and claimed.id == message.id
             lines = statements(traced(queue.group._conn, tmp_path, lambda: queue.part_submitting(
-                claimed.part_ids[1], "a1", after=answered)))
+                claimed.part_ids[1], "a1", after=answered,
+                send=lambda: history.stamped(sim="iccid:8944", modem="a1", to_number=TO))))
             answered = Accepted(claimed.part_ids[1], 7, True, message.id)
         assert queue.get(messages[1].id).status == MessageStatus.SENT
         assert not [s for s in lines if "early_reports" in s], lines
         assert not [s for s in lines if "FROM message_callbacks JOIN" in s], lines
         assert not [s for s in lines if "SELECT messages.sim" in s], lines
-        # BEGIN; the part's and the message's `sent`, one statement; `submitting`; the events; COMMIT
-        assert len(lines) == 5 and "WITH sent_part AS" in lines[1], lines
+        # BEGIN; the part's and the message's `sent` with their events, one statement; the next
+        # part's `submitting` with its event and its send in the SIM's history, one statement; COMMIT
+        assert len(lines) == 4 and "WITH sent_part AS" in lines[1] and "WITH submitted_part AS" in lines[2], lines
+        with pg.connect() as conn:
+            assert conn.execute(select(SimSend.part_id).order_by(SimSend.id)).scalars().all() == [
+                queue.get(m.id).parts[0].id for m in messages]
+            assert [tuple(row) for row in conn.execute(
+                select(MessageEvent.part_seq, MessageEvent.status, MessageEvent.detail)
+                .where(MessageEvent.message_id == messages[1].id).order_by(MessageEvent.id))] == [
+                (None, "queued", None), (None, "sending", "on a1"), (1, "submitting", "a1"),
+                (1, "sent", "reference 7"), (None, "sent", None)]
     finally:
         queue.group.close()
 

@@ -16,15 +16,18 @@ from sqlalchemy import Boolean, String, bindparam, case, insert, literal, null, 
 from sqlalchemy.sql.dml import Update
 
 from gateway.outbound.models import Message, MessageEvent, MessageStatus, Part, PartStatus
+from gateway.sims.models import SimSend
 
-MESSAGES, PARTS, EVENTS = Message.__table__, Part.__table__, MessageEvent.__table__
+MESSAGES, PARTS, EVENTS, SENDS = Message.__table__, Part.__table__, MessageEvent.__table__, SimSend.__table__
 _AT, _DETAIL = EVENTS.c.at.type, EVENTS.c.detail.type
 
 
-def statements(take: Update, hook_facts: tuple[Any, ...]) -> dict[str, Any]:
-    """`hook_facts`: what the status hooks would read else (`change_facts`)."""
+def statements(take: Update, hook_facts: tuple[Any, ...], **submitting: Update) -> dict[str, Any]:
+    """`hook_facts`: what the status hooks would read else (`change_facts`); `submitting`: the
+    UPDATEs that mark a part `submitting`, by name (each gets a `<name>_logged`)."""
     return {"take_with_parts": _take_with_parts(take, hook_facts), "sent_with_message": _sent_with_message(hook_facts),
-            "final_report": _final_report(hook_facts)}
+            "final_report": _final_report(hook_facts),
+            **{f"{name}_logged": _submitting_logged(update) for name, update in submitting.items()}}
 
 
 def _take_with_parts(take: Update, hook_facts: tuple[Any, ...]) -> Any:
@@ -39,10 +42,29 @@ def _take_with_parts(take: Update, hook_facts: tuple[Any, ...]) -> Any:
             .join_from(taken, PARTS, p.message_id == taken.c.id).add_cte(logged))
 
 
+def _submitting_logged(submitting: Update) -> Any:
+    """A part marked `submitting` (by `submitting`), its event (`event_detail`) and, with
+    `record_send`, its send in the SIM's history (the `send_*` values of a `sim_sends` row): the
+    part's message and seq, none if it did not move."""
+    p, s = PARTS.c, SENDS.c
+    part = submitting.returning(p.id, p.message_id, p.seq).cte("submitted_part")
+    logged = insert(EVENTS).from_select(
+        ["message_id", "part_seq", "status", "at", "detail"],
+        select(part.c.message_id, part.c.seq, literal(PartStatus.SUBMITTING, String), bindparam("now", type_=_AT),
+               bindparam("event_detail", type_=_DETAIL))).cte("submitting_logged")
+    names = ("sim", "modem", "to_number", "at", "monotonic", "boot")
+    sends = insert(SENDS).from_select(
+        [*names, "part_id"],
+        select(*(bindparam(f"send_{name}", type_=s[name].type) for name in names), part.c.id)
+        .where(bindparam("record_send", type_=Boolean))).cte("send_recorded")
+    return select(part.c.message_id, part.c.seq).add_cte(logged).add_cte(sends)
+
+
 def _sent_with_message(hook_facts: tuple[Any, ...]) -> Any:
     """A part `sent` with the network's reference and, when it was its message's last to go
-    (`last_part`), the message `sent` from `sending` (as `message_sent`): the part's message, seq,
-    modem and submitted time, and `moved` with the hook facts when the message moved."""
+    (`last_part`), the message `sent` from `sending` (as `message_sent`), with their events (the
+    part's `event_detail`): the part's message, seq, modem and submitted time, and `moved` with the
+    hook facts when the message moved."""
     m, p = MESSAGES.c, PARTS.c
     part = (update(PARTS).where(p.id == bindparam("part_id"))
             .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
@@ -52,10 +74,16 @@ def _sent_with_message(hook_facts: tuple[Any, ...]) -> Any:
                .values(status=bindparam("sent", MessageStatus.SENT), sent_at=bindparam("now"),
                        updated_at=bindparam("now"))
                .returning(m.id, *hook_facts).cte("sent_message"))
+    logged = insert(EVENTS).from_select(  # the part's event, then the message's
+        ["message_id", "part_seq", "status", "at", "detail"],
+        select(part.c.message_id, part.c.seq, literal(PartStatus.SENT, String), bindparam("now", type_=_AT),
+               bindparam("event_detail", type_=_DETAIL))
+        .union_all(select(message.c.id, null(), literal(MessageStatus.SENT, String), bindparam("now", type_=_AT),
+                          null()))).cte("sent_logged")
     return (select(part.c.message_id, part.c.seq, part.c.modem, part.c.submitted_at,
                    message.c.id.is_not(None).label("moved"), message.c.sim, message.c.has_callback,
                    message.c.recipient_unreachable)
-            .select_from(part.outerjoin(message, true())))
+            .select_from(part.outerjoin(message, true())).add_cte(logged))
 
 
 def _final_report(hook_facts: tuple[Any, ...]) -> Any:

@@ -146,7 +146,8 @@ class Queue(QueueSweeps):
     # ---- per part ---------------------------------------------------------------------------
     def part_submitting(self, part_id: int, modem: str, *, after: Accepted | None = None,
                         unless_more_urgent_than: int | None = None,
-                        hold_if: Callable[[Connection], object | None] | None = None) -> object | None:
+                        check: Callable[[Connection], object | None] | None = None,
+                        send: Callable[[], dict[str, Any]] | None = None) -> object | None:
         """Committed before the PDU is written: after a crash this part is known to be in doubt.
         Returns None when the part is now `submitting`, or what held it back (it stays pending).
 
@@ -156,13 +157,14 @@ class Queue(QueueSweeps):
         `sending` on this modem, else NOT_SENDING holds it (its message was settled meanwhile: a
         failure report, the sweep). `unless_more_urgent_than`: a priority; if a more urgent message
         is due for this modem, the part is held back with MORE_URGENT (a message claimed ahead steps
-        aside for it: a one-time code never waits behind a promotion). `hold_if(connection)`: a
-        last check run inside this transaction, after its first write, so nothing it reads can
-        change before the commit (the consent check: a STOP that lands just before the send is
-        seen); what it returns, if not None, holds the part back.
+        aside for it: a one-time code never waits behind a promotion). `check(connection)`: a last
+        check inside this transaction, just before the part is marked (the consent check: a STOP
+        that lands just before the send is seen); what it returns, if not None, holds the part back.
+        `send()`: the part's row in its SIM's history (`SimWindows.stamped`), stored with it when it
+        goes, so the count survives a crash.
         """
         return self._write(lambda conn: send_transitions.submitting(
-            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, hold_if, after, self.kept_early))
+            conn, part_id, modem, self.clock.now(), unless_more_urgent_than, check, send, after, self.kept_early))
 
     def part_sent(self, part_id: int, reference: int | None, *, last: bool = False) -> None:
         """The network accepted a part; `last`: it was the message's last to go, so the message is

@@ -17,35 +17,44 @@ from gateway.outbound.claims import Accepted
 from gateway.outbound.early_reports import KeptEarly
 from gateway.outbound.models import MessageStatus, PartStatus, Priority
 from gateway.outbound.transitions import MESSAGES, MORE_URGENT, NOT_SENDING, PARTS, SQL, Changes, event, record_events
+from gateway.sims import history
 from modem import report_match
 from modem.pdu import StatusReport
 
 
 def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless_more_urgent_than: int | None,
-                hold_if: Callable[[Connection], object | None] | None,
-                after: Accepted | None, kept: KeptEarly) -> tuple[object | None, Changes]:
+               check: Callable[[Connection], object | None] | None, send: Callable[[], dict[str, Any]] | None,
+               after: Accepted | None, kept: KeptEarly) -> tuple[object | None, Changes]:
     """(None if the part is now `submitting`, else what held it; `after` is recorded either way).
-    The events of both go as one INSERT: the send path's only commit between two sends."""
+    `check` runs first and holds the part if it returns something; `send()` makes the part's row
+    in the SIM's history (`sim_sends`), stored with it. The send path's only commit between two sends."""
     events, changes = _sent(conn, after, now, kept) if after is not None else ([], [])
-    values = {"part_id": part_id, "modem": modem, "now": now}
-    if unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH:
-        row = SQL["submitting_unless_more_urgent"](conn, {**values, "priority": unless_more_urgent_than}).first()
-        if row is None:
-            record_events(conn, events)
-            ours = SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first()
-            return (MORE_URGENT if ours is not None else NOT_SENDING), changes
+    held = check(conn) if check is not None else None  # SQLite's writer or PostgreSQL's statement: current
+    if held is not None:
+        record_events(conn, events)
+        return held, changes
+    urgent = unless_more_urgent_than is not None and unless_more_urgent_than > Priority.HIGH
+    values = {"part_id": part_id, "modem": modem, "now": now, **({"priority": unless_more_urgent_than} if urgent else {})}
+    name = "submitting_unless_more_urgent" if urgent else "submitting"
+    sends = send() if send is not None else None
+    if conn.dialect.name == "postgresql":  # one round trip: the part, its event and its send
+        row = SQL[f"{name}_logged"](conn, {**values, "event_detail": modem, "record_send": sends is not None,
+                                            **{f"send_{k}": v for k, v in (sends or _NO_SEND).items()}}).first()
     else:
-        row = SQL["submitting"](conn, values).first()
-        if row is None:
-            record_events(conn, events)
-            return NOT_SENDING, changes
-    held = hold_if(conn) if hold_if is not None else None  # after a write: the database is ours
-    if held is None:
-        events.append(event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
-    else:
-        SQL["unsubmit"](conn, {"part_id": part_id})
+        row = SQL[name](conn, values).first()
+        if row is not None:
+            events.append(event(row.message_id, PartStatus.SUBMITTING, now, modem, row.seq))
+            if sends is not None:
+                history.record(conn, {**sends, "part_id": part_id})
     record_events(conn, events)
-    return held, changes
+    if row is not None:
+        return None, changes
+    if urgent and SQL["still_ours"](conn, {"part_id": part_id, "modem": modem}).first() is not None:
+        return MORE_URGENT, changes
+    return NOT_SENDING, changes
+
+
+_NO_SEND = dict.fromkeys(("sim", "modem", "to_number", "at", "monotonic", "boot"))
 
 
 def sent(conn: Connection, accepted: Accepted, now: datetime, kept: KeptEarly) -> tuple[None, Changes]:
@@ -58,19 +67,23 @@ def sent(conn: Connection, accepted: Accepted, now: datetime, kept: KeptEarly) -
 
 def _sent(conn: Connection, accepted: Accepted, now: datetime,
           kept: KeptEarly) -> tuple[list[dict[str, Any]], Changes]:
-    """`sent`, its events (still to be recorded) returned with its changes; when a kept status
-    report applies, they are recorded first, so the history reads sent before delivered."""
+    """`sent`, its events (on SQLite still to be recorded; PostgreSQL's statement stores them)
+    returned with its changes; when a kept status report applies, they are recorded first, so the
+    history reads sent before delivered."""
     values = {"part_id": accepted.part_id, "ref": accepted.reference, "now": now}
-    if conn.dialect.name == "postgresql":  # one round trip for what SQLite runs as two statements
-        row = SQL["sent_with_message"](conn, {**values, "last_part": accepted.last}).one()
+    detail = f"reference {accepted.reference}"
+    events: list[dict[str, Any]] = []
+    if conn.dialect.name == "postgresql":  # one round trip for what SQLite runs as three statements
+        row = SQL["sent_with_message"](conn, {**values, "last_part": accepted.last, "event_detail": detail}).one()
         moved = row if row.moved else None
     else:
         row = SQL["sent"](conn, values).one()
         moved = SQL["message_sent"](conn, {"message_id": row.message_id, "now": now}).first() if accepted.last else None
-    events = [event(row.message_id, PartStatus.SENT, now, f"reference {accepted.reference}", row.seq)]
+        events.append(event(row.message_id, PartStatus.SENT, now, detail, row.seq))
+        if moved is not None:
+            events.append(event(row.message_id, MessageStatus.SENT, now))
     changes: Changes = []
     if moved is not None:
-        events.append(event(row.message_id, MessageStatus.SENT, now))
         changes.append((int(row.message_id), MessageStatus.SENT))
         change_facts.learn(int(row.message_id), moved)
     if accepted.reference is None or row.modem is None or not kept.may_apply(conn, row.modem, row.submitted_at):

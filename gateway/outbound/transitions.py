@@ -72,8 +72,17 @@ def _statements() -> dict[str, Any]:
     take = (update(MESSAGES).where(m.id == bindparam("message_id"), m.status == MessageStatus.QUEUED)
             .values(status=MessageStatus.SENDING, sim=bindparam("modem"), attempts=m.attempts + 1,
                     updated_at=bindparam("now")))
+    # only a pending part of a message this modem is sending: parts stop once their message was
+    # settled (a failure report, the sweep)
+    submitting = (update(PARTS).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours)
+                  .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now")))
+    # the same, unless a more urgent message is due for this modem (one statement: it runs between two sends)
+    submitting_unless_more_urgent = submitting.where(~select(m.id).where(*due, m.priority < bindparam("priority"))
+                                                     .exists())
     return {
-        **one_trip.statements(take, hook_facts),  # PostgreSQL: the take and a final report, one statement each
+        # PostgreSQL: the take, a part's submitting and sent, a final report, one statement each
+        **one_trip.statements(take, hook_facts, submitting=submitting,
+                              submitting_unless_more_urgent=submitting_unless_more_urgent),
         "candidates": due_candidates(MESSAGES, (m.id, m.to_number, m.text, m.kind, m.concat_ref, m.attempts, m.sim,
                                                 m.expires_at, m.priority, m.source, m.not_before), due,
                                      routing_facts),
@@ -81,20 +90,8 @@ def _statements() -> dict[str, Any]:
         "parts_of": select(p.id, p.seq, p.status).where(p.message_id == bindparam("message_id")),
         "partly_sent": select(func.count()).select_from(PARTS)
         .where(p.message_id == bindparam("message_id"), p.status != PartStatus.PENDING),
-        # only a pending part of a message this modem is sending: parts stop once their message
-        # was settled (a failure report, the sweep)
-        "submitting": update(PARTS).where(p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours)
-        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
-        .returning(p.message_id, p.seq),
-        # the same, unless a more urgent message is due for this modem (one statement: it runs
-        # between two sends)
-        "submitting_unless_more_urgent": update(PARTS).where(
-            p.id == bindparam("part_id"), p.status == PartStatus.PENDING, ours,
-            ~select(m.id).where(*due, m.priority < bindparam("priority")).exists())
-        .values(status=PartStatus.SUBMITTING, modem=bindparam("modem"), submitted_at=bindparam("now"))
-        .returning(p.message_id, p.seq),
-        "unsubmit": update(PARTS).where(p.id == bindparam("part_id"))
-        .values(status=PartStatus.PENDING, modem=None, submitted_at=None),
+        "submitting": submitting.returning(p.message_id, p.seq),
+        "submitting_unless_more_urgent": submitting_unless_more_urgent.returning(p.message_id, p.seq),
         "sent": update(PARTS).where(p.id == bindparam("part_id"))
         .values(status=PartStatus.SENT, reference=bindparam("ref"), sent_at=bindparam("now"))
         .returning(p.message_id, p.seq, p.modem, p.submitted_at),

@@ -284,18 +284,6 @@ class ModemWorker:
             return None
         return lambda conn: verdict if (verdict := within(conn, claimed)).stops else None
 
-    def _within_submitting(self, claimed: Claimed, part_id: int,
-                           recheck: Callable[[Connection], Verdict | None] | None
-                           ) -> Callable[[Connection], object | None]:
-        """What runs inside a part's `submitting` commit: the send-time check (first part only),
-        then, if the part goes, its send in the SIM's history (the count survives a crash)."""
-        def run(conn: Connection) -> object | None:
-            held = recheck(conn) if recheck is not None else None
-            if held is None:
-                self.windows.record(conn, to_number=claimed.to_number, part_id=part_id)
-            return held
-        return run
-
     def _check_ahead(self) -> None:
         """The send-time check of the message just claimed ahead, while the modem still works on the
         last PDU: between the modem's answer and the next AT+CMGS only the `submitting` commit runs."""
@@ -335,12 +323,12 @@ class ModemWorker:
         after = self._take_accepted()
         yield_to = claimed.priority if self._ahead == claimed.id else None
         self._ahead = None
-        within = self._within_submitting(claimed, part_id, self._recheck(claimed) if first else None)
+        check = self._recheck(claimed) if first else None  # the send-time check, first part only
 
         def record_submitting() -> None:
             nonlocal after
             held = self.queue.part_submitting(part_id, self.name, after=after, unless_more_urgent_than=yield_to,
-                                              hold_if=within)
+                                              check=check, send=lambda: self.windows.stamped(claimed.to_number))
             after = None
             if held is not None:
                 raise Held(held)

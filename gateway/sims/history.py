@@ -11,6 +11,7 @@ counts as sent now, so it holds the window at most one window long.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,13 @@ from gateway.sims.models import SimSend
 from gateway.store.db import Prepared
 
 SENDS = SimSend.__table__
-RECORD = Prepared(insert(SENDS))  # it runs in every part's `submitting` commit
+RECORD = Prepared(insert(SENDS))  # it runs in every part's `submitting` commit (one statement with it on PostgreSQL)
+
+
+def record(conn: Connection, row: dict[str, Any]) -> None:
+    """One part handed to the network (`row`: `SendHistory.stamped` with its `part_id`), in the
+    caller's transaction."""
+    RECORD(conn, row)
 
 
 class SendHistory:
@@ -28,10 +35,10 @@ class SendHistory:
         self.sessions = sessions
         self.clock = clock
 
-    def record(self, conn: Connection, *, sim: str, modem: str, to_number: str, part_id: int | None) -> None:
-        """One part handed to the network by `sim`, in the caller's transaction."""
-        RECORD(conn, {"sim": sim, "modem": modem, "to_number": to_number, "part_id": part_id,
-                              "at": self.clock.now(), "monotonic": self.clock.monotonic(), "boot": self.clock.boot_id()})
+    def stamped(self, *, sim: str, modem: str, to_number: str) -> dict[str, Any]:
+        """A `sim_sends` row (but its part) for a send by `sim` now: `record` stores it."""
+        return {"sim": sim, "modem": modem, "to_number": to_number, "at": self.clock.now(),
+                "monotonic": self.clock.monotonic(), "boot": self.clock.boot_id()}
 
     def times(self, sim: str, span: float) -> list[float]:
         """Monotonic times (this boot's clock) of the sends of `sim` in the last `span` seconds, ascending."""

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-
-from sqlalchemy import Connection
+from typing import Any
 
 from gateway.core.clock import Clock
 from gateway.outbound.limits import Limits, WindowUse, next_slot, prune, usage
@@ -92,10 +91,10 @@ class SimWindows:
             return self.limits
         return self.limits_for(self._identity)
 
-    def record(self, conn: Connection, *, to_number: str, part_id: int | None) -> None:
-        """A part goes: in the SIM's history, in the caller's transaction (its `submitting` commit)."""
-        self.history.record(conn, sim=self.sim or self.key(None), modem=self.modem, to_number=to_number,
-                            part_id=part_id)
+    def stamped(self, to_number: str) -> dict[str, Any]:
+        """A part going now to `to_number`: its row in the SIM's history (`history.record`), stored
+        in its `submitting` commit so the count survives a crash."""
+        return self.history.stamped(sim=self.sim or self.key(None), modem=self.modem, to_number=to_number)
 
     def sent(self) -> None:
         """The part recorded went: it counts in the windows at once."""
