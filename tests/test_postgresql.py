@@ -24,7 +24,7 @@ from gateway.settings.effective import Effective
 from gateway.store import db, notify
 
 from .daemon_helpers import build_daemon
-from .pg_trace import pg, traced  # noqa: F401 (pg: a fixture)
+from .pg_trace import pg, statements, traced  # noqa: F401 (pg: a fixture)
 
 
 @pytest.fixture
@@ -60,10 +60,10 @@ def test_a_failing_hook_leaves_the_transaction_usable_and_still_fails_the_change
         assert conn.execute(text("SELECT count(*) FROM kept")).scalar_one() == 2
 
 
-def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg, pg_queue, tmp_path):
+def test_the_last_part_sent_costs_no_savepoint_and_one_statement_with_its_events(pg, pg_queue, tmp_path):
     """The send path's round trips: the status hooks run in the group commit without a savepoint
-    (a failing unit of work rolls the whole transaction back there), and the message's `sent` event
-    goes in the same INSERT as its part's."""
+    (a failing unit of work rolls the whole transaction back there), and the part's and the
+    message's `sent` go with both their events in one statement."""
     heard = []
     pg_queue.status_hooks.append(lambda conn, message_id, status: heard.append(status))
     message = pg_queue.enqueue("+447700900001", "hello")
@@ -73,8 +73,8 @@ def test_the_last_part_sent_costs_no_savepoint_and_one_insert_for_its_events(pg,
     lines = traced(pg_queue.group._conn, tmp_path, lambda: pg_queue.part_sent(part_id, 7, last=True))
     assert heard[-1] == MessageStatus.SENT
     assert not [line for line in lines if "SAVEPOINT" in line]
-    inserts = [line for line in lines if '\tCommandComplete\t "INSERT' in line]
-    assert inserts == ['B\t15\tCommandComplete\t "INSERT 0 2"'], lines
+    sent = [line for line in statements(lines) if "early_reports" not in line]  # but the modem's first look
+    assert len(sent) == 3 and "WITH sent_part AS" in sent[1], lines  # BEGIN, the statement, COMMIT
     with pg.connect() as conn:
         stored = conn.execute(select(MessageEvent.status, MessageEvent.part_seq)
                               .where(MessageEvent.message_id == message.id).order_by(MessageEvent.id)).all()
@@ -91,6 +91,20 @@ def test_a_message_queued_by_another_process_wakes_the_listener_at_once(pg, pg_q
         woken.clear()  # it wakes once on starting, for what was queued before
         pg_queue.enqueue("+447700900001", "hello")
         assert woken.wait(5), "no notification reached the listener"
+    finally:
+        listener.stop()
+
+
+def test_the_listener_takes_up_what_it_missed_before_it_says_it_listens(pg):
+    """A follower skips its reads while `listening` is set; a change made while the listener was
+    not listening must be taken up (its callback) before that, or a read between the two is skipped."""
+    seen: list[bool] = []
+    listener = notify.listener(pg, {notify.SETTINGS: lambda: seen.append(listener.listening.is_set())})
+    assert listener is not None
+    listener.start()
+    try:
+        assert listener.listening.wait(10)
+        assert seen == [False]
     finally:
         listener.stop()
 

@@ -32,8 +32,9 @@ def announce(conn: Connection, channel: str = QUEUE) -> None:
 
 class Listener:
     """A thread on its own connection that LISTENs on each channel and calls its callback per
-    notification. Each callback is also called whenever LISTEN (again) comes in force: what was
-    announced while nobody listened is not missed."""
+    notification. Each callback is also called whenever LISTEN (again) comes in force, before
+    `listening` is set: what was announced while nobody listened is not missed, even by a follower
+    that stops reading once `listening` says the notifications will tell it."""
 
     def __init__(self, engine: Engine, callbacks: Mapping[str, Callable[[], None]]) -> None:
         self.engine = engine
@@ -69,9 +70,9 @@ class Listener:
             conn.autocommit = True  # notifications arrive between transactions
             for channel in self.callbacks:
                 conn.execute(f"LISTEN {channel}")
-            self.listening.set()
             for callback in self.callbacks.values():
-                callback()  # anything announced while it was not listening
+                callback()  # anything announced while it was not listening...
+            self.listening.set()  # ...is taken up before anyone trusts the notifications alone
             while not self._stop.is_set():
                 for heard in conn.notifies(timeout=1.0, stop_after=1):
                     callback = self.callbacks.get(heard.channel)
