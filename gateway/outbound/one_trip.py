@@ -114,4 +114,5 @@ def _final_report(hook_facts: tuple[Any, ...]) -> Any:
                bindparam("report_detail", type_=_DETAIL))
         .union_all(select(message_id, null(), ended.c.status, bindparam("now", type_=_AT), null()))
     ).cte("report_logged")
-    return select(ended.c.status, ended.c.sim, ended.c.has_callback, ended.c.recipient_unreachable).add_cte(reported).add_cte(logged)
+    return (select(ended.c.status, ended.c.sim, ended.c.has_callback, ended.c.recipient_unreachable)
+            .add_cte(reported).add_cte(logged))

@@ -29,7 +29,7 @@ def submitting(conn: Connection, part_id: int, modem: str, now: datetime, unless
     `check` runs first and holds the part if it returns something; `send()` makes the part's row
     in the SIM's history (`sim_sends`), stored with it. The send path's only commit between two sends."""
     events, changes = _sent(conn, after, now, kept) if after is not None else ([], [])
-    held = check(conn) if check is not None else None  # SQLite's writer or PostgreSQL's statement: current
+    held = check(conn) if check is not None else None  # before the part's write: a held part needs no undo
     if held is not None:
         record_events(conn, events)
         return held, changes
